@@ -1,0 +1,43 @@
+/*
+ * bucket.h — the bucketing recipe of docs/bucketing.md, for lib/ files.
+ *
+ * decide.c and targeting.c hash a unit id once and use the same 64-bit hash
+ * both to look the id up in a cohort's id set and to place it in a bucket,
+ * so the hash and the hash-to-bucket map are split apart here.
+ */
+#ifndef ROLLOUT_BUCKET_H
+#define ROLLOUT_BUCKET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The bucketing seed of a salt: XXH3-64 of the salt bytes, seed 0. The plan
+ * loader stores it in plan->seed. */
+uint64_t rp_hash_seed(const void *salt, size_t len);
+
+/* XXH3-64 of the unit id bytes under seed. */
+uint64_t rp_hash_id(uint64_t seed, const void *id, size_t len);
+
+/* floor(h * 100000 / 2^64): the top of the 128-bit product. Every bucket
+ * receives either floor or ceil of 2^64 / 100000 hash values, so no bucket
+ * is favoured the way h % 100000 favours the low ones. */
+static inline uint32_t rp_bucket_from_hash(uint64_t h)
+{
+#if defined(__SIZEOF_INT128__) && !defined(RP_BUCKET_NO_INT128)
+    return (uint32_t)(((unsigned __int128)h * 100000u) >> 64);
+#else
+    /* Same value from 32-bit halves: h*N = hi*N*2^32 + lo*N; both partial
+     * products are below 2^49, so summing hi*N with the carry out of lo*N
+     * cannot overflow, and the dropped low 32 bits of lo*N can never carry
+     * into bit 64. */
+    uint64_t lo = (h & 0xffffffffu) * 100000u;
+    uint64_t hi = (h >> 32) * 100000u;
+    return (uint32_t)((hi + (lo >> 32)) >> 32);
+#endif
+}
+
+/* The 32-bit-halves formula above, always compiled, so the tests can check
+ * it agrees with the __int128 one on every platform that has both. */
+uint32_t rp_bucket_from_hash_portable(uint64_t h);
+
+#endif /* ROLLOUT_BUCKET_H */
