@@ -1,0 +1,47 @@
+/*
+ * cli.h — shared by the rollout tool's subcommands (cli/cmd_*.c).
+ *
+ * Exit codes: 0 success, 1 invalid input (plan, state, event), 2 usage or
+ * I/O error; `evaluate` adds 3 FAIL, 4 INCONCLUSIVE, 5 ROLLBACK.
+ */
+#ifndef ROLLOUT_CLI_H
+#define ROLLOUT_CLI_H
+
+#include "rollout.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum { CLI_OK = 0, CLI_INVALID = 1, CLI_USAGE = 2 };
+
+typedef struct cli_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);  /* argv[0] is the subcommand name */
+} cli_command;
+
+/* Loads PLAN, or the embedded seed plan when path is NULL. Prints the error
+ * as "file:line:col: message" on stderr and returns NULL on failure. */
+rollout_plan *cli_load_plan(const char *path);
+/* Parses ISO-8601 time or integer epoch seconds; prints an error on failure. */
+bool cli_parse_time(const char *s, int64_t *out);
+/* "--name value" / "--name=value" option matching; advances *i. */
+bool cli_opt(int argc, char **argv, int *i, const char *name, const char **value);
+/* Writes a JSON string literal. */
+void cli_json_str(FILE *f, const char *s, size_t n);
+/* Formats t as ISO-8601 UTC. */
+void cli_format_time(int64_t t, char *buf, size_t cap);
+
+/* One per subcommand file. */
+int cmd_validate(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_bucket(int argc, char **argv);
+int cmd_decide(int argc, char **argv);
+int cmd_evaluate(int argc, char **argv);
+int cmd_schedule(int argc, char **argv);
+int cmd_calendar(int argc, char **argv);
+int cmd_simulate(int argc, char **argv);
+int cmd_state(int argc, char **argv);
+
+#endif

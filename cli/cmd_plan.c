@@ -1,0 +1,88 @@
+/* cmd_plan.c — `rollout validate` and `rollout show`. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return true;
+    return false;
+}
+
+int cmd_validate(int argc, char **argv)
+{
+    if (wants_help(argc, argv)) {
+        printf("usage: rollout validate [PLAN]\n\n"
+               "Loads and validates PLAN (default: the built-in seed plan).\n"
+               "Exit 0 when valid, 1 when invalid (the error goes to stderr as\n"
+               "file:line:column: field: message), 2 on a usage or I/O error.\n");
+        return CLI_OK;
+    }
+    if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
+        fprintf(stderr, "usage: rollout validate [PLAN]\n");
+        return CLI_USAGE;
+    }
+    rollout_plan *plan = NULL;
+    rollout_error err;
+    int rc;
+    if (argc == 2) {
+        rc = rollout_plan_load_file(argv[1], &plan, &err);
+    } else {
+        size_t len;
+        const char *yaml = rollout_seed_plan(&len);
+        rc = rollout_plan_load_buffer(yaml, len, "<seed>", &plan, &err);
+    }
+    if (rc) {
+        fprintf(stderr, "%s\n", err.message);
+        return rc == ROLLOUT_ERR_IO || rc == ROLLOUT_ERR_NOMEM ? CLI_USAGE : CLI_INVALID;
+    }
+    printf("%s: valid plan \"%s\" (%d phases, %d gates, %d cohorts)\n",
+           argc == 2 ? argv[1] : "<seed>", rollout_plan_id(plan), rollout_plan_phase_count(plan),
+           rollout_plan_gate_count(plan), rollout_plan_cohort_count(plan));
+    rollout_plan_unref(plan);
+    return CLI_OK;
+}
+
+int cmd_show(int argc, char **argv)
+{
+    const char *path = NULL;
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: rollout show [PLAN] [--json]\n\n"
+                   "Prints the normalized plan: defaults written out, gates on the\n"
+                   "steps they follow, times in UTC. The output loads back as the\n"
+                   "same plan. --json prints the same content as JSON.\n");
+            return CLI_OK;
+        } else if (!strcmp(argv[i], "--json")) {
+            json = true;
+        } else if (argv[i][0] != '-' && !path) {
+            path = argv[i];
+        } else {
+            fprintf(stderr, "usage: rollout show [PLAN] [--json]\n");
+            return CLI_USAGE;
+        }
+    }
+    rollout_plan *plan = cli_load_plan(path);
+    if (!plan)
+        return CLI_INVALID;
+    size_t needed = 0;
+    int fmt = json ? ROLLOUT_FORMAT_JSON : ROLLOUT_FORMAT_YAML;
+    int rc = rollout_plan_dump(plan, fmt, NULL, 0, &needed);
+    char *buf = rc == ROLLOUT_ERR_BUFFER ? malloc(needed + 1) : NULL;
+    if (buf)
+        rc = rollout_plan_dump(plan, fmt, buf, needed + 1, NULL);
+    if (!buf || rc) {
+        fprintf(stderr, "rollout: %s\n", rollout_code_name(rc));
+        free(buf);
+        rollout_plan_unref(plan);
+        return CLI_USAGE;
+    }
+    fputs(buf, stdout);
+    free(buf);
+    rollout_plan_unref(plan);
+    return CLI_OK;
+}

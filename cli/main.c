@@ -1,0 +1,118 @@
+/* main.c — the rollout tool: subcommand dispatch and the helpers they share. */
+#include "cli.h"
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const cli_command commands[] = {
+    {"validate", "check a plan; errors as file:line:col: message", cmd_validate},
+    {"show", "print the normalized plan (YAML, or --json)", cmd_show},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: rollout COMMAND [ARGS]\n\n"
+               "With no PLAN argument, commands use the seed plan built into the library.\n\n"
+               "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n'rollout COMMAND --help' describes each command.\n"
+               "librollout %s\n", rollout_version());
+}
+
+rollout_plan *cli_load_plan(const char *path)
+{
+    rollout_plan *plan = NULL;
+    rollout_error err;
+    int rc;
+    if (path) {
+        rc = rollout_plan_load_file(path, &plan, &err);
+    } else {
+        size_t len;
+        const char *yaml = rollout_seed_plan(&len);
+        rc = rollout_plan_load_buffer(yaml, len, "<seed>", &plan, &err);
+    }
+    if (rc) {
+        fprintf(stderr, "%s\n", err.message);
+        return NULL;
+    }
+    return plan;
+}
+
+bool cli_parse_time(const char *s, int64_t *out)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (*s && *end == '\0') {
+        *out = v;
+        return true;
+    }
+    size_t len = strlen(s);
+    /* the library's strict ISO-8601 grammar, shared with plans */
+    if (rp_parse_time(s, len, out))
+        return true;
+    fprintf(stderr, "rollout: \"%s\" is not a time (write 2026-02-28T09:00:00Z or epoch seconds)\n",
+            s);
+    return false;
+}
+
+bool cli_opt(int argc, char **argv, int *i, const char *name, const char **value)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+    if (strncmp(a, name, n) != 0)
+        return false;
+    if (a[n] == '=') {
+        *value = a + n + 1;
+        return true;
+    }
+    if (a[n] != '\0' || *i + 1 >= argc)
+        return false;
+    *value = argv[++*i];
+    return true;
+}
+
+void cli_json_str(FILE *f, const char *s, size_t n)
+{
+    fputc('"', f);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c == '\n')
+            fputs("\\n", f);
+        else if (c < 0x20 || c == 0x7f)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+void cli_format_time(int64_t t, char *buf, size_t cap)
+{
+    rp_format_time(t, buf, cap);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("rollout %s\n", rollout_version());
+        return CLI_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "rollout: unknown command \"%s\"\n\n", argv[1]);
+    usage(stderr);
+    return CLI_USAGE;
+}

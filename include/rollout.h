@@ -1,0 +1,426 @@
+/*
+ * rollout.h — librollout, canary-rollout decisions as pure functions.
+ *
+ * One header, one prefix: functions are rollout_*, macros and enum values
+ * ROLLOUT_*. Objects that own memory are opaque handles with explicit
+ * create/free (or ref/unref); results are plain structs the caller owns.
+ *
+ * Contracts (see docs/ and DESIGN.md):
+ *  - Time is int64_t seconds since the Unix epoch, UTC, always passed in.
+ *  - Weights are integers in units of 0.001 % (0..100000).
+ *  - A unit is on the new version iff its bucket (0..99999) < weight.
+ *  - Every fallible call returns a rollout_code and, when the caller passes
+ *    a rollout_error, fills it with a message a person can act on.
+ *  - The library never reads a clock, the environment, or a file it was not
+ *    asked to read, and keeps no global mutable state.
+ */
+#ifndef ROLLOUT_H
+#define ROLLOUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ROLLOUT_API marks the exported symbols; everything else is hidden. */
+#if defined(ROLLOUT_STATIC)
+#  define ROLLOUT_API
+#elif defined(_WIN32)
+#  ifdef ROLLOUT_BUILDING
+#    define ROLLOUT_API __declspec(dllexport)
+#  else
+#    define ROLLOUT_API __declspec(dllimport)
+#  endif
+#elif defined(__GNUC__)
+#  define ROLLOUT_API __attribute__((visibility("default")))
+#else
+#  define ROLLOUT_API
+#endif
+
+/* ------------------------------------------------------------------------
+ * Version
+ * ---------------------------------------------------------------------- */
+
+#define ROLLOUT_VERSION_MAJOR 0
+#define ROLLOUT_VERSION_MINOR 1
+#define ROLLOUT_VERSION_PATCH 0
+/* MAJOR*10000 + MINOR*100 + PATCH, for compile-time comparisons. */
+#define ROLLOUT_VERSION_NUMBER \
+    (ROLLOUT_VERSION_MAJOR * 10000 + ROLLOUT_VERSION_MINOR * 100 + ROLLOUT_VERSION_PATCH)
+
+/* The version string of the library actually linked, e.g. "0.1.0". Compare
+ * with the macros to detect a header/library mismatch. */
+ROLLOUT_API const char *rollout_version(void);
+/* The ROLLOUT_VERSION_NUMBER of the library actually linked. */
+ROLLOUT_API unsigned rollout_version_number(void);
+
+/* ------------------------------------------------------------------------
+ * Status codes and errors
+ * ---------------------------------------------------------------------- */
+
+/* Every fallible function returns one of these. ROLLOUT_OK is zero; codes
+ * never change value once released (bindings and logs rely on them). */
+typedef enum rollout_code {
+    ROLLOUT_OK = 0,
+    ROLLOUT_ERR_NOMEM = 1,        /* an allocation failed; nothing was built */
+    ROLLOUT_ERR_IO = 2,           /* a file could not be opened or read */
+    ROLLOUT_ERR_ARG = 3,          /* a NULL or out-of-range argument */
+    ROLLOUT_ERR_SYNTAX = 4,       /* YAML syntax error */
+    ROLLOUT_ERR_ENCODING = 5,     /* input is not valid UTF-8 */
+    ROLLOUT_ERR_LIMIT = 6,        /* a size, count, depth or alias cap was hit */
+    ROLLOUT_ERR_EMPTY = 7,        /* the document is empty */
+    ROLLOUT_ERR_TYPE = 8,         /* a field has the wrong YAML type */
+    ROLLOUT_ERR_UNKNOWN_KEY = 9,  /* a mapping key the format does not define */
+    ROLLOUT_ERR_MISSING = 10,     /* a required field is absent */
+    ROLLOUT_ERR_VALUE = 11,       /* a scalar does not parse (time, duration, weight...) */
+    ROLLOUT_ERR_RANGE = 12,       /* a value parses but is out of range */
+    ROLLOUT_ERR_ORDER = 13,       /* steps out of time order or weights decreasing */
+    ROLLOUT_ERR_DUPLICATE = 14,   /* an id is defined twice */
+    ROLLOUT_ERR_REFERENCE = 15,   /* a name refers to nothing defined */
+    ROLLOUT_ERR_PATTERN = 16,     /* a PCRE2 pattern does not compile */
+    ROLLOUT_ERR_BUFFER = 17,      /* an output buffer is too small */
+    ROLLOUT_ERR_NOT_FOUND = 18,   /* a named phase, gate, ... does not exist */
+    ROLLOUT_ERR_STATE = 19,       /* an encoded state is corrupt or foreign */
+    ROLLOUT_ERR_STATE_PLAN = 20,  /* an encoded state belongs to another plan */
+    ROLLOUT_ERR_TRANSITION = 21,  /* the event is not valid in the current state */
+    ROLLOUT_ERR_METRICS = 22,     /* a metrics snapshot is invalid */
+    ROLLOUT_ERR_UNSUPPORTED = 23  /* a format version this library does not know */
+} rollout_code;
+
+/* The symbolic name of a code ("ROLLOUT_ERR_SYNTAX"); "ROLLOUT_ERR_?" for
+ * unknown values. Never NULL. */
+ROLLOUT_API const char *rollout_code_name(int code);
+
+/* Filled by every fallible call that is given one. Plain data: it may live on
+ * the stack and needs no cleanup. `message` is the complete, printable text;
+ * for plan and metrics files it starts with "file:line:column: field: " so
+ * editors can jump to the spot. line and column are 1-based, 0 when the error
+ * has no position. */
+typedef struct rollout_error {
+    int code;            /* a rollout_code, equal to the return value */
+    int line;
+    int column;
+    char file[256];      /* the file name, or the name given to a buffer */
+    char field[128];     /* path of the offending field, e.g. "phases[1].steps[2].at" */
+    char message[512];
+} rollout_error;
+
+/* ------------------------------------------------------------------------
+ * Plans
+ * ---------------------------------------------------------------------- */
+
+/* An immutable, reference-counted plan. After loading it is never modified,
+ * so any number of threads may read it at once; ref/unref are atomic. */
+typedef struct rollout_plan rollout_plan;
+
+/* Hard caps that keep a hostile plan from exhausting a gateway. */
+#define ROLLOUT_MAX_PLAN_BYTES    (4u << 20) /* bytes of YAML */
+#define ROLLOUT_MAX_COHORTS       32
+#define ROLLOUT_MAX_PHASES        16
+#define ROLLOUT_MAX_STEPS         64   /* traffic steps over all phases */
+#define ROLLOUT_MAX_GATES         32   /* go/no-go gates over all phases */
+#define ROLLOUT_MAX_ROLES         32   /* distinct approver roles */
+#define ROLLOUT_MAX_IDS           200000 /* ids in all cohort lists together */
+#define ROLLOUT_MAX_NODES         500000 /* YAML nodes after alias expansion */
+#define ROLLOUT_MAX_DEPTH         64   /* YAML nesting depth */
+
+/* Loads and validates a plan file. On success *out holds a plan with one
+ * reference; on failure *out is NULL and nothing is left allocated. */
+ROLLOUT_API int rollout_plan_load_file(const char *path, rollout_plan **out,
+                                       rollout_error *err);
+
+/* Same for a buffer. `name` is used in error messages ("<buffer>" if NULL).
+ * The buffer need not be NUL-terminated and is not retained. */
+ROLLOUT_API int rollout_plan_load_buffer(const char *yaml, size_t len,
+                                         const char *name, rollout_plan **out,
+                                         rollout_error *err);
+
+/* The YAML of the seed plan compiled into the library (examples/plans/seed.yaml),
+ * the default when a tool is given no plan. */
+ROLLOUT_API const char *rollout_seed_plan(size_t *len);
+
+/* Takes another reference and returns plan. */
+ROLLOUT_API rollout_plan *rollout_plan_ref(rollout_plan *plan);
+/* Drops a reference; the last one frees the plan. NULL is ignored. */
+ROLLOUT_API void rollout_plan_unref(rollout_plan *plan);
+
+/* Read-only facts about a loaded plan. Strings live as long as the plan. */
+ROLLOUT_API const char *rollout_plan_id(const rollout_plan *plan);
+ROLLOUT_API int64_t rollout_plan_start(const rollout_plan *plan);
+/* which: 0 = stable version label, 1 = new version label. */
+ROLLOUT_API const char *rollout_plan_version_label(const rollout_plan *plan, int which);
+/* A 64-bit digest of the normalized plan; states record it so a state saved
+ * for one plan is not applied to another. */
+ROLLOUT_API uint64_t rollout_plan_fingerprint(const rollout_plan *plan);
+ROLLOUT_API int rollout_plan_phase_count(const rollout_plan *plan);
+/* NULL when index is out of range. */
+ROLLOUT_API const char *rollout_plan_phase_name(const rollout_plan *plan, int index);
+/* The index of the phase with that name, or -1. */
+ROLLOUT_API int rollout_plan_phase_index(const rollout_plan *plan, const char *name);
+ROLLOUT_API int rollout_plan_cohort_count(const rollout_plan *plan);
+ROLLOUT_API const char *rollout_plan_cohort_name(const rollout_plan *plan, int index);
+ROLLOUT_API int rollout_plan_gate_count(const rollout_plan *plan);
+ROLLOUT_API const char *rollout_plan_gate_name(const rollout_plan *plan, int index);
+
+/* Output formats of rollout_plan_dump. */
+typedef enum rollout_format {
+    ROLLOUT_FORMAT_YAML = 0,  /* normalized plan, loadable again */
+    ROLLOUT_FORMAT_JSON = 1   /* the same content as JSON, also loadable */
+} rollout_format;
+
+/* Writes the normalized plan into buf (always NUL-terminated when cap > 0).
+ * *needed (if not NULL) receives the full length without the NUL. Returns
+ * ROLLOUT_ERR_BUFFER when cap is too small; call again with *needed + 1. */
+ROLLOUT_API int rollout_plan_dump(const rollout_plan *plan, int format, char *buf,
+                                  size_t cap, size_t *needed);
+
+/* ------------------------------------------------------------------------
+ * Bucketing and decisions
+ * ---------------------------------------------------------------------- */
+
+#define ROLLOUT_BUCKETS     100000u  /* buckets 0..99999 */
+#define ROLLOUT_WEIGHT_MAX  100000u  /* 100 % */
+
+/* The unit a traffic step buckets by. */
+typedef enum rollout_unit {
+    ROLLOUT_UNIT_ORG = 0,
+    ROLLOUT_UNIT_USER = 1,
+    ROLLOUT_UNIT_SESSION = 2,
+    ROLLOUT_UNIT_REQUEST = 3
+} rollout_unit;
+
+/* The bucket (0..99999) of one unit id under a salt; the recipe is in
+ * docs/bucketing.md. An empty id is ROLLOUT_ERR_ARG. */
+ROLLOUT_API int rollout_bucket(const char *salt, size_t salt_len, const char *id,
+                               size_t id_len, uint32_t *bucket);
+
+/* One request attribute, both halves as (pointer, length). */
+typedef struct rollout_attr {
+    const char *key;
+    size_t key_len;
+    const char *value;
+    size_t value_len;
+} rollout_attr;
+
+/* What a gateway knows about a request. Every id is (pointer, length) and
+ * need not be NUL-terminated; a NULL pointer or zero length means absent. */
+typedef struct rollout_context {
+    const char *org;     size_t org_len;
+    const char *user;    size_t user_len;
+    const char *session; size_t session_len;
+    const char *request; size_t request_len;
+    const rollout_attr *attrs;
+    size_t n_attrs;
+} rollout_context;
+
+typedef enum rollout_variant {
+    ROLLOUT_STABLE = 0,
+    ROLLOUT_NEW = 1
+} rollout_variant;
+
+/* Why a decision came out as it did. */
+typedef enum rollout_reason {
+    ROLLOUT_REASON_IN_ROLLOUT = 0,   /* bucket < weight */
+    ROLLOUT_REASON_OUT_OF_ROLLOUT,   /* bucket >= weight */
+    ROLLOUT_REASON_NO_COHORT,        /* no cohort matched the context */
+    ROLLOUT_REASON_PHASE_NOT_STARTED,/* the cohort's phase has not begun: weight 0 */
+    ROLLOUT_REASON_MISSING_UNIT,     /* the step buckets by a unit the context lacks */
+    ROLLOUT_REASON_NOT_STARTED,      /* the rollout has not started */
+    ROLLOUT_REASON_ROLLED_BACK,      /* rolling back or rolled back: always stable */
+    ROLLOUT_REASON_HALTED,           /* traffic halted by a no-go: always stable */
+    ROLLOUT_REASON_MATCH_ERROR       /* a pattern hit its match limit; rule treated as no match */
+} rollout_reason;
+
+/* The symbolic name of a reason ("IN_ROLLOUT", ...). Never NULL. */
+ROLLOUT_API const char *rollout_reason_name(int reason);
+
+/* A decision and everything needed to explain it. Indices are -1 when not
+ * applicable; names point into the plan. */
+typedef struct rollout_decision {
+    int variant;         /* rollout_variant */
+    int reason;          /* rollout_reason */
+    int cohort;
+    int phase;
+    int step;            /* index within the phase */
+    int unit;            /* rollout_unit used, -1 if none */
+    uint32_t bucket;     /* valid when a unit was bucketed */
+    uint32_t weight;     /* the cohort's effective weight at `now` */
+    const char *cohort_name;
+    const char *phase_name;
+} rollout_decision;
+
+typedef struct rollout_state rollout_state;
+
+/* Decides whether the request goes to the new version. Allocates nothing,
+ * takes no lock, does no I/O; safe on a shared plan from any thread. state may
+ * be NULL, meaning "started at the plan's start time, no gate decided yet". */
+ROLLOUT_API int rollout_decide(const rollout_plan *plan, const rollout_state *state,
+                               int64_t now, const rollout_context *ctx,
+                               rollout_decision *out);
+
+/* Renders a decision as one line of text, e.g. "org acme is in cohort pilot;
+ * bucket 4 120 < weight 25 000 at step 2 of phase pilot". Returns the length
+ * it needed (like snprintf); buf is NUL-terminated when cap > 0. */
+ROLLOUT_API size_t rollout_explain(const rollout_plan *plan, const rollout_decision *d,
+                                   const rollout_context *ctx, char *buf, size_t cap);
+
+/* ------------------------------------------------------------------------
+ * Rollout state (the state machine's memory)
+ * ---------------------------------------------------------------------- */
+
+typedef enum rollout_status {
+    ROLLOUT_STATUS_NOT_STARTED = 0,
+    ROLLOUT_STATUS_RUNNING,
+    ROLLOUT_STATUS_AWAITING_GATE,
+    ROLLOUT_STATUS_PAUSED,
+    ROLLOUT_STATUS_HALTED,        /* no-go with on_no_go: halt; new version gets 0 */
+    ROLLOUT_STATUS_ROLLING_BACK,
+    ROLLOUT_STATUS_ROLLED_BACK,
+    ROLLOUT_STATUS_BAKING,
+    ROLLOUT_STATUS_COMPLETED,
+    ROLLOUT_STATUS_COUNT
+} rollout_status;
+
+ROLLOUT_API const char *rollout_status_name(int status);
+
+/* Why a rollback started; a plan's rollback.triggers names which it allows. */
+typedef enum rollout_rollback_reason {
+    ROLLOUT_ROLLBACK_MANUAL = 0,
+    ROLLOUT_ROLLBACK_CRITICAL_BUG,
+    ROLLOUT_ROLLBACK_DATA_CORRUPTION,
+    ROLLOUT_ROLLBACK_ERROR_RATE,
+    ROLLOUT_ROLLBACK_NO_GO,        /* a gate said no-go and its plan says roll back */
+    ROLLOUT_ROLLBACK_EVALUATION,   /* an evaluation returned ROLLBACK */
+    ROLLOUT_ROLLBACK_COUNT
+} rollout_rollback_reason;
+
+/* "manual", "critical_bug", ... as written in plans. Never NULL. */
+ROLLOUT_API const char *rollout_rollback_reason_name(int reason);
+
+/* Pauses a state remembers; a further pause is refused (ROLLOUT_ERR_TRANSITION). */
+#define ROLLOUT_MAX_PAUSES 16
+
+/* The state a caller holds between events: fixed size, no pointers, so it
+ * can live in shared memory or be copied byte for byte. Treat the fields as
+ * read-only; change a state only through the state-machine functions. Times
+ * are epoch seconds, 0 meaning "not yet". */
+struct rollout_state {
+    uint32_t format;                 /* ROLLOUT_STATE_FORMAT */
+    int32_t status;                  /* rollout_status */
+    uint64_t plan_fingerprint;
+    uint64_t revision;               /* +1 on every transition */
+    int64_t started_at;              /* the rollout's actual start: step offsets count from it */
+    int64_t updated_at;              /* time of the last transition */
+    int32_t phase;                   /* current phase, -1 before start */
+    int32_t step;                    /* current step within the phase, -1 before start */
+    int32_t gate;                    /* the next gate without a GO, -1 when none is left */
+    int32_t paused_from;             /* status before the pause */
+    int32_t n_pauses;
+    int32_t last_verdict;            /* the last evaluation verdict, -1 none */
+    /* Pause intervals [from, to); to == 0 while the pause lasts. The schedule's
+     * clock stands still inside them. */
+    int64_t pause_from[ROLLOUT_MAX_PAUSES];
+    int64_t pause_to[ROLLOUT_MAX_PAUSES];
+    int64_t gate_go_at[ROLLOUT_MAX_GATES];      /* when the gate got its GO */
+    int64_t gate_no_go_at[ROLLOUT_MAX_GATES];   /* when the gate got a NO-GO */
+    uint32_t gate_approvals[ROLLOUT_MAX_GATES]; /* bit r = role r approved */
+    int32_t gate_override_role[ROLLOUT_MAX_GATES]; /* -1, or the role that overrode */
+    int32_t consecutive_failures;
+    int32_t consecutive_inconclusive;
+    int32_t rollback_reason;         /* rollout_rollback_reason, -1 none */
+    uint32_t rollback_done;          /* bit i = procedure step i confirmed */
+    int64_t rollback_started_at;
+    int64_t status_since[ROLLOUT_STATUS_COUNT]; /* when each status was last entered */
+};
+
+#define ROLLOUT_STATE_FORMAT 1
+
+/* ------------------------------------------------------------------------
+ * Scheduling and the calendar
+ * ---------------------------------------------------------------------- */
+
+/* Where a cohort stands: its weight, the unit it is bucketed by, and the step
+ * that set it (phase -1 while none of its phases has begun). */
+typedef struct rollout_cohort_weight {
+    uint32_t weight;
+    int unit;
+    int phase;
+    int step;            /* index within the phase */
+} rollout_cohort_weight;
+
+/* What the schedule does next. */
+typedef enum rollout_change {
+    ROLLOUT_CHANGE_NONE = 0,  /* nothing is scheduled (finished, halted, rolled back) */
+    ROLLOUT_CHANGE_STEP,      /* a traffic step */
+    ROLLOUT_CHANGE_GATE,      /* a go/no-go decision falls due */
+    ROLLOUT_CHANGE_COMPLETE,  /* the bake period ends */
+    ROLLOUT_CHANGE_WAIT       /* blocked on an event: a GO, a resume or the start */
+} rollout_change;
+
+/* The answer to "where are we at time T?". */
+typedef struct rollout_schedule_info {
+    int status;              /* rollout_status as the schedule sees it at now */
+    int phase;               /* latest step that has happened: phase index, -1 none */
+    int step;                /* and its index within the phase */
+    int gate;                /* the gate due next or pending, -1 none */
+    int gate_pending;        /* 1 when that gate's time has come and it has no GO */
+    int64_t gate_due;        /* when its decision is (or was) due */
+    int64_t slip;            /* seconds the next step runs behind the plan's offsets */
+    int next_change;         /* rollout_change */
+    int64_t next_at;         /* when; INT64_MAX when it waits on an event */
+    int next_phase, next_step;
+    uint32_t next_weight;
+    int64_t bake_start;      /* INT64_MAX while unknown */
+    int64_t complete_at;     /* INT64_MAX while unknown */
+    int n_cohorts;
+    rollout_cohort_weight cohorts[ROLLOUT_MAX_COHORTS];
+} rollout_schedule_info;
+
+/* Where the rollout stands at now. state NULL means started at the plan's
+ * start with no gate decided. Rolled back, rolling back and halted states
+ * give weight 0 to every cohort; a paused state freezes the weights and the
+ * schedule's clock. See docs/scheduling.md. */
+ROLLOUT_API int rollout_schedule(const rollout_plan *plan, const rollout_state *state,
+                                 int64_t now, rollout_schedule_info *out);
+
+typedef enum rollout_calendar_kind {
+    ROLLOUT_CAL_STEP = 0,     /* a traffic step takes effect */
+    ROLLOUT_CAL_GATE,         /* a go/no-go decision is due */
+    ROLLOUT_CAL_MESSAGE,      /* a communication-plan message goes out */
+    ROLLOUT_CAL_BAKE,         /* the bake period starts */
+    ROLLOUT_CAL_COMPLETE      /* the rollout completes */
+} rollout_calendar_kind;
+
+/* One scheduled event. Names point into the plan. */
+typedef struct rollout_calendar_event {
+    int64_t at;
+    int kind;                 /* rollout_calendar_kind */
+    int phase;                /* -1 when not tied to a phase */
+    int step;                 /* within the phase, -1 none */
+    int gate;                 /* gate index, -1 none */
+    int cohort;               /* cohort whose weight changes, -1 none */
+    uint32_t weight;          /* ROLLOUT_CAL_STEP: the new weight */
+    int projected;            /* 1 when it assumes a future GO comes on time */
+    const char *title;        /* phase, gate or message id */
+    const char *channel;      /* ROLLOUT_CAL_MESSAGE: channel, audience, message */
+    const char *audience;
+    const char *message;
+    uint32_t owners;          /* role bits: owners or approvers */
+} rollout_calendar_event;
+
+#define ROLLOUT_MAX_CALENDAR (ROLLOUT_MAX_STEPS + ROLLOUT_MAX_GATES + 64 + 2)
+
+/* Every scheduled step, gate and message in time order, slipped as the state
+ * records, assuming GOs still to come arrive on time. Writes at most cap
+ * events and the total into *n; ROLLOUT_ERR_BUFFER when cap is too small
+ * (ROLLOUT_MAX_CALENDAR always suffices). */
+ROLLOUT_API int rollout_calendar(const rollout_plan *plan, const rollout_state *state,
+                                 rollout_calendar_event *events, size_t cap, size_t *n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ROLLOUT_H */

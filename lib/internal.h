@@ -1,0 +1,161 @@
+/*
+ * internal.h — what the files of lib/ share and nobody outside may see.
+ *
+ * Plans are built from a small YAML node tree (yaml_tree.c) by per-concern
+ * parsers (plan_load.c for the skeleton, targeting.c for cohort rules,
+ * evaluate.c for criteria) using the helpers in parse.c. All memory of a plan
+ * lives in one arena, so a failed load frees everything with one call and a
+ * loaded plan is never half-built.
+ */
+#ifndef ROLLOUT_INTERNAL_H
+#define ROLLOUT_INTERNAL_H
+
+#include "rollout.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#  define RP_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#  define RP_LIKELY(x) __builtin_expect(!!(x), 1)
+#  define RP_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#  define RP_PRINTF(f, a)
+#  define RP_LIKELY(x) (x)
+#  define RP_UNLIKELY(x) (x)
+#endif
+
+#define RP_COUNT(a) (sizeof(a) / sizeof((a)[0]))
+/* "no time": a schedule event that will never happen */
+#define RP_NEVER INT64_MAX
+
+/* ---- arena ------------------------------------------------------------ */
+
+typedef struct rp_chunk rp_chunk;
+typedef struct rp_arena {
+    rp_chunk *head;
+    size_t used;   /* bytes used in head */
+    size_t cap;    /* capacity of head */
+    size_t total;  /* bytes handed out, for limits */
+} rp_arena;
+
+/* Zeroed memory that lives until rp_arena_free; NULL when out of memory. */
+void *rp_alloc(rp_arena *a, size_t size);
+void *rp_alloc_array(rp_arena *a, size_t n, size_t size);
+char *rp_strndup(rp_arena *a, const char *s, size_t len);
+void rp_arena_free(rp_arena *a);
+
+/* ---- errors ----------------------------------------------------------- */
+
+/* Fills err (if not NULL) and returns code. file may be NULL; field may be
+ * NULL or "". The message becomes "file:line:col: field: text". */
+int rp_error_set(rollout_error *err, int code, const char *file, int line, int col,
+                 const char *field, const char *fmt, ...) RP_PRINTF(7, 8);
+int rp_error_setv(rollout_error *err, int code, const char *file, int line, int col,
+                  const char *field, const char *fmt, va_list ap);
+
+/* ---- YAML node tree ----------------------------------------------------- */
+
+typedef enum rp_kind { RP_SCALAR, RP_SEQ, RP_MAP } rp_kind;
+
+typedef struct rp_node rp_node;
+struct rp_node {
+    rp_kind kind;
+    int line, col;        /* 1-based position of the node's first character */
+    bool plain;           /* scalar written without quotes */
+    const char *str;      /* scalar text, NUL-terminated (may contain NULs) */
+    size_t len;
+    rp_node **items;      /* SEQ: n items; MAP: n pairs as key,value,key,value... */
+    size_t n;
+    size_t expanded;      /* nodes in this subtree with aliases expanded */
+};
+
+/* Parses one YAML document into a node tree allocated from arena. Enforces
+ * ROLLOUT_MAX_PLAN_BYTES (the caller checks), ROLLOUT_MAX_DEPTH and
+ * ROLLOUT_MAX_NODES counted after alias expansion, so an alias bomb is
+ * rejected before anything walks it. *root is NULL for an empty document
+ * (the caller decides whether that is an error). */
+int rp_yaml_parse(rp_arena *arena, const char *buf, size_t len, const char *file,
+                  rp_node **root, rollout_error *err);
+
+/* ---- parse context and helpers (parse.c) ------------------------------- */
+
+typedef struct rp_ctx {
+    rp_arena *arena;
+    rollout_error *err;
+    const char *file;
+    struct rollout_plan *plan;
+    char path[192];
+    size_t path_len;
+} rp_ctx;
+
+/* Field paths: push returns a mark to pop back to. */
+size_t rp_path_key(rp_ctx *c, const char *key);
+size_t rp_path_index(rp_ctx *c, size_t index);
+void rp_path_pop(rp_ctx *c, size_t mark);
+
+/* Reports an error at node (or at no position when node is NULL) for the
+ * current path. Always returns code, so parsers can `return rp_fail(...)`. */
+int rp_fail(rp_ctx *c, const rp_node *node, int code, const char *fmt, ...) RP_PRINTF(4, 5);
+
+/* Type checks with a helpful message ("expected a mapping, got a list"). */
+int rp_expect(rp_ctx *c, const rp_node *node, rp_kind kind);
+
+/* Checks every key of map is in allowed (NULL-terminated) and appears once;
+ * fails with ROLLOUT_ERR_UNKNOWN_KEY at the key, listing the allowed keys. */
+int rp_map_check(rp_ctx *c, const rp_node *map, const char *const *allowed);
+/* The value under key, or NULL. */
+const rp_node *rp_map_get(const rp_node *map, const char *key);
+/* The value under key; fails with ROLLOUT_ERR_MISSING at the map if absent. */
+int rp_map_require(rp_ctx *c, const rp_node *map, const char *key, const rp_node **out);
+
+/* Scalar conversions. Each checks the node is a scalar and reports the
+ * expected form in its error message. */
+int rp_string(rp_ctx *c, const rp_node *n, const char **out);    /* arena copy */
+int rp_ident(rp_ctx *c, const rp_node *n, const char **out);     /* [A-Za-z0-9_.-]+ */
+int rp_bool(rp_ctx *c, const rp_node *n, bool *out);
+int rp_uint(rp_ctx *c, const rp_node *n, uint64_t max, uint64_t *out);
+int rp_number(rp_ctx *c, const rp_node *n, double *out);       /* finite */
+/* "90m", "4h", "2d", "1d12h", "30s", "0"; seconds. */
+int rp_duration(rp_ctx *c, const rp_node *n, int64_t *out);
+/* ISO-8601 "2026-02-28T09:00:00Z" or with "+01:00"; epoch seconds. */
+int rp_time(rp_ctx *c, const rp_node *n, int64_t *out);
+/* "25%", "12.5%", "0.001%": weight in 0.001 % units, 0..100000. */
+int rp_weight(rp_ctx *c, const rp_node *n, uint32_t *out);
+/* "0.5%" -> 0.005; a plain number is taken as is. */
+int rp_fraction(rp_ctx *c, const rp_node *n, double *out);
+/* "2s", "1500ms", "250us" -> seconds as a double. */
+int rp_latency(rp_ctx *c, const rp_node *n, double *out);
+
+/* Pure string parsers shared by the loader, the CLI and metrics. Each
+ * returns true on success. */
+bool rp_parse_duration(const char *s, size_t len, int64_t *out);
+bool rp_parse_time(const char *s, size_t len, int64_t *out);
+bool rp_parse_weight(const char *s, size_t len, uint32_t *out);
+/* Days since 1970-01-01 for a proleptic Gregorian date, and back. */
+int64_t rp_days_from_civil(int64_t y, unsigned m, unsigned d);
+void rp_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
+/* Formats t as "2026-02-28T09:00:00Z" into buf (>= 21 bytes). */
+void rp_format_time(int64_t t, char *buf, size_t cap);
+/* Formats seconds as "1d12h", "90m", "0s". */
+void rp_format_duration(int64_t secs, char *buf, size_t cap);
+/* Formats a weight as "12.5%". */
+void rp_format_weight(uint32_t w, char *buf, size_t cap);
+
+/* A growable output string used by the dumpers and the calendar; stops
+ * growing (and sets failed) on allocation failure. */
+typedef struct rp_buf {
+    char *data;
+    size_t len, cap;
+    bool failed;
+} rp_buf;
+void rp_buf_putn(rp_buf *b, const char *s, size_t n);
+void rp_buf_puts(rp_buf *b, const char *s);
+void rp_buf_printf(rp_buf *b, const char *fmt, ...) RP_PRINTF(2, 3);
+/* Writes s as a double-quoted JSON string (also valid YAML). */
+void rp_buf_json_str(rp_buf *b, const char *s, size_t n);
+void rp_buf_free(rp_buf *b);
+
+#endif /* ROLLOUT_INTERNAL_H */

@@ -1,0 +1,227 @@
+/*
+ * plan.h — the in-memory form of a loaded plan, shared by lib/ files.
+ *
+ * Indices, not pointers, link the parts (a step names its phase by index),
+ * so the structure can be dumped and compared without chasing pointers.
+ * Everything is allocated from plan->arena and immutable after loading.
+ */
+#ifndef ROLLOUT_PLAN_H
+#define ROLLOUT_PLAN_H
+
+#include "internal.h"
+
+struct rp_rule;       /* targeting.h */
+struct rp_criterion;  /* evaluate.h */
+struct rp_emitter;    /* dump.c */
+
+typedef struct rp_cohort {
+    const char *id;
+    const char *description;
+    struct rp_rule *match;
+} rp_cohort;
+
+typedef struct rp_gate {
+    const char *id;
+    int phase;             /* the phase it closes (or the phase of its step) */
+    int step;              /* global index of the step whose weight holds while it waits */
+    int64_t at;            /* decision offset from the rollout start */
+    uint32_t approvers;    /* bit r = role r must approve */
+    int criteria;          /* criteria set index, -1 none */
+    int on_no_go;          /* rp_no_go */
+    const char *description;
+} rp_gate;
+
+typedef enum rp_no_go { RP_NO_GO_HOLD = 0, RP_NO_GO_HALT, RP_NO_GO_ROLLBACK } rp_no_go;
+
+typedef struct rp_step {
+    int phase;             /* index of its phase */
+    int index;             /* index within the phase */
+    int64_t at;            /* offset from the rollout start */
+    uint32_t weight;       /* 0.001 % units */
+    int unit;              /* rollout_unit */
+    int gate;              /* gate that follows this step, -1 none */
+} rp_step;
+
+typedef struct rp_phase {
+    const char *id;
+    const char *description;
+    int cohort;            /* index into cohorts */
+    int first_step;        /* global index of its first step */
+    int n_steps;
+    const char **monitoring;  /* what to watch, for people */
+    size_t n_monitoring;
+} rp_phase;
+
+typedef struct rp_criteria_set {
+    const char *id;
+    struct rp_criterion *items;
+    size_t n;
+} rp_criteria_set;
+
+typedef struct rp_role {
+    const char *id;
+    const char *name;
+} rp_role;
+
+/* Rollback procedure actions, in the order a procedure may list them. */
+typedef enum rp_rollback_action {
+    RP_RB_PAGE = 0,          /* page on-call */
+    RP_RB_HALT_TRAFFIC,
+    RP_RB_RESTORE_PREVIOUS,
+    RP_RB_RUN_SMOKE_TESTS,
+    RP_RB_RESUME_SERVICE,
+    RP_RB_OPEN_INCIDENT,
+    RP_RB_POSTMORTEM,
+    RP_RB_COUNT
+} rp_rollback_action;
+
+typedef struct rp_rollback_step {
+    const char *id;
+    int action;              /* rp_rollback_action */
+    uint32_t roles;          /* who is paged / owns it */
+    const char *description;
+} rp_rollback_step;
+
+typedef struct rp_rollback {
+    uint32_t triggers;       /* bit r = rollout_rollback_reason r may trigger */
+    int64_t deadline;        /* the whole procedure, seconds */
+    int64_t postmortem_within;
+    rp_rollback_step *steps;
+    size_t n_steps;
+    const char *commands;    /* example shell commands, for people */
+    const char *notes;
+} rp_rollback;
+
+/* What a communication row is sent on. */
+typedef enum rp_comm_event {
+    RP_COMM_ROLLOUT_START = 0,
+    RP_COMM_PHASE_START,     /* phase */
+    RP_COMM_STEP,            /* phase + weight reached */
+    RP_COMM_GATE,            /* gate decided GO */
+    RP_COMM_ESCALATION,      /* issue escalation, immediate */
+    RP_COMM_ROLLBACK,        /* rollback started, immediate */
+    RP_COMM_COMPLETE,
+    RP_COMM_COUNT
+} rp_comm_event;
+
+typedef struct rp_comm {
+    const char *id;
+    int event;               /* rp_comm_event */
+    int phase;               /* for PHASE_START / STEP, else -1 */
+    uint32_t weight;         /* for STEP */
+    int gate;                /* for GATE, else -1 */
+    const char *channel;
+    const char *audience;
+    uint32_t owners;         /* roles */
+    const char *message;
+} rp_comm;
+
+typedef struct rp_smoke_test {
+    const char *id;
+    const char *name;
+} rp_smoke_test;
+
+/* Steps may only advance inside a window (when any are given) and never
+ * inside a freeze. */
+typedef struct rp_window {
+    uint8_t days;            /* bit 0 = Monday ... bit 6 = Sunday */
+    int32_t from, to;        /* seconds after local midnight, from < to */
+    int32_t utc_offset;      /* seconds east of UTC */
+} rp_window;
+
+typedef struct rp_freeze {
+    int64_t from, to;        /* [from, to) */
+    const char *reason;
+} rp_freeze;
+
+typedef struct rp_bake {
+    int64_t duration;        /* 0 = no bake */
+    int criteria;            /* criteria set, -1 none */
+    const char *description;
+} rp_bake;
+
+struct rollout_plan {
+    int refs;                /* atomic */
+    rp_arena arena;
+    const char *name;        /* file name it came from */
+    const char *id;
+    const char *description;
+    const char *salt;
+    size_t salt_len;
+    uint64_t seed;           /* XXH3 of the salt: the bucketing seed */
+    int64_t start;
+    const char *labels[2];   /* stable, new */
+    rp_role *roles;          int n_roles;
+    rp_cohort *cohorts;      int n_cohorts;
+    rp_phase *phases;        int n_phases;
+    rp_step *steps;          int n_steps;
+    rp_gate *gates;          int n_gates;
+    rp_criteria_set *criteria; int n_criteria;
+    rp_smoke_test *smoke;    int n_smoke;
+    rp_comm *comms;          int n_comms;
+    rp_window *windows;      int n_windows;
+    rp_freeze *freezes;      int n_freezes;
+    rp_rollback rollback;
+    rp_bake bake;
+    uint64_t fingerprint;
+    /* last phase that targets each cohort, -1 none: the decide fast path */
+    int cohort_last_phase[ROLLOUT_MAX_COHORTS];
+    /* resources outside the arena (compiled patterns), freed on unref */
+    void (*release)(struct rollout_plan *);
+    void **patterns;         size_t n_patterns, cap_patterns;
+    /* ids in all cohort lists so far, checked against ROLLOUT_MAX_IDS */
+    size_t n_ids;
+};
+
+/* ---- per-concern entry points ------------------------------------------- */
+
+/* targeting.c: parses a cohort's `match:` rule; compiles patterns and
+ * registers them with rp_plan_keep_pattern. */
+int rp_parse_rule(rp_ctx *c, const rp_node *n, struct rp_rule **out);
+/* targeting.c: first cohort (plan order) whose rule matches ctx, or -1.
+ * *match_error is set when a pattern hit its limits. */
+int rp_match_cohort(const rollout_plan *p, const rollout_context *ctx, uint64_t org_hash,
+                    bool *match_error);
+void rp_dump_rule(struct rp_emitter *e, const struct rp_rule *r);
+
+/* evaluate.c: parses one criteria set (a list of criteria). */
+int rp_parse_criteria(rp_ctx *c, const rp_node *n, rp_criteria_set *out);
+void rp_dump_criteria(struct rp_emitter *e, const rollout_plan *p, const rp_criteria_set *s);
+
+/* plan_load.c: keeps a compiled pattern for release with the plan. */
+int rp_plan_keep_pattern(rollout_plan *p, void *code);
+int rp_role_index(const rollout_plan *p, const char *id);
+int rp_criteria_index(const rollout_plan *p, const char *id);
+int rp_smoke_index(const rollout_plan *p, const char *id);
+/* Names as written in plans. */
+const char *rp_rollback_action_name(int action);
+const char *rp_comm_event_name(int event);
+
+/* schedule.c: the effective weight of one cohort at now — what decide needs.
+ * Returns false when the cohort has no phase or its phase has not begun;
+ * otherwise fills weight, unit, phase and step (within the phase). */
+typedef struct rp_cohort_weight {
+    uint32_t weight;
+    int unit;
+    int phase;
+    int step;
+} rp_cohort_weight;
+bool rp_schedule_cohort(const rollout_plan *p, const rollout_state *s, int64_t now,
+                        int cohort, rp_cohort_weight *out);
+
+/* dump.c: a thin layer over the libyaml emitter, for the normalized dump. */
+typedef struct rp_emitter rp_emitter;
+void rp_emit_map_begin(rp_emitter *e);
+void rp_emit_map_end(rp_emitter *e);
+void rp_emit_seq_begin(rp_emitter *e, bool flow);
+void rp_emit_seq_end(rp_emitter *e);
+void rp_emit_key(rp_emitter *e, const char *key);
+void rp_emit_str(rp_emitter *e, const char *s);          /* quoted string */
+void rp_emit_strn(rp_emitter *e, const char *s, size_t n);
+void rp_emit_raw(rp_emitter *e, const char *s);          /* plain: numbers, booleans */
+void rp_emit_duration(rp_emitter *e, int64_t secs);
+void rp_emit_weight(rp_emitter *e, uint32_t w);
+void rp_emit_double(rp_emitter *e, double v);
+void rp_emit_roles(rp_emitter *e, const rollout_plan *p, uint32_t roles);
+
+#endif /* ROLLOUT_PLAN_H */

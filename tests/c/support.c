@@ -1,0 +1,72 @@
+/* support.c — helpers shared by the Criterion suites. */
+#include "support.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+char *t_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert(f, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)size + 1);
+    cr_assert(buf);
+    size_t got = fread(buf, 1, (size_t)size, f);
+    fclose(f);
+    cr_assert_eq(got, (size_t)size);
+    buf[size] = '\0';
+    if (len)
+        *len = (size_t)size;
+    return buf;
+}
+
+rollout_plan *t_plan(const char *yaml)
+{
+    rollout_plan *p = NULL;
+    rollout_error err;
+    int rc = rollout_plan_load_buffer(yaml, strlen(yaml), "test.yaml", &p, &err);
+    cr_assert_eq(rc, ROLLOUT_OK, "plan did not load: %s", err.message);
+    return p;
+}
+
+rollout_plan *t_seed(void)
+{
+    rollout_plan *p = NULL;
+    rollout_error err;
+    int rc = rollout_plan_load_file("examples/plans/seed.yaml", &p, &err);
+    cr_assert_eq(rc, ROLLOUT_OK, "seed did not load: %s", err.message);
+    return p;
+}
+
+int t_plan_error(const char *yaml, rollout_error *err)
+{
+    rollout_plan *p = (rollout_plan *)1;
+    int rc = rollout_plan_load_buffer(yaml, strlen(yaml), "test.yaml", &p, err);
+    cr_assert_neq(rc, ROLLOUT_OK, "plan loaded but should not have");
+    cr_assert_null(p, "a failed load must leave *out NULL");
+    return rc;
+}
+
+rp_node *t_json(rp_arena *arena, const char *path)
+{
+    size_t len;
+    char *buf = t_read_file(path, &len);
+    rp_node *root = NULL;
+    rollout_error err;
+    int rc = rp_yaml_parse(arena, buf, len, path, &root, &err);
+    free(buf);
+    cr_assert_eq(rc, ROLLOUT_OK, "%s", err.message);
+    cr_assert(root, "%s is empty", path);
+    return root;
+}
+
+int64_t t_time(const char *iso)
+{
+    int64_t t;
+    cr_assert(rp_parse_time(iso, strlen(iso), &t), "bad time literal %s", iso);
+    return t;
+}
