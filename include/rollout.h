@@ -267,6 +267,166 @@ ROLLOUT_API size_t rollout_explain(const rollout_plan *plan, const rollout_decis
                                    const rollout_context *ctx, char *buf, size_t cap);
 
 /* ------------------------------------------------------------------------
+ * Evaluation: metrics snapshots, success criteria and verdicts
+ * (docs/evaluation.md has every criterion form and the statistics)
+ * ---------------------------------------------------------------------- */
+
+/* The outcome of one criterion or of a whole criteria set. Values are
+ * stable (states record them). */
+typedef enum rollout_verdict {
+    ROLLOUT_VERDICT_PASS = 0,         /* every criterion passed: go */
+    ROLLOUT_VERDICT_FAIL = 1,         /* some criterion failed: no-go */
+    ROLLOUT_VERDICT_INCONCLUSIVE = 2, /* not enough data to judge: hold, look again */
+    ROLLOUT_VERDICT_ROLLBACK = 3      /* a criterion marked rollback failed: roll back now */
+} rollout_verdict;
+
+/* "PASS", "FAIL", "INCONCLUSIVE", "ROLLBACK"; "?" for unknown values. */
+ROLLOUT_API const char *rollout_verdict_name(int verdict);
+
+/* A metrics snapshot: what was measured on the new version and, optionally,
+ * on the stable one (the baseline), over the same window. Owns its memory;
+ * not thread-safe while being filled, read-only (and shareable) after. */
+typedef struct rollout_metrics rollout_metrics;
+
+/* Caps that keep a hostile metrics file from exhausting a process. */
+#define ROLLOUT_MAX_METRICS_BYTES (16u << 20) /* bytes of YAML or JSON */
+#define ROLLOUT_MAX_CUSTOM_METRICS 256        /* named metrics per version */
+#define ROLLOUT_MAX_SMOKE_RESULTS  256        /* smoke-test results per version */
+#define ROLLOUT_MAX_SAMPLES        1000000u   /* latency samples or histogram buckets */
+
+/* An empty snapshot. Returns ROLLOUT_ERR_NOMEM (and *out NULL) on failure. */
+ROLLOUT_API int rollout_metrics_create(rollout_metrics **out);
+/* Frees a snapshot; NULL is ignored. */
+ROLLOUT_API void rollout_metrics_free(rollout_metrics *m);
+
+/* Every setter takes `variant`: ROLLOUT_NEW for the version being rolled
+ * out, ROLLOUT_STABLE for the baseline. A value that is NaN, infinite,
+ * negative where a count, rate or time is meant, or otherwise impossible
+ * (errors > requests, a rate above 100 %, p95 < p50) is refused with
+ * ROLLOUT_ERR_METRICS and leaves the snapshot unchanged. Setting a metric
+ * again replaces it. A NULL snapshot, a bad variant or a malformed name is
+ * ROLLOUT_ERR_ARG.
+ *
+ * Metric names and units (custom names are 1-64 of A-Z a-z 0-9 - _ .):
+ *   requests, errors            whole counts; error_rate = errors / requests
+ *   error_rate                  fraction 0..1, used only when the counts are absent
+ *   latency_p50/p95/p99         seconds
+ *   critical_errors, unhandled_exceptions, support_tickets   whole counts
+ *   availability                fraction 0..1
+ *   issue_resolution_time       seconds
+ *   any other name              a custom metric: any finite number */
+ROLLOUT_API int rollout_metrics_set(rollout_metrics *m, int variant, const char *name,
+                                    double value, rollout_error *err);
+
+/* requests and errors together, so neither order of two rollout_metrics_set
+ * calls is refused midway. */
+ROLLOUT_API int rollout_metrics_set_requests(rollout_metrics *m, int variant,
+                                             uint64_t requests, uint64_t errors,
+                                             rollout_error *err);
+
+/* All three latency percentiles, in seconds. */
+ROLLOUT_API int rollout_metrics_set_latency(rollout_metrics *m, int variant, double p50,
+                                            double p95, double p99, rollout_error *err);
+
+/* Raw latency samples in seconds, copied (the caller's array is not kept).
+ * They feed the Mann-Whitney test and stand in for latency percentiles the
+ * snapshot lacks. Replaces any earlier samples or histogram. */
+ROLLOUT_API int rollout_metrics_set_latency_samples(rollout_metrics *m, int variant,
+                                                    const double *seconds, size_t n,
+                                                    rollout_error *err);
+
+/* A latency histogram instead of samples: n buckets with strictly increasing
+ * upper bounds in seconds (the last may be +INFINITY) and the number of
+ * requests in each (not cumulative). Every request in a bucket counts as
+ * taking its upper bound, so ranks tie within a bucket. Copied. */
+ROLLOUT_API int rollout_metrics_set_latency_histogram(rollout_metrics *m, int variant,
+                                                      const double *upper_bounds,
+                                                      const uint64_t *counts, size_t n,
+                                                      rollout_error *err);
+
+/* The result of one smoke test, by the id the plan gives it. */
+ROLLOUT_API int rollout_metrics_set_smoke(rollout_metrics *m, int variant, const char *test,
+                                          int passed, rollout_error *err);
+
+/* Reads a metric back the way criteria see it: error_rate derived from the
+ * counts, latency percentiles from samples when not set directly. Returns
+ * ROLLOUT_ERR_NOT_FOUND when the snapshot has no such value. */
+ROLLOUT_API int rollout_metrics_get(const rollout_metrics *m, int variant, const char *name,
+                                    double *value);
+
+/* Loads a snapshot from a YAML or JSON file (format in docs/evaluation.md):
+ *
+ *   new:        {requests: 120000, errors: 84, latency_p95: 1.4s,
+ *                critical_errors: 0, smoke_tests: {login-logout: pass},
+ *                custom: {data_integrity_issues: 0}}
+ *   baseline:   {requests: 500000, errors: 600, latency_p95: 1.3s}
+ *
+ * Errors carry "file:line:column: field: " like plan errors; a bad value is
+ * ROLLOUT_ERR_METRICS. On failure *out is NULL and nothing is left allocated. */
+ROLLOUT_API int rollout_metrics_load_file(const char *path, rollout_metrics **out,
+                                          rollout_error *err);
+/* Same for a buffer (need not be NUL-terminated; not retained). `name` is
+ * used in error messages ("<buffer>" if NULL). */
+ROLLOUT_API int rollout_metrics_load_buffer(const char *text, size_t len, const char *name,
+                                            rollout_metrics **out, rollout_error *err);
+
+/* Criteria in one set, at most (a longer set does not load). */
+#define ROLLOUT_MAX_CRITERIA 32
+
+/* How one criterion came out. Values are in the metric's unit: seconds for
+ * latencies and times, fractions (0.005 = 0.5 %) for rates, plain counts.
+ * A value that does not apply or could not be computed is NaN. */
+typedef struct rollout_criterion_result {
+    const char *id;      /* the criterion's id (points into the plan) */
+    const char *metric;  /* its metric, or "smoke_tests" */
+    int verdict;         /* PASS, FAIL or INCONCLUSIVE (never ROLLBACK) */
+    int rollback;        /* 1 when a FAIL here makes the whole verdict ROLLBACK */
+    int rollback_reason; /* rollout_rollback_reason it names; -1 when rollback is 0 */
+    double observed;     /* the new version's value (smoke: tests passed) */
+    double threshold;    /* the effective limit after baseline adjustments
+                            (smoke: tests required) */
+    double baseline;     /* the baseline's value used, if any */
+    double p_value;      /* one-sided p-value of "the new version is worse", when a
+                            statistical test ran */
+    double lower, upper; /* Wilson bounds of the error rate at the confidence */
+    double samples;      /* the sample size min_samples was checked against */
+    char reason[160];    /* one line a person can act on */
+} rollout_criterion_result;
+
+/* A whole evaluation. results follow the order of the criteria set. */
+typedef struct rollout_evaluation {
+    int verdict;         /* rollout_verdict */
+    const char *criteria;/* the criteria set evaluated (points into the plan) */
+    int n_results;
+    int n_pass, n_fail, n_inconclusive;
+    int rollback_index;  /* first result whose FAIL triggered ROLLBACK, -1 none */
+    int rollback_reason; /* its rollout_rollback_reason, -1 none */
+    rollout_criterion_result results[ROLLOUT_MAX_CRITERIA];
+} rollout_evaluation;
+
+/* What rollout_evaluate's `name` names. */
+typedef enum rollout_eval_target {
+    ROLLOUT_EVAL_PHASE = 0,    /* a phase: the criteria of its gate(s) */
+    ROLLOUT_EVAL_GATE = 1,     /* a gate id */
+    ROLLOUT_EVAL_CRITERIA = 2, /* a criteria set id */
+    ROLLOUT_EVAL_BAKE = 3      /* the bake period's criteria; name is ignored */
+} rollout_eval_target;
+
+/* Judges a snapshot against a criteria set of plan and fills *out.
+ * Verdict: ROLLBACK if a rollback criterion FAILed, else FAIL if any
+ * criterion FAILed, else INCONCLUSIVE if any was INCONCLUSIVE, else PASS.
+ * A missing metric or baseline, or fewer samples than min_samples, makes
+ * a criterion INCONCLUSIVE, never PASS. A phase whose gates name different
+ * criteria sets must be evaluated by gate (ROLLOUT_ERR_ARG otherwise).
+ * Returns ROLLOUT_ERR_NOT_FOUND when the name resolves to no criteria set.
+ * Pure: allocates only scratch for exact Mann-Whitney p-values (so
+ * ROLLOUT_ERR_NOMEM is possible), and a shared plan and snapshot may be
+ * evaluated from many threads at once. */
+ROLLOUT_API int rollout_evaluate(const rollout_plan *plan, int target, const char *name,
+                                 const rollout_metrics *metrics, rollout_evaluation *out,
+                                 rollout_error *err);
+
+/* ------------------------------------------------------------------------
  * Rollout state (the state machine's memory)
  * ---------------------------------------------------------------------- */
 
@@ -336,6 +496,118 @@ struct rollout_state {
 };
 
 #define ROLLOUT_STATE_FORMAT 1
+
+/* ------------------------------------------------------------------------
+ * The state machine: events in, next state and actions out
+ * ---------------------------------------------------------------------- */
+
+/* Starts a state for plan: NOT_STARTED, revision 0, bound to the plan's
+ * fingerprint. */
+ROLLOUT_API int rollout_state_init(const rollout_plan *plan, rollout_state *state);
+
+typedef enum rollout_event_type {
+    ROLLOUT_EVENT_START = 0,   /* begin the rollout now (offsets count from now) */
+    ROLLOUT_EVENT_APPROVE,     /* gate, role: one approver says go */
+    ROLLOUT_EVENT_GO,          /* gate: needs every approver and a PASS verdict, or override */
+    ROLLOUT_EVENT_NO_GO,       /* gate: does what the gate's on_no_go says */
+    ROLLOUT_EVENT_PAUSE,       /* freeze weights and the schedule's clock */
+    ROLLOUT_EVENT_RESUME,      /* end a pause, or lift a halt back to awaiting the gate */
+    ROLLOUT_EVENT_VERDICT,     /* verdict: the result of rollout_evaluate for the current gate */
+    ROLLOUT_EVENT_ROLLBACK,    /* reason: start the rollback procedure */
+    ROLLOUT_EVENT_CONFIRM,     /* confirmation: a rollback procedure step is done */
+    ROLLOUT_EVENT_ESCALATE,    /* an issue is escalated (communication plan) */
+    ROLLOUT_EVENT_TICK,        /* time passed: emit what fell due, detect deadlines */
+    ROLLOUT_EVENT_COUNT
+} rollout_event_type;
+
+/* What the caller confirms during a rollback. */
+typedef enum rollout_confirmation {
+    ROLLOUT_CONFIRM_TRAFFIC_HALTED = 0,
+    ROLLOUT_CONFIRM_PREVIOUS_RESTORED,
+    ROLLOUT_CONFIRM_SMOKE_PASSED,
+    ROLLOUT_CONFIRM_SMOKE_FAILED,
+    ROLLOUT_CONFIRM_SERVICE_RESUMED,
+    ROLLOUT_CONFIRM_INCIDENT_OPENED,
+    ROLLOUT_CONFIRM_POSTMORTEM_DONE,
+    ROLLOUT_CONFIRM_COUNT
+} rollout_confirmation;
+
+/* One event. Fields an event type does not use are ignored. */
+typedef struct rollout_event {
+    int type;            /* rollout_event_type */
+    int gate;            /* APPROVE, GO, NO_GO: gate index; -1 = the state's next gate */
+    int role;            /* APPROVE: who approves; GO with override: who overrides */
+    int override;        /* GO: 1 = go without every approval or a PASS, on role's word */
+    int verdict;         /* VERDICT: rollout_verdict */
+    int reason;          /* ROLLBACK: rollout_rollback_reason */
+    int confirmation;    /* CONFIRM: rollout_confirmation */
+} rollout_event;
+
+typedef enum rollout_action_type {
+    ROLLOUT_ACTION_SET_WEIGHT = 0, /* cohort, weight, unit: route that share to the new version */
+    ROLLOUT_ACTION_NOTIFY,         /* comm: send a communication-plan message */
+    ROLLOUT_ACTION_GATE_DUE,       /* gate: ask its approvers (roles) for a decision */
+    ROLLOUT_ACTION_PAGE,           /* roles: page on-call */
+    ROLLOUT_ACTION_HALT_TRAFFIC,   /* send no traffic to the new version */
+    ROLLOUT_ACTION_RESTORE_PREVIOUS, /* label: restart the previous approved version */
+    ROLLOUT_ACTION_RUN_SMOKE_TESTS,  /* label: on that version */
+    ROLLOUT_ACTION_RESUME_SERVICE,
+    ROLLOUT_ACTION_OPEN_INCIDENT,
+    ROLLOUT_ACTION_SCHEDULE_POSTMORTEM, /* due: when it must be held by */
+    ROLLOUT_ACTION_ESCALATE,       /* the rollback ran past its deadline, or smoke tests failed */
+    ROLLOUT_ACTION_COMPLETE,       /* the rollout is complete */
+    ROLLOUT_ACTION_COUNT
+} rollout_action_type;
+
+/* One thing the caller must do. Strings point into the plan. */
+typedef struct rollout_action {
+    int type;            /* rollout_action_type */
+    int cohort;          /* SET_WEIGHT */
+    uint32_t weight;     /* SET_WEIGHT */
+    int unit;            /* SET_WEIGHT */
+    int gate;            /* GATE_DUE */
+    int comm;            /* NOTIFY: index of the communication row */
+    uint32_t roles;      /* PAGE, GATE_DUE, NOTIFY: role bits */
+    int64_t due;         /* SCHEDULE_POSTMORTEM, ESCALATE: the deadline */
+    const char *id;      /* message, gate or procedure-step id */
+    const char *label;   /* RESTORE_PREVIOUS, RUN_SMOKE_TESTS: version label */
+    const char *channel; /* NOTIFY */
+    const char *audience;/* NOTIFY */
+    const char *text;    /* the plan's words for it */
+} rollout_action;
+
+/* Enough for any single event of any plan within the ROLLOUT_MAX_* caps. */
+#define ROLLOUT_MAX_ACTIONS 256
+
+/* Applies event at now to state. On success *next is the new state (it may
+ * be the same object as state) and actions[0..*n_actions) what the caller
+ * must do, in order; *n_actions is the array's capacity on input. An event
+ * not valid in the current state returns ROLLOUT_ERR_TRANSITION, a state of
+ * another plan ROLLOUT_ERR_STATE_PLAN; then *next is untouched and
+ * *n_actions is 0. Allocates nothing. */
+ROLLOUT_API int rollout_apply(const rollout_plan *plan, const rollout_state *state,
+                              const rollout_event *event, int64_t now, rollout_state *next,
+                              rollout_action *actions, size_t *n_actions, rollout_error *err);
+
+ROLLOUT_API const char *rollout_event_name(int type);
+ROLLOUT_API const char *rollout_action_name(int type);
+ROLLOUT_API const char *rollout_confirmation_name(int confirmation);
+
+/* Longest encoded state, with its NUL. */
+#define ROLLOUT_STATE_TEXT_MAX 4096
+
+/* Encodes a state as one line of printable ASCII ("rs1." + base64url),
+ * versioned and checksummed: safe in an HTTP header, a Redis value, an nginx
+ * shared dict or a file. Returns the length written (without the NUL), or 0
+ * when cap is too small. */
+ROLLOUT_API size_t rollout_state_encode(const rollout_state *state, char *buf, size_t cap);
+
+/* Decodes text written by rollout_state_encode. Rejects truncation, any
+ * altered character, a foreign format (ROLLOUT_ERR_STATE or
+ * ROLLOUT_ERR_UNSUPPORTED) and, when plan is not NULL, a state recorded for
+ * another plan (ROLLOUT_ERR_STATE_PLAN). *state is written only on success. */
+ROLLOUT_API int rollout_state_decode(const rollout_plan *plan, const char *text, size_t len,
+                                     rollout_state *state, rollout_error *err);
 
 /* ------------------------------------------------------------------------
  * Scheduling and the calendar

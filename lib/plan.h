@@ -209,6 +209,20 @@ typedef struct rp_cohort_weight {
 bool rp_schedule_cohort(const rollout_plan *p, const rollout_state *s, int64_t now,
                         int cohort, rp_cohort_weight *out);
 
+/* schedule.c: every step's time and every gate's due time, given the state.
+ * Steps behind a gate without a GO are RP_NEVER unless assume_go projects
+ * the GO as arriving on time. */
+typedef struct rp_timeline {
+    int64_t step_at[ROLLOUT_MAX_STEPS];
+    int64_t gate_due[ROLLOUT_MAX_GATES];
+    int64_t bake_start;
+    int64_t complete_at;
+} rp_timeline;
+void rp_timeline_compute(const rollout_plan *p, const rollout_state *s, bool assume_go,
+                         rp_timeline *out);
+/* Whether communication row cm is sent on this event. */
+bool rp_comm_matches(const rp_comm *cm, int event, int phase, uint32_t weight, int gate);
+
 /* dump.c: a thin layer over the libyaml emitter, for the normalized dump. */
 typedef struct rp_emitter rp_emitter;
 void rp_emit_map_begin(rp_emitter *e);

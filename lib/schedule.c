@@ -190,6 +190,25 @@ bool rp_schedule_cohort(const rollout_plan *p, const rollout_state *s, int64_t n
     return true;
 }
 
+void rp_timeline_compute(const rollout_plan *p, const rollout_state *s, bool assume_go,
+                         rp_timeline *out)
+{
+    int64_t t = 0;
+    for (int g = 0; g < ROLLOUT_MAX_GATES; g++)
+        out->gate_due[g] = RP_NEVER;
+    for (int i = 0; i < p->n_steps; i++) {
+        t = step_time(p, s, i, t, assume_go);
+        out->step_at[i] = t;
+        if (p->steps[i].gate >= 0)
+            out->gate_due[p->steps[i].gate] = gate_due(p, s, p->steps[i].gate, t);
+    }
+    const rp_step *last = &p->steps[p->n_steps - 1];
+    out->bake_start = last->gate >= 0
+                          ? gate_release(s, last->gate, out->gate_due[last->gate], assume_go)
+                          : t;
+    out->complete_at = advance(s, out->bake_start, p->bake.duration);
+}
+
 /* ---- the full answer ------------------------------------------------------------- */
 
 int rollout_schedule(const rollout_plan *p, const rollout_state *s, int64_t now,
@@ -319,18 +338,23 @@ static rollout_calendar_event *cal_add(cal *c, int64_t at, int kind)
     return e;
 }
 
+bool rp_comm_matches(const rp_comm *cm, int event, int phase, uint32_t weight, int gate)
+{
+    if (cm->event != event)
+        return false;
+    if ((event == RP_COMM_PHASE_START || event == RP_COMM_STEP) && cm->phase != phase)
+        return false;
+    if (event == RP_COMM_STEP && cm->weight != weight)
+        return false;
+    return event != RP_COMM_GATE || cm->gate == gate;
+}
+
 static void cal_messages(cal *c, const rollout_plan *p, int64_t at, bool projected, int event,
                          int phase, uint32_t weight, int gate)
 {
     for (int i = 0; i < p->n_comms; i++) {
         const rp_comm *cm = &p->comms[i];
-        if (cm->event != event)
-            continue;
-        if ((event == RP_COMM_PHASE_START || event == RP_COMM_STEP) && cm->phase != phase)
-            continue;
-        if (event == RP_COMM_STEP && cm->weight != weight)
-            continue;
-        if (event == RP_COMM_GATE && cm->gate != gate)
+        if (!rp_comm_matches(cm, event, phase, weight, gate))
             continue;
         rollout_calendar_event *e = cal_add(c, at, ROLLOUT_CAL_MESSAGE);
         if (!e)

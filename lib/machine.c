@@ -1,0 +1,594 @@
+/*
+ * machine.c — the rollout state machine: (state, event, now) -> (state, actions).
+ *
+ * The library performs nothing. Every transition returns the ordered list of
+ * things the caller must do (set a weight, notify, page, halt, restore, run
+ * smoke tests...), taken from the plan, so that every gateway and script that
+ * applies the same events to the same state agrees. docs/state-machine.md has
+ * the transition table; tests/c/test_machine.c checks every cell of it.
+ *
+ * All work happens on a local copy of the state; *next is written only when
+ * the whole event has been applied, so an invalid event changes nothing.
+ */
+#include "plan.h"
+
+#include <string.h>
+
+/* rollback_done bits beyond the procedure's own steps */
+#define RB_ESCALATED   (1u << 31)
+#define RB_POSTMORTEM  (1u << 30)
+
+typedef struct action_list {
+    rollout_action *a;
+    size_t cap, n;
+} action_list;
+
+typedef struct machine {
+    const rollout_plan *p;
+    rollout_state s;      /* the state being built */
+    int64_t now;
+    action_list o;
+    rollout_error *err;
+} machine;
+
+static rollout_action *push(machine *m, int type)
+{
+    size_t i = m->o.n++;
+    if (i >= m->o.cap)
+        return NULL;
+    rollout_action *a = &m->o.a[i];
+    memset(a, 0, sizeof *a);
+    a->type = type;
+    a->cohort = a->gate = a->comm = a->unit = -1;
+    return a;
+}
+
+static int refuse(machine *m, const char *fmt, const char *a, const char *b)
+{
+    return rp_error_set(m->err, ROLLOUT_ERR_TRANSITION, NULL, 0, 0, NULL, fmt, a, b);
+}
+
+static void enter(machine *m, int status)
+{
+    if (m->s.status != status) {
+        m->s.status = status;
+        m->s.status_since[status] = m->now;
+    }
+}
+
+static void notify(machine *m, int event, int phase, uint32_t weight, int gate)
+{
+    for (int i = 0; i < m->p->n_comms; i++) {
+        const rp_comm *cm = &m->p->comms[i];
+        if (!rp_comm_matches(cm, event, phase, weight, gate))
+            continue;
+        rollout_action *a = push(m, ROLLOUT_ACTION_NOTIFY);
+        if (!a)
+            continue;
+        a->comm = i;
+        a->roles = cm->owners;
+        a->id = cm->id;
+        a->channel = cm->channel;
+        a->audience = cm->audience;
+        a->text = cm->message;
+    }
+}
+
+static int next_open_gate(const rollout_plan *p, const rollout_state *s)
+{
+    for (int g = 0; g < p->n_gates; g++)
+        if (!s->gate_go_at[g])
+            return g;
+    return -1;
+}
+
+/* ---- time passing --------------------------------------------------------- */
+
+/* Emits what fell due in (from, now] and brings status, phase and step up to
+ * date. Used by TICK and after every event that moves the schedule. */
+static void catch_up(machine *m, int64_t from)
+{
+    const rollout_plan *p = m->p;
+    rp_timeline tl;
+    rp_timeline_compute(p, &m->s, false, &tl);
+    int64_t now = m->now;
+    uint32_t changed = 0;   /* cohorts whose weight moved */
+    for (int i = 0; i < p->n_steps; i++) {
+        const rp_step *st = &p->steps[i];
+        if (tl.step_at[i] > from && tl.step_at[i] <= now) {
+            changed |= 1u << p->phases[st->phase].cohort;
+            if (st->index == 0)
+                notify(m, RP_COMM_PHASE_START, st->phase, 0, -1);
+            notify(m, RP_COMM_STEP, st->phase, st->weight, -1);
+        }
+        if (st->gate >= 0 && !m->s.gate_go_at[st->gate] && tl.gate_due[st->gate] > from &&
+            tl.gate_due[st->gate] <= now) {
+            const rp_gate *g = &p->gates[st->gate];
+            rollout_action *a = push(m, ROLLOUT_ACTION_GATE_DUE);
+            if (a) {
+                a->gate = st->gate;
+                a->roles = g->approvers;
+                a->id = g->id;
+                a->due = tl.gate_due[st->gate];
+                a->text = g->description;
+            }
+        }
+    }
+
+    rollout_schedule_info info;
+    rollout_schedule(p, &m->s, now, &info);
+    /* One SET_WEIGHT per cohort, with its weight as of now: a caller that
+     * missed ticks jumps straight to the right split. */
+    for (int c = 0; c < p->n_cohorts; c++) {
+        if (!(changed & (1u << c)))
+            continue;
+        rollout_action *a = push(m, ROLLOUT_ACTION_SET_WEIGHT);
+        if (a) {
+            a->cohort = c;
+            a->weight = info.cohorts[c].weight;
+            a->unit = info.cohorts[c].unit;
+            a->id = p->cohorts[c].id;
+        }
+    }
+    m->s.phase = info.phase;
+    m->s.step = info.step;
+    m->s.gate = next_open_gate(p, &m->s);
+    if (info.status == ROLLOUT_STATUS_COMPLETED && m->s.status != ROLLOUT_STATUS_COMPLETED) {
+        rollout_action *a = push(m, ROLLOUT_ACTION_COMPLETE);
+        if (a)
+            a->id = p->id;
+        notify(m, RP_COMM_COMPLETE, -1, 0, -1);
+    }
+    if (m->s.status != ROLLOUT_STATUS_PAUSED && m->s.status != ROLLOUT_STATUS_HALTED)
+        enter(m, info.status == ROLLOUT_STATUS_NOT_STARTED ? ROLLOUT_STATUS_RUNNING : info.status);
+}
+
+/* ---- the rollback procedure ------------------------------------------------ */
+
+static int confirmation_for(int action)
+{
+    switch (action) {
+    case RP_RB_HALT_TRAFFIC: return ROLLOUT_CONFIRM_TRAFFIC_HALTED;
+    case RP_RB_RESTORE_PREVIOUS: return ROLLOUT_CONFIRM_PREVIOUS_RESTORED;
+    case RP_RB_RUN_SMOKE_TESTS: return ROLLOUT_CONFIRM_SMOKE_PASSED;
+    case RP_RB_RESUME_SERVICE: return ROLLOUT_CONFIRM_SERVICE_RESUMED;
+    case RP_RB_OPEN_INCIDENT: return ROLLOUT_CONFIRM_INCIDENT_OPENED;
+    default: return -1;  /* page and post-mortem scheduling need no answer */
+    }
+}
+
+static void emit_procedure_step(machine *m, const rp_rollback_step *st)
+{
+    static const int types[RP_RB_COUNT] = {
+        ROLLOUT_ACTION_PAGE, ROLLOUT_ACTION_HALT_TRAFFIC, ROLLOUT_ACTION_RESTORE_PREVIOUS,
+        ROLLOUT_ACTION_RUN_SMOKE_TESTS, ROLLOUT_ACTION_RESUME_SERVICE,
+        ROLLOUT_ACTION_OPEN_INCIDENT, ROLLOUT_ACTION_SCHEDULE_POSTMORTEM};
+    rollout_action *a = push(m, types[st->action]);
+    if (!a)
+        return;
+    a->id = st->id;
+    a->roles = st->roles;
+    a->text = st->description;
+    if (st->action == RP_RB_RESTORE_PREVIOUS || st->action == RP_RB_RUN_SMOKE_TESTS)
+        a->label = m->p->labels[0];
+    if (st->action == RP_RB_POSTMORTEM)
+        a->due = m->now + m->p->rollback.postmortem_within;
+}
+
+static int first_pending_step(const machine *m)
+{
+    const rp_rollback *rb = &m->p->rollback;
+    for (size_t k = 0; k < rb->n_steps; k++)
+        if (!(m->s.rollback_done & (1u << k)))
+            return (int)k;
+    return (int)rb->n_steps;
+}
+
+/* Emits procedure steps until one needs a confirmation; past the last step
+ * the rollback is complete. */
+static void run_procedure(machine *m)
+{
+    const rp_rollback *rb = &m->p->rollback;
+    for (int k = first_pending_step(m); k < (int)rb->n_steps; k++) {
+        emit_procedure_step(m, &rb->steps[k]);
+        if (confirmation_for(rb->steps[k].action) >= 0)
+            return;
+        m->s.rollback_done |= 1u << k;
+    }
+    enter(m, ROLLOUT_STATUS_ROLLED_BACK);
+}
+
+static void start_rollback(machine *m, int reason)
+{
+    if (m->s.status == ROLLOUT_STATUS_PAUSED)
+        m->s.pause_to[m->s.n_pauses - 1] = m->now;
+    m->s.rollback_reason = reason;
+    m->s.rollback_started_at = m->now;
+    m->s.rollback_done = 0;
+    enter(m, ROLLOUT_STATUS_ROLLING_BACK);
+    notify(m, RP_COMM_ROLLBACK, -1, 0, -1);
+    if (m->p->rollback.n_steps == 0) {
+        /* a plan without a procedure still gets its traffic back */
+        push(m, ROLLOUT_ACTION_HALT_TRAFFIC);
+        enter(m, ROLLOUT_STATUS_ROLLED_BACK);
+        return;
+    }
+    run_procedure(m);
+}
+
+static int on_confirm(machine *m, int confirmation)
+{
+    const rp_rollback *rb = &m->p->rollback;
+    if (confirmation < 0 || confirmation >= ROLLOUT_CONFIRM_COUNT)
+        return rp_error_set(m->err, ROLLOUT_ERR_ARG, NULL, 0, 0, NULL,
+                            "confirmation %d is not a rollout_confirmation", confirmation);
+    if (confirmation == ROLLOUT_CONFIRM_POSTMORTEM_DONE) {
+        if (m->s.rollback_done & RB_POSTMORTEM)
+            return refuse(m, "the post-mortem is already recorded as done%s%s", "", "");
+        m->s.rollback_done |= RB_POSTMORTEM;
+        return ROLLOUT_OK;
+    }
+    if (m->s.status != ROLLOUT_STATUS_ROLLING_BACK)
+        return refuse(m, "%s is only valid while rolling back (status %s)",
+                      rollout_confirmation_name(confirmation), rollout_status_name(m->s.status));
+    int k = first_pending_step(m);
+    int want = confirmation_for(rb->steps[k].action);
+    if (confirmation == ROLLOUT_CONFIRM_SMOKE_FAILED && want == ROLLOUT_CONFIRM_SMOKE_PASSED) {
+        /* the previous version fails its smoke tests too: people must look,
+         * and the tests run again once they have */
+        rollout_action *a = push(m, ROLLOUT_ACTION_ESCALATE);
+        if (a) {
+            a->id = rb->steps[k].id;
+            a->text = "smoke tests failed on the previous version";
+            a->due = m->now;
+        }
+        emit_procedure_step(m, &rb->steps[k]);
+        return ROLLOUT_OK;
+    }
+    if (confirmation != want)
+        return refuse(m, "%s does not confirm the step the rollback waits for (%s)",
+                      rollout_confirmation_name(confirmation), rb->steps[k].id);
+    m->s.rollback_done |= 1u << k;
+    run_procedure(m);
+    return ROLLOUT_OK;
+}
+
+/* ---- gates ------------------------------------------------------------------- */
+
+/* The gate an event names, checked to be the next open gate whose step has
+ * happened. */
+static int event_gate(machine *m, int gate, int *found)
+{
+    const rollout_plan *p = m->p;
+    int next = next_open_gate(p, &m->s);
+    if (gate < 0)
+        gate = next;
+    if (gate < 0 || gate >= p->n_gates)
+        return next < 0 ? refuse(m, "every gate has its GO already%s%s", "", "")
+                        : rp_error_set(m->err, ROLLOUT_ERR_NOT_FOUND, NULL, 0, 0, NULL,
+                                       "gate %d does not exist", gate);
+    if (gate != next)
+        return refuse(m, "gate \"%s\" is not the next gate (\"%s\" is)", p->gates[gate].id,
+                      next >= 0 ? p->gates[next].id : "none");
+    rp_timeline tl;
+    rp_timeline_compute(p, &m->s, false, &tl);
+    if (tl.step_at[p->gates[gate].step] > m->now)
+        return refuse(m, "gate \"%s\" is not reached yet: the step it follows has not happened%s",
+                      p->gates[gate].id, "");
+    *found = gate;
+    return ROLLOUT_OK;
+}
+
+static int on_approve(machine *m, const rollout_event *ev)
+{
+    int g, rc = event_gate(m, ev->gate, &g);
+    if (rc)
+        return rc;
+    const rp_gate *gate = &m->p->gates[g];
+    if (ev->role < 0 || ev->role >= m->p->n_roles)
+        return rp_error_set(m->err, ROLLOUT_ERR_NOT_FOUND, NULL, 0, 0, NULL,
+                            "role %d does not exist", ev->role);
+    if (!(gate->approvers & (1u << ev->role)))
+        return refuse(m, "role \"%s\" is not an approver of gate \"%s\"",
+                      m->p->roles[ev->role].id, gate->id);
+    if (m->s.gate_approvals[g] & (1u << ev->role))
+        return refuse(m, "role \"%s\" already approved gate \"%s\"", m->p->roles[ev->role].id,
+                      gate->id);
+    m->s.gate_approvals[g] |= 1u << ev->role;
+    return ROLLOUT_OK;
+}
+
+static int on_go(machine *m, const rollout_event *ev)
+{
+    const rollout_plan *p = m->p;
+    int g, rc = event_gate(m, ev->gate, &g);
+    if (rc)
+        return rc;
+    const rp_gate *gate = &p->gates[g];
+    if (ev->override) {
+        if (ev->role < 0 || ev->role >= p->n_roles)
+            return refuse(m, "an override must name who overrides (a role of the plan)%s%s", "",
+                          "");
+        m->s.gate_override_role[g] = ev->role;
+    } else {
+        uint32_t missing = gate->approvers & ~m->s.gate_approvals[g];
+        if (missing) {
+            int r = __builtin_ctz(missing);
+            return refuse(m, "gate \"%s\" still needs the approval of \"%s\"", gate->id,
+                          p->roles[r].id);
+        }
+        if (gate->criteria >= 0 && m->s.last_verdict != ROLLOUT_VERDICT_PASS)
+            return refuse(m, "gate \"%s\" needs a PASS verdict first (last: %s)", gate->id,
+                          m->s.last_verdict < 0 ? "none" : rollout_verdict_name(m->s.last_verdict));
+    }
+    int64_t from = m->s.updated_at;
+    m->s.gate_go_at[g] = m->now;
+    m->s.gate_no_go_at[g] = 0;
+    m->s.last_verdict = -1;
+    m->s.consecutive_failures = m->s.consecutive_inconclusive = 0;
+    notify(m, RP_COMM_GATE, -1, 0, g);
+    if (m->s.status == ROLLOUT_STATUS_HALTED)
+        m->s.status = ROLLOUT_STATUS_AWAITING_GATE;
+    catch_up(m, from);
+    return ROLLOUT_OK;
+}
+
+static int on_no_go(machine *m, const rollout_event *ev)
+{
+    int g, rc = event_gate(m, ev->gate, &g);
+    if (rc)
+        return rc;
+    m->s.gate_no_go_at[g] = m->now;
+    switch (m->p->gates[g].on_no_go) {
+    case RP_NO_GO_HALT:
+        enter(m, ROLLOUT_STATUS_HALTED);
+        push(m, ROLLOUT_ACTION_HALT_TRAFFIC);
+        break;
+    case RP_NO_GO_ROLLBACK:
+        start_rollback(m, ROLLOUT_ROLLBACK_NO_GO);
+        break;
+    default: /* hold: weights stay where they are until a GO */
+        enter(m, ROLLOUT_STATUS_AWAITING_GATE);
+        break;
+    }
+    return ROLLOUT_OK;
+}
+
+static int on_verdict(machine *m, const rollout_event *ev)
+{
+    switch (ev->verdict) {
+    case ROLLOUT_VERDICT_PASS:
+        m->s.consecutive_failures = m->s.consecutive_inconclusive = 0;
+        break;
+    case ROLLOUT_VERDICT_FAIL:
+        m->s.consecutive_failures++;
+        m->s.consecutive_inconclusive = 0;
+        break;
+    case ROLLOUT_VERDICT_INCONCLUSIVE:
+        m->s.consecutive_inconclusive++;
+        break;
+    case ROLLOUT_VERDICT_ROLLBACK:
+        m->s.last_verdict = ev->verdict;
+        start_rollback(m, ROLLOUT_ROLLBACK_EVALUATION);
+        return ROLLOUT_OK;
+    default:
+        return rp_error_set(m->err, ROLLOUT_ERR_ARG, NULL, 0, 0, NULL,
+                            "verdict %d is not a rollout_verdict", ev->verdict);
+    }
+    m->s.last_verdict = ev->verdict;
+    return ROLLOUT_OK;
+}
+
+static int on_rollback(machine *m, int reason)
+{
+    if (reason < 0 || reason >= ROLLOUT_ROLLBACK_COUNT)
+        return rp_error_set(m->err, ROLLOUT_ERR_ARG, NULL, 0, 0, NULL,
+                            "reason %d is not a rollout_rollback_reason", reason);
+    uint32_t allowed = m->p->rollback.triggers;
+    /* people may always roll back by hand; automatic reasons must be listed */
+    if (allowed && reason != ROLLOUT_ROLLBACK_MANUAL && !(allowed & (1u << reason)))
+        return refuse(m, "the plan does not list \"%s\" among its rollback triggers%s",
+                      rollout_rollback_reason_name(reason), "");
+    start_rollback(m, reason);
+    return ROLLOUT_OK;
+}
+
+/* ---- dispatch ------------------------------------------------------------------ */
+
+static bool is(int status, unsigned mask)
+{
+    return (mask >> status) & 1u;
+}
+
+#define S(x) (1u << ROLLOUT_STATUS_##x)
+#define ACTIVE (S(RUNNING) | S(AWAITING_GATE) | S(BAKING))
+#define LIVE (ACTIVE | S(PAUSED) | S(HALTED))
+
+static int dispatch(machine *m, const rollout_event *ev)
+{
+    int st = m->s.status;
+    switch (ev->type) {
+    case ROLLOUT_EVENT_START:
+        if (st != ROLLOUT_STATUS_NOT_STARTED)
+            break;
+        m->s.started_at = m->now;
+        enter(m, ROLLOUT_STATUS_RUNNING);
+        notify(m, RP_COMM_ROLLOUT_START, -1, 0, -1);
+        catch_up(m, m->now - 1);
+        return ROLLOUT_OK;
+    case ROLLOUT_EVENT_APPROVE:
+        if (!is(st, LIVE))
+            break;
+        return on_approve(m, ev);
+    case ROLLOUT_EVENT_GO:
+        if (!is(st, ACTIVE | S(HALTED)))
+            break;
+        return on_go(m, ev);
+    case ROLLOUT_EVENT_NO_GO:
+        if (!is(st, ACTIVE))
+            break;
+        return on_no_go(m, ev);
+    case ROLLOUT_EVENT_PAUSE:
+        if (!is(st, ACTIVE))
+            break;
+        if (m->s.n_pauses >= ROLLOUT_MAX_PAUSES)
+            return refuse(m, "the state has recorded its %s pauses; no further pause fits%s",
+                          "16", "");
+        m->s.pause_from[m->s.n_pauses] = m->now;
+        m->s.pause_to[m->s.n_pauses] = 0;
+        m->s.n_pauses++;
+        m->s.paused_from = st;
+        enter(m, ROLLOUT_STATUS_PAUSED);
+        return ROLLOUT_OK;
+    case ROLLOUT_EVENT_RESUME:
+        if (st == ROLLOUT_STATUS_PAUSED) {
+            m->s.pause_to[m->s.n_pauses - 1] = m->now;
+            m->s.status = m->s.paused_from;
+            catch_up(m, m->s.updated_at);
+            return ROLLOUT_OK;
+        }
+        if (st == ROLLOUT_STATUS_HALTED) {
+            /* traffic comes back at the last step's weights; the gate still waits */
+            m->s.status = ROLLOUT_STATUS_AWAITING_GATE;
+            rollout_schedule_info info;
+            rollout_schedule(m->p, &m->s, m->now, &info);
+            for (int c = 0; c < m->p->n_cohorts; c++) {
+                rollout_action *a = push(m, ROLLOUT_ACTION_SET_WEIGHT);
+                if (a) {
+                    a->cohort = c;
+                    a->weight = info.cohorts[c].weight;
+                    a->unit = info.cohorts[c].unit;
+                    a->id = m->p->cohorts[c].id;
+                }
+            }
+            m->s.status_since[ROLLOUT_STATUS_AWAITING_GATE] = m->now;
+            return ROLLOUT_OK;
+        }
+        break;
+    case ROLLOUT_EVENT_VERDICT:
+        if (!is(st, LIVE))
+            break;
+        return on_verdict(m, ev);
+    case ROLLOUT_EVENT_ROLLBACK:
+        if (!is(st, LIVE | S(NOT_STARTED)))
+            break;
+        return on_rollback(m, ev->reason);
+    case ROLLOUT_EVENT_CONFIRM:
+        if (!is(st, S(ROLLING_BACK) | S(ROLLED_BACK)))
+            break;
+        return on_confirm(m, ev->confirmation);
+    case ROLLOUT_EVENT_ESCALATE:
+        if (is(st, S(COMPLETED) | S(NOT_STARTED)))
+            break;
+        notify(m, RP_COMM_ESCALATION, -1, 0, -1);
+        return ROLLOUT_OK;
+    case ROLLOUT_EVENT_TICK:
+        if (is(st, ACTIVE)) {
+            catch_up(m, m->s.updated_at);
+        } else if (st == ROLLOUT_STATUS_ROLLING_BACK && m->p->rollback.deadline &&
+                   !(m->s.rollback_done & RB_ESCALATED) &&
+                   m->now > m->s.rollback_started_at + m->p->rollback.deadline) {
+            m->s.rollback_done |= RB_ESCALATED;
+            rollout_action *a = push(m, ROLLOUT_ACTION_ESCALATE);
+            if (a) {
+                a->due = m->s.rollback_started_at + m->p->rollback.deadline;
+                a->text = "the rollback ran past its deadline";
+            }
+        }
+        return ROLLOUT_OK;
+    default:
+        return rp_error_set(m->err, ROLLOUT_ERR_ARG, NULL, 0, 0, NULL,
+                            "event type %d is not a rollout_event_type", ev->type);
+    }
+    return refuse(m, "%s is not valid while the rollout is %s", rollout_event_name(ev->type),
+                  rollout_status_name(st));
+}
+
+int rollout_apply(const rollout_plan *plan, const rollout_state *state, const rollout_event *event,
+                  int64_t now, rollout_state *next, rollout_action *actions, size_t *n_actions,
+                  rollout_error *err)
+{
+    size_t cap = n_actions ? *n_actions : 0;
+    if (n_actions)
+        *n_actions = 0;
+    if (!plan || !state || !event || !next || !n_actions || (!actions && cap))
+        return rp_error_set(err, ROLLOUT_ERR_ARG, NULL, 0, 0, NULL,
+                            "plan, state, event, next and n_actions are required");
+    if (state->format != ROLLOUT_STATE_FORMAT || state->status < 0 ||
+        state->status >= ROLLOUT_STATUS_COUNT)
+        return rp_error_set(err, ROLLOUT_ERR_STATE, NULL, 0, 0, NULL,
+                            "the state was not made by rollout_state_init");
+    if (state->plan_fingerprint != plan->fingerprint)
+        return rp_error_set(err, ROLLOUT_ERR_STATE_PLAN, NULL, 0, 0, NULL,
+                            "the state belongs to another plan (fingerprint %016llx, plan %016llx)",
+                            (unsigned long long)state->plan_fingerprint,
+                            (unsigned long long)plan->fingerprint);
+    if (now < state->updated_at)
+        return rp_error_set(err, ROLLOUT_ERR_ARG, NULL, 0, 0, NULL,
+                            "time runs backwards: now is before the state's last transition");
+
+    machine m = {.p = plan, .s = *state, .now = now, .o = {actions, cap, 0}, .err = err};
+    int rc = dispatch(&m, event);
+    if (rc)
+        return rc;
+    if (m.o.n > cap)
+        return rp_error_set(err, ROLLOUT_ERR_BUFFER, NULL, 0, 0, NULL,
+                            "%zu actions do not fit in %zu", m.o.n, cap);
+    /* A tick that found nothing to do is not a transition. */
+    if (event->type == ROLLOUT_EVENT_TICK && m.o.n == 0 &&
+        memcmp(&m.s, state, sizeof m.s) == 0) {
+        if (next != state)
+            *next = *state;
+        return ROLLOUT_OK;
+    }
+    m.s.revision++;
+    m.s.updated_at = now;
+    *next = m.s;
+    *n_actions = m.o.n;
+    return ROLLOUT_OK;
+}
+
+int rollout_state_init(const rollout_plan *plan, rollout_state *state)
+{
+    if (!plan || !state)
+        return ROLLOUT_ERR_ARG;
+    memset(state, 0, sizeof *state);
+    state->format = ROLLOUT_STATE_FORMAT;
+    state->status = ROLLOUT_STATUS_NOT_STARTED;
+    state->plan_fingerprint = plan->fingerprint;
+    state->phase = state->step = -1;
+    state->gate = plan->n_gates ? 0 : -1;
+    state->paused_from = -1;
+    state->last_verdict = -1;
+    state->rollback_reason = -1;
+    for (int g = 0; g < ROLLOUT_MAX_GATES; g++)
+        state->gate_override_role[g] = -1;
+    return ROLLOUT_OK;
+}
+
+/* ---- names ------------------------------------------------------------------------ */
+
+#define NAME_FN(fn, table, count)                                    \
+    const char *fn(int v)                                            \
+    {                                                                \
+        return v >= 0 && v < (count) ? table[v] : "?";               \
+    }
+
+static const char *const status_names[ROLLOUT_STATUS_COUNT] = {
+    "not_started", "running", "awaiting_gate", "paused", "halted",
+    "rolling_back", "rolled_back", "baking", "completed"};
+static const char *const event_names[ROLLOUT_EVENT_COUNT] = {
+    "start", "approve", "go", "no_go", "pause", "resume",
+    "verdict", "rollback", "confirm", "escalate", "tick"};
+static const char *const action_names[ROLLOUT_ACTION_COUNT] = {
+    "set_weight", "notify", "gate_due", "page", "halt_traffic", "restore_previous",
+    "run_smoke_tests", "resume_service", "open_incident", "schedule_postmortem",
+    "escalate", "complete"};
+static const char *const confirmation_names[ROLLOUT_CONFIRM_COUNT] = {
+    "traffic_halted", "previous_restored", "smoke_passed", "smoke_failed",
+    "service_resumed", "incident_opened", "postmortem_done"};
+
+NAME_FN(rollout_status_name, status_names, ROLLOUT_STATUS_COUNT)
+NAME_FN(rollout_event_name, event_names, ROLLOUT_EVENT_COUNT)
+NAME_FN(rollout_action_name, action_names, ROLLOUT_ACTION_COUNT)
+NAME_FN(rollout_confirmation_name, confirmation_names, ROLLOUT_CONFIRM_COUNT)

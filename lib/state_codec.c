@@ -1,0 +1,287 @@
+/*
+ * state_codec.c — a state as one short line of text, and back.
+ *
+ *   "rs1." base64url( fields as LEB128 varints (signed ones zigzagged)
+ *                     || XXH3-64 of those bytes, little-endian )
+ *
+ * Varints keep the usual state short (zeros cost a byte; per-gate data is
+ * written only up to the last gate that has any). The checksum covers every
+ * byte, so a truncated or altered string is rejected rather than half-read,
+ * and the decoder writes the caller's state only after every check passed.
+ */
+#include "plan.h"
+
+#include <string.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#define PREFIX "rs1."
+#define PREFIX_LEN 4
+#define MAX_PAYLOAD 3072
+
+typedef struct wbuf {
+    uint8_t b[MAX_PAYLOAD];
+    size_t n;
+} wbuf;
+
+static void put_u(wbuf *w, uint64_t v)
+{
+    do {
+        uint8_t byte = v & 0x7f;
+        v >>= 7;
+        w->b[w->n++] = byte | (v ? 0x80 : 0);
+    } while (v);
+}
+
+static void put_s(wbuf *w, int64_t v)
+{
+    put_u(w, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+
+typedef struct rbuf {
+    const uint8_t *b;
+    size_t n, i;
+    bool bad;
+} rbuf;
+
+static uint64_t get_u(rbuf *r)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (r->i >= r->n) {
+            r->bad = true;
+            return 0;
+        }
+        uint8_t byte = r->b[r->i++];
+        v |= (uint64_t)(byte & 0x7f) << shift;
+        if (!(byte & 0x80))
+            return v;
+    }
+    r->bad = true;
+    return 0;
+}
+
+static int64_t get_s(rbuf *r)
+{
+    uint64_t u = get_u(r);
+    return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+}
+
+static int32_t get_i32(rbuf *r)
+{
+    int64_t v = get_s(r);
+    if (v < INT32_MIN || v > INT32_MAX)
+        r->bad = true;
+    return (int32_t)v;
+}
+
+static uint32_t get_u32(rbuf *r)
+{
+    uint64_t v = get_u(r);
+    if (v > UINT32_MAX)
+        r->bad = true;
+    return (uint32_t)v;
+}
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static int gates_used(const rollout_state *s)
+{
+    int used = 0;
+    for (int g = 0; g < ROLLOUT_MAX_GATES; g++)
+        if (s->gate_go_at[g] || s->gate_no_go_at[g] || s->gate_approvals[g] ||
+            s->gate_override_role[g] != -1)
+            used = g + 1;
+    return used;
+}
+
+size_t rollout_state_encode(const rollout_state *s, char *buf, size_t cap)
+{
+    if (!s || !buf || s->n_pauses < 0 || s->n_pauses > ROLLOUT_MAX_PAUSES)
+        return 0;
+    wbuf w;
+    w.n = 0;
+    put_u(&w, s->format);
+    put_s(&w, s->status);
+    for (int i = 0; i < 8; i++)
+        w.b[w.n++] = (uint8_t)(s->plan_fingerprint >> (8 * i));
+    put_u(&w, s->revision);
+    put_s(&w, s->started_at);
+    put_s(&w, s->updated_at);
+    put_s(&w, s->phase);
+    put_s(&w, s->step);
+    put_s(&w, s->gate);
+    put_s(&w, s->paused_from);
+    put_s(&w, s->last_verdict);
+    put_u(&w, (uint64_t)s->n_pauses);
+    for (int i = 0; i < s->n_pauses; i++) {
+        put_s(&w, s->pause_from[i]);
+        put_s(&w, s->pause_to[i]);
+    }
+    int used = gates_used(s);
+    put_u(&w, (uint64_t)used);
+    for (int g = 0; g < used; g++) {
+        put_s(&w, s->gate_go_at[g]);
+        put_s(&w, s->gate_no_go_at[g]);
+        put_u(&w, s->gate_approvals[g]);
+        put_s(&w, s->gate_override_role[g]);
+    }
+    put_s(&w, s->consecutive_failures);
+    put_s(&w, s->consecutive_inconclusive);
+    put_s(&w, s->rollback_reason);
+    put_u(&w, s->rollback_done);
+    put_s(&w, s->rollback_started_at);
+    for (int i = 0; i < ROLLOUT_STATUS_COUNT; i++)
+        put_s(&w, s->status_since[i]);
+    uint64_t sum = XXH3_64bits(w.b, w.n);
+    for (int i = 0; i < 8; i++)
+        w.b[w.n++] = (uint8_t)(sum >> (8 * i));
+
+    size_t len = PREFIX_LEN + (w.n * 4 + 2) / 3;
+    if (len + 1 > cap)
+        return 0;
+    memcpy(buf, PREFIX, PREFIX_LEN);
+    char *o = buf + PREFIX_LEN;
+    size_t i = 0;
+    for (; i + 3 <= w.n; i += 3) {
+        uint32_t v = (uint32_t)w.b[i] << 16 | (uint32_t)w.b[i + 1] << 8 | w.b[i + 2];
+        *o++ = b64[v >> 18];
+        *o++ = b64[(v >> 12) & 63];
+        *o++ = b64[(v >> 6) & 63];
+        *o++ = b64[v & 63];
+    }
+    if (w.n - i == 1) {
+        uint32_t v = (uint32_t)w.b[i] << 16;
+        *o++ = b64[v >> 18];
+        *o++ = b64[(v >> 12) & 63];
+    } else if (w.n - i == 2) {
+        uint32_t v = (uint32_t)w.b[i] << 16 | (uint32_t)w.b[i + 1] << 8;
+        *o++ = b64[v >> 18];
+        *o++ = b64[(v >> 12) & 63];
+        *o++ = b64[(v >> 6) & 63];
+    }
+    *o = '\0';
+    return (size_t)(o - buf);
+}
+
+static int b64_value(char c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '-') return 62;
+    if (c == '_') return 63;
+    return -1;
+}
+
+static int corrupt(rollout_error *err, const char *why)
+{
+    return rp_error_set(err, ROLLOUT_ERR_STATE, NULL, 0, 0, NULL, "not a valid rollout state: %s",
+                        why);
+}
+
+int rollout_state_decode(const rollout_plan *plan, const char *text, size_t len,
+                         rollout_state *state, rollout_error *err)
+{
+    if (!text || !state)
+        return rp_error_set(err, ROLLOUT_ERR_ARG, NULL, 0, 0, NULL, "text and state are required");
+    if (len < PREFIX_LEN || text[0] != 'r' || text[1] != 's')
+        return corrupt(err, "it does not start with \"rs1.\"");
+    if (memcmp(text, PREFIX, PREFIX_LEN) != 0)
+        return rp_error_set(err, ROLLOUT_ERR_UNSUPPORTED, NULL, 0, 0, NULL,
+                            "state format \"%.*s\" is not supported (this library reads rs1)",
+                            (int)(len < 8 ? len : 8), text);
+    size_t chars = len - PREFIX_LEN;
+    if (chars % 4 == 1 || chars > (MAX_PAYLOAD * 4) / 3)
+        return corrupt(err, "wrong length");
+    uint8_t bytes[MAX_PAYLOAD];
+    size_t n = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = PREFIX_LEN; i < len; i++) {
+        int v = b64_value(text[i]);
+        if (v < 0)
+            return corrupt(err, "a character outside base64url");
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            bytes[n++] = (uint8_t)(acc >> bits);
+        }
+    }
+    /* leftover bits must be zero, or two texts would decode to one state */
+    if (acc & ((1u << bits) - 1))
+        return corrupt(err, "stray bits at the end");
+    if (n < 9)
+        return corrupt(err, "truncated");
+    uint64_t sum = 0;
+    for (int i = 0; i < 8; i++)
+        sum |= (uint64_t)bytes[n - 8 + i] << (8 * i);
+    if (XXH3_64bits(bytes, n - 8) != sum)
+        return corrupt(err, "checksum mismatch (truncated or altered)");
+
+    rollout_state s;
+    memset(&s, 0, sizeof s);
+    rbuf r = {bytes, n - 8, 0, false};
+    s.format = get_u32(&r);
+    if (!r.bad && s.format != ROLLOUT_STATE_FORMAT)
+        return rp_error_set(err, ROLLOUT_ERR_UNSUPPORTED, NULL, 0, 0, NULL,
+                            "state format %u is not supported", s.format);
+    s.status = get_i32(&r);
+    if (r.i + 8 > r.n)
+        return corrupt(err, "truncated");
+    for (int i = 0; i < 8; i++)
+        s.plan_fingerprint |= (uint64_t)r.b[r.i++] << (8 * i);
+    s.revision = get_u(&r);
+    s.started_at = get_s(&r);
+    s.updated_at = get_s(&r);
+    s.phase = get_i32(&r);
+    s.step = get_i32(&r);
+    s.gate = get_i32(&r);
+    s.paused_from = get_i32(&r);
+    s.last_verdict = get_i32(&r);
+    uint64_t pauses = get_u(&r);
+    if (pauses > ROLLOUT_MAX_PAUSES)
+        return corrupt(err, "too many pauses");
+    s.n_pauses = (int32_t)pauses;
+    for (int i = 0; i < s.n_pauses; i++) {
+        s.pause_from[i] = get_s(&r);
+        s.pause_to[i] = get_s(&r);
+    }
+    uint64_t used = get_u(&r);
+    if (used > ROLLOUT_MAX_GATES)
+        return corrupt(err, "too many gates");
+    for (int g = 0; g < ROLLOUT_MAX_GATES; g++)
+        s.gate_override_role[g] = -1;
+    for (uint64_t g = 0; g < used; g++) {
+        s.gate_go_at[g] = get_s(&r);
+        s.gate_no_go_at[g] = get_s(&r);
+        s.gate_approvals[g] = get_u32(&r);
+        s.gate_override_role[g] = get_i32(&r);
+    }
+    s.consecutive_failures = get_i32(&r);
+    s.consecutive_inconclusive = get_i32(&r);
+    s.rollback_reason = get_i32(&r);
+    s.rollback_done = get_u32(&r);
+    s.rollback_started_at = get_s(&r);
+    for (int i = 0; i < ROLLOUT_STATUS_COUNT; i++)
+        s.status_since[i] = get_s(&r);
+    if (r.bad)
+        return corrupt(err, "truncated");
+    if (r.i != r.n)
+        return corrupt(err, "trailing bytes");
+    if (s.status < 0 || s.status >= ROLLOUT_STATUS_COUNT)
+        return corrupt(err, "unknown status");
+    if (plan) {
+        if (s.plan_fingerprint != plan->fingerprint)
+            return rp_error_set(err, ROLLOUT_ERR_STATE_PLAN, NULL, 0, 0, NULL,
+                                "the state belongs to another plan (fingerprint %016llx, this "
+                                "plan %016llx)",
+                                (unsigned long long)s.plan_fingerprint,
+                                (unsigned long long)plan->fingerprint);
+        if (s.phase >= plan->n_phases || s.gate >= plan->n_gates || (int)used > plan->n_gates)
+            return corrupt(err, "it refers to phases or gates the plan does not have");
+    }
+    *state = s;
+    return ROLLOUT_OK;
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what librollout needs to build and test on Debian (bookworm).
+# Idempotent: installs only what is missing. Needs root (or sudo).
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libyaml-dev libxxhash-dev libpcre2-dev libcriterion-dev
+  clang lld libclang-rt-14-dev valgrind
+  python3 python3-dev python3-pytest python3-setuptools
+  luajit2 libluajit2-5.1-dev lua5.4 liblua5.4-dev lua-busted
+  nginx libnginx-mod-http-lua wrk curl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
