@@ -1,0 +1,301 @@
+/*
+ * decide.c — does this request go to the new version?
+ *
+ * The order of the checks is the contract: the state first (rollback and
+ * halt win over everything the schedule says), then the cohort, then the
+ * cohort's weight at `now`, then the bucket of the unit the step names.
+ * Every way out that is not "bucket < weight" is STABLE, so a gateway that
+ * ignores the reason still does the safe thing.
+ *
+ * Hot path: no allocation, no lock, no I/O, no writes outside *out and the
+ * stack. The unit id is hashed once: the hash that looked an org up in an
+ * org_in set is the hash its bucket comes from.
+ */
+#include "bucket.h"
+#include "plan.h"
+#include "targeting.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *const reason_names[] = {
+    "IN_ROLLOUT",  "OUT_OF_ROLLOUT", "NO_COHORT",   "PHASE_NOT_STARTED", "MISSING_UNIT",
+    "NOT_STARTED", "ROLLED_BACK",    "HALTED",      "MATCH_ERROR",
+};
+
+const char *rollout_reason_name(int reason)
+{
+    if (reason < 0 || (size_t)reason >= RP_COUNT(reason_names))
+        return "?";
+    return reason_names[reason];
+}
+
+static const char *const unit_names[] = {"org", "user", "session", "request"};
+
+/* The state's own verdict, before any schedule: a reason, or -1 to go on. */
+static int state_reason(const rollout_plan *plan, const rollout_state *s, int64_t now)
+{
+    if (!s)
+        return now < plan->start ? ROLLOUT_REASON_NOT_STARTED : -1;
+    int status = s->status;
+    /* A paused rollback is still a rollback. */
+    if (status == ROLLOUT_STATUS_PAUSED && s->paused_from >= 0 &&
+        s->paused_from < ROLLOUT_STATUS_COUNT)
+        status = s->paused_from;
+    switch (status) {
+    case ROLLOUT_STATUS_ROLLING_BACK:
+    case ROLLOUT_STATUS_ROLLED_BACK:
+        return ROLLOUT_REASON_ROLLED_BACK;
+    case ROLLOUT_STATUS_HALTED:
+        return ROLLOUT_REASON_HALTED;
+    case ROLLOUT_STATUS_NOT_STARTED:
+        return ROLLOUT_REASON_NOT_STARTED;
+    default:
+        /* asked about a moment before the rollout was started */
+        return s->started_at && now < s->started_at ? ROLLOUT_REASON_NOT_STARTED : -1;
+    }
+}
+
+int rollout_decide(const rollout_plan *plan, const rollout_state *state, int64_t now,
+                   const rollout_context *ctx, rollout_decision *out)
+{
+    if (!out)
+        return ROLLOUT_ERR_ARG;
+    /* Filled before any check, so even an error leaves a STABLE answer. */
+    *out = (rollout_decision){.variant = ROLLOUT_STABLE, .reason = ROLLOUT_REASON_NO_COHORT,
+                              .cohort = -1, .phase = -1, .step = -1, .unit = -1};
+    if (!plan)
+        return ROLLOUT_ERR_ARG;
+    if (state) {
+        if (state->format != ROLLOUT_STATE_FORMAT || state->status < 0 ||
+            state->status >= ROLLOUT_STATUS_COUNT)
+            return ROLLOUT_ERR_STATE;
+        if (state->plan_fingerprint != plan->fingerprint)
+            return ROLLOUT_ERR_STATE_PLAN;
+    }
+    int reason = state_reason(plan, state, now);
+    if (reason >= 0) {
+        out->reason = reason;
+        return ROLLOUT_OK;
+    }
+
+    static const rollout_context none;
+    if (!ctx)
+        ctx = &none;
+    rp_unit_hashes h = {.seed = plan->seed};
+    int error_cohort;
+    int ci = rp_match_cohort_ex(plan, ctx, &h, &error_cohort);
+    if (RP_UNLIKELY(error_cohort >= 0)) {
+        out->reason = ROLLOUT_REASON_MATCH_ERROR;
+        out->cohort = error_cohort;
+        out->cohort_name = plan->cohorts[error_cohort].id;
+        return ROLLOUT_OK;
+    }
+    if (ci < 0)
+        return ROLLOUT_OK; /* NO_COHORT */
+    out->cohort = ci;
+    out->cohort_name = plan->cohorts[ci].id;
+
+    rp_cohort_weight w;
+    if (!rp_schedule_cohort(plan, state, now, ci, &w)) {
+        out->reason = ROLLOUT_REASON_PHASE_NOT_STARTED;
+        /* name the cohort's first phase, so the explanation can say which
+         * phase the request is waiting for */
+        for (int i = 0; i < plan->n_phases; i++)
+            if (plan->phases[i].cohort == ci) {
+                out->phase = i;
+                out->phase_name = plan->phases[i].id;
+                break;
+            }
+        return ROLLOUT_OK;
+    }
+    out->phase = w.phase;
+    out->phase_name = plan->phases[w.phase].id;
+    out->step = w.step;
+    out->unit = w.unit;
+    out->weight = w.weight;
+
+    const char *id;
+    size_t len;
+    switch (w.unit) {
+    case ROLLOUT_UNIT_ORG: id = ctx->org; len = ctx->org_len; break;
+    case ROLLOUT_UNIT_USER: id = ctx->user; len = ctx->user_len; break;
+    case ROLLOUT_UNIT_SESSION: id = ctx->session; len = ctx->session_len; break;
+    default: id = ctx->request; len = ctx->request_len; break;
+    }
+    if (!id || !len) {
+        out->reason = ROLLOUT_REASON_MISSING_UNIT;
+        return ROLLOUT_OK;
+    }
+    uint64_t hash = w.unit == ROLLOUT_UNIT_ORG    ? rp_unit_hash_org(&h, ctx)
+                    : w.unit == ROLLOUT_UNIT_USER ? rp_unit_hash_user(&h, ctx)
+                                                  : rp_hash_id(plan->seed, id, len);
+    out->bucket = rp_bucket_from_hash(hash);
+    if (out->bucket < w.weight) {
+        out->variant = ROLLOUT_NEW;
+        out->reason = ROLLOUT_REASON_IN_ROLLOUT;
+    } else {
+        out->reason = ROLLOUT_REASON_OUT_OF_ROLLOUT;
+    }
+    return ROLLOUT_OK;
+}
+
+/* ---- explain ------------------------------------------------------------- */
+
+/* snprintf-like output: counts everything, stores what fits. */
+typedef struct text {
+    char *buf;
+    size_t cap, len;
+} text;
+
+static void put(text *t, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++, t->len++)
+        if (t->len + 1 < t->cap)
+            t->buf[t->len] = s[i];
+}
+
+static void puts_(text *t, const char *s)
+{
+    put(t, s, strlen(s));
+}
+
+/* 25000 -> "25 000": buckets and weights are read by people comparing
+ * five-digit numbers, where a separator is worth more than compactness. */
+static void put_grouped(text *t, uint32_t v)
+{
+    char digits[16];
+    int n = snprintf(digits, sizeof digits, "%u", (unsigned)v);
+    for (int i = 0; i < n; i++) {
+        if (i > 0 && (n - i) % 3 == 0)
+            put(t, " ", 1);
+        put(t, &digits[i], 1);
+    }
+}
+
+/* A unit id as it came in a request: arbitrary bytes, so control
+ * characters are escaped and a very long id is cut at a UTF-8 boundary. */
+static void put_id(text *t, const char *s, size_t n)
+{
+    enum { MAX = 64 };
+    size_t shown = n;
+    if (shown > MAX) {
+        shown = MAX;
+        while (shown > 0 && ((unsigned char)s[shown] & 0xC0) == 0x80)
+            shown--;
+    }
+    for (size_t i = 0; i < shown; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch < 0x20 || ch == 0x7f) {
+            char esc[8];
+            snprintf(esc, sizeof esc, "\\x%02x", ch);
+            puts_(t, esc);
+        } else {
+            put(t, (const char *)&s[i], 1);
+        }
+    }
+    if (shown < n)
+        puts_(t, "...");
+}
+
+static void put_unit(text *t, const rollout_decision *d, const rollout_context *ctx)
+{
+    const char *id = NULL;
+    size_t n = 0;
+    if (ctx) {
+        switch (d->unit) {
+        case ROLLOUT_UNIT_ORG: id = ctx->org; n = ctx->org_len; break;
+        case ROLLOUT_UNIT_USER: id = ctx->user; n = ctx->user_len; break;
+        case ROLLOUT_UNIT_SESSION: id = ctx->session; n = ctx->session_len; break;
+        case ROLLOUT_UNIT_REQUEST: id = ctx->request; n = ctx->request_len; break;
+        }
+    }
+    puts_(t, unit_names[d->unit]);
+    if (id && n) {
+        puts_(t, " ");
+        put_id(t, id, n);
+    }
+}
+
+static void put_step(text *t, const rollout_decision *d)
+{
+    char num[16];
+    snprintf(num, sizeof num, "%d", d->step + 1);
+    puts_(t, " at step ");
+    puts_(t, num);
+    puts_(t, " of phase ");
+    puts_(t, d->phase_name ? d->phase_name : "?");
+}
+
+size_t rollout_explain(const rollout_plan *plan, const rollout_decision *d,
+                       const rollout_context *ctx, char *buf, size_t cap)
+{
+    text t = {buf, cap, 0};
+    const char *cohort = d && d->cohort_name ? d->cohort_name : "?";
+    bool has_unit = d && d->unit >= 0 && d->unit < (int)RP_COUNT(unit_names);
+    switch (d ? d->reason : -1) {
+    case ROLLOUT_REASON_IN_ROLLOUT:
+    case ROLLOUT_REASON_OUT_OF_ROLLOUT:
+        if (!has_unit)
+            goto unknown;
+        put_unit(&t, d, ctx);
+        puts_(&t, " is in cohort ");
+        puts_(&t, cohort);
+        puts_(&t, "; bucket ");
+        put_grouped(&t, d->bucket);
+        puts_(&t, d->reason == ROLLOUT_REASON_IN_ROLLOUT ? " < weight " : " >= weight ");
+        put_grouped(&t, d->weight);
+        put_step(&t, d);
+        break;
+    case ROLLOUT_REASON_NO_COHORT:
+        puts_(&t, "no cohort matches the request; it stays on the stable version");
+        break;
+    case ROLLOUT_REASON_PHASE_NOT_STARTED:
+        puts_(&t, "the request is in cohort ");
+        puts_(&t, cohort);
+        if (d->phase_name) {
+            puts_(&t, ", whose phase ");
+            puts_(&t, d->phase_name);
+            puts_(&t, " has not begun; weight 0, stable version");
+        } else {
+            puts_(&t, ", which no phase is active for; weight 0, stable version");
+        }
+        break;
+    case ROLLOUT_REASON_MISSING_UNIT:
+        if (!has_unit)
+            goto unknown;
+        puts_(&t, "the request is in cohort ");
+        puts_(&t, cohort);
+        puts_(&t, ", which buckets by ");
+        puts_(&t, unit_names[d->unit]);
+        put_step(&t, d);
+        puts_(&t, ", but it has no ");
+        puts_(&t, unit_names[d->unit]);
+        puts_(&t, " id; stable version");
+        break;
+    case ROLLOUT_REASON_NOT_STARTED:
+        puts_(&t, "the rollout has not started; every request gets the stable version");
+        break;
+    case ROLLOUT_REASON_ROLLED_BACK:
+        puts_(&t, "the rollout is rolled back (or rolling back); every request gets the "
+                  "stable version");
+        break;
+    case ROLLOUT_REASON_HALTED:
+        puts_(&t, "traffic to the new version is halted; every request gets the stable "
+                  "version");
+        break;
+    case ROLLOUT_REASON_MATCH_ERROR:
+        puts_(&t, "a pattern of cohort ");
+        puts_(&t, cohort);
+        puts_(&t, " hit its match limit, so the request cannot be placed; stable version");
+        break;
+    default:
+    unknown:
+        puts_(&t, "no decision");
+        break;
+    }
+    (void)plan;
+    if (cap)
+        buf[t.len < cap ? t.len : cap - 1] = '\0';
+    return t.len;
+}

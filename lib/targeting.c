@@ -1,0 +1,616 @@
+/*
+ * targeting.c — cohort rules (`match:` in a plan): parse, match, dump.
+ *
+ * Grammar (docs/plan-format.md): a rule is a mapping with exactly one of
+ *   everyone: true
+ *   org_in: [ids]            user_in: [ids]
+ *   attr: NAME  plus one of  equals: VALUE | in: [values] | matches: PATTERN
+ *   not: RULE                any: [RULES]      all: [RULES]
+ *
+ * The match path runs on every request of a gateway, from many threads at
+ * once, on a plan nobody may modify: it reads only, allocates nothing (the
+ * PCRE2 match data lives in a stack buffer) and is bounded in time by the
+ * match limits set at load.
+ */
+#include "targeting.h"
+
+#include "bucket.h"
+
+#include <stdalign.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+enum { T_NO = 0, T_YES = 1, T_UNKNOWN = 2 };
+
+static const char *const rule_keys[] = {"everyone", "org_in", "user_in", "attr", "equals",
+                                        "in",       "matches", "not",    "any",  "all",
+                                        NULL};
+/* The keys that say what kind of rule a mapping is. */
+static const char *const kind_keys[] = {"everyone", "org_in", "user_in", "attr",
+                                        "not",      "any",    "all"};
+/* The tests that go with attr. */
+static const char *const attr_keys[] = {"equals", "in", "matches"};
+
+/* ---- id sets ------------------------------------------------------------- */
+
+bool rp_idset_has(const rp_idset *set, uint64_t hash, const char *s, size_t len)
+{
+    if (!set->slots) {
+        for (size_t i = 0; i < set->n; i++)
+            if (set->items[i].len == len && memcmp(set->items[i].s, s, len) == 0)
+                return true;
+        return false;
+    }
+    for (uint32_t i = (uint32_t)hash & set->mask;; i = (i + 1) & set->mask) {
+        uint32_t slot = set->slots[i];
+        if (!slot)
+            return false;
+        const rp_id *id = &set->items[slot - 1];
+        if (id->hash == hash && id->len == len && memcmp(id->s, s, len) == 0)
+            return true;
+    }
+}
+
+/* Index of an item equal to items[k] among the earlier ones, or -1; inserts
+ * k into the table when it is new. Building and checking for duplicates in
+ * one pass keeps a 200 000-id list linear. */
+static long idset_insert(rp_idset *set, size_t k)
+{
+    const rp_id *id = &set->items[k];
+    if (!set->slots) {
+        for (size_t i = 0; i < k; i++)
+            if (set->items[i].len == id->len && memcmp(set->items[i].s, id->s, id->len) == 0)
+                return (long)i;
+        return -1;
+    }
+    uint32_t i = (uint32_t)id->hash & set->mask;
+    for (; set->slots[i]; i = (i + 1) & set->mask) {
+        const rp_id *o = &set->items[set->slots[i] - 1];
+        if (o->hash == id->hash && o->len == id->len && memcmp(o->s, id->s, id->len) == 0)
+            return (long)(set->slots[i] - 1);
+    }
+    set->slots[i] = (uint32_t)k + 1;
+    return -1;
+}
+
+/* what: "id" or "value" for messages; ids may not be empty (an empty id is
+ * how a context says the unit is absent), attribute values may. */
+static int parse_list(rp_ctx *c, const rp_node *n, rp_idset *set, const char *what)
+{
+    int rc = rp_expect(c, n, RP_SEQ);
+    if (rc)
+        return rc;
+    if (n->n == 0)
+        return rp_fail(c, n, ROLLOUT_ERR_VALUE, "the list is empty, so it matches nothing; "
+                                                "list at least one %s",
+                       what);
+    rollout_plan *p = c->plan;
+    if (n->n > ROLLOUT_MAX_IDS - p->n_ids)
+        return rp_fail(c, n, ROLLOUT_ERR_LIMIT,
+                       "%zu more ids make %zu in the plan's cohort lists; the limit is %u",
+                       n->n, p->n_ids + n->n, (unsigned)ROLLOUT_MAX_IDS);
+    p->n_ids += n->n;
+    set->n = n->n;
+    set->items = rp_alloc_array(c->arena, n->n, sizeof *set->items);
+    if (!set->items)
+        return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
+    if (n->n > RP_IDSET_LINEAR_MAX) {
+        /* at most half full: a miss (most requests) ends after ~2 probes */
+        size_t cap = 16;
+        while (cap < 2 * n->n)
+            cap *= 2;
+        set->slots = rp_alloc_array(c->arena, cap, sizeof *set->slots);
+        if (!set->slots)
+            return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
+        set->mask = (uint32_t)(cap - 1);
+    }
+    bool is_id = strcmp(what, "id") == 0;
+    for (size_t i = 0; i < n->n; i++) {
+        const rp_node *item = n->items[i];
+        size_t mark = rp_path_index(c, i);
+        rp_id *id = &set->items[i];
+        if ((rc = rp_expect(c, item, RP_SCALAR)) || (rc = rp_string(c, item, &id->s)))
+            return rc;
+        id->len = item->len;
+        if (is_id && id->len == 0)
+            return rp_fail(c, item, ROLLOUT_ERR_VALUE,
+                           "an empty id never matches (a request without the id is "
+                           "\"absent\", not \"\")");
+        id->hash = rp_hash_id(p->seed, id->s, id->len);
+        long dup = idset_insert(set, i);
+        if (dup >= 0)
+            return rp_fail(c, item, ROLLOUT_ERR_DUPLICATE, "%s \"%s\" is listed twice (first at line %d)",
+                           what, id->s, n->items[dup]->line);
+        rp_path_pop(c, mark);
+    }
+    return ROLLOUT_OK;
+}
+
+/* ---- patterns ------------------------------------------------------------ */
+
+/* Load-time allocator for the match context: it lives in the plan arena, so
+ * it needs no release hook. Once sealed it refuses to allocate, so a PCRE2
+ * that allocates through the context while matching (releases before 10.41
+ * did) gets NOMEMORY rather than touching a shared arena from many threads. */
+typedef struct load_mem {
+    rp_arena *arena;
+    bool sealed;
+} load_mem;
+
+static void *load_malloc(PCRE2_SIZE size, void *data)
+{
+    load_mem *m = data;
+    return m->sealed ? NULL : rp_alloc(m->arena, size);
+}
+
+static void no_free(void *ptr, void *data)
+{
+    (void)ptr;
+    (void)data;
+}
+
+static int compile_pattern(rp_ctx *c, const rp_node *n, rp_pattern *pat)
+{
+    int rc = rp_expect(c, n, RP_SCALAR);
+    if (rc || (rc = rp_string(c, n, &pat->source)))
+        return rc;
+    pat->len = n->len;
+    int code_err;
+    PCRE2_SIZE off;
+    /* MATCH_INVALID_UTF: header values are whatever a client sent; they must
+     * be matched (or not), never rejected as a UTF error. \C could split a
+     * UTF-8 character, so it is refused outright. */
+    pcre2_code *code = pcre2_compile((PCRE2_SPTR)pat->source, pat->len,
+                                     PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C,
+                                     &code_err, &off, NULL);
+    if (!code) {
+        if (code_err == PCRE2_ERROR_HEAP_FAILED)
+            return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
+        PCRE2_UCHAR msg[256];
+        if (pcre2_get_error_message(code_err, msg, sizeof msg) < 0)
+            strcpy((char *)msg, "unknown error");
+        /* Point at the offending character inside the scalar: the node's
+         * column is its first character, the opening quote when quoted.
+         * Exact for plain and single-line quoted scalars without escapes. */
+        rp_node at = *n;
+        at.col = n->col + (int)off + (n->plain ? 0 : 1);
+        return rp_fail(c, &at, ROLLOUT_ERR_PATTERN, "invalid pattern: %s (at offset %zu)",
+                       (const char *)msg, (size_t)off);
+    }
+    if (rp_plan_keep_pattern(c->plan, code)) {
+        pcre2_code_free(code);
+        return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
+    }
+    pat->code = code;
+    /* Without JIT (unsupported CPU, W^X policy) the interpreter is used:
+     * slower, same results, same limits. */
+    pat->jit = pcre2_jit_compile(code, PCRE2_JIT_COMPLETE) == 0;
+
+    load_mem *m = rp_alloc(c->arena, sizeof *m);
+    if (!m)
+        return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
+    m->arena = c->arena;
+    pcre2_general_context *g = pcre2_general_context_create(load_malloc, no_free, m);
+    pcre2_match_context *mc = g ? pcre2_match_context_create(g) : NULL;
+    if (!mc)
+        return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
+    pcre2_set_match_limit(mc, RP_MATCH_LIMIT);
+    pcre2_set_depth_limit(mc, RP_DEPTH_LIMIT);
+    pcre2_set_heap_limit(mc, RP_INTERP_STACK / 1024);
+    m->sealed = true;
+    pat->mctx = mc;
+    return ROLLOUT_OK;
+}
+
+/* Per-call allocator: a bump pointer over a caller's stack buffer. The
+ * general context, the match data and (for the interpreter) its backtracking
+ * frames all come from it, and all vanish when the caller returns. */
+typedef struct bump {
+    unsigned char *buf;
+    size_t used, cap;
+} bump;
+
+static void *bump_malloc(PCRE2_SIZE size, void *data)
+{
+    bump *b = data;
+    size_t at = (b->used + (alignof(max_align_t) - 1)) & ~(size_t)(alignof(max_align_t) - 1);
+    if (at > b->cap || size > b->cap - at)
+        return NULL;
+    b->used = at + size;
+    return b->buf + at;
+}
+
+static int match_in(const rp_pattern *pat, const char *s, size_t len, unsigned char *buf,
+                    size_t cap)
+{
+    bump b = {buf, 0, cap};
+    pcre2_general_context *g = pcre2_general_context_create(bump_malloc, no_free, &b);
+    /* one ovector pair: the rule only asks whether there is a match */
+    pcre2_match_data *md = g ? pcre2_match_data_create(1, g) : NULL;
+    if (!md)
+        return -1;
+    PCRE2_SPTR subject = (PCRE2_SPTR)(s ? s : "");
+    int rc = pat->jit ? pcre2_jit_match(pat->code, subject, len, 0, 0, md, pat->mctx)
+                      : pcre2_match(pat->code, subject, len, 0, 0, md, pat->mctx);
+    if (rc >= 0)
+        return 1;
+    return rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
+}
+
+/* The interpreter needs tens of KiB of frames; kept out of line so the JIT
+ * path does not reserve that stack. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static int match_interp(const rp_pattern *pat, const char *s, size_t len)
+{
+    alignas(max_align_t) unsigned char buf[RP_INTERP_STACK + 1024];
+    return match_in(pat, s, len, buf, sizeof buf);
+}
+
+int rp_pattern_match(const rp_pattern *pat, const char *s, size_t len)
+{
+    if (RP_UNLIKELY(!pat->jit))
+        return match_interp(pat, s, len);
+    /* general context + match data with one pair: well under 512 bytes */
+    alignas(max_align_t) unsigned char buf[512];
+    return match_in(pat, s, len, buf, sizeof buf);
+}
+
+/* ---- parsing ------------------------------------------------------------- */
+
+static const rp_node *key_node(const rp_node *map, const char *key)
+{
+    for (size_t i = 0; i < map->n; i++) {
+        const rp_node *k = map->items[2 * i];
+        if (k->len == strlen(key) && memcmp(k->str, key, k->len) == 0)
+            return k;
+    }
+    return NULL;
+}
+
+/* Fails at a key of the rule mapping, with the key in the field path. */
+RP_PRINTF(4, 5)
+static int fail_at_key(rp_ctx *c, const rp_node *k, int code, const char *fmt, ...)
+{
+    rp_path_key(c, k->str);
+    va_list ap;
+    va_start(ap, fmt);
+    rp_error_setv(c->err, code, c->file, k->line, k->col, c->path, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+/* The later (in file order) of two keys of one mapping. */
+static const rp_node *later_of(const rp_node *a, const rp_node *b)
+{
+    return a->line > b->line || (a->line == b->line && a->col > b->col) ? a : b;
+}
+
+static int parse_rule_list(rp_ctx *c, const rp_node *n, struct rp_rule *r, const char *key)
+{
+    int rc = rp_expect(c, n, RP_SEQ);
+    if (rc)
+        return rc;
+    if (n->n == 0)
+        return rp_fail(c, n, ROLLOUT_ERR_VALUE, "%s: needs at least one rule", key);
+    r->kids = rp_alloc_array(c->arena, n->n, sizeof *r->kids);
+    if (!r->kids)
+        return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n->n; i++) {
+        size_t mark = rp_path_index(c, i);
+        if ((rc = rp_parse_rule(c, n->items[i], &r->kids[i])))
+            return rc;
+        rp_path_pop(c, mark);
+    }
+    r->n_kids = n->n;
+    return ROLLOUT_OK;
+}
+
+int rp_parse_rule(rp_ctx *c, const rp_node *n, struct rp_rule **out)
+{
+    int rc = rp_map_check(c, n, rule_keys);
+    if (rc)
+        return rc;
+
+    const rp_node *kind_k = NULL;
+    int kind = -1;
+    for (size_t i = 0; i < RP_COUNT(kind_keys); i++) {
+        const rp_node *k = key_node(n, kind_keys[i]);
+        if (!k)
+            continue;
+        if (kind_k) {
+            const rp_node *later = later_of(k, kind_k);
+            return fail_at_key(c, later, ROLLOUT_ERR_VALUE,
+                               "a rule has exactly one of everyone, org_in, user_in, attr, not, "
+                               "any, all; this one also has \"%s\" (combine rules with any: or "
+                               "all:)",
+                               (later == k ? kind_k : k)->str);
+        }
+        kind_k = k;
+        kind = (int)i;
+    }
+    const rp_node *test_k = NULL;
+    int test = -1;
+    for (size_t i = 0; i < RP_COUNT(attr_keys); i++) {
+        const rp_node *k = key_node(n, attr_keys[i]);
+        if (!k)
+            continue;
+        if (test_k) {
+            const rp_node *later = later_of(k, test_k);
+            return fail_at_key(c, later, ROLLOUT_ERR_VALUE,
+                               "attr: takes one of equals, in, matches; this one also has \"%s\"",
+                               (later == k ? test_k : k)->str);
+        }
+        test_k = k;
+        test = (int)i;
+    }
+    if (!kind_k) {
+        if (test_k)
+            return fail_at_key(c, test_k, ROLLOUT_ERR_MISSING,
+                               "\"%s\" needs \"attr: NAME\" beside it", test_k->str);
+        return rp_fail(c, n, ROLLOUT_ERR_MISSING,
+                       "a rule needs one of everyone, org_in, user_in, attr, not, any, all");
+    }
+    if (kind != 3 && test_k)
+        return fail_at_key(c, test_k, ROLLOUT_ERR_VALUE, "\"%s\" goes only with attr:, not with %s:",
+                           test_k->str, kind_k->str);
+    if (kind == 3 && !test_k)
+        return rp_fail(c, n, ROLLOUT_ERR_MISSING, "attr: needs one of equals, in, matches");
+
+    struct rp_rule *r = rp_alloc(c->arena, sizeof *r);
+    if (!r)
+        return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
+    const rp_node *v = rp_map_get(n, kind_keys[kind]);
+    size_t mark = rp_path_key(c, kind_keys[kind]);
+    switch (kind) {
+    case 0: { /* everyone */
+        bool yes;
+        if ((rc = rp_bool(c, v, &yes)))
+            return rc;
+        if (!yes)
+            return rp_fail(c, v, ROLLOUT_ERR_VALUE,
+                           "everyone: false would match nobody; write everyone: true or "
+                           "remove the cohort");
+        r->kind = RP_RULE_EVERYONE;
+        break;
+    }
+    case 1: /* org_in */
+    case 2: /* user_in */
+        r->kind = kind == 1 ? RP_RULE_ORG_IN : RP_RULE_USER_IN;
+        if ((rc = parse_list(c, v, &r->set, "id")))
+            return rc;
+        break;
+    case 3: { /* attr */
+        if ((rc = rp_expect(c, v, RP_SCALAR)) || (rc = rp_string(c, v, &r->attr)))
+            return rc;
+        if (v->len == 0)
+            return rp_fail(c, v, ROLLOUT_ERR_VALUE, "the attribute name is empty");
+        r->attr_len = v->len;
+        rp_path_pop(c, mark);
+        const rp_node *t = rp_map_get(n, attr_keys[test]);
+        mark = rp_path_key(c, attr_keys[test]);
+        if (test == 0) {
+            r->kind = RP_RULE_ATTR_EQUALS;
+            if ((rc = rp_expect(c, t, RP_SCALAR)) || (rc = rp_string(c, t, &r->value)))
+                return rc;
+            r->value_len = t->len;
+        } else if (test == 1) {
+            r->kind = RP_RULE_ATTR_IN;
+            if ((rc = parse_list(c, t, &r->set, "value")))
+                return rc;
+        } else {
+            r->kind = RP_RULE_ATTR_MATCHES;
+            if ((rc = compile_pattern(c, t, &r->pat)))
+                return rc;
+        }
+        break;
+    }
+    case 4: /* not */
+        r->kind = RP_RULE_NOT;
+        r->kids = rp_alloc_array(c->arena, 1, sizeof *r->kids);
+        if (!r->kids)
+            return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
+        r->n_kids = 1;
+        if ((rc = rp_parse_rule(c, v, &r->kids[0])))
+            return rc;
+        break;
+    default: /* any, all */
+        r->kind = kind == 5 ? RP_RULE_ANY : RP_RULE_ALL;
+        if ((rc = parse_rule_list(c, v, r, kind_keys[kind])))
+            return rc;
+        break;
+    }
+    rp_path_pop(c, mark);
+    *out = r;
+    return ROLLOUT_OK;
+}
+
+/* ---- matching ------------------------------------------------------------ */
+
+uint64_t rp_unit_hash_org(rp_unit_hashes *h, const rollout_context *ctx)
+{
+    if (!h->have_org) {
+        h->org = rp_hash_id(h->seed, ctx->org, ctx->org_len);
+        h->have_org = true;
+    }
+    return h->org;
+}
+
+uint64_t rp_unit_hash_user(rp_unit_hashes *h, const rollout_context *ctx)
+{
+    if (!h->have_user) {
+        h->user = rp_hash_id(h->seed, ctx->user, ctx->user_len);
+        h->have_user = true;
+    }
+    return h->user;
+}
+
+/* The first attribute with that key. A NULL value counts as absent. */
+static const rollout_attr *find_attr(const rollout_context *ctx, const char *key, size_t len)
+{
+    for (size_t i = 0; i < ctx->n_attrs; i++) {
+        const rollout_attr *a = &ctx->attrs[i];
+        if (a->key_len == len && a->key && memcmp(a->key, key, len) == 0)
+            return a->value || a->value_len == 0 ? a : NULL;
+    }
+    return NULL;
+}
+
+static int eval(const struct rp_rule *r, const rollout_context *ctx, rp_unit_hashes *h)
+{
+    switch (r->kind) {
+    case RP_RULE_EVERYONE:
+        return T_YES;
+    case RP_RULE_ORG_IN:
+        if (!ctx->org || !ctx->org_len)
+            return T_NO;
+        return rp_idset_has(&r->set, r->set.slots ? rp_unit_hash_org(h, ctx) : 0, ctx->org,
+                            ctx->org_len);
+    case RP_RULE_USER_IN:
+        if (!ctx->user || !ctx->user_len)
+            return T_NO;
+        return rp_idset_has(&r->set, r->set.slots ? rp_unit_hash_user(h, ctx) : 0, ctx->user,
+                            ctx->user_len);
+    case RP_RULE_ATTR_EQUALS: {
+        const rollout_attr *a = find_attr(ctx, r->attr, r->attr_len);
+        return a && a->value_len == r->value_len &&
+               (r->value_len == 0 || memcmp(a->value, r->value, r->value_len) == 0);
+    }
+    case RP_RULE_ATTR_IN: {
+        const rollout_attr *a = find_attr(ctx, r->attr, r->attr_len);
+        if (!a)
+            return T_NO;
+        const char *v = a->value ? a->value : "";
+        uint64_t hash = r->set.slots ? rp_hash_id(h->seed, v, a->value_len) : 0;
+        return rp_idset_has(&r->set, hash, v, a->value_len);
+    }
+    case RP_RULE_ATTR_MATCHES: {
+        const rollout_attr *a = find_attr(ctx, r->attr, r->attr_len);
+        if (!a)
+            return T_NO;
+        int m = rp_pattern_match(&r->pat, a->value, a->value_len);
+        return m < 0 ? T_UNKNOWN : m;
+    }
+    case RP_RULE_NOT: {
+        int t = eval(r->kids[0], ctx, h);
+        return t == T_UNKNOWN ? T_UNKNOWN : !t;
+    }
+    case RP_RULE_ANY: {
+        int res = T_NO;
+        for (size_t i = 0; i < r->n_kids; i++) {
+            int t = eval(r->kids[i], ctx, h);
+            if (t == T_YES)
+                return T_YES;
+            if (t == T_UNKNOWN)
+                res = T_UNKNOWN;
+        }
+        return res;
+    }
+    case RP_RULE_ALL: {
+        int res = T_YES;
+        for (size_t i = 0; i < r->n_kids; i++) {
+            int t = eval(r->kids[i], ctx, h);
+            if (t == T_NO)
+                return T_NO;
+            if (t == T_UNKNOWN)
+                res = T_UNKNOWN;
+        }
+        return res;
+    }
+    }
+    return T_NO;
+}
+
+int rp_match_cohort_ex(const rollout_plan *p, const rollout_context *ctx, rp_unit_hashes *h,
+                       int *error_cohort)
+{
+    static const rollout_context none;
+    if (!ctx)
+        ctx = &none;
+    *error_cohort = -1;
+    for (int i = 0; i < p->n_cohorts; i++) {
+        int t = eval(p->cohorts[i].match, ctx, h);
+        if (t == T_YES)
+            return i;
+        if (t == T_UNKNOWN) {
+            /* A later cohort may match, but this one might have: placing
+             * the request further down the list could hand it a weight the
+             * plan never meant for it. */
+            *error_cohort = i;
+            return -1;
+        }
+    }
+    return -1;
+}
+
+int rp_match_cohort(const rollout_plan *p, const rollout_context *ctx, uint64_t org_hash,
+                    bool *match_error)
+{
+    rp_unit_hashes h = {.seed = p->seed, .org = org_hash};
+    h.have_org = ctx && ctx->org && ctx->org_len;
+    int err_cohort;
+    int i = rp_match_cohort_ex(p, ctx, &h, &err_cohort);
+    if (match_error)
+        *match_error = err_cohort >= 0;
+    return i;
+}
+
+/* ---- dumping ------------------------------------------------------------- */
+
+static void dump_list(rp_emitter *e, const rp_idset *set)
+{
+    rp_emit_seq_begin(e, true);
+    for (size_t i = 0; i < set->n; i++)
+        rp_emit_strn(e, set->items[i].s, set->items[i].len);
+    rp_emit_seq_end(e);
+}
+
+void rp_dump_rule(rp_emitter *e, const struct rp_rule *r)
+{
+    rp_emit_map_begin(e);
+    switch (r->kind) {
+    case RP_RULE_EVERYONE:
+        rp_emit_key(e, "everyone");
+        rp_emit_raw(e, "true");
+        break;
+    case RP_RULE_ORG_IN:
+    case RP_RULE_USER_IN:
+        rp_emit_key(e, r->kind == RP_RULE_ORG_IN ? "org_in" : "user_in");
+        dump_list(e, &r->set);
+        break;
+    case RP_RULE_ATTR_EQUALS:
+    case RP_RULE_ATTR_IN:
+    case RP_RULE_ATTR_MATCHES:
+        rp_emit_key(e, "attr");
+        rp_emit_strn(e, r->attr, r->attr_len);
+        if (r->kind == RP_RULE_ATTR_EQUALS) {
+            rp_emit_key(e, "equals");
+            rp_emit_strn(e, r->value, r->value_len);
+        } else if (r->kind == RP_RULE_ATTR_IN) {
+            rp_emit_key(e, "in");
+            dump_list(e, &r->set);
+        } else {
+            rp_emit_key(e, "matches");
+            rp_emit_strn(e, r->pat.source, r->pat.len);
+        }
+        break;
+    case RP_RULE_NOT:
+        rp_emit_key(e, "not");
+        rp_dump_rule(e, r->kids[0]);
+        break;
+    case RP_RULE_ANY:
+    case RP_RULE_ALL:
+        rp_emit_key(e, r->kind == RP_RULE_ANY ? "any" : "all");
+        rp_emit_seq_begin(e, false);
+        for (size_t i = 0; i < r->n_kids; i++)
+            rp_dump_rule(e, r->kids[i]);
+        rp_emit_seq_end(e);
+        break;
+    }
+    rp_emit_map_end(e);
+}
