@@ -298,10 +298,14 @@ static int parse_gate(rp_ctx *c, const rp_node *n, int phase, int step)
     size_t mark = rp_path_key(c, "at");
     if ((rc = rp_duration(c, v, &g->at)))
         return rc;
-    if (g->at < p->steps[step].at)
+    if (g->at < p->steps[step].at) {
+        char step_at[32];
+        rp_format_duration(p->steps[step].at, step_at, sizeof step_at);
         return rp_fail(c, v, ROLLOUT_ERR_ORDER,
-                       "the gate is decided before the step it follows (at %s)",
-                       rp_map_get(n, "at")->str);
+                       "%s is before the step the gate follows (at %s); a gate is decided "
+                       "after its step",
+                       v->str, step_at);
+    }
     rp_path_pop(c, mark);
     if ((rc = rp_map_require(c, n, "approvers", &v)))
         return rc;
@@ -362,14 +366,23 @@ static int parse_step(rp_ctx *c, const rp_node *n, int phase, int index)
     if (gi > 0) {
         const rp_step *prev = &p->steps[gi - 1];
         int64_t floor = prev->at;
-        const char *what = "the step before it";
+        const char *gate = NULL;
         if (prev->gate >= 0 && p->gates[prev->gate].at > floor) {
             floor = p->gates[prev->gate].at;
-            what = "the gate before it";
+            gate = p->gates[prev->gate].id;
         }
-        if (s->at < floor || (index > 0 && s->at == prev->at))
-            return rp_fail(c, v, ROLLOUT_ERR_ORDER, "%s comes before %s (steps must be in time order)",
-                           v->str, what);
+        if (s->at < floor || (index > 0 && s->at == prev->at)) {
+            char at[32];
+            rp_format_duration(floor, at, sizeof at);
+            if (gate)
+                return rp_fail(c, v, ROLLOUT_ERR_ORDER,
+                               "%s is before gate \"%s\" at %s (a step waits for the gate "
+                               "before it)",
+                               v->str, gate, at);
+            return rp_fail(c, v, ROLLOUT_ERR_ORDER,
+                           "%s is %s the previous step at %s (steps must be in time order)",
+                           v->str, s->at < floor ? "before" : "at the same time as", at);
+        }
     }
     rp_path_pop(c, mark);
     if ((rc = rp_map_require(c, n, "weight", &v)))
@@ -802,9 +815,13 @@ static int parse_windows(rp_ctx *c, const rp_node *n)
                                v->str);
             rp_path_pop(c, m2);
         }
-        if (w->from >= w->to)
+        if (w->from >= w->to) {
+            rp_path_key(c, "to");
             return rp_fail(c, rp_map_get(item, "to"), ROLLOUT_ERR_ORDER,
-                           "the window closes before it opens");
+                           "%s is not after from: %s (a window cannot cross midnight; "
+                           "split it in two)",
+                           rp_map_get(item, "to")->str, rp_map_get(item, "from")->str);
+        }
         if ((v = rp_map_get(item, "utc_offset"))) {
             m2 = rp_path_key(c, "utc_offset");
             if ((rc = rp_expect(c, v, RP_SCALAR)))
@@ -849,9 +866,11 @@ static int parse_freezes(rp_ctx *c, const rp_node *n)
                 return rc;
             rp_path_pop(c, m2);
         }
-        if (f->from >= f->to)
+        if (f->from >= f->to) {
+            rp_path_key(c, "to");
             return rp_fail(c, rp_map_get(item, "to"), ROLLOUT_ERR_ORDER,
                            "the freeze ends before it begins");
+        }
         if ((rc = opt_string(c, item, "reason", &f->reason)))
             return rc;
         p->n_freezes++;

@@ -214,16 +214,24 @@ static int on_event(builder *b, yaml_event_t *ev)
     return rp_error_set(b->err, ROLLOUT_ERR_NOMEM, b->file, 0, 0, NULL, "out of memory");
 }
 
-static int syntax_error(builder *b, const yaml_parser_t *p)
+static int syntax_error(builder *b, const yaml_parser_t *p, const char *buf, size_t len)
 {
     int code = p->error == YAML_MEMORY_ERROR ? ROLLOUT_ERR_NOMEM : ROLLOUT_ERR_SYNTAX;
     if (code == ROLLOUT_ERR_NOMEM)
         return rp_error_set(b->err, code, b->file, 0, 0, NULL, "out of memory");
     const char *problem = p->problem ? p->problem : "invalid YAML";
+    /* libyaml calls a tab "a character that cannot start any token" */
+    if (p->problem_mark.index < len && buf[p->problem_mark.index] == '\t')
+        return rp_error_set(b->err, code, b->file, (int)p->problem_mark.line + 1,
+                            (int)p->problem_mark.column + 1, NULL,
+                            "a tab character here; YAML indents with spaces only");
+    if (p->context && p->context_mark.line != p->problem_mark.line)
+        return rp_error_set(b->err, code, b->file, (int)p->problem_mark.line + 1,
+                            (int)p->problem_mark.column + 1, NULL, "%s %s that starts at line %d",
+                            problem, p->context, (int)p->context_mark.line + 1);
     if (p->context)
         return rp_error_set(b->err, code, b->file, (int)p->problem_mark.line + 1,
-                            (int)p->problem_mark.column + 1, NULL, "%s %s (line %d)",
-                            problem, p->context, (int)p->context_mark.line + 1);
+                            (int)p->problem_mark.column + 1, NULL, "%s %s", problem, p->context);
     return rp_error_set(b->err, code, b->file, (int)p->problem_mark.line + 1,
                         (int)p->problem_mark.column + 1, NULL, "%s", problem);
 }
@@ -255,7 +263,7 @@ int rp_yaml_parse(rp_arena *arena, const char *buf, size_t len, const char *file
     for (;;) {
         yaml_event_t ev;
         if (!yaml_parser_parse(&parser, &ev)) {
-            rc = syntax_error(&b, &parser);
+            rc = syntax_error(&b, &parser, buf, len);
             break;
         }
         yaml_event_type_t type = ev.type;
