@@ -289,7 +289,7 @@ ROLLOUT_API const char *rollout_verdict_name(int verdict);
 typedef struct rollout_metrics rollout_metrics;
 
 /* Caps that keep a hostile metrics file from exhausting a process. */
-#define ROLLOUT_MAX_METRICS_BYTES (16u << 20) /* bytes of YAML or JSON */
+#define ROLLOUT_MAX_METRICS_BYTES (4u << 20)  /* bytes of YAML or JSON */
 #define ROLLOUT_MAX_CUSTOM_METRICS 256        /* named metrics per version */
 #define ROLLOUT_MAX_SMOKE_RESULTS  256        /* smoke-test results per version */
 #define ROLLOUT_MAX_SAMPLES        1000000u   /* latency samples or histogram buckets */
