@@ -1,0 +1,231 @@
+/*
+ * test_decide_alloc.c — the hot path allocates nothing.
+ *
+ * This executable defines malloc, calloc, realloc and free itself, so every
+ * allocation in the process, including libpcre2's, comes through here; the
+ * real allocator is found with dlsym(RTLD_NEXT) (under ASan that is ASan's).
+ * Counting is switched on per thread around the measured calls only, so
+ * Criterion's own allocations do not count. It lives in its own executable
+ * because the interposition affects every test linked with it.
+ */
+#define _GNU_SOURCE /* RTLD_NEXT */
+
+#include "support.h"
+#include "targeting.h"
+
+#include <criterion/criterion.h>
+#include <dlfcn.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <stdio.h>
+#include <string.h>
+
+static void *(*real_malloc)(size_t);
+static void *(*real_calloc)(size_t, size_t);
+static void *(*real_realloc)(void *, size_t);
+static void (*real_free)(void *);
+
+/* volatile: the compiler knows malloc as a builtin that cannot see these,
+ * and would otherwise drop "counting = 1" around a malloc call */
+static _Thread_local volatile int counting;
+static _Thread_local volatile long allocations;
+
+/* dlsym may itself call calloc before the real one is known: serve that
+ * from a static block that free() recognizes and ignores. */
+static _Alignas(16) unsigned char boot[4096];
+static size_t boot_used;
+
+static void *boot_alloc(size_t n)
+{
+    size_t at = (boot_used + 15) & ~(size_t)15;
+    if (at + n > sizeof boot)
+        return NULL;
+    boot_used = at + n;
+    return boot + at;
+}
+
+static int resolving;
+
+static void resolve(void)
+{
+    if (real_malloc || resolving)
+        return;
+    resolving = 1;
+    real_calloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "calloc");
+    real_malloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "malloc");
+    real_realloc = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "realloc");
+    real_free = (void (*)(void *))dlsym(RTLD_NEXT, "free");
+    resolving = 0;
+}
+
+void *malloc(size_t n)
+{
+    resolve();
+    if (counting)
+        allocations++;
+    return real_malloc ? real_malloc(n) : boot_alloc(n);
+}
+
+void *calloc(size_t n, size_t size)
+{
+    resolve();
+    if (counting)
+        allocations++;
+    if (!real_calloc) {
+        void *p = size && n > sizeof boot / size ? NULL : boot_alloc(n * size);
+        return p; /* boot is zeroed static memory */
+    }
+    return real_calloc(n, size);
+}
+
+void *realloc(void *p, size_t n)
+{
+    resolve();
+    if (counting)
+        allocations++;
+    return real_realloc(p, n);
+}
+
+void free(void *p)
+{
+    if ((unsigned char *)p >= boot && (unsigned char *)p < boot + sizeof boot)
+        return;
+    resolve();
+    if (p)
+        real_free(p);
+}
+
+Test(alloc, the_counter_counts)
+{
+    counting = 1;
+    void *volatile p = malloc(16);
+    counting = 0;
+    free(p);
+    cr_assert_eq(allocations, 1, "the interposed malloc is not in use");
+    /* allocations inside shared libraries come here too */
+    int code;
+    PCRE2_SIZE off;
+    counting = 1;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR) "a+b", 3, 0, &code, &off, NULL);
+    counting = 0;
+    cr_assert_not_null(re);
+    pcre2_code_free(re);
+    cr_assert_gt(allocations, 1, "libpcre2's malloc calls are not seen");
+}
+
+#define D 86400
+
+static rollout_context ctx_for(int i, char *org, char *user, char *sess, rollout_attr *attr)
+{
+    snprintf(org, 32, "org-%d", i % 1013);
+    snprintf(user, 32, "user-%d", i);
+    snprintf(sess, 32, "s-%x", i * 2654435761u);
+    rollout_context c;
+    memset(&c, 0, sizeof c);
+    c.org = i % 7 == 0 ? "acme-corp" : org;
+    c.org_len = strlen(c.org);
+    c.user = user;
+    c.user_len = strlen(user);
+    if (i % 11) {
+        c.session = sess;
+        c.session_len = strlen(sess);
+    }
+    if (i % 3 == 0) {
+        /* staff emails match the internal cohort's pattern, others do not */
+        *attr = (rollout_attr){"email", 5, i % 2 ? "dev@example.com" : "dev@example.org", 15};
+        c.attrs = attr;
+        c.n_attrs = 1;
+    }
+    return c;
+}
+
+static long count_decisions(const rollout_plan *p, const rollout_state *s, int64_t now, int n,
+                            int *new_count)
+{
+    char org[32], user[32], sess[32];
+    rollout_attr attr;
+    rollout_decision d;
+    /* warm up: lazy symbol binding and first-use paths are not the steady state */
+    for (int i = 0; i < 100; i++) {
+        rollout_context c = ctx_for(i, org, user, sess, &attr);
+        rollout_decide(p, s, now, &c, &d);
+    }
+    long before = allocations;
+    int news = 0, errors = 0;
+    for (int i = 0; i < n; i++) {
+        rollout_context c = ctx_for(i, org, user, sess, &attr);
+        counting = 1;
+        int rc = rollout_decide(p, s, now, &c, &d);
+        counting = 0;
+        errors += rc != ROLLOUT_OK;
+        news += d.variant == ROLLOUT_NEW;
+    }
+    cr_assert_eq(errors, 0);
+    *new_count = news;
+    return allocations - before;
+}
+
+Test(alloc, decide_allocates_nothing)
+{
+    rollout_plan *p = t_seed();
+    int64_t t0 = rollout_plan_start(p);
+    /* no state: the canary is running, patterns are matched for everyone */
+    int news;
+    long n = count_decisions(p, NULL, t0 + 3600, 100000, &news);
+    cr_assert_eq(n, 0, "%ld allocations in 100 000 decisions", n);
+    cr_assert_gt(news, 0);
+
+    /* a hashed org list and a regex, both evaluated on every call */
+    static const char yaml[] =
+        "format: 1\nid: t\nsalt: s\nstart: 2026-01-01T00:00:00Z\n"
+        "versions: {stable: a, new: b}\n"
+        "cohorts:\n"
+        "  - {id: staff, match: {attr: email, matches: '^[a-z]+@example\\.com$'}}\n"
+        "  - {id: pilot, match: {org_in: [acme-corp, o1, o2, o3, o4, o5, o6, o7, o8, o9]}}\n"
+        "  - {id: rest, match: {not: {attr: email, matches: 'bot'}}}\n"
+        "phases:\n"
+        "  - {id: a, cohort: staff, steps: [{at: 0h, weight: 100%, unit: session}]}\n"
+        "  - {id: b, cohort: pilot, steps: [{at: 0h, weight: 50%, unit: org}]}\n"
+        "  - {id: c, cohort: rest, steps: [{at: 0h, weight: 25%, unit: user}]}\n";
+    rollout_plan *q = t_plan(yaml);
+    n = count_decisions(q, NULL, rollout_plan_start(q) + D, 100000, &news);
+    cr_assert_eq(n, 0, "%ld allocations in 100 000 decisions", n);
+    cr_assert_gt(news, 0);
+
+    /* and on the interpreter path, whose frames come from a stack buffer */
+    q->cohorts[0].match->pat.jit = false;
+    q->cohorts[2].match->kids[0]->pat.jit = false;
+    n = count_decisions(q, NULL, rollout_plan_start(q) + D, 20000, &news);
+    cr_assert_eq(n, 0, "%ld allocations on the interpreter path", n);
+    rollout_plan_unref(q);
+    rollout_plan_unref(p);
+}
+
+Test(alloc, a_catastrophic_pattern_allocates_nothing)
+{
+    static const char yaml[] =
+        "format: 1\nid: t\nsalt: s\nstart: 2026-01-01T00:00:00Z\n"
+        "versions: {stable: a, new: b}\n"
+        "cohorts:\n"
+        "  - {id: c, match: {attr: ua, matches: '^(a+)+$'}}\n"
+        "phases:\n"
+        "  - {id: a, cohort: c, steps: [{at: 0h, weight: 100%, unit: user}]}\n";
+    rollout_plan *p = t_plan(yaml);
+    rollout_attr ua = {"ua", 2, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!", 33};
+    rollout_context c;
+    memset(&c, 0, sizeof c);
+    c.attrs = &ua;
+    c.n_attrs = 1;
+    for (int jit = 1; jit >= 0; jit--) {
+        p->cohorts[0].match->pat.jit = jit;
+        rollout_decision d;
+        long before = allocations;
+        counting = 1;
+        int rc = rollout_decide(p, NULL, rollout_plan_start(p), &c, &d);
+        counting = 0;
+        cr_assert_eq(rc, ROLLOUT_OK);
+        cr_assert_eq(d.reason, ROLLOUT_REASON_MATCH_ERROR, "jit=%d", jit);
+        cr_assert_eq(allocations - before, 0, "jit=%d", jit);
+    }
+    rollout_plan_unref(p);
+}
