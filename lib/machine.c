@@ -84,41 +84,66 @@ static int next_open_gate(const rollout_plan *p, const rollout_state *s)
 
 /* ---- time passing --------------------------------------------------------- */
 
-/* Emits what fell due in (from, now] and brings status, phase and step up to
- * date. Used by TICK and after every event that moves the schedule. */
-static void catch_up(machine *m, int64_t from)
+/* How catch_up treats the state's status. */
+enum lift { LIFT_NONE = 0, LIFT_PAUSE, LIFT_HALT };
+
+/* Emits what the schedule makes due by now in m->s and had not made due by
+ * before_at in *before (NULL: nothing was due before): communication rows of
+ * the steps, gate calls, and one SET_WEIGHT per cohort whose weight moved,
+ * with its weight as of now (a caller that missed ticks jumps straight to the
+ * right split). Then brings status, phase, step and gate up to date.
+ *
+ * Comparing two timelines, rather than looking at the interval
+ * (updated_at, now], is what keeps a step that a GO releases at the very
+ * second of the previous transition from being skipped. Past steps never
+ * move (a pause or a GO only moves what comes after it), so a step due by
+ * before_at under *before was emitted then.
+ *
+ * lift: LIFT_PAUSE / LIFT_HALT when the state leaves a pause or a halt now;
+ * the status then comes from the schedule, and a lifted halt sets every
+ * cohort's weight again (HALT_TRAFFIC had sent them all to stable). */
+static void catch_up(machine *m, const rollout_state *before, int64_t before_at, int lift)
 {
     const rollout_plan *p = m->p;
-    rp_timeline tl;
+    rp_timeline old, tl;
     rp_timeline_compute(p, &m->s, false, &tl);
+    if (before)
+        rp_timeline_compute(p, before, false, &old);
     int64_t now = m->now;
     uint32_t changed = 0;   /* cohorts whose weight moved */
+    if (lift == LIFT_HALT)
+        changed = p->n_cohorts >= 32 ? ~0u : (1u << p->n_cohorts) - 1;
     for (int i = 0; i < p->n_steps; i++) {
         const rp_step *st = &p->steps[i];
-        if (tl.step_at[i] > from && tl.step_at[i] <= now) {
+        bool was = before && old.step_at[i] <= before_at;
+        if (!was && tl.step_at[i] <= now) {
             changed |= 1u << p->phases[st->phase].cohort;
             if (st->index == 0)
                 notify(m, RP_COMM_PHASE_START, st->phase, 0, -1);
             notify(m, RP_COMM_STEP, st->phase, st->weight, -1);
         }
-        if (st->gate >= 0 && !m->s.gate_go_at[st->gate] && tl.gate_due[st->gate] > from &&
-            tl.gate_due[st->gate] <= now) {
-            const rp_gate *g = &p->gates[st->gate];
+        int g = st->gate;
+        if (g < 0 || m->s.gate_go_at[g])
+            continue;
+        bool gate_was = before && old.gate_due[g] <= before_at;
+        if (!gate_was && tl.gate_due[g] <= now) {
+            const rp_gate *gt = &p->gates[g];
             rollout_action *a = push(m, ROLLOUT_ACTION_GATE_DUE);
             if (a) {
-                a->gate = st->gate;
-                a->roles = g->approvers;
-                a->id = g->id;
-                a->due = tl.gate_due[st->gate];
-                a->text = g->description;
+                a->gate = g;
+                a->roles = gt->approvers;
+                a->id = gt->id;
+                a->due = tl.gate_due[g];
+                a->text = gt->description;
             }
         }
     }
 
     rollout_schedule_info info;
-    rollout_schedule(p, &m->s, now, &info);
-    /* One SET_WEIGHT per cohort, with its weight as of now: a caller that
-     * missed ticks jumps straight to the right split. */
+    rollout_state view = m->s;
+    if (lift)
+        view.status = ROLLOUT_STATUS_RUNNING; /* the schedule's weights apply again */
+    rollout_schedule(p, &view, now, &info);
     for (int c = 0; c < p->n_cohorts; c++) {
         if (!(changed & (1u << c)))
             continue;
@@ -139,8 +164,16 @@ static void catch_up(machine *m, int64_t from)
             a->id = p->id;
         notify(m, RP_COMM_COMPLETE, -1, 0, -1);
     }
-    if (m->s.status != ROLLOUT_STATUS_PAUSED && m->s.status != ROLLOUT_STATUS_HALTED)
-        enter(m, info.status == ROLLOUT_STATUS_NOT_STARTED ? ROLLOUT_STATUS_RUNNING : info.status);
+    if (lift || (m->s.status != ROLLOUT_STATUS_PAUSED && m->s.status != ROLLOUT_STATUS_HALTED)) {
+        int st = info.status;
+        if (st == ROLLOUT_STATUS_NOT_STARTED || st == ROLLOUT_STATUS_PAUSED)
+            st = ROLLOUT_STATUS_RUNNING;
+        /* a NO-GO (hold) keeps the rollout at its gate until a GO, even
+         * before the gate's decision time */
+        if (st == ROLLOUT_STATUS_RUNNING && m->s.gate >= 0 && m->s.gate_no_go_at[m->s.gate])
+            st = ROLLOUT_STATUS_AWAITING_GATE;
+        enter(m, st);
+    }
 }
 
 /* ---- the rollback procedure ------------------------------------------------ */
@@ -200,6 +233,9 @@ static void run_procedure(machine *m)
 
 static void start_rollback(machine *m, int reason)
 {
+    /* what fell due since the last transition (and was caught up just
+     * before this event) is moot: every cohort goes back to stable */
+    m->o.n = 0;
     if (m->s.status == ROLLOUT_STATUS_PAUSED)
         m->s.pause_to[m->s.n_pauses - 1] = m->now;
     m->s.rollback_reason = reason;
@@ -223,6 +259,12 @@ static int on_confirm(machine *m, int confirmation)
         return rp_error_set(m->err, ROLLOUT_ERR_ARG, NULL, 0, 0, NULL,
                             "confirmation %d is not a rollout_confirmation", confirmation);
     if (confirmation == ROLLOUT_CONFIRM_POSTMORTEM_DONE) {
+        /* the post-mortem is scheduled by the procedure's last step: it can
+         * only be done once the procedure is */
+        if (m->s.status != ROLLOUT_STATUS_ROLLED_BACK)
+            return refuse(m, "the post-mortem can only be done once the rollback is complete "
+                             "(status %s)%s",
+                          rollout_status_name(m->s.status), "");
         if (m->s.rollback_done & RB_POSTMORTEM)
             return refuse(m, "the post-mortem is already recorded as done%s%s", "", "");
         m->s.rollback_done |= RB_POSTMORTEM;
@@ -321,15 +363,14 @@ static int on_go(machine *m, const rollout_event *ev)
             return refuse(m, "gate \"%s\" needs a PASS verdict first (last: %s)", gate->id,
                           m->s.last_verdict < 0 ? "none" : rollout_verdict_name(m->s.last_verdict));
     }
-    int64_t from = m->s.updated_at;
+    rollout_state before = m->s;
     m->s.gate_go_at[g] = m->now;
     m->s.gate_no_go_at[g] = 0;
     m->s.last_verdict = -1;
     m->s.consecutive_failures = m->s.consecutive_inconclusive = 0;
     notify(m, RP_COMM_GATE, -1, 0, g);
-    if (m->s.status == ROLLOUT_STATUS_HALTED)
-        m->s.status = ROLLOUT_STATUS_AWAITING_GATE;
-    catch_up(m, from);
+    /* a GO lifts a halt: traffic comes back at the schedule's weights */
+    catch_up(m, &before, m->now, m->s.status == ROLLOUT_STATUS_HALTED ? LIFT_HALT : LIFT_NONE);
     return ROLLOUT_OK;
 }
 
@@ -339,6 +380,9 @@ static int on_no_go(machine *m, const rollout_event *ev)
     if (rc)
         return rc;
     m->s.gate_no_go_at[g] = m->now;
+    /* the approvals were given before the decision went the other way: the
+     * next GO needs them again */
+    m->s.gate_approvals[g] = 0;
     switch (m->p->gates[g].on_no_go) {
     case RP_NO_GO_HALT:
         enter(m, ROLLOUT_STATUS_HALTED);
@@ -404,8 +448,17 @@ static bool is(int status, unsigned mask)
 #define ACTIVE (S(RUNNING) | S(AWAITING_GATE) | S(BAKING))
 #define LIVE (ACTIVE | S(PAUSED) | S(HALTED))
 
-static int dispatch(machine *m, const rollout_event *ev)
+static int dispatch(machine *m, const rollout_event *ev, const rollout_state *orig)
 {
+    if (ev->type < 0 || ev->type >= ROLLOUT_EVENT_COUNT)
+        return rp_error_set(m->err, ROLLOUT_ERR_ARG, NULL, 0, 0, NULL,
+                            "event type %d is not a rollout_event_type", ev->type);
+    /* An active rollout first catches up with the clock: whatever fell due
+     * since the last transition is emitted before the event's own actions,
+     * and the event is judged on the status as of now (a bake that ended
+     * makes a later PAUSE invalid). A TICK is only this. */
+    if (is(m->s.status, ACTIVE))
+        catch_up(m, orig, orig->updated_at, LIFT_NONE);
     int st = m->s.status;
     switch (ev->type) {
     case ROLLOUT_EVENT_START:
@@ -414,7 +467,7 @@ static int dispatch(machine *m, const rollout_event *ev)
         m->s.started_at = m->now;
         enter(m, ROLLOUT_STATUS_RUNNING);
         notify(m, RP_COMM_ROLLOUT_START, -1, 0, -1);
-        catch_up(m, m->now - 1);
+        catch_up(m, NULL, 0, LIFT_NONE);
         return ROLLOUT_OK;
     case ROLLOUT_EVENT_APPROVE:
         if (!is(st, LIVE))
@@ -440,31 +493,22 @@ static int dispatch(machine *m, const rollout_event *ev)
         m->s.paused_from = st;
         enter(m, ROLLOUT_STATUS_PAUSED);
         return ROLLOUT_OK;
-    case ROLLOUT_EVENT_RESUME:
+    case ROLLOUT_EVENT_RESUME: {
+        rollout_state before = m->s;
         if (st == ROLLOUT_STATUS_PAUSED) {
+            /* the schedule's clock runs again: later steps slip by the pause */
             m->s.pause_to[m->s.n_pauses - 1] = m->now;
-            m->s.status = m->s.paused_from;
-            catch_up(m, m->s.updated_at);
+            catch_up(m, &before, m->now, LIFT_PAUSE);
             return ROLLOUT_OK;
         }
         if (st == ROLLOUT_STATUS_HALTED) {
-            /* traffic comes back at the last step's weights; the gate still waits */
-            m->s.status = ROLLOUT_STATUS_AWAITING_GATE;
-            rollout_schedule_info info;
-            rollout_schedule(m->p, &m->s, m->now, &info);
-            for (int c = 0; c < m->p->n_cohorts; c++) {
-                rollout_action *a = push(m, ROLLOUT_ACTION_SET_WEIGHT);
-                if (a) {
-                    a->cohort = c;
-                    a->weight = info.cohorts[c].weight;
-                    a->unit = info.cohorts[c].unit;
-                    a->id = m->p->cohorts[c].id;
-                }
-            }
-            m->s.status_since[ROLLOUT_STATUS_AWAITING_GATE] = m->now;
+            /* traffic comes back at the last step's weights; the gate still
+             * waits for its GO */
+            catch_up(m, &before, m->now, LIFT_HALT);
             return ROLLOUT_OK;
         }
         break;
+    }
     case ROLLOUT_EVENT_VERDICT:
         if (!is(st, LIVE))
             break;
@@ -483,11 +527,9 @@ static int dispatch(machine *m, const rollout_event *ev)
         notify(m, RP_COMM_ESCALATION, -1, 0, -1);
         return ROLLOUT_OK;
     case ROLLOUT_EVENT_TICK:
-        if (is(st, ACTIVE)) {
-            catch_up(m, m->s.updated_at);
-        } else if (st == ROLLOUT_STATUS_ROLLING_BACK && m->p->rollback.deadline &&
-                   !(m->s.rollback_done & RB_ESCALATED) &&
-                   m->now > m->s.rollback_started_at + m->p->rollback.deadline) {
+        if (st == ROLLOUT_STATUS_ROLLING_BACK && m->p->rollback.deadline &&
+            !(m->s.rollback_done & RB_ESCALATED) &&
+            m->now > m->s.rollback_started_at + m->p->rollback.deadline) {
             m->s.rollback_done |= RB_ESCALATED;
             rollout_action *a = push(m, ROLLOUT_ACTION_ESCALATE);
             if (a) {
@@ -496,13 +538,14 @@ static int dispatch(machine *m, const rollout_event *ev)
             }
         }
         return ROLLOUT_OK;
-    default:
-        return rp_error_set(m->err, ROLLOUT_ERR_ARG, NULL, 0, 0, NULL,
-                            "event type %d is not a rollout_event_type", ev->type);
     }
     return refuse(m, "%s is not valid while the rollout is %s", rollout_event_name(ev->type),
                   rollout_status_name(st));
 }
+
+/* shared with state_codec.c: NULL when s is consistent (with plan, when not
+ * NULL), else why not */
+const char *rp_state_check(const rollout_plan *plan, const rollout_state *s);
 
 int rollout_apply(const rollout_plan *plan, const rollout_state *state, const rollout_event *event,
                   int64_t now, rollout_state *next, rollout_action *actions, size_t *n_actions,
@@ -514,21 +557,24 @@ int rollout_apply(const rollout_plan *plan, const rollout_state *state, const ro
     if (!plan || !state || !event || !next || !n_actions || (!actions && cap))
         return rp_error_set(err, ROLLOUT_ERR_ARG, NULL, 0, 0, NULL,
                             "plan, state, event, next and n_actions are required");
-    if (state->format != ROLLOUT_STATE_FORMAT || state->status < 0 ||
-        state->status >= ROLLOUT_STATUS_COUNT)
+    const char *why = rp_state_check(NULL, state);
+    if (why)
         return rp_error_set(err, ROLLOUT_ERR_STATE, NULL, 0, 0, NULL,
-                            "the state was not made by rollout_state_init");
+                            "the state was not made by rollout_state_init: %s", why);
     if (state->plan_fingerprint != plan->fingerprint)
         return rp_error_set(err, ROLLOUT_ERR_STATE_PLAN, NULL, 0, 0, NULL,
                             "the state belongs to another plan (fingerprint %016llx, plan %016llx)",
                             (unsigned long long)state->plan_fingerprint,
                             (unsigned long long)plan->fingerprint);
+    if ((why = rp_state_check(plan, state)))
+        return rp_error_set(err, ROLLOUT_ERR_STATE, NULL, 0, 0, NULL,
+                            "the state does not fit the plan: %s", why);
     if (now < state->updated_at)
         return rp_error_set(err, ROLLOUT_ERR_ARG, NULL, 0, 0, NULL,
                             "time runs backwards: now is before the state's last transition");
 
     machine m = {.p = plan, .s = *state, .now = now, .o = {actions, cap, 0}, .err = err};
-    int rc = dispatch(&m, event);
+    int rc = dispatch(&m, event, state);
     if (rc)
         return rc;
     if (m.o.n > cap)

@@ -53,6 +53,11 @@ static uint64_t get_u(rbuf *r)
             return 0;
         }
         uint8_t byte = r->b[r->i++];
+        /* the tenth byte holds the 64th bit and nothing more */
+        if (shift == 63 && byte > 1) {
+            r->bad = true;
+            return 0;
+        }
         v |= (uint64_t)(byte & 0x7f) << shift;
         if (!(byte & 0x80))
             return v;
@@ -82,6 +87,63 @@ static uint32_t get_u32(rbuf *r)
         r->bad = true;
     return (uint32_t)v;
 }
+
+/* ---- consistency ---------------------------------------------------------- */
+
+/* Shared with machine.c, which checks every state it is given. */
+const char *rp_state_check(const rollout_plan *plan, const rollout_state *s);
+
+/* NULL when s is a state the machine can work on (and, when plan is not
+ * NULL, one that fits plan), else why not. The checksum keeps accidents out;
+ * this keeps out states that are well formed but impossible, whoever made
+ * them, so no index taken from a state ever leaves its array. */
+const char *rp_state_check(const rollout_plan *plan, const rollout_state *s)
+{
+    if (s->format != ROLLOUT_STATE_FORMAT)
+        return "unknown format";
+    if (s->status < 0 || s->status >= ROLLOUT_STATUS_COUNT)
+        return "unknown status";
+    if (s->n_pauses < 0 || s->n_pauses > ROLLOUT_MAX_PAUSES)
+        return "pause count out of range";
+    bool open = s->n_pauses > 0 && s->pause_to[s->n_pauses - 1] == 0;
+    if ((s->status == ROLLOUT_STATUS_PAUSED) != open)
+        return "the pause record does not match the status";
+    if (s->status == ROLLOUT_STATUS_PAUSED && s->paused_from != ROLLOUT_STATUS_RUNNING &&
+        s->paused_from != ROLLOUT_STATUS_AWAITING_GATE && s->paused_from != ROLLOUT_STATUS_BAKING)
+        return "a pause from a status that cannot be paused";
+    if (s->paused_from < -1 || s->paused_from >= ROLLOUT_STATUS_COUNT)
+        return "unknown status before the pause";
+    if (s->last_verdict < -1 || s->last_verdict > ROLLOUT_VERDICT_ROLLBACK)
+        return "unknown verdict";
+    if (s->rollback_reason < -1 || s->rollback_reason >= ROLLOUT_ROLLBACK_COUNT)
+        return "unknown rollback reason";
+    if (s->consecutive_failures < 0 || s->consecutive_inconclusive < 0)
+        return "negative counter";
+    if (s->phase < -1 || s->step < -1 || (s->phase < 0) != (s->step < 0))
+        return "phase or step out of range";
+    if (s->gate < -1 || s->gate >= ROLLOUT_MAX_GATES)
+        return "gate out of range";
+    for (int g = 0; g < ROLLOUT_MAX_GATES; g++)
+        if (s->gate_override_role[g] < -1 || s->gate_override_role[g] >= ROLLOUT_MAX_ROLES)
+            return "override role out of range";
+    if (!plan)
+        return NULL;
+    if (s->phase >= plan->n_phases || (s->phase >= 0 && s->step >= plan->phases[s->phase].n_steps))
+        return "it refers to a phase or step the plan does not have";
+    if (s->gate >= plan->n_gates)
+        return "it refers to a gate the plan does not have";
+    uint32_t roles = plan->n_roles >= 32 ? ~0u : (1u << plan->n_roles) - 1;
+    for (int g = 0; g < ROLLOUT_MAX_GATES; g++) {
+        if (g >= plan->n_gates && (s->gate_go_at[g] || s->gate_no_go_at[g] ||
+                                   s->gate_approvals[g] || s->gate_override_role[g] != -1))
+            return "it records a decision on a gate the plan does not have";
+        if ((s->gate_approvals[g] & ~roles) || s->gate_override_role[g] >= plan->n_roles)
+            return "it records a role the plan does not have";
+    }
+    return NULL;
+}
+
+/* ---- text ------------------------------------------------------------------ */
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -270,8 +332,15 @@ int rollout_state_decode(const rollout_plan *plan, const char *text, size_t len,
         return corrupt(err, "truncated");
     if (r.i != r.n)
         return corrupt(err, "trailing bytes");
-    if (s.status < 0 || s.status >= ROLLOUT_STATUS_COUNT)
-        return corrupt(err, "unknown status");
+    const char *why = rp_state_check(NULL, &s);
+    if (why)
+        return corrupt(err, why);
+    /* one state, one text: a valid checksum over a non-canonical encoding
+     * (an overlong varint, an all-zero trailing gate) was not written here */
+    char again[ROLLOUT_STATE_TEXT_MAX];
+    size_t again_len = rollout_state_encode(&s, again, sizeof again);
+    if (again_len != len || memcmp(again, text, len) != 0)
+        return corrupt(err, "not in canonical form");
     if (plan) {
         if (s.plan_fingerprint != plan->fingerprint)
             return rp_error_set(err, ROLLOUT_ERR_STATE_PLAN, NULL, 0, 0, NULL,
@@ -279,8 +348,8 @@ int rollout_state_decode(const rollout_plan *plan, const char *text, size_t len,
                                 "plan %016llx)",
                                 (unsigned long long)s.plan_fingerprint,
                                 (unsigned long long)plan->fingerprint);
-        if (s.phase >= plan->n_phases || s.gate >= plan->n_gates || (int)used > plan->n_gates)
-            return corrupt(err, "it refers to phases or gates the plan does not have");
+        if ((why = rp_state_check(plan, &s)))
+            return corrupt(err, why);
     }
     *state = s;
     return ROLLOUT_OK;
