@@ -8,6 +8,8 @@
 static const cli_command commands[] = {
     {"validate", "check a plan; errors as file:line:col: message", cmd_validate},
     {"show", "print the normalized plan (YAML, or --json)", cmd_show},
+    {"bucket", "print the buckets of unit ids under a salt", cmd_bucket},
+    {"decide", "decide one request (NEW or STABLE) and explain why", cmd_decide},
 };
 
 static void usage(FILE *f)
