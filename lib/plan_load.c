@@ -1035,11 +1035,12 @@ int rollout_plan_load_file(const char *path, rollout_plan **out, rollout_error *
     size_t n;
     while (len < cap && (n = fread(buf + len, 1, cap - len, f)) > 0)
         len += n;
-    int io_error = ferror(f);
+    int io_error = ferror(f) ? errno : 0;
     fclose(f);
     int rc;
     if (io_error)
-        rc = rp_error_set(err, ROLLOUT_ERR_IO, path, 0, 0, NULL, "read error");
+        rc = rp_error_set(err, ROLLOUT_ERR_IO, path, 0, 0, NULL, "cannot read: %s",
+                          strerror(io_error));
     else if (len > ROLLOUT_MAX_PLAN_BYTES)
         rc = rp_error_set(err, ROLLOUT_ERR_LIMIT, path, 0, 0, NULL,
                           "the plan is larger than %u bytes", (unsigned)ROLLOUT_MAX_PLAN_BYTES);
