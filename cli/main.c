@@ -8,6 +8,9 @@
 static const cli_command commands[] = {
     {"validate", "check a plan; errors as file:line:col: message", cmd_validate},
     {"show", "print the normalized plan (YAML, or --json)", cmd_show},
+    {"simulate", "walk the whole rollout: steps, gates, decisions, a rollback", cmd_simulate},
+    {"schedule", "where the rollout stands at a time: weights, gate, next change", cmd_schedule},
+    {"calendar", "every step, gate and message with its time (table, json, ics, svg)", cmd_calendar},
     {"bucket", "print the buckets of unit ids under a salt", cmd_bucket},
     {"decide", "decide one request (NEW or STABLE) and explain why", cmd_decide},
 };

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The main job: install dependencies, build, and walk the built-in seed plan.
+# The main job: install dependencies, build, and walk the built-in seed plan
+# through the library (steps, gates, decisions, a rollback), writing its
+# calendar (.ics), weight chart (.svg) and calendar JSON to rollout-out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" >/dev/null
-build/rollout validate
-build/rollout show
+cmake --build build -j"$(nproc)" --target rollout_cli >/dev/null
+build/rollout simulate --out rollout-out
