@@ -163,6 +163,11 @@ ROLLOUT_API int rollout_plan_cohort_count(const rollout_plan *plan);
 ROLLOUT_API const char *rollout_plan_cohort_name(const rollout_plan *plan, int index);
 ROLLOUT_API int rollout_plan_gate_count(const rollout_plan *plan);
 ROLLOUT_API const char *rollout_plan_gate_name(const rollout_plan *plan, int index);
+/* Roles in plan order: the indices of rollout_event.role and the bits of
+ * rollout_action.roles, rollout_calendar_event.owners and gate approvals.
+ * The name is the role's id as written in the plan; NULL out of range. */
+ROLLOUT_API int rollout_plan_role_count(const rollout_plan *plan);
+ROLLOUT_API const char *rollout_plan_role_name(const rollout_plan *plan, int index);
 
 /* Output formats of rollout_plan_dump. */
 typedef enum rollout_format {

@@ -1107,6 +1107,13 @@ const char *rollout_plan_gate_name(const rollout_plan *p, int i)
     return p && i >= 0 && i < p->n_gates ? p->gates[i].id : NULL;
 }
 
+int rollout_plan_role_count(const rollout_plan *p) { return p ? p->n_roles : 0; }
+
+const char *rollout_plan_role_name(const rollout_plan *p, int i)
+{
+    return p && i >= 0 && i < p->n_roles ? p->roles[i].id : NULL;
+}
+
 static const char *const rollback_reason_names[ROLLOUT_ROLLBACK_COUNT] = {
     "manual", "critical_bug", "data_corruption", "error_rate", "no_go", "evaluation"};
 
