@@ -761,9 +761,13 @@ static void judge_plain(const rollout_metrics *m, const rp_criterion *cr,
     bool have_base = false;
     char why_no_base[200] = "";
     if (wants_base) {
+        const char *needs = cr->form == RP_FORM_BASELINE_PLUS    ? "max_baseline_plus"
+                            : cr->form == RP_FORM_BASELINE_TIMES ? "max_baseline_times"
+                            : cr->lenient == RP_LENIENT_BASELINE ? "or_baseline"
+                                                                 : "or_baseline_plus";
         if (!rp_metrics_value(m, ROLLOUT_STABLE, cr->metric_id, cr->metric, &base)) {
-            snprintf(why_no_base, sizeof why_no_base, "the baseline's %s is not reported",
-                     cr->metric);
+            snprintf(why_no_base, sizeof why_no_base,
+                     "the baseline's %s is not reported (%s needs it)", cr->metric, needs);
         } else {
             rollout_criterion_result tmp = *r;
             if (enough(m, ROLLOUT_STABLE, cr, &tmp))
@@ -806,8 +810,7 @@ static void judge_plain(const rollout_metrics *m, const rp_criterion *cr,
 
     /* max_baseline_plus / max_baseline_times */
     if (!have_base) {
-        say(r, ROLLOUT_VERDICT_INCONCLUSIVE, "%s; %s needs it", why_no_base,
-            cr->form == RP_FORM_BASELINE_PLUS ? "max_baseline_plus" : "max_baseline_times");
+        say(r, ROLLOUT_VERDICT_INCONCLUSIVE, "%s", why_no_base);
         return;
     }
     if (base < 0) {

@@ -129,8 +129,19 @@ double rp_two_prop_pvalue(double x1, double n1, double x2, double n2, double rat
         double qq = (n - x1 - x2) / n;
         var = pp * qq * (1.0 / n1 + 1.0 / n2);
     } else {
-        double q1 = (n1 - x1) / n1, q2 = (n2 - x2) / n2;
-        var = p1 * q1 / n1 + ratio * ratio * p2 * q2 / n2;
+        /* Farrington-Manning: the variance under H0 uses the maximum-
+         * likelihood rates restricted to p1 = ratio * p2, the smaller root
+         * of a p^2 + b p + c = 0. (At ratio 1 this root is the pooled rate,
+         * so both branches are one score test.) Written as 2c / (-b + sqrt)
+         * because the textbook (-b - sqrt) / 2a cancels for rare errors. */
+        double a = (n1 + n2) * ratio;
+        double b = -(n1 * ratio + x1 + n2 + x2 * ratio);
+        double c = x1 + x2;
+        double disc = b * b - 4.0 * a * c;
+        double q = -b + sqrt(disc > 0 ? disc : 0);
+        double r2 = q > 0 ? 2.0 * c / q : 0.0;
+        double r1 = ratio * r2;
+        var = r1 * (1.0 - r1) / n1 + ratio * ratio * r2 * (1.0 - r2) / n2;
     }
     if (!(var > 0)) {
         /* Both rates at 0 or 1: no noise, so the difference itself decides. */

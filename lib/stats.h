@@ -27,11 +27,12 @@ void rp_wilson(double x, double n, double c, double *lower, double *upper);
  * lower > p0. p0 must be in (0, 1); n > 0. */
 double rp_score_pvalue(double x, double n, double p0);
 
-/* One-sided two-proportion test of H1 "p1 > ratio * p2". With ratio == 1 it
- * is the classical pooled z-test; otherwise a Wald test with unpooled
- * variance. When the variance is zero the difference decides: p = 0 when
- * p1 > ratio * p2, else 1. *z (if not NULL) receives the statistic
- * (+-inf in the degenerate case). n1, n2 > 0. */
+/* One-sided two-proportion score test of H1 "p1 > ratio * p2" (ratio > 0):
+ * z = (p1 - ratio*p2) / sd, with sd from the rates that maximize the
+ * likelihood under p1 = ratio * p2 (Farrington-Manning); at ratio == 1 that
+ * is the classical pooled z-test. When the variance is zero the difference
+ * decides: p = 0 when p1 > ratio * p2, else 1. *z (if not NULL) receives
+ * the statistic (+-inf in the degenerate case). n1, n2 > 0. */
 double rp_two_prop_pvalue(double x1, double n1, double x2, double n2, double ratio,
                           double *z);
 

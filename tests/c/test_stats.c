@@ -276,11 +276,25 @@ Test(stats, two_proportions_without_noise)
     /* nothing failed anywhere: no evidence the new version is worse */
     cr_expect_eq(rp_two_prop_pvalue(0, 500, 0, 500, 1.0, &z), 1.0);
     cr_expect_eq(z, 0.0);
-    /* all failed vs none (ratio test, unpooled variance is zero) */
-    cr_expect_eq(rp_two_prop_pvalue(10, 10, 0, 10, 2.0, &z), 0.0);
-    cr_expect(isinf(z) && z > 0);
-    cr_expect_eq(rp_two_prop_pvalue(0, 10, 10, 10, 2.0, &z), 1.0);
-    cr_expect(isinf(z) && z < 0);
+    cr_expect_eq(rp_two_prop_pvalue(0, 10000, 0, 10000, 1.2, &z), 1.0);
+    cr_expect_eq(z, 0.0);
+    /* everything failed on both sides: equal, so no evidence either */
+    cr_expect_eq(rp_two_prop_pvalue(500, 500, 500, 500, 1.0, &z), 1.0);
+}
+
+Test(stats, farrington_manning_by_hand)
+{
+    /* 10/10 against 0/10 with ratio 2: a = 40, b = -40, c = 10, so the
+     * restricted rates are p2 = 0.5, p1 = 1; var = 0 + 4 * 0.25 / 10 = 0.1
+     * and z = (1 - 0) / sqrt(0.1) = sqrt(10). */
+    double z;
+    double p = rp_two_prop_pvalue(10, 10, 0, 10, 2.0, &z);
+    cr_expect(close_to(z, sqrt(10.0)), "z %.17g", z);
+    cr_expect(close_to(p, rp_norm_sf(sqrt(10.0))));
+    /* 0/10 against 10/10: restricted p2 = 0.25, p1 = 0.5, var = 0.025 +
+     * 4 * 0.1875 / 10 = 0.1, z = (0 - 2) / sqrt(0.1) */
+    p = rp_two_prop_pvalue(0, 10, 10, 10, 2.0, &z);
+    cr_expect(close_to(z, -2.0 / sqrt(0.1)), "z %.17g", z);
 }
 
 static rp_dist plain(const double *v, size_t n)

@@ -36,11 +36,13 @@ for n, limit in ((10000, 0.005), (1000, 0.005), (12000, 0.01), (20000, 0.01)):
 def two_prop(x1, n1, x2, n2, r=1.0):
     x1, n1, x2, n2, r = map(mpmath.mpf, (x1, n1, x2, n2, r))
     p1, p2 = x1 / n1, x2 / n2
-    if r == 1:
-        pp = (x1 + x2) / (n1 + n2)
-        var = pp * (1 - pp) * (1 / n1 + 1 / n2)
-    else:
-        var = p1 * (1 - p1) / n1 + r * r * p2 * (1 - p2) / n2
+    # Farrington-Manning score test; at r = 1 the pooled z-test
+    a = (n1 + n2) * r
+    b = -(n1 * r + x1 + n2 + x2 * r)
+    c = x1 + x2
+    r2 = (-b - mpmath.sqrt(b * b - 4 * a * c)) / (2 * a)
+    r1 = r * r2
+    var = r1 * (1 - r1) / n1 + r * r * r2 * (1 - r2) / n2
     return mpmath.ncdf(-(p1 - r * p2) / mpmath.sqrt(var))
 
 
@@ -52,10 +54,13 @@ for n1, x2, n2, r in ((10000, 50, 10000, 1.0), (10000, 50, 10000, 1.1), (2000, 2
                       (10000, 60, 10000, 1.2)):
     ff = first_significant(n1, x2, n2, r)
     print(f"two-prop n1={n1} baseline {x2}/{n2} ratio {r}: first FAIL x={ff} "
-          f"(p {float(two_prop(ff, n1, x2, n2, r)):.6g}), x={ff - 1} p "
-          f"{float(two_prop(ff - 1, n1, x2, n2, r)):.6g}")
+          f"(p {float(two_prop(ff, n1, x2, n2, r))!r}), x={ff - 1} p "
+          f"{float(two_prop(ff - 1, n1, x2, n2, r))!r}")
 
 print("slightly-worse pilot: p =", float(two_prop(11, 2000, 2250, 500000)))
+print("baseline zero, 3/10000 vs 0/10000 ratio 1.1: p =", float(two_prop(3, 10000, 0, 10000, 1.1)))
+print("wilson 38, 39, 50, 61, 62 of 10000:", [[float(v) for v in wilson(x, 10000)]
+                                                for x in (38, 39, 50, 61, 62)])
 print("slightly-worse wilson 11/2000:", [float(v) for v in wilson(11, 2000)])
 print("healthy wilson 84/120000:", [float(v) for v in wilson(84, 120000)])
 print("clearly-worse wilson 1000/50000:", [float(v) for v in wilson(1000, 50000)],

@@ -9,7 +9,8 @@ Sources of truth (none of them shares code with lib/stats.c):
   - normal CDF / survival: mpmath.ncdf at 60 significant digits;
   - normal quantile: scipy.special.ndtri, polished by Newton steps on
     mpmath.ncdf at 60 digits;
-  - Wilson bounds, score test, two-proportion tests: the textbook formulas
+  - Wilson bounds, score test, two-proportion tests (pooled z-test at
+    ratio 1, Farrington-Manning score test otherwise): the textbook formulas
     evaluated in mpmath at 60 digits, cross-checked against
     scipy.stats.binomtest(...).proportion_ci(method="wilson") and a
     statsmodels-style numpy z-test where those are well conditioned;
@@ -132,7 +133,16 @@ def two_prop(x1, n1, x2, n2, ratio):
         pp = (x1 + x2) / (n1 + n2)
         var = pp * (1 - pp) * (1 / n1 + 1 / n2)
     else:
-        var = p1 * (1 - p1) / n1 + r * r * p2 * (1 - p2) / n2
+        # Farrington & Manning (1990): rates restricted to p1 = r * p2 that
+        # maximize the likelihood, the smaller root of a p^2 + b p + c = 0
+        # (statsmodels' test_proportions_2indep(compare="ratio",
+        # method="score", correction=False)).
+        a = (n1 + n2) * r
+        b = -(n1 * r + x1 + n2 + x2 * r)
+        c = x1 + x2
+        r2 = (-b - mpmath.sqrt(b * b - 4 * a * c)) / (2 * a)
+        r1 = r * r2
+        var = r1 * (1 - r1) / n1 + r * r * r2 * (1 - r2) / n2
     z = (p1 - r * p2) / mpmath.sqrt(var)
     return z, mpmath.ncdf(-z)
 
@@ -149,7 +159,8 @@ two_prop_cases = [
     (11, 2000, 2250, 500000, 1.0), (75, 5000, 1000, 500000, 1.0), (84, 120000, 600, 500000, 1.0),
     (3, 100, 1, 100, 1.0), (0, 100, 5, 1000, 1.0), (5, 100, 0, 1000, 1.0), (1, 1, 0, 1, 1.0),
     (12, 1000, 10, 1000, 1.1), (30, 1000, 10, 1000, 2.0), (8, 1000, 10, 1000, 1.2),
-    (5, 1000, 0, 1000, 1.5), (5000001, 10**9, 5000000, 10**9, 1.0),
+    (5, 1000, 0, 1000, 1.5), (3, 10000, 0, 10000, 1.1),
+    (5000001, 10**9, 5000000, 10**9, 1.0), (5500001, 10**9, 5000000, 10**9, 1.1),
     (123456789, 10**13, 120000000, 10**13, 1.0), (50000, 10**7, 400000, 10**8, 1.1),
     (2**40, 2**52, 2**39, 2**51, 1.0),
 ]
