@@ -696,6 +696,22 @@ typedef struct rollout_calendar_event {
 ROLLOUT_API int rollout_calendar(const rollout_plan *plan, const rollout_state *state,
                                  rollout_calendar_event *events, size_t cap, size_t *n);
 
+/* Output formats of rollout_calendar_render. */
+typedef enum rollout_calendar_format {
+    ROLLOUT_CALENDAR_TABLE = 0, /* aligned text: time, T+offset, phase, event, weight, who */
+    ROLLOUT_CALENDAR_JSON,      /* an array of event objects */
+    ROLLOUT_CALENDAR_ICS,       /* iCalendar (RFC 5545): one VEVENT per event, stable UIDs */
+    ROLLOUT_CALENDAR_SVG        /* a chart of each cohort's weight over time, gates marked */
+} rollout_calendar_format;
+
+/* Renders the calendar of rollout_calendar in one of those formats. The
+ * output depends only on its arguments (no clock is read), so two renders
+ * are byte for byte equal. Buffer protocol as rollout_plan_dump: buf is
+ * NUL-terminated when cap > 0, *needed (if not NULL) receives the full
+ * length without the NUL, ROLLOUT_ERR_BUFFER when cap is too small. */
+ROLLOUT_API int rollout_calendar_render(const rollout_plan *plan, const rollout_state *state,
+                                        int format, char *buf, size_t cap, size_t *needed);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,1141 @@
+/*
+ * calendar.c — rollout_calendar rendered for people and tools: an aligned
+ * text table, JSON, iCalendar (RFC 5545) and an SVG chart.
+ *
+ * Every format is a pure function of (plan, state): no clock is read, so two
+ * renders are byte for byte equal and an .ics re-imported after a slip
+ * updates the same events (stable UIDs, SEQUENCE from the state's revision).
+ */
+#include "plan.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const unit_names[] = {"org", "user", "session", "request"};
+static const char *const no_go_names[] = {"hold", "halt", "rollback"};
+static const char *const kind_names[] = {"step", "gate", "message", "bake", "complete"};
+static const char *const month_names[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+static const char *const day_names[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+
+typedef struct render {
+    const rollout_plan *p;
+    const rollout_state *s;
+    const rollout_calendar_event *ev;
+    size_t n;
+    int64_t start;      /* what T+ counts from */
+    int64_t stop_at;    /* halt or rollback time, RP_NEVER while the rollout lives */
+    bool cancels;       /* a rollback: events after stop_at will not happen */
+    rp_buf *b;
+} render;
+
+/* ---- shared helpers ---------------------------------------------------------- */
+
+static const char *unit_name(int unit)
+{
+    return unit >= 0 && unit < (int)RP_COUNT(unit_names) ? unit_names[unit] : "?";
+}
+
+static int global_step(const rollout_plan *p, const rollout_calendar_event *e)
+{
+    return p->phases[e->phase].first_step + e->step;
+}
+
+static void civil(int64_t t, int64_t *y, unsigned *mo, unsigned *d, int *wd, int *hh, int *mi,
+                  int *ss)
+{
+    int64_t days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+    int64_t rem = t - days * 86400;
+    rp_civil_from_days(days, y, mo, d);
+    int64_t w = (days + 3) % 7; /* 1970-01-01 was a Thursday; Monday is 0 */
+    *wd = (int)(w < 0 ? w + 7 : w);
+    *hh = (int)(rem / 3600);
+    *mi = (int)(rem / 60 % 60);
+    *ss = (int)(rem % 60);
+}
+
+/* "Sat 2026-02-28 09:00", with ":SS" only when the seconds are not zero. */
+static void format_when(int64_t t, char *buf, size_t cap)
+{
+    if (t == RP_NEVER) {
+        snprintf(buf, cap, "(waits for a resume)");
+        return;
+    }
+    int64_t y;
+    unsigned mo, d;
+    int wd, hh, mi, ss;
+    civil(t, &y, &mo, &d, &wd, &hh, &mi, &ss);
+    if (ss)
+        snprintf(buf, cap, "%s %04lld-%02u-%02u %02d:%02d:%02d", day_names[wd], (long long)y, mo,
+                 d, hh, mi, ss);
+    else
+        snprintf(buf, cap, "%s %04lld-%02u-%02u %02d:%02d", day_names[wd], (long long)y, mo, d,
+                 hh, mi);
+}
+
+/* "Thu 12 Mar 09:00": short enough for a label on the chart. */
+static void civil_short(int64_t t, char *buf, size_t cap)
+{
+    int64_t y;
+    unsigned mo, d;
+    int wd, hh, mi, ss;
+    civil(t, &y, &mo, &d, &wd, &hh, &mi, &ss);
+    snprintf(buf, cap, "%s %u %s %02d:%02d", day_names[wd], d, month_names[mo - 1], hh, mi);
+}
+
+/* "T+0", "T+4h", "T+2d", "T+1d12h30m"; "T+?" when unknown. */
+static void format_offset(int64_t t, int64_t start, char *buf, size_t cap)
+{
+    if (t == RP_NEVER) {
+        snprintf(buf, cap, "T+?");
+        return;
+    }
+    if (t == start) {
+        snprintf(buf, cap, "T+0");
+        return;
+    }
+    char d[32];
+    int64_t span = t > start ? t - start : start - t;
+    /* the seed counts its first two days in hours ("T+24h"), days after that */
+    if (span < 2 * 86400 && span % 3600 == 0)
+        snprintf(d, sizeof d, "%lldh", (long long)(span / 3600));
+    else
+        rp_format_duration(span, d, sizeof d);
+    snprintf(buf, cap, "T%c%s", t > start ? '+' : '-', d);
+}
+
+/* Role names joined with ", ", or "-" when there are none. */
+static void put_roles(rp_buf *b, const rollout_plan *p, uint32_t roles)
+{
+    bool first = true;
+    for (int r = 0; r < p->n_roles && r < 32; r++) {
+        if (!(roles & (1u << r)))
+            continue;
+        if (!first)
+            rp_buf_puts(b, ", ");
+        rp_buf_puts(b, p->roles[r].name ? p->roles[r].name : p->roles[r].id);
+        first = false;
+    }
+    if (first)
+        rp_buf_puts(b, "-");
+}
+
+static int comm_index(const rollout_plan *p, const rollout_calendar_event *e)
+{
+    for (int i = 0; i < p->n_comms; i++)
+        if (p->comms[i].id == e->title)
+            return i;
+    return -1;
+}
+
+static bool cancelled(const render *r, const rollout_calendar_event *e)
+{
+    return r->cancels && e->at > r->stop_at;
+}
+
+/* The moment a halt or rollback cut the rollout short, as the state tells it. */
+static void stopped_at(render *r)
+{
+    const rollout_state *s = r->s;
+    r->stop_at = RP_NEVER;
+    r->cancels = false;
+    if (!s)
+        return;
+    int64_t t;
+    if (s->status == ROLLOUT_STATUS_ROLLING_BACK || s->status == ROLLOUT_STATUS_ROLLED_BACK) {
+        t = s->rollback_started_at ? s->rollback_started_at
+                                   : s->status_since[ROLLOUT_STATUS_ROLLING_BACK];
+        r->cancels = true;
+    } else if (s->status == ROLLOUT_STATUS_HALTED) {
+        /* a halt may be resumed, so nothing is cancelled: traffic is just 0 */
+        t = s->status_since[ROLLOUT_STATUS_HALTED];
+    } else {
+        return;
+    }
+    if (!t)
+        t = s->updated_at ? s->updated_at : r->start;
+    r->stop_at = t;
+}
+
+/* Empties a buffer for reuse, keeping it a valid C string. */
+static void buf_reset(rp_buf *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+/* One line of what an event is. The table has columns for the phase, weight
+ * and cohort, so its form (brief) leaves them out of a step's line. */
+static void put_what(rp_buf *b, const render *r, const rollout_calendar_event *e, bool brief)
+{
+    const rollout_plan *p = r->p;
+    char w[16];
+    switch (e->kind) {
+    case ROLLOUT_CAL_STEP: {
+        const rp_phase *ph = &p->phases[e->phase];
+        const rp_step *st = &p->steps[global_step(p, e)];
+        rp_format_weight(e->weight, w, sizeof w);
+        if (brief)
+            rp_buf_printf(b, "traffic step %d/%d, by %s", e->step + 1, ph->n_steps,
+                          unit_name(st->unit));
+        else
+            rp_buf_printf(b, "%s: %s to %s (step %d/%d, by %s)", ph->id,
+                          p->cohorts[e->cohort].id, w, e->step + 1, ph->n_steps,
+                          unit_name(st->unit));
+        break;
+    }
+    case ROLLOUT_CAL_GATE: {
+        const rp_gate *g = &p->gates[e->gate];
+        rp_buf_printf(b, "go/no-go %s (no-go: %s)", g->id,
+                      g->on_no_go >= 0 && g->on_no_go < 3 ? no_go_names[g->on_no_go] : "?");
+        break;
+    }
+    case ROLLOUT_CAL_MESSAGE:
+        if (brief)
+            rp_buf_printf(b, "message %s (%s): %s", e->title, e->channel ? e->channel : "-",
+                          e->message ? e->message : "");
+        else
+            rp_buf_printf(b, "message %s: %s [%s to %s]", e->title,
+                          e->message ? e->message : "", e->channel ? e->channel : "-",
+                          e->audience ? e->audience : "-");
+        break;
+    case ROLLOUT_CAL_BAKE:
+        rp_format_duration(p->bake.duration, w, sizeof w);
+        rp_buf_printf(b, "bake %s starts", w);
+        if (p->bake.criteria >= 0)
+            rp_buf_printf(b, " (criteria %s)", p->criteria[p->bake.criteria].id);
+        break;
+    default:
+        rp_buf_puts(b, "rollout complete");
+        break;
+    }
+}
+
+static void status_line(rp_buf *b, const render *r)
+{
+    char when[48];
+    if (!r->s) {
+        rp_buf_puts(b, "no state: started at the plan's start, no gate decided yet");
+        return;
+    }
+    rp_buf_printf(b, "state: %s, revision %llu", rollout_status_name(r->s->status),
+                  (unsigned long long)r->s->revision);
+    if (r->stop_at != RP_NEVER) {
+        format_when(r->stop_at, when, sizeof when);
+        rp_buf_printf(b, "; %s at %s UTC", r->cancels ? "rolled back" : "halted", when);
+    }
+}
+
+/* ---- TABLE ------------------------------------------------------------------------ */
+
+enum { COLS = 7, EVENT_COL = 3, EVENT_WIDTH = 44 };
+
+/* Display width in code points: good enough for aligned columns. */
+static size_t text_width(const char *s, size_t n)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++)
+        w += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return w;
+}
+
+/* Bytes of s (n bytes) that fit in `width` code points, broken after a space
+ * when one is available so words stay whole; never 0 for non-empty s. */
+static size_t wrap_at(const char *s, size_t n, size_t width)
+{
+    size_t cps = 0, i = 0, last_space = 0;
+    while (i < n) {
+        size_t k = 1;
+        while (i + k < n && ((unsigned char)s[i + k] & 0xC0) == 0x80)
+            k++;
+        if (cps == width)
+            return last_space ? last_space : i;
+        if (s[i] == ' ')
+            last_space = i + 1;
+        cps++;
+        i += k;
+    }
+    return n;
+}
+
+static void pad(rp_buf *b, size_t n)
+{
+    static const char spaces[] = "                                ";
+    while (n > 0) {
+        size_t k = n < sizeof spaces - 1 ? n : sizeof spaces - 1;
+        rp_buf_putn(b, spaces, k);
+        n -= k;
+    }
+}
+
+static void render_table(render *r)
+{
+    const rollout_plan *p = r->p;
+    size_t rows = r->n + 1;
+    rp_buf *cells = calloc(rows * COLS, sizeof *cells);
+    if (!cells) {
+        r->b->failed = true;
+        return;
+    }
+    static const char *const head[COLS] = {"TIME (UTC)", "T+",       "PHASE", "EVENT",
+                                           "WEIGHT",     "AUDIENCE", "WHO"};
+    for (int c = 0; c < COLS; c++)
+        rp_buf_puts(&cells[c], head[c]);
+    bool any_projected = false, any_cancelled = false;
+    for (size_t i = 0; i < r->n; i++) {
+        const rollout_calendar_event *e = &r->ev[i];
+        rp_buf *row = &cells[(i + 1) * COLS];
+        char tmp[48];
+        format_when(e->at, tmp, sizeof tmp);
+        rp_buf_puts(&row[0], tmp);
+        format_offset(e->at, r->start, tmp, sizeof tmp);
+        rp_buf_puts(&row[1], tmp);
+        /* markers after the offset keep the time column clean */
+        if (e->projected) {
+            rp_buf_puts(&row[1], " *");
+            any_projected = true;
+        }
+        if (cancelled(r, e)) {
+            rp_buf_puts(&row[1], " x");
+            any_cancelled = true;
+        }
+        rp_buf_puts(&row[2], e->phase >= 0 ? p->phases[e->phase].id : "-");
+        put_what(&row[3], r, e, true);
+        if (e->kind == ROLLOUT_CAL_STEP) {
+            rp_format_weight(e->weight, tmp, sizeof tmp);
+            rp_buf_puts(&row[4], tmp);
+            rp_buf_puts(&row[5], p->cohorts[e->cohort].id);
+        } else {
+            rp_buf_puts(&row[4], "-");
+            rp_buf_puts(&row[5], e->kind == ROLLOUT_CAL_MESSAGE && e->audience ? e->audience : "-");
+        }
+        if (e->kind == ROLLOUT_CAL_GATE || e->kind == ROLLOUT_CAL_MESSAGE)
+            put_roles(&row[6], p, e->owners);
+        else
+            rp_buf_puts(&row[6], "-");
+    }
+    size_t width[COLS] = {0};
+    for (size_t i = 0; i < rows * COLS; i++) {
+        size_t w = text_width(cells[i].data ? cells[i].data : "", cells[i].len);
+        if ((int)(i % COLS) == EVENT_COL && w > EVENT_WIDTH)
+            w = EVENT_WIDTH;
+        if (w > width[i % COLS])
+            width[i % COLS] = w;
+    }
+
+    rp_buf *b = r->b;
+    char when[48];
+    rp_buf_printf(b, "Rollout calendar: %s", p->id);
+    if (p->description)
+        rp_buf_printf(b, " — %s", p->description);
+    format_when(r->start, when, sizeof when);
+    rp_buf_printf(b, "\nT+0 = %s UTC (%s)\n", when,
+                  r->s && r->s->started_at ? "the rollout's start" : "the plan's start");
+    status_line(b, r);
+    rp_buf_puts(b, "\n\n");
+    for (size_t i = 0; i < rows; i++) {
+        /* the event column wraps; its continuation lines leave the others blank */
+        const rp_buf *ev = &cells[i * COLS + EVENT_COL];
+        const char *rest = ev->data ? ev->data : "";
+        size_t left = ev->len;
+        for (bool first = true; first || left; first = false) {
+            size_t take = wrap_at(rest, left, EVENT_WIDTH);
+            size_t shown = take;
+            while (shown && rest[shown - 1] == ' ')
+                shown--;
+            for (int c = 0; c < COLS; c++) {
+                const char *txt = "";
+                size_t len = 0;
+                if (c == EVENT_COL) {
+                    txt = rest;
+                    len = shown;
+                } else if (first) {
+                    txt = cells[i * COLS + c].data ? cells[i * COLS + c].data : "";
+                    len = cells[i * COLS + c].len;
+                }
+                if (c + 1 == COLS) {
+                    rp_buf_putn(b, txt, len);
+                    break;
+                }
+                rp_buf_putn(b, txt, len);
+                pad(b, width[c] - text_width(txt, len) + 2);
+            }
+            /* no trailing blanks on continuation lines */
+            while (b->len && b->data[b->len - 1] == ' ')
+                b->data[--b->len] = '\0';
+            rp_buf_puts(b, "\n");
+            rest += take;
+            left -= take;
+        }
+    }
+    if (any_projected)
+        rp_buf_puts(b, "\n* projected: assumes every gate still open gets its GO on time\n");
+    if (any_cancelled)
+        rp_buf_puts(b, "x will not happen: the rollout was rolled back before it\n");
+    for (size_t i = 0; i < rows * COLS; i++)
+        rp_buf_free(&cells[i]);
+    free(cells);
+}
+
+/* ---- JSON ------------------------------------------------------------------------- */
+
+static void json_str(rp_buf *b, const char *s)
+{
+    if (s)
+        rp_buf_json_str(b, s, strlen(s));
+    else
+        rp_buf_puts(b, "null");
+}
+
+static void json_roles(rp_buf *b, const rollout_plan *p, uint32_t roles)
+{
+    rp_buf_puts(b, "[");
+    bool first = true;
+    for (int r = 0; r < p->n_roles && r < 32; r++) {
+        if (!(roles & (1u << r)))
+            continue;
+        rp_buf_puts(b, first ? "" : ", ");
+        json_str(b, p->roles[r].id);
+        first = false;
+    }
+    rp_buf_puts(b, "]");
+}
+
+static void render_json(render *r)
+{
+    const rollout_plan *p = r->p;
+    rp_buf *b = r->b;
+    rp_buf_puts(b, "[");
+    for (size_t i = 0; i < r->n; i++) {
+        const rollout_calendar_event *e = &r->ev[i];
+        char tmp[48];
+        rp_buf_puts(b, i ? ",\n  {" : "\n  {");
+        if (e->at == RP_NEVER) {
+            rp_buf_puts(b, "\"at\": null, \"epoch\": null, \"offset\": null");
+        } else {
+            rp_format_time(e->at, tmp, sizeof tmp);
+            rp_buf_printf(b, "\"at\": \"%s\", \"epoch\": %lld, \"offset\": %lld", tmp,
+                          (long long)e->at, (long long)(e->at - r->start));
+        }
+        format_offset(e->at, r->start, tmp, sizeof tmp);
+        rp_buf_printf(b, ", \"t\": \"%s\", \"kind\": \"%s\"", tmp,
+                      e->kind >= 0 && e->kind < (int)RP_COUNT(kind_names) ? kind_names[e->kind]
+                                                                         : "?");
+        rp_buf_puts(b, ", \"phase\": ");
+        json_str(b, e->phase >= 0 ? p->phases[e->phase].id : NULL);
+        if (e->kind == ROLLOUT_CAL_STEP) {
+            rp_format_weight(e->weight, tmp, sizeof tmp);
+            rp_buf_printf(b, ", \"step\": %d, \"cohort\": ", e->step);
+            json_str(b, p->cohorts[e->cohort].id);
+            rp_buf_printf(b, ", \"weight\": \"%s\", \"weight_units\": %u, \"unit\": \"%s\"", tmp,
+                          e->weight, unit_name(p->steps[global_step(p, e)].unit));
+        }
+        if (e->gate >= 0) {
+            const rp_gate *g = &p->gates[e->gate];
+            rp_buf_puts(b, ", \"gate\": ");
+            json_str(b, g->id);
+            if (e->kind == ROLLOUT_CAL_GATE) {
+                rp_buf_printf(b, ", \"on_no_go\": \"%s\", \"criteria\": ",
+                              g->on_no_go >= 0 && g->on_no_go < 3 ? no_go_names[g->on_no_go]
+                                                                  : "?");
+                json_str(b, g->criteria >= 0 ? p->criteria[g->criteria].id : NULL);
+            }
+        }
+        if (e->kind == ROLLOUT_CAL_MESSAGE) {
+            rp_buf_puts(b, ", \"id\": ");
+            json_str(b, e->title);
+            rp_buf_puts(b, ", \"channel\": ");
+            json_str(b, e->channel);
+            rp_buf_puts(b, ", \"audience\": ");
+            json_str(b, e->audience);
+            rp_buf_puts(b, ", \"message\": ");
+            json_str(b, e->message);
+        }
+        if (e->kind == ROLLOUT_CAL_BAKE)
+            rp_buf_printf(b, ", \"duration\": %lld", (long long)p->bake.duration);
+        if (e->kind == ROLLOUT_CAL_GATE || e->kind == ROLLOUT_CAL_MESSAGE) {
+            rp_buf_puts(b, e->kind == ROLLOUT_CAL_GATE ? ", \"approvers\": " : ", \"owners\": ");
+            json_roles(b, p, e->owners);
+        }
+        rp_buf_puts(b, ", \"summary\": ");
+        rp_buf what = {0};
+        put_what(&what, r, e, false);
+        if (what.failed)
+            b->failed = true;
+        rp_buf_json_str(b, what.data ? what.data : "", what.len);
+        rp_buf_free(&what);
+        rp_buf_printf(b, ", \"projected\": %s, \"cancelled\": %s}", e->projected ? "true" : "false",
+                      cancelled(r, e) ? "true" : "false");
+    }
+    rp_buf_puts(b, r->n ? "\n]\n" : "]\n");
+}
+
+/* ---- ICS (RFC 5545) ------------------------------------------------------------------ */
+
+/* Octets in the UTF-8 sequence that starts with c; a stray byte counts as one. */
+static size_t utf8_seq(unsigned char c)
+{
+    if (c >= 0xF0 && c < 0xF8)
+        return 4;
+    if (c >= 0xE0)
+        return c < 0xF0 ? 3 : 1;
+    if (c >= 0xC0)
+        return 2;
+    return 1;
+}
+
+/* Writes one content line, folded so no physical line exceeds 75 octets
+ * (RFC 5545 3.1) and no UTF-8 sequence is split across a fold. */
+static void ics_emit(rp_buf *b, const char *s, size_t n)
+{
+    size_t col = 0;
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq((unsigned char)s[i]);
+        if (i + k > n)
+            k = n - i;
+        if (col + k > 75) {
+            rp_buf_putn(b, "\r\n ", 3);
+            col = 1;
+        }
+        rp_buf_putn(b, s + i, k);
+        col += k;
+        i += k;
+    }
+    rp_buf_putn(b, "\r\n", 2);
+}
+
+/* TEXT escaping (RFC 5545 3.3.11); control characters other than tab are
+ * not allowed in TEXT at all, so they are dropped. */
+static void ics_text(rp_buf *b, const char *s)
+{
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '\\' || c == ';' || c == ',') {
+            char esc[2] = {'\\', (char)c};
+            rp_buf_putn(b, esc, 2);
+        } else if (c == '\n') {
+            rp_buf_puts(b, "\\n");
+        } else if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            continue;
+        } else {
+            rp_buf_putn(b, s, 1);
+        }
+    }
+}
+
+static void ics_time(rp_buf *b, int64_t t)
+{
+    int64_t y;
+    unsigned mo, d;
+    int wd, hh, mi, ss;
+    civil(t, &y, &mo, &d, &wd, &hh, &mi, &ss);
+    rp_buf_printf(b, "%04lld%02u%02uT%02d%02d%02dZ", (long long)y, mo, d, hh, mi, ss);
+}
+
+static void ics_line_done(rp_buf *b, rp_buf *line)
+{
+    if (line->failed)
+        b->failed = true;
+    ics_emit(b, line->data ? line->data : "", line->len);
+    buf_reset(line);
+}
+
+/* A property whose value is already in its final form. */
+static void ics_prop(rp_buf *b, rp_buf *line, const char *name, const char *value)
+{
+    buf_reset(line);
+    rp_buf_puts(line, name);
+    rp_buf_puts(line, ":");
+    rp_buf_puts(line, value);
+    ics_line_done(b, line);
+}
+
+static void ics_description(rp_buf *d, const render *r, const rollout_calendar_event *e)
+{
+    const rollout_plan *p = r->p;
+    char w[48];
+    switch (e->kind) {
+    case ROLLOUT_CAL_STEP: {
+        const rp_phase *ph = &p->phases[e->phase];
+        const rp_cohort *co = &p->cohorts[e->cohort];
+        rp_format_weight(e->weight, w, sizeof w);
+        rp_buf_printf(d, "Traffic step %d of %d in phase %s: cohort %s goes to %s of %s, bucketed by %s.",
+                      e->step + 1, ph->n_steps, ph->id, co->id, w, p->labels[1],
+                      unit_name(p->steps[global_step(p, e)].unit));
+        if (ph->description)
+            rp_buf_printf(d, "\nPhase: %s", ph->description);
+        if (co->description)
+            rp_buf_printf(d, "\nCohort: %s", co->description);
+        for (size_t i = 0; i < ph->n_monitoring; i++)
+            rp_buf_printf(d, "%s%s", i ? "; " : "\nMonitor: ", ph->monitoring[i]);
+        break;
+    }
+    case ROLLOUT_CAL_GATE: {
+        const rp_gate *g = &p->gates[e->gate];
+        rp_buf_printf(d, "Go/no-go decision %s for phase %s.\nApprovers: ", g->id,
+                      p->phases[g->phase].id);
+        put_roles(d, p, g->approvers);
+        if (g->criteria >= 0)
+            rp_buf_printf(d, "\nCriteria: %s", p->criteria[g->criteria].id);
+        rp_buf_printf(d, "\nOn no-go: %s",
+                      g->on_no_go >= 0 && g->on_no_go < 3 ? no_go_names[g->on_no_go] : "?");
+        if (g->description)
+            rp_buf_printf(d, "\n%s", g->description);
+        break;
+    }
+    case ROLLOUT_CAL_MESSAGE:
+        rp_buf_printf(d, "Message: %s\nChannel: %s\nAudience: %s\nOwners: ",
+                      e->message ? e->message : "", e->channel ? e->channel : "-",
+                      e->audience ? e->audience : "-");
+        put_roles(d, p, e->owners);
+        break;
+    case ROLLOUT_CAL_BAKE:
+        rp_format_duration(p->bake.duration, w, sizeof w);
+        rp_buf_printf(d, "Bake period of %s: the new version carries all planned traffic while "
+                         "the post-rollout metrics are watched.",
+                      w);
+        if (p->bake.description)
+            rp_buf_printf(d, "\n%s", p->bake.description);
+        break;
+    default:
+        rp_buf_printf(d, "Rollout %s completes: %s is the version in production.", p->id,
+                      p->labels[1]);
+        break;
+    }
+    format_offset(e->at, r->start, w, sizeof w);
+    rp_buf_printf(d, "\nScheduled at %s.", w);
+    if (e->projected)
+        rp_buf_puts(d, "\nProjected: assumes every gate before it gets its GO on time.");
+    if (cancelled(r, e))
+        rp_buf_puts(d, "\nCancelled: the rollout was rolled back before this.");
+}
+
+static void render_ics(render *r)
+{
+    const rollout_plan *p = r->p;
+    rp_buf *b = r->b;
+    rp_buf line = {0}, text = {0};
+    ics_prop(b, &line, "BEGIN", "VCALENDAR");
+    ics_prop(b, &line, "VERSION", "2.0");
+    rp_buf_printf(&line, "PRODID:-//librollout//rollout calendar %s//EN", rollout_version());
+    ics_line_done(b, &line);
+    ics_prop(b, &line, "CALSCALE", "GREGORIAN");
+    ics_prop(b, &line, "METHOD", "PUBLISH");
+    rp_buf_puts(&line, "X-WR-CALNAME:");
+    ics_text(&line, p->id);
+    rp_buf_puts(&line, " rollout");
+    ics_line_done(b, &line);
+    if (p->description) {
+        rp_buf_puts(&line, "X-WR-CALDESC:");
+        ics_text(&line, p->description);
+        ics_line_done(b, &line);
+    }
+
+    /* DTSTAMP must be the same on every render: the last recorded
+     * transition when there is a state, else the plan's start. */
+    int64_t stamp = r->s && r->s->updated_at ? r->s->updated_at : p->start;
+    uint64_t seq = r->s ? r->s->revision : 0;
+    if (seq > INT32_MAX)
+        seq = INT32_MAX; /* SEQUENCE is a 32-bit INTEGER */
+
+    for (size_t i = 0; i < r->n; i++) {
+        const rollout_calendar_event *e = &r->ev[i];
+        if (e->at == RP_NEVER)
+            continue; /* no date to put it on until the pause ends */
+        ics_prop(b, &line, "BEGIN", "VEVENT");
+        rp_buf_puts(&line, "UID:");
+        ics_text(&line, p->id);
+        switch (e->kind) {
+        case ROLLOUT_CAL_STEP:
+            rp_buf_printf(&line, "-step-%d", global_step(p, e));
+            break;
+        case ROLLOUT_CAL_GATE:
+            rp_buf_printf(&line, "-gate-%d", e->gate);
+            break;
+        case ROLLOUT_CAL_MESSAGE:
+            rp_buf_printf(&line, "-message-%d", comm_index(p, e));
+            break;
+        default:
+            rp_buf_printf(&line, "-%s", kind_names[e->kind]);
+            break;
+        }
+        rp_buf_puts(&line, "@librollout");
+        ics_line_done(b, &line);
+        rp_buf_puts(&line, "DTSTAMP:");
+        ics_time(&line, stamp);
+        ics_line_done(b, &line);
+        rp_buf_puts(&line, "DTSTART:");
+        ics_time(&line, e->at);
+        ics_line_done(b, &line);
+        if (e->kind == ROLLOUT_CAL_BAKE && p->bake.duration > 0) {
+            /* the bake is a period: show it as one */
+            rp_buf_puts(&line, "DTEND:");
+            ics_time(&line, e->at + p->bake.duration);
+            ics_line_done(b, &line);
+        }
+        rp_buf_printf(&line, "SEQUENCE:%llu", (unsigned long long)seq);
+        ics_line_done(b, &line);
+        buf_reset(&text);
+        rp_buf_printf(&text, "[%s] ", p->id);
+        put_what(&text, r, e, false);
+        rp_buf_puts(&line, "SUMMARY:");
+        ics_text(&line, text.data);
+        ics_line_done(b, &line);
+        buf_reset(&text);
+        ics_description(&text, r, e);
+        rp_buf_puts(&line, "DESCRIPTION:");
+        ics_text(&line, text.data);
+        ics_line_done(b, &line);
+        rp_buf_printf(&line, "CATEGORIES:ROLLOUT,%s", e->kind == ROLLOUT_CAL_STEP      ? "STEP"
+                                                      : e->kind == ROLLOUT_CAL_GATE    ? "GATE"
+                                                      : e->kind == ROLLOUT_CAL_MESSAGE ? "MESSAGE"
+                                                      : e->kind == ROLLOUT_CAL_BAKE    ? "BAKE"
+                                                                                       : "COMPLETE");
+        ics_line_done(b, &line);
+        ics_prop(b, &line, "STATUS",
+                 cancelled(r, e) ? "CANCELLED" : e->projected ? "TENTATIVE" : "CONFIRMED");
+        /* markers in time, not meetings: they must not block anyone's calendar */
+        ics_prop(b, &line, "TRANSP", "TRANSPARENT");
+        ics_prop(b, &line, "END", "VEVENT");
+    }
+    ics_prop(b, &line, "END", "VCALENDAR");
+    if (line.failed || text.failed)
+        b->failed = true;
+    rp_buf_free(&line);
+    rp_buf_free(&text);
+}
+
+/* ---- SVG ------------------------------------------------------------------------------ */
+
+static void xml_text(rp_buf *b, const char *s)
+{
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        switch (c) {
+        case '&': rp_buf_puts(b, "&amp;"); break;
+        case '<': rp_buf_puts(b, "&lt;"); break;
+        case '>': rp_buf_puts(b, "&gt;"); break;
+        case '"': rp_buf_puts(b, "&quot;"); break;
+        case '\'': rp_buf_puts(b, "&apos;"); break;
+        default:
+            /* XML 1.0 forbids other C0 controls even as references */
+            if (c >= 0x20 || c == '\t' || c == '\n')
+                rp_buf_putn(b, s, 1);
+            break;
+        }
+    }
+}
+
+/* Okabe-Ito: tells cohorts apart for colour-blind readers too. */
+static const char *const palette[] = {"#0072B2", "#E69F00", "#009E73", "#CC79A7",
+                                      "#D55E00", "#56B4E9", "#000000"};
+
+enum {
+    SVG_W = 1100,
+    PLOT_L = 70,
+    PLOT_R = 40,
+    PLOT_H = 260,
+    LABEL_ROW = 15,
+    MAX_LABEL_ROWS = 4
+};
+
+typedef struct chart {
+    int64_t t0, t1;
+    double left, right, top, bottom;
+} chart;
+
+static double cx(const chart *c, int64_t t)
+{
+    if (t <= c->t0)
+        return c->left;
+    if (t >= c->t1)
+        return c->right;
+    return c->left + (double)(t - c->t0) * (c->right - c->left) / (double)(c->t1 - c->t0);
+}
+
+static double cy(const chart *c, uint32_t w)
+{
+    return c->bottom - (double)w * (c->bottom - c->top) / 100000.0;
+}
+
+/* Rough width of 11px sans text: enough to keep gate labels from colliding. */
+static double label_width(const char *s)
+{
+    return 6.2 * (double)text_width(s, strlen(s)) + 6;
+}
+
+static void render_svg(render *r)
+{
+    const rollout_plan *p = r->p;
+    rp_buf *b = r->b;
+    char tmp[64], when[48];
+
+    /* The time axis covers the ramp: from the start to the bake (or the
+     * last step or gate). A week-long bake drawn to scale would squeeze the
+     * first day's steps into a sliver, so it gets a band at the right edge
+     * that names its end instead. */
+    chart c = {r->start, r->start, PLOT_L, SVG_W - PLOT_R, 0, 0};
+    bool waits = false;
+    int64_t bake_at = RP_NEVER, done_at = RP_NEVER;
+    for (size_t i = 0; i < r->n; i++) {
+        const rollout_calendar_event *e = &r->ev[i];
+        if (e->at == RP_NEVER) {
+            waits = !r->cancels;
+            continue;
+        }
+        if (cancelled(r, e))
+            continue; /* a rolled-back chart ends with the rollback */
+        if (e->kind == ROLLOUT_CAL_BAKE)
+            bake_at = e->at;
+        if (e->kind == ROLLOUT_CAL_COMPLETE) {
+            done_at = e->at;
+            continue;
+        }
+        if (e->at < c.t0)
+            c.t0 = e->at;
+        if (e->at > c.t1 && (e->kind != ROLLOUT_CAL_MESSAGE || bake_at == RP_NEVER))
+            c.t1 = e->at;
+    }
+    if (r->stop_at != RP_NEVER && r->stop_at > c.t1)
+        c.t1 = r->stop_at;
+    if (c.t1 - c.t0 < 86400)
+        c.t1 = c.t0 + 86400;
+    int64_t room = (c.t1 - c.t0) / 7;
+    c.t1 += room > 43200 ? room : 43200; /* room for the bake band and the last labels */
+
+    /* Gate labels sit above the plot in as few rows as keep them apart. */
+    double row_end[MAX_LABEL_ROWS];
+    int label_row[ROLLOUT_MAX_CALENDAR];
+    int rows_used = 1;
+    for (int k = 0; k < MAX_LABEL_ROWS; k++)
+        row_end[k] = -1e9;
+    for (size_t i = 0; i < r->n && i < ROLLOUT_MAX_CALENDAR; i++) {
+        label_row[i] = -1;
+        const rollout_calendar_event *e = &r->ev[i];
+        if (e->kind != ROLLOUT_CAL_GATE || e->at == RP_NEVER || cancelled(r, e))
+            continue;
+        double x = cx(&c, e->at), w = label_width(p->gates[e->gate].id);
+        int best = 0;
+        for (int k = 0; k < MAX_LABEL_ROWS; k++) {
+            if (row_end[k] <= x) {
+                best = k;
+                break;
+            }
+            if (row_end[k] < row_end[best])
+                best = k;
+        }
+        label_row[i] = best;
+        row_end[best] = x + w;
+        if (best + 1 > rows_used)
+            rows_used = best + 1;
+    }
+    double label_top = 66;
+    c.top = label_top + rows_used * LABEL_ROW + 10;
+    c.bottom = c.top + PLOT_H;
+    double axis_labels = c.bottom + 36;
+    /* three legend items a row: the cohorts, then gate, bake, projected, message */
+    int legend_rows = (p->n_cohorts + 4 + 2) / 3;
+    double height = axis_labels + 20 + legend_rows * 20 + 16;
+
+    rp_buf_puts(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    rp_buf_printf(b,
+                  "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%.0f\" "
+                  "viewBox=\"0 0 %d %.0f\" font-family=\"Helvetica, Arial, sans-serif\" "
+                  "role=\"img\" aria-labelledby=\"title\">\n",
+                  SVG_W, height, SVG_W, height);
+    rp_buf_puts(b, "<title id=\"title\">");
+    xml_text(b, p->id);
+    rp_buf_puts(b, ": traffic to the new version by cohort</title>\n");
+    rp_buf_printf(b, "<rect width=\"%d\" height=\"%.0f\" fill=\"#ffffff\"/>\n", SVG_W, height);
+
+    /* title and subtitle */
+    rp_buf_puts(b, "<text x=\"20\" y=\"28\" font-size=\"18\" font-weight=\"bold\" "
+                   "fill=\"#222\">");
+    xml_text(b, p->id);
+    rp_buf_puts(b, ": traffic to ");
+    xml_text(b, p->labels[1]);
+    rp_buf_puts(b, " by cohort</text>\n<text x=\"20\" y=\"48\" font-size=\"12\" fill=\"#555\">");
+    format_when(r->start, when, sizeof when);
+    rp_buf_puts(b, "T+0 = ");
+    xml_text(b, when);
+    rp_buf_puts(b, " UTC · ");
+    rp_buf tmpb = {0};
+    status_line(&tmpb, r);
+    if (tmpb.failed)
+        b->failed = true;
+    xml_text(b, tmpb.data);
+    rp_buf_free(&tmpb);
+    if (waits)
+        rp_buf_puts(b, " · paused: later steps wait for a resume");
+    rp_buf_puts(b, "</text>\n");
+
+    /* the bake as a shaded band that says when it ends */
+    if (bake_at != RP_NEVER) {
+        double x0 = cx(&c, bake_at), x1 = cx(&c, done_at);
+        rp_format_duration(p->bake.duration, tmp, sizeof tmp);
+        format_when(done_at, when, sizeof when);
+        rp_buf_printf(b,
+                      "<rect class=\"bake\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
+                      "height=\"%.1f\" fill=\"#e8f5e9\"><title>bake %s, complete %s UTC"
+                      "</title></rect>\n"
+                      "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"#2e7d32\" "
+                      "text-anchor=\"end\">bake %s%s</text>\n",
+                      x0, c.top, x1 - x0, c.bottom - c.top, tmp, when, x1 - 6, c.bottom - 24, tmp,
+                      done_at > c.t1 ? " \xe2\x86\x92" : "");
+        if (done_at != RP_NEVER) {
+            civil_short(done_at, when, sizeof when);
+            rp_buf_printf(b,
+                          "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"#2e7d32\" "
+                          "text-anchor=\"end\">complete %s</text>\n",
+                          x1 - 6, c.bottom - 10, when);
+        }
+    }
+
+    /* y grid: 0..100 % */
+    for (int pct = 0; pct <= 100; pct += 25) {
+        double y = cy(&c, (uint32_t)pct * 1000u);
+        rp_buf_printf(b,
+                      "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+                      "stroke-width=\"1\"/>\n"
+                      "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"#555\" "
+                      "text-anchor=\"end\">%d%%</text>\n",
+                      c.left, y, c.right, y, pct ? "#e0e0e0" : "#888", c.left - 8, y + 4, pct);
+    }
+    rp_buf_printf(b,
+                  "<text x=\"18\" y=\"%.1f\" font-size=\"11\" fill=\"#555\" "
+                  "transform=\"rotate(-90 18 %.1f)\" text-anchor=\"middle\">traffic to the new "
+                  "version</text>\n",
+                  (c.top + c.bottom) / 2, (c.top + c.bottom) / 2);
+
+    /* x axis: a tick a day (or every few days on long rollouts), counted from T+0 */
+    int64_t span_days = (c.t1 - r->start) / 86400;
+    int64_t every = span_days <= 16 ? 1 : span_days <= 40 ? 2 : span_days <= 120 ? 7 : 30;
+    for (int64_t d = 0; r->start + d * 86400 <= c.t1; d += every) {
+        int64_t t = r->start + d * 86400;
+        if (t < c.t0)
+            continue;
+        double x = cx(&c, t);
+        int64_t y;
+        unsigned mo, dd;
+        int wd, hh, mi, ss;
+        civil(t, &y, &mo, &dd, &wd, &hh, &mi, &ss);
+        if (d > 0)
+            rp_buf_printf(b,
+                          "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+                          "stroke=\"#f0f0f0\"/>\n",
+                          x, c.top, x, c.bottom);
+        rp_buf_printf(b,
+                      "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#888\"/>\n"
+                      "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"#333\" "
+                      "text-anchor=\"middle\">day %lld</text>\n"
+                      "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" fill=\"#777\" "
+                      "text-anchor=\"middle\">%s %u %s</text>\n",
+                      x, c.bottom, x, c.bottom + 5, x, c.bottom + 18, (long long)d, x,
+                      c.bottom + 31, day_names[wd], dd, month_names[mo - 1]);
+    }
+
+    /* gates: dashed verticals with their labels above the plot */
+    for (size_t i = 0; i < r->n && i < ROLLOUT_MAX_CALENDAR; i++) {
+        const rollout_calendar_event *e = &r->ev[i];
+        if (e->kind != ROLLOUT_CAL_GATE || e->at == RP_NEVER || cancelled(r, e))
+            continue;
+        const rp_gate *g = &p->gates[e->gate];
+        double x = cx(&c, e->at), ly = label_top + (label_row[i] + 1) * LABEL_ROW - 3;
+        format_when(e->at, when, sizeof when);
+        format_offset(e->at, r->start, tmp, sizeof tmp);
+        rp_buf_printf(b, "<g class=\"gate\" data-gate=\"");
+        xml_text(b, g->id);
+        rp_buf_printf(b,
+                      "\"><title>go/no-go ");
+        xml_text(b, g->id);
+        rp_buf_printf(b, " at %s UTC (%s)%s</title>\n", when, tmp,
+                      e->projected ? ", projected" : "");
+        rp_buf_printf(b,
+                      "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#555\" "
+                      "stroke-width=\"1.2\" stroke-dasharray=\"5 4\"/>\n"
+                      "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"#333\">",
+                      x, ly + 3, x, c.bottom, x + 3, ly);
+        xml_text(b, g->id);
+        rp_buf_puts(b, "</text></g>\n");
+    }
+
+    /* One step line per cohort. Wider lines first, so where cohorts share a
+     * weight the lines nest instead of hiding each other. */
+    int nc = p->n_cohorts;
+    for (int co = 0; co < nc; co++) {
+        const char *colour = palette[co % (int)RP_COUNT(palette)];
+        double width = 2.0 + 2.5 * (double)(nc - 1 - co);
+        if (width > 9)
+            width = 9;
+        rp_buf_printf(b,
+                      "<path class=\"series\" data-cohort=\"");
+        xml_text(b, p->cohorts[co].id);
+        rp_buf_printf(b,
+                      "\" fill=\"none\" stroke=\"%s\" stroke-width=\"%.1f\" "
+                      "stroke-linejoin=\"round\" stroke-opacity=\"0.9\" d=\"M%.1f %.1f",
+                      colour, width, cx(&c, c.t0), cy(&c, 0));
+        for (size_t i = 0; i < r->n; i++) {
+            const rollout_calendar_event *e = &r->ev[i];
+            if (e->kind != ROLLOUT_CAL_STEP || e->cohort != co || e->at == RP_NEVER ||
+                e->at > r->stop_at)
+                continue;
+            rp_buf_printf(b, " H%.1f V%.1f", cx(&c, e->at), cy(&c, e->weight));
+        }
+        if (r->stop_at != RP_NEVER)
+            rp_buf_printf(b, " H%.1f V%.1f", cx(&c, r->stop_at), cy(&c, 0));
+        rp_buf_printf(b, " H%.1f\"/>\n", c.right);
+    }
+    /* the rollback or halt cuts every series to 0 */
+    if (r->stop_at != RP_NEVER) {
+        double x = cx(&c, r->stop_at);
+        rp_buf_printf(b,
+                      "<line class=\"stop\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+                      "stroke=\"#c62828\" stroke-width=\"2\"/>\n"
+                      "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"#c62828\">%s</text>\n",
+                      x, c.top, x, c.bottom, x + 5, c.top + 14,
+                      r->cancels ? "rolled back" : "halted");
+    }
+
+    /* step points with a tooltip and the weight they reach */
+    for (size_t i = 0; i < r->n; i++) {
+        const rollout_calendar_event *e = &r->ev[i];
+        if (e->kind != ROLLOUT_CAL_STEP || e->at == RP_NEVER || e->at > r->stop_at)
+            continue;
+        const char *colour = palette[e->cohort % (int)RP_COUNT(palette)];
+        double x = cx(&c, e->at), y = cy(&c, e->weight);
+        char w[16];
+        rp_format_weight(e->weight, w, sizeof w);
+        format_when(e->at, when, sizeof when);
+        format_offset(e->at, r->start, tmp, sizeof tmp);
+        /* hollow: a projection, not a time the state has confirmed */
+        rp_buf_printf(b,
+                      "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\" stroke=\"%s\" "
+                      "stroke-width=\"1.5\"><title>",
+                      x, y, e->projected ? "#ffffff" : colour, colour);
+        xml_text(b, p->cohorts[e->cohort].id);
+        rp_buf_printf(b, " %s at %s UTC (%s)%s</title></circle>\n", w, when, tmp,
+                      e->projected ? ", projected" : "");
+        rp_buf_printf(b,
+                      "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" fill=\"%s\">%s</text>\n",
+                      x + 4, y > c.top + 12 ? y - 5 : y + 13, colour, w);
+    }
+    /* messages: small diamonds on the time axis */
+    for (size_t i = 0; i < r->n; i++) {
+        const rollout_calendar_event *e = &r->ev[i];
+        if (e->kind != ROLLOUT_CAL_MESSAGE || e->at == RP_NEVER || cancelled(r, e))
+            continue;
+        double x = cx(&c, e->at), y = c.bottom;
+        rp_buf_printf(b,
+                      "<path class=\"message\" d=\"M%.1f %.1f l5 5 l-5 5 l-5 -5 z\" "
+                      "fill=\"#7b1fa2\"><title>",
+                      x, y - 5);
+        rp_buf what = {0};
+        put_what(&what, r, e, false);
+        if (what.failed)
+            b->failed = true;
+        xml_text(b, what.data);
+        rp_buf_free(&what);
+        format_offset(e->at, r->start, tmp, sizeof tmp);
+        rp_buf_printf(b, " (%s)</title></path>\n", tmp);
+    }
+
+    /* legend */
+    double ly = axis_labels + 20;
+    int item = 0;
+    for (int co = 0; co < nc + 4; co++, item++) {
+        double x = 20 + (item % 3) * 360, y = ly + (item / 3) * 20;
+        if (co < nc) {
+            rp_buf_printf(b,
+                          "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+                          "stroke-width=\"4\"/>\n<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" "
+                          "fill=\"#222\">",
+                          x, y - 4, x + 24, y - 4, palette[co % (int)RP_COUNT(palette)], x + 30,
+                          y);
+            xml_text(b, p->cohorts[co].id);
+            int last = p->cohort_last_phase[co];
+            bool first = true;
+            for (int ph = 0; last >= 0 && ph <= last; ph++) {
+                if (p->phases[ph].cohort != co)
+                    continue;
+                rp_buf_puts(b, first ? " (phase " : ", ");
+                xml_text(b, p->phases[ph].id);
+                first = false;
+            }
+            rp_buf_puts(b, first ? " (no phase)" : ")");
+            rp_buf_puts(b, "</text>\n");
+        } else if (co == nc) {
+            rp_buf_printf(b,
+                          "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#555\" "
+                          "stroke-dasharray=\"5 4\"/>\n<text x=\"%.1f\" y=\"%.1f\" "
+                          "font-size=\"12\" fill=\"#222\">go/no-go gate</text>\n",
+                          x + 12, y - 12, x + 12, y + 2, x + 30, y);
+        } else if (co == nc + 1) {
+            rp_buf_printf(b,
+                          "<rect x=\"%.1f\" y=\"%.1f\" width=\"24\" height=\"12\" "
+                          "fill=\"#e8f5e9\" stroke=\"#a5d6a7\"/>\n<text x=\"%.1f\" y=\"%.1f\" "
+                          "font-size=\"12\" fill=\"#222\">bake period</text>\n",
+                          x, y - 10, x + 30, y);
+        } else if (co == nc + 2) {
+            rp_buf_printf(b,
+                          "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"#ffffff\" "
+                          "stroke=\"#555\" stroke-width=\"1.5\"/>\n<text x=\"%.1f\" y=\"%.1f\" "
+                          "font-size=\"12\" fill=\"#222\">projected: the gates before it get "
+                          "their GO on time</text>\n",
+                          x + 12, y - 4, x + 30, y);
+        } else {
+            rp_buf_printf(b,
+                          "<path d=\"M%.1f %.1f l5 5 l-5 5 l-5 -5 z\" fill=\"#7b1fa2\"/>\n"
+                          "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" fill=\"#222\">message "
+                          "(communication plan)</text>\n",
+                          x + 12, y - 10, x + 30, y);
+        }
+    }
+    rp_buf_puts(b, "</svg>\n");
+}
+
+/* ---- entry point ---------------------------------------------------------------------- */
+
+int rollout_calendar_render(const rollout_plan *plan, const rollout_state *state, int format,
+                            char *buf, size_t cap, size_t *needed)
+{
+    if (!plan || format < ROLLOUT_CALENDAR_TABLE || format > ROLLOUT_CALENDAR_SVG ||
+        (!buf && cap))
+        return ROLLOUT_ERR_ARG;
+    rollout_calendar_event *ev = malloc(sizeof *ev * ROLLOUT_MAX_CALENDAR);
+    if (!ev)
+        return ROLLOUT_ERR_NOMEM;
+    size_t n = 0;
+    int rc = rollout_calendar(plan, state, ev, ROLLOUT_MAX_CALENDAR, &n);
+    if (rc) {
+        free(ev);
+        return rc;
+    }
+    rp_buf b = {0};
+    render r = {plan, state, ev, n, 0, RP_NEVER, false, &b};
+    r.start = state && state->started_at ? state->started_at : plan->start;
+    stopped_at(&r);
+    switch (format) {
+    case ROLLOUT_CALENDAR_TABLE: render_table(&r); break;
+    case ROLLOUT_CALENDAR_JSON: render_json(&r); break;
+    case ROLLOUT_CALENDAR_ICS: render_ics(&r); break;
+    default: render_svg(&r); break;
+    }
+    free(ev);
+    if (b.failed) {
+        rp_buf_free(&b);
+        return ROLLOUT_ERR_NOMEM;
+    }
+    if (needed)
+        *needed = b.len;
+    if (cap) {
+        size_t k = b.len < cap - 1 ? b.len : cap - 1;
+        if (k)
+            memcpy(buf, b.data, k);
+        buf[k] = '\0';
+    }
+    rc = b.len < cap ? ROLLOUT_OK : ROLLOUT_ERR_BUFFER;
+    rp_buf_free(&b);
+    return rc;
+}
