@@ -39,7 +39,9 @@ static int64_t advance(const rollout_state *s, int64_t t, int64_t delta)
         int64_t from = s->pause_from[i], to = s->pause_to[i] ? s->pause_to[i] : RP_NEVER;
         if (to <= cur)
             continue;
-        if (from > cur) {
+        /* >=: what falls due at the very moment a pause begins still happens,
+         * so recording a pause never changes the answer at or before it. */
+        if (from >= cur) {
             if (left <= from - cur)
                 break;
             left -= from - cur;
@@ -68,6 +70,9 @@ static int64_t floor_div(int64_t a, int64_t b)
 /* The earliest moment >= t inside window w. */
 static int64_t window_next(const rp_window *w, int64_t t)
 {
+    /* no plan reaches this far; it keeps the day arithmetic from overflowing */
+    if (t > INT64_MAX / 2)
+        return RP_NEVER;
     int64_t day = floor_div(t + w->utc_offset, 86400);
     for (int k = 0; k <= 7; k++) {
         int64_t d = day + k;
@@ -211,6 +216,23 @@ void rp_timeline_compute(const rollout_plan *p, const rollout_state *s, bool ass
 
 /* ---- the full answer ------------------------------------------------------------- */
 
+/* Reports the first gate at or after step i (which happens at t) as the one
+ * due next: a gate that already has its GO is history, not "next". */
+static void gate_ahead(const rollout_plan *p, const rollout_state *s, int i, int64_t t,
+                       rollout_schedule_info *out)
+{
+    for (int j = i; j < p->n_steps; j++) {
+        if (j > i)
+            t = step_time(p, s, j, t, false);
+        int g = p->steps[j].gate;
+        if (g >= 0) {
+            out->gate = g;
+            out->gate_due = gate_due(p, s, g, t);
+            return;
+        }
+    }
+}
+
 int rollout_schedule(const rollout_plan *p, const rollout_state *s, int64_t now,
                      rollout_schedule_info *out)
 {
@@ -262,6 +284,7 @@ int rollout_schedule(const rollout_plan *p, const rollout_state *s, int64_t now,
         out->next_step = 0;
         out->next_weight = p->steps[0].weight;
         out->slip = t == RP_NEVER ? 0 : t - (start_of(p, s) + p->steps[0].at);
+        gate_ahead(p, s, 0, t, out);
         return ROLLOUT_OK;
     }
 
@@ -274,14 +297,16 @@ int rollout_schedule(const rollout_plan *p, const rollout_state *s, int64_t now,
     int64_t release = prev;
     if (cur->gate >= 0) {
         int64_t due = gate_due(p, s, cur->gate, prev);
-        out->gate = cur->gate;
-        out->gate_due = due;
         release = gate_release(s, cur->gate, due, false);
         if (release == RP_NEVER) {
+            out->gate = cur->gate;
+            out->gate_due = due;
             out->gate_pending = due <= now;
             if (out->gate_pending && !paused)
                 out->status = ROLLOUT_STATUS_AWAITING_GATE;
-            out->next_change = out->gate_pending ? ROLLOUT_CHANGE_WAIT : ROLLOUT_CHANGE_GATE;
+            /* a due time of never means a pause under way: that waits on a resume */
+            out->next_change = out->gate_pending || due == RP_NEVER ? ROLLOUT_CHANGE_WAIT
+                                                                    : ROLLOUT_CHANGE_GATE;
             out->next_at = out->gate_pending ? RP_NEVER : due;
             return ROLLOUT_OK;
         }
@@ -299,6 +324,7 @@ int rollout_schedule(const rollout_plan *p, const rollout_state *s, int64_t now,
             /* the slip is measured against the plan's own offset */
             out->slip = t - (start_of(p, s) + nx->at);
         }
+        gate_ahead(p, s, current + 1, t, out);
         return ROLLOUT_OK;
     }
 
@@ -395,7 +421,10 @@ int rollout_calendar(const rollout_plan *p, const rollout_state *s, rollout_cale
         }
         if (st->index == 0)
             cal_messages(&c, p, t, projected, RP_COMM_PHASE_START, st->phase, 0, -1);
-        cal_messages(&c, p, t, projected, RP_COMM_STEP, st->phase, st->weight, -1);
+        /* a step that keeps the weight (changing only the unit) must not
+         * send the "reached N %" message a second time */
+        if (st->index == 0 || p->steps[i - 1].weight != st->weight)
+            cal_messages(&c, p, t, projected, RP_COMM_STEP, st->phase, st->weight, -1);
         if (st->gate >= 0) {
             const rp_gate *g = &p->gates[st->gate];
             int64_t due = gate_due(p, s, st->gate, t);
