@@ -131,12 +131,11 @@ int rollout_decide(const rollout_plan *plan, const rollout_state *state, int64_t
                     : w.unit == ROLLOUT_UNIT_USER ? rp_unit_hash_user(&h, ctx)
                                                   : rp_hash_id(plan->seed, id, len);
     out->bucket = rp_bucket_from_hash(hash);
-    if (out->bucket < w.weight) {
-        out->variant = ROLLOUT_NEW;
-        out->reason = ROLLOUT_REASON_IN_ROLLOUT;
-    } else {
-        out->reason = ROLLOUT_REASON_OUT_OF_ROLLOUT;
-    }
+    /* Arithmetic, not a branch: over a stream of requests this comparison
+     * is a coin flip the branch predictor cannot learn. */
+    int in = out->bucket < w.weight;
+    out->variant = in ? ROLLOUT_NEW : ROLLOUT_STABLE;
+    out->reason = ROLLOUT_REASON_OUT_OF_ROLLOUT - in;
     return ROLLOUT_OK;
 }
 

@@ -37,22 +37,50 @@ static const char *const attr_keys[] = {"equals", "in", "matches"};
 
 /* ---- id sets ------------------------------------------------------------- */
 
-bool rp_idset_has(const rp_idset *set, uint64_t hash, const char *s, size_t len)
+/* Equality of two byte strings of length n, without a call for the short
+ * ids a gateway sees most (overlapping word loads; memcpy keeps them legal
+ * at any alignment and compiles to plain loads). */
+static inline bool same_bytes(const char *a, const char *b, size_t n)
 {
-    if (!set->slots) {
+    if (n >= 8 && n <= 16) {
+        uint64_t a0, b0, a1, b1;
+        memcpy(&a0, a, 8);
+        memcpy(&b0, b, 8);
+        memcpy(&a1, a + n - 8, 8);
+        memcpy(&b1, b + n - 8, 8);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    if (n >= 4 && n < 8) {
+        uint32_t a0, b0, a1, b1;
+        memcpy(&a0, a, 4);
+        memcpy(&b0, b, 4);
+        memcpy(&a1, a + n - 4, 4);
+        memcpy(&b1, b + n - 4, 4);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    return memcmp(a, b, n) == 0;
+}
+
+static inline bool idset_has(const rp_idset *set, uint64_t hash, const char *s, size_t len)
+{
+    if (!set->table) {
         for (size_t i = 0; i < set->n; i++)
-            if (set->items[i].len == len && memcmp(set->items[i].s, s, len) == 0)
+            if (set->items[i].len == len && same_bytes(set->items[i].s, s, len))
                 return true;
         return false;
     }
     for (uint32_t i = (uint32_t)hash & set->mask;; i = (i + 1) & set->mask) {
-        uint32_t slot = set->slots[i];
-        if (!slot)
+        const rp_id *id = &set->table[i];
+        if (!id->s)
             return false;
-        const rp_id *id = &set->items[slot - 1];
-        if (id->hash == hash && id->len == len && memcmp(id->s, s, len) == 0)
+        if (id->hash == hash && id->len == len && same_bytes(id->s, s, len))
             return true;
     }
+}
+
+bool rp_idset_has(const rp_idset *set, uint64_t hash, const char *s, size_t len)
+{
+    return idset_has(set, hash, s, len);
 }
 
 /* Index of an item equal to items[k] among the earlier ones, or -1; inserts
@@ -61,19 +89,19 @@ bool rp_idset_has(const rp_idset *set, uint64_t hash, const char *s, size_t len)
 static long idset_insert(rp_idset *set, size_t k)
 {
     const rp_id *id = &set->items[k];
-    if (!set->slots) {
+    if (!set->table) {
         for (size_t i = 0; i < k; i++)
             if (set->items[i].len == id->len && memcmp(set->items[i].s, id->s, id->len) == 0)
                 return (long)i;
         return -1;
     }
     uint32_t i = (uint32_t)id->hash & set->mask;
-    for (; set->slots[i]; i = (i + 1) & set->mask) {
-        const rp_id *o = &set->items[set->slots[i] - 1];
+    for (; set->table[i].s; i = (i + 1) & set->mask) {
+        const rp_id *o = &set->table[i];
         if (o->hash == id->hash && o->len == id->len && memcmp(o->s, id->s, id->len) == 0)
-            return (long)(set->slots[i] - 1);
+            return (long)o->index;
     }
-    set->slots[i] = (uint32_t)k + 1;
+    set->table[i] = *id;
     return -1;
 }
 
@@ -103,8 +131,8 @@ static int parse_list(rp_ctx *c, const rp_node *n, rp_idset *set, const char *wh
         size_t cap = 16;
         while (cap < 2 * n->n)
             cap *= 2;
-        set->slots = rp_alloc_array(c->arena, cap, sizeof *set->slots);
-        if (!set->slots)
+        set->table = rp_alloc_array(c->arena, cap, sizeof *set->table);
+        if (!set->table)
             return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
         set->mask = (uint32_t)(cap - 1);
     }
@@ -115,7 +143,8 @@ static int parse_list(rp_ctx *c, const rp_node *n, rp_idset *set, const char *wh
         rp_id *id = &set->items[i];
         if ((rc = rp_expect(c, item, RP_SCALAR)) || (rc = rp_string(c, item, &id->s)))
             return rc;
-        id->len = item->len;
+        id->len = (uint32_t)item->len;
+        id->index = (uint32_t)i;
         if (is_id && id->len == 0)
             return rp_fail(c, item, ROLLOUT_ERR_VALUE,
                            "an empty id never matches (a request without the id is "
@@ -432,36 +461,23 @@ int rp_parse_rule(rp_ctx *c, const rp_node *n, struct rp_rule **out)
 
 /* ---- matching ------------------------------------------------------------ */
 
-uint64_t rp_unit_hash_org(rp_unit_hashes *h, const rollout_context *ctx)
-{
-    if (!h->have_org) {
-        h->org = rp_hash_id(h->seed, ctx->org, ctx->org_len);
-        h->have_org = true;
-    }
-    return h->org;
-}
-
-uint64_t rp_unit_hash_user(rp_unit_hashes *h, const rollout_context *ctx)
-{
-    if (!h->have_user) {
-        h->user = rp_hash_id(h->seed, ctx->user, ctx->user_len);
-        h->have_user = true;
-    }
-    return h->user;
-}
-
 /* The first attribute with that key. A NULL value counts as absent. */
 static const rollout_attr *find_attr(const rollout_context *ctx, const char *key, size_t len)
 {
     for (size_t i = 0; i < ctx->n_attrs; i++) {
         const rollout_attr *a = &ctx->attrs[i];
-        if (a->key_len == len && a->key && memcmp(a->key, key, len) == 0)
+        if (a->key_len == len && a->key && same_bytes(a->key, key, len))
             return a->value || a->value_len == 0 ? a : NULL;
     }
     return NULL;
 }
 
-static int eval(const struct rp_rule *r, const rollout_context *ctx, rp_unit_hashes *h)
+static int eval(const struct rp_rule *r, const rollout_context *ctx, rp_unit_hashes *h);
+
+/* One rule. Inlined into the cohort loop, so the common one-leaf cohort
+ * (an id list, an attribute test) costs no call and no recursion. */
+static inline int eval_rule(const struct rp_rule *r, const rollout_context *ctx,
+                            rp_unit_hashes *h)
 {
     switch (r->kind) {
     case RP_RULE_EVERYONE:
@@ -469,25 +485,25 @@ static int eval(const struct rp_rule *r, const rollout_context *ctx, rp_unit_has
     case RP_RULE_ORG_IN:
         if (!ctx->org || !ctx->org_len)
             return T_NO;
-        return rp_idset_has(&r->set, r->set.slots ? rp_unit_hash_org(h, ctx) : 0, ctx->org,
-                            ctx->org_len);
+        return idset_has(&r->set, r->set.table ? rp_unit_hash_org(h, ctx) : 0, ctx->org,
+                         ctx->org_len);
     case RP_RULE_USER_IN:
         if (!ctx->user || !ctx->user_len)
             return T_NO;
-        return rp_idset_has(&r->set, r->set.slots ? rp_unit_hash_user(h, ctx) : 0, ctx->user,
-                            ctx->user_len);
+        return idset_has(&r->set, r->set.table ? rp_unit_hash_user(h, ctx) : 0, ctx->user,
+                         ctx->user_len);
     case RP_RULE_ATTR_EQUALS: {
         const rollout_attr *a = find_attr(ctx, r->attr, r->attr_len);
         return a && a->value_len == r->value_len &&
-               (r->value_len == 0 || memcmp(a->value, r->value, r->value_len) == 0);
+               (r->value_len == 0 || same_bytes(a->value, r->value, r->value_len));
     }
     case RP_RULE_ATTR_IN: {
         const rollout_attr *a = find_attr(ctx, r->attr, r->attr_len);
         if (!a)
             return T_NO;
         const char *v = a->value ? a->value : "";
-        uint64_t hash = r->set.slots ? rp_hash_id(h->seed, v, a->value_len) : 0;
-        return rp_idset_has(&r->set, hash, v, a->value_len);
+        uint64_t hash = r->set.table ? rp_hash_id(h->seed, v, a->value_len) : 0;
+        return idset_has(&r->set, hash, v, a->value_len);
     }
     case RP_RULE_ATTR_MATCHES: {
         const rollout_attr *a = find_attr(ctx, r->attr, r->attr_len);
@@ -526,6 +542,11 @@ static int eval(const struct rp_rule *r, const rollout_context *ctx, rp_unit_has
     return T_NO;
 }
 
+static int eval(const struct rp_rule *r, const rollout_context *ctx, rp_unit_hashes *h)
+{
+    return eval_rule(r, ctx, h);
+}
+
 int rp_match_cohort_ex(const rollout_plan *p, const rollout_context *ctx, rp_unit_hashes *h,
                        int *error_cohort)
 {
@@ -534,7 +555,7 @@ int rp_match_cohort_ex(const rollout_plan *p, const rollout_context *ctx, rp_uni
         ctx = &none;
     *error_cohort = -1;
     for (int i = 0; i < p->n_cohorts; i++) {
-        int t = eval(p->cohorts[i].match, ctx, h);
+        int t = eval_rule(p->cohorts[i].match, ctx, h);
         if (t == T_YES)
             return i;
         if (t == T_UNKNOWN) {

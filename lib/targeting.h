@@ -15,6 +15,7 @@
 #ifndef ROLLOUT_TARGETING_H
 #define ROLLOUT_TARGETING_H
 
+#include "bucket.h"
 #include "plan.h"
 
 typedef enum rp_rule_kind {
@@ -32,18 +33,20 @@ typedef enum rp_rule_kind {
 /* One id (or attribute value) of a list, with its hash under plan->seed. */
 typedef struct rp_id {
     uint64_t hash;
-    const char *s;
-    size_t len;
+    const char *s;          /* NULL marks an empty table slot */
+    uint32_t len;
+    uint32_t index;         /* position in the plan's list */
 } rp_id;
 
-/* A list of distinct ids. items keeps the plan's order (for dumps); slots
- * is an open-addressing table of item index + 1 (0 = empty), at most half
- * full, so a lookup is one hash and about one probe. Short lists have no
- * table: comparing a handful of strings beats hashing the request's id. */
+/* A list of distinct ids. items keeps the plan's order (for dumps); table
+ * is an open-addressing copy of them, at most half full, so a lookup is one
+ * hash and about one probe, and the probe finds hash, length and bytes
+ * without a further indirection. Short lists have no table: comparing a
+ * handful of strings beats hashing the request's id. */
 typedef struct rp_idset {
     rp_id *items;
     size_t n;
-    uint32_t *slots;
+    rp_id *table;
     uint32_t mask;
 } rp_idset;
 
@@ -85,8 +88,23 @@ typedef struct rp_unit_hashes {
     bool have_org, have_user;
 } rp_unit_hashes;
 
-uint64_t rp_unit_hash_org(rp_unit_hashes *h, const rollout_context *ctx);
-uint64_t rp_unit_hash_user(rp_unit_hashes *h, const rollout_context *ctx);
+static inline uint64_t rp_unit_hash_org(rp_unit_hashes *h, const rollout_context *ctx)
+{
+    if (!h->have_org) {
+        h->org = rp_hash_id(h->seed, ctx->org, ctx->org_len);
+        h->have_org = true;
+    }
+    return h->org;
+}
+
+static inline uint64_t rp_unit_hash_user(rp_unit_hashes *h, const rollout_context *ctx)
+{
+    if (!h->have_user) {
+        h->user = rp_hash_id(h->seed, ctx->user, ctx->user_len);
+        h->have_user = true;
+    }
+    return h->user;
+}
 
 /* The first cohort (plan order) whose rule matches ctx, or -1 when none
  * does. When a rule comes out UNKNOWN the search stops there: returns -1 and

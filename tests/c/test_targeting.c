@@ -163,7 +163,7 @@ Test(targeting, org_in_hashed_list)
     rollout_plan *p = rule_plan(rule);
     const struct rp_rule *r = p->cohorts[0].match;
     cr_assert_eq(r->kind, RP_RULE_ORG_IN);
-    cr_assert_not_null(r->set.slots, "a 502-id list must be hashed");
+    cr_assert_not_null(r->set.table, "a 502-id list must be hashed");
     cr_assert(matches(p, "o0", NULL, NULL));
     cr_assert(matches(p, "o499", NULL, NULL));
     cr_assert(!matches(p, "o500", NULL, NULL));

@@ -1,0 +1,205 @@
+/*
+ * bench_decide.c — what a decision costs next to the hash it is built on.
+ *
+ * Three loops over the same ids, each repeated and timed, medians reported:
+ *   raw     XXH3-64 of the id + multiply-shift: the floor for any decision
+ *   idlist  rollout_decide, cohort = org_in list (hash set), unit org
+ *   regex   rollout_decide, cohort = attr email matches (JIT), unit user
+ * Targets (issue 3): idlist <= 3x raw, regex <= 10x raw.
+ *
+ * For instruction counts, run under callgrind; each case is its own
+ * function, so inclusive costs separate them:
+ *   valgrind --tool=callgrind --callgrind-out-file=cg.out bench_decide --runs 1
+ *   callgrind_annotate --inclusive=yes cg.out | grep case_
+ * and divide by the operations printed as "ops per run".
+ */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+
+#include "rollout.h"
+#include "bucket.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { N_IDS = 4096, N_ORGS = 1000 };
+
+static char ids[N_IDS][24];
+static size_t id_len[N_IDS];
+static rollout_context ctx_org[N_IDS], ctx_email[N_IDS];
+static rollout_attr email[N_IDS];
+static char email_text[N_IDS][40];
+static volatile uint64_t sink;
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+#if defined(__GNUC__)
+#  define NOINLINE __attribute__((noinline))
+#else
+#  define NOINLINE
+#endif
+
+NOINLINE static void case_raw(uint64_t seed, int reps)
+{
+    uint64_t acc = 0;
+    for (int r = 0; r < reps; r++)
+        for (int i = 0; i < N_IDS; i++)
+            acc += rp_bucket_from_hash(XXH3_64bits_withSeed(ids[i], id_len[i], seed)) < 50000;
+    sink += acc;
+}
+
+NOINLINE static void case_decide(const rollout_plan *p, int64_t now, const rollout_context *ctx,
+                                 int reps)
+{
+    uint64_t acc = 0;
+    rollout_decision d;
+    for (int r = 0; r < reps; r++)
+        for (int i = 0; i < N_IDS; i++) {
+            rollout_decide(p, NULL, now, &ctx[i], &d);
+            acc += d.variant;
+        }
+    sink += acc;
+}
+
+NOINLINE static void case_idlist(const rollout_plan *p, int64_t now, int reps)
+{
+    case_decide(p, now, ctx_org, reps);
+}
+
+NOINLINE static void case_regex(const rollout_plan *p, int64_t now, int reps)
+{
+    case_decide(p, now, ctx_email, reps);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static rollout_plan *load(const char *yaml)
+{
+    rollout_plan *p = NULL;
+    rollout_error err;
+    if (rollout_plan_load_buffer(yaml, strlen(yaml), "bench", &p, &err)) {
+        fprintf(stderr, "bench: %s\n", err.message);
+        exit(2);
+    }
+    return p;
+}
+
+int main(int argc, char **argv)
+{
+    int runs = 21, reps = 50;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--runs") && i + 1 < argc)
+            runs = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+            reps = atoi(argv[++i]);
+        else {
+            printf("usage: bench_decide [--runs N] [--reps N]\n"
+                   "Times raw XXH3 bucketing against rollout_decide (id-list and regex\n"
+                   "cohorts) over %d ids; each run loops --reps times over them.\n",
+                   N_IDS);
+            return strcmp(argv[i], "--help") ? 2 : 0;
+        }
+    }
+    if (runs < 1 || runs > 1001 || reps < 1)
+        return 2;
+
+    /* The org list: N_ORGS ids; requests come from orgs on it, so every
+     * lookup is a hit followed by a bucket (the expensive path). */
+    size_t cap = N_ORGS * 16 + 2048;
+    char *yaml = malloc(cap);
+    size_t off = (size_t)snprintf(yaml, cap,
+                                  "format: 1\nid: bench\nsalt: bench-salt\n"
+                                  "start: 2026-01-01T00:00:00Z\nversions: {stable: a, new: b}\n"
+                                  "cohorts:\n  - id: orgs\n    match: {org_in: [");
+    for (int i = 0; i < N_ORGS; i++)
+        off += (size_t)snprintf(yaml + off, cap - off, "%sorg-%04d", i ? ", " : "", i);
+    snprintf(yaml + off, cap - off,
+             "]}\nphases:\n  - id: p\n    cohort: orgs\n"
+             "    steps: [{at: 0h, weight: 50%%, unit: org}]\n");
+    rollout_plan *idlist = load(yaml);
+    free(yaml);
+    rollout_plan *regex = load(
+        "format: 1\nid: bench\nsalt: bench-salt\nstart: 2026-01-01T00:00:00Z\n"
+        "versions: {stable: a, new: b}\n"
+        "cohorts:\n  - id: staff\n    match: {attr: email, matches: '@example\\.com$'}\n"
+        "phases:\n  - id: p\n    cohort: staff\n"
+        "    steps: [{at: 0h, weight: 50%, unit: user}]\n");
+    int64_t now = rollout_plan_start(idlist) + 3600;
+
+    for (int i = 0; i < N_IDS; i++) {
+        /* org ids for the id-list case: the same bytes the raw case hashes */
+        id_len[i] = (size_t)snprintf(ids[i], sizeof ids[i], "org-%04d", i % N_ORGS);
+        memset(&ctx_org[i], 0, sizeof ctx_org[i]);
+        ctx_org[i].org = ids[i];
+        ctx_org[i].org_len = id_len[i];
+        /* the regex case buckets the same strings as user ids */
+        snprintf(email_text[i], sizeof email_text[i], "%.*s@example.com", (int)id_len[i], ids[i]);
+        email[i] = (rollout_attr){"email", 5, email_text[i], strlen(email_text[i])};
+        memset(&ctx_email[i], 0, sizeof ctx_email[i]);
+        ctx_email[i].user = ids[i];
+        ctx_email[i].user_len = id_len[i];
+        ctx_email[i].attrs = &email[i];
+        ctx_email[i].n_attrs = 1;
+    }
+    uint64_t seed = rp_hash_seed("bench-salt", 10);
+
+    /* sanity: the cases do what they claim */
+    rollout_decision d;
+    rollout_decide(idlist, NULL, now, &ctx_org[1], &d);
+    if (d.cohort != 0 || d.unit != ROLLOUT_UNIT_ORG ||
+        (d.reason != ROLLOUT_REASON_IN_ROLLOUT && d.reason != ROLLOUT_REASON_OUT_OF_ROLLOUT))
+        return fprintf(stderr, "bench: id-list case does not bucket (%s)\n",
+                       rollout_reason_name(d.reason)), 1;
+    rollout_decide(regex, NULL, now, &ctx_email[1], &d);
+    if (d.cohort != 0 || d.unit != ROLLOUT_UNIT_USER)
+        return fprintf(stderr, "bench: regex case does not bucket (%s)\n",
+                       rollout_reason_name(d.reason)), 1;
+
+    double *t_raw = calloc((size_t)runs, sizeof *t_raw);
+    double *t_idl = calloc((size_t)runs, sizeof *t_idl);
+    double *t_rx = calloc((size_t)runs, sizeof *t_rx);
+    double ops = (double)N_IDS * reps;
+    /* interleaved, so frequency changes and noise hit all three alike */
+    case_raw(seed, 1);
+    case_idlist(idlist, now, 1);
+    case_regex(regex, now, 1);
+    for (int r = 0; r < runs; r++) {
+        double t0 = now_ns();
+        case_raw(seed, reps);
+        double t1 = now_ns();
+        case_idlist(idlist, now, reps);
+        double t2 = now_ns();
+        case_regex(regex, now, reps);
+        double t3 = now_ns();
+        t_raw[r] = (t1 - t0) / ops;
+        t_idl[r] = (t2 - t1) / ops;
+        t_rx[r] = (t3 - t2) / ops;
+    }
+    qsort(t_raw, (size_t)runs, sizeof *t_raw, cmp_double);
+    qsort(t_idl, (size_t)runs, sizeof *t_idl, cmp_double);
+    qsort(t_rx, (size_t)runs, sizeof *t_rx, cmp_double);
+    double raw = t_raw[runs / 2], idl = t_idl[runs / 2], rx = t_rx[runs / 2];
+    printf("ids %d (8 bytes each), ops per run %.0f, runs %d, medians:\n", N_IDS, ops, runs);
+    printf("  raw XXH3 bucket          %7.2f ns\n", raw);
+    printf("  decide, id-list cohort   %7.2f ns   %5.2fx raw (target <= 3x)\n", idl, idl / raw);
+    printf("  decide, regex cohort     %7.2f ns   %5.2fx raw (target <= 10x)\n", rx, rx / raw);
+    free(t_raw);
+    free(t_idl);
+    free(t_rx);
+    rollout_plan_unref(idlist);
+    rollout_plan_unref(regex);
+    return 0;
+}
