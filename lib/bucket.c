@@ -5,20 +5,12 @@
  * library must not export XXH symbols that could clash with an application
  * linking its own (possibly different) xxHash.
  */
-#include "bucket.h"
+#include "bucket.h" /* includes xxhash.h with XXH_INLINE_ALL */
 #include "internal.h"
-
-#define XXH_INLINE_ALL
-#include <xxhash.h>
 
 uint64_t rp_hash_seed(const void *salt, size_t len)
 {
     return XXH3_64bits(salt, len);
-}
-
-uint64_t rp_hash_id(uint64_t seed, const void *id, size_t len)
-{
-    return XXH3_64bits_withSeed(id, len, seed);
 }
 
 uint32_t rp_bucket_from_hash_portable(uint64_t h)

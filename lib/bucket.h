@@ -11,12 +11,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Inlined where it is used: on the decide path the call would cost a
+ * quarter of the hash of a short id. XXH_INLINE_ALL makes every xxHash
+ * function static to the including file, so no XXH symbol is exported. */
+#ifndef XXH_INLINE_ALL
+#  define XXH_INLINE_ALL
+#endif
+#include <xxhash.h>
+
 /* The bucketing seed of a salt: XXH3-64 of the salt bytes, seed 0. The plan
  * loader stores it in plan->seed. */
 uint64_t rp_hash_seed(const void *salt, size_t len);
 
 /* XXH3-64 of the unit id bytes under seed. */
-uint64_t rp_hash_id(uint64_t seed, const void *id, size_t len);
+static inline uint64_t rp_hash_id(uint64_t seed, const void *id, size_t len)
+{
+    return XXH3_64bits_withSeed(id, len, seed);
+}
 
 /* floor(h * 100000 / 2^64): the top of the 128-bit product. Every bucket
  * receives either floor or ceil of 2^64 / 100000 hash values, so no bucket

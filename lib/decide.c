@@ -127,9 +127,14 @@ int rollout_decide(const rollout_plan *plan, const rollout_state *state, int64_t
         out->reason = ROLLOUT_REASON_MISSING_UNIT;
         return ROLLOUT_OK;
     }
-    uint64_t hash = w.unit == ROLLOUT_UNIT_ORG    ? rp_unit_hash_org(&h, ctx)
-                    : w.unit == ROLLOUT_UNIT_USER ? rp_unit_hash_user(&h, ctx)
-                                                  : rp_hash_id(plan->seed, id, len);
+    /* the org or user id may already be hashed by an id set: reuse it */
+    uint64_t hash;
+    if (w.unit == ROLLOUT_UNIT_ORG && h.have_org)
+        hash = h.org;
+    else if (w.unit == ROLLOUT_UNIT_USER && h.have_user)
+        hash = h.user;
+    else
+        hash = rp_hash_id(plan->seed, id, len);
     out->bucket = rp_bucket_from_hash(hash);
     /* Arithmetic, not a branch: over a stream of requests this comparison
      * is a coin flip the branch predictor cannot learn. */

@@ -16,10 +16,7 @@
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 
 #include "rollout.h"
-#include "bucket.h"
-
-#define XXH_INLINE_ALL
-#include <xxhash.h>
+#include "bucket.h" /* xxhash.h, inlined */
 
 #include <stdio.h>
 #include <stdlib.h>

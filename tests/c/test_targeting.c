@@ -643,6 +643,26 @@ Test(targeting_errors, nested_rules)
                  "invalid pattern: missing closing parenthesis (at offset 2)");
 }
 
+Test(targeting_errors, keys_and_scalars)
+{
+    expect_error(ONE("{org_in: [a], org_in: [b]}"), ROLLOUT_ERR_DUPLICATE, 8, 26,
+                 "cohorts[0].match.org_in", "key \"org_in\" appears twice (first at line 8)");
+    expect_error(ONE("{[a]: b}"), ROLLOUT_ERR_TYPE, 8, 13, "cohorts[0].match",
+                 "mapping keys must be plain names");
+    expect_error(ONE("{everyone: maybe}"), ROLLOUT_ERR_VALUE, 8, 23, "cohorts[0].match.everyone",
+                 "\"maybe\" is not a boolean (write true or false)");
+    expect_error(ONE("{everyone: [true]}"), ROLLOUT_ERR_TYPE, 8, 23, "cohorts[0].match.everyone",
+                 "expected a value, got a list");
+    expect_error(ONE("{org_in: {a: 1}}"), ROLLOUT_ERR_TYPE, 8, 21, "cohorts[0].match.org_in",
+                 "expected a list, got a mapping");
+    expect_error(ONE("{org_in: [\"a\\0b\"]}"), ROLLOUT_ERR_VALUE, 8, 22,
+                 "cohorts[0].match.org_in[0]", "text must not contain NUL characters");
+    expect_error(ONE("{attr: [x], equals: y}"), ROLLOUT_ERR_TYPE, 8, 19, "cohorts[0].match.attr",
+                 "expected a value, got a list");
+    expect_error(ONE("{attr: ua, matches: [x]}"), ROLLOUT_ERR_TYPE, 8, 32,
+                 "cohorts[0].match.matches", "expected a value, got a list");
+}
+
 /* ROLLOUT_MAX_IDS counts the ids of all lists of the plan together. */
 static char *big_list_plan(size_t first, size_t second)
 {
