@@ -1328,3 +1328,140 @@ Test(examples, windows_plan)
     cr_expect_eq(p->gates[0].on_no_go, RP_NO_GO_HOLD);
     rollout_plan_unref(p);
 }
+
+/* ---- every public function, given NULL where it takes a pointer -------------------- */
+
+/* Fallible calls return ROLLOUT_ERR_ARG (the header's "a NULL or out-of-range
+ * argument"); name lookups never return NULL; counts return 0; nothing
+ * crashes (ASan/UBSan builds run this too). */
+Test(arguments, every_public_function_survives_null)
+{
+    rollout_plan *plan = t_seed();
+    rollout_error err;
+    rollout_state st;
+    rollout_decision dec;
+    rollout_context ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.org = "acme-corp";
+    ctx.org_len = 9;
+    uint32_t bucket;
+    char buf[64];
+    size_t n = 0;
+
+    /* names: never NULL, even out of range */
+    for (int v = -1; v <= 64; v += 65) {
+        cr_expect_not_null(rollout_code_name(v));
+        cr_expect_not_null(rollout_reason_name(v));
+        cr_expect_not_null(rollout_verdict_name(v));
+        cr_expect_not_null(rollout_status_name(v));
+        cr_expect_not_null(rollout_rollback_reason_name(v));
+        cr_expect_not_null(rollout_event_name(v));
+        cr_expect_not_null(rollout_action_name(v));
+        cr_expect_not_null(rollout_confirmation_name(v));
+    }
+    cr_expect_eq(rollout_plan_role_count(NULL), 0);
+    cr_expect_null(rollout_plan_role_name(NULL, 0));
+    cr_expect_null(rollout_plan_role_name(plan, -1));
+    cr_expect_null(rollout_plan_role_name(plan, 9));
+
+    /* bucketing and decisions */
+    cr_expect_eq(rollout_bucket(NULL, 3, "id", 2, &bucket), ROLLOUT_ERR_ARG);
+    cr_expect_eq(rollout_bucket("salt", 4, NULL, 2, &bucket), ROLLOUT_ERR_ARG);
+    cr_expect_eq(rollout_bucket("salt", 4, "id", 2, NULL), ROLLOUT_ERR_ARG);
+    cr_expect_eq(rollout_decide(NULL, NULL, 0, &ctx, &dec), ROLLOUT_ERR_ARG);
+    /* decide.c reads a NULL context as "nothing known about the request" */
+    int rc = rollout_decide(plan, NULL, 0, NULL, &dec);
+    cr_expect(rc == ROLLOUT_OK || rc == ROLLOUT_ERR_ARG, "%s", rollout_code_name(rc));
+    if (rc == ROLLOUT_OK)
+        cr_expect_eq(dec.variant, ROLLOUT_STABLE);
+    cr_expect_eq(rollout_decide(plan, NULL, 0, &ctx, NULL), ROLLOUT_ERR_ARG);
+    memset(&dec, 0, sizeof dec);
+    rollout_explain(NULL, &dec, &ctx, buf, sizeof buf);
+    rollout_explain(plan, NULL, &ctx, buf, sizeof buf);
+    rollout_explain(plan, &dec, NULL, buf, sizeof buf);
+    rollout_explain(plan, &dec, &ctx, NULL, 0);
+
+    /* metrics and evaluation */
+    rollout_metrics *m = NULL;
+    cr_expect_eq(rollout_metrics_create(NULL), ROLLOUT_ERR_ARG);
+    rollout_metrics_free(NULL);
+    cr_expect_eq(rollout_metrics_set(NULL, ROLLOUT_NEW, "x", 1, &err), ROLLOUT_ERR_ARG);
+    cr_expect_eq(rollout_metrics_set_requests(NULL, ROLLOUT_NEW, 1, 0, &err), ROLLOUT_ERR_ARG);
+    cr_expect_eq(rollout_metrics_set_latency(NULL, ROLLOUT_NEW, 1, 1, 1, &err), ROLLOUT_ERR_ARG);
+    cr_expect_eq(rollout_metrics_set_latency_samples(NULL, ROLLOUT_NEW, NULL, 0, &err),
+                 ROLLOUT_ERR_ARG);
+    cr_expect_eq(rollout_metrics_set_latency_histogram(NULL, ROLLOUT_NEW, NULL, NULL, 0, &err),
+                 ROLLOUT_ERR_ARG);
+    cr_expect_eq(rollout_metrics_set_smoke(NULL, ROLLOUT_NEW, "t", 1, &err), ROLLOUT_ERR_ARG);
+    double value;
+    cr_expect_eq(rollout_metrics_get(NULL, ROLLOUT_NEW, "error_rate", &value), ROLLOUT_ERR_ARG);
+    cr_expect_eq(rollout_metrics_load_file(NULL, &m, &err), ROLLOUT_ERR_ARG);
+    cr_expect_null(m);
+    cr_expect_eq(rollout_metrics_load_file("x", NULL, &err), ROLLOUT_ERR_ARG);
+    cr_expect_eq(rollout_metrics_load_buffer(NULL, 3, "x", &m, &err), ROLLOUT_ERR_ARG);
+    cr_expect_null(m);
+    cr_expect_eq(rollout_metrics_load_buffer("a", 1, "x", NULL, &err), ROLLOUT_ERR_ARG);
+    cr_assert_eq(rollout_metrics_create(&m), ROLLOUT_OK);
+    cr_expect_eq(rollout_metrics_set(m, ROLLOUT_NEW, NULL, 1, &err), ROLLOUT_ERR_ARG);
+    cr_expect_eq(rollout_metrics_set_smoke(m, ROLLOUT_NEW, NULL, 1, &err), ROLLOUT_ERR_ARG);
+    cr_expect_eq(rollout_metrics_get(m, ROLLOUT_NEW, NULL, &value), ROLLOUT_ERR_ARG);
+    cr_expect_eq(rollout_metrics_get(m, ROLLOUT_NEW, "error_rate", NULL), ROLLOUT_ERR_ARG);
+    rollout_evaluation *ev = malloc(sizeof *ev);
+    cr_assert(ev);
+    cr_expect_eq(rollout_evaluate(NULL, ROLLOUT_EVAL_GATE, "canary-go", m, ev, &err),
+                 ROLLOUT_ERR_ARG);
+    cr_expect_eq(rollout_evaluate(plan, ROLLOUT_EVAL_GATE, NULL, m, ev, &err), ROLLOUT_ERR_ARG);
+    cr_expect_eq(rollout_evaluate(plan, ROLLOUT_EVAL_GATE, "canary-go", NULL, ev, &err),
+                 ROLLOUT_ERR_ARG);
+    cr_expect_eq(rollout_evaluate(plan, ROLLOUT_EVAL_GATE, "canary-go", m, NULL, &err),
+                 ROLLOUT_ERR_ARG);
+    free(ev);
+    rollout_metrics_free(m);
+
+    /* state, events, encoding */
+    cr_expect_eq(rollout_state_init(NULL, &st), ROLLOUT_ERR_ARG);
+    cr_expect_eq(rollout_state_init(plan, NULL), ROLLOUT_ERR_ARG);
+    cr_assert_eq(rollout_state_init(plan, &st), ROLLOUT_OK);
+    rollout_event e;
+    memset(&e, 0, sizeof e);
+    e.type = ROLLOUT_EVENT_START;
+    rollout_state next;
+    rollout_action *actions = calloc(ROLLOUT_MAX_ACTIONS, sizeof *actions);
+    cr_assert(actions);
+    n = ROLLOUT_MAX_ACTIONS;
+    cr_expect_eq(rollout_apply(NULL, &st, &e, 0, &next, actions, &n, &err), ROLLOUT_ERR_ARG);
+    n = ROLLOUT_MAX_ACTIONS;
+    cr_expect_eq(rollout_apply(plan, NULL, &e, 0, &next, actions, &n, &err), ROLLOUT_ERR_ARG);
+    n = ROLLOUT_MAX_ACTIONS;
+    cr_expect_eq(rollout_apply(plan, &st, NULL, 0, &next, actions, &n, &err), ROLLOUT_ERR_ARG);
+    n = ROLLOUT_MAX_ACTIONS;
+    cr_expect_eq(rollout_apply(plan, &st, &e, 0, NULL, actions, &n, &err), ROLLOUT_ERR_ARG);
+    free(actions);
+    cr_expect_eq(rollout_state_encode(NULL, buf, sizeof buf), 0);
+    char text[ROLLOUT_STATE_TEXT_MAX];
+    cr_expect_eq(rollout_state_encode(&st, NULL, 0), 0);
+    cr_expect_eq(rollout_state_decode(plan, NULL, 5, &st, &err), ROLLOUT_ERR_ARG);
+    size_t len = rollout_state_encode(&st, text, sizeof text);
+    cr_expect_gt(len, 0);
+    cr_expect_eq(rollout_state_decode(plan, text, len, NULL, &err), ROLLOUT_ERR_ARG);
+
+    /* schedule and calendar */
+    rollout_schedule_info *si = malloc(sizeof *si);
+    cr_assert(si);
+    cr_expect_eq(rollout_schedule(NULL, NULL, 0, si), ROLLOUT_ERR_ARG);
+    cr_expect_eq(rollout_schedule(plan, NULL, 0, NULL), ROLLOUT_ERR_ARG);
+    free(si);
+    rollout_calendar_event *cal = calloc(ROLLOUT_MAX_CALENDAR, sizeof *cal);
+    cr_assert(cal);
+    cr_expect_eq(rollout_calendar(NULL, NULL, cal, ROLLOUT_MAX_CALENDAR, &n), ROLLOUT_ERR_ARG);
+    cr_expect_eq(rollout_calendar(plan, NULL, cal, ROLLOUT_MAX_CALENDAR, NULL), ROLLOUT_ERR_ARG);
+    cr_expect_eq(rollout_calendar(plan, NULL, NULL, 5, &n), ROLLOUT_ERR_ARG);
+    free(cal);
+    cr_expect_eq(rollout_calendar_render(NULL, NULL, ROLLOUT_CALENDAR_TABLE, buf, sizeof buf,
+                                         &n),
+                 ROLLOUT_ERR_ARG);
+    cr_expect_eq(rollout_calendar_render(plan, NULL, ROLLOUT_CALENDAR_TABLE, NULL, 10, &n),
+                 ROLLOUT_ERR_ARG);
+    cr_expect_eq(rollout_calendar_render(plan, NULL, 99, buf, sizeof buf, &n), ROLLOUT_ERR_ARG);
+    rollout_plan_unref(plan);
+}
