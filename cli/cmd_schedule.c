@@ -191,6 +191,11 @@ static void offset_text(int64_t t, int64_t start, char *buf, size_t cap)
         snprintf(buf + n, cap - (size_t)n, "0");
         return;
     }
+    /* hours for the first two days, like the calendar ("T+24h") */
+    if (d < 2 * 86400 && d % 3600 == 0) {
+        snprintf(buf + n, cap - (size_t)n, "%lldh", (long long)(d / 3600));
+        return;
+    }
     static const struct { char u; int64_t s; } units[] = {{'d', 86400}, {'h', 3600}, {'m', 60},
                                                           {'s', 1}};
     for (size_t i = 0; i < 4 && (size_t)n < cap; i++) {
@@ -271,7 +276,8 @@ static void print_text(const rollout_plan *plan, const rollout_schedule_info *in
     cli_format_time(start, t1, sizeof t1);
     printf("start    %s\nstatus   %s\n", t1, rollout_status_name(in->status));
     if (in->phase >= 0)
-        printf("step     %s, step %d\n", rollout_plan_phase_name(plan, in->phase), in->step + 1);
+        printf("step     %s, step %d\n", rollout_plan_phase_name(plan, in->phase),
+               in->step + 1);
     else
         printf("step     none yet\n");
     printf("cohorts\n");
