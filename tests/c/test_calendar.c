@@ -4,7 +4,7 @@
  * table and JSON rows, the iCalendar output checked against RFC 5545's
  * structure (CRLF, folding at 75 octets, balanced components, required
  * properties, stable unique UIDs) and the SVG's series. The SVG and JSON are
- * also parsed by real parsers in tests/sh/calendar_formats.sh.
+ * also parsed by real parsers in tests/scripts/calendar_formats.sh.
  */
 #include "plan.h"
 #include "support.h"
