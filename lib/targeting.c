@@ -555,7 +555,11 @@ int rp_match_cohort_ex(const rollout_plan *p, const rollout_context *ctx, rp_uni
         ctx = &none;
     *error_cohort = -1;
     for (int i = 0; i < p->n_cohorts; i++) {
-        int t = eval_rule(p->cohorts[i].match, ctx, h);
+        const struct rp_rule *r = p->cohorts[i].match;
+        /* the catch-all last cohort of most plans, without a call */
+        if (r->kind == RP_RULE_EVERYONE)
+            return i;
+        int t = eval_rule(r, ctx, h);
         if (t == T_YES)
             return i;
         if (t == T_UNKNOWN) {
