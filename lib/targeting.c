@@ -464,6 +464,8 @@ int rp_parse_rule(rp_ctx *c, const rp_node *n, struct rp_rule **out)
 /* The first attribute with that key. A NULL value counts as absent. */
 static const rollout_attr *find_attr(const rollout_context *ctx, const char *key, size_t len)
 {
+    if (!ctx->attrs)
+        return NULL; /* n_attrs without an array: no attributes, not a crash */
     for (size_t i = 0; i < ctx->n_attrs; i++) {
         const rollout_attr *a = &ctx->attrs[i];
         if (a->key_len == len && a->key && same_bytes(a->key, key, len))

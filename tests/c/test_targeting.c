@@ -214,6 +214,13 @@ Test(targeting, attr_equals)
     cr_assert(!matches(p, NULL, NULL, KV("plan_tie=enterprise")), "key is matched exactly");
     cr_assert(!matches(p, NULL, NULL, KV("country=DE")), "missing attribute");
     cr_assert(!matches(p, NULL, NULL, NULL), "no attributes at all");
+    /* a count without an array is no attributes, not a crash */
+    rollout_context bare;
+    memset(&bare, 0, sizeof bare);
+    bare.n_attrs = 3;
+    bool err = true;
+    cr_assert_eq(rp_match_cohort(p, &bare, 0, &err), -1);
+    cr_assert(!err);
     /* the first attribute with the key decides */
     cr_assert(matches(p, NULL, NULL, KV("plan_tier=enterprise", "plan_tier=free")));
     cr_assert(!matches(p, NULL, NULL, KV("plan_tier=free", "plan_tier=enterprise")));
