@@ -672,25 +672,38 @@ static bool enough(const rollout_metrics *m, int variant, const rp_criterion *cr
     return true;
 }
 
+/* Appends id to a ", "-separated list; once the list is full it ends in
+ * "..." rather than in half a name. */
+static void list_add(char *list, size_t cap, const char *id)
+{
+    size_t len = strlen(list);
+    if (len >= 3 && !strcmp(list + len - 3, "..."))
+        return;
+    size_t need = (len ? 2 : 0) + strlen(id);
+    if (len + need + 5 < cap)
+        snprintf(list + len, cap - len, "%s%s", len ? ", " : "", id);
+    else
+        snprintf(list + len, cap - len, "%s...", len ? ", " : "");
+}
+
 static void judge_smoke(const rollout_plan *p, const rollout_metrics *m, const rp_criterion *cr,
                         rollout_criterion_result *r)
 {
     size_t n = cr->smoke_all ? (size_t)p->n_smoke : cr->n_smoke;
     size_t passed = 0, failed = 0, missing = 0;
-    char failed_ids[96] = "", missing_ids[96] = "";
+    /* the reason's room after "no result for N of M smoke tests: " */
+    char failed_ids[120] = "", missing_ids[120] = "";
     for (size_t i = 0; i < n; i++) {
         const char *id = p->smoke[cr->smoke_all ? (int)i : cr->smoke[i]].id;
         int res = rp_metrics_smoke(m, ROLLOUT_NEW, id);
-        char *list = res == 0 ? failed_ids : res < 0 ? missing_ids : NULL;
-        if (res > 0)
+        if (res > 0) {
             passed++;
-        else if (res == 0)
+        } else if (res == 0) {
             failed++;
-        else
+            list_add(failed_ids, sizeof failed_ids, id);
+        } else {
             missing++;
-        if (list) {
-            size_t len = strlen(list);
-            snprintf(list + len, sizeof failed_ids - len, "%s%s", len ? ", " : "", id);
+            list_add(missing_ids, sizeof missing_ids, id);
         }
     }
     r->observed = (double)passed;

@@ -58,6 +58,17 @@ for n1, x2, n2, r in ((10000, 50, 10000, 1.0), (10000, 50, 10000, 1.1), (2000, 2
           f"{float(two_prop(ff - 1, n1, x2, n2, r))!r}")
 
 print("slightly-worse pilot: p =", float(two_prop(11, 2000, 2250, 500000)))
+
+
+def score_p(x, n, p0):
+    x, n, p0 = mpmath.mpf(x), mpmath.mpf(n), mpmath.mpf(p0)
+    return mpmath.ncdf(-(x / n - p0) / mpmath.sqrt(p0 * (1 - p0) / n))
+
+
+print("slightly-worse pilot: score p vs 0.5% =", float(score_p(11, 2000, 0.005)),
+      "(the criterion reports the larger p)")
+print("wilson 67, 68 of 10000:", [[float(v) for v in wilson(x, 10000)] for x in (67, 68)],
+      "score p vs 0.5%:", [float(score_p(x, 10000, 0.005)) for x in (67, 68)])
 print("baseline zero, 3/10000 vs 0/10000 ratio 1.1: p =", float(two_prop(3, 10000, 0, 10000, 1.1)))
 print("wilson 38, 39, 50, 61, 62 of 10000:", [[float(v) for v in wilson(x, 10000)]
                                                 for x in (38, 39, 50, 61, 62)])
