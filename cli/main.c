@@ -13,6 +13,7 @@ static const cli_command commands[] = {
     {"calendar", "every step, gate and message with its time (table, json, ics, svg)", cmd_calendar},
     {"bucket", "print the buckets of unit ids under a salt", cmd_bucket},
     {"decide", "decide one request (NEW or STABLE) and explain why", cmd_decide},
+    {"state", "keep a rollout's state in a file: init, apply events, tick, show", cmd_state},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,760 @@
+/*
+ * cmd_state.c — `rollout state`: the state machine for ops scripts.
+ *
+ *   rollout state init  --state FILE [PLAN]
+ *   rollout state apply EVENT [ARGS] --state FILE [PLAN] [--at TIME] [--json]
+ *   rollout state tick  --state FILE [PLAN] [--at TIME] [--json]
+ *   rollout state show  --state FILE [PLAN] [--at TIME] [--json]
+ *
+ * The state file holds one line: the rs1 text of rollout_state_encode. A new
+ * state is written to a temporary file in the same directory, fsync'ed,
+ * renamed over the old one and the directory fsync'ed, so a crash at any
+ * moment leaves the old state or the new one, never a torn file. Writers in
+ * one directory take an exclusive flock on it, so two scripts applying
+ * events at once are serialized instead of losing one of the two events.
+ * An event the state machine refuses leaves the file untouched (exit 1).
+ */
+#define _DEFAULT_SOURCE /* mkstemp, fsync, flock */
+
+#include "cli.h"
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char state_usage[] =
+    "usage: rollout state init --state FILE [PLAN] [--force]\n"
+    "       rollout state apply EVENT [ARGS] --state FILE [PLAN] [--at TIME] [--json]\n"
+    "       rollout state tick --state FILE [PLAN] [--at TIME] [--json]\n"
+    "       rollout state show --state FILE [PLAN] [--at TIME] [--json]\n";
+
+static void state_help(void)
+{
+    printf("%s\n"
+           "Keeps a rollout's state in FILE (one line of rs1 text) and applies events to\n"
+           "it with the library's state machine (docs/state-machine.md). Each command\n"
+           "prints the actions the caller must perform, one per line, the action's name\n"
+           "first (or, with --json, one JSON object), and writes the new state\n"
+           "atomically: temporary file, fsync, rename, fsync of the directory.\n\n"
+           "  init          write a NOT_STARTED state for PLAN (refuses to overwrite an\n"
+           "                existing FILE unless --force)\n"
+           "  apply EVENT   apply one event (below)\n"
+           "  tick          let time pass: emit what fell due, detect the rollback deadline\n"
+           "  show          print the state and the weights at TIME\n\n"
+           "events:\n"
+           "  start                          begin the rollout now\n"
+           "  approve GATE ROLE              one approver of a gate says go\n"
+           "  go [GATE] [--override ROLE]    decide GO (needs every approver and a PASS\n"
+           "                                 verdict, or an override recorded for ROLE)\n"
+           "  no-go [GATE]                   decide NO-GO: the gate's on_no_go happens\n"
+           "  pause | resume                 freeze the schedule / go on (resume also lifts\n"
+           "                                 a halt)\n"
+           "  verdict pass|fail|inconclusive|rollback\n"
+           "                                 record an evaluation of the current gate\n"
+           "  rollback REASON                manual, critical_bug, data_corruption, error_rate\n"
+           "  confirm WHAT                   a rollback step is done: traffic_halted,\n"
+           "                                 previous_restored, smoke_passed, smoke_failed,\n"
+           "                                 service_resumed, incident_opened, postmortem_done\n"
+           "  escalate                       an issue is escalated (communication plan)\n"
+           "  tick                           the same as `rollout state tick`\n"
+           "GATE and ROLE are ids of the plan (canary-go, sre-lead); GATE defaults to the\n"
+           "next gate. Names may be written with - or _.\n\n"
+           "options:\n"
+           "  --state FILE   the state file (required)\n"
+           "  PLAN           the plan (default: the built-in seed plan); a positional\n"
+           "                 argument is taken as PLAN when it contains '/' or ends in\n"
+           "                 .yaml, .yml or .json, or when it is one more than the event\n"
+           "                 takes; --plan FILE says it explicitly\n"
+           "  --at TIME      when the event happens (2026-02-28T09:00:00Z or epoch\n"
+           "                 seconds; default: the system clock)\n"
+           "  --json         print JSON instead of lines\n\n"
+           "exit status: 0 done, 1 the event is not valid now or the state or plan is\n"
+           "invalid (FILE untouched), 2 usage or I/O error.\n",
+           state_usage);
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "rollout state: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n%s", state_usage);
+    return CLI_USAGE;
+}
+
+/* ---- names -------------------------------------------------------------------- */
+
+/* Equal, treating '-' and '_' alike and ignoring case. */
+static bool name_eq(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++) {
+        char x = *a == '-' ? '_' : *a, y = *b == '-' ? '_' : *b;
+        if (x >= 'A' && x <= 'Z')
+            x = (char)(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z')
+            y = (char)(y - 'A' + 'a');
+        if (x != y)
+            return false;
+    }
+    return *a == *b;
+}
+
+static int lookup(const char *s, const char *(*name)(int), int count)
+{
+    for (int i = 0; i < count; i++)
+        if (name_eq(s, name(i)))
+            return i;
+    return -1;
+}
+
+static int gate_index(const rollout_plan *p, const char *id)
+{
+    for (int g = 0; g < rollout_plan_gate_count(p); g++)
+        if (!strcmp(rollout_plan_gate_name(p, g), id))
+            return g;
+    return -1;
+}
+
+static int role_index(const rollout_plan *p, const char *id)
+{
+    for (int r = 0; r < rollout_plan_role_count(p); r++)
+        if (!strcmp(rollout_plan_role_name(p, r), id))
+            return r;
+    return -1;
+}
+
+static void list_names(FILE *f, const char *(*name)(const rollout_plan *, int), int count,
+                       const rollout_plan *p)
+{
+    for (int i = 0; i < count; i++)
+        fprintf(f, "%s%s", i ? ", " : "", name(p, i));
+}
+
+static void format_roles(const rollout_plan *p, uint32_t roles, char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int r = 0; r < rollout_plan_role_count(p) && r < 32; r++)
+        if (roles & (1u << r)) {
+            int n = snprintf(buf + len, cap - len, "%s%s", len ? "," : "",
+                             rollout_plan_role_name(p, r));
+            if (n < 0 || (size_t)n >= cap - len)
+                break;
+            len += (size_t)n;
+        }
+}
+
+static const char *unit_name(int unit)
+{
+    static const char *const names[] = {"org", "user", "session", "request"};
+    return unit >= 0 && unit < 4 ? names[unit] : NULL;
+}
+
+/* ---- the state file ------------------------------------------------------------- */
+
+/* Reads FILE into buf (one line, trailing whitespace dropped). */
+static int read_state_text(const char *path, char *buf, size_t cap, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "rollout state: cannot open %s: %s\n", path, strerror(errno));
+        return CLI_USAGE;
+    }
+    size_t n = fread(buf, 1, cap, f);
+    bool err = ferror(f);
+    fclose(f);
+    if (err) {
+        fprintf(stderr, "rollout state: cannot read %s\n", path);
+        return CLI_USAGE;
+    }
+    if (n == cap) {
+        fprintf(stderr, "rollout state: %s is not a state file (too long)\n", path);
+        return CLI_INVALID;
+    }
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+        n--;
+    buf[n] = '\0';
+    *len = n;
+    return CLI_OK;
+}
+
+/* The directory part of path ("." when none), in buf. */
+static void dir_of(const char *path, char *buf, size_t cap)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(buf, cap, ".");
+    else if (slash == path)
+        snprintf(buf, cap, "/");
+    else
+        snprintf(buf, cap, "%.*s", (int)(slash - path), path);
+}
+
+/* Writes text + "\n" to path so that a crash leaves the old file or the new
+ * one: a temporary file in the same directory (rename is atomic only within
+ * a file system), fsync'ed before the rename, and the directory fsync'ed
+ * after it so the rename itself is durable. */
+static int write_state_atomic(const char *path, const char *text, size_t len)
+{
+    char dir[4096], tmp[4200];
+    dir_of(path, dir, sizeof dir);
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    if (snprintf(tmp, sizeof tmp, "%s/.%s.XXXXXX", dir, base) >= (int)sizeof tmp) {
+        fprintf(stderr, "rollout state: path too long: %s\n", path);
+        return CLI_USAGE;
+    }
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        fprintf(stderr, "rollout state: cannot create a file in %s: %s\n", dir, strerror(errno));
+        return CLI_USAGE;
+    }
+    struct stat st;
+    mode_t mode = stat(path, &st) == 0 ? (st.st_mode & 07777) : 0644;
+    size_t off = 0;
+    bool ok = fchmod(fd, mode) == 0;
+    while (ok && off < len + 1) {
+        const char *from = off < len ? text + off : "\n";
+        size_t want = off < len ? len - off : 1;
+        ssize_t n = write(fd, from, want);
+        if (n < 0 && errno == EINTR)
+            continue;
+        ok = n > 0;
+        if (ok)
+            off += (size_t)n;
+    }
+    ok = ok && fsync(fd) == 0;
+    int saved = errno;
+    ok = close(fd) == 0 && ok;
+    if (ok && rename(tmp, path) != 0) {
+        saved = errno;
+        ok = false;
+    }
+    if (!ok) {
+        fprintf(stderr, "rollout state: cannot write %s: %s\n", path, strerror(saved));
+        unlink(tmp);
+        return CLI_USAGE;
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return CLI_OK;
+}
+
+/* An exclusive lock on the state file's directory, held until exit: two
+ * scripts applying events at once are serialized. -1 when it cannot be
+ * taken (the caller goes on: the write itself is still atomic). */
+static int lock_dir(const char *path)
+{
+    char dir[4096];
+    dir_of(path, dir, sizeof dir);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd >= 0 && flock(fd, LOCK_EX) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+/* ---- printing ---------------------------------------------------------------------- */
+
+static void print_action(const rollout_plan *p, const rollout_action *a)
+{
+    char roles[512], when[32], weight[16];
+    format_roles(p, a->roles, roles, sizeof roles);
+    const char *name = rollout_action_name(a->type);
+    const char *text = a->text ? a->text : "";
+    switch (a->type) {
+    case ROLLOUT_ACTION_SET_WEIGHT:
+        rp_format_weight(a->weight, weight, sizeof weight);
+        printf("%s %s %s", name, rollout_plan_cohort_name(p, a->cohort), weight);
+        if (unit_name(a->unit))
+            printf(" by %s", unit_name(a->unit));
+        break;
+    case ROLLOUT_ACTION_NOTIFY:
+        printf("%s %s via %s to %s (owners %s): %s", name, a->id, a->channel ? a->channel : "-",
+               a->audience ? a->audience : "-", roles[0] ? roles : "-", text);
+        break;
+    case ROLLOUT_ACTION_GATE_DUE:
+        cli_format_time(a->due, when, sizeof when);
+        printf("%s %s due %s, approvers %s", name, a->id, when, roles);
+        if (*text)
+            printf(": %s", text);
+        break;
+    case ROLLOUT_ACTION_PAGE:
+        printf("%s %s (%s): %s", name, roles[0] ? roles : "on-call", a->id ? a->id : "-", text);
+        break;
+    case ROLLOUT_ACTION_RESTORE_PREVIOUS:
+    case ROLLOUT_ACTION_RUN_SMOKE_TESTS:
+        printf("%s %s (%s): %s", name, a->label ? a->label : "-", a->id ? a->id : "-", text);
+        break;
+    case ROLLOUT_ACTION_SCHEDULE_POSTMORTEM:
+    case ROLLOUT_ACTION_ESCALATE:
+        cli_format_time(a->due, when, sizeof when);
+        printf("%s due %s (%s): %s", name, when, a->id ? a->id : "-", text);
+        break;
+    case ROLLOUT_ACTION_COMPLETE:
+        printf("%s %s", name, a->id ? a->id : "-");
+        break;
+    default: /* halt_traffic, resume_service, open_incident */
+        printf("%s (%s)", name, a->id ? a->id : "-");
+        if (*text)
+            printf(": %s", text);
+        break;
+    }
+    putchar('\n');
+}
+
+static void json_kv_str(const char *key, const char *v, bool *first)
+{
+    printf("%s\"%s\": ", *first ? "" : ", ", key);
+    *first = false;
+    if (v)
+        cli_json_str(stdout, v, strlen(v));
+    else
+        fputs("null", stdout);
+}
+
+static void json_kv_int(const char *key, long long v, bool *first)
+{
+    printf("%s\"%s\": %lld", *first ? "" : ", ", key, v);
+    *first = false;
+}
+
+static void json_kv_time(const char *key, int64_t t, bool *first)
+{
+    char buf[32];
+    if (!t) {
+        json_kv_str(key, NULL, first);
+        return;
+    }
+    cli_format_time(t, buf, sizeof buf);
+    json_kv_str(key, buf, first);
+}
+
+static void json_roles(const char *key, const rollout_plan *p, uint32_t roles, bool *first)
+{
+    printf("%s\"%s\": [", *first ? "" : ", ", key);
+    *first = false;
+    bool any = false;
+    for (int r = 0; r < rollout_plan_role_count(p) && r < 32; r++)
+        if (roles & (1u << r)) {
+            printf("%s", any ? ", " : "");
+            const char *id = rollout_plan_role_name(p, r);
+            cli_json_str(stdout, id, strlen(id));
+            any = true;
+        }
+    putchar(']');
+}
+
+static void json_action(const rollout_plan *p, const rollout_action *a)
+{
+    bool first = true;
+    putchar('{');
+    json_kv_str("type", rollout_action_name(a->type), &first);
+    json_kv_str("id", a->id, &first);
+    switch (a->type) {
+    case ROLLOUT_ACTION_SET_WEIGHT: {
+        char w[16];
+        rp_format_weight(a->weight, w, sizeof w);
+        json_kv_str("cohort", rollout_plan_cohort_name(p, a->cohort), &first);
+        json_kv_int("weight", a->weight, &first);
+        json_kv_str("percent", w, &first);
+        json_kv_str("unit", unit_name(a->unit), &first);
+        break;
+    }
+    case ROLLOUT_ACTION_NOTIFY:
+        json_kv_str("channel", a->channel, &first);
+        json_kv_str("audience", a->audience, &first);
+        json_roles("owners", p, a->roles, &first);
+        break;
+    case ROLLOUT_ACTION_GATE_DUE:
+        json_kv_time("due", a->due, &first);
+        json_roles("approvers", p, a->roles, &first);
+        break;
+    case ROLLOUT_ACTION_PAGE:
+        json_roles("roles", p, a->roles, &first);
+        break;
+    case ROLLOUT_ACTION_RESTORE_PREVIOUS:
+    case ROLLOUT_ACTION_RUN_SMOKE_TESTS:
+        json_kv_str("label", a->label, &first);
+        break;
+    case ROLLOUT_ACTION_SCHEDULE_POSTMORTEM:
+    case ROLLOUT_ACTION_ESCALATE:
+        json_kv_time("due", a->due, &first);
+        break;
+    default:
+        break;
+    }
+    json_kv_str("text", a->text, &first);
+    putchar('}');
+}
+
+static const char *phase_name(const rollout_plan *p, int phase)
+{
+    const char *n = phase >= 0 ? rollout_plan_phase_name(p, phase) : NULL;
+    return n ? n : NULL;
+}
+
+static void show_text(const rollout_plan *p, const rollout_state *s, const char *text,
+                      int64_t now)
+{
+    char t[32];
+    printf("plan        %s\n", rollout_plan_id(p));
+    printf("status      %s", rollout_status_name(s->status));
+    if (s->status_since[s->status]) {
+        cli_format_time(s->status_since[s->status], t, sizeof t);
+        printf(" since %s", t);
+    }
+    printf("\nrevision    %llu\n", (unsigned long long)s->revision);
+    if (s->started_at) {
+        cli_format_time(s->started_at, t, sizeof t);
+        printf("started     %s\n", t);
+    }
+    if (s->updated_at) {
+        cli_format_time(s->updated_at, t, sizeof t);
+        printf("updated     %s\n", t);
+    }
+    if (s->phase >= 0)
+        printf("position    phase %s, step %d\n", phase_name(p, s->phase), s->step + 1);
+    if (s->gate >= 0) {
+        char roles[512];
+        printf("next gate   %s", rollout_plan_gate_name(p, s->gate));
+        format_roles(p, s->gate_approvals[s->gate], roles, sizeof roles);
+        printf(", approved by %s", roles[0] ? roles : "nobody yet");
+        if (s->gate_no_go_at[s->gate]) {
+            cli_format_time(s->gate_no_go_at[s->gate], t, sizeof t);
+            printf(", no-go at %s", t);
+        }
+        putchar('\n');
+    }
+    for (int g = 0; g < rollout_plan_gate_count(p); g++)
+        if (s->gate_go_at[g]) {
+            cli_format_time(s->gate_go_at[g], t, sizeof t);
+            printf("gate        %s: GO at %s", rollout_plan_gate_name(p, g), t);
+            if (s->gate_override_role[g] >= 0)
+                printf(" (override by %s)", rollout_plan_role_name(p, s->gate_override_role[g]));
+            putchar('\n');
+        }
+    printf("verdict     %s", s->last_verdict >= 0 ? rollout_verdict_name(s->last_verdict) : "none");
+    if (s->consecutive_failures || s->consecutive_inconclusive)
+        printf(" (%d failed, %d inconclusive in a row)", s->consecutive_failures,
+               s->consecutive_inconclusive);
+    putchar('\n');
+    for (int i = 0; i < s->n_pauses; i++) {
+        char to[32] = "now";
+        cli_format_time(s->pause_from[i], t, sizeof t);
+        if (s->pause_to[i])
+            cli_format_time(s->pause_to[i], to, sizeof to);
+        printf("pause       %s .. %s\n", t, to);
+    }
+    if (s->rollback_reason >= 0) {
+        cli_format_time(s->rollback_started_at, t, sizeof t);
+        printf("rollback    %s, started %s\n", rollout_rollback_reason_name(s->rollback_reason), t);
+    }
+    rollout_schedule_info info;
+    if (rollout_schedule(p, s, now, &info) == ROLLOUT_OK) {
+        cli_format_time(now, t, sizeof t);
+        printf("weights     at %s:", t);
+        for (int c = 0; c < info.n_cohorts; c++) {
+            char w[16];
+            rp_format_weight(info.cohorts[c].weight, w, sizeof w);
+            printf("%s %s %s", c ? "," : "", rollout_plan_cohort_name(p, c), w);
+        }
+        putchar('\n');
+    }
+    printf("text        %s\n", text);
+}
+
+static void show_json(const rollout_plan *p, const rollout_state *s, const char *text, int64_t now)
+{
+    bool first = true;
+    putchar('{');
+    json_kv_str("plan", rollout_plan_id(p), &first);
+    json_kv_str("status", rollout_status_name(s->status), &first);
+    json_kv_int("revision", (long long)s->revision, &first);
+    json_kv_time("started_at", s->started_at, &first);
+    json_kv_time("updated_at", s->updated_at, &first);
+    json_kv_str("phase", phase_name(p, s->phase), &first);
+    json_kv_int("step", s->step, &first);
+    json_kv_str("gate", s->gate >= 0 ? rollout_plan_gate_name(p, s->gate) : NULL, &first);
+    json_roles("approvals", p, s->gate >= 0 ? s->gate_approvals[s->gate] : 0, &first);
+    json_kv_str("last_verdict", s->last_verdict >= 0 ? rollout_verdict_name(s->last_verdict) : NULL,
+                &first);
+    json_kv_int("pauses", s->n_pauses, &first);
+    json_kv_str("rollback_reason",
+                s->rollback_reason >= 0 ? rollout_rollback_reason_name(s->rollback_reason) : NULL,
+                &first);
+    rollout_schedule_info info;
+    if (rollout_schedule(p, s, now, &info) == ROLLOUT_OK) {
+        printf(", \"weights\": {");
+        for (int c = 0; c < info.n_cohorts; c++) {
+            const char *id = rollout_plan_cohort_name(p, c);
+            printf("%s", c ? ", " : "");
+            cli_json_str(stdout, id, strlen(id));
+            printf(": %u", info.cohorts[c].weight);
+        }
+        putchar('}');
+    }
+    json_kv_str("state", text, &first);
+    printf("}\n");
+}
+
+/* ---- events ------------------------------------------------------------------------ */
+
+/* How many positional arguments each event takes: min and max. */
+static bool event_arity(int type, int *min, int *max)
+{
+    switch (type) {
+    case ROLLOUT_EVENT_APPROVE: *min = *max = 2; return true;
+    case ROLLOUT_EVENT_GO:
+    case ROLLOUT_EVENT_NO_GO: *min = 0; *max = 1; return true;
+    case ROLLOUT_EVENT_VERDICT:
+    case ROLLOUT_EVENT_ROLLBACK:
+    case ROLLOUT_EVENT_CONFIRM: *min = *max = 1; return true;
+    default: *min = *max = 0; return true;
+    }
+}
+
+/* Fills *e from the event name and its arguments; prints the problem and
+ * returns an exit code on failure. */
+static int parse_event(const rollout_plan *p, const char *name, char **args, int n,
+                       const char *override_role, rollout_event *e)
+{
+    memset(e, 0, sizeof *e);
+    e->gate = e->role = -1;
+    e->type = lookup(name, rollout_event_name, ROLLOUT_EVENT_COUNT);
+    if (e->type < 0)
+        return usage_error("unknown event \"%s\"", name);
+    if (override_role && e->type != ROLLOUT_EVENT_GO)
+        return usage_error("--override goes with go, not with %s", name);
+    switch (e->type) {
+    case ROLLOUT_EVENT_APPROVE:
+    case ROLLOUT_EVENT_GO:
+    case ROLLOUT_EVENT_NO_GO:
+        if (n >= 1 && (e->gate = gate_index(p, args[0])) < 0) {
+            fprintf(stderr, "rollout state: the plan has no gate \"%s\" (gates: ", args[0]);
+            list_names(stderr, rollout_plan_gate_name, rollout_plan_gate_count(p), p);
+            fprintf(stderr, ")\n");
+            return CLI_INVALID;
+        }
+        if (e->type == ROLLOUT_EVENT_APPROVE || override_role) {
+            const char *r = e->type == ROLLOUT_EVENT_APPROVE ? args[1] : override_role;
+            if ((e->role = role_index(p, r)) < 0) {
+                fprintf(stderr, "rollout state: the plan has no role \"%s\" (roles: ", r);
+                list_names(stderr, rollout_plan_role_name, rollout_plan_role_count(p), p);
+                fprintf(stderr, ")\n");
+                return CLI_INVALID;
+            }
+            e->override = override_role != NULL;
+        }
+        break;
+    case ROLLOUT_EVENT_VERDICT:
+        if ((e->verdict = lookup(args[0], rollout_verdict_name, 4)) < 0)
+            return usage_error("\"%s\" is not a verdict (pass, fail, inconclusive, rollback)",
+                               args[0]);
+        break;
+    case ROLLOUT_EVENT_ROLLBACK:
+        if ((e->reason = lookup(args[0], rollout_rollback_reason_name, ROLLOUT_ROLLBACK_COUNT)) < 0)
+            return usage_error("\"%s\" is not a rollback reason (manual, critical_bug, "
+                               "data_corruption, error_rate)",
+                               args[0]);
+        break;
+    case ROLLOUT_EVENT_CONFIRM:
+        if ((e->confirmation = lookup(args[0], rollout_confirmation_name, ROLLOUT_CONFIRM_COUNT)) < 0)
+            return usage_error("\"%s\" is not a confirmation (traffic_halted, previous_restored, "
+                               "smoke_passed, smoke_failed, service_resumed, incident_opened, "
+                               "postmortem_done)",
+                               args[0]);
+        break;
+    default:
+        break;
+    }
+    return CLI_OK;
+}
+
+static bool looks_like_plan(const char *a)
+{
+    size_t n = strlen(a);
+    static const char *const ext[] = {".yaml", ".yml", ".json"};
+    if (strchr(a, '/'))
+        return true;
+    for (int i = 0; i < 3; i++) {
+        size_t k = strlen(ext[i]);
+        if (n > k && !strcmp(a + n - k, ext[i]))
+            return true;
+    }
+    return false;
+}
+
+/* ---- the command ----------------------------------------------------------------------- */
+
+int cmd_state(int argc, char **argv)
+{
+    const char *sub = NULL, *path = NULL, *plan_path = NULL, *at_s = NULL, *override_role = NULL;
+    bool json = false, force = false;
+    char *pos[16];
+    int npos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            state_help();
+            return CLI_OK;
+        } else if (cli_opt(argc, argv, &i, "--state", &v)) {
+            path = v;
+        } else if (cli_opt(argc, argv, &i, "--plan", &v)) {
+            plan_path = v;
+        } else if (cli_opt(argc, argv, &i, "--at", &v)) {
+            at_s = v;
+        } else if (cli_opt(argc, argv, &i, "--override", &v)) {
+            override_role = v;
+        } else if (!strcmp(argv[i], "--json")) {
+            json = true;
+        } else if (!strcmp(argv[i], "--force")) {
+            force = true;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return usage_error("unknown or incomplete option \"%s\"", argv[i]);
+        } else if (!sub) {
+            sub = argv[i];
+        } else if (!plan_path && looks_like_plan(argv[i])) {
+            plan_path = argv[i];
+        } else if (npos < (int)(sizeof pos / sizeof pos[0])) {
+            pos[npos++] = argv[i];
+        } else {
+            return usage_error("too many arguments%s", "");
+        }
+    }
+    if (!sub)
+        return usage_error("which command: init, apply, tick or show?%s", "");
+    bool is_init = !strcmp(sub, "init"), is_apply = !strcmp(sub, "apply"),
+         is_tick = !strcmp(sub, "tick"), is_show = !strcmp(sub, "show");
+    if (!is_init && !is_apply && !is_tick && !is_show)
+        return usage_error("unknown command \"%s\" (init, apply, tick or show)", sub);
+    if (!path)
+        return usage_error("--state FILE is required%s", "");
+
+    /* the event and its arguments; one positional more is the plan */
+    const char *event_name = is_tick ? "tick" : NULL;
+    char **args = pos;
+    int nargs = npos;
+    if (is_apply) {
+        if (!npos)
+            return usage_error("apply needs an EVENT%s", "");
+        event_name = pos[0];
+        args = pos + 1;
+        nargs = npos - 1;
+    }
+    int min = 0, max = 0;
+    int type = event_name ? lookup(event_name, rollout_event_name, ROLLOUT_EVENT_COUNT) : -1;
+    if (event_name && type < 0)
+        return usage_error("unknown event \"%s\" (see rollout state --help)", event_name);
+    if (type >= 0)
+        event_arity(type, &min, &max);
+    if (nargs == max + 1 && !plan_path)
+        plan_path = args[--nargs];
+    if (nargs < min || nargs > max)
+        return usage_error(nargs < min ? "%s needs more arguments" : "too many arguments for %s",
+                           event_name ? event_name : sub);
+
+    int64_t now = (int64_t)time(NULL);
+    if (at_s && !cli_parse_time(at_s, &now))
+        return CLI_USAGE;
+
+    rollout_plan *plan = cli_load_plan(plan_path);
+    if (!plan)
+        return CLI_INVALID;
+    int rc = CLI_OK;
+    int lock = -1;
+    char text[ROLLOUT_STATE_TEXT_MAX + 2];
+    size_t len = 0;
+    rollout_state state;
+    rollout_error err;
+
+    if (is_init) {
+        struct stat st;
+        if (!force && stat(path, &st) == 0) {
+            fprintf(stderr, "rollout state: %s exists; --force replaces it\n", path);
+            rc = CLI_INVALID;
+            goto out;
+        }
+        rollout_state_init(plan, &state);
+        len = rollout_state_encode(&state, text, sizeof text);
+        lock = lock_dir(path);
+        rc = write_state_atomic(path, text, len);
+        if (!rc && !json)
+            printf("%s: %s, not started (plan %s)\n", path, rollout_status_name(state.status),
+                   rollout_plan_id(plan));
+        else if (!rc)
+            show_json(plan, &state, text, now);
+        goto out;
+    }
+
+    if (!is_show)
+        lock = lock_dir(path); /* held from the read to the write */
+    if ((rc = read_state_text(path, text, sizeof text, &len)))
+        goto out;
+    if (rollout_state_decode(plan, text, len, &state, &err)) {
+        fprintf(stderr, "rollout state: %s: %s\n", path, err.message);
+        rc = CLI_INVALID;
+        goto out;
+    }
+    if (is_show) {
+        if (json)
+            show_json(plan, &state, text, now);
+        else
+            show_text(plan, &state, text, now);
+        goto out;
+    }
+
+    rollout_event e;
+    if ((rc = parse_event(plan, event_name, args, nargs, override_role, &e)))
+        goto out;
+    rollout_state next;
+    static rollout_action actions[ROLLOUT_MAX_ACTIONS];
+    size_t n = ROLLOUT_MAX_ACTIONS;
+    int code = rollout_apply(plan, &state, &e, now, &next, actions, &n, &err);
+    if (code) {
+        fprintf(stderr, "rollout state: %s refused: %s\n", rollout_event_name(e.type), err.message);
+        rc = code == ROLLOUT_ERR_NOMEM || code == ROLLOUT_ERR_BUFFER ? CLI_USAGE : CLI_INVALID;
+        goto out;
+    }
+    bool changed = memcmp(&next, &state, sizeof next) != 0;
+    char out_text[ROLLOUT_STATE_TEXT_MAX];
+    size_t out_len = rollout_state_encode(&next, out_text, sizeof out_text);
+    if (changed && (rc = write_state_atomic(path, out_text, out_len)))
+        goto out;
+    if (json) {
+        bool first = true;
+        putchar('{');
+        json_kv_str("event", rollout_event_name(e.type), &first);
+        json_kv_str("from", rollout_status_name(state.status), &first);
+        json_kv_str("status", rollout_status_name(next.status), &first);
+        json_kv_int("revision", (long long)next.revision, &first);
+        printf(", \"changed\": %s, \"actions\": [", changed ? "true" : "false");
+        for (size_t i = 0; i < n; i++) {
+            printf("%s", i ? ", " : "");
+            json_action(plan, &actions[i]);
+        }
+        putchar(']');
+        json_kv_str("state", out_text, &first);
+        printf("}\n");
+    } else {
+        for (size_t i = 0; i < n; i++)
+            print_action(plan, &actions[i]);
+        if (changed)
+            fprintf(stderr, "%s: %s -> %s (revision %llu)\n", path,
+                    rollout_status_name(state.status), rollout_status_name(next.status),
+                    (unsigned long long)next.revision);
+    }
+out:
+    if (lock >= 0)
+        close(lock);
+    rollout_plan_unref(plan);
+    return rc;
+}
