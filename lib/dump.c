@@ -1,5 +1,5 @@
 /*
- * dump.c — the normalized plan as YAML or JSON, through libyaml's emitter.
+ * dump.c — the normalized plan as YAML or JSON.
  *
  * Normalized means: every default written out, every gate attached to the
  * step it follows, times in UTC, durations and weights in canonical form.
@@ -14,10 +14,19 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+/* YAML goes through libyaml's emitter, which quotes exactly when a plain
+ * scalar would read back differently. JSON is written here: libyaml's
+ * double-quoted style uses YAML-only escapes (\U0001F680, \e, \N) that a
+ * JSON parser rejects. */
 struct rp_emitter {
     yaml_emitter_t em;
     bool json;
     bool failed;
+    rp_buf *out;             /* JSON */
+    int depth;
+    bool first[ROLLOUT_MAX_DEPTH + 2];  /* no item written yet at this depth */
+    bool is_map[ROLLOUT_MAX_DEPTH + 2];
+    bool after_key;          /* the next value completes a key: value pair */
 };
 
 static void emit(rp_emitter *e, yaml_event_t *ev, int ok)
@@ -26,29 +35,76 @@ static void emit(rp_emitter *e, yaml_event_t *ev, int ok)
         e->failed = true;
 }
 
+/* JSON: the separator before a key, a list item or a value after a key. */
+static void json_sep(rp_emitter *e)
+{
+    if (e->after_key) {
+        e->after_key = false;
+        return;
+    }
+    if (e->depth > 0 && !e->first[e->depth])
+        rp_buf_putn(e->out, ", ", 2);
+    if (e->depth > 0)
+        e->first[e->depth] = false;
+}
+
+static void json_open(rp_emitter *e, bool map)
+{
+    json_sep(e);
+    rp_buf_putn(e->out, map ? "{" : "[", 1);
+    if (e->depth + 1 >= (int)RP_COUNT(e->first)) {
+        e->failed = true;
+        return;
+    }
+    e->depth++;
+    e->first[e->depth] = true;
+    e->is_map[e->depth] = map;
+}
+
+static void json_close(rp_emitter *e)
+{
+    rp_buf_putn(e->out, e->is_map[e->depth] ? "}" : "]", 1);
+    e->depth--;
+}
+
 void rp_emit_map_begin(rp_emitter *e)
 {
+    if (e->json) {
+        json_open(e, true);
+        return;
+    }
     yaml_event_t ev;
-    emit(e, &ev, yaml_mapping_start_event_initialize(
-                     &ev, NULL, NULL, 1, e->json ? YAML_FLOW_MAPPING_STYLE : YAML_BLOCK_MAPPING_STYLE));
+    emit(e, &ev, yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1,
+                                                     YAML_BLOCK_MAPPING_STYLE));
 }
 
 void rp_emit_map_end(rp_emitter *e)
 {
+    if (e->json) {
+        json_close(e);
+        return;
+    }
     yaml_event_t ev;
     emit(e, &ev, yaml_mapping_end_event_initialize(&ev));
 }
 
 void rp_emit_seq_begin(rp_emitter *e, bool flow)
 {
+    if (e->json) {
+        json_open(e, false);
+        return;
+    }
     yaml_event_t ev;
     emit(e, &ev, yaml_sequence_start_event_initialize(
-                     &ev, NULL, NULL, 1,
-                     e->json || flow ? YAML_FLOW_SEQUENCE_STYLE : YAML_BLOCK_SEQUENCE_STYLE));
+                     &ev, NULL, NULL, 1, flow ? YAML_FLOW_SEQUENCE_STYLE : YAML_BLOCK_SEQUENCE_STYLE));
 }
 
 void rp_emit_seq_end(rp_emitter *e)
 {
+    if (e->json) {
+        json_close(e);
+        return;
+    }
     yaml_event_t ev;
     emit(e, &ev, yaml_sequence_end_event_initialize(&ev));
 }
@@ -62,9 +118,13 @@ static void scalar(rp_emitter *e, const char *s, size_t n, yaml_scalar_style_t s
 
 void rp_emit_strn(rp_emitter *e, const char *s, size_t n)
 {
-    /* In YAML, libyaml keeps a string plain only where that reads back as the
-     * same text, and quotes it otherwise. */
-    scalar(e, s, n, e->json ? YAML_DOUBLE_QUOTED_SCALAR_STYLE : YAML_ANY_SCALAR_STYLE);
+    if (e->json) {
+        json_sep(e);
+        rp_buf_json_str(e->out, s, n);
+        return;
+    }
+    /* An empty plain scalar reads back as "no value": quote it. */
+    scalar(e, s, n, n ? YAML_ANY_SCALAR_STYLE : YAML_DOUBLE_QUOTED_SCALAR_STYLE);
 }
 
 void rp_emit_str(rp_emitter *e, const char *s)
@@ -75,10 +135,19 @@ void rp_emit_str(rp_emitter *e, const char *s)
 void rp_emit_key(rp_emitter *e, const char *key)
 {
     rp_emit_str(e, key);
+    if (e->json) {
+        rp_buf_putn(e->out, ": ", 2);
+        e->after_key = true;
+    }
 }
 
 void rp_emit_raw(rp_emitter *e, const char *s)
 {
+    if (e->json) {
+        json_sep(e);
+        rp_buf_puts(e->out, s);
+        return;
+    }
     scalar(e, s, strlen(s), YAML_PLAIN_SCALAR_STYLE);
 }
 
@@ -379,6 +448,12 @@ static int dump_to(const rollout_plan *p, bool json, rp_buf *out)
     rp_emitter e;
     memset(&e, 0, sizeof e);
     e.json = json;
+    e.out = out;
+    if (json) {
+        dump_plan(&e, p);
+        rp_buf_putn(out, "\n", 1);
+        return e.failed || out->failed ? ROLLOUT_ERR_NOMEM : ROLLOUT_OK;
+    }
     if (!yaml_emitter_initialize(&e.em))
         return ROLLOUT_ERR_NOMEM;
     yaml_emitter_set_output(&e.em, write_to_buf, out);

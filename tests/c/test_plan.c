@@ -1256,10 +1256,9 @@ Test(round_trip, awkward_strings_survive)
     rollout_plan_unref(p);
 }
 
-/* KNOWN BUG (lib/dump.c): an empty string is emitted plain ("name:"), which
- * reads back as "nothing", so the dump of a plan with description: "" does not
- * load. Enable once rp_emit_strn quotes empty strings. */
-Test(round_trip, empty_strings_survive, .disabled = true)
+/* An empty string must be quoted in YAML: plain, "name:" reads back as
+ * "nothing" and the dump would not load. */
+Test(round_trip, empty_strings_survive)
 {
     rollout_plan *p = mini("2026-03-02T09:00:00Z", "      - {at: 0, weight: 100%, unit: org}\n",
                            "roles: {a: \"\"}\ndescription: \"\"\n");
@@ -1268,12 +1267,11 @@ Test(round_trip, empty_strings_survive, .disabled = true)
     rollout_plan_unref(p);
 }
 
-/* KNOWN BUG (lib/dump.c): the JSON dump goes through libyaml's emitter, whose
- * double-quoted escapes are YAML, not JSON: a character outside the BMP comes
- * out as \U0001F680 and control characters from YAML escapes as \e, \a, \x01,
- * \N, \L. Python's json module rejects such output. Enable once the JSON dump
- * writes JSON escapes (\ud83d\ude80, \u001b, ...). */
-Test(round_trip, json_escapes_are_json, .disabled = true)
+/* The JSON dump must use JSON escapes only: libyaml's double-quoted style
+ * would write \U0001F680, \e, \a, \x01, \N, \L, which JSON parsers reject.
+ * Text outside ASCII stays raw UTF-8 (valid JSON); control characters
+ * become \u00XX. */
+Test(round_trip, json_escapes_are_json)
 {
     rollout_plan *p = mini("2026-03-02T09:00:00Z", "      - {at: 0, weight: 100%, unit: org}\n",
                            "description: \"launch \U0001F680 esc \\e bell \\a nel \\N "
@@ -1284,7 +1282,8 @@ Test(round_trip, json_escapes_are_json, .disabled = true)
     for (size_t i = 0; i < RP_COUNT(yaml_only); i++)
         cr_expect_null(strstr(json, yaml_only[i]), "JSON has the YAML escape %s: %s",
                        yaml_only[i], json);
-    cr_expect_not_null(strstr(json, "\\ud83d\\ude80"), "%s", json);
+    cr_expect_not_null(strstr(json, "launch \U0001F680 esc \\u001b bell \\u0007"), "%s", json);
+    cr_expect_not_null(strstr(json, "x \\u0001 del \\u007f"), "%s", json);
     free(json);
     rollout_plan_unref(p);
 }
