@@ -766,6 +766,72 @@ static double label_width(const char *s)
     return 6.2 * (double)text_width(s, strlen(s)) + 6;
 }
 
+typedef struct span {
+    int64_t from, to;
+} span;
+
+static int span_cmp(const void *a, const void *b)
+{
+    const span *x = a, *y = b;
+    return x->from < y->from ? -1 : x->from > y->from;
+}
+
+static void shade(rp_buf *b, const chart *c, int64_t from, int64_t to, const char *cls,
+                  const char *fill, const char *title, const char *reason)
+{
+    double x0 = cx(c, from), x1 = cx(c, to);
+    if (x1 - x0 < 0.05)
+        return;
+    rp_buf_printf(b,
+                  "<rect class=\"%s\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+                  "fill=\"%s\"><title>%s",
+                  cls, x0, c->top, x1 - x0, c->bottom - c->top, fill, title);
+    if (reason) {
+        rp_buf_puts(b, ": ");
+        xml_text(b, reason);
+    }
+    rp_buf_puts(b, "</title></rect>\n");
+}
+
+/* Shades the time outside every change window: the union of the window
+ * openings over the chart, then its gaps. Skipped on very long charts, where
+ * the stripes would be noise anyway. */
+static void shade_closed(rp_buf *b, const rollout_plan *p, const chart *c)
+{
+    int64_t days = (c->t1 - c->t0) / 86400 + 3;
+    if (!p->n_windows || days > 400)
+        return;
+    span *open = malloc(sizeof *open * (size_t)(days * p->n_windows));
+    if (!open) {
+        b->failed = true;
+        return;
+    }
+    size_t n = 0;
+    for (int i = 0; i < p->n_windows; i++) {
+        const rp_window *w = &p->windows[i];
+        int64_t first = (c->t0 + w->utc_offset) / 86400 - 1;
+        for (int64_t d = first; d < first + days; d++) {
+            int64_t wd = (d + 3) % 7; /* 1970-01-01 was a Thursday; Monday is 0 */
+            if (!(w->days & (1u << (wd < 0 ? wd + 7 : wd))))
+                continue;
+            open[n].from = d * 86400 + w->from - w->utc_offset;
+            open[n].to = d * 86400 + w->to - w->utc_offset;
+            n++;
+        }
+    }
+    qsort(open, n, sizeof *open, span_cmp);
+    int64_t t = c->t0;
+    for (size_t i = 0; i <= n && t < c->t1; i++) {
+        int64_t next = i < n ? open[i].from : c->t1;
+        if (next > t)
+            shade(b, c, t, next < c->t1 ? next : c->t1, "closed", "#f4f4f4",
+                  "outside the change windows", NULL);
+        if (i < n && open[i].to > t)
+            t = open[i].to;
+    }
+    free(open);
+}
+
 static void render_svg(render *r)
 {
     const rollout_plan *p = r->p;
@@ -836,7 +902,10 @@ static void render_svg(render *r)
     c.bottom = c.top + PLOT_H;
     double axis_labels = c.bottom + 36;
     /* three legend items a row: the cohorts, then gate, bake, projected, message */
-    int legend_rows = (p->n_cohorts + 4 + 2) / 3;
+    bool closed = p->n_windows && (c.t1 - c.t0) / 86400 + 3 <= 400, frozen = false;
+    for (int i = 0; i < p->n_freezes; i++)
+        frozen |= p->freezes[i].to > c.t0 && p->freezes[i].from < c.t1;
+    int legend_rows = (p->n_cohorts + 4 + closed + frozen + 2) / 3;
     double height = axis_labels + 20 + legend_rows * 20 + 16;
 
     rp_buf_puts(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -870,6 +939,14 @@ static void render_svg(render *r)
     if (waits)
         rp_buf_puts(b, " · paused: later steps wait for a resume");
     rp_buf_puts(b, "</text>\n");
+
+    /* when steps may not move: outside the windows, inside a freeze */
+    shade_closed(b, p, &c);
+    for (int i = 0; i < p->n_freezes; i++) {
+        const rp_freeze *f = &p->freezes[i];
+        if (f->to > c.t0 && f->from < c.t1)
+            shade(b, &c, f->from, f->to, "freeze", "#fdecea", "freeze", f->reason);
+    }
 
     /* the bake as a shaded band that says when it ends */
     if (bake_at != RP_NEVER) {
@@ -1044,7 +1121,11 @@ static void render_svg(render *r)
     /* legend */
     double ly = axis_labels + 20;
     int item = 0;
-    for (int co = 0; co < nc + 4; co++, item++) {
+    for (int co = 0; co < nc + 6; co++, item++) {
+        if ((co == nc + 4 && !closed) || (co == nc + 5 && !frozen)) {
+            item--;
+            continue;
+        }
         double x = 20 + (item % 3) * 360, y = ly + (item / 3) * 20;
         if (co < nc) {
             rp_buf_printf(b,
@@ -1084,12 +1165,20 @@ static void render_svg(render *r)
                           "font-size=\"12\" fill=\"#222\">projected: the gates before it get "
                           "their GO on time</text>\n",
                           x + 12, y - 4, x + 30, y);
-        } else {
+        } else if (co == nc + 3) {
             rp_buf_printf(b,
                           "<path d=\"M%.1f %.1f l5 5 l-5 5 l-5 -5 z\" fill=\"#7b1fa2\"/>\n"
                           "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" fill=\"#222\">message "
                           "(communication plan)</text>\n",
                           x + 12, y - 10, x + 30, y);
+        } else {
+            rp_buf_printf(b,
+                          "<rect x=\"%.1f\" y=\"%.1f\" width=\"24\" height=\"12\" "
+                          "fill=\"%s\" stroke=\"#ccc\"/>\n<text x=\"%.1f\" y=\"%.1f\" "
+                          "font-size=\"12\" fill=\"#222\">%s</text>\n",
+                          x, y - 10, co == nc + 4 ? "#f4f4f4" : "#fdecea", x + 30, y,
+                          co == nc + 4 ? "outside the change windows: steps wait"
+                                       : "freeze: steps wait");
         }
     }
     rp_buf_puts(b, "</svg>\n");

@@ -745,3 +745,43 @@ Test(svg, escapes_text)
     free(svg);
     rollout_plan_unref(p);
 }
+
+Test(calendar, office_hours_example)
+{
+    /* examples/plans/change-windows.yaml: the seed's steps in Mon-Fri
+     * 09:00-17:00 +01:00 with a freeze until Thu 03-12 12:00 local; the
+     * times below are worked out in the file's header comment */
+    rollout_plan *p = NULL;
+    rollout_error err;
+    cr_assert_eq(rollout_plan_load_file("examples/plans/change-windows.yaml", &p, &err),
+                 ROLLOUT_OK, "%s", err.message);
+    rollout_calendar_event ev[ROLLOUT_MAX_CALENDAR];
+    size_t n = 0;
+    cr_assert_eq(rollout_calendar(p, NULL, ev, RP_COUNT(ev), &n), ROLLOUT_OK);
+    static const struct { int phase, step; const char *at; } steps[] = {
+        {0, 0, "2026-03-05T09:00:00+01:00"},
+        {1, 0, "2026-03-05T13:00:00+01:00"},
+        {1, 1, "2026-03-05T15:00:00+01:00"},
+        {1, 2, "2026-03-06T09:00:00+01:00"}, /* due Thu 21:00 */
+        {1, 3, "2026-03-09T09:00:00+01:00"}, /* due Fri 21:00, then the weekend */
+        {2, 0, "2026-03-10T09:00:00+01:00"},
+        {2, 1, "2026-03-11T09:00:00+01:00"},
+        {2, 2, "2026-03-12T12:00:00+01:00"}, /* due 09:00, inside the freeze */
+    };
+    size_t k = 0;
+    int64_t complete = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ev[i].kind == ROLLOUT_CAL_COMPLETE)
+            complete = ev[i].at;
+        if (ev[i].kind != ROLLOUT_CAL_STEP)
+            continue;
+        cr_assert_lt(k, RP_COUNT(steps));
+        cr_expect_eq(ev[i].phase, steps[k].phase);
+        cr_expect_eq(ev[i].step, steps[k].step);
+        cr_expect_eq(ev[i].at, t_time(steps[k].at), "step %zu at %lld", k, (long long)ev[i].at);
+        k++;
+    }
+    cr_expect_eq(k, RP_COUNT(steps));
+    cr_expect_eq(complete, t_time("2026-03-20T12:00:00+01:00"));
+    rollout_plan_unref(p);
+}
