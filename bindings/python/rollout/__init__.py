@@ -1,0 +1,334 @@
+"""Canary-rollout decisions from librollout, for Python.
+
+The same C library that gateways and nginx workers link makes every decision
+here; this package only marshals arguments and results::
+
+    import rollout
+
+    plan = rollout.Plan.from_file("plan.yaml")        # or Plan.seed()
+    d = plan.decide(org="acme-corp", user="u-42", at=now)
+    if d.new:
+        ...                                            # route to the canary
+    print(d.explain())
+
+    state = rollout.State.new(plan)
+    state, actions = state.apply("start", at=now)      # perform the actions
+    text = state.encode()                              # keep it anywhere
+
+Times are aware ``datetime`` objects or int epoch seconds (a naive datetime
+is refused); where a time may be omitted it means "now", read by this
+binding (the library itself never reads a clock). Weights are integers in
+units of 0.001 % (0..100000). Errors are :class:`Error` subclasses carrying
+the C library's message.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json as _json
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
+
+from . import _rollout
+from ._rollout import (
+    ACTIONS,
+    BUCKETS,
+    CONFIRMATIONS,
+    EVENTS,
+    REASONS,
+    ROLLBACK_REASONS,
+    STATUSES,
+    UNITS,
+    VERDICTS,
+    WEIGHT_MAX,
+    ArgumentError,
+    Decision,
+    Error,
+    MetricsError,
+    NotFoundError,
+    PlanError,
+    StateError,
+    TransitionError,
+    __version__,
+    bucket,
+    code_name,
+)
+
+__all__ = [
+    "Action", "ArgumentError", "CalendarEvent", "CohortWeight", "CriterionResult",
+    "Decision", "Error", "Evaluation", "Metrics", "MetricsError", "NotFoundError", "Plan",
+    "PlanError", "Schedule", "State", "StateError", "TransitionError", "bucket", "code_name",
+    "from_epoch", "ACTIONS", "BUCKETS", "CONFIRMATIONS", "EVENTS", "REASONS",
+    "ROLLBACK_REASONS", "STATUSES", "UNITS", "VERDICTS", "WEIGHT_MAX", "__version__",
+]
+
+Time = Union[_dt.datetime, int]
+
+
+def from_epoch(t: Optional[int]) -> Optional[_dt.datetime]:
+    """An epoch-seconds value as an aware UTC datetime (None stays None)."""
+    if t is None:
+        return None
+    return _dt.datetime.fromtimestamp(t, _dt.timezone.utc)
+
+
+def _percent(weight: Optional[int]) -> str:
+    return "" if weight is None else f"{weight / 1000:g} %"
+
+
+# ---- results (plain containers: every value was computed by the library) ----
+
+
+class CohortWeight(NamedTuple):
+    """Where one cohort stands: its weight, bucketing unit and the step that set it."""
+
+    weight: int
+    unit: Optional[str]
+    phase: Optional[str]
+    step: Optional[int]
+
+
+class Schedule(NamedTuple):
+    """rollout_schedule: where the rollout stands at ``at``."""
+
+    at: int
+    status: str
+    phase: Optional[str]
+    step: Optional[int]
+    gate: Optional[str]
+    gate_pending: bool
+    gate_due: Optional[int]
+    slip: int
+    next_change: str
+    next_at: Optional[int]
+    next_phase: Optional[str]
+    next_step: Optional[int]
+    next_weight: int
+    bake_start: Optional[int]
+    complete_at: Optional[int]
+    cohorts: Dict[str, CohortWeight]
+
+
+class CalendarEvent(NamedTuple):
+    """One scheduled step, gate, message, bake start or completion."""
+
+    at: int
+    kind: str
+    phase: Optional[str]
+    step: Optional[int]
+    gate: Optional[str]
+    cohort: Optional[str]
+    weight: int
+    projected: bool
+    title: Optional[str]
+    channel: Optional[str]
+    audience: Optional[str]
+    message: Optional[str]
+    owners: Tuple[str, ...]
+
+    @property
+    def when(self) -> _dt.datetime:
+        """``at`` as an aware UTC datetime."""
+        return from_epoch(self.at)  # type: ignore[return-value]
+
+
+class CriterionResult(NamedTuple):
+    """How one success criterion came out (values in the metric's unit; None = n/a)."""
+
+    id: Optional[str]
+    metric: Optional[str]
+    verdict: str
+    rollback: bool
+    rollback_reason: Optional[str]
+    observed: Optional[float]
+    threshold: Optional[float]
+    baseline: Optional[float]
+    p_value: Optional[float]
+    lower: Optional[float]
+    upper: Optional[float]
+    samples: Optional[float]
+    reason: str
+
+
+class Evaluation(NamedTuple):
+    """rollout_evaluate: the verdict of a criteria set and each criterion's result."""
+
+    verdict: str
+    criteria: Optional[str]
+    n_pass: int
+    n_fail: int
+    n_inconclusive: int
+    rollback_index: Optional[int]
+    rollback_reason: Optional[str]
+    results: Tuple[CriterionResult, ...]
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "PASS"
+
+    @property
+    def rollback(self) -> Optional[CriterionResult]:
+        """The criterion whose failure demands a rollback, if any."""
+        return None if self.rollback_index is None else self.results[self.rollback_index]
+
+
+class Action(NamedTuple):
+    """One thing the caller must do after a state transition."""
+
+    type: str
+    cohort: Optional[str]
+    weight: Optional[int]
+    unit: Optional[str]
+    gate: Optional[str]
+    roles: Tuple[str, ...]
+    due: Optional[int]
+    id: Optional[str]
+    label: Optional[str]
+    channel: Optional[str]
+    audience: Optional[str]
+    text: Optional[str]
+
+    def __str__(self) -> str:
+        parts = [self.type]
+        if self.cohort is not None:
+            parts.append(f"cohort={self.cohort}")
+        if self.weight is not None:
+            parts.append(f"weight={_percent(self.weight)}")
+        if self.unit is not None:
+            parts.append(f"unit={self.unit}")
+        for name in ("gate", "id", "label", "channel", "audience"):
+            value = getattr(self, name)
+            if value is not None:
+                parts.append(f"{name}={value}")
+        if self.roles:
+            parts.append("roles=" + ",".join(self.roles))
+        if self.due is not None:
+            parts.append("due=" + from_epoch(self.due).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        if self.text:
+            parts.append(f"-- {self.text}")
+        return " ".join(parts)
+
+
+# ---- the types ------------------------------------------------------------------------
+
+
+class Metrics(_rollout.Metrics):
+    """A metrics snapshot: measurements of the new version and of the baseline.
+
+    ``Metrics()`` is empty (fill it with the ``set*`` methods); ``from_file``,
+    ``from_string`` and ``from_dict`` load the documented snapshot format::
+
+        Metrics.from_dict({"new": {"requests": 120000, "errors": 84,
+                                   "latency_p95": 1.4, "smoke_tests": {"login-logout": "pass"}},
+                           "baseline": {"requests": 500000, "errors": 400}})
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Metrics":
+        # The dict goes through the library's own loader (as JSON), so it
+        # means exactly what the same snapshot file would, and is checked
+        # the same way.
+        try:
+            text = _json.dumps(data, allow_nan=False)
+        except ValueError as e:  # NaN or infinity: no measurement is either
+            raise MetricsError(f"<dict>: {e}") from None
+        return cls.from_string(text, "<dict>")
+
+
+class Plan(_rollout.Plan):
+    """A loaded, validated, immutable rollout plan; share it between threads.
+
+    Load with ``Plan.from_file(path)``, ``Plan.from_string(text)`` or
+    ``Plan.seed()``. ``decide`` and ``decide_many`` are the C methods.
+    """
+
+    __slots__ = ()
+
+    def schedule(self, at: Optional[Time] = None, state: Optional["State"] = None) -> Schedule:
+        """Where the rollout stands at ``at`` (default now)."""
+        d = self._schedule(at, state)
+        d["cohorts"] = {k: CohortWeight(**v) for k, v in d["cohorts"].items()}
+        return Schedule(**d)
+
+    def calendar(
+        self, start: Optional[Time] = None, state: Optional["State"] = None
+    ) -> List[CalendarEvent]:
+        """Every scheduled step, gate and message in time order.
+
+        With ``state``, slipped as the state records; with ``start``, for a
+        rollout started then; with neither, started at the plan's start.
+        """
+        if start is not None:
+            if state is not None:
+                raise TypeError("calendar() takes start or state, not both")
+            state, _ = State.new(self).apply("start", at=start)
+        return [CalendarEvent(**e) for e in self._calendar(state)]
+
+    def evaluate(
+        self,
+        phase: Optional[str] = None,
+        metrics: Union[Metrics, Mapping[str, Any], None] = None,
+        *,
+        gate: Optional[str] = None,
+        criteria: Optional[str] = None,
+        bake: bool = False,
+    ) -> Evaluation:
+        """Judges ``metrics`` against the criteria of a phase (or of ``gate``,
+        of the criteria set ``criteria``, or of the bake period)."""
+        chosen = [x for x in (phase is not None, gate is not None, criteria is not None, bake) if x]
+        if len(chosen) != 1:
+            raise TypeError("evaluate() takes exactly one of phase, gate=, criteria=, bake=True")
+        if metrics is None:
+            raise TypeError("evaluate() needs metrics")
+        if not isinstance(metrics, _rollout.Metrics):
+            metrics = Metrics.from_dict(metrics)
+        if phase is not None:
+            target, name = _rollout.EVAL_PHASE, phase
+        elif gate is not None:
+            target, name = _rollout.EVAL_GATE, gate
+        elif criteria is not None:
+            target, name = _rollout.EVAL_CRITERIA, criteria
+        else:
+            target, name = _rollout.EVAL_BAKE, None
+        d = self._evaluate(target, name, metrics)
+        d["results"] = tuple(CriterionResult(**r) for r in d["results"])
+        return Evaluation(**d)
+
+
+class State(_rollout.State):
+    """A rollout state: ``State.new(plan)``, ``State.decode(plan, text)``.
+
+    Immutable: ``apply`` returns the next state and the actions to perform.
+    """
+
+    __slots__ = ()
+
+    def apply(
+        self,
+        event: str,
+        at: Optional[Time] = None,
+        *,
+        gate: Optional[str] = None,
+        role: Optional[str] = None,
+        override: bool = False,
+        verdict: Union[str, Evaluation, None] = None,
+        reason: Optional[str] = None,
+        confirmation: Optional[str] = None,
+    ) -> Tuple["State", List[Action]]:
+        """Applies an event (one of ``rollout.EVENTS``) at ``at`` (default now).
+
+        ``gate`` and ``role`` are plan ids (gate None = the next open gate);
+        ``verdict`` a name from ``rollout.VERDICTS`` or an :class:`Evaluation`;
+        ``reason`` one of ``rollout.ROLLBACK_REASONS``; ``confirmation`` one of
+        ``rollout.CONFIRMATIONS``. Raises TransitionError when the event is
+        not valid now; the state is then unchanged (it always is: the new
+        state is returned).
+        """
+        if isinstance(verdict, Evaluation):
+            verdict = verdict.verdict
+        state, actions = self._apply(
+            event, at, gate=gate, role=role, override=override, verdict=verdict,
+            reason=reason, confirmation=confirmation,
+        )
+        return state, [Action(**a) for a in actions]

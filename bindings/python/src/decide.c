@@ -1,0 +1,601 @@
+/*
+ * decide.c — Plan.decide, Plan.decide_many and the Decision result type.
+ *
+ * decide is the hot path of a Python gateway, so it avoids everything that
+ * is not needed for the answer: keywords are matched by pointer (the
+ * compiler interns them), str ids are read in place (3.10+), the result
+ * keeps references to the ids instead of formatting anything, and the
+ * explanation is only rendered when asked for. The GIL is *not* released
+ * around one rollout_decide: it takes tens of nanoseconds, less than
+ * releasing and taking back the GIL. decide_many releases it per chunk.
+ */
+#include "binding.h"
+
+#include <string.h>
+
+PyTypeObject *rb_DecisionType;
+
+static const char *const id_names[4] = {"org", "user", "session", "request"};
+
+/* ---- attributes -------------------------------------------------------------------- */
+
+/* Up to this many attributes are converted on the stack. */
+#define ATTRS_ON_STACK 8
+
+typedef struct {
+    rollout_attr *attrs;
+    rb_str *strs; /* 2 per attribute: key, value */
+    size_t n;
+    rollout_attr stack_attrs[ATTRS_ON_STACK];
+    rb_str stack_strs[2 * ATTRS_ON_STACK];
+} attr_buf;
+
+static void attrs_clear(attr_buf *b)
+{
+    for (size_t i = 0; i < 2 * b->n; i++)
+        rb_str_clear(&b->strs[i]);
+    if (b->attrs != b->stack_attrs) {
+        PyMem_Free(b->attrs);
+        PyMem_Free(b->strs);
+    }
+    b->attrs = b->stack_attrs;
+    b->strs = b->stack_strs;
+    b->n = 0;
+}
+
+/* Converts dict (str/bytes keys and values; a None value is skipped as
+ * absent) into b. The dict must not change meanwhile: callers pass their
+ * own snapshot. */
+static int attrs_fill(PyObject *dict, attr_buf *b)
+{
+    b->attrs = b->stack_attrs;
+    b->strs = b->stack_strs;
+    b->n = 0;
+    Py_ssize_t size = PyDict_Size(dict);
+    if (size > ATTRS_ON_STACK) {
+        b->attrs = PyMem_Malloc(sizeof *b->attrs * (size_t)size);
+        b->strs = PyMem_Malloc(sizeof *b->strs * 2 * (size_t)size);
+        if (!b->attrs || !b->strs) {
+            PyMem_Free(b->attrs);
+            PyMem_Free(b->strs);
+            b->attrs = b->stack_attrs;
+            b->strs = b->stack_strs;
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(dict, &pos, &k, &v)) {
+        if (v == Py_None)
+            continue;
+        rb_str *ks = &b->strs[2 * b->n], *vs = ks + 1;
+        if (rb_str_get(k, ks, "an attrs key", 0) < 0)
+            goto fail;
+        if (rb_str_get(v, vs, "an attrs value", 0) < 0) {
+            rb_str_clear(ks);
+            goto fail;
+        }
+        b->attrs[b->n++] = (rollout_attr){ks->p, ks->n, vs->p, vs->n};
+    }
+    return 0;
+fail:
+    attrs_clear(b);
+    return -1;
+}
+
+/* ---- the Decision type -------------------------------------------------------------- */
+
+static void decision_dealloc(PyObject *self)
+{
+    DecisionObject *d = (DecisionObject *)self;
+    Py_DECREF(d->plan);
+    for (int i = 0; i < 4; i++)
+        Py_XDECREF(d->ids[i]);
+    Py_XDECREF(d->attrs);
+    PyTypeObject *tp = Py_TYPE(self);
+    /* Decision is final and made with PyObject_New, so PyObject_Free matches */
+    PyObject_Free(self);
+    Py_DECREF(tp);
+}
+
+static PyObject *decision_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    PyErr_SetString(PyExc_TypeError, "Decisions come from Plan.decide()");
+    return NULL;
+}
+
+#define D(self) (&((DecisionObject *)(self))->d)
+
+static PyObject *get_new(PyObject *self, void *c)
+{
+    return PyBool_FromLong(D(self)->variant == ROLLOUT_NEW);
+}
+static PyObject *get_variant(PyObject *self, void *c)
+{
+    PyObject *s = D(self)->variant == ROLLOUT_NEW ? rb_str_new : rb_str_stable;
+    Py_INCREF(s);
+    return s;
+}
+static PyObject *get_version(PyObject *self, void *c)
+{
+    PlanObject *p = ((DecisionObject *)self)->plan;
+    PyObject *s = p->labels[D(self)->variant == ROLLOUT_NEW];
+    Py_INCREF(s);
+    return s;
+}
+static PyObject *get_reason(PyObject *self, void *c)
+{
+    int r = D(self)->reason;
+    if (r < 0 || r >= 9)
+        return PyUnicode_FromString(rollout_reason_name(r));
+    Py_INCREF(rb_reason_names[r]);
+    return rb_reason_names[r];
+}
+static PyObject *get_cohort(PyObject *self, void *c)
+{
+    PlanObject *p = ((DecisionObject *)self)->plan;
+    return rb_name(p->cohort_names, p->n_cohorts, D(self)->cohort);
+}
+static PyObject *get_phase(PyObject *self, void *c)
+{
+    PlanObject *p = ((DecisionObject *)self)->plan;
+    return rb_name(p->phase_names, p->n_phases, D(self)->phase);
+}
+static PyObject *get_step(PyObject *self, void *c) { return rb_int_or_none(D(self)->step, -1); }
+static PyObject *get_unit(PyObject *self, void *c)
+{
+    return rb_name(rb_unit_names, 4, D(self)->unit);
+}
+static int bucketed(const rollout_decision *d)
+{
+    return d->reason == ROLLOUT_REASON_IN_ROLLOUT || d->reason == ROLLOUT_REASON_OUT_OF_ROLLOUT;
+}
+static PyObject *get_bucket(PyObject *self, void *c)
+{
+    if (!bucketed(D(self)))
+        Py_RETURN_NONE;
+    return PyLong_FromUnsignedLong(D(self)->bucket);
+}
+static PyObject *get_weight(PyObject *self, void *c)
+{
+    return PyLong_FromUnsignedLong(D(self)->weight);
+}
+static PyObject *get_plan(PyObject *self, void *c)
+{
+    PyObject *p = (PyObject *)((DecisionObject *)self)->plan;
+    Py_INCREF(p);
+    return p;
+}
+
+/* The context the decision was made for, rebuilt from the kept objects. */
+static int context_of(DecisionObject *d, rollout_context *ctx, rb_str ids[4], attr_buf *ab)
+{
+    memset(ctx, 0, sizeof *ctx);
+    memset(ids, 0, 4 * sizeof ids[0]);
+    ab->n = 0;
+    ab->attrs = ab->stack_attrs;
+    ab->strs = ab->stack_strs;
+    const char **ptr[4] = {&ctx->org, &ctx->user, &ctx->session, &ctx->request};
+    size_t *len[4] = {&ctx->org_len, &ctx->user_len, &ctx->session_len, &ctx->request_len};
+    for (int i = 0; i < 4; i++) {
+        if (d->ids[i] && rb_str_get(d->ids[i], &ids[i], id_names[i], 1) < 0)
+            goto fail;
+        *ptr[i] = ids[i].p;
+        *len[i] = ids[i].n;
+    }
+    if (d->attrs && attrs_fill(d->attrs, ab) < 0)
+        goto fail;
+    ctx->attrs = ab->attrs;
+    ctx->n_attrs = ab->n;
+    return 0;
+fail:
+    for (int i = 0; i < 4; i++)
+        rb_str_clear(&ids[i]);
+    return -1;
+}
+
+static PyObject *decision_explain(PyObject *self, PyObject *unused)
+{
+    DecisionObject *d = (DecisionObject *)self;
+    rollout_context ctx;
+    rb_str ids[4];
+    attr_buf ab;
+    if (context_of(d, &ctx, ids, &ab) < 0)
+        return NULL;
+    char stack[256], *buf = stack;
+    size_t n = rollout_explain(d->plan->plan, &d->d, &ctx, buf, sizeof stack);
+    PyObject *out = NULL;
+    if (n >= sizeof stack) {
+        buf = PyMem_Malloc(n + 1);
+        if (!buf) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        n = rollout_explain(d->plan->plan, &d->d, &ctx, buf, n + 1);
+    }
+    /* the explanation quotes the unit id, which may be any bytes */
+    out = PyUnicode_DecodeUTF8(buf, (Py_ssize_t)n, "replace");
+done:
+    if (buf != stack)
+        PyMem_Free(buf);
+    for (int i = 0; i < 4; i++)
+        rb_str_clear(&ids[i]);
+    attrs_clear(&ab);
+    return out;
+}
+
+static PyObject *decision_as_dict(PyObject *self, PyObject *unused)
+{
+    /* the keys and values of `rollout decide --json`, without at/explanation */
+    return Py_BuildValue("{s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N}", "variant",
+                         get_variant(self, NULL), "version", get_version(self, NULL), "reason",
+                         get_reason(self, NULL), "cohort", get_cohort(self, NULL), "phase",
+                         get_phase(self, NULL), "step", get_step(self, NULL), "unit",
+                         get_unit(self, NULL), "bucket", get_bucket(self, NULL), "weight",
+                         get_weight(self, NULL));
+}
+
+static PyObject *decision_repr(PyObject *self)
+{
+    const rollout_decision *d = D(self);
+    PlanObject *p = ((DecisionObject *)self)->plan;
+    PyObject *cohort = rb_name(p->cohort_names, p->n_cohorts, d->cohort);
+    PyObject *phase = rb_name(p->phase_names, p->n_phases, d->phase);
+    PyObject *bucket = get_bucket(self, NULL);
+    PyObject *out = NULL;
+    if (cohort && phase && bucket)
+        out = PyUnicode_FromFormat("<rollout.Decision %s %s cohort=%R phase=%R bucket=%R "
+                                   "weight=%lu>",
+                                   d->variant == ROLLOUT_NEW ? "new" : "stable",
+                                   rollout_reason_name(d->reason), cohort, phase, bucket,
+                                   (unsigned long)d->weight);
+    Py_XDECREF(cohort);
+    Py_XDECREF(phase);
+    Py_XDECREF(bucket);
+    return out;
+}
+
+/* Equal when the same plan gave the same answer for the same reason. */
+static PyObject *decision_richcompare(PyObject *a, PyObject *b, int op)
+{
+    if ((op != Py_EQ && op != Py_NE) || !PyObject_TypeCheck(b, rb_DecisionType))
+        Py_RETURN_NOTIMPLEMENTED;
+    const rollout_decision *x = D(a), *y = D(b);
+    int eq = rollout_plan_fingerprint(((DecisionObject *)a)->plan->plan) ==
+                 rollout_plan_fingerprint(((DecisionObject *)b)->plan->plan) &&
+             x->variant == y->variant && x->reason == y->reason && x->cohort == y->cohort &&
+             x->phase == y->phase && x->step == y->step && x->unit == y->unit &&
+             x->weight == y->weight && (!bucketed(x) || x->bucket == y->bucket);
+    return PyBool_FromLong(op == Py_EQ ? eq : !eq);
+}
+
+static Py_hash_t decision_hash(PyObject *self)
+{
+    const rollout_decision *d = D(self);
+    uint64_t h = 1469598103934665603ull;
+    int64_t parts[] = {d->variant, d->reason, d->cohort, d->phase, d->step, d->unit, d->weight,
+                       bucketed(d) ? (int64_t)d->bucket : -1};
+    for (size_t i = 0; i < RB_COUNT(parts); i++)
+        h = (h ^ (uint64_t)parts[i]) * 1099511628211ull;
+    Py_hash_t r = (Py_hash_t)(h >> 1);
+    return r == -1 ? -2 : r;
+}
+
+static PyMethodDef decision_methods[] = {
+    {"explain", decision_explain, METH_NOARGS,
+     "explain() -> str\n--\n\nThe decision in one line, as rollout_explain words it."},
+    {"as_dict", decision_as_dict, METH_NOARGS,
+     "as_dict() -> dict\n--\n\nThe fields as `rollout decide --json` names them."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef decision_getset[] = {
+    {"new", get_new, NULL, "True when the request goes to the new version.", NULL},
+    {"variant", get_variant, NULL, "'new' or 'stable'.", NULL},
+    {"version", get_version, NULL, "The version label of the variant (plan versions).", NULL},
+    {"reason", get_reason, NULL, "Why: 'IN_ROLLOUT', 'OUT_OF_ROLLOUT', 'NO_COHORT', ...", NULL},
+    {"cohort", get_cohort, NULL, "The matching cohort's id, or None.", NULL},
+    {"phase", get_phase, NULL, "The phase whose weight applied, or None.", NULL},
+    {"step", get_step, NULL, "The step's index within the phase, or None.", NULL},
+    {"unit", get_unit, NULL, "'org', 'user', 'session' or 'request' bucketed, or None.", NULL},
+    {"bucket", get_bucket, NULL, "The unit's bucket (0..99999) when one was computed.", NULL},
+    {"weight", get_weight, NULL, "The cohort's weight at the time (0..100000).", NULL},
+    {"plan", get_plan, NULL, "The plan that decided.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot decision_slots[] = {
+    {Py_tp_dealloc, decision_dealloc},
+    {Py_tp_new, decision_new},
+    {Py_tp_repr, decision_repr},
+    {Py_tp_richcompare, decision_richcompare},
+    {Py_tp_hash, decision_hash},
+    {Py_tp_methods, decision_methods},
+    {Py_tp_getset, decision_getset},
+    {Py_tp_doc, "An immutable decision of Plan.decide()."},
+    {0, NULL},
+};
+
+static PyType_Spec decision_spec = {
+    "rollout.Decision", sizeof(DecisionObject), 0, Py_TPFLAGS_DEFAULT, decision_slots,
+};
+
+int rb_decision_init(PyObject *module)
+{
+    rb_DecisionType = (PyTypeObject *)PyType_FromSpec(&decision_spec);
+    if (!rb_DecisionType)
+        return -1;
+    Py_INCREF(rb_DecisionType);
+    if (PyModule_AddObject(module, "Decision", (PyObject *)rb_DecisionType) < 0) {
+        Py_DECREF(rb_DecisionType);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- decide ------------------------------------------------------------------------- */
+
+/* The keyword values of one decide call, borrowed: org user session request
+ * attrs at state (the order of rb_kw_decide). */
+typedef struct {
+    PyObject *v[7];
+} decide_args;
+
+static int decide_kw(decide_args *a, PyObject *key, PyObject *value)
+{
+    for (int i = 0; i < 7; i++)
+        if (key == rb_kw_decide[i]) {
+            a->v[i] = value;
+            return 0;
+        }
+    /* not interned (built with **kwargs from computed strings): compare */
+    for (int i = 0; i < 7; i++) {
+        int eq = PyUnicode_Compare(key, rb_kw_decide[i]);
+        if (eq == -1 && PyErr_Occurred())
+            return -1;
+        if (eq == 0) {
+            a->v[i] = value;
+            return 0;
+        }
+    }
+    PyErr_Format(PyExc_TypeError, "decide() got an unexpected keyword argument '%U'", key);
+    return -1;
+}
+
+static PyObject *decide_impl(PlanObject *self, const decide_args *a)
+{
+    rollout_context ctx;
+    memset(&ctx, 0, sizeof ctx);
+    rb_str ids[4] = {{0}};
+    attr_buf ab;
+    ab.n = 0;
+    ab.attrs = ab.stack_attrs;
+    ab.strs = ab.stack_strs;
+    PyObject *snapshot = NULL;
+    DecisionObject *res = NULL;
+
+    const char **ptr[4] = {&ctx.org, &ctx.user, &ctx.session, &ctx.request};
+    size_t *len[4] = {&ctx.org_len, &ctx.user_len, &ctx.session_len, &ctx.request_len};
+    for (int i = 0; i < 4; i++) {
+        if (!a->v[i])
+            continue;
+        if (rb_str_get(a->v[i], &ids[i], id_names[i], 1) < 0)
+            goto done;
+        *ptr[i] = ids[i].p;
+        *len[i] = ids[i].n;
+    }
+    PyObject *attrs = a->v[4];
+    if (attrs && attrs != Py_None) {
+        if (!PyDict_Check(attrs)) {
+            PyErr_SetString(PyExc_TypeError, "attrs must be a dict of str to str");
+            goto done;
+        }
+        if (PyDict_Size(attrs) > 0) {
+            /* a copy: the caller may change its dict before calling explain() */
+            if (!(snapshot = PyDict_Copy(attrs)) || attrs_fill(snapshot, &ab) < 0)
+                goto done;
+            ctx.attrs = ab.attrs;
+            ctx.n_attrs = ab.n;
+        }
+    }
+    int64_t at;
+    const rollout_state *state;
+    if (rb_time(a->v[5], &at, "at") < 0 || rb_state_arg(self, a->v[6], &state) < 0)
+        goto done;
+
+    rollout_decision d;
+    int rc = rollout_decide(self->plan, state, at, &ctx, &d);
+    if (rc) {
+        rb_raise(rc, NULL, NULL, RB_CTX_STATE);
+        goto done;
+    }
+    res = PyObject_New(DecisionObject, rb_DecisionType);
+    if (!res)
+        goto done;
+    res->d = d;
+    res->plan = self;
+    Py_INCREF(self);
+    for (int i = 0; i < 4; i++) {
+        PyObject *o = a->v[i] && a->v[i] != Py_None ? a->v[i] : NULL;
+        Py_XINCREF(o);
+        res->ids[i] = o;
+    }
+    res->attrs = snapshot; /* the decision owns the snapshot now */
+    snapshot = NULL;
+done:
+    for (int i = 0; i < 4; i++)
+        rb_str_clear(&ids[i]);
+    attrs_clear(&ab);
+    Py_XDECREF(snapshot);
+    return (PyObject *)res;
+}
+
+PyObject *rb_plan_decide_varargs(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    if (PyTuple_Size(args) != 0) {
+        PyErr_SetString(PyExc_TypeError,
+                        "decide() takes keyword arguments only (org=, user=, session=, "
+                        "request=, attrs=, at=, state=)");
+        return NULL;
+    }
+    decide_args a = {{NULL}};
+    if (kwargs) {
+        Py_ssize_t pos = 0;
+        PyObject *k, *v;
+        while (PyDict_Next(kwargs, &pos, &k, &v))
+            if (decide_kw(&a, k, v) < 0)
+                return NULL;
+    }
+    return decide_impl((PlanObject *)self, &a);
+}
+
+PyObject *rb_plan_decide_fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                              PyObject *kwnames)
+{
+    /* the method descriptor strips PY_VECTORCALL_ARGUMENTS_OFFSET from nargs */
+    if (nargs != 0) {
+        PyErr_SetString(PyExc_TypeError,
+                        "decide() takes keyword arguments only (org=, user=, session=, "
+                        "request=, attrs=, at=, state=)");
+        return NULL;
+    }
+    decide_args a = {{NULL}};
+    if (kwnames) {
+        Py_ssize_t n = PyTuple_Size(kwnames);
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (decide_kw(&a, PyTuple_GetItem(kwnames, i), args[i]) < 0)
+                return NULL;
+    }
+    return decide_impl((PlanObject *)self, &a);
+}
+
+/* ---- decide_many ----------------------------------------------------------------------- */
+
+/* Ids converted per chunk with the GIL held, then decided without it.
+ * Small enough for the stack, large enough that releasing the GIL costs
+ * well under a nanosecond per id. */
+#define CHUNK 512
+
+PyObject *rb_plan_decide_many(PyObject *self_o, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"orgs", "users", "sessions", "requests", "attrs", "at", "state",
+                             NULL};
+    static const char *const seq_names[4] = {"orgs", "users", "sessions", "requests"};
+    PlanObject *self = (PlanObject *)self_o;
+    PyObject *seqs[4] = {NULL, NULL, NULL, NULL}, *attrs = NULL, *at_o = NULL, *state_o = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O$OOOOOO:decide_many", kwlist, &seqs[0],
+                                     &seqs[1], &seqs[2], &seqs[3], &attrs, &at_o, &state_o))
+        return NULL;
+    int which = -1;
+    for (int i = 0; i < 4; i++)
+        if (seqs[i] && seqs[i] != Py_None) {
+            if (which >= 0) {
+                which = -2;
+                break;
+            }
+            which = i;
+        }
+    if (which < 0) {
+        PyErr_SetString(PyExc_TypeError,
+                        "decide_many() takes exactly one of orgs, users, sessions, requests");
+        return NULL;
+    }
+    PyObject *seq = seqs[which];
+    if (PyUnicode_Check(seq) || PyBytes_Check(seq)) {
+        PyErr_Format(PyExc_TypeError, "%s must be a sequence of ids, not a single id",
+                     seq_names[which]);
+        return NULL;
+    }
+    int64_t at;
+    const rollout_state *state;
+    if (rb_time(at_o, &at, "at") < 0 || rb_state_arg(self, state_o, &state) < 0)
+        return NULL;
+
+    rollout_context base;
+    memset(&base, 0, sizeof base);
+    attr_buf ab;
+    ab.n = 0;
+    ab.attrs = ab.stack_attrs;
+    ab.strs = ab.stack_strs;
+    PyObject *snapshot = NULL, *items = NULL, *out = NULL;
+    if (attrs && attrs != Py_None) {
+        if (!PyDict_Check(attrs)) {
+            PyErr_SetString(PyExc_TypeError, "attrs must be a dict of str to str");
+            return NULL;
+        }
+        if (!(snapshot = PyDict_Copy(attrs)) || attrs_fill(snapshot, &ab) < 0)
+            goto done;
+        base.attrs = ab.attrs;
+        base.n_attrs = ab.n;
+    }
+    /* A state error is the same for every id: report it once, up front. */
+    rollout_decision d;
+    int rc = rollout_decide(self->plan, state, at, &base, &d);
+    if (rc) {
+        rb_raise(rc, NULL, NULL, RB_CTX_STATE);
+        goto done;
+    }
+    /* a tuple snapshot holds every id alive while the GIL is released, even
+     * if the caller's list is changed by another thread meanwhile */
+    if (!(items = PySequence_Tuple(seq)))
+        goto done;
+    Py_ssize_t n = PyTuple_Size(items);
+    if (!(out = PyBytes_FromStringAndSize(NULL, n)))
+        goto done;
+    char *mask = PyBytes_AsString(out);
+    const rollout_plan *plan = self->plan;
+
+    const char *ptr[CHUNK];
+    size_t len[CHUNK];
+    rb_str tmp[CHUNK];
+    for (Py_ssize_t start = 0; start < n; start += CHUNK) {
+        Py_ssize_t m = n - start < CHUNK ? n - start : CHUNK, j;
+        for (j = 0; j < m; j++) {
+            PyObject *item = PyTuple_GetItem(items, start + j);
+            if (!PyUnicode_Check(item) && !PyBytes_Check(item) && item != Py_None) {
+                PyObject *tn = PyObject_GetAttrString((PyObject *)Py_TYPE(item), "__name__");
+                if (tn) {
+                    PyErr_Format(PyExc_TypeError, "%s[%zd] must be str, bytes or None, not %U",
+                                 seq_names[which], start + j, tn);
+                    Py_DECREF(tn);
+                }
+                break;
+            }
+            if (rb_str_get(item, &tmp[j], seq_names[which], 1) < 0)
+                break;
+            ptr[j] = tmp[j].p;
+            len[j] = tmp[j].n;
+        }
+        if (j == m) {
+            Py_BEGIN_ALLOW_THREADS
+            rollout_context ctx = base;
+            const char **idp = which == 0 ? &ctx.org : which == 1 ? &ctx.user
+                             : which == 2 ? &ctx.session : &ctx.request;
+            size_t *lenp = which == 0 ? &ctx.org_len : which == 1 ? &ctx.user_len
+                         : which == 2 ? &ctx.session_len : &ctx.request_len;
+            for (Py_ssize_t k = 0; k < m; k++) {
+                rollout_decision dk;
+                *idp = ptr[k];
+                *lenp = len[k];
+                /* the state was checked above, so this cannot fail; a
+                 * failure would still answer STABLE (rollout_decide fills
+                 * *out before any check) */
+                rollout_decide(plan, state, at, &ctx, &dk);
+                mask[start + k] = dk.variant == ROLLOUT_NEW;
+            }
+            Py_END_ALLOW_THREADS
+        }
+        for (Py_ssize_t k = 0; k < j; k++)
+            rb_str_clear(&tmp[k]);
+        if (j < m) {
+            Py_CLEAR(out);
+            goto done;
+        }
+    }
+done:
+    attrs_clear(&ab);
+    Py_XDECREF(snapshot);
+    Py_XDECREF(items);
+    return out;
+}
