@@ -134,6 +134,12 @@ static bool cancelled(const render *r, const rollout_calendar_event *e)
     return r->cancels && e->at > r->stop_at;
 }
 
+/* Whether t can be written as a date: years 1 to 9999. */
+static bool in_calendar(int64_t t)
+{
+    return t >= -62135596800 && t <= 253402300799;
+}
+
 /* The moment a halt or rollback cut the rollout short, as the state tells it. */
 static void stopped_at(render *r)
 {
@@ -153,8 +159,8 @@ static void stopped_at(render *r)
     } else {
         return;
     }
-    if (!t)
-        t = s->updated_at ? s->updated_at : r->start;
+    if (!t || !in_calendar(t))
+        t = s->updated_at && in_calendar(s->updated_at) ? s->updated_at : r->start;
     r->stop_at = t;
 }
 
@@ -635,7 +641,8 @@ static void render_ics(render *r)
 
     /* DTSTAMP must be the same on every render: the last recorded
      * transition when there is a state, else the plan's start. */
-    int64_t stamp = r->s && r->s->updated_at ? r->s->updated_at : p->start;
+    int64_t stamp = r->s && r->s->updated_at && in_calendar(r->s->updated_at) ? r->s->updated_at
+                                                                             : p->start;
     uint64_t seq = r->s ? r->s->revision : 0;
     if (seq > INT32_MAX)
         seq = INT32_MAX; /* SEQUENCE is a 32-bit INTEGER */
@@ -988,7 +995,11 @@ static void render_svg(render *r)
 
     /* x axis: a tick a day (or every few days on long rollouts), counted from T+0 */
     int64_t span_days = (c.t1 - r->start) / 86400;
-    int64_t every = span_days <= 16 ? 1 : span_days <= 40 ? 2 : span_days <= 120 ? 7 : 30;
+    int64_t every = span_days <= 16    ? 1
+                    : span_days <= 40  ? 2
+                    : span_days <= 120 ? 7
+                    : span_days <= 600 ? 30
+                                       : span_days / 20; /* about 20 ticks, however long */
     for (int64_t d = 0; r->start + d * 86400 <= c.t1; d += every) {
         int64_t t = r->start + d * 86400;
         if (t < c.t0)
@@ -1204,6 +1215,16 @@ int rollout_calendar_render(const rollout_plan *plan, const rollout_state *state
     rp_buf b = {0};
     render r = {plan, state, ev, n, 0, RP_NEVER, false, &b};
     r.start = state && state->started_at ? state->started_at : plan->start;
+    if (!in_calendar(r.start)) {
+        free(ev);
+        return ROLLOUT_ERR_ARG; /* a corrupt state: no calendar shows that start */
+    }
+    /* A pause that (in a corrupt state) ends beyond year 9999 pushes what
+     * follows out of every calendar: show it as waiting, like a pause under
+     * way, rather than at a date that cannot be written. */
+    for (size_t i = 0; i < n; i++)
+        if (!in_calendar(ev[i].at))
+            ev[i].at = RP_NEVER;
     stopped_at(&r);
     switch (format) {
     case ROLLOUT_CALENDAR_TABLE: render_table(&r); break;

@@ -785,3 +785,29 @@ Test(calendar, office_hours_example)
     cr_expect_eq(complete, t_time("2026-03-20T12:00:00+01:00"));
     rollout_plan_unref(p);
 }
+
+Test(render, corrupt_state_times)
+{
+    rollout_plan *p = t_seed();
+    rollout_state s = running(p, INT64_MAX - 100);
+    size_t needed;
+    for (int f = ROLLOUT_CALENDAR_TABLE; f <= ROLLOUT_CALENDAR_SVG; f++)
+        cr_expect_eq(rollout_calendar_render(p, &s, f, NULL, 0, &needed), ROLLOUT_ERR_ARG,
+                     "format %d: a start no calendar can show", f);
+
+    /* a pause that ends past year 9999: what follows it waits, like a pause
+     * under way, and every format still renders */
+    s = running(p, seed_start());
+    s.n_pauses = 1;
+    s.pause_from[0] = seed_start() + 1 * H;
+    s.pause_to[0] = INT64_MAX - 10;
+    s.updated_at = INT64_MIN + 1;
+    for (int f = ROLLOUT_CALENDAR_TABLE; f <= ROLLOUT_CALENDAR_SVG; f++) {
+        char *out = render(p, &s, f, NULL);
+        free(out);
+    }
+    char *t = render(p, &s, ROLLOUT_CALENDAR_TABLE, NULL);
+    cr_expect(strstr(t, "(waits for a resume)"));
+    free(t);
+    rollout_plan_unref(p);
+}
