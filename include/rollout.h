@@ -708,7 +708,9 @@ typedef enum rollout_calendar_format {
  * output depends only on its arguments (no clock is read), so two renders
  * are byte for byte equal. Buffer protocol as rollout_plan_dump: buf is
  * NUL-terminated when cap > 0, *needed (if not NULL) receives the full
- * length without the NUL, ROLLOUT_ERR_BUFFER when cap is too small. */
+ * length without the NUL, ROLLOUT_ERR_BUFFER when cap is too small;
+ * ROLLOUT_ERR_ARG for an unknown format or a state whose start is not a
+ * date in the years 1 to 9999. */
 ROLLOUT_API int rollout_calendar_render(const rollout_plan *plan, const rollout_state *state,
                                         int format, char *buf, size_t cap, size_t *needed);
 
