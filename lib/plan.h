@@ -40,6 +40,7 @@ typedef struct rp_step {
     uint32_t weight;       /* 0.001 % units */
     int unit;              /* rollout_unit */
     int gate;              /* gate that follows this step, -1 none */
+    int gates_before;      /* gates attached to earlier steps: all need a GO first */
 } rp_step;
 
 typedef struct rp_phase {

@@ -12,5 +12,10 @@ int rp_validate_plan(rp_ctx *c, rollout_plan *p)
         p->cohort_last_phase[i] = -1;
     for (int i = 0; i < p->n_phases; i++)
         p->cohort_last_phase[p->phases[i].cohort] = i;
+    int gates = 0;
+    for (int i = 0; i < p->n_steps; i++) {
+        p->steps[i].gates_before = gates;
+        gates += p->steps[i].gate >= 0;
+    }
     return ROLLOUT_OK;
 }
