@@ -972,7 +972,7 @@ static void render_svg(render *r)
             civil_short(done_at, when, sizeof when);
             rp_buf_printf(b,
                           "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"#2e7d32\" "
-                          "text-anchor=\"end\">complete %s</text>\n",
+                          "text-anchor=\"end\">complete %s UTC</text>\n",
                           x1 - 6, c.bottom - 10, when);
         }
     }
