@@ -14,6 +14,7 @@ static const cli_command commands[] = {
     {"bucket", "print the buckets of unit ids under a salt", cmd_bucket},
     {"decide", "decide one request (NEW or STABLE) and explain why", cmd_decide},
     {"state", "keep a rollout's state in a file: init, apply events, tick, show", cmd_state},
+    {"evaluate", "judge a metrics snapshot against a gate's criteria (exit 0/3/4/5)", cmd_evaluate},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,129 @@
+/*
+ * test_cli_evaluate.c — `rollout evaluate` as a gate script sees it: one
+ * line per criterion, the verdict line, JSON, and the exit codes 0 PASS,
+ * 3 FAIL, 4 INCONCLUSIVE, 5 ROLLBACK, 1 invalid input, 2 usage or I/O.
+ */
+#define _POSIX_C_SOURCE 200809L /* popen */
+
+#include "support.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+static int run(const char *args, bool with_stderr, char *out, size_t cap)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s evaluate %s %s", ROLLOUT_CLI, args,
+             with_stderr ? "2>&1" : "2>/dev/null");
+    FILE *f = popen(cmd, "r");
+    cr_assert(f, "cannot run %s", cmd);
+    size_t n = fread(out, 1, cap - 1, f);
+    out[n] = '\0';
+    int status = pclose(f);
+    cr_assert(WIFEXITED(status), "%s did not exit", cmd);
+    return WEXITSTATUS(status);
+}
+
+#define M "examples/metrics/"
+
+Test(cli_evaluate, healthy_canary_passes)
+{
+    char out[8192];
+    cr_assert_eq(run("--phase canary " M "healthy.yaml", false, out, sizeof out), 0);
+    cr_assert_str_eq(out,
+                     "PASS          zero-critical-errors     critical_errors is 0\n"
+                     "PASS          smoke-tests              all 7 smoke tests passed\n"
+                     "PASS          latency-p95              latency_p95 1.4s <= max 2s\n"
+                     "PASS          no-unhandled-exceptions  unhandled_exceptions is 0\n"
+                     "verdict: PASS (criteria canary: 4 pass, 0 fail, 0 inconclusive)\n");
+}
+
+Test(cli_evaluate, exit_code_per_verdict)
+{
+    char out[8192];
+    cr_expect_eq(run("--phase pilot " M "slightly-worse.yaml", false, out, sizeof out), 0);
+    cr_expect_eq(run("--phase pilot " M "clearly-worse.yaml", false, out, sizeof out), 3);
+    cr_expect(strstr(out, "FAIL          latency-p95        latency_p95 3.4s > max 3s\n"), "%s",
+              out);
+    cr_expect(strstr(out, "verdict: FAIL (criteria pilot: 3 pass, 2 fail, 0 inconclusive)\n"),
+              "%s", out);
+    cr_expect_eq(run("--phase canary " M "no-data.yaml", false, out, sizeof out), 4);
+    cr_expect(strstr(out, "verdict: INCONCLUSIVE"), "%s", out);
+    cr_expect_eq(run("--phase canary " M "critical.yaml", false, out, sizeof out), 5);
+    cr_expect(strstr(out, "FAIL          zero-critical-errors     critical_errors is 2; it must "
+                          "be 0  [rollback]\n"),
+              "%s", out);
+    cr_expect(strstr(out, "verdict: ROLLBACK (criteria canary: 1 pass, 3 fail, 0 inconclusive); "
+                          "rollback triggered by zero-critical-errors (evaluation)\n"),
+              "%s", out);
+}
+
+Test(cli_evaluate, targets_and_an_explicit_plan)
+{
+    char out[8192];
+    cr_expect_eq(run("examples/plans/seed.yaml --gate pilot-go " M "critical.yaml", false, out,
+                     sizeof out),
+                 5);
+    cr_expect(strstr(out, "rollback triggered by data-integrity"), "%s", out);
+    cr_expect_eq(run("--criteria ga " M "healthy.yaml", false, out, sizeof out), 0);
+    cr_expect(strstr(out, "(criteria ga: 5 pass"), "%s", out);
+    cr_expect_eq(run(M "post-rollout.json --bake", false, out, sizeof out), 0);
+    cr_expect(strstr(out, "(criteria post-rollout: 6 pass"), "%s", out);
+}
+
+Test(cli_evaluate, json)
+{
+    char out[16384];
+    cr_assert_eq(run("--phase canary --json " M "critical.yaml", false, out, sizeof out), 5);
+    cr_expect(!strncmp(out, "{\"criteria\": \"canary\", \"verdict\": \"ROLLBACK\", \"pass\": 1, "
+                            "\"fail\": 3, \"inconclusive\": 0, \"rollback_criterion\": "
+                            "\"zero-critical-errors\", \"rollback_reason\": \"evaluation\", "
+                            "\"results\": [\n",
+                       strlen("{\"criteria\": \"canary\", \"verdict\": \"ROLLBACK\", \"pass\": "
+                              "1, \"fail\": 3, \"inconclusive\": 0, \"rollback_criterion\": "
+                              "\"zero-critical-errors\", \"rollback_reason\": \"evaluation\", "
+                              "\"results\": [\n")),
+              "%s", out);
+    cr_expect(strstr(out, "{\"id\": \"zero-critical-errors\", \"metric\": \"critical_errors\", "
+                          "\"verdict\": \"FAIL\", \"rollback\": true, \"observed\": 2, "
+                          "\"threshold\": 0, \"baseline\": null, \"p_value\": null, \"lower\": "
+                          "null, \"upper\": null, \"samples\": 8000, \"reason\": "
+                          "\"critical_errors is 2; it must be 0\"}"),
+              "%s", out);
+    cr_expect(strstr(out, "\"id\": \"smoke-tests\", \"metric\": \"smoke_tests\", \"verdict\": "
+                          "\"FAIL\", \"rollback\": false, \"observed\": 6, \"threshold\": 7"),
+              "%s", out);
+}
+
+Test(cli_evaluate, invalid_input_is_1)
+{
+    char out[8192];
+    cr_expect_eq(run("--phase beta " M "healthy.yaml", true, out, sizeof out), 1);
+    cr_expect_str_eq(out, "rollout evaluate: no phase named \"beta\"\n");
+    /* a broken snapshot reports where, like a plan */
+    cr_expect_eq(run("--phase canary tests/c/support.h", true, out, sizeof out), 1);
+    cr_expect_eq(run("--phase canary examples/plans/seed.yaml", true, out, sizeof out), 1);
+    cr_expect(!strncmp(out, "examples/plans/seed.yaml:", 25), "%s", out);
+    cr_expect(strstr(out, ": unknown key \"format\"") || strstr(out, "unknown key"), "%s", out);
+    cr_expect_eq(run("nope.yaml --phase canary " M "healthy.yaml", true, out, sizeof out), 1);
+}
+
+Test(cli_evaluate, usage_and_io_are_2)
+{
+    char out[8192];
+    cr_expect_eq(run("", true, out, sizeof out), 2);
+    cr_expect(strstr(out, "say what to evaluate"), "%s", out);
+    cr_expect_eq(run("--phase canary", true, out, sizeof out), 2);
+    cr_expect(strstr(out, "no METRICS_FILE"), "%s", out);
+    cr_expect_eq(run("--phase canary --gate pilot-go " M "healthy.yaml", true, out, sizeof out),
+                 2);
+    cr_expect_eq(run("--phase canary --frobnicate " M "healthy.yaml", true, out, sizeof out), 2);
+    cr_expect_eq(run("--phase canary " M "missing.yaml", true, out, sizeof out), 2);
+    cr_expect_str_eq(out, M "missing.yaml: cannot open: No such file or directory\n");
+    cr_expect_eq(run("--help", false, out, sizeof out), 0);
+    cr_expect(strstr(out, "usage: rollout evaluate"), "%s", out);
+    cr_expect(strstr(out, "Exit status: 0 PASS (go), 3 FAIL (no-go), 4 INCONCLUSIVE"), "%s", out);
+}
