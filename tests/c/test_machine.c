@@ -1319,7 +1319,7 @@ static void check_round_trip(const run *r)
     cr_assert(memcmp(&back, &r->s, sizeof back) == 0, "%s does not decode to its state", text);
 }
 
-Test(machine, properties_over_random_sequences, .timeout = 900)
+Test(machine, properties_over_random_sequences)
 {
     static const int64_t steps[] = {0, 1, M, 30 * M, 2 * H, 6 * H, 1 * D, 2 * D};
     static run r, probe;
@@ -1407,7 +1407,7 @@ Test(machine, properties_over_random_sequences, .timeout = 900)
 }
 
 /* The same walk on the halting variant, shorter, for HALTED. */
-Test(machine, properties_with_halts, .timeout = 600)
+Test(machine, properties_with_halts)
 {
     static const int64_t steps[] = {0, 1, M, 30 * M, 2 * H, 6 * H, 1 * D};
     static run r, probe;
