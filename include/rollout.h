@@ -329,7 +329,7 @@ ROLLOUT_API int rollout_metrics_set_requests(rollout_metrics *m, int variant,
                                              uint64_t requests, uint64_t errors,
                                              rollout_error *err);
 
-/* All three latency percentiles, in seconds. */
+/* All three latency percentiles, in seconds; p50 <= p95 <= p99. */
 ROLLOUT_API int rollout_metrics_set_latency(rollout_metrics *m, int variant, double p50,
                                             double p95, double p99, rollout_error *err);
 
@@ -349,7 +349,8 @@ ROLLOUT_API int rollout_metrics_set_latency_histogram(rollout_metrics *m, int va
                                                       const uint64_t *counts, size_t n,
                                                       rollout_error *err);
 
-/* The result of one smoke test, by the id the plan gives it. */
+/* The result of one smoke test, by the id the plan gives it; passed is
+ * nonzero for a pass. A later result for the same test replaces it. */
 ROLLOUT_API int rollout_metrics_set_smoke(rollout_metrics *m, int variant, const char *test,
                                           int passed, rollout_error *err);
 
@@ -386,7 +387,8 @@ typedef struct rollout_criterion_result {
     const char *metric;  /* its metric, or "smoke_tests" */
     int verdict;         /* PASS, FAIL or INCONCLUSIVE (never ROLLBACK) */
     int rollback;        /* 1 when a FAIL here makes the whole verdict ROLLBACK */
-    int rollback_reason; /* rollout_rollback_reason it names; -1 when rollback is 0 */
+    int rollback_reason; /* rollout_rollback_reason it names (ROLLOUT_ROLLBACK_EVALUATION
+                            for `rollback: true`); -1 when rollback is 0 */
     double observed;     /* the new version's value (smoke: tests passed) */
     double threshold;    /* the effective limit after baseline adjustments
                             (smoke: tests required) */
@@ -394,7 +396,8 @@ typedef struct rollout_criterion_result {
     double p_value;      /* one-sided p-value of "the new version is worse", when a
                             statistical test ran */
     double lower, upper; /* Wilson bounds of the error rate at the confidence */
-    double samples;      /* the sample size min_samples was checked against */
+    double samples;      /* the new version's sample size (requests or latency
+                            samples; smoke: tests with a result) */
     char reason[160];    /* one line a person can act on */
 } rollout_criterion_result;
 
@@ -423,10 +426,11 @@ typedef enum rollout_eval_target {
  * A missing metric or baseline, or fewer samples than min_samples, makes
  * a criterion INCONCLUSIVE, never PASS. A phase whose gates name different
  * criteria sets must be evaluated by gate (ROLLOUT_ERR_ARG otherwise).
- * Returns ROLLOUT_ERR_NOT_FOUND when the name resolves to no criteria set.
- * Pure: allocates only scratch for exact Mann-Whitney p-values (so
- * ROLLOUT_ERR_NOMEM is possible), and a shared plan and snapshot may be
- * evaluated from many threads at once. */
+ * Returns ROLLOUT_ERR_NOT_FOUND when the name resolves to no criteria set;
+ * on any error *out holds no results and verdict INCONCLUSIVE, never PASS.
+ * Strings in *out point into plan. Pure: allocates only scratch for exact
+ * Mann-Whitney p-values (so ROLLOUT_ERR_NOMEM is possible), and a shared
+ * plan and snapshot may be evaluated from many threads at once. */
 ROLLOUT_API int rollout_evaluate(const rollout_plan *plan, int target, const char *name,
                                  const rollout_metrics *metrics, rollout_evaluation *out,
                                  rollout_error *err);
