@@ -1334,3 +1334,34 @@ Test(parse, smoke_all_needs_smoke_tests)
     cr_expect_str_eq(err.message, "test.yaml:16:28: criteria.s[0].smoke_tests: smoke_tests: "
                                   "all, but the plan defines no smoke_tests");
 }
+
+Test(smoke, long_lists_end_in_an_ellipsis)
+{
+    /* 8 tests of 24 characters do not fit in one reason line: the list
+     * stops at a whole name and says so */
+    static const char plan[] =
+        "format: 1\nid: x\nsalt: s\nstart: 2026-03-02T09:00:00Z\n"
+        "versions: {stable: v1, new: v2}\nroles: {sre: SRE}\n"
+        "cohorts:\n  - {id: everyone, match: {everyone: true}}\n"
+        "smoke_tests:\n"
+        "  - {id: smoke-test-number-one-aa, name: a}\n"
+        "  - {id: smoke-test-number-two-bb, name: b}\n"
+        "  - {id: smoke-test-number-three-c, name: c}\n"
+        "  - {id: smoke-test-number-four-dd, name: d}\n"
+        "  - {id: smoke-test-number-five-ee, name: e}\n"
+        "  - {id: smoke-test-number-six-fff, name: f}\n"
+        "  - {id: smoke-test-number-seven-g, name: g}\n"
+        "  - {id: smoke-test-number-eight-h, name: h}\n"
+        "phases:\n  - id: p\n    cohort: everyone\n    steps:\n"
+        "      - {at: 0, weight: 100%, unit: org}\n"
+        "criteria:\n  set:\n    - {id: a, smoke_tests: all}\n";
+    rollout_plan *p = t_plan(plan);
+    rollout_metrics *m = snap();
+    eval_set(p, m);
+    cr_expect_str_eq(ev.results[0].reason,
+                     "no result for 8 of 8 smoke tests: smoke-test-number-one-aa, "
+                     "smoke-test-number-two-bb, smoke-test-number-three-c, "
+                     "smoke-test-number-four-dd, ...");
+    rollout_metrics_free(m);
+    rollout_plan_unref(p);
+}
