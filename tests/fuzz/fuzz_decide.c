@@ -1,0 +1,232 @@
+/*
+ * fuzz_decide.c — arbitrary request contexts into rollout_decide and
+ * rollout_explain, against the seed plan and a plan made of every rule kind.
+ *
+ * Input layout (every part optional; a short input just ends the context):
+ *   byte 0    low 4 bits: which time (fz_time); high 4 bits: which state
+ *   byte 1    bit 0: the rules plan instead of the seed; bit 1: attrs NULL
+ *             with a non-zero n_attrs; bits 2-4: explain buffer size
+ *   fields    org, user, session, request, then attribute key/value pairs,
+ *             each as: a length byte L and L bytes; L = 255 means absent
+ *             (NULL pointer), L = 254 means a 2-byte little-endian length
+ *             follows (ids up to 64 KiB)
+ * Every field is copied into its own exactly sized allocation, so a read
+ * past an id's end is an ASan report.
+ *
+ * Checked: decide always answers OK; NEW exactly when IN_ROLLOUT, and then
+ * bucket < weight; the same context gives the same decision twice; indices
+ * are in range; explain reports one length whatever the buffer, always
+ * NUL-terminates, and a short buffer holds a prefix of the full text.
+ */
+#include "fuzz_common.h"
+
+enum { MAX_ATTRS = 4096 };
+
+/* Every rule kind, patterns that backtrack catastrophically without limits,
+ * id lists long enough to be hashed, and steps by user, session and request. */
+static const char rules_yaml[] =
+    "format: 1\n"
+    "id: rules\n"
+    "salt: fuzz-rules\n"
+    "start: 2026-02-28T09:00:00Z\n"
+    "versions: {stable: a, new: b}\n"
+    "cohorts:\n"
+    "  - id: redos\n"
+    "    match: {attr: q, matches: '^(a|aa)+$'}\n"
+    "  - id: nested\n"
+    "    match:\n"
+    "      all:\n"
+    "        - not: {attr: x-block, equals: ''}\n"
+    "        - any:\n"
+    "            - {attr: plan, in: [p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, 'é']}\n"
+    "            - {attr: ua, matches: '^(\\w+\\s?)*$'}\n"
+    "            - {user_in: [u0, u1, u2, u3, u4, u5, u6, u7, u8, u9, u10]}\n"
+    "  - id: staff\n"
+    "    match: {attr: email, matches: '@(example|exämple)\\.com$'}\n"
+    "  - id: orgs\n"
+    "    match: {org_in: [o0, o1, o2]}\n"
+    "  - id: rest\n"
+    "    match: {everyone: true}\n"
+    "phases:\n"
+    "  - id: p-redos\n"
+    "    cohort: redos\n"
+    "    steps: [{at: 0, weight: 50%, unit: request}]\n"
+    "  - id: p-nested\n"
+    "    cohort: nested\n"
+    "    steps: [{at: 0, weight: 12.345%, unit: session}, {at: 1h, weight: 60%, unit: session}]\n"
+    "  - id: p-staff\n"
+    "    cohort: staff\n"
+    "    steps: [{at: 1h, weight: 100%, unit: user}]\n"
+    "  - id: p-orgs\n"
+    "    cohort: orgs\n"
+    "    steps: [{at: 2h, weight: 0.001%, unit: org}, {at: 1d, weight: 99.999%, unit: org}]\n"
+    "  - id: p-rest\n"
+    "    cohort: rest\n"
+    "    steps: [{at: 1d, weight: 25%, unit: user}, {at: 2d, weight: 100%, unit: request}]\n";
+
+static rollout_plan *rules_plan(void)
+{
+    static rollout_plan *p;
+    if (!p) {
+        rollout_error err;
+        if (rollout_plan_load_buffer(rules_yaml, sizeof rules_yaml - 1, "rules.yaml", &p,
+                                     &err) != ROLLOUT_OK) {
+            fprintf(stderr, "fuzz: the rules plan does not load: %s\n", err.message);
+            abort();
+        }
+    }
+    return p;
+}
+
+typedef struct reader {
+    const uint8_t *p;
+    size_t n;
+} reader;
+
+/* Next field: 1 with (*s, *len) set (s NULL when absent), 0 at the end. */
+static int next_field(reader *r, char **s, size_t *len)
+{
+    if (r->n == 0)
+        return 0;
+    unsigned l = r->p[0];
+    r->p++;
+    r->n--;
+    if (l == 255) {
+        *s = NULL;
+        *len = 0;
+        return 1;
+    }
+    if (l == 254) {
+        if (r->n < 2)
+            return 0;
+        l = r->p[0] | (unsigned)r->p[1] << 8;
+        r->p += 2;
+        r->n -= 2;
+    }
+    if (l > r->n)
+        l = (unsigned)r->n;
+    *s = fz_dup(r->p, l);
+    *len = l;
+    r->p += l;
+    r->n -= l;
+    return 1;
+}
+
+static void check_decision(const rollout_plan *p, const rollout_decision *d)
+{
+    FZ_CHECK(d->variant == ROLLOUT_STABLE || d->variant == ROLLOUT_NEW, "variant %d",
+             d->variant);
+    FZ_CHECK((d->variant == ROLLOUT_NEW) == (d->reason == ROLLOUT_REASON_IN_ROLLOUT),
+             "variant %d with reason %s", d->variant, rollout_reason_name(d->reason));
+    if (d->reason == ROLLOUT_REASON_IN_ROLLOUT || d->reason == ROLLOUT_REASON_OUT_OF_ROLLOUT) {
+        FZ_CHECK((d->bucket < d->weight) == (d->reason == ROLLOUT_REASON_IN_ROLLOUT),
+                 "bucket %u weight %u reason %s", d->bucket, d->weight,
+                 rollout_reason_name(d->reason));
+        FZ_CHECK(d->bucket < ROLLOUT_BUCKETS && d->weight <= ROLLOUT_WEIGHT_MAX,
+                 "bucket %u weight %u", d->bucket, d->weight);
+        FZ_CHECK(d->unit >= ROLLOUT_UNIT_ORG && d->unit <= ROLLOUT_UNIT_REQUEST, "unit %d",
+                 d->unit);
+    }
+    FZ_CHECK(d->cohort >= -1 && d->cohort < rollout_plan_cohort_count(p), "cohort %d",
+             d->cohort);
+    FZ_CHECK(d->phase >= -1 && d->phase < rollout_plan_phase_count(p), "phase %d", d->phase);
+    if (d->cohort >= 0)
+        FZ_CHECK(d->cohort_name == rollout_plan_cohort_name(p, d->cohort), "cohort name");
+    if (d->phase >= 0)
+        FZ_CHECK(d->phase_name == rollout_plan_phase_name(p, d->phase), "phase name");
+}
+
+static void check_explain(const rollout_plan *p, const rollout_decision *d,
+                          const rollout_context *ctx, unsigned cap_sel)
+{
+    char full[1024];
+    size_t len = rollout_explain(p, d, ctx, full, sizeof full);
+    FZ_CHECK(len > 0 && len < sizeof full, "explain length %zu", len);
+    FZ_CHECK(strlen(full) == len, "explain text holds a NUL or is unterminated");
+    FZ_CHECK(rollout_explain(p, d, ctx, NULL, 0) == len, "length differs without a buffer");
+    static const size_t caps[8] = {1, 2, 7, 16, 33, 64, 100, 200};
+    size_t cap = caps[cap_sel & 7];
+    /* exactly cap bytes on the heap: one byte more written is an ASan report */
+    char *small = malloc(cap);
+    FZ_CHECK(small != NULL, "out of memory");
+    FZ_CHECK(rollout_explain(p, d, ctx, small, cap) == len, "length depends on the buffer");
+    size_t kept = len < cap ? len : cap - 1;
+    FZ_CHECK(small[kept] == '\0' && memcmp(small, full, kept) == 0,
+             "a short buffer does not hold a prefix");
+    free(small);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 2)
+        return 0;
+    unsigned sel = data[0], flags = data[1];
+    const rollout_plan *plan;
+    const rollout_state *state;
+    rollout_state own;
+    if (flags & 1) {
+        plan = rules_plan();
+        state = NULL;
+        if (sel >> 4 & 1) {   /* a started state of the rules plan */
+            rollout_state_init(plan, &own);
+            fz_apply(plan, &own, (rollout_event){.type = ROLLOUT_EVENT_START, .gate = -1},
+                     rollout_plan_start(plan) + 600);
+            state = &own;
+        }
+    } else {
+        plan = fz_seed_plan();
+        state = fz_state((int)(sel >> 4) % FZ_N_STATES);
+    }
+    int64_t now = fz_time(plan, sel & 15);
+
+    reader r = {data + 2, size - 2};
+    char *ids[4] = {NULL, NULL, NULL, NULL};
+    size_t lens[4] = {0, 0, 0, 0};
+    for (int i = 0; i < 4; i++)
+        if (!next_field(&r, &ids[i], &lens[i]))
+            break;
+    rollout_attr *attrs = calloc(MAX_ATTRS, sizeof *attrs);
+    FZ_CHECK(attrs != NULL, "out of memory");
+    size_t n_attrs = 0;
+    while (n_attrs < MAX_ATTRS) {
+        char *k, *v;
+        size_t kl, vl;
+        if (!next_field(&r, &k, &kl))
+            break;
+        if (!next_field(&r, &v, &vl)) {
+            v = NULL;
+            vl = 0;
+        }
+        attrs[n_attrs++] = (rollout_attr){k, kl, v, vl};
+    }
+
+    rollout_context ctx = {ids[0], lens[0], ids[1], lens[1], ids[2], lens[2], ids[3], lens[3],
+                           attrs, n_attrs};
+    if (flags & 2) {  /* a count without an array: documented as "no attributes" */
+        ctx.attrs = NULL;
+        ctx.n_attrs = n_attrs ? n_attrs : SIZE_MAX;
+    }
+
+    rollout_decision d1, d2;
+    int rc = rollout_decide(plan, state, now, &ctx, &d1);
+    FZ_CHECK(rc == ROLLOUT_OK, "decide: %s", rollout_code_name(rc));
+    check_decision(plan, &d1);
+    rc = rollout_decide(plan, state, now, &ctx, &d2);
+    FZ_CHECK(rc == ROLLOUT_OK && memcmp(&d1, &d2, sizeof d1) == 0, "decide is not repeatable");
+    check_explain(plan, &d1, &ctx, flags >> 2);
+    /* a context without anything must give an answer too */
+    rollout_decision d3;
+    FZ_CHECK(rollout_decide(plan, state, now, NULL, &d3) == ROLLOUT_OK, "NULL context");
+    check_decision(plan, &d3);
+
+    for (size_t i = 0; i < n_attrs; i++) {
+        free((void *)attrs[i].key);
+        free((void *)attrs[i].value);
+    }
+    free(attrs);
+    for (int i = 0; i < 4; i++)
+        free(ids[i]);
+    return 0;
+}
