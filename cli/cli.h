@@ -21,9 +21,11 @@ typedef struct cli_command {
     int (*run)(int argc, char **argv);  /* argv[0] is the subcommand name */
 } cli_command;
 
-/* Loads PLAN, or the embedded seed plan when path is NULL. Prints the error
- * as "file:line:col: message" on stderr and returns NULL on failure. */
-rollout_plan *cli_load_plan(const char *path);
+/* Loads PLAN, or the embedded seed plan when path is NULL, into *out.
+ * Returns CLI_OK, or prints the error as "file:line:col: message" on stderr
+ * and returns the exit code: CLI_INVALID for a bad plan, CLI_USAGE when the
+ * file cannot be read. */
+int cli_load_plan(const char *path, rollout_plan **out);
 /* Parses ISO-8601 time or integer epoch seconds; prints an error on failure. */
 bool cli_parse_time(const char *s, int64_t *out);
 /* "--name value" / "--name=value" option matching; advances *i. */

@@ -77,10 +77,10 @@ int cmd_bucket(int argc, char **argv)
     }
     rollout_plan *plan = NULL;
     if (!salt) {
-        plan = cli_load_plan(plan_path);
-        if (!plan) {
+        int load_rc = cli_load_plan(plan_path, &plan);
+        if (load_rc) {
             free(ids);
-            return CLI_INVALID;
+            return load_rc;
         }
         salt = plan->salt;
     }

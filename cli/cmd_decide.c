@@ -162,11 +162,10 @@ int cmd_decide(int argc, char **argv)
         now = (int64_t)time(NULL);
     }
 
-    rollout_plan *plan = cli_load_plan(path);
-    if (!plan) {
-        rc = CLI_INVALID;
+    rollout_plan *plan;
+    rc = cli_load_plan(path, &plan);
+    if (rc)
         goto out;
-    }
     rollout_state state, *sp = NULL;
     if (state_text || state_file) {
         size_t len = 0;

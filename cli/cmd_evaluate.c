@@ -163,9 +163,10 @@ int cmd_evaluate(int argc, char **argv)
     const char *plan_path = n_pos == 2 ? positional[0] : NULL;
     const char *metrics_path = positional[n_pos - 1];
 
-    rollout_plan *plan = cli_load_plan(plan_path);
-    if (!plan)
-        return CLI_INVALID;
+    rollout_plan *plan;
+    int load_rc = cli_load_plan(plan_path, &plan);
+    if (load_rc)
+        return load_rc;
     rollout_metrics *metrics = NULL;
     rollout_error err;
     int rc = rollout_metrics_load_file(metrics_path, &metrics, &err);

@@ -25,23 +25,15 @@ int cmd_validate(int argc, char **argv)
         fprintf(stderr, "usage: rollout validate [PLAN]\n");
         return CLI_USAGE;
     }
-    rollout_plan *plan = NULL;
-    rollout_error err;
-    int rc;
-    if (argc == 2) {
-        rc = rollout_plan_load_file(argv[1], &plan, &err);
-    } else {
-        size_t len;
-        const char *yaml = rollout_seed_plan(&len);
-        rc = rollout_plan_load_buffer(yaml, len, "<seed>", &plan, &err);
-    }
-    if (rc) {
-        fprintf(stderr, "%s\n", err.message);
-        return rc == ROLLOUT_ERR_IO || rc == ROLLOUT_ERR_NOMEM ? CLI_USAGE : CLI_INVALID;
-    }
-    printf("%s: valid plan \"%s\" (%d phases, %d gates, %d cohorts)\n",
-           argc == 2 ? argv[1] : "<seed>", rollout_plan_id(plan), rollout_plan_phase_count(plan),
-           rollout_plan_gate_count(plan), rollout_plan_cohort_count(plan));
+    rollout_plan *plan;
+    int rc = cli_load_plan(argc == 2 ? argv[1] : NULL, &plan);
+    if (rc)
+        return rc;
+    int phases = rollout_plan_phase_count(plan), gates = rollout_plan_gate_count(plan),
+        cohorts = rollout_plan_cohort_count(plan);
+    printf("%s: valid plan \"%s\" (%d phase%s, %d gate%s, %d cohort%s)\n",
+           argc == 2 ? argv[1] : "<seed>", rollout_plan_id(plan), phases, phases == 1 ? "" : "s",
+           gates, gates == 1 ? "" : "s", cohorts, cohorts == 1 ? "" : "s");
     rollout_plan_unref(plan);
     return CLI_OK;
 }
@@ -66,9 +58,10 @@ int cmd_show(int argc, char **argv)
             return CLI_USAGE;
         }
     }
-    rollout_plan *plan = cli_load_plan(path);
-    if (!plan)
-        return CLI_INVALID;
+    rollout_plan *plan;
+    int load_rc = cli_load_plan(path, &plan);
+    if (load_rc)
+        return load_rc;
     size_t needed = 0;
     int fmt = json ? ROLLOUT_FORMAT_JSON : ROLLOUT_FORMAT_YAML;
     int rc = rollout_plan_dump(plan, fmt, NULL, 0, &needed);

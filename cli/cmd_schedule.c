@@ -110,9 +110,10 @@ int cmd_calendar(int argc, char **argv)
     int64_t start = 0;
     if (start_s && !cli_parse_time(start_s, &start))
         return CLI_USAGE;
-    rollout_plan *plan = cli_load_plan(path);
-    if (!plan)
-        return CLI_INVALID;
+    rollout_plan *plan;
+    int load_rc = cli_load_plan(path, &plan);
+    if (load_rc)
+        return load_rc;
     rollout_state state;
     if (start_s)
         started_state(plan, start, &state);
@@ -378,9 +379,10 @@ int cmd_schedule(int argc, char **argv)
     int64_t at, start = 0;
     if (!cli_parse_time(at_s, &at) || (start_s && !cli_parse_time(start_s, &start)))
         return CLI_USAGE;
-    rollout_plan *plan = cli_load_plan(path);
-    if (!plan)
-        return CLI_INVALID;
+    rollout_plan *plan;
+    int load_rc = cli_load_plan(path, &plan);
+    if (load_rc)
+        return load_rc;
     if (!start_s)
         start = rollout_plan_start(plan);
     rollout_state state;

@@ -299,9 +299,10 @@ int cmd_simulate(int argc, char **argv)
             return CLI_USAGE;
         }
     }
-    rollout_plan *plan = cli_load_plan(path);
-    if (!plan)
-        return CLI_INVALID;
+    rollout_plan *plan;
+    int load_rc = cli_load_plan(path, &plan);
+    if (load_rc)
+        return load_rc;
     sim *s = calloc(1, sizeof *s);
     if (!s) {
         rollout_plan_unref(plan);

@@ -666,9 +666,10 @@ int cmd_state(int argc, char **argv)
     if (at_s && !cli_parse_time(at_s, &now))
         return CLI_USAGE;
 
-    rollout_plan *plan = cli_load_plan(plan_path);
-    if (!plan)
-        return CLI_INVALID;
+    rollout_plan *plan;
+    int load_rc = cli_load_plan(plan_path, &plan);
+    if (load_rc)
+        return load_rc;
     int rc = CLI_OK;
     int lock = -1;
     char text[ROLLOUT_STATE_TEXT_MAX + 2];

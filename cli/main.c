@@ -28,23 +28,22 @@ static void usage(FILE *f)
                "librollout %s\n", rollout_version());
 }
 
-rollout_plan *cli_load_plan(const char *path)
+int cli_load_plan(const char *path, rollout_plan **out)
 {
-    rollout_plan *plan = NULL;
     rollout_error err;
     int rc;
+    *out = NULL;
     if (path) {
-        rc = rollout_plan_load_file(path, &plan, &err);
+        rc = rollout_plan_load_file(path, out, &err);
     } else {
         size_t len;
         const char *yaml = rollout_seed_plan(&len);
-        rc = rollout_plan_load_buffer(yaml, len, "<seed>", &plan, &err);
+        rc = rollout_plan_load_buffer(yaml, len, "<seed>", out, &err);
     }
-    if (rc) {
-        fprintf(stderr, "%s\n", err.message);
-        return NULL;
-    }
-    return plan;
+    if (rc == ROLLOUT_OK)
+        return CLI_OK;
+    fprintf(stderr, "%s\n", err.message);
+    return rc == ROLLOUT_ERR_IO || rc == ROLLOUT_ERR_NOMEM ? CLI_USAGE : CLI_INVALID;
 }
 
 bool cli_parse_time(const char *s, int64_t *out)

@@ -268,9 +268,9 @@ Test(show, errors)
     run_free(&r);
 }
 
-/* KNOWN BUG (cli/main.c, cli_load_plan): every load failure exits 1, so a
- * missing file is "invalid" for show while validate says 2 (usage/IO). */
-Test(show, a_missing_file_exits_2, .disabled = true)
+/* Every command exits 2 for a plan it cannot read, 1 for a plan that is
+ * invalid, as validate does. */
+Test(show, a_missing_file_exits_2)
 {
     run_result r = RUN("show", "tests/plans/no-such-plan.yaml");
     cr_expect_eq(r.status, 2);

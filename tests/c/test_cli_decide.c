@@ -105,8 +105,9 @@ Test(cli_decide, usage_and_invalid_input)
     cr_assert_eq(run("decide --bogus", true, out, sizeof out), 2);
     cr_assert_eq(run("decide --state rs1.AAAA --org a", true, out, sizeof out), 1);
     cr_assert(strstr(out, "invalid state"), "%s", out);
+    /* a plan that cannot be read is an I/O error, as for validate */
     cr_assert_eq(run("decide tests/plans/does-not-exist.yaml --org a", true, out, sizeof out),
-                 1);
+                 2);
     cr_assert_eq(run("decide --help", false, out, sizeof out), 0);
     cr_assert(strstr(out, "usage: rollout decide"), "%s", out);
 }

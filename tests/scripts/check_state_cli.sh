@@ -133,8 +133,8 @@ sed 's/rs1\.A/rs1.B/' "$dir/good" > "$S"
 unchanged 1 show
 unchanged 1 apply escalate
 cp "$dir/good" "$S"
-out=$("$R" state show --state "$S" ./tests/no-such-plan.yaml 2>/dev/null); [ $? = 1 ] ||
-    fail "a missing plan is not invalid input"
+out=$("$R" state show --state "$S" ./tests/no-such-plan.yaml 2>/dev/null); [ $? = 2 ] ||
+    fail "a plan that cannot be read is not an I/O error (exit 2)"
 run 0 init --force
 check_file not_started 0
 
