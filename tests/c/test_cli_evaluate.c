@@ -106,14 +106,17 @@ Test(cli_evaluate, invalid_input_is_1)
     /* a broken snapshot reports where, like a plan */
     cr_expect_eq(run("--phase canary tests/c/support.h", true, out, sizeof out), 1);
     cr_expect_eq(run("--phase canary examples/plans/seed.yaml", true, out, sizeof out), 1);
+    cr_expect_eq(run(M "healthy.yaml --phase canary " M "healthy.yaml", true, out, sizeof out), 1,
+                 "a metrics file is not a plan");
     cr_expect(!strncmp(out, "examples/plans/seed.yaml:", 25), "%s", out);
     cr_expect(strstr(out, ": unknown key \"format\"") || strstr(out, "unknown key"), "%s", out);
-    cr_expect_eq(run("nope.yaml --phase canary " M "healthy.yaml", true, out, sizeof out), 1);
 }
 
 Test(cli_evaluate, usage_and_io_are_2)
 {
     char out[8192];
+    /* a plan that cannot be read is an I/O error, as for every command */
+    cr_expect_eq(run("nope.yaml --phase canary " M "healthy.yaml", true, out, sizeof out), 2);
     cr_expect_eq(run("", true, out, sizeof out), 2);
     cr_expect(strstr(out, "say what to evaluate"), "%s", out);
     cr_expect_eq(run("--phase canary", true, out, sizeof out), 2);
@@ -123,6 +126,8 @@ Test(cli_evaluate, usage_and_io_are_2)
     cr_expect_eq(run("--phase canary --frobnicate " M "healthy.yaml", true, out, sizeof out), 2);
     cr_expect_eq(run("--phase canary " M "missing.yaml", true, out, sizeof out), 2);
     cr_expect_str_eq(out, M "missing.yaml: cannot open: No such file or directory\n");
+    /* an unreadable plan is an I/O error too; an invalid one is 1 */
+    cr_expect_eq(run("nope.yaml --phase canary " M "healthy.yaml", true, out, sizeof out), 2);
     cr_expect_eq(run("--help", false, out, sizeof out), 0);
     cr_expect(strstr(out, "usage: rollout evaluate"), "%s", out);
     cr_expect(strstr(out, "Exit status: 0 PASS (go), 3 FAIL (no-go), 4 INCONCLUSIVE"), "%s", out);
