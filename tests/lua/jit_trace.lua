@@ -1,0 +1,167 @@
+-- jit_trace.lua LIBRARY — the FFI hot path stays JIT-compiled.
+--
+-- Runs plan:decide_variant (and explain, and decide_variant with request
+-- attributes, as the nginx example calls them) in tight loops under jit.v,
+-- Debian luajit2's verbose trace log, written to a file. Fails when:
+--   * any trace aborts with "NYI" (not yet implemented: the bytecode falls
+--     back to the interpreter) inside bindings/lua/resty/rollout.lua or in
+--     this file's hot loops;
+--   * a hot loop did not end up in a compiled looping trace.
+-- Other aborts (e.g. a side trace blacklisted after an unusual exit) are
+-- printed but do not fail: they are LuaJIT heuristics, not a hot path that
+-- cannot compile. Run by ctest as lua_jit_trace; prints the trace log.
+local lib = arg[1] or error("usage: luajit jit_trace.lua LIBRARY")
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+package.path = here .. "../../bindings/lua/?.lua;" .. package.path
+
+if not jit or not jit.status() then
+    io.stderr:write("jit_trace: the JIT is not available or switched off\n")
+    os.exit(1)
+end
+
+local rollout = require "resty.rollout"
+assert(rollout.load_library(lib))
+
+local plan = assert(rollout.load_string([[
+format: 1
+id: trace
+salt: trace-salt
+start: 2020-01-01T00:00:00Z
+versions: {stable: v1, new: v2}
+cohorts:
+  - {id: staff, match: {attr: email, matches: '@example\.com$'}}
+  - {id: pilot, match: {org_in: [acme-corp, globex]}}
+  - {id: everyone, match: {everyone: true}}
+phases:
+  - {id: canary, cohort: staff, steps: [{at: 0, weight: 100%, unit: session}]}
+  - {id: pilot, cohort: pilot, steps: [{at: 0, weight: 30%, unit: user}]}
+  - {id: ga, cohort: everyone, steps: [{at: 0, weight: 20%, unit: org}]}
+]]))
+local state = select(1, plan:apply(plan:new_state(), "start", 1577836800))
+
+local log = os.tmpname()
+local v = require "jit.v"
+v.start(log)
+
+-- Ids are made before the loops: the test is about the decision, not
+-- about string building.
+local N = 1000
+local orgs, users, sessions = {}, {}, {}
+for i = 1, N do
+    orgs[i] = (i % 7 == 0) and "acme-corp" or ("org-" .. i)
+    users[i] = "user-" .. i
+    sessions[i] = "session-" .. i
+end
+local now = 1700000000
+
+local HOT = {}   -- line numbers of the hot loops, for the check below
+local function mark() return debug.getinfo(2, "l").currentline end
+
+local counts = { new = 0, stable = 0 }
+HOT[#HOT + 1] = mark()
+for round = 1, 200 do
+    for i = 1, N do
+        local variant = plan:decide_variant(orgs[i], users[i], sessions[i], now, state)
+        counts[variant] = counts[variant] + 1
+    end
+end
+
+local attrs = rollout.new_attrs({ "email", "role" })
+local emails = {}
+for i = 1, N do emails[i] = (i % 3 == 0) and ("u" .. i .. "@example.com") or ("u" .. i .. "@corp.test") end
+HOT[#HOT + 1] = mark()
+for round = 1, 100 do
+    for i = 1, N do
+        attrs:set("email", emails[i])
+        local variant, reason = plan:decide_variant(orgs[i], users[i], sessions[i], now, state,
+                                                    nil, attrs)
+        counts[variant] = counts[variant] + 1
+    end
+end
+
+local total_len = 0
+HOT[#HOT + 1] = mark()
+for round = 1, 50 do
+    for i = 1, N do
+        local text, variant = plan:explain(orgs[i], users[i], sessions[i], now, state)
+        total_len = total_len + #text
+    end
+end
+
+-- An nginx handler is not called from a Lua loop but from C, once per
+-- request, so its code compiles as traces that start at the function's
+-- entry. string.gsub calls a Lua function from C for every match, which
+-- reproduces that: no Lua loop around the handler. The handler does what
+-- the example's access_by_lua_block does (examples/nginx/nginx.conf).
+local var = { http_x_org = "", http_x_user = "", cookie_session = "", http_x_email = "" }
+local shared_text = state:encode()
+local cached_text, cached_state
+local upstream, reason_header
+local req = 0
+local function handler()
+    req = req + 1
+    local i = req % N + 1
+    var.http_x_org, var.http_x_user, var.cookie_session = orgs[i], users[i], sessions[i]
+    var.http_x_email = emails[i]
+    -- per-worker cache of the decoded state, keyed by the shared text
+    local text = shared_text
+    if text ~= cached_text then
+        cached_state = plan:decode_state(text)
+        cached_text = text
+    end
+    attrs:set("email", var.http_x_email)
+    local explanation, variant = plan:explain(var.http_x_org, var.http_x_user,
+                                              var.cookie_session, now, cached_state, nil, attrs)
+    upstream = variant == "new" and "canary" or "stable"
+    reason_header = explanation
+    counts[variant] = counts[variant] + 1
+    return ""
+end
+local HANDLER_LINE = debug.getinfo(handler, "S").linedefined
+local requests = string.rep("x", 20000)
+local _ = requests:gsub("x", handler)
+
+v.off()
+local f = assert(io.open(log))
+local out = f:read("*a")
+f:close()
+os.remove(log)
+io.write(out)
+io.write(("decisions: new %d, stable %d; explanation bytes %d\n")
+         :format(counts.new, counts.stable, total_len))
+
+local failures = {}
+local this = debug.getinfo(1, "S").short_src:match("[^/]+$")
+for line in out:gmatch("[^\n]+") do
+    if line:find("NYI", 1, true) and (line:find("rollout.lua", 1, true) or line:find(this, 1, true)) then
+        failures[#failures + 1] = "NYI abort: " .. line
+    end
+end
+-- Each hot loop must have a compiled looping trace that starts at it
+-- ("[TRACE  n jit_trace.lua:LINE loop]"); LuaJIT starts the trace at the
+-- inner loop, one line below the outer one marked.
+for k, at in ipairs(HOT) do
+    local found = false
+    for l = at, at + 3 do
+        if out:find("%[TRACE%s+%d+%s+[^%s]*" .. this:gsub("%.", "%%.") .. ":" .. l .. "%s+loop%]") then
+            found = true
+        end
+    end
+    if not found then
+        failures[#failures + 1] = ("hot loop %d (line %d) has no compiled looping trace"):format(k, at)
+    end
+end
+-- the handler compiled from its entry, as it must inside nginx
+if not out:find("%[TRACE%s+%d+%s+[^%s]*" .. this:gsub("%.", "%%.") .. ":" .. HANDLER_LINE .. "%s") then
+    failures[#failures + 1] = ("the request handler (line %d) has no trace from its entry"):format(HANDLER_LINE)
+end
+-- the decisions themselves are sane: both variants occur
+if counts.new == 0 or counts.stable == 0 then
+    failures[#failures + 1] = "the loop decided only one variant"
+end
+
+if #failures > 0 then
+    io.stderr:write("jit_trace: FAILED\n  " .. table.concat(failures, "\n  ") .. "\n")
+    os.exit(1)
+end
+print("jit_trace: every hot loop compiled, no NYI abort")
