@@ -472,10 +472,12 @@ PyObject *rb_plan_decide_fast(PyObject *self, PyObject *const *args, Py_ssize_t 
 
 /* ---- decide_many ----------------------------------------------------------------------- */
 
-/* Ids converted per chunk with the GIL held, then decided without it.
- * Small enough for the stack, large enough that releasing the GIL costs
- * well under a nanosecond per id. */
-#define CHUNK 512
+/* Ids are converted per chunk with the GIL held, then decided without it.
+ * Large chunks matter when other Python threads are busy: after each chunk
+ * this thread must win the GIL back, which can take a whole switch interval
+ * (5 ms), so 2 M ids cost ~30 waits at most, not thousands. The buffers
+ * (24 bytes per id) are bounded by the chunk, not by the input. */
+#define CHUNK 65536
 
 PyObject *rb_plan_decide_many(PyObject *self_o, PyObject *args, PyObject *kwargs)
 {
@@ -546,9 +548,13 @@ PyObject *rb_plan_decide_many(PyObject *self_o, PyObject *args, PyObject *kwargs
     char *mask = PyBytes_AsString(out);
     const rollout_plan *plan = self->plan;
 
-    const char *ptr[CHUNK];
-    size_t len[CHUNK];
-    rb_str tmp[CHUNK];
+    size_t cap = n < CHUNK ? (size_t)n : CHUNK;
+    rb_str *tmp = cap ? PyMem_Malloc(sizeof *tmp * cap) : NULL;
+    if (cap && !tmp) {
+        PyErr_NoMemory();
+        Py_CLEAR(out);
+        goto done;
+    }
     for (Py_ssize_t start = 0; start < n; start += CHUNK) {
         Py_ssize_t m = n - start < CHUNK ? n - start : CHUNK, j;
         for (j = 0; j < m; j++) {
@@ -564,8 +570,6 @@ PyObject *rb_plan_decide_many(PyObject *self_o, PyObject *args, PyObject *kwargs
             }
             if (rb_str_get(item, &tmp[j], seq_names[which], 1) < 0)
                 break;
-            ptr[j] = tmp[j].p;
-            len[j] = tmp[j].n;
         }
         if (j == m) {
             Py_BEGIN_ALLOW_THREADS
@@ -576,8 +580,8 @@ PyObject *rb_plan_decide_many(PyObject *self_o, PyObject *args, PyObject *kwargs
                          : which == 2 ? &ctx.session_len : &ctx.request_len;
             for (Py_ssize_t k = 0; k < m; k++) {
                 rollout_decision dk;
-                *idp = ptr[k];
-                *lenp = len[k];
+                *idp = tmp[k].p;
+                *lenp = tmp[k].n;
                 /* the state was checked above, so this cannot fail; a
                  * failure would still answer STABLE (rollout_decide fills
                  * *out before any check) */
@@ -590,9 +594,10 @@ PyObject *rb_plan_decide_many(PyObject *self_o, PyObject *args, PyObject *kwargs
             rb_str_clear(&tmp[k]);
         if (j < m) {
             Py_CLEAR(out);
-            goto done;
+            break;
         }
     }
+    PyMem_Free(tmp);
 done:
     attrs_clear(&ab);
     Py_XDECREF(snapshot);
