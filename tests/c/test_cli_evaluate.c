@@ -105,11 +105,13 @@ Test(cli_evaluate, invalid_input_is_1)
     cr_expect_str_eq(out, "rollout evaluate: no phase named \"beta\"\n");
     /* a broken snapshot reports where, like a plan */
     cr_expect_eq(run("--phase canary tests/c/support.h", true, out, sizeof out), 1);
+    cr_expect(!strncmp(out, "tests/c/support.h:10:1: ", 24), "%s", out);
     cr_expect_eq(run("--phase canary examples/plans/seed.yaml", true, out, sizeof out), 1);
-    cr_expect_eq(run(M "healthy.yaml --phase canary " M "healthy.yaml", true, out, sizeof out), 1,
-                 "a metrics file is not a plan");
-    cr_expect(!strncmp(out, "examples/plans/seed.yaml:", 25), "%s", out);
-    cr_expect(strstr(out, ": unknown key \"format\"") || strstr(out, "unknown key"), "%s", out);
+    cr_expect_str_eq(out, "examples/plans/seed.yaml:12:1: id: unknown key \"id\" (expected one "
+                          "of: format, new, baseline)\n");
+    /* and a snapshot is not a plan */
+    cr_expect_eq(run(M "healthy.yaml --phase canary " M "healthy.yaml", true, out, sizeof out), 1);
+    cr_expect(!strncmp(out, M "healthy.yaml:6:1: new: unknown key \"new\"", 57), "%s", out);
 }
 
 Test(cli_evaluate, usage_and_io_are_2)
