@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config
   libyaml-dev libxxhash-dev libpcre2-dev libcriterion-dev
   clang lld libclang-rt-14-dev valgrind
-  python3 python3-dev python3-pytest python3-setuptools
+  python3 python3-dev python3-pytest python3-setuptools python3-pip python3-wheel python3-mypy
   luajit2 libluajit2-5.1-dev lua5.4 liblua5.4-dev lua-busted
   nginx libnginx-mod-http-lua wrk curl
 )

@@ -71,6 +71,10 @@ def from_epoch(t: Optional[int]) -> Optional[_dt.datetime]:
     return _dt.datetime.fromtimestamp(t, _dt.timezone.utc)
 
 
+def _iso(t: int) -> str:
+    return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _percent(weight: Optional[int]) -> str:
     return "" if weight is None else f"{weight / 1000:g} %"
 
@@ -128,7 +132,7 @@ class CalendarEvent(NamedTuple):
     @property
     def when(self) -> _dt.datetime:
         """``at`` as an aware UTC datetime."""
-        return from_epoch(self.at)  # type: ignore[return-value]
+        return _dt.datetime.fromtimestamp(self.at, _dt.timezone.utc)
 
 
 class CriterionResult(NamedTuple):
@@ -202,7 +206,7 @@ class Action(NamedTuple):
         if self.roles:
             parts.append("roles=" + ",".join(self.roles))
         if self.due is not None:
-            parts.append("due=" + from_epoch(self.due).strftime("%Y-%m-%dT%H:%M:%SZ"))
+            parts.append("due=" + _iso(self.due))
         if self.text:
             parts.append(f"-- {self.text}")
         return " ".join(parts)
