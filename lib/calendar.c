@@ -380,8 +380,12 @@ static void render_table(render *r)
         rp_buf_puts(b, "\n* projected: assumes every gate still open gets its GO on time\n");
     if (any_cancelled)
         rp_buf_puts(b, "x will not happen: the rollout was rolled back before it\n");
-    for (size_t i = 0; i < rows * COLS; i++)
+    /* a cell that ran out of memory is missing text: the render failed */
+    for (size_t i = 0; i < rows * COLS; i++) {
+        if (cells[i].failed)
+            b->failed = true;
         rp_buf_free(&cells[i]);
+    }
     free(cells);
 }
 

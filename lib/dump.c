@@ -31,7 +31,17 @@ struct rp_emitter {
 
 static void emit(rp_emitter *e, yaml_event_t *ev, int ok)
 {
-    if (!ok || e->failed || !yaml_emitter_emit(&e->em, ev))
+    if (!ok) {
+        e->failed = true;
+        return;
+    }
+    /* After a failure the event is not emitted, so it is ours to free: the
+     * emitter frees only what it was given (found by the OOM test). */
+    if (e->failed) {
+        yaml_event_delete(ev);
+        return;
+    }
+    if (!yaml_emitter_emit(&e->em, ev))
         e->failed = true;
 }
 

@@ -1018,9 +1018,9 @@ int rollout_metrics_load_file(const char *path, rollout_metrics **out, rollout_e
     if (!path)
         return rp_error_set(err, ROLLOUT_ERR_ARG, NULL, 0, 0, NULL, "path must not be NULL");
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return rp_error_set(err, ROLLOUT_ERR_IO, path, 0, 0, NULL, "cannot open: %s",
-                            strerror(errno));
+    if (!f)   /* fopen allocates: its ENOMEM is ours too */
+        return rp_error_set(err, errno == ENOMEM ? ROLLOUT_ERR_NOMEM : ROLLOUT_ERR_IO, path, 0,
+                            0, NULL, "cannot open: %s", strerror(errno));
     /* one byte past the cap tells an oversized file (or pipe) apart */
     size_t cap = ROLLOUT_MAX_METRICS_BYTES + 1, len = 0, n;
     char *buf = malloc(cap);

@@ -1021,9 +1021,9 @@ int rollout_plan_load_file(const char *path, rollout_plan **out, rollout_error *
     if (!path)
         return rp_error_set(err, ROLLOUT_ERR_ARG, NULL, 0, 0, NULL, "path must not be NULL");
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return rp_error_set(err, ROLLOUT_ERR_IO, path, 0, 0, NULL, "cannot open: %s",
-                            strerror(errno));
+    if (!f)   /* fopen allocates: its ENOMEM is ours too */
+        return rp_error_set(err, errno == ENOMEM ? ROLLOUT_ERR_NOMEM : ROLLOUT_ERR_IO, path, 0,
+                            0, NULL, "cannot open: %s", strerror(errno));
     /* Read one byte past the cap so an oversized file is known without
      * trusting its reported size (it may be a pipe or still growing). */
     size_t cap = ROLLOUT_MAX_PLAN_BYTES + 1, len = 0;
