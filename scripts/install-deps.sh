@@ -10,6 +10,9 @@ packages=(
   python3 python3-dev python3-pytest python3-setuptools python3-pip python3-wheel python3-mypy
   luajit2 libluajit2-5.1-dev lua5.4 liblua5.4-dev lua-busted
   nginx libnginx-mod-http-lua wrk curl
+  # the lua module loads resty.core at startup (and it needs lrucache); listed
+  # so that examples/nginx and tests/lua/nginx_test.py never meet a bare module
+  lua-resty-core lua-resty-lrucache
 )
 
 missing=()

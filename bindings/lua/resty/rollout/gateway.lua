@@ -1,0 +1,241 @@
+-- resty/rollout/gateway.lua — librollout in nginx (lua-nginx-module /
+-- OpenResty): the plan loaded before the workers fork, the rollout state
+-- shared by every worker through a lua_shared_dict, and an admin handler
+-- that applies state events. examples/nginx/nginx.conf shows the wiring.
+--
+--   init_by_lua_block   { require("resty.rollout.gateway").init({ plan = "/etc/nginx/rollout/plan.yaml" }) }
+--   access_by_lua_block { local gw = require "resty.rollout.gateway"
+--                         local state, err = gw.state()  ...  gw.plan:explain(...) }
+--   location /_rollout/ { content_by_lua_block { require("resty.rollout.gateway").admin() } }
+--
+-- How the state is shared:
+--   * the dict holds the encoded state (one short line, "rs1...") under a
+--     key that names the plan's id and fingerprint, so a state is only ever
+--     read by the plan it was made for; a reloaded, changed plan starts
+--     from its own (empty) state rather than misreading the old one;
+--   * every request reads that line (one dict get) and compares it with the
+--     line this worker decoded last; only a changed line is decoded again.
+--     A write by the admin handler is therefore seen by the next request of
+--     every worker: there is no per-worker copy to invalidate;
+--   * no line in the dict means "no event yet": decisions use the plan's own
+--     schedule (started at the plan's start, no gate decided).
+--
+-- Reloading the plan: edit the file, then `nginx -s reload` (HUP). nginx
+-- runs init_by_lua again in the master, starts new workers with the new
+-- plan and lets the old ones finish their requests, so nothing is dropped.
+-- A plan that does not load makes init fail: nginx then keeps the old
+-- configuration (and plan) running and logs the loader's message.
+
+local rollout = require "resty.rollout"
+
+local ngx = ngx
+local type, tostring, pairs, ipairs, pcall, error, next = type, tostring, pairs, ipairs, pcall, error, next
+local concat = table.concat
+
+local _M = { _VERSION = '0.1.0' }
+
+-- Set by init(); read-only afterwards (the plan is immutable, so every
+-- worker shares the master's copy through fork).
+_M.plan = nil
+-- A prepared attribute set for the request attributes the plan's cohort
+-- rules use (see resty.rollout's new_attrs); init() fills the keys.
+_M.attrs = nil
+
+local dict, state_key, lock_key
+-- Per worker: the last line read from the dict and what it decoded to.
+local cached_text, cached_state, cached_err = nil, nil, nil
+
+-- init{ plan = FILE, dict = "rollout", library = nil, attrs = { "email" } }
+-- Loads the library (library: an explicit librollout.so.0; nil: found on
+-- lua_package_cpath, then by the dynamic linker) and the plan. Raises on
+-- failure, so nginx refuses a configuration whose plan does not load.
+function _M.init(opts)
+    if type(opts) ~= "table" or type(opts.plan) ~= "string" then
+        error("rollout gateway: init{ plan = FILE } expected", 2)
+    end
+    local ok, err = rollout.load_library(opts.library)
+    if not ok then error("rollout gateway: " .. err, 2) end
+    local plan, perr = rollout.load_file(opts.plan)
+    if not plan then error("rollout gateway: " .. perr, 2) end
+    local name = opts.dict or "rollout"
+    dict = ngx.shared[name]
+    if not dict then
+        error("rollout gateway: no lua_shared_dict named \"" .. name .. "\"", 2)
+    end
+    _M.plan = plan
+    _M.attrs = rollout.new_attrs(opts.attrs or { "email" })
+    state_key = "state:" .. plan:id() .. ":" .. plan:fingerprint()
+    lock_key = "lock:" .. state_key
+    cached_text, cached_state, cached_err = nil, nil, nil
+    -- say which plan this configuration routes by, and whether a state is
+    -- already recorded for it (e.g. a rollback that survives the reload)
+    local text = dict:get(state_key)
+    ngx.log(ngx.NOTICE, "rollout: plan ", plan:id(), " (", plan:fingerprint(), ") from ",
+            opts.plan, text and (", state " .. text) or ", no state yet")
+    return plan
+end
+
+-- The shared state as this worker sees it now: a state object, or nil when
+-- no event has been applied yet. nil, err when the dict holds a line that
+-- does not decode (the caller should route to stable, the safe side); the
+-- error is cached with the line, so a bad line costs one decode, not one
+-- per request. Cost per request: one dict get and one string comparison.
+function _M.state()
+    local text = dict:get(state_key)
+    if text ~= cached_text then
+        if text == nil then
+            cached_state, cached_err = nil, nil
+        else
+            local s, err = _M.plan:decode_state(text)
+            cached_state, cached_err = s, err
+            if not s then ngx.log(ngx.ERR, "rollout: shared state unreadable: ", err) end
+        end
+        cached_text = text
+    end
+    if cached_err then return nil, cached_err end
+    return cached_state
+end
+
+-- The key the state is stored under (for ops scripts that write it).
+function _M.state_key() return state_key end
+
+-- ---- the admin handler ----------------------------------------------------------------
+
+-- JSON for the admin responses (strings, numbers, booleans, arrays, objects).
+local function json(v)
+    local t = type(v)
+    if t == "string" then
+        return '"' .. v:gsub('[%c"\\]', function(c)
+            local map = { ['"'] = '\\"', ['\\'] = '\\\\', ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t' }
+            return map[c] or ("\\u%04x"):format(c:byte())
+        end) .. '"'
+    elseif t == "number" then
+        return ("%.17g"):format(v)
+    elseif t == "boolean" then
+        return tostring(v)
+    elseif t == "table" then
+        if #v > 0 or next(v) == nil then
+            local parts = {}
+            for i, x in ipairs(v) do parts[i] = json(x) end
+            return "[" .. concat(parts, ",") .. "]"
+        end
+        local keys = {}
+        for k in pairs(v) do keys[#keys + 1] = k end
+        table.sort(keys)
+        local parts = {}
+        for i, k in ipairs(keys) do parts[i] = json(tostring(k)) .. ":" .. json(v[k]) end
+        return "{" .. concat(parts, ",") .. "}"
+    end
+    return "null"
+end
+_M.json = json
+
+local function respond(status, body)
+    ngx.status = status
+    ngx.header["Content-Type"] = "application/json"
+    ngx.header["Cache-Control"] = "no-store"
+    ngx.say(json(body))
+    return ngx.exit(status)
+end
+
+-- The state events are applied to: the one in the dict, or, before any
+-- event, the state the plan's schedule implies (started at the plan's
+-- start, no gate decided), which is what decisions used until now.
+local function current_state(plan, now)
+    local text = dict:get(state_key)
+    if text then return plan:decode_state(text) end
+    local s = plan:new_state()
+    if now >= plan:start() then
+        local started, err = plan:apply(s, "start", plan:start())
+        if not started then return nil, err end
+        s = started
+    end
+    return s
+end
+
+-- A lock in the dict itself: two admin requests in two workers must not
+-- both read revision n and write their own n+1.
+local function with_lock(fn)
+    for _ = 1, 500 do
+        if dict:add(lock_key, true, 5) then
+            local ok, a, b, c = pcall(fn)
+            dict:delete(lock_key)
+            if not ok then error(a, 0) end
+            return a, b, c
+        end
+        ngx.sleep(0.01)
+    end
+    return nil, "the state is locked by another admin request", "LOCKED"
+end
+
+local function describe(plan, s, now)
+    local info = s and s:info() or {}
+    local sched = plan:schedule(now, s)
+    local weights = {}
+    for _, c in ipairs(sched.cohorts) do weights[c.cohort] = c.weight end
+    return {
+        plan = plan:id(), fingerprint = plan:fingerprint(), key = state_key,
+        status = s and info.status or sched.status, revision = info.revision or 0,
+        state = s and s:encode() or nil, weights = weights,
+    }
+end
+
+-- Handles, from a location that only loopback may reach:
+--   GET    .../state                  the state, the plan and each cohort's weight now
+--   POST   .../event?name=NAME&...    applies an event: name is rollback, pause,
+--          resume, go, no_go, approve, verdict, confirm, escalate, tick or start;
+--          gate, role, verdict, reason, confirmation and override=1 as the event needs
+--   DELETE .../state                  forgets the state: back to the plan's schedule
+-- Responds with JSON; 400 for a malformed event, 409 for one the state does
+-- not allow now, 405 for another method.
+function _M.admin()
+    local plan = _M.plan
+    local method = ngx.req.get_method()
+    local uri = ngx.var.uri
+    local now = ngx.time()
+    if uri:find("/state$") then
+        if method == "GET" then
+            local s, err = current_state(plan, now)
+            if not s then return respond(500, { error = err }) end
+            if not dict:get(state_key) then s = nil end
+            return respond(200, describe(plan, s, now))
+        elseif method == "DELETE" then
+            dict:delete(state_key)
+            return respond(200, describe(plan, nil, now))
+        end
+        return respond(405, { error = "GET or DELETE" })
+    end
+    if not uri:find("/event$") then return respond(404, { error = "no such admin resource" }) end
+    if method ~= "POST" then return respond(405, { error = "POST an event" }) end
+
+    local args = ngx.req.get_uri_args()
+    local event = {
+        type = args.name, gate = args.gate, role = args.role, verdict = args.verdict,
+        reason = args.reason, confirmation = args.confirmation,
+        override = args.override == "1" or args.override == "true",
+    }
+    if type(event.type) ~= "string" then return respond(400, { error = "name=EVENT is required" }) end
+
+    local result, err, code = with_lock(function()
+        local s, e, c = current_state(plan, now)
+        if not s then return nil, e, c end
+        local nxt, actions, acode = plan:apply(s, event, now)
+        if not nxt then return nil, actions, acode end
+        local text = nxt:encode()
+        -- set, not add: the lock makes this the only writer right now
+        local ok, serr = dict:set(state_key, text)
+        if not ok then return nil, "shared dict: " .. tostring(serr), "DICT" end
+        local body = describe(plan, nxt, now)
+        body.actions = actions
+        return body
+    end)
+    if not result then
+        local status = code == "ROLLOUT_ERR_TRANSITION" and 409 or (code == "LOCKED" and 503 or 400)
+        return respond(status, { error = err, code = code })
+    end
+    ngx.log(ngx.WARN, "rollout: event ", event.type, " applied; status ", result.status,
+            ", revision ", result.revision)
+    return respond(200, result)
+end
+
+return _M

@@ -1,0 +1,446 @@
+#!/usr/bin/env python3
+"""nginx_test.py --nginx NGINX --library LIBROLLOUT_SO
+
+Runs examples/nginx/nginx.conf in a real nginx (Debian's nginx and lua
+module as installed) on loopback, with its own prefix under a temporary
+directory, master + 2 workers, and checks, request by request, that:
+
+1. every response came from exactly the upstream the library decides for
+   that request's org / user / session / e-mail, with exactly the library's
+   explanation in X-Rollout-Reason (expected answers come from the library,
+   through tests/lua/expect.lua, not from approximate shares);
+2. after a rollback POSTed to the admin endpoint, every following response,
+   from every worker, is stable, as the library decides with the state the
+   endpoint returned;
+3. after the plan file is replaced by one with higher weights and nginx is
+   reloaded (HUP) while requests keep coming, no request fails, each answer
+   during the reload is either the old plan's or the new plan's exact
+   answer, and once the old workers are gone every answer is the new plan's,
+   which sends more requests to the canary than the old plan did.
+
+The configuration is the example's, with only the lines that name paths and
+ports rewritten (each must match exactly once, so the example cannot drift
+from what is tested) plus an X-Worker header to tell the workers apart.
+nginx is stopped on every exit path; the whole run is bounded by an alarm.
+"""
+import argparse
+import http.client
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import json
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.normpath(os.path.join(HERE, "..", ".."))
+EXAMPLE = os.path.join(SRC, "examples", "nginx", "nginx.conf")
+
+# Plan A and plan B differ only in their weights (every step has happened
+# since the start, so the answers do not depend on the clock): B ramps every cohort
+# further, so every unit on the canary under A stays there under B.
+PLAN = """format: 1
+id: gateway-test
+description: nginx integration test
+salt: gateway-test-2026
+start: 2000-01-01T00:00:00Z
+versions: {{stable: app:v1, new: app:v2}}
+cohorts:
+  - id: internal
+    match: {{attr: email, matches: '@example\\.com$'}}
+  - id: pilot
+    match: {{org_in: [acme-corp, globex]}}
+  - id: everyone
+    match: {{everyone: true}}
+phases:
+  - id: canary
+    cohort: internal
+    steps: [{{at: 0, weight: 100%, unit: session}}]
+  - id: pilot
+    cohort: pilot
+    steps: [{{at: 0, weight: {pilot}, unit: user}}]
+  - id: ga
+    cohort: everyone
+    steps: [{{at: 0, weight: {ga}, unit: org}}]
+# a long watch after the last step keeps the rollout live (a completed
+# rollout can no longer be rolled back)
+bake: {{duration: 36500d}}
+"""
+PLAN_A = PLAN.format(pilot="30%", ga="20%")
+PLAN_B = PLAN.format(pilot="60%", ga="50%")
+
+
+def log(*a):
+    print("nginx_test:", *a, flush=True)
+
+
+def free_ports(n):
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def make_config(prefix, plan_file, library, port, stable_port, canary_port, workers=2,
+                extra_header=True):
+    """The example configuration with its paths and ports pointed at this run."""
+    text = open(EXAMPLE).read()
+    subs = [
+        ('lua_package_path "/opt/librollout/bindings/lua/?.lua;;";',
+         'lua_package_path "%s/bindings/lua/?.lua;;";' % SRC),
+        # the FFI module finds librollout.so.0 through lua_package_cpath
+        ('lua_package_cpath "/opt/librollout/build/?.so;;";',
+         'lua_package_cpath "%s/?.so;;";' % os.path.dirname(os.path.abspath(library))),
+        ('plan = "/etc/nginx/rollout/plan.yaml",', 'plan = "%s",' % plan_file),
+        ("listen 127.0.0.1:8080;", "listen 127.0.0.1:%d;" % port),
+        ("server 127.0.0.1:8081;", "server 127.0.0.1:%d;" % stable_port),
+        ("listen 127.0.0.1:8081;", "listen 127.0.0.1:%d;" % stable_port),
+        ("server 127.0.0.1:8082;", "server 127.0.0.1:%d;" % canary_port),
+        ("listen 127.0.0.1:8082;", "listen 127.0.0.1:%d;" % canary_port),
+        ("worker_processes 2;", "worker_processes %d;" % workers),
+    ]
+    if extra_header:
+        subs.append(("add_header X-Rollout-Reason $rollout_reason always;",
+                     "add_header X-Rollout-Reason $rollout_reason always;\n"
+                     "            add_header X-Worker $pid always;"))
+    for old, new in subs:
+        n = text.count(old)
+        if n != 1:
+            raise SystemExit("nginx_test: the example has %d occurrences of %r (want 1)" % (n, old))
+        text = text.replace(old, new)
+    path = os.path.join(prefix, "nginx.conf")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+class Nginx:
+    def __init__(self, binary, prefix, conf):
+        self.binary, self.prefix, self.conf = binary, prefix, conf
+
+    def cmd(self, *extra):
+        return [self.binary, "-p", self.prefix, "-c", self.conf,
+                "-e", os.path.join(self.prefix, "logs", "error.log"), *extra]
+
+    def start(self, port):
+        subprocess.run(self.cmd(), check=True, timeout=20)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("nginx did not start listening on %d" % port)
+
+    def master_pid(self):
+        try:
+            with open(os.path.join(self.prefix, "logs", "nginx.pid")) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def workers(self):
+        """{pid: cmdline} of the master's children."""
+        master = self.master_pid()
+        out = {}
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    stat = f.read()
+                ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+                if ppid != master:
+                    continue
+                with open("/proc/%s/cmdline" % d, "rb") as f:
+                    out[int(d)] = f.read().replace(b"\0", b" ").decode().strip()
+            except (OSError, ValueError):
+                continue
+        return out
+
+    def reload(self):
+        subprocess.run(self.cmd("-s", "reload"), check=True, timeout=20)
+
+    def stop(self):
+        pid = self.master_pid()
+        if pid is None:
+            return
+        try:
+            subprocess.run(self.cmd("-s", "stop"), timeout=10, stderr=subprocess.DEVNULL)
+        except Exception:
+            pass
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                os.kill(pid, 0)
+            except OSError:
+                return
+            time.sleep(0.05)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def make_contexts(n, seed):
+    """Request contexts: org in a header or a cookie (or none), user,
+    session and e-mail present or not. ASCII ids, as headers carry them."""
+    rnd = random.Random(seed)
+    orgs = ["acme-corp", "globex"] * 5 + ["org-%d" % i for i in range(40)]
+    out = []
+    for i in range(n):
+        org = rnd.choice(orgs)
+        where = rnd.random()
+        ctx = {
+            "org": org if where < 0.9 else None,
+            "org_in_cookie": 0.6 <= where < 0.9,
+            "user": "user-%d" % rnd.randrange(100000) if rnd.random() < 0.85 else None,
+            "session": "s-%08x" % rnd.getrandbits(32) if rnd.random() < 0.85 else None,
+            "email": None,
+        }
+        r = rnd.random()
+        if r < 0.1:
+            ctx["email"] = "dev%d@example.com" % i
+        elif r < 0.2:
+            ctx["email"] = "someone%d@customer.test" % i
+        out.append(ctx)
+    return out
+
+
+def hx(s):
+    return "-" if s is None else s.encode().hex()
+
+
+def expected(luajit, library, plan_file, state, contexts):
+    """[(variant, explanation)] from the library, one per context."""
+    lines = "".join("%s\t%s\t%s\t%s\n" % (hx(c["org"]), hx(c["user"]), hx(c["session"]),
+                                            hx(c["email"])) for c in contexts)
+    res = subprocess.run([luajit, os.path.join(HERE, "expect.lua"), library, plan_file,
+                          state or "-", str(int(time.time()))],
+                         input=lines, capture_output=True, text=True, timeout=60)
+    if res.returncode != 0:
+        raise RuntimeError("expect.lua failed: " + res.stderr)
+    out = [tuple(line.split("\t", 1)) for line in res.stdout.splitlines()]
+    assert len(out) == len(contexts), (len(out), len(contexts))
+    return out
+
+
+def request(port, ctx):
+    """(status, body, reason header, worker pid); a fresh connection each
+    time, so a reload can never catch a request on a reused idle one."""
+    headers = {"Connection": "close"}
+    cookies = []
+    if ctx["org"] is not None:
+        if ctx["org_in_cookie"]:
+            cookies.append("org=" + ctx["org"])
+        else:
+            headers["X-Org"] = ctx["org"]
+    if ctx["session"] is not None:
+        cookies.append("session=" + ctx["session"])
+    if cookies:
+        headers["Cookie"] = "; ".join(cookies)
+    if ctx["user"] is not None:
+        headers["X-User"] = ctx["user"]
+    if ctx["email"] is not None:
+        headers["X-Email"] = ctx["email"]
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/", headers=headers)
+        r = conn.getresponse()
+        body = r.read().decode()
+        return r.status, body, r.getheader("X-Rollout-Reason"), r.getheader("X-Worker")
+    finally:
+        conn.close()
+
+
+def admin(port, method, path):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, path)
+        r = conn.getresponse()
+        return r.status, json.loads(r.read().decode())
+    finally:
+        conn.close()
+
+
+UPSTREAM_BODY = {"new": "canary\n", "stable": "stable\n"}
+
+
+def check_all(port, contexts, want, what):
+    """Sends every context (4 at a time) and compares each answer exactly."""
+    results = [None] * len(contexts)
+
+    def work(k):
+        for i in range(k, len(contexts), 4):
+            results[i] = request(port, contexts[i])
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    bad = []
+    pids = set()
+    for i, (res, (variant, text)) in enumerate(zip(results, want)):
+        status, body, reason, pid = res
+        pids.add(pid)
+        if status != 200 or body != UPSTREAM_BODY[variant] or reason != text:
+            bad.append("%s #%d %r: got %s %r %r, want %r %r" % (what, i, contexts[i], status, body,
+                                                              reason, UPSTREAM_BODY[variant], text))
+    if bad:
+        raise AssertionError("%d of %d answers differ:\n  %s" % (len(bad), len(contexts),
+                                                                "\n  ".join(bad[:10])))
+    log("%s: %d answers exactly as the library decides (%d canary), from workers %s"
+        % (what, len(contexts), sum(1 for v, _ in want if v == "new"), sorted(pids)))
+    return pids
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--nginx", default="/usr/sbin/nginx")
+    ap.add_argument("--library", required=True, help="librollout.so.0 to load")
+    ap.add_argument("--luajit", default=shutil.which("luajit") or "luajit")
+    ap.add_argument("--contexts", type=int, default=600)
+    ap.add_argument("--keep", action="store_true", help="keep the prefix directory")
+    args = ap.parse_args()
+    library = os.path.abspath(args.library)
+
+    # everything below is bounded: a hung nginx must not hang ctest
+    signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError("nginx_test: timed out")))
+    signal.alarm(150)
+
+    prefix = tempfile.mkdtemp(prefix="rollout-nginx-")
+    os.chmod(prefix, 0o755)  # workers run as nobody when the test runs as root
+    os.makedirs(os.path.join(prefix, "logs"))
+    plan_file = os.path.join(prefix, "plan.yaml")
+    with open(plan_file, "w") as f:
+        f.write(PLAN_A)
+    port, stable_port, canary_port = free_ports(3)
+    conf = make_config(prefix, plan_file, library, port, stable_port, canary_port)
+    nginx = Nginx(args.nginx, prefix, conf)
+    ok = False
+    try:
+        nginx.start(port)
+        log("nginx up on 127.0.0.1:%d (prefix %s), workers %s" % (port, prefix,
+                                                                  sorted(nginx.workers())))
+        contexts = make_contexts(args.contexts, 20260228)
+
+        # 1. plan A, no event yet: the plan's own schedule
+        want_a = expected(args.luajit, library, plan_file, None, contexts)
+        assert any(v == "new" for v, _ in want_a) and any(v == "stable" for v, _ in want_a)
+        check_all(port, contexts, want_a, "plan A")
+
+        # the admin endpoint refuses what it must
+        status, body = admin(port, "POST", "/_rollout/event?name=launch")
+        assert status == 400 and body["error"] == 'unknown event "launch"', (status, body)
+        status, body = admin(port, "GET", "/_rollout/event?name=rollback")
+        assert status == 405, (status, body)
+        status, body = admin(port, "GET", "/_rollout/state")
+        assert status == 200 and body["revision"] == 0 and "state" not in body, body
+        assert body["weights"] == {"internal": 100000, "pilot": 30000, "everyone": 20000}, body
+
+        # 2. rollback through the admin endpoint: every worker, next request
+        status, body = admin(port, "POST", "/_rollout/event?name=rollback&reason=manual")
+        assert status == 200, (status, body)
+        assert body["status"] == "rolled_back" or body["status"] == "rolling_back", body
+        assert [a["type"] for a in body["actions"]] == ["halt_traffic"], body["actions"]
+        state = body["state"]
+        status, again = admin(port, "GET", "/_rollout/state")
+        assert status == 200 and again["state"] == state and again["revision"] == body["revision"]
+        status, body2 = admin(port, "POST", "/_rollout/event?name=pause")
+        assert status == 409 and body2["code"] == "ROLLOUT_ERR_TRANSITION", (status, body2)
+        want_rb = expected(args.luajit, library, plan_file, state, contexts)
+        assert all(v == "stable" for v, _ in want_rb)
+        pids = check_all(port, contexts, want_rb, "after rollback")
+        assert len(pids) >= 2, "every worker must answer; saw %s" % pids
+
+        # 3. plan B with higher weights, reloaded under traffic
+        old_workers = set(nginx.workers())
+        with open(plan_file + ".new", "w") as f:
+            f.write(PLAN_B)
+        os.rename(plan_file + ".new", plan_file)  # atomic: a reload never reads half a plan
+        want_b = expected(args.luajit, library, plan_file, None, contexts)
+        more = sum(v == "new" for v, _ in want_b) - sum(v == "new" for v, _ in want_a)
+        assert more > 0, "plan B must send more requests to the canary"
+
+        during = []
+        stop = threading.Event()
+        errors = []
+
+        def sender(k):
+            i = k
+            while not stop.is_set():
+                j = i % len(contexts)
+                try:
+                    during.append((j, request(port, contexts[j])))
+                except Exception as e:  # a refused or reset connection is a failed request
+                    errors.append("%r: %s" % (contexts[j], e))
+                i += 3
+
+        threads = [threading.Thread(target=sender, args=(k,)) for k in range(3)]
+        for t in threads:
+            t.start()
+        time.sleep(0.3)
+        nginx.reload()
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            now_workers = nginx.workers()
+            if now_workers and not (set(now_workers) & old_workers) and \
+                    not any("shutting down" in c for c in now_workers.values()):
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the old workers did not exit: %s" % nginx.workers())
+        time.sleep(0.3)
+        stop.set()
+        for t in threads:
+            t.join()
+        assert not errors, "%d requests failed during the reload:\n  %s" % (len(errors),
+                                                                          "\n  ".join(errors[:10]))
+        old_answers = new_answers = 0
+        for j, (status, body, reason, pid) in during:
+            got = (status, body, reason)
+            a = (200, UPSTREAM_BODY[want_rb[j][0]], want_rb[j][1])
+            b = (200, UPSTREAM_BODY[want_b[j][0]], want_b[j][1])
+            if got == b:
+                new_answers += 1
+            elif got == a:
+                old_answers += 1
+            else:
+                raise AssertionError("during the reload, %r got %r: neither plan's answer"
+                                     % (contexts[j], got))
+        assert new_answers > 0, "no request reached the new plan during the reload"
+        log("during the reload: %d requests, none failed, %d old-plan and %d new-plan answers"
+            % (len(during), old_answers, new_answers))
+        pids = check_all(port, contexts, want_b, "plan B after reload")
+        assert not (pids & {str(p) for p in old_workers}), "an old worker still answers"
+        log("plan B sends %d more of %d requests to the canary than plan A" % (more, len(contexts)))
+        ok = True
+    finally:
+        nginx.stop()
+        if not ok:
+            try:
+                with open(os.path.join(prefix, "logs", "error.log")) as f:
+                    sys.stderr.write("---- nginx error.log (last lines) ----\n")
+                    sys.stderr.write("".join(f.readlines()[-40:]))
+            except OSError:
+                pass
+        if not args.keep:
+            shutil.rmtree(prefix, ignore_errors=True)
+        signal.alarm(0)
+    log("passed")
+
+
+if __name__ == "__main__":
+    main()
