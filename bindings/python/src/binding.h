@@ -107,6 +107,23 @@ static inline void rb_str_clear(rb_str *s)
     s->tmp = NULL;
 }
 
+/* rb_str_get with the common case inlined: an exact str on 3.10+, read in
+ * place (no type-flag call, no temporary). Hot loops use this. */
+static inline int rb_str_fast(PyObject *o, rb_str *s, const char *what, int allow_none)
+{
+    if (rb_py310 && Py_TYPE(o) == &PyUnicode_Type) {
+        Py_ssize_t n;
+        const char *p = PyUnicode_AsUTF8AndSize(o, &n);
+        if (!p)
+            return -1;
+        s->p = p;
+        s->n = (size_t)n;
+        s->tmp = NULL;
+        return 0;
+    }
+    return rb_str_get(o, s, what, allow_none);
+}
+
 /* A time argument: an int (epoch seconds) or an aware datetime; None or
  * NULL means now (the binding reads the clock so scripts need not; the
  * library never does). A naive datetime is a ValueError, anything else a

@@ -86,6 +86,23 @@ fail:
 
 /* ---- the Decision type -------------------------------------------------------------- */
 
+/* A few freed Decisions kept for reuse, as CPython does for floats: a
+ * gateway makes and drops one per request, and this saves the allocator
+ * round trip. Only touched with the GIL held. */
+#define FREELIST_MAX 64
+static PyObject *freelist[FREELIST_MAX];
+static int n_free;
+
+static DecisionObject *decision_alloc(void)
+{
+    if (n_free > 0) {
+        PyObject *o = freelist[--n_free];
+        /* sets the refcount to 1 and the type (with a reference: heap type) */
+        return (DecisionObject *)PyObject_Init(o, rb_DecisionType);
+    }
+    return PyObject_New(DecisionObject, rb_DecisionType);
+}
+
 static void decision_dealloc(PyObject *self)
 {
     DecisionObject *d = (DecisionObject *)self;
@@ -94,8 +111,10 @@ static void decision_dealloc(PyObject *self)
         Py_XDECREF(d->ids[i]);
     Py_XDECREF(d->attrs);
     PyTypeObject *tp = Py_TYPE(self);
-    /* Decision is final and made with PyObject_New, so PyObject_Free matches */
-    PyObject_Free(self);
+    if (n_free < FREELIST_MAX)
+        freelist[n_free++] = self;
+    else
+        PyObject_Free(self); /* Decision is final and made by PyObject_New */
     Py_DECREF(tp);
 }
 
@@ -344,11 +363,15 @@ typedef struct {
 
 static int decide_kw(decide_args *a, PyObject *key, PyObject *value)
 {
-    for (int i = 0; i < 7; i++)
+    /* the usual keywords first: org, at, state */
+    static const int order[7] = {0, 5, 6, 1, 2, 3, 4};
+    for (int k = 0; k < 7; k++) {
+        int i = order[k];
         if (key == rb_kw_decide[i]) {
             a->v[i] = value;
             return 0;
         }
+    }
     /* not interned (built with **kwargs from computed strings): compare */
     for (int i = 0; i < 7; i++) {
         int eq = PyUnicode_Compare(key, rb_kw_decide[i]);
@@ -380,7 +403,7 @@ static PyObject *decide_impl(PlanObject *self, const decide_args *a)
     for (int i = 0; i < 4; i++) {
         if (!a->v[i])
             continue;
-        if (rb_str_get(a->v[i], &ids[i], id_names[i], 1) < 0)
+        if (rb_str_fast(a->v[i], &ids[i], id_names[i], 1) < 0)
             goto done;
         *ptr[i] = ids[i].p;
         *len[i] = ids[i].n;
@@ -410,7 +433,7 @@ static PyObject *decide_impl(PlanObject *self, const decide_args *a)
         rb_raise(rc, NULL, NULL, RB_CTX_STATE);
         goto done;
     }
-    res = PyObject_New(DecisionObject, rb_DecisionType);
+    res = decision_alloc();
     if (!res)
         goto done;
     res->d = d;
@@ -426,7 +449,8 @@ static PyObject *decide_impl(PlanObject *self, const decide_args *a)
 done:
     for (int i = 0; i < 4; i++)
         rb_str_clear(&ids[i]);
-    attrs_clear(&ab);
+    if (ab.n || ab.attrs != ab.stack_attrs)
+        attrs_clear(&ab);
     Py_XDECREF(snapshot);
     return (PyObject *)res;
 }
@@ -559,6 +583,11 @@ PyObject *rb_plan_decide_many(PyObject *self_o, PyObject *args, PyObject *kwargs
         Py_ssize_t m = n - start < CHUNK ? n - start : CHUNK, j;
         for (j = 0; j < m; j++) {
             PyObject *item = PyTuple_GetItem(items, start + j);
+            if (Py_TYPE(item) == &PyUnicode_Type) {
+                if (rb_str_fast(item, &tmp[j], seq_names[which], 0) < 0)
+                    break;
+                continue;
+            }
             if (!PyUnicode_Check(item) && !PyBytes_Check(item) && item != Py_None) {
                 PyObject *tn = PyObject_GetAttrString((PyObject *)Py_TYPE(item), "__name__");
                 if (tn) {

@@ -4,6 +4,7 @@
  */
 #include "binding.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -111,7 +112,7 @@ static int type_error(const char *what, const char *expected, PyObject *o)
 int rb_str_get(PyObject *o, rb_str *s, const char *what, int allow_none)
 {
     s->tmp = NULL;
-    if (PyUnicode_Check(o)) {
+    if (Py_TYPE(o) == &PyUnicode_Type || PyUnicode_Check(o)) {
         Py_ssize_t n;
         if (rb_py310) {
             /* no copy: the UTF-8 form lives in (or is cached on) the str */
@@ -156,11 +157,19 @@ int rb_time(PyObject *o, int64_t *out, const char *what)
         *out = (int64_t)time(NULL);
         return 0;
     }
-    if (PyLong_Check(o) && !PyBool_Check(o)) {
+    /* exact int first: the flag test behind PyLong_Check is a function
+     * call in the limited API */
+    if (Py_TYPE(o) == &PyLong_Type || (PyLong_Check(o) && !PyBool_Check(o))) {
+#if LONG_MAX >= INT64_MAX
+        /* PyLong_AsLongLong goes through a byte-array conversion for
+         * values above 2^30 (every epoch time): PyLong_AsLong does not */
+        long v = PyLong_AsLong(o);
+#else
         long long v = PyLong_AsLongLong(o);
+#endif
         if (v == -1 && PyErr_Occurred())
             return -1;
-        *out = v;
+        *out = (int64_t)v;
         return 0;
     }
     int is_dt = PyObject_IsInstance(o, datetime_type);
@@ -202,9 +211,18 @@ int rb_state_arg(PlanObject *plan, PyObject *o, const rollout_state **out)
         *out = NULL;
         return 0;
     }
-    int ok = PyObject_TypeCheck(o, rb_StateType);
-    if (!ok)
-        return type_error("state", "a rollout.State or None", o);
+    /* PyObject_TypeCheck walks the MRO for rollout.State (a subclass):
+     * remember the last type that passed. The reference keeps the type
+     * alive, so its address cannot be reused by another type. */
+    static PyTypeObject *known;
+    PyTypeObject *tp = Py_TYPE(o);
+    if (tp != known && tp != rb_StateType) {
+        if (!PyObject_TypeCheck(o, rb_StateType))
+            return type_error("state", "a rollout.State or None", o);
+        Py_INCREF(tp);
+        Py_XDECREF(known);
+        known = tp;
+    }
     StateObject *st = (StateObject *)o;
     if (st->s.plan_fingerprint != rollout_plan_fingerprint(plan->plan)) {
         rb_raise(ROLLOUT_ERR_STATE_PLAN, NULL,
