@@ -13,6 +13,7 @@
  */
 #include "bucket.h"
 #include "plan.h"
+#include "schedule_fast.h"
 #include "targeting.h"
 
 #include <stdio.h>
@@ -56,91 +57,111 @@ static int state_reason(const rollout_plan *plan, const rollout_state *s, int64_
     }
 }
 
+/* STABLE with a reason and nothing placed: every way out before a cohort. */
+static int stable(rollout_decision *out, int reason, int rc)
+{
+    *out = (rollout_decision){.variant = ROLLOUT_STABLE, .reason = reason, .cohort = -1,
+                              .phase = -1, .step = -1, .unit = -1};
+    return rc;
+}
+
+/* The ways out after a cohort matched that do not bucket: out of line, so
+ * the common path keeps its registers. st is the cohort's current step
+ * (MISSING_UNIT), or NULL. */
+#if defined(__GNUC__)
+__attribute__((noinline, cold))
+#endif
+static int stable_in_cohort(const rollout_plan *plan, rollout_decision *out, int reason,
+                            int cohort, const rp_cohort_step *st)
+{
+    if (st) {
+        *out = st->decision;
+        out->reason = reason;
+        return ROLLOUT_OK;
+    }
+    stable(out, reason, ROLLOUT_OK);
+    out->cohort = cohort;
+    out->cohort_name = plan->cohorts[cohort].id;
+    if (reason == ROLLOUT_REASON_PHASE_NOT_STARTED) {
+        /* name the cohort's first phase, so the explanation can say which
+         * phase the request is waiting for */
+        for (int i = 0; i < plan->n_phases; i++)
+            if (plan->phases[i].cohort == cohort) {
+                out->phase = i;
+                out->phase_name = plan->phases[i].id;
+                break;
+            }
+    }
+    return ROLLOUT_OK;
+}
+
 int rollout_decide(const rollout_plan *plan, const rollout_state *state, int64_t now,
                    const rollout_context *ctx, rollout_decision *out)
 {
     if (!out)
         return ROLLOUT_ERR_ARG;
-    /* Filled before any check, so even an error leaves a STABLE answer. */
-    *out = (rollout_decision){.variant = ROLLOUT_STABLE, .reason = ROLLOUT_REASON_NO_COHORT,
-                              .cohort = -1, .phase = -1, .step = -1, .unit = -1};
+    /* Every way out fills *out, so even an error leaves a STABLE answer. */
     if (!plan)
-        return ROLLOUT_ERR_ARG;
+        return stable(out, ROLLOUT_REASON_NO_COHORT, ROLLOUT_ERR_ARG);
     if (state) {
         if (state->format != ROLLOUT_STATE_FORMAT || state->status < 0 ||
             state->status >= ROLLOUT_STATUS_COUNT)
-            return ROLLOUT_ERR_STATE;
+            return stable(out, ROLLOUT_REASON_NO_COHORT, ROLLOUT_ERR_STATE);
         if (state->plan_fingerprint != plan->fingerprint)
-            return ROLLOUT_ERR_STATE_PLAN;
+            return stable(out, ROLLOUT_REASON_NO_COHORT, ROLLOUT_ERR_STATE_PLAN);
     }
     int reason = state_reason(plan, state, now);
-    if (reason >= 0) {
-        out->reason = reason;
-        return ROLLOUT_OK;
-    }
+    if (reason >= 0)
+        return stable(out, reason, ROLLOUT_OK);
 
     static const rollout_context none;
     if (!ctx)
         ctx = &none;
     rp_unit_hashes h = {.seed = plan->seed};
     int error_cohort;
-    int ci = rp_match_cohort_ex(plan, ctx, &h, &error_cohort);
-    if (RP_UNLIKELY(error_cohort >= 0)) {
-        out->reason = ROLLOUT_REASON_MATCH_ERROR;
-        out->cohort = error_cohort;
-        out->cohort_name = plan->cohorts[error_cohort].id;
-        return ROLLOUT_OK;
+    int ci = rp_match_first(plan, ctx, &h, &error_cohort);
+    if (ci < 0) {
+        if (RP_UNLIKELY(error_cohort >= 0))
+            return stable_in_cohort(plan, out, ROLLOUT_REASON_MATCH_ERROR, error_cohort, NULL);
+        return stable(out, ROLLOUT_REASON_NO_COHORT, ROLLOUT_OK);
     }
-    if (ci < 0)
-        return ROLLOUT_OK; /* NO_COHORT */
-    out->cohort = ci;
-    out->cohort_name = plan->cohorts[ci].id;
 
-    rp_cohort_weight w;
-    if (!rp_schedule_cohort(plan, state, now, ci, &w)) {
-        out->reason = ROLLOUT_REASON_PHASE_NOT_STARTED;
-        /* name the cohort's first phase, so the explanation can say which
-         * phase the request is waiting for */
-        for (int i = 0; i < plan->n_phases; i++)
-            if (plan->phases[i].cohort == ci) {
-                out->phase = i;
-                out->phase_name = plan->phases[i].id;
-                break;
-            }
-        return ROLLOUT_OK;
-    }
-    out->phase = w.phase;
-    out->phase_name = plan->phases[w.phase].id;
-    out->step = w.step;
-    out->unit = w.unit;
-    out->weight = w.weight;
+    /* The state is running (state_reason) and ci a cohort: the schedule's
+     * own checks would be repeated work. */
+    const rp_cohort_step *st = RP_LIKELY(rp_schedule_is_simple(plan, state))
+                                   ? rp_cohort_step_simple(plan, state, now, ci)
+                                   : rp_schedule_step(plan, state, now, ci);
+    if (!st)
+        return stable_in_cohort(plan, out, ROLLOUT_REASON_PHASE_NOT_STARTED, ci, NULL);
 
+    int unit = st->decision.unit;
     const char *id;
     size_t len;
-    switch (w.unit) {
+    switch (unit) {
     case ROLLOUT_UNIT_ORG: id = ctx->org; len = ctx->org_len; break;
     case ROLLOUT_UNIT_USER: id = ctx->user; len = ctx->user_len; break;
     case ROLLOUT_UNIT_SESSION: id = ctx->session; len = ctx->session_len; break;
     default: id = ctx->request; len = ctx->request_len; break;
     }
-    if (!id || !len) {
-        out->reason = ROLLOUT_REASON_MISSING_UNIT;
-        return ROLLOUT_OK;
-    }
+    if (!id || !len)
+        return stable_in_cohort(plan, out, ROLLOUT_REASON_MISSING_UNIT, ci, st);
     /* the org or user id may already be hashed by an id set: reuse it */
     uint64_t hash;
-    if (w.unit == ROLLOUT_UNIT_ORG && h.have_org)
+    if (unit == ROLLOUT_UNIT_ORG && h.have_org)
         hash = h.org;
-    else if (w.unit == ROLLOUT_UNIT_USER && h.have_user)
+    else if (unit == ROLLOUT_UNIT_USER && h.have_user)
         hash = h.user;
     else
         hash = rp_hash_id(plan->seed, id, len);
-    out->bucket = rp_bucket_from_hash(hash);
-    /* Arithmetic, not a branch: over a stream of requests this comparison
-     * is a coin flip the branch predictor cannot learn. */
-    int in = out->bucket < w.weight;
+    uint32_t bucket = rp_bucket_from_hash(hash);
+    /* The step's decision is ready but for these three. Arithmetic, not a
+     * branch: over a stream of requests bucket < weight is a coin flip the
+     * branch predictor cannot learn. */
+    int in = bucket < st->decision.weight;
+    *out = st->decision;
     out->variant = in ? ROLLOUT_NEW : ROLLOUT_STABLE;
     out->reason = ROLLOUT_REASON_OUT_OF_ROLLOUT - in;
+    out->bucket = bucket;
     return ROLLOUT_OK;
 }
 

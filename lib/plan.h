@@ -141,6 +141,15 @@ typedef struct rp_bake {
     const char *description;
 } rp_bake;
 
+/* One step as decide reads it: when it happens and the decision it gives,
+ * already filled in but for variant, reason and bucket, so decide copies it
+ * rather than assembling ten fields from four tables on every request. */
+typedef struct rp_cohort_step {
+    int64_t at;            /* offset from the rollout start */
+    int gates_before;      /* gates attached to earlier steps */
+    rollout_decision decision; /* cohort, phase, step, unit, weight and names */
+} rp_cohort_step;
+
 struct rollout_plan {
     int refs;                /* atomic */
     rp_arena arena;
@@ -167,9 +176,19 @@ struct rollout_plan {
     uint64_t fingerprint;
     /* last phase that targets each cohort, -1 none: the decide fast path */
     int cohort_last_phase[ROLLOUT_MAX_COHORTS];
+    /* decide's view of the steps (validate.c): cohort c's steps, latest
+     * first, are cohort_steps[cohort_first_step[c] + k] for k below
+     * cohort_n_steps[c]; global step i is cohort_steps[step_entry[i]]. */
+    rp_cohort_step cohort_steps[ROLLOUT_MAX_STEPS];
+    uint8_t cohort_first_step[ROLLOUT_MAX_COHORTS];
+    uint8_t cohort_n_steps[ROLLOUT_MAX_COHORTS];
+    uint8_t step_entry[ROLLOUT_MAX_STEPS];
     /* resources outside the arena (compiled patterns), freed on unref */
     void (*release)(struct rollout_plan *);
     void **patterns;         size_t n_patterns, cap_patterns;
+    /* match data for JIT pattern matches (targeting.h), in the arena; NULL
+     * until the first JIT-compiled pattern */
+    struct rp_md_pool *md_pool;
     /* ids in all cohort lists so far, checked against ROLLOUT_MAX_IDS */
     size_t n_ids;
 };
@@ -209,6 +228,11 @@ typedef struct rp_cohort_weight {
 } rp_cohort_weight;
 bool rp_schedule_cohort(const rollout_plan *p, const rollout_state *s, int64_t now,
                         int cohort, rp_cohort_weight *out);
+/* The same for decide, which has already checked the cohort index and that
+ * the state is running (not halted, rolled back or not started): the
+ * cohort's current step, or NULL. */
+const rp_cohort_step *rp_schedule_step(const rollout_plan *p, const rollout_state *s,
+                                       int64_t now, int cohort);
 
 /* schedule.c: every step's time and every gate's due time, given the state.
  * Steps behind a gate without a GO are RP_NEVER unless assume_go projects

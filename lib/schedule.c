@@ -13,6 +13,7 @@
  * at every boundary.
  */
 #include "plan.h"
+#include "schedule_fast.h"
 
 #include <string.h>
 
@@ -167,58 +168,13 @@ static int64_t step_time(const rollout_plan *p, const rollout_state *s, int i, i
     return allowed_at(p, t);
 }
 
-static bool fill_weight(const rollout_plan *p, int i, rp_cohort_weight *out)
+const rp_cohort_step *rp_schedule_step(const rollout_plan *p, const rollout_state *s,
+                                       int64_t now, int cohort)
 {
-    const rp_step *st = &p->steps[i];
-    out->weight = st->weight;
-    out->unit = st->unit;
-    out->phase = st->phase;
-    out->step = st->index;
-    return true;
-}
-
-/* Without pauses, windows or freezes the clock is plain arithmetic: step i
- * happens at start + at_i + the slip of the gates before it, once each of
- * them has its GO. That is the walk of step_time with every advance() and
- * allowed_at() an identity, computed once per gate instead of once per step:
- * decide runs it on every request. */
-static bool cohort_weight_simple(const rollout_plan *p, const rollout_state *s, int64_t now,
-                                 int cohort, rp_cohort_weight *out)
-{
-    int64_t start = start_of(p, s);
-    int64_t slip_after[ROLLOUT_MAX_GATES + 1]; /* slip once the first k gates passed */
-    int passed = 0;
-    slip_after[0] = 0;
-    while (passed < p->n_gates) {
-        int64_t due = start + p->gates[passed].at + slip_after[passed];
-        int64_t go = s ? s->gate_go_at[passed] : 0;
-        /* a gate not yet due holds back every later step past now, GO or not */
-        if (!go || due > now)
-            break;
-        slip_after[passed + 1] = slip_after[passed] + (go > due ? go - due : 0);
-        passed++;
-    }
-    for (int ph = p->cohort_last_phase[cohort]; ph >= 0; ph--) {
-        const rp_phase *phase = &p->phases[ph];
-        if (phase->cohort != cohort)
-            continue;
-        for (int i = phase->first_step + phase->n_steps - 1; i >= phase->first_step; i--) {
-            const rp_step *st = &p->steps[i];
-            if (st->gates_before <= passed && start + st->at + slip_after[st->gates_before] <= now)
-                return fill_weight(p, i, out);
-        }
-    }
-    return false;
-}
-
-bool rp_schedule_cohort(const rollout_plan *p, const rollout_state *s, int64_t now, int cohort,
-                        rp_cohort_weight *out)
-{
-    if (cohort < 0 || cohort >= p->n_cohorts || not_running(s) ||
-        p->cohort_last_phase[cohort] < 0)
-        return false;
-    if (!p->n_windows && !p->n_freezes && (!s || s->n_pauses == 0))
-        return cohort_weight_simple(p, s, now, cohort, out);
+    if (rp_schedule_is_simple(p, s))
+        return rp_cohort_step_simple(p, s, now, cohort);
+    if (p->cohort_last_phase[cohort] < 0)
+        return NULL;
     const rp_phase *last = &p->phases[p->cohort_last_phase[cohort]];
     int end = last->first_step + last->n_steps;
     int found = -1;
@@ -231,7 +187,22 @@ bool rp_schedule_cohort(const rollout_plan *p, const rollout_state *s, int64_t n
         if (p->phases[p->steps[i].phase].cohort == cohort)
             found = i;
     }
-    return found >= 0 && fill_weight(p, found, out);
+    return found >= 0 ? &p->cohort_steps[p->step_entry[found]] : NULL;
+}
+
+bool rp_schedule_cohort(const rollout_plan *p, const rollout_state *s, int64_t now, int cohort,
+                        rp_cohort_weight *out)
+{
+    if (cohort < 0 || cohort >= p->n_cohorts || not_running(s))
+        return false;
+    const rp_cohort_step *st = rp_schedule_step(p, s, now, cohort);
+    if (!st)
+        return false;
+    out->weight = st->decision.weight;
+    out->unit = st->decision.unit;
+    out->phase = st->decision.phase;
+    out->step = st->decision.step;
+    return true;
 }
 
 void rp_timeline_compute(const rollout_plan *p, const rollout_state *s, bool assume_go,

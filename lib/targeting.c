@@ -24,8 +24,6 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-enum { T_NO = 0, T_YES = 1, T_UNKNOWN = 2 };
-
 static const char *const rule_keys[] = {"everyone", "org_in", "user_in", "attr", "equals",
                                         "in",       "matches", "not",    "any",  "all",
                                         NULL};
@@ -37,50 +35,9 @@ static const char *const attr_keys[] = {"equals", "in", "matches"};
 
 /* ---- id sets ------------------------------------------------------------- */
 
-/* Equality of two byte strings of length n, without a call for the short
- * ids a gateway sees most (overlapping word loads; memcpy keeps them legal
- * at any alignment and compiles to plain loads). */
-static inline bool same_bytes(const char *a, const char *b, size_t n)
-{
-    if (n >= 8 && n <= 16) {
-        uint64_t a0, b0, a1, b1;
-        memcpy(&a0, a, 8);
-        memcpy(&b0, b, 8);
-        memcpy(&a1, a + n - 8, 8);
-        memcpy(&b1, b + n - 8, 8);
-        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
-    }
-    if (n >= 4 && n < 8) {
-        uint32_t a0, b0, a1, b1;
-        memcpy(&a0, a, 4);
-        memcpy(&b0, b, 4);
-        memcpy(&a1, a + n - 4, 4);
-        memcpy(&b1, b + n - 4, 4);
-        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
-    }
-    return memcmp(a, b, n) == 0;
-}
-
-static inline bool idset_has(const rp_idset *set, uint64_t hash, const char *s, size_t len)
-{
-    if (!set->table) {
-        for (size_t i = 0; i < set->n; i++)
-            if (set->items[i].len == len && same_bytes(set->items[i].s, s, len))
-                return true;
-        return false;
-    }
-    for (uint32_t i = (uint32_t)hash & set->mask;; i = (i + 1) & set->mask) {
-        const rp_id *id = &set->table[i];
-        if (!id->s)
-            return false;
-        if (id->hash == hash && id->len == len && same_bytes(id->s, s, len))
-            return true;
-    }
-}
-
 bool rp_idset_has(const rp_idset *set, uint64_t hash, const char *s, size_t len)
 {
-    return idset_has(set, hash, s, len);
+    return rp_idset_probe(set, hash, s, len);
 }
 
 /* Index of an item equal to items[k] among the earlier ones, or -1; inserts
@@ -182,6 +139,45 @@ static void no_free(void *ptr, void *data)
     (void)data;
 }
 
+/* The pool's allocator: arena memory on cache lines of its own, so no two
+ * slots' match data share a line that threads would fight over. Sealed like
+ * load_mem once the pool is built. */
+static void *pool_malloc(PCRE2_SIZE size, void *data)
+{
+    load_mem *m = data;
+    if (m->sealed || size > SIZE_MAX / 2)
+        return NULL;
+    size = (size + RP_CACHE_LINE - 1) & ~(size_t)(RP_CACHE_LINE - 1);
+    unsigned char *p = rp_alloc(m->arena, size + RP_CACHE_LINE);
+    if (!p)
+        return NULL;
+    return p + (RP_CACHE_LINE - (uintptr_t)p % RP_CACHE_LINE) % RP_CACHE_LINE;
+}
+
+/* The plan's match data pool (targeting.h), built with its first JIT
+ * pattern. Everything is in the arena and goes with the plan. */
+static int make_md_pool(rp_ctx *c)
+{
+    load_mem *m = rp_alloc(c->arena, sizeof *m);
+    if (!m)
+        return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
+    m->arena = c->arena;
+    rp_md_pool *pool = pool_malloc(sizeof *pool, m);
+    pcre2_general_context *g = pool ? pcre2_general_context_create(pool_malloc, no_free, m) : NULL;
+    if (!g)
+        return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
+    for (unsigned i = 0; i < RP_MD_SLOTS; i++) {
+        atomic_flag_clear(&pool->slot[i].busy);
+        /* one ovector pair: a rule only asks whether there is a match */
+        pool->slot[i].md = pcre2_match_data_create(1, g);
+        if (!pool->slot[i].md)
+            return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
+    }
+    m->sealed = true;
+    c->plan->md_pool = pool;
+    return ROLLOUT_OK;
+}
+
 static int compile_pattern(rp_ctx *c, const rp_node *n, rp_pattern *pat)
 {
     int rc = rp_expect(c, n, RP_SCALAR);
@@ -232,6 +228,11 @@ static int compile_pattern(rp_ctx *c, const rp_node *n, rp_pattern *pat)
     pcre2_set_heap_limit(mc, RP_INTERP_STACK / 1024);
     m->sealed = true;
     pat->mctx = mc;
+    if (pat->jit) {
+        if (!c->plan->md_pool && (rc = make_md_pool(c)))
+            return rc;
+        pat->pool = c->plan->md_pool;
+    }
     return ROLLOUT_OK;
 }
 
@@ -281,13 +282,50 @@ static int match_interp(const rp_pattern *pat, const char *s, size_t len)
     return match_in(pat, s, len, buf, sizeof buf);
 }
 
+/* A JIT match with a match data built on this call's stack: the pool's
+ * fallback when the slots tried are busy. Out of line, so the common path
+ * does not reserve its buffer. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static int match_jit_stack(const rp_pattern *pat, const char *s, size_t len)
+{
+    /* general context + match data with one pair: well under 512 bytes */
+    alignas(max_align_t) unsigned char buf[512];
+    return match_in(pat, s, len, buf, sizeof buf);
+}
+
+/* Where this thread starts looking in the pool: its stack address, page
+ * granular, spread over the slots by a multiplicative hash (targeting.h
+ * says why). */
+static inline unsigned pool_home(void)
+{
+    unsigned char here;
+    uintptr_t page = (uintptr_t)&here >> 12;
+    return (unsigned)((page * UINT64_C(0x9E3779B97F4A7C15)) >> 32) % RP_MD_SLOTS;
+}
+
 int rp_pattern_match(const rp_pattern *pat, const char *s, size_t len)
 {
     if (RP_UNLIKELY(!pat->jit))
         return match_interp(pat, s, len);
-    /* general context + match data with one pair: well under 512 bytes */
-    alignas(max_align_t) unsigned char buf[512];
-    return match_in(pat, s, len, buf, sizeof buf);
+    rp_md_pool *pool = pat->pool;
+    if (RP_UNLIKELY(!pool))
+        return match_jit_stack(pat, s, len);
+    unsigned home = pool_home();
+    for (unsigned k = 0; k < RP_MD_PROBES; k++) {
+        rp_md_slot *slot = &pool->slot[(home + k) % RP_MD_SLOTS];
+        /* acquire: the previous holder's use of the match data is over */
+        if (atomic_flag_test_and_set_explicit(&slot->busy, memory_order_acquire))
+            continue;
+        int rc = pcre2_jit_match(pat->code, (PCRE2_SPTR)(s ? s : ""), len, 0, 0, slot->md,
+                                 pat->mctx);
+        atomic_flag_clear_explicit(&slot->busy, memory_order_release);
+        if (rc >= 0)
+            return 1;
+        return rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
+    }
+    return match_jit_stack(pat, s, len);
 }
 
 /* ---- parsing ------------------------------------------------------------- */
@@ -461,118 +499,45 @@ int rp_parse_rule(rp_ctx *c, const rp_node *n, struct rp_rule **out)
 
 /* ---- matching ------------------------------------------------------------ */
 
-/* The first attribute with that key. A NULL value counts as absent. */
-static const rollout_attr *find_attr(const rollout_context *ctx, const char *key, size_t len)
-{
-    if (!ctx->attrs)
-        return NULL; /* n_attrs without an array: no attributes, not a crash */
-    for (size_t i = 0; i < ctx->n_attrs; i++) {
-        const rollout_attr *a = &ctx->attrs[i];
-        if (a->key_len == len && a->key && same_bytes(a->key, key, len))
-            return a->value || a->value_len == 0 ? a : NULL;
-    }
-    return NULL;
-}
-
-static int eval(const struct rp_rule *r, const rollout_context *ctx, rp_unit_hashes *h);
-
-/* One rule. Inlined into the cohort loop, so the common one-leaf cohort
- * (an id list, an attribute test) costs no call and no recursion. */
-static inline int eval_rule(const struct rp_rule *r, const rollout_context *ctx,
-                            rp_unit_hashes *h)
+/* not, any, all: Kleene logic over their parts (targeting.h). */
+int rp_eval_tree(const struct rp_rule *r, const rollout_context *ctx, rp_unit_hashes *h)
 {
     switch (r->kind) {
-    case RP_RULE_EVERYONE:
-        return T_YES;
-    case RP_RULE_ORG_IN:
-        if (!ctx->org || !ctx->org_len)
-            return T_NO;
-        return idset_has(&r->set, r->set.table ? rp_unit_hash_org(h, ctx) : 0, ctx->org,
-                         ctx->org_len);
-    case RP_RULE_USER_IN:
-        if (!ctx->user || !ctx->user_len)
-            return T_NO;
-        return idset_has(&r->set, r->set.table ? rp_unit_hash_user(h, ctx) : 0, ctx->user,
-                         ctx->user_len);
-    case RP_RULE_ATTR_EQUALS: {
-        const rollout_attr *a = find_attr(ctx, r->attr, r->attr_len);
-        return a && a->value_len == r->value_len &&
-               (r->value_len == 0 || same_bytes(a->value, r->value, r->value_len));
-    }
-    case RP_RULE_ATTR_IN: {
-        const rollout_attr *a = find_attr(ctx, r->attr, r->attr_len);
-        if (!a)
-            return T_NO;
-        const char *v = a->value ? a->value : "";
-        uint64_t hash = r->set.table ? rp_hash_id(h->seed, v, a->value_len) : 0;
-        return idset_has(&r->set, hash, v, a->value_len);
-    }
-    case RP_RULE_ATTR_MATCHES: {
-        const rollout_attr *a = find_attr(ctx, r->attr, r->attr_len);
-        if (!a)
-            return T_NO;
-        int m = rp_pattern_match(&r->pat, a->value, a->value_len);
-        return m < 0 ? T_UNKNOWN : m;
-    }
     case RP_RULE_NOT: {
-        int t = eval(r->kids[0], ctx, h);
-        return t == T_UNKNOWN ? T_UNKNOWN : !t;
+        int t = rp_eval_rule(r->kids[0], ctx, h);
+        return t == RP_T_UNKNOWN ? RP_T_UNKNOWN : !t;
     }
     case RP_RULE_ANY: {
-        int res = T_NO;
+        int res = RP_T_NO;
         for (size_t i = 0; i < r->n_kids; i++) {
-            int t = eval(r->kids[i], ctx, h);
-            if (t == T_YES)
-                return T_YES;
-            if (t == T_UNKNOWN)
-                res = T_UNKNOWN;
+            int t = rp_eval_rule(r->kids[i], ctx, h);
+            if (t == RP_T_YES)
+                return RP_T_YES;
+            if (t == RP_T_UNKNOWN)
+                res = RP_T_UNKNOWN;
         }
         return res;
     }
     case RP_RULE_ALL: {
-        int res = T_YES;
+        int res = RP_T_YES;
         for (size_t i = 0; i < r->n_kids; i++) {
-            int t = eval(r->kids[i], ctx, h);
-            if (t == T_NO)
-                return T_NO;
-            if (t == T_UNKNOWN)
-                res = T_UNKNOWN;
+            int t = rp_eval_rule(r->kids[i], ctx, h);
+            if (t == RP_T_NO)
+                return RP_T_NO;
+            if (t == RP_T_UNKNOWN)
+                res = RP_T_UNKNOWN;
         }
         return res;
     }
     }
-    return T_NO;
-}
-
-static int eval(const struct rp_rule *r, const rollout_context *ctx, rp_unit_hashes *h)
-{
-    return eval_rule(r, ctx, h);
+    return RP_T_NO;
 }
 
 int rp_match_cohort_ex(const rollout_plan *p, const rollout_context *ctx, rp_unit_hashes *h,
                        int *error_cohort)
 {
     static const rollout_context none;
-    if (!ctx)
-        ctx = &none;
-    *error_cohort = -1;
-    for (int i = 0; i < p->n_cohorts; i++) {
-        const struct rp_rule *r = p->cohorts[i].match;
-        /* the catch-all last cohort of most plans, without a call */
-        if (r->kind == RP_RULE_EVERYONE)
-            return i;
-        int t = eval_rule(r, ctx, h);
-        if (t == T_YES)
-            return i;
-        if (t == T_UNKNOWN) {
-            /* A later cohort may match, but this one might have: placing
-             * the request further down the list could hand it a weight the
-             * plan never meant for it. */
-            *error_cohort = i;
-            return -1;
-        }
-    }
-    return -1;
+    return rp_match_first(p, ctx ? ctx : &none, h, error_cohort);
 }
 
 int rp_match_cohort(const rollout_plan *p, const rollout_context *ctx, uint64_t org_hash,

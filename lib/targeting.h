@@ -18,6 +18,18 @@
 #include "bucket.h"
 #include "plan.h"
 
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <string.h>
+
+/* For the few small functions on the decide path that the compiler would
+ * otherwise leave as calls (each call costs about a tenth of a decision). */
+#if defined(__GNUC__)
+#  define RP_INLINE inline __attribute__((always_inline))
+#else
+#  define RP_INLINE inline
+#endif
+
 typedef enum rp_rule_kind {
     RP_RULE_EVERYONE = 0,
     RP_RULE_ORG_IN,
@@ -52,13 +64,49 @@ typedef struct rp_idset {
 
 #define RP_IDSET_LINEAR_MAX 8
 
+typedef struct rp_md_pool rp_md_pool;
+
 typedef struct rp_pattern {
     const char *source;     /* as written, for dumps and messages */
     size_t len;
     void *code;             /* pcre2_code_8 *, owned by plan->patterns */
     void *mctx;             /* pcre2_match_context_8 *, in the plan arena */
+    rp_md_pool *pool;       /* the plan's match data pool (JIT only), or NULL */
     bool jit;               /* JIT-compiled (the common case) */
 } rp_pattern;
+
+/* Match data for JIT matches, made once at load and claimed per call.
+ *
+ * Creating a general context and a match data on the stack costs about as
+ * much as a short JIT match itself, on every request. A plan with patterns
+ * therefore keeps RP_MD_SLOTS match data (one ovector pair each, in the plan
+ * arena); a match claims a free slot with one atomic exchange and frees it
+ * with a release store: no lock, no allocation. When the slots it tries are
+ * all busy, the match falls back to a match data built on its own stack, so
+ * contention costs speed, never a wrong or failed answer.
+ *
+ * Each slot, and each slot's match data, has a cache line of its own, and a
+ * thread starts at a slot chosen from its stack address: threads on different
+ * cores then claim different lines, and one thread's repeated calls keep
+ * hitting the line already in its core's cache. Starting every thread at
+ * slot 0 would bounce that one line between cores on every request.
+ *
+ * Only pcre2_jit_match uses the pool: it writes the ovector and result
+ * fields of the match data and never allocates through it. The interpreter
+ * (pcre2_match) may allocate its frames through the match data, so it keeps
+ * the stack path, where those frames come from a stack buffer. */
+#define RP_MD_SLOTS 64u
+#define RP_MD_PROBES 4u
+#define RP_CACHE_LINE 64u
+
+typedef struct rp_md_slot {
+    alignas(RP_CACHE_LINE) atomic_flag busy;
+    void *md;               /* pcre2_match_data_8 *, on a line of its own */
+} rp_md_slot;
+
+struct rp_md_pool {
+    rp_md_slot slot[RP_MD_SLOTS];   /* the pool is RP_CACHE_LINE aligned */
+};
 
 struct rp_rule {
     int kind;               /* rp_rule_kind */
@@ -118,5 +166,151 @@ bool rp_idset_has(const rp_idset *set, uint64_t hash, const char *s, size_t len)
 /* Matches one subject against a compiled pattern: 1 match, 0 no match,
  * -1 a limit was hit. Allocates nothing. */
 int rp_pattern_match(const rp_pattern *pat, const char *s, size_t len);
+
+/* ---- the match path, inline ------------------------------------------------
+ *
+ * rollout_decide expands the cohort loop and the leaf rules in place: a
+ * decision with an id-list cohort is only a few times the cost of its hash,
+ * so a call or two per decision is a measurable share of it. Composite rules
+ * (not, any, all) and pattern matches stay out of line. */
+
+enum { RP_T_NO = 0, RP_T_YES = 1, RP_T_UNKNOWN = 2 };
+
+struct rp_rule;
+/* not, any, all (targeting.c). */
+int rp_eval_tree(const struct rp_rule *r, const rollout_context *ctx, rp_unit_hashes *h);
+
+/* Equality of two byte strings of length n, without a call for the short
+ * ids a gateway sees most (overlapping word loads; memcpy keeps them legal
+ * at any alignment and compiles to plain loads). */
+static RP_INLINE bool rp_same_bytes(const char *a, const char *b, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t a0, b0, a1, b1;
+        memcpy(&a0, a, 8);
+        memcpy(&b0, b, 8);
+        memcpy(&a1, a + n - 8, 8);
+        memcpy(&b1, b + n - 8, 8);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    if (n >= 4 && n < 8) {
+        uint32_t a0, b0, a1, b1;
+        memcpy(&a0, a, 4);
+        memcpy(&b0, b, 4);
+        memcpy(&a1, a + n - 4, 4);
+        memcpy(&b1, b + n - 4, 4);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    return memcmp(a, b, n) == 0;
+}
+
+static RP_INLINE bool rp_idset_probe(const rp_idset *set, uint64_t hash, const char *s,
+                                     size_t len)
+{
+    if (!set->table) {
+        for (size_t i = 0; i < set->n; i++)
+            if (set->items[i].len == len && rp_same_bytes(set->items[i].s, s, len))
+                return true;
+        return false;
+    }
+    /* The stored hash first: it settles almost every probe without loading
+     * the id's bytes. An empty slot has hash 0 and s NULL; an id whose hash
+     * happens to be 0 still has s set, hence the s test after a hash match. */
+    const rp_id *table = set->table;
+    uint32_t mask = set->mask;
+    for (uint32_t i = (uint32_t)hash & mask;; i = (i + 1) & mask) {
+        const rp_id *id = &table[i];
+        if (id->hash == hash) {
+            if (RP_LIKELY(id->len == len && id->s) && rp_same_bytes(id->s, s, len))
+                return true;
+        } else if (!id->s) {
+            return false;
+        }
+    }
+}
+
+/* The first attribute with that key. A NULL value counts as absent. */
+static RP_INLINE const rollout_attr *rp_find_attr(const rollout_context *ctx, const char *key,
+                                                  size_t len)
+{
+    if (!ctx->attrs)
+        return NULL; /* n_attrs without an array: no attributes, not a crash */
+    for (size_t i = 0; i < ctx->n_attrs; i++) {
+        const rollout_attr *a = &ctx->attrs[i];
+        if (a->key_len == len && a->key && rp_same_bytes(a->key, key, len))
+            return a->value || a->value_len == 0 ? a : NULL;
+    }
+    return NULL;
+}
+
+/* One rule. Leaves are inlined into the cohort loop, so the common one-leaf
+ * cohort (an id list, an attribute test) costs no call and no recursion;
+ * not/any/all go to rp_eval_tree, out of line. */
+static RP_INLINE int rp_eval_rule(const struct rp_rule *r, const rollout_context *ctx,
+                                  rp_unit_hashes *h)
+{
+    switch (r->kind) {
+    case RP_RULE_EVERYONE:
+        return RP_T_YES;
+    case RP_RULE_ORG_IN:
+        if (!ctx->org || !ctx->org_len)
+            return RP_T_NO;
+        return rp_idset_probe(&r->set, r->set.table ? rp_unit_hash_org(h, ctx) : 0, ctx->org,
+                              ctx->org_len);
+    case RP_RULE_USER_IN:
+        if (!ctx->user || !ctx->user_len)
+            return RP_T_NO;
+        return rp_idset_probe(&r->set, r->set.table ? rp_unit_hash_user(h, ctx) : 0, ctx->user,
+                              ctx->user_len);
+    case RP_RULE_ATTR_EQUALS: {
+        const rollout_attr *a = rp_find_attr(ctx, r->attr, r->attr_len);
+        return a && a->value_len == r->value_len &&
+               (r->value_len == 0 || rp_same_bytes(a->value, r->value, r->value_len));
+    }
+    case RP_RULE_ATTR_IN: {
+        const rollout_attr *a = rp_find_attr(ctx, r->attr, r->attr_len);
+        if (!a)
+            return RP_T_NO;
+        const char *v = a->value ? a->value : "";
+        uint64_t hash = r->set.table ? rp_hash_id(h->seed, v, a->value_len) : 0;
+        return rp_idset_probe(&r->set, hash, v, a->value_len);
+    }
+    case RP_RULE_ATTR_MATCHES: {
+        const rollout_attr *a = rp_find_attr(ctx, r->attr, r->attr_len);
+        if (!a)
+            return RP_T_NO;
+        int m = rp_pattern_match(&r->pat, a->value, a->value_len);
+        return m < 0 ? RP_T_UNKNOWN : m;
+    }
+    default: {
+        /* Out of line. Its hashes come back through a copy, so the caller's
+         * h never has its address taken and can live in registers. */
+        rp_unit_hashes sub = *h;
+        int t = rp_eval_tree(r, ctx, &sub);
+        *h = sub;
+        return t;
+    }
+    }
+}
+
+/* rp_match_cohort_ex without the NULL context check. */
+static RP_INLINE int rp_match_first(const rollout_plan *p, const rollout_context *ctx,
+                                    rp_unit_hashes *h, int *error_cohort)
+{
+    *error_cohort = -1;
+    for (int i = 0; i < p->n_cohorts; i++) {
+        int t = rp_eval_rule(p->cohorts[i].match, ctx, h);
+        if (t == RP_T_YES)
+            return i;
+        if (RP_UNLIKELY(t == RP_T_UNKNOWN)) {
+            /* A later cohort may match, but this one might have: placing
+             * the request further down the list could hand it a weight the
+             * plan never meant for it. */
+            *error_cohort = i;
+            return -1;
+        }
+    }
+    return -1;
+}
 
 #endif /* ROLLOUT_TARGETING_H */

@@ -1,0 +1,57 @@
+/*
+ * schedule_fast.h — the schedule's arithmetic fast path, inline.
+ *
+ * rp_schedule_cohort (schedule.c) uses it when there are no pauses, windows
+ * or freezes, and rollout_decide expands it in place: for an id-list cohort
+ * a call here would be a tenth of the whole decision. The general walk, for
+ * everything else, stays in schedule.c.
+ */
+#ifndef ROLLOUT_SCHEDULE_FAST_H
+#define ROLLOUT_SCHEDULE_FAST_H
+
+#include "plan.h"
+
+/* Whether rp_cohort_step_simple gives the schedule's answer. */
+static inline bool rp_schedule_is_simple(const rollout_plan *p, const rollout_state *s)
+{
+    return !p->n_windows && !p->n_freezes && (!s || s->n_pauses == 0);
+}
+
+/* Without pauses, windows or freezes the clock is plain arithmetic: step i
+ * happens at start + at_i + the slip of the gates before it, once each of
+ * them has its GO. That is the walk of schedule.c's step_time with every
+ * advance() and allowed_at() an identity, computed once per gate instead of
+ * once per step. It reads the cohort's own steps, latest first
+ * (plan->cohort_steps), and only the gates those steps wait behind. Returns
+ * the cohort's current step, or NULL when none has happened. The cohort must
+ * be valid and the state running (rp_schedule_cohort checks). */
+static inline const rp_cohort_step *rp_cohort_step_simple(const rollout_plan *p,
+                                                          const rollout_state *s, int64_t now,
+                                                          int cohort)
+{
+    const rp_cohort_step *st = &p->cohort_steps[p->cohort_first_step[cohort]];
+    const rp_cohort_step *end = st + p->cohort_n_steps[cohort];
+    if (st == end)
+        return NULL;
+    int64_t start = s && s->started_at ? s->started_at : p->start;
+    int64_t slip_after[ROLLOUT_MAX_GATES + 1]; /* slip once the first k gates passed */
+    int passed = 0;
+    slip_after[0] = 0;
+    /* The latest step waits behind the most gates; no step needs more. */
+    int need = st->gates_before;
+    while (passed < need) {
+        int64_t due = start + p->gates[passed].at + slip_after[passed];
+        int64_t go = s ? s->gate_go_at[passed] : 0;
+        /* a gate not yet due holds back every later step past now, GO or not */
+        if (!go || due > now)
+            break;
+        slip_after[passed + 1] = slip_after[passed] + (go > due ? go - due : 0);
+        passed++;
+    }
+    for (; st < end; st++)
+        if (st->gates_before <= passed && start + st->at + slip_after[st->gates_before] <= now)
+            return st;
+    return NULL;
+}
+
+#endif /* ROLLOUT_SCHEDULE_FAST_H */
