@@ -590,7 +590,8 @@ typedef struct rollout_action {
 
 /* Applies event at now to state. On success *next is the new state (it may
  * be the same object as state) and actions[0..*n_actions) what the caller
- * must do, in order; *n_actions is the array's capacity on input. An event
+ * must do, in order; *n_actions is the array's capacity on input. now must
+ * be positive and not before the state's updated_at (ROLLOUT_ERR_ARG). An event
  * not valid in the current state returns ROLLOUT_ERR_TRANSITION, a state of
  * another plan ROLLOUT_ERR_STATE_PLAN; then *next is untouched and
  * *n_actions is 0. Allocates nothing. */

@@ -569,6 +569,14 @@ int rollout_apply(const rollout_plan *plan, const rollout_state *state, const ro
     if ((why = rp_state_check(plan, state)))
         return rp_error_set(err, ROLLOUT_ERR_STATE, NULL, 0, 0, NULL,
                             "the state does not fit the plan: %s", why);
+    /* A state writes 0 for "not yet" (a pause under way ends at 0), so an
+     * event at or before the epoch would record times that read back as
+     * something else: RESUME at 0 left a running state with an open pause,
+     * which no longer decodes (found by fuzz_state). */
+    if (now <= 0)
+        return rp_error_set(err, ROLLOUT_ERR_ARG, NULL, 0, 0, NULL,
+                            "now must be after 1970-01-01T00:00:00Z (states record 0 as "
+                            "\"not yet\")");
     if (now < state->updated_at)
         return rp_error_set(err, ROLLOUT_ERR_ARG, NULL, 0, 0, NULL,
                             "time runs backwards: now is before the state's last transition");

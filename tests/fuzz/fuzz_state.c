@@ -103,8 +103,14 @@ static void try_events(const rollout_plan *p, const rollout_state *s)
                 FZ_CHECK(len > 0, "a state made by the machine does not encode");
                 rollout_state back;
                 rc = rollout_state_decode(p, text, len, &back, &err);
-                FZ_CHECK(rc == ROLLOUT_OK, "a state made by the machine does not decode: %s",
-                         err.message);
+                FZ_CHECK(rc == ROLLOUT_OK,
+                         "a state made by the machine does not decode: %s (event %s gate %d "
+                         "role %d override %d verdict %d reason %d confirmation %d at %lld; "
+                         "%s -> %s; from %.*s)",
+                         err.message, rollout_event_name(ev.type), ev.gate, ev.role, ev.override,
+                         ev.verdict, ev.reason, ev.confirmation, (long long)times[t],
+                         rollout_status_name(s->status), rollout_status_name(next.status),
+                         (int)rollout_state_encode(s, text, sizeof text), text);
             }
         }
     }

@@ -1,0 +1,417 @@
+/*
+ * proxy_demo.c — librollout embedded the way a proxy embeds it.
+ *
+ *   rollout-proxy-demo [--plan FILE] [--state FILE] [--workers N] [--at TIME]
+ *
+ * Reads one request per line from stdin:
+ *
+ *   ORG USER SESSION [KEY=VALUE ...]        ("-" for an absent id)
+ *
+ * and prints, per request, in the order the workers finish them:
+ *
+ *   SEQ VARIANT UPSTREAM REASON plan=ID state=REVISION|-
+ *
+ * SEQ is the request's line number (from 1), VARIANT NEW or STABLE, UPSTREAM
+ * the version label the request is routed to, REASON why (rollout_reason).
+ *
+ * What it shows (README.md explains it for proxy authors):
+ *   - the plan is loaded once and shared by N worker threads, each deciding
+ *     with no lock and no allocation (rollout_decide);
+ *   - SIGHUP reloads the plan file: the handler only sets a flag; a reloader
+ *     thread loads and validates the new plan and swaps it in as a new
+ *     snapshot (plan_slot.h). Requests in flight finish on the old plan,
+ *     which is freed when its last worker lets go. A plan that does not load
+ *     is logged and the old one stays in force;
+ *   - the state file (one line, as `rollout state` writes it) is re-read
+ *     when its inode, size or modification time changes, and published with
+ *     the plan it belongs to. A state that does not decode for the plan in
+ *     force (corrupt, or written for a plan not loaded yet) is logged and
+ *     not used: the snapshot in force stays until plan and state agree;
+ *   - the library never reads the clock: the proxy passes `now` (the wall
+ *     clock, or --at TIME, epoch seconds or 2026-02-28T15:00:00Z, for tests).
+ * Without --plan the seed plan compiled into the library is used.
+ */
+#define _GNU_SOURCE /* timegm, strptime */
+
+#include "plan_slot.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { MAX_WORKERS = 64, QUEUE_CAP = 256, MAX_ATTRS = 32 };
+
+/* ---- configuration and shared state -------------------------------------- */
+
+static const char *plan_path;     /* NULL: the built-in seed plan */
+static const char *state_path;    /* NULL: decide without a state */
+static int64_t fixed_now = -1;    /* --at, else the wall clock */
+static rollout_slot slot;
+
+/* Set by the SIGHUP handler, consumed by the reloader thread. sig_atomic_t
+ * and nothing else: a handler may not lock, allocate or call the library. */
+static volatile sig_atomic_t hup_requested;
+
+static void on_sighup(int sig)
+{
+    (void)sig;
+    hup_requested = 1;
+}
+
+static void log_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void log_msg(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    flockfile(stderr);
+    fputs("rollout-proxy-demo: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    funlockfile(stderr);
+    va_end(ap);
+}
+
+/* ---- loading a snapshot --------------------------------------------------- */
+
+typedef struct file_id {
+    bool exists;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+} file_id;
+
+static file_id identify(const char *path)
+{
+    file_id id = {0};
+    struct stat st;
+    if (path && stat(path, &st) == 0) {
+        id.exists = true;
+        id.dev = st.st_dev;
+        id.ino = st.st_ino;
+        id.size = st.st_size;
+        id.mtime = st.st_mtim;
+    }
+    return id;
+}
+
+static bool same_file(const file_id *a, const file_id *b)
+{
+    return a->exists == b->exists && a->dev == b->dev && a->ino == b->ino &&
+           a->size == b->size && a->mtime.tv_sec == b->mtime.tv_sec &&
+           a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+static rollout_plan *load_plan(void)
+{
+    rollout_plan *p = NULL;
+    rollout_error err;
+    int rc;
+    if (plan_path) {
+        rc = rollout_plan_load_file(plan_path, &p, &err);
+    } else {
+        size_t len;
+        const char *yaml = rollout_seed_plan(&len);
+        rc = rollout_plan_load_buffer(yaml, len, "<seed plan>", &p, &err);
+    }
+    if (rc != ROLLOUT_OK) {
+        log_msg("plan not loaded: %s", err.message);
+        return NULL;
+    }
+    return p;
+}
+
+/* Reads and decodes the state file for plan. 1: *out holds a state; 0: no
+ * state file (decide without one); -1: unusable (logged). */
+static int read_state(const rollout_plan *plan, rollout_state *out)
+{
+    FILE *f = fopen(state_path, "rb");
+    if (!f) {
+        if (errno == ENOENT)
+            return 0;
+        log_msg("state %s: %s", state_path, strerror(errno));
+        return -1;
+    }
+    char text[ROLLOUT_STATE_TEXT_MAX + 2];
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    while (len && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
+        len--;
+    rollout_error err;
+    if (rollout_state_decode(plan, text, len, out, &err) != ROLLOUT_OK) {
+        log_msg("state %s not used: %s", state_path, err.message);
+        return -1;
+    }
+    return 1;
+}
+
+/* A complete, consistent snapshot: plan (reference taken over) and the
+ * state file's state for it. NULL when the state does not fit. */
+static rollout_snapshot *make_snapshot(rollout_plan *plan)
+{
+    rollout_state state;
+    int have = state_path ? read_state(plan, &state) : 0;
+    if (have < 0) {
+        rollout_plan_unref(plan);
+        return NULL;
+    }
+    rollout_snapshot *snap = rollout_snapshot_new(plan, have ? &state : NULL);
+    if (!snap)
+        log_msg("out of memory");
+    return snap;
+}
+
+static void describe(const rollout_snapshot *snap, uint64_t generation, const char *why)
+{
+    if (snap->state)
+        log_msg("%s: plan %s, state revision %llu (%s), generation %llu", why,
+                rollout_plan_id(snap->plan), (unsigned long long)snap->state->revision,
+                rollout_status_name(snap->state->status), (unsigned long long)generation);
+    else
+        log_msg("%s: plan %s, no state, generation %llu", why, rollout_plan_id(snap->plan),
+                (unsigned long long)generation);
+}
+
+/* ---- the reloader thread -------------------------------------------------- */
+
+static atomic_bool stopping;
+
+static void *reloader(void *arg)
+{
+    file_id state_seen = identify(state_path);
+    (void)arg;
+    while (!atomic_load(&stopping)) {
+        struct timespec tick = {0, 10 * 1000 * 1000};  /* 10 ms */
+        nanosleep(&tick, NULL);
+        if (hup_requested) {
+            hup_requested = 0;
+            /* the state is read with the plan, so they take effect together */
+            state_seen = identify(state_path);
+            rollout_plan *plan = load_plan();
+            rollout_snapshot *snap = plan ? make_snapshot(plan) : NULL;
+            if (!snap) {
+                log_msg("reload failed: keeping the plan in force");
+                continue;
+            }
+            describe(snap, rollout_slot_publish(&slot, snap), "plan reloaded");
+            continue;
+        }
+        if (!state_path)
+            continue;
+        file_id now_id = identify(state_path);
+        if (same_file(&now_id, &state_seen))
+            continue;
+        state_seen = now_id;
+        /* same plan, new state: the new snapshot shares the plan */
+        rollout_snapshot *cur = rollout_slot_acquire(&slot, NULL);
+        rollout_snapshot *snap = make_snapshot(rollout_plan_ref(cur->plan));
+        rollout_snapshot_unref(cur);
+        if (snap)
+            describe(snap, rollout_slot_publish(&slot, snap), "state reloaded");
+    }
+    return NULL;
+}
+
+/* ---- requests ------------------------------------------------------------- */
+
+typedef struct request {
+    unsigned long seq;
+    char *line;
+} request;
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t not_empty, not_full;
+    request items[QUEUE_CAP];
+    size_t head, n;
+    bool closed;
+} queue = {.lock = PTHREAD_MUTEX_INITIALIZER, .not_empty = PTHREAD_COND_INITIALIZER,
+           .not_full = PTHREAD_COND_INITIALIZER};
+
+static void queue_push(request r)
+{
+    pthread_mutex_lock(&queue.lock);
+    while (queue.n == QUEUE_CAP)
+        pthread_cond_wait(&queue.not_full, &queue.lock);
+    queue.items[(queue.head + queue.n++) % QUEUE_CAP] = r;
+    pthread_cond_signal(&queue.not_empty);
+    pthread_mutex_unlock(&queue.lock);
+}
+
+/* false when the queue is closed and drained */
+static bool queue_pop(request *r)
+{
+    pthread_mutex_lock(&queue.lock);
+    while (queue.n == 0 && !queue.closed)
+        pthread_cond_wait(&queue.not_empty, &queue.lock);
+    bool got = queue.n > 0;
+    if (got) {
+        *r = queue.items[queue.head];
+        queue.head = (queue.head + 1) % QUEUE_CAP;
+        queue.n--;
+        pthread_cond_signal(&queue.not_full);
+    }
+    pthread_mutex_unlock(&queue.lock);
+    return got;
+}
+
+static void queue_close(void)
+{
+    pthread_mutex_lock(&queue.lock);
+    queue.closed = true;
+    pthread_cond_broadcast(&queue.not_empty);
+    pthread_mutex_unlock(&queue.lock);
+}
+
+static int64_t now_seconds(void)
+{
+    return fixed_now >= 0 ? fixed_now : (int64_t)time(NULL);
+}
+
+/* Splits "ORG USER SESSION [K=V ...]" in place into a context. */
+static void parse_request(char *line, rollout_context *ctx, rollout_attr *attrs)
+{
+    memset(ctx, 0, sizeof *ctx);
+    const char **ids[3] = {&ctx->org, &ctx->user, &ctx->session};
+    size_t *lens[3] = {&ctx->org_len, &ctx->user_len, &ctx->session_len};
+    char *save = NULL;
+    int field = 0;
+    for (char *tok = strtok_r(line, " \t\r\n", &save); tok; tok = strtok_r(NULL, " \t\r\n", &save)) {
+        if (field < 3) {
+            if (strcmp(tok, "-") != 0) {
+                *ids[field] = tok;
+                *lens[field] = strlen(tok);
+            }
+            field++;
+            continue;
+        }
+        char *eq = strchr(tok, '=');
+        if (!eq || ctx->n_attrs == MAX_ATTRS)
+            continue;
+        attrs[ctx->n_attrs++] = (rollout_attr){tok, (size_t)(eq - tok), eq + 1, strlen(eq + 1)};
+    }
+    ctx->attrs = attrs;
+}
+
+static void *worker(void *arg)
+{
+    rollout_slot_reader reader = {NULL, 0};
+    request r;
+    (void)arg;
+    while (queue_pop(&r)) {
+        /* the snapshot stays valid for this whole request */
+        const rollout_snapshot *snap = rollout_slot_get(&slot, &reader);
+        rollout_context ctx;
+        rollout_attr attrs[MAX_ATTRS];
+        parse_request(r.line, &ctx, attrs);
+        rollout_decision d;
+        int rc = rollout_decide(snap->plan, snap->state, now_seconds(), &ctx, &d);
+        /* on an error decide still answers STABLE: serve that, say why */
+        const char *reason = rc == ROLLOUT_OK ? rollout_reason_name(d.reason)
+                                              : rollout_code_name(rc);
+        char revision[24] = "-";
+        if (snap->state)
+            snprintf(revision, sizeof revision, "%llu",
+                     (unsigned long long)snap->state->revision);
+        flockfile(stdout);
+        printf("%lu %s %s %s plan=%s state=%s\n", r.seq, d.variant == ROLLOUT_NEW ? "NEW" : "STABLE",
+               rollout_plan_version_label(snap->plan, d.variant), reason,
+               rollout_plan_id(snap->plan), revision);
+        fflush(stdout);
+        funlockfile(stdout);
+        free(r.line);
+    }
+    rollout_slot_reader_release(&reader);
+    return NULL;
+}
+
+/* ---- main ----------------------------------------------------------------- */
+
+static int64_t parse_time(const char *s)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (*s && !*end)
+        return v;
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (!end || *end)
+        return -1;
+    return (int64_t)timegm(&tm);
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: rollout-proxy-demo [--plan FILE] [--state FILE] [--workers N] "
+                    "[--at TIME]\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    int workers = 4;
+    for (int i = 1; i < argc; i++) {
+        if (i + 1 >= argc)
+            return usage();
+        if (!strcmp(argv[i], "--plan"))
+            plan_path = argv[++i];
+        else if (!strcmp(argv[i], "--state"))
+            state_path = argv[++i];
+        else if (!strcmp(argv[i], "--workers"))
+            workers = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--at")) {
+            if ((fixed_now = parse_time(argv[++i])) < 0)
+                return usage();
+        } else
+            return usage();
+    }
+    if (workers < 1 || workers > MAX_WORKERS)
+        return usage();
+
+    rollout_plan *plan = load_plan();
+    rollout_snapshot *first = plan ? make_snapshot(plan) : NULL;
+    if (!first)
+        return 1;
+    rollout_slot_init(&slot, first);
+    describe(first, 1, "started");
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sighup;
+    sa.sa_flags = SA_RESTART;   /* reading stdin goes on across a SIGHUP */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGHUP, &sa, NULL);
+
+    pthread_t reload_thread, threads[MAX_WORKERS];
+    pthread_create(&reload_thread, NULL, reloader, NULL);
+    for (int i = 0; i < workers; i++)
+        pthread_create(&threads[i], NULL, worker, NULL);
+
+    char *line = NULL;
+    size_t cap = 0;
+    unsigned long seq = 0;
+    while (getline(&line, &cap, stdin) > 0) {
+        seq++;
+        char *copy = strdup(line);
+        if (!copy)
+            break;
+        queue_push((request){seq, copy});
+    }
+    free(line);
+    queue_close();
+    for (int i = 0; i < workers; i++)
+        pthread_join(threads[i], NULL);
+    atomic_store(&stopping, true);
+    pthread_join(reload_thread, NULL);
+    rollout_slot_destroy(&slot);
+    log_msg("%lu requests", seq);
+    return 0;
+}
