@@ -31,6 +31,14 @@ typedef struct machine {
     rollout_error *err;
 } machine;
 
+/* t + d for a duration d >= 0, stopping at INT64_MAX: a caller may pass any
+ * time up to INT64_MAX, and a deadline past the end of time is "never"
+ * (signed overflow found by fuzz_state). */
+static int64_t time_after(int64_t t, int64_t d)
+{
+    return t > INT64_MAX - d ? INT64_MAX : t + d;
+}
+
 static rollout_action *push(machine *m, int type)
 {
     size_t i = m->o.n++;
@@ -205,7 +213,7 @@ static void emit_procedure_step(machine *m, const rp_rollback_step *st)
     if (st->action == RP_RB_RESTORE_PREVIOUS || st->action == RP_RB_RUN_SMOKE_TESTS)
         a->label = m->p->labels[0];
     if (st->action == RP_RB_POSTMORTEM)
-        a->due = m->now + m->p->rollback.postmortem_within;
+        a->due = time_after(m->now, m->p->rollback.postmortem_within);
 }
 
 static int first_pending_step(const machine *m)
@@ -529,11 +537,11 @@ static int dispatch(machine *m, const rollout_event *ev, const rollout_state *or
     case ROLLOUT_EVENT_TICK:
         if (st == ROLLOUT_STATUS_ROLLING_BACK && m->p->rollback.deadline &&
             !(m->s.rollback_done & RB_ESCALATED) &&
-            m->now > m->s.rollback_started_at + m->p->rollback.deadline) {
+            m->now > time_after(m->s.rollback_started_at, m->p->rollback.deadline)) {
             m->s.rollback_done |= RB_ESCALATED;
             rollout_action *a = push(m, ROLLOUT_ACTION_ESCALATE);
             if (a) {
-                a->due = m->s.rollback_started_at + m->p->rollback.deadline;
+                a->due = time_after(m->s.rollback_started_at, m->p->rollback.deadline);
                 a->text = "the rollback ran past its deadline";
             }
         }

@@ -55,14 +55,16 @@ static const char *state_path;    /* NULL: decide without a state */
 static int64_t fixed_now = -1;    /* --at, else the wall clock */
 static rollout_slot slot;
 
-/* Set by the SIGHUP handler, consumed by the reloader thread. sig_atomic_t
- * and nothing else: a handler may not lock, allocate or call the library. */
-static volatile sig_atomic_t hup_requested;
+/* Set by the SIGHUP handler, consumed by the reloader thread. A lock-free
+ * atomic, not volatile sig_atomic_t: the handler may run on any thread and
+ * sig_atomic_t is only safe within one (ThreadSanitizer reports it). A
+ * handler may not lock, allocate or call the library: it sets the flag. */
+static atomic_bool hup_requested;
 
 static void on_sighup(int sig)
 {
     (void)sig;
-    hup_requested = 1;
+    atomic_store(&hup_requested, true);
 }
 
 static void log_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -187,11 +189,17 @@ static void *reloader(void *arg)
 {
     file_id state_seen = identify(state_path);
     (void)arg;
+    /* SIGHUP is blocked everywhere else, so it is delivered here: the flag
+     * is read by the thread whose sleep it interrupts, never delayed by a
+     * worker or the reader of stdin sitting in a blocking call */
+    sigset_t hup;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    pthread_sigmask(SIG_UNBLOCK, &hup, NULL);
     while (!atomic_load(&stopping)) {
         struct timespec tick = {0, 10 * 1000 * 1000};  /* 10 ms */
         nanosleep(&tick, NULL);
-        if (hup_requested) {
-            hup_requested = 0;
+        if (atomic_exchange(&hup_requested, false)) {
             /* the state is read with the plan, so they take effect together */
             state_seen = identify(state_path);
             rollout_plan *plan = load_plan();
@@ -358,6 +366,8 @@ static int usage(void)
 int main(int argc, char **argv)
 {
     int workers = 4;
+    /* lock-free, hence usable from a signal handler (C11 7.14.1.1) */
+    _Static_assert(ATOMIC_BOOL_LOCK_FREE == 2, "atomic_bool must be lock-free");
     for (int i = 1; i < argc; i++) {
         if (i + 1 >= argc)
             return usage();
@@ -389,6 +399,11 @@ int main(int argc, char **argv)
     sa.sa_flags = SA_RESTART;   /* reading stdin goes on across a SIGHUP */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGHUP, &sa, NULL);
+    /* threads inherit the mask: only the reloader unblocks SIGHUP */
+    sigset_t hup;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &hup, NULL);
 
     pthread_t reload_thread, threads[MAX_WORKERS];
     pthread_create(&reload_thread, NULL, reloader, NULL);

@@ -61,7 +61,8 @@ static void use_read_only(const rollout_plan *p, const rollout_state *s)
     static rollout_calendar_event events[ROLLOUT_MAX_CALENDAR];
     size_t n;
     rollout_calendar(p, s, events, ROLLOUT_MAX_CALENDAR, &n);
-    const int64_t times[] = {s->updated_at, s->started_at, s->updated_at + 86400,
+    int64_t next_day = s->updated_at > INT64_MAX - 86400 ? INT64_MAX : s->updated_at + 86400;
+    const int64_t times[] = {s->updated_at, s->started_at, next_day,
                              rollout_plan_start(p) + 3 * 86400};
     rollout_context ctx = {.org = "acme-corp", .org_len = 9, .user = "u-1", .user_len = 3};
     for (size_t i = 0; i < FZ_COUNT(times); i++) {
@@ -77,7 +78,8 @@ static void try_events(const rollout_plan *p, const rollout_state *s)
 {
     static rollout_action actions[ROLLOUT_MAX_ACTIONS];
     int n_gates = rollout_plan_gate_count(p), n_roles = rollout_plan_role_count(p);
-    const int64_t times[] = {s->updated_at, s->updated_at + 7200, INT64_MAX};
+    int64_t later = s->updated_at > INT64_MAX - 7200 ? INT64_MAX : s->updated_at + 7200;
+    const int64_t times[] = {s->updated_at, later, INT64_MAX};
     for (int type = 0; type < ROLLOUT_EVENT_COUNT; type++) {
         for (int variant = 0; variant < 4; variant++) {
             rollout_event ev = {.type = type,
