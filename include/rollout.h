@@ -235,7 +235,10 @@ typedef enum rollout_reason {
     ROLLOUT_REASON_NOT_STARTED,      /* the rollout has not started */
     ROLLOUT_REASON_ROLLED_BACK,      /* rolling back or rolled back: always stable */
     ROLLOUT_REASON_HALTED,           /* traffic halted by a no-go: always stable */
-    ROLLOUT_REASON_MATCH_ERROR       /* a pattern hit its match limit; rule treated as no match */
+    ROLLOUT_REASON_MATCH_ERROR       /* a pattern hit its match limit: the cohort's rule is
+                                      * unknown (not/any/all propagate it), the search stops
+                                      * at that cohort and the request gets the stable
+                                      * version (docs/targeting.md) */
 } rollout_reason;
 
 /* The symbolic name of a reason ("IN_ROLLOUT", ...). Never NULL. */
@@ -548,7 +551,8 @@ typedef struct rollout_event {
     int role;            /* APPROVE: who approves; GO with override: who overrides */
     int override;        /* GO: 1 = go without every approval or a PASS, on role's word */
     int verdict;         /* VERDICT: rollout_verdict */
-    int reason;          /* ROLLBACK: rollout_rollback_reason */
+    int reason;          /* ROLLBACK: rollout_rollback_reason; VERDICT ROLLBACK: the
+                            evaluation's rollback_reason (0 = "evaluation") */
     int confirmation;    /* CONFIRM: rollout_confirmation */
 } rollout_event;
 

@@ -421,7 +421,12 @@ static int on_verdict(machine *m, const rollout_event *ev)
         break;
     case ROLLOUT_VERDICT_ROLLBACK:
         m->s.last_verdict = ev->verdict;
-        start_rollback(m, ROLLOUT_ROLLBACK_EVALUATION);
+        /* The evaluation names the trigger its criterion stands for (the
+         * seed's critical bug, data corruption, error rate); without one, or
+         * with "manual", the evaluation itself is the reason. */
+        start_rollback(m, ev->reason > ROLLOUT_ROLLBACK_MANUAL && ev->reason < ROLLOUT_ROLLBACK_COUNT
+                              ? ev->reason
+                              : ROLLOUT_ROLLBACK_EVALUATION);
         return ROLLOUT_OK;
     default:
         return rp_error_set(m->err, ROLLOUT_ERR_ARG, NULL, 0, 0, NULL,

@@ -11,6 +11,7 @@
 
 #include "plan.h"
 #include "support.h"
+#include "evaluate.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -627,11 +628,20 @@ Test(seed, criteria_sets_and_smoke_tests)
     rollout_plan *p = t_seed();
     cr_assert_eq(p->n_criteria, 4);
     static const char *const ids[] = {"canary", "pilot", "ga", "post-rollout"};
-    static const size_t counts[] = {4, 5, 5, 6};
+    static const size_t counts[] = {5, 6, 6, 7};
     for (int i = 0; i < 4; i++) {
         cr_expect_str_eq(p->criteria[i].id, ids[i]);
         cr_expect_eq(p->criteria[i].n, counts[i], "%s has %zu", ids[i], p->criteria[i].n);
+        /* the seed's quick-rollback triggers: an uncontrollable error rate in every set */
+        const struct rp_criterion *last = &p->criteria[i].items[p->criteria[i].n - 1];
+        cr_expect_str_eq(last->id, "error-rate-runaway", "%s", ids[i]);
+        cr_expect(last->rollback, "%s", ids[i]);
+        cr_expect_eq(last->rollback_reason, ROLLOUT_ROLLBACK_ERROR_RATE, "%s", ids[i]);
     }
+    /* critical bug and data corruption, by the criteria that stand for them */
+    cr_expect_eq(p->criteria[0].items[0].rollback_reason, ROLLOUT_ROLLBACK_CRITICAL_BUG);
+    cr_expect_eq(p->criteria[1].items[3].rollback_reason, ROLLOUT_ROLLBACK_DATA_CORRUPTION);
+    cr_expect_eq(p->criteria[2].items[4].rollback_reason, ROLLOUT_ROLLBACK_DATA_CORRUPTION);
     cr_expect_eq(rp_criteria_index(p, "ga"), 2);
     cr_expect_eq(rp_criteria_index(p, "gamma"), -1);
 
