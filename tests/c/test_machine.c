@@ -824,6 +824,29 @@ Test(machine, rollback_triggers_follow_the_plan)
     rollout_plan_unref(r.p);
 }
 
+/* A ROLLBACK verdict carries the trigger its criterion names (the seed's
+ * zero-critical-errors says critical_bug); none, or "manual", means the
+ * evaluation itself. */
+Test(machine, rollback_verdict_keeps_the_criterion_reason)
+{
+    static const struct { int given, recorded; } cases[] = {
+        {ROLLOUT_ROLLBACK_DATA_CORRUPTION, ROLLOUT_ROLLBACK_DATA_CORRUPTION},
+        {ROLLOUT_ROLLBACK_CRITICAL_BUG, ROLLOUT_ROLLBACK_CRITICAL_BUG},
+        {ROLLOUT_ROLLBACK_MANUAL, ROLLOUT_ROLLBACK_EVALUATION},
+        {-1, ROLLOUT_ROLLBACK_EVALUATION},
+        {ROLLOUT_ROLLBACK_COUNT, ROLLOUT_ROLLBACK_EVALUATION},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        run r;
+        to_pilot(&r);
+        rollout_event e = ev_verdict(ROLLOUT_VERDICT_ROLLBACK);
+        e.reason = cases[i].given;
+        OK(&r, 7 * H, e, "notify:rollback page:page halt_traffic:halt");
+        cr_expect_eq(r.s.rollback_reason, cases[i].recorded, "given %d", cases[i].given);
+        rollout_plan_unref(r.p);
+    }
+}
+
 /* ---- gates ------------------------------------------------------------------------- */
 
 Test(machine, go_override_records_who)
