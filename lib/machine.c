@@ -128,7 +128,8 @@ static void catch_up(machine *m, const rollout_state *before, int64_t before_at,
             changed |= 1u << p->phases[st->phase].cohort;
             if (st->index == 0)
                 notify(m, RP_COMM_PHASE_START, st->phase, 0, -1);
-            notify(m, RP_COMM_STEP, st->phase, st->weight, -1);
+            if (rp_step_reaches_new_weight(p, i))
+                notify(m, RP_COMM_STEP, st->phase, st->weight, -1);
         }
         int g = st->gate;
         if (g < 0 || m->s.gate_go_at[g])

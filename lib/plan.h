@@ -245,6 +245,9 @@ typedef struct rp_timeline {
 } rp_timeline;
 void rp_timeline_compute(const rollout_plan *p, const rollout_state *s, bool assume_go,
                          rp_timeline *out);
+/* Whether step i takes its phase to a weight it did not have: only then is a
+ * "step" communication row sent. */
+bool rp_step_reaches_new_weight(const rollout_plan *p, int i);
 /* Whether communication row cm is sent on this event. */
 bool rp_comm_matches(const rp_comm *cm, int event, int phase, uint32_t weight, int gate);
 

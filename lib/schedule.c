@@ -374,6 +374,13 @@ static rollout_calendar_event *cal_add(cal *c, int64_t at, int kind)
     return e;
 }
 
+bool rp_step_reaches_new_weight(const rollout_plan *p, int i)
+{
+    /* a step that keeps the weight (changing only the unit) must not send
+     * the "reached N %" message a second time */
+    return p->steps[i].index == 0 || p->steps[i - 1].weight != p->steps[i].weight;
+}
+
 bool rp_comm_matches(const rp_comm *cm, int event, int phase, uint32_t weight, int gate)
 {
     if (cm->event != event)
@@ -431,9 +438,7 @@ int rollout_calendar(const rollout_plan *p, const rollout_state *s, rollout_cale
         }
         if (st->index == 0)
             cal_messages(&c, p, t, projected, RP_COMM_PHASE_START, st->phase, 0, -1);
-        /* a step that keeps the weight (changing only the unit) must not
-         * send the "reached N %" message a second time */
-        if (st->index == 0 || p->steps[i - 1].weight != st->weight)
+        if (rp_step_reaches_new_weight(p, i))
             cal_messages(&c, p, t, projected, RP_COMM_STEP, st->phase, st->weight, -1);
         if (st->gate >= 0) {
             const rp_gate *g = &p->gates[st->gate];

@@ -847,6 +847,30 @@ Test(machine, rollback_verdict_keeps_the_criterion_reason)
     }
 }
 
+/* A step that only changes the unit keeps the weight: its "reached N %"
+ * message was sent by the step before and must not go out twice. */
+Test(machine, a_repeated_weight_is_announced_once)
+{
+    rollout_plan *p = t_plan(
+        "format: 1\nid: t\nsalt: s\nstart: 2026-02-28T09:00:00Z\n"
+        "versions: {stable: a, new: b}\nroles: {owner: Owner}\n"
+        "cohorts:\n  - {id: all, match: {everyone: true}}\n"
+        "phases:\n  - id: ga\n    cohort: all\n    steps:\n"
+        "      - {at: 0, weight: 50%, unit: org}\n"
+        "      - {at: 1h, weight: 50%, unit: user}\n"
+        "      - {at: 2h, weight: 100%, unit: user}\n"
+        "communications:\n"
+        "  - {id: half, on: {event: step, phase: ga, weight: 50%}, message: m, channel: c,"
+        " audience: a, owners: [owner]}\n");
+    run r;
+    run_init(&r, p);
+    OK(&r, 0, ev_start(), "notify:half set_weight:all=50000/org");
+    OK(&r, H, ev_tick(), "set_weight:all=50000/user");
+    /* no bake: the last step completes the rollout */
+    OK(&r, 2 * H, ev_tick(), "set_weight:all=100000/user complete:t");
+    rollout_plan_unref(p);
+}
+
 /* ---- gates ------------------------------------------------------------------------- */
 
 Test(machine, go_override_records_who)
