@@ -15,12 +15,18 @@ Environment (all optional; ctest sets them):
 import datetime as dt
 import os
 import shutil
+import sys
 
 import pytest
 
-import rollout
-
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+try:
+    import rollout
+except ImportError:  # not installed and no PYTHONPATH: the default CMake build dir
+    sys.path.insert(0, os.path.join(ROOT, "build", "python"))
+    import rollout
+
 VECTORS = os.path.join(ROOT, "tests", "vectors")
 PLANS = os.path.join(ROOT, "examples", "plans")
 METRICS = os.path.join(ROOT, "examples", "metrics")
