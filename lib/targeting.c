@@ -178,6 +178,16 @@ static int make_md_pool(rp_ctx *c)
     return ROLLOUT_OK;
 }
 
+/* Characters in the first `bytes` bytes of UTF-8 text (YAML has already
+ * checked it is UTF-8): every byte that does not continue a character. */
+static int utf8_chars(const char *s, size_t bytes)
+{
+    int n = 0;
+    for (size_t i = 0; i < bytes; i++)
+        n += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return n;
+}
+
 static int compile_pattern(rp_ctx *c, const rp_node *n, rp_pattern *pat)
 {
     int rc = rp_expect(c, n, RP_SCALAR);
@@ -198,11 +208,15 @@ static int compile_pattern(rp_ctx *c, const rp_node *n, rp_pattern *pat)
         PCRE2_UCHAR msg[256];
         if (pcre2_get_error_message(code_err, msg, sizeof msg) < 0)
             strcpy((char *)msg, "unknown error");
-        /* Point at the offending character inside the scalar: the node's
-         * column is its first character, the opening quote when quoted.
-         * Exact for plain and single-line quoted scalars without escapes. */
+        /* Point at the offending character inside the scalar. The node's
+         * column is its first character (the opening quote when quoted), and
+         * YAML columns count characters while PCRE2's offset counts bytes:
+         * the column advances by the characters of the pattern before the
+         * offset. Exact for single-line scalars whose text is the pattern
+         * itself (plain, or quoted without escapes); docs/plan-format.md
+         * says what an escape before the error does. */
         rp_node at = *n;
-        at.col = n->col + (int)off + (n->plain ? 0 : 1);
+        at.col = n->col + (n->plain ? 0 : 1) + utf8_chars(pat->source, off);
         return rp_fail(c, &at, ROLLOUT_ERR_PATTERN, "invalid pattern: %s (at offset %zu)",
                        (const char *)msg, (size_t)off);
     }

@@ -201,6 +201,23 @@ Test(alloc, decide_allocates_nothing)
     rollout_plan_unref(p);
 }
 
+/* With every slot of the match data pool taken, JIT matches build their
+ * match data on the stack: still nothing from the heap. */
+Test(alloc, an_exhausted_pool_allocates_nothing)
+{
+    rollout_plan *p = t_seed();
+    cr_assert_not_null(p->md_pool);
+    for (unsigned i = 0; i < RP_MD_SLOTS; i++)
+        cr_assert_not(atomic_flag_test_and_set(&p->md_pool->slot[i].busy));
+    int news;
+    long n = count_decisions(p, NULL, rollout_plan_start(p) + 3600, 20000, &news);
+    cr_assert_eq(n, 0, "%ld allocations with the pool exhausted", n);
+    cr_assert_gt(news, 0);
+    for (unsigned i = 0; i < RP_MD_SLOTS; i++)
+        atomic_flag_clear(&p->md_pool->slot[i].busy);
+    rollout_plan_unref(p);
+}
+
 Test(alloc, a_catastrophic_pattern_allocates_nothing)
 {
     static const char yaml[] =

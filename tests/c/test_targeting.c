@@ -11,6 +11,7 @@
 #include "targeting.h"
 
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -419,6 +420,105 @@ Test(targeting, match_limit_interpreter)
     rollout_plan_unref(p);
 }
 
+/* ---- the match data pool ---------------------------------------------------- */
+
+/* Every slot busy: the match falls back to a match data on its own stack
+ * and gives the same answers, including the limit. */
+Test(targeting, pool_exhausted_falls_back)
+{
+    rollout_plan *p = rule_plan("{attr: ua, matches: '^(a+)+$'}");
+    const rp_pattern *pat = &p->cohorts[0].match->pat;
+    cr_assert(pat->jit && pat->pool, "a JIT pattern has the plan's pool");
+    cr_assert_eq(pat->pool, p->md_pool);
+    for (unsigned i = 0; i < RP_MD_SLOTS; i++)
+        cr_assert_not(atomic_flag_test_and_set(&p->md_pool->slot[i].busy), "slot %u left busy", i);
+    check_limit(p);
+    for (unsigned i = 0; i < RP_MD_SLOTS; i++)
+        atomic_flag_clear(&p->md_pool->slot[i].busy);
+    check_limit(p);
+    rollout_plan_unref(p);
+}
+
+/* Plans without a JIT pattern have no pool. */
+Test(targeting, no_pool_without_patterns)
+{
+    rollout_plan *p = rule_plan("{org_in: [a, b]}");
+    cr_assert_null(p->md_pool);
+    rollout_plan_unref(p);
+}
+
+#define POOL_THREADS 16
+#define POOL_ROUNDS 20000
+
+typedef struct pool_job {
+    const rp_pattern *pat;
+    int seed;
+    long wrong;
+} pool_job;
+
+/* Subjects whose answer is known: even k matches, odd k does not (fast: ^
+ * fails at the leading b); every 997th is the catastrophic one and must hit
+ * the limit (-1). */
+static void *pool_worker(void *arg)
+{
+    pool_job *job = arg;
+    char buf[64];
+    for (int i = 0; i < POOL_ROUNDS; i++) {
+        int k = job->seed + i;
+        int want;
+        size_t n;
+        if (k % 997 == 0) {
+            n = (size_t)snprintf(buf, sizeof buf, "%s", "aaaaaaaaaaaaaaaaaaaaaaaaaaaa!");
+            want = -1;
+        } else {
+            n = (size_t)snprintf(buf, sizeof buf, "%s%.*s", k % 2 ? "b" : "", 1 + k % 20,
+                                 "aaaaaaaaaaaaaaaaaaaa");
+            want = k % 2 ? 0 : 1;
+        }
+        if (rp_pattern_match(job->pat, buf, n) != want)
+            job->wrong++;
+    }
+    return NULL;
+}
+
+/* More threads than cores, all on one pattern, some hitting the limit:
+ * slots are claimed and handed back under contention (with the stack
+ * fallback when probes find them busy), and every answer stays right. Run
+ * under ThreadSanitizer as well as plain. */
+static void hammer(const rp_pattern *pat)
+{
+    pthread_t th[POOL_THREADS];
+    pool_job jobs[POOL_THREADS];
+    for (int t = 0; t < POOL_THREADS; t++) {
+        jobs[t] = (pool_job){pat, t * 7919, 0};
+        cr_assert_eq(pthread_create(&th[t], NULL, pool_worker, &jobs[t]), 0);
+    }
+    for (int t = 0; t < POOL_THREADS; t++) {
+        cr_assert_eq(pthread_join(th[t], NULL), 0);
+        cr_expect_eq(jobs[t].wrong, 0, "thread %d: %ld wrong answers", t, jobs[t].wrong);
+    }
+}
+
+Test(targeting, pool_many_threads, .timeout = 120)
+{
+    rollout_plan *p = rule_plan("{attr: ua, matches: '^(a+)+$'}");
+    rp_md_pool *pool = p->md_pool;
+    hammer(&p->cohorts[0].match->pat);
+    /* Then with all but every 16th slot taken: the threads now fight over
+     * four slots, and most probes find them busy and fall back. */
+    for (unsigned i = 0; i < RP_MD_SLOTS; i++)
+        if (i % 16)
+            cr_assert_not(atomic_flag_test_and_set(&pool->slot[i].busy));
+    hammer(&p->cohorts[0].match->pat);
+    /* every slot the threads used is free again */
+    for (unsigned i = 0; i < RP_MD_SLOTS; i++) {
+        bool was = atomic_flag_test_and_set(&pool->slot[i].busy);
+        cr_assert_eq(was, i % 16 != 0, "slot %u", i);
+        atomic_flag_clear(&pool->slot[i].busy);
+    }
+    rollout_plan_unref(p);
+}
+
 Test(targeting, match_error_is_unknown_not_false)
 {
     /* not(unknown) is unknown: an attacker cannot escape a cohort by making
@@ -625,6 +725,29 @@ Test(targeting_errors, bad_patterns)
                  "      matches: \"x[z-a]\"\n",
                  ROLLOUT_ERR_PATTERN, 10, 21, "cohorts[0].match.matches",
                  "invalid pattern: range out of order in character class (at offset 4)");
+    /* Columns count characters, PCRE2's offset bytes: the é before the
+     * error is one column (two bytes). The `*` is at line 10, column 22. */
+    expect_error("  - id: c0\n"
+                 "    match:\n"
+                 "      attr: ua\n"
+                 "      matches: 'caf\xc3\xa9+*x'\n",
+                 ROLLOUT_ERR_PATTERN, 10, 22, "cohorts[0].match.matches",
+                 "invalid pattern: quantifier does not follow a repeatable item (at offset 6)");
+    expect_error(ONE("{attr: ua, matches: caf\xc3\xa9+*x}"), ROLLOUT_ERR_PATTERN, 8, 37,
+                 "cohorts[0].match.matches",
+                 "invalid pattern: quantifier does not follow a repeatable item (at offset 6)");
+    /* a character outside the BMP is one column too; the error is at the
+     * end of the pattern, after x */
+    expect_error(ONE("{attr: ua, matches: '\xf0\x9f\x98\x80\xc3\xa9(x'}"), ROLLOUT_ERR_PATTERN,
+                 8, 37, "cohorts[0].match.matches",
+                 "invalid pattern: missing closing parenthesis (at offset 8)");
+    /* A double-quoted scalar with an escape before the error: the column
+     * counts the decoded characters, so it stands left of the `*` (column
+     * 43) by the escape's extra length, 5 (docs/plan-format.md); the offset
+     * in the message is exact. */
+    expect_error(ONE("{attr: ua, matches: \"caf\\u00e9+*x\"}"), ROLLOUT_ERR_PATTERN, 8, 38,
+                 "cohorts[0].match.matches",
+                 "invalid pattern: quantifier does not follow a repeatable item (at offset 6)");
     /* \C is refused: it could split a UTF-8 character */
     expect_error(ONE("{attr: ua, matches: 'a\\C'}"), ROLLOUT_ERR_PATTERN, 8, 36,
                  "cohorts[0].match.matches",
