@@ -221,6 +221,9 @@ def test_decision_is_immutable_comparable_and_hashable(seed, t0):
         d.new = False
     with pytest.raises(TypeError):
         rollout.Decision()
+    with pytest.raises(TypeError, match="test decision.new"):
+        if d:  # would be true for every decision: refused
+            pass
     e = seed.decide(org="globex", session="a", attrs={"role": "staff"}, at=t0 + 90 * 60)
     assert d == e and hash(d) == hash(e)  # same answer for the same reason
     f = seed.decide(org="globex", session="b", attrs=STAFF, at=t0 + H)

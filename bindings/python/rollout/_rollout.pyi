@@ -4,7 +4,8 @@
 
 import datetime
 import os
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Type, TypeVar, Union
+from typing import (Any, Dict, Iterable, List, Mapping, NoReturn, Optional, Tuple, Type, TypeVar,
+                    Union)
 
 _Time = Union[datetime.datetime, int]
 _Id = Union[str, bytes]
@@ -77,6 +78,7 @@ class Decision:
     def as_dict(self) -> Dict[str, Any]: ...
     def __eq__(self, other: object) -> bool: ...
     def __hash__(self) -> int: ...
+    def __bool__(self) -> NoReturn: ...  # TypeError: test .new
 
 class Plan:
     @classmethod

@@ -301,6 +301,15 @@ static Py_hash_t decision_hash(PyObject *self)
     return r == -1 ? -2 : r;
 }
 
+/* `if plan.decide(...):` would always be true and send everyone to the
+ * new version: refuse the question instead of answering it wrongly. */
+static int decision_bool(PyObject *self)
+{
+    PyErr_SetString(PyExc_TypeError,
+                    "the truth value of a Decision is ambiguous: test decision.new");
+    return -1;
+}
+
 static PyMethodDef decision_methods[] = {
     {"explain", decision_explain, METH_NOARGS,
      "explain() -> str\n--\n\nThe decision in one line, as rollout_explain words it."},
@@ -330,6 +339,7 @@ static PyType_Slot decision_slots[] = {
     {Py_tp_repr, decision_repr},
     {Py_tp_richcompare, decision_richcompare},
     {Py_tp_hash, decision_hash},
+    {Py_nb_bool, decision_bool},
     {Py_tp_methods, decision_methods},
     {Py_tp_getset, decision_getset},
     {Py_tp_doc, "An immutable decision of Plan.decide()."},
