@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Builds and runs every test suite: the C suites (plain and under
-# AddressSanitizer + UndefinedBehaviorSanitizer).
+# AddressSanitizer + UndefinedBehaviorSanitizer). The plain ctest run also
+# holds the Lua suites (busted under LuaJIT and Lua 5.4, the JIT trace check,
+# the nginx integration test); the sanitizer run repeats the Lua 5.4 specs
+# against the instrumented C module.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh

@@ -102,6 +102,8 @@ def make_config(prefix, plan_file, library, port, stable_port, canary_port, work
         ('lua_package_cpath "/opt/librollout/build/?.so;;";',
          'lua_package_cpath "%s/?.so;;";' % os.path.dirname(os.path.abspath(library))),
         ('plan = "/etc/nginx/rollout/plan.yaml",', 'plan = "%s",' % plan_file),
+        ("set_by_lua_file $rollout_upstream /opt/librollout/examples/nginx/route.lua",
+         "set_by_lua_file $rollout_upstream %s/examples/nginx/route.lua" % SRC),
         ("listen 127.0.0.1:8080;", "listen 127.0.0.1:%d;" % port),
         ("server 127.0.0.1:8081;", "server 127.0.0.1:%d;" % stable_port),
         ("listen 127.0.0.1:8081;", "listen 127.0.0.1:%d;" % stable_port),
@@ -125,11 +127,12 @@ def make_config(prefix, plan_file, library, port, stable_port, canary_port, work
 
 
 class Nginx:
-    def __init__(self, binary, prefix, conf):
-        self.binary, self.prefix, self.conf = binary, prefix, conf
+    def __init__(self, binary, prefix, conf, launcher=()):
+        # launcher: a command prefix such as taskset (the benchmark pins nginx)
+        self.binary, self.prefix, self.conf, self.launcher = binary, prefix, conf, list(launcher)
 
     def cmd(self, *extra):
-        return [self.binary, "-p", self.prefix, "-c", self.conf,
+        return self.launcher + [self.binary, "-p", self.prefix, "-c", self.conf,
                 "-e", os.path.join(self.prefix, "logs", "error.log"), *extra]
 
     def start(self, port):
@@ -138,9 +141,12 @@ class Nginx:
         while time.time() < deadline:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                return
+                # the master listens before its workers exist: wait for them too
+                if self.workers():
+                    return
             except OSError:
-                time.sleep(0.05)
+                pass
+            time.sleep(0.05)
         raise RuntimeError("nginx did not start listening on %d" % port)
 
     def master_pid(self):

@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""nginx_bench.py --library LIBROLLOUT_SO [--rounds N] [--seconds S]
+
+Requests per second of examples/nginx/nginx.conf (every request decided by
+librollout through the FFI, explanation header included) against the same
+nginx configuration routing with nginx's native split_clients for the same
+20 % split, measured with wrk on loopback. Not pass/fail: it prints each
+round, the medians and the ratio (target >= 0.97). tests/bench/README.md
+records the figures.
+
+Both configurations are the example rewritten by tests/lua/nginx_test.py's
+make_config (same paths, ports, one worker); the split_clients one differs
+only in the routing: no set_by_lua, a split_clients block on the org
+header, proxy_pass to the variable it sets. Both run at once (the idle one
+costs nothing); runs alternate A/B and B/A by round so that drift (thermal,
+other load) hits both equally. With two or more CPUs, nginx is pinned to
+CPU 0 and wrk to CPU 1 so they do not compete for one core.
+"""
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lua"))
+import nginx_test  # noqa: E402  (make_config, Nginx, free_ports, PLAN_A)
+
+WRK_SCRIPT = r"""
+-- 1000 prepared requests with varying org, user and session, so the
+-- rollout decision and split_clients both see many units; built once in
+-- init so wrk's own cost per request is the same for both servers.
+local reqs = {}
+init = function(args)
+  for i = 1, 1000 do
+    local org = (i % 10 == 0) and "acme-corp" or ("org-" .. i)
+    reqs[i] = wrk.format("GET", "/", {
+      ["X-Org"] = org,
+      ["X-User"] = "user-" .. (i * 7919 % 100000),
+      ["Cookie"] = "session=s-" .. i,
+    })
+  end
+end
+local n = 0
+request = function()
+  n = n + 1
+  return reqs[n % 1000 + 1]
+end
+"""
+
+
+def split_clients_config(rollout_conf, out_path):
+    """The example with routing by split_clients instead of librollout."""
+    text = open(rollout_conf).read()
+    start = text.index("            set_by_lua_file $rollout_upstream")
+    end = text.index(";\n", start) + 2
+    text = text[:start] + text[end:]
+    for old, new in [
+        ("proxy_pass http://$rollout_upstream;", "proxy_pass http://$split_upstream;"),
+        ("add_header X-Rollout-Reason $rollout_reason always;",
+         "add_header X-Rollout-Reason $split_upstream always;"),
+        ("    upstream stable {",
+         "    # the same 20 % of orgs as plan A's GA step, by nginx's own hash\n"
+         "    split_clients \"${http_x_org}\" $split_upstream {\n"
+         "        20% canary;\n"
+         "        * stable;\n"
+         "    }\n\n"
+         "    upstream stable {"),
+    ]:
+        if text.count(old) != 1:
+            raise SystemExit("nginx_bench: cannot rewrite %r" % old)
+        text = text.replace(old, new)
+    with open(out_path, "w") as f:
+        f.write(text)
+    return out_path
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids):
+    """User + system CPU time of these processes, in seconds."""
+    total = 0
+    for pid in pids:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])   # utime, stime
+    return total / TICK
+
+
+def wrk(url, script, seconds, connections, pin, workers=()):
+    """(requests per second, worker CPU microseconds per request). The CPU
+    figure counts only what nginx's workers spent, so it holds up when other
+    processes compete for the machine; throughput does not."""
+    cmd = (["taskset", "-c", "1"] if pin else []) + [
+        "wrk", "-t1", "-c%d" % connections, "-d%ds" % seconds, "-s", script, url]
+    before = cpu_seconds(workers)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    used = cpu_seconds(workers) - before
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    n = re.search(r"(\d+) requests in", out)
+    errs = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errs or re.search(r"Socket errors", out):
+        raise RuntimeError("wrk saw errors:\n" + out)
+    return float(m.group(1)), used * 1e6 / max(int(n.group(1)), 1)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--library", required=True)
+    ap.add_argument("--nginx", default="/usr/sbin/nginx")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--seconds", type=int, default=4)
+    ap.add_argument("--connections", type=int, default=32)
+    args = ap.parse_args()
+    pin = (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
+    library = os.path.abspath(args.library)
+
+    tmp = tempfile.mkdtemp(prefix="rollout-bench-")
+    os.chmod(tmp, 0o755)
+    servers = []
+    try:
+        ports = nginx_test.free_ports(6)
+        confs = {}
+        for name, (port, sp, cp) in (("librollout", ports[0:3]), ("split_clients", ports[3:6])):
+            prefix = os.path.join(tmp, name)
+            os.makedirs(os.path.join(prefix, "logs"))
+            plan = os.path.join(prefix, "plan.yaml")
+            with open(plan, "w") as f:
+                f.write(nginx_test.PLAN_A)
+            conf = nginx_test.make_config(prefix, plan, library, port, sp, cp, workers=1,
+                                          extra_header=False)
+            if name == "split_clients":
+                conf = split_clients_config(conf, conf)
+            ng = nginx_test.Nginx(args.nginx, prefix, conf,
+                                  launcher=["taskset", "-c", "0"] if pin else [])
+            ng.start(port)
+            servers.append(ng)
+            confs[name] = "http://127.0.0.1:%d/" % port
+        script = os.path.join(tmp, "requests.lua")
+        with open(script, "w") as f:
+            f.write(WRK_SCRIPT)
+
+        workers = {name: list(ng.workers()) for name, ng in zip(confs, servers)}
+        for url in confs.values():   # warm up: connections, LuaJIT traces
+            wrk(url, script, 2, args.connections, pin)
+        results = {name: [] for name in confs}
+        cpu = {name: [] for name in confs}
+        ratios = []
+        print("wrk -t1 -c%d -d%ds, %d rounds, nginx 1 worker%s" % (
+            args.connections, args.seconds, args.rounds, ", pinned (nginx cpu0, wrk cpu1)" if pin else ""))
+        for r in range(args.rounds):
+            order = list(confs) if r % 2 == 0 else list(reversed(list(confs)))
+            row = {}
+            us = {}
+            for name in order:
+                row[name], us[name] = wrk(confs[name], script, args.seconds, args.connections, pin,
+                                          workers[name])
+                results[name].append(row[name])
+                cpu[name].append(us[name])
+            ratios.append(row["librollout"] / row["split_clients"])
+            print("  round %d: librollout %7.0f req/s %5.1f us cpu/req   split_clients %7.0f req/s "
+                  "%5.1f us cpu/req   ratio %.3f"
+                  % (r + 1, row["librollout"], us["librollout"], row["split_clients"],
+                     us["split_clients"], ratios[-1]))
+        med = {n: statistics.median(v) for n, v in results.items()}
+        mcpu = {n: statistics.median(v) for n, v in cpu.items()}
+        print("median throughput: librollout %.0f req/s, split_clients %.0f req/s; ratio of medians "
+              "%.3f, median of per-round ratios %.3f (target >= 0.97)"
+              % (med["librollout"], med["split_clients"], med["librollout"] / med["split_clients"],
+                 statistics.median(ratios)))
+        print("median worker CPU per request: librollout %.1f us, split_clients %.1f us; "
+              "capacity ratio (split_clients cpu / librollout cpu) %.3f"
+              % (mcpu["librollout"], mcpu["split_clients"],
+                 mcpu["split_clients"] / mcpu["librollout"]))
+    finally:
+        for ng in servers:
+            ng.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
