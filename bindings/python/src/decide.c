@@ -312,9 +312,9 @@ static int decision_bool(PyObject *self)
 
 static PyMethodDef decision_methods[] = {
     {"explain", decision_explain, METH_NOARGS,
-     "explain() -> str\n--\n\nThe decision in one line, as rollout_explain words it."},
+     "explain($self, /)\n--\n\n-> str. The decision in one line, as rollout_explain words it."},
     {"as_dict", decision_as_dict, METH_NOARGS,
-     "as_dict() -> dict\n--\n\nThe fields as `rollout decide --json` names them."},
+     "as_dict($self, /)\n--\n\n-> dict. The fields as `rollout decide --json` names them."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -315,29 +315,29 @@ static PyObject *metrics_get(PyObject *self, PyObject *args, PyObject *kwargs)
 
 static PyMethodDef metrics_methods[] = {
     {"from_file", metrics_from_file, METH_VARARGS | METH_CLASS,
-     "from_file(path) -> Metrics\n--\n\nLoads a metrics snapshot file (YAML or JSON)."},
+     "from_file($type, path, /)\n--\n\nLoads a metrics snapshot file (YAML or JSON)."},
     {"from_string", (PyCFunction)(void (*)(void))metrics_from_string,
      METH_VARARGS | METH_KEYWORDS | METH_CLASS,
-     "from_string(text, name=None) -> Metrics\n--\n\nLoads a snapshot from YAML or JSON text."},
+     "from_string($type, /, text, name=None)\n--\n\nLoads a snapshot from YAML or JSON text."},
     {"set", (PyCFunction)(void (*)(void))metrics_set, METH_VARARGS | METH_KEYWORDS,
-     "set(name, value, variant='new')\n--\n\nrollout_metrics_set: one named metric."},
+     "set($self, /, name, value, variant='new')\n--\n\nrollout_metrics_set: one named metric."},
     {"set_requests", (PyCFunction)(void (*)(void))metrics_set_requests,
      METH_VARARGS | METH_KEYWORDS,
-     "set_requests(requests, errors, variant='new')\n--\n\nRequest and error counts together."},
+     "set_requests($self, /, requests, errors, variant='new')\n--\n\nRequest and error counts together."},
     {"set_latency", (PyCFunction)(void (*)(void))metrics_set_latency,
      METH_VARARGS | METH_KEYWORDS,
-     "set_latency(p50, p95, p99, variant='new')\n--\n\nThe three percentiles, in seconds."},
+     "set_latency($self, /, p50, p95, p99, variant='new')\n--\n\nThe three percentiles, in seconds."},
     {"set_latency_samples", (PyCFunction)(void (*)(void))metrics_set_latency_samples,
      METH_VARARGS | METH_KEYWORDS,
-     "set_latency_samples(seconds, variant='new')\n--\n\nRaw latency samples in seconds."},
+     "set_latency_samples($self, /, seconds, variant='new')\n--\n\nRaw latency samples in seconds."},
     {"set_latency_histogram", (PyCFunction)(void (*)(void))metrics_set_latency_histogram,
      METH_VARARGS | METH_KEYWORDS,
-     "set_latency_histogram(upper_bounds, counts, variant='new')\n--\n\n"
+     "set_latency_histogram($self, /, upper_bounds, counts, variant='new')\n--\n\n"
      "A latency histogram: increasing upper bounds (s) and per-bucket counts."},
     {"set_smoke", (PyCFunction)(void (*)(void))metrics_set_smoke, METH_VARARGS | METH_KEYWORDS,
-     "set_smoke(test, passed, variant='new')\n--\n\nOne smoke test's result."},
+     "set_smoke($self, /, test, passed, variant='new')\n--\n\nOne smoke test's result."},
     {"get", (PyCFunction)(void (*)(void))metrics_get, METH_VARARGS | METH_KEYWORDS,
-     "get(name, variant='new') -> float | None\n--\n\n"
+     "get($self, /, name, variant='new')\n--\n\n-> float or None. "
      "A metric as criteria see it (error_rate derived from counts, ...), None if absent."},
     {NULL, NULL, 0, NULL},
 };

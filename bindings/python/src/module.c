@@ -325,11 +325,11 @@ static PyObject *mod_code_name(PyObject *mod, PyObject *arg)
 
 static PyMethodDef module_methods[] = {
     {"bucket", mod_bucket, METH_VARARGS,
-     "bucket(salt, id) -> int\n--\n\n"
+     "bucket($module, salt, id, /)\n--\n\n-> int. "
      "The bucket (0..99999) of a unit id under a salt (docs/bucketing.md). str ids are\n"
      "hashed as UTF-8, bytes as they are. An empty id raises ArgumentError."},
     {"code_name", mod_code_name, METH_O,
-     "code_name(code) -> str\n--\n\nThe symbolic name of a rollout_code."},
+     "code_name($module, code, /)\n--\n\nThe symbolic name of a rollout_code."},
     {NULL, NULL, 0, NULL},
 };
 

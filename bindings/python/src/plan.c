@@ -495,40 +495,40 @@ static PyObject *plan_evaluate(PyObject *self, PyObject *args)
 static PyMethodDef plan_methods[] = {
     /* index 0 is patched to the METH_FASTCALL form on 3.10+ (rb_plan_init) */
     {"decide", (PyCFunction)(void (*)(void))rb_plan_decide_varargs, METH_VARARGS | METH_KEYWORDS,
-     "decide(*, org=None, user=None, session=None, request=None, attrs=None, at=None, "
-     "state=None) -> Decision\n--\n\n"
+     "decide($self, /, *, org=None, user=None, session=None, request=None, attrs=None, at=None, "
+     "state=None)\n--\n\n-> Decision. "
      "Whether a request goes to the new version: rollout_decide. Ids are str (hashed\n"
      "as UTF-8) or bytes; attrs a dict of str to str; at an aware datetime or epoch\n"
      "seconds (default now); state a State of this plan (default: started at the\n"
      "plan's start, no gate decided)."},
     {"decide_many", (PyCFunction)(void (*)(void))rb_plan_decide_many,
      METH_VARARGS | METH_KEYWORDS,
-     "decide_many(orgs=None, *, users=None, sessions=None, requests=None, attrs=None, "
-     "at=None, state=None) -> bytes\n--\n\n"
+     "decide_many($self, /, orgs=None, *, users=None, sessions=None, requests=None, attrs=None, "
+     "at=None, state=None)\n--\n\n-> bytes. "
      "Decides one request per id of exactly one id sequence, in one C loop with the\n"
      "GIL released. Returns a bytes mask: mask[i] is 1 when ids[i] gets the new version."},
     {"from_file", plan_from_file, METH_VARARGS | METH_CLASS,
-     "from_file(path) -> Plan\n--\n\nLoads and validates a plan file (YAML or JSON)."},
+     "from_file($type, path, /)\n--\n\nLoads and validates a plan file (YAML or JSON)."},
     {"from_string", (PyCFunction)(void (*)(void))plan_from_string,
      METH_VARARGS | METH_KEYWORDS | METH_CLASS,
-     "from_string(text, name=None) -> Plan\n--\n\n"
+     "from_string($type, /, text, name=None)\n--\n\n"
      "Loads a plan from YAML text (str or bytes); name is used in error messages."},
     {"seed", plan_seed, METH_NOARGS | METH_CLASS,
-     "seed() -> Plan\n--\n\nThe seed plan compiled into the library."},
+     "seed($type, /)\n--\n\nThe seed plan compiled into the library."},
     {"seed_yaml", plan_seed_yaml, METH_NOARGS | METH_CLASS,
-     "seed_yaml() -> str\n--\n\nThe YAML text of the seed plan compiled into the library."},
+     "seed_yaml($type, /)\n--\n\nThe YAML text of the seed plan compiled into the library."},
     {"dump", (PyCFunction)(void (*)(void))plan_dump, METH_VARARGS | METH_KEYWORDS,
-     "dump(format='yaml') -> str\n--\n\nThe normalized plan, as YAML or JSON."},
+     "dump($self, /, format='yaml')\n--\n\nThe normalized plan, as YAML or JSON."},
     {"_schedule", (PyCFunction)(void (*)(void))plan_schedule, METH_VARARGS | METH_KEYWORDS,
-     "_schedule(at=None, state=None) -> dict\n--\n\nrollout_schedule, as a dict."},
+     "_schedule($self, /, at=None, state=None)\n--\n\nrollout_schedule, as a dict."},
     {"_calendar", (PyCFunction)(void (*)(void))plan_calendar, METH_VARARGS | METH_KEYWORDS,
-     "_calendar(state=None) -> list\n--\n\nrollout_calendar, as a list of dicts."},
+     "_calendar($self, /, state=None)\n--\n\nrollout_calendar, as a list of dicts."},
     {"calendar_render", (PyCFunction)(void (*)(void))plan_calendar_render,
      METH_VARARGS | METH_KEYWORDS,
-     "calendar_render(format='table', state=None) -> str\n--\n\n"
+     "calendar_render($self, /, format='table', state=None)\n--\n\n"
      "The calendar rendered by the library: 'table', 'json', 'ics' or 'svg'."},
     {"_evaluate", plan_evaluate, METH_VARARGS,
-     "_evaluate(target, name, metrics) -> dict\n--\n\nrollout_evaluate, as a dict."},
+     "_evaluate($self, target, name, metrics, /)\n--\n\nrollout_evaluate, as a dict."},
     {NULL, NULL, 0, NULL},
 };
 

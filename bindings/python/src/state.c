@@ -371,16 +371,16 @@ static Py_hash_t state_hash(PyObject *self)
 
 static PyMethodDef state_methods[] = {
     {"new", state_new, METH_VARARGS | METH_CLASS,
-     "new(plan) -> State\n--\n\nA fresh state for plan: not started, revision 0."},
+     "new($type, plan, /)\n--\n\nA fresh state for plan: not started, revision 0."},
     {"decode", state_decode, METH_VARARGS | METH_CLASS,
-     "decode(plan, text) -> State\n--\n\n"
+     "decode($type, plan, text, /)\n--\n\n"
      "A state from the text encode() wrote; StateError when it is corrupt, foreign or\n"
      "belongs to another plan."},
     {"encode", state_encode, METH_NOARGS,
-     "encode() -> str\n--\n\nThe one-line, checksummed text form (\"rs1.\" + base64url)."},
+     "encode($self, /)\n--\n\nThe one-line, checksummed text form (\"rs1.\" + base64url)."},
     {"_apply", (PyCFunction)(void (*)(void))state_apply, METH_VARARGS | METH_KEYWORDS,
-     "_apply(event, at=None, *, gate=None, role=None, override=False, verdict=None, "
-     "reason=None, confirmation=None) -> (State, list)\n--\n\n"
+     "_apply($self, /, event, at=None, *, gate=None, role=None, override=False, verdict=None, "
+     "reason=None, confirmation=None)\n--\n\n-> (State, list). "
      "rollout_apply; the actions come back as dicts."},
     {NULL, NULL, 0, NULL},
 };
