@@ -50,14 +50,19 @@ def pytest_configure(config):
 
 
 def tool(env_name, *candidates):
-    """An executable from the environment or the usual build dirs, or None."""
+    """An executable from the environment, else from the CMake build the
+    module was imported from (BUILD/python/rollout: the same build, so the
+    same library and seed), else from the repository's build/, or None."""
     path = os.environ.get(env_name)
     if path:
         return path
-    for c in candidates:
-        full = os.path.join(ROOT, c)
-        if os.access(full, os.X_OK):
-            return full
+    module_build = os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(rollout.__file__))))
+    for base in (module_build, os.path.join(ROOT, "build")):
+        for c in candidates:
+            full = os.path.join(base, c)
+            if os.access(full, os.X_OK):
+                return full
     return None
 
 
@@ -93,7 +98,7 @@ def seed_state(plan, until, gates=(("canary-go", 2 * H), ("pilot-go", 24 * H),
 
 
 def find_cli():
-    return tool("ROLLOUT_CLI", "build/rollout")
+    return tool("ROLLOUT_CLI", "rollout")
 
 
 def have_valgrind():

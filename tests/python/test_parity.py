@@ -177,8 +177,7 @@ def c_fields(plan, d):
 
 
 def test_parity_with_the_c_harness(plan_args):
-    harness = tool("ROLLOUT_DECIDE_BATCH", "build/rollout_decide_batch",
-                   "build/bindings/python/rollout_decide_batch")
+    harness = tool("ROLLOUT_DECIDE_BATCH", "bindings/python/rollout_decide_batch")
     if not harness:
         pytest.skip("no C harness (build with CMake, or set ROLLOUT_DECIDE_BATCH)")
     plans = load_plans(plan_args)
