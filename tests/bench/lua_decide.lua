@@ -1,5 +1,5 @@
 -- lua_decide.lua LIBRARY [ROUNDS] — nanoseconds per decision from LuaJIT
--- (not pass/fail; tests/bench/README.md records the figures).
+-- (not pass/fail; docs/lua.md records the figures).
 --
 --   luajit tests/bench/lua_decide.lua build/librollout.so.0
 --

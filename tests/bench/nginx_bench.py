@@ -5,7 +5,7 @@ Requests per second of examples/nginx/nginx.conf (every request decided by
 librollout through the FFI, explanation header included) against the same
 nginx configuration routing with nginx's native split_clients for the same
 20 % split, measured with wrk on loopback. Not pass/fail: it prints each
-round, the medians and the ratio (target >= 0.97). tests/bench/README.md
+round, the medians and the ratio (target >= 0.97). docs/lua.md
 records the figures.
 
 Both configurations are the example rewritten by tests/lua/nginx_test.py's
