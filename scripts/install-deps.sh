@@ -6,7 +6,9 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libyaml-dev libxxhash-dev libpcre2-dev libcriterion-dev
-  clang lld libclang-rt-14-dev valgrind
+  # clang + compiler-rt: libFuzzer and the sanitizers; llvm: llvm-symbolizer,
+  # so fuzzer and sanitizer reports name functions and lines
+  clang lld libclang-rt-14-dev valgrind llvm
   python3 python3-dev python3-pytest python3-setuptools python3-pip python3-wheel python3-mypy
   luajit2 libluajit2-5.1-dev lua5.4 liblua5.4-dev lua-busted
   nginx libnginx-mod-http-lua wrk curl
