@@ -144,6 +144,12 @@ void rp_format_duration(int64_t secs, char *buf, size_t cap);
 /* Formats a weight as "12.5%". */
 void rp_format_weight(uint32_t w, char *buf, size_t cap);
 
+/* Reads a whole file of at most limit bytes into a malloc'd buffer (free()
+ * it). Errors name the file: ROLLOUT_ERR_IO, ROLLOUT_ERR_NOMEM, or
+ * ROLLOUT_ERR_LIMIT ("the <what> is larger than N bytes"). */
+int rp_read_file(const char *path, size_t limit, const char *what, char **buf, size_t *len,
+                 rollout_error *err);
+
 /* A growable output string used by the dumpers and the calendar; stops
  * growing (and sets failed) on allocation failure. */
 typedef struct rp_buf {

@@ -1017,30 +1017,12 @@ int rollout_metrics_load_file(const char *path, rollout_metrics **out, rollout_e
     *out = NULL;
     if (!path)
         return rp_error_set(err, ROLLOUT_ERR_ARG, NULL, 0, 0, NULL, "path must not be NULL");
-    FILE *f = fopen(path, "rb");
-    if (!f)   /* fopen allocates: its ENOMEM is ours too */
-        return rp_error_set(err, errno == ENOMEM ? ROLLOUT_ERR_NOMEM : ROLLOUT_ERR_IO, path, 0,
-                            0, NULL, "cannot open: %s", strerror(errno));
-    /* one byte past the cap tells an oversized file (or pipe) apart */
-    size_t cap = ROLLOUT_MAX_METRICS_BYTES + 1, len = 0, n;
-    char *buf = malloc(cap);
-    if (!buf) {
-        fclose(f);
-        return rp_error_set(err, ROLLOUT_ERR_NOMEM, path, 0, 0, NULL, "out of memory");
-    }
-    while (len < cap && (n = fread(buf + len, 1, cap - len, f)) > 0)
-        len += n;
-    int io_error = ferror(f);
-    fclose(f);
-    int rc;
-    if (io_error)
-        rc = rp_error_set(err, ROLLOUT_ERR_IO, path, 0, 0, NULL, "read error");
-    else if (len > ROLLOUT_MAX_METRICS_BYTES)
-        rc = rp_error_set(err, ROLLOUT_ERR_LIMIT, path, 0, 0, NULL,
-                          "the metrics file is larger than %u bytes",
-                          (unsigned)ROLLOUT_MAX_METRICS_BYTES);
-    else
-        rc = rollout_metrics_load_buffer(buf, len, path, out, err);
+    char *buf;
+    size_t len;
+    int rc = rp_read_file(path, ROLLOUT_MAX_METRICS_BYTES, "metrics file", &buf, &len, err);
+    if (rc)
+        return rc;
+    rc = rollout_metrics_load_buffer(buf, len, path, out, err);
     free(buf);
     return rc;
 }

@@ -594,3 +594,42 @@ void rp_buf_free(rp_buf *b)
     free(b->data);
     memset(b, 0, sizeof *b);
 }
+
+/* ---- files ---------------------------------------------------------------- */
+
+int rp_read_file(const char *path, size_t limit, const char *what, char **buf_out,
+                 size_t *len_out, rollout_error *err)
+{
+    *buf_out = NULL;
+    *len_out = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)   /* fopen allocates: its ENOMEM is ours too */
+        return rp_error_set(err, errno == ENOMEM ? ROLLOUT_ERR_NOMEM : ROLLOUT_ERR_IO, path, 0,
+                            0, NULL, "cannot open: %s", strerror(errno));
+    /* Read one byte past the cap so an oversized file is known without
+     * trusting its reported size (it may be a pipe or still growing). */
+    size_t cap = limit + 1, len = 0, n;
+    char *buf = malloc(cap);
+    if (!buf) {
+        fclose(f);
+        return rp_error_set(err, ROLLOUT_ERR_NOMEM, path, 0, 0, NULL, "out of memory");
+    }
+    while (len < cap && (n = fread(buf + len, 1, cap - len, f)) > 0)
+        len += n;
+    int io_error = ferror(f) ? errno : 0;
+    fclose(f);
+    int rc = ROLLOUT_OK;
+    if (io_error)
+        rc = rp_error_set(err, ROLLOUT_ERR_IO, path, 0, 0, NULL, "cannot read: %s",
+                          strerror(io_error));
+    else if (len > limit)
+        rc = rp_error_set(err, ROLLOUT_ERR_LIMIT, path, 0, 0, NULL,
+                          "the %s is larger than %zu bytes", what, limit);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    *buf_out = buf;
+    *len_out = len;
+    return ROLLOUT_OK;
+}

@@ -1020,32 +1020,12 @@ int rollout_plan_load_file(const char *path, rollout_plan **out, rollout_error *
     *out = NULL;
     if (!path)
         return rp_error_set(err, ROLLOUT_ERR_ARG, NULL, 0, 0, NULL, "path must not be NULL");
-    FILE *f = fopen(path, "rb");
-    if (!f)   /* fopen allocates: its ENOMEM is ours too */
-        return rp_error_set(err, errno == ENOMEM ? ROLLOUT_ERR_NOMEM : ROLLOUT_ERR_IO, path, 0,
-                            0, NULL, "cannot open: %s", strerror(errno));
-    /* Read one byte past the cap so an oversized file is known without
-     * trusting its reported size (it may be a pipe or still growing). */
-    size_t cap = ROLLOUT_MAX_PLAN_BYTES + 1, len = 0;
-    char *buf = malloc(cap);
-    if (!buf) {
-        fclose(f);
-        return rp_error_set(err, ROLLOUT_ERR_NOMEM, path, 0, 0, NULL, "out of memory");
-    }
-    size_t n;
-    while (len < cap && (n = fread(buf + len, 1, cap - len, f)) > 0)
-        len += n;
-    int io_error = ferror(f) ? errno : 0;
-    fclose(f);
-    int rc;
-    if (io_error)
-        rc = rp_error_set(err, ROLLOUT_ERR_IO, path, 0, 0, NULL, "cannot read: %s",
-                          strerror(io_error));
-    else if (len > ROLLOUT_MAX_PLAN_BYTES)
-        rc = rp_error_set(err, ROLLOUT_ERR_LIMIT, path, 0, 0, NULL,
-                          "the plan is larger than %u bytes", (unsigned)ROLLOUT_MAX_PLAN_BYTES);
-    else
-        rc = rollout_plan_load_buffer(buf, len, path, out, err);
+    char *buf;
+    size_t len;
+    int rc = rp_read_file(path, ROLLOUT_MAX_PLAN_BYTES, "plan", &buf, &len, err);
+    if (rc)
+        return rc;
+    rc = rollout_plan_load_buffer(buf, len, path, out, err);
     free(buf);
     return rc;
 }

@@ -873,7 +873,7 @@ Test(seed, healthy_passes_every_gate)
     rollout_metrics *m = load("examples/metrics/healthy.yaml");
     seed_eval(seed, ROLLOUT_EVAL_PHASE, "canary", m);
     cr_expect_eq(ev.verdict, PASS, "canary");
-    cr_expect_eq(ev.n_results, 4);
+    cr_expect_eq(ev.n_results, 5);
     /* baseline 1.35 s + 10 % = 1.485 s is stricter than 2 s, so 2 s holds */
     cr_expect_str_eq(ev.results[2].reason, "latency_p95 1.4s <= max 2s");
     seed_eval(seed, ROLLOUT_EVAL_PHASE, "pilot", m);
@@ -1018,7 +1018,7 @@ Test(api, targets)
     cr_expect_str_eq(ev.criteria, "ga");
     cr_assert_eq(rollout_evaluate(seed, ROLLOUT_EVAL_CRITERIA, "post-rollout", m, &ev, &err),
                  ROLLOUT_OK);
-    cr_expect_eq(ev.n_results, 6);
+    cr_expect_eq(ev.n_results, 7);
 
     cr_expect_eq(rollout_evaluate(seed, ROLLOUT_EVAL_PHASE, "beta", m, &ev, &err),
                  ROLLOUT_ERR_NOT_FOUND);
