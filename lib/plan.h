@@ -3,7 +3,9 @@
  *
  * Indices, not pointers, link the parts (a step names its phase by index),
  * so the structure can be dumped and compared without chasing pointers.
- * Everything is allocated from plan->arena and immutable after loading.
+ * Everything is allocated from plan->arena and immutable after loading,
+ * but for the busy flags of the match data pool (targeting.h), which
+ * decide's pattern matches claim and release atomically.
  */
 #ifndef ROLLOUT_PLAN_H
 #define ROLLOUT_PLAN_H

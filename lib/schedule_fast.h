@@ -34,14 +34,23 @@ static inline const rp_cohort_step *rp_cohort_step_simple(const rollout_plan *p,
     if (st == end)
         return NULL;
     int64_t start = s && s->started_at ? s->started_at : p->start;
+    /* The latest step waits behind the most gates; no step needs more. */
+    int need = st->gates_before;
+    if (need == 0 || !s) {
+        /* No gate to pass, or no state to record a GO: nothing has slipped,
+         * and a step behind a gate has not happened. The common case of a
+         * first phase, and of every decision without a state. */
+        for (; st < end; st++)
+            if (st->gates_before == 0 && start + st->at <= now)
+                return st;
+        return NULL;
+    }
     int64_t slip_after[ROLLOUT_MAX_GATES + 1]; /* slip once the first k gates passed */
     int passed = 0;
     slip_after[0] = 0;
-    /* The latest step waits behind the most gates; no step needs more. */
-    int need = st->gates_before;
     while (passed < need) {
         int64_t due = start + p->gates[passed].at + slip_after[passed];
-        int64_t go = s ? s->gate_go_at[passed] : 0;
+        int64_t go = s->gate_go_at[passed];
         /* a gate not yet due holds back every later step past now, GO or not */
         if (!go || due > now)
             break;
