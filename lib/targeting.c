@@ -139,6 +139,8 @@ static void no_free(void *ptr, void *data)
     (void)data;
 }
 
+_Static_assert(sizeof(rp_md_slot) == RP_CACHE_LINE, "one pool slot per cache line");
+
 /* The pool's allocator: arena memory on cache lines of its own, so no two
  * slots' match data share a line that threads would fight over. Sealed like
  * load_mem once the pool is built. */

@@ -94,7 +94,9 @@ typedef struct rp_pattern {
  * Only pcre2_jit_match uses the pool: it writes the ovector and result
  * fields of the match data and never allocates through it. The interpreter
  * (pcre2_match) may allocate its frames through the match data, so it keeps
- * the stack path, where those frames come from a stack buffer. */
+ * the stack path, where those frames come from a stack buffer. A slot left
+ * busy for good (a process forked while another of its threads held it)
+ * only costs that slot. */
 #define RP_MD_SLOTS 64u
 #define RP_MD_PROBES 4u
 #define RP_CACHE_LINE 64u
