@@ -198,3 +198,18 @@ def test_schedule_and_calendar_follow_the_state(seed, t0):
     assert events == seed.calendar(start=t0 + H)
     with pytest.raises(TypeError):
         seed.calendar(start=t0, state=s)
+
+
+def test_an_evaluation_verdict_rolls_back_with_its_reason(seed, t0):
+    # the seed's zero-critical-errors criterion stands for the "critical bug"
+    # trigger: an Evaluation passed as the verdict carries that reason along
+    evaluation = seed.evaluate(
+        "canary", rollout.Metrics.from_file(os.path.join(METRICS, "critical.yaml")))
+    assert (evaluation.verdict, evaluation.rollback_reason) == ("ROLLBACK", "critical_bug")
+    s, _ = rollout.State.new(seed).apply("start", at=t0)
+    s, _ = s.apply("verdict", at=t0 + H, verdict=evaluation)
+    assert (s.status, s.rollback_reason) == ("rolling_back", "critical_bug")
+    # a bare verdict name has no criterion behind it
+    s, _ = rollout.State.new(seed).apply("start", at=t0)
+    s, _ = s.apply("verdict", at=t0 + H, verdict="ROLLBACK")
+    assert (s.status, s.rollback_reason) == ("rolling_back", "evaluation")

@@ -323,13 +323,16 @@ class State(_rollout.State):
         """Applies an event (one of ``rollout.EVENTS``) at ``at`` (default now).
 
         ``gate`` and ``role`` are plan ids (gate None = the next open gate);
-        ``verdict`` a name from ``rollout.VERDICTS`` or an :class:`Evaluation`;
+        ``verdict`` a name from ``rollout.VERDICTS`` or an :class:`Evaluation`
+        (whose rollback reason, for a ROLLBACK, becomes the rollback's reason);
         ``reason`` one of ``rollout.ROLLBACK_REASONS``; ``confirmation`` one of
         ``rollout.CONFIRMATIONS``. Raises TransitionError when the event is
         not valid now; the state is then unchanged (it always is: the new
         state is returned).
         """
         if isinstance(verdict, Evaluation):
+            if reason is None and verdict.verdict == "ROLLBACK":
+                reason = verdict.rollback_reason
             verdict = verdict.verdict
         state, actions = self._apply(
             event, at, gate=gate, role=role, override=override, verdict=verdict,
