@@ -71,7 +71,7 @@ run_one() {
       # valgrind runs one thread at a time: a smaller run still swaps plans
       # under readers many times
       "${VG[@]}" --log-file="$dir/%p.log" "$build/tests/stress/concurrency" --threads 4 \
-        --decisions 20000 >"$dir/out" 2>&1 || rc=$? ;;
+        --decisions 150000 >"$dir/out" 2>&1 || rc=$? ;;
     *)
       args=(--jobs 1)
       [ -n "${FILTERS[$name]:-}" ] && args+=(--filter "${FILTERS[$name]}")
