@@ -14,6 +14,7 @@
 
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,9 +72,17 @@ Test(caps, every_count_cap_is_a_limit_error)
     struct {
         const char *what;
         int n;
-    } cases[] = {{"cohorts", ROLLOUT_MAX_COHORTS + 1}, {"phases", ROLLOUT_MAX_PHASES + 1},
-                 {"steps", ROLLOUT_MAX_STEPS + 1},     {"roles", ROLLOUT_MAX_ROLES + 1},
-                 {"criteria", ROLLOUT_MAX_CRITERIA + 1}};
+        const char *field;   /* where the error must point */
+    } cases[] = {{"cohorts", ROLLOUT_MAX_COHORTS + 1, "cohorts"},
+                 {"phases", ROLLOUT_MAX_PHASES + 1, "phases"},
+                 {"steps", ROLLOUT_MAX_STEPS + 1, "phases[0].steps"},
+                 {"roles", ROLLOUT_MAX_ROLES + 1, "roles"},
+                 {"criteria", ROLLOUT_MAX_CRITERIA + 1, "criteria.big"},
+                 {"gates", ROLLOUT_MAX_GATES + 1, "phases[0].steps[32].gate"},
+                 {"sets", 65, "criteria"},
+                 {"smoke", 257, "smoke_tests"},
+                 {"windows", 33, "windows"},
+                 {"freezes", 65, "freezes"}};
     for (size_t c = 0; c < RP_COUNT(cases); c++) {
         gen g = {0};
         put(&g, "%s", head);
@@ -87,22 +96,50 @@ Test(caps, every_count_cap_is_a_limit_error)
             for (int i = 0; i < n; i++)
                 put(&g, "    - {id: c%d, metric: critical_errors, must_be_zero: true}\n", i);
         }
+        if (!strcmp(what, "sets")) {
+            put(&g, "criteria:\n");
+            for (int i = 0; i < n; i++)
+                put(&g, "  s%d: [{id: c, metric: critical_errors, must_be_zero: true}]\n", i);
+        }
+        if (!strcmp(what, "smoke")) {
+            put(&g, "smoke_tests:\n");
+            for (int i = 0; i < n; i++)
+                put(&g, "  - {id: t%d}\n", i);
+        }
+        if (!strcmp(what, "windows")) {
+            put(&g, "windows:\n");
+            for (int i = 0; i < n; i++)
+                put(&g, "  - {days: [mon], from: '09:00', to: '10:00'}\n");
+        }
+        if (!strcmp(what, "freezes")) {
+            put(&g, "freezes:\n");
+            for (int i = 0; i < n; i++)
+                put(&g, "  - {from: 2026-03-%02dT00:00:00Z, to: 2026-03-%02dT01:00:00Z}\n",
+                    i % 28 + 1, i % 28 + 1);
+        }
         put(&g, "cohorts:\n");
         for (int i = 0; i < (!strcmp(what, "cohorts") ? n : 1); i++)
             put(&g, "  - {id: c%d, match: {everyone: true}}\n", i);
         put(&g, "phases:\n");
         int phases = !strcmp(what, "phases") ? n : 1;
-        int steps = !strcmp(what, "steps") ? n : 1;
+        int steps = !strcmp(what, "steps") || !strcmp(what, "gates") ? n : 1;
+        bool gates = !strcmp(what, "gates");
         for (int i = 0; i < phases; i++) {
             put(&g, "  - id: p%d\n    cohort: c0\n    steps:\n", i);
-            for (int k = 0; k < steps; k++)
-                put(&g, "      - {at: %dh, weight: %d%%, unit: org}\n", i * 100 + k, k > 99 ? 100 : k);
+            for (int k = 0; k < steps; k++) {
+                put(&g, "      - {at: %dh, weight: %d%%, unit: org", i * 100 + 2 * k,
+                    k > 99 ? 100 : k);
+                if (gates)
+                    put(&g, ", gate: {id: g%d, at: %dh, approvers: [r0]}", k, 2 * k + 1);
+                put(&g, "}\n");
+            }
         }
         rollout_plan *p;
         rollout_error err;
         int rc = load(g.s, g.len, &p, &err);
         cr_expect_eq(rc, ROLLOUT_ERR_LIMIT, "%s %d: %s (%s)", what, n, rollout_code_name(rc),
                      err.message);
+        cr_expect_str_eq(err.field, cases[c].field, "%s: %s", what, err.message);
         free(g.s);
     }
 }
