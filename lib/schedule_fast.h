@@ -17,6 +17,17 @@ static inline bool rp_schedule_is_simple(const rollout_plan *p, const rollout_st
     return !p->n_windows && !p->n_freezes && (!s || s->n_pauses == 0);
 }
 
+/* a + b, stopping at INT64_MAX or INT64_MIN as the general walk's sat_add
+ * does: a state's times are any int64_t (a far-future or forged started_at
+ * overflowed here; found by fuzz_state, UBSan). */
+static inline int64_t rp_fast_add(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r))
+        return b > 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
 /* Without pauses, windows or freezes the clock is plain arithmetic: step i
  * happens at start + at_i + the slip of the gates before it, once each of
  * them has its GO. That is the walk of schedule.c's step_time with every
@@ -41,7 +52,7 @@ static inline const rp_cohort_step *rp_cohort_step_simple(const rollout_plan *p,
          * and a step behind a gate has not happened. The common case of a
          * first phase, and of every decision without a state. */
         for (; st < end; st++)
-            if (st->gates_before == 0 && start + st->at <= now)
+            if (st->gates_before == 0 && rp_fast_add(start, st->at) <= now)
                 return st;
         return NULL;
     }
@@ -49,16 +60,20 @@ static inline const rp_cohort_step *rp_cohort_step_simple(const rollout_plan *p,
     int passed = 0;
     slip_after[0] = 0;
     while (passed < need) {
-        int64_t due = start + p->gates[passed].at + slip_after[passed];
+        int64_t due = rp_fast_add(rp_fast_add(start, p->gates[passed].at), slip_after[passed]);
         int64_t go = s->gate_go_at[passed];
         /* a gate not yet due holds back every later step past now, GO or not */
         if (!go || due > now)
             break;
-        slip_after[passed + 1] = slip_after[passed] + (go > due ? go - due : 0);
+        int64_t late;
+        if (go <= due || __builtin_sub_overflow(go, due, &late))
+            late = go > due ? INT64_MAX : 0;
+        slip_after[passed + 1] = rp_fast_add(slip_after[passed], late);
         passed++;
     }
     for (; st < end; st++)
-        if (st->gates_before <= passed && start + st->at + slip_after[st->gates_before] <= now)
+        if (st->gates_before <= passed &&
+            rp_fast_add(rp_fast_add(start, st->at), slip_after[st->gates_before]) <= now)
             return st;
     return NULL;
 }

@@ -392,6 +392,35 @@ Test(times, a_plan_at_year_9999_with_century_offsets)
     rollout_plan_unref(p);
 }
 
+Test(times, a_rollout_started_at_the_end_of_time)
+{
+    /* the seed has no windows or freezes: decide takes the arithmetic fast
+     * path, whose sums must saturate as the general walk's do (found by
+     * fuzz_state as signed overflow in schedule_fast.h) */
+    rollout_plan *p = t_seed();
+    rollout_state s;
+    rollout_state_init(p, &s);
+    rollout_action actions[ROLLOUT_MAX_ACTIONS];
+    size_t n = ROLLOUT_MAX_ACTIONS;
+    rollout_error err;
+    rollout_event start = {.type = ROLLOUT_EVENT_START, .gate = -1};
+    cr_assert_eq(rollout_apply(p, &s, &start, INT64_MAX - 100, &s, actions, &n, &err),
+                 ROLLOUT_OK, "%s", err.message);
+    rollout_event go = {.type = ROLLOUT_EVENT_GO, .gate = -1, .role = 0, .override = 1};
+    n = ROLLOUT_MAX_ACTIONS;
+    cr_assert_eq(rollout_apply(p, &s, &go, INT64_MAX - 50, &s, actions, &n, &err), ROLLOUT_OK,
+                 "%s", err.message);
+    rollout_context ctx = {.org = "acme-corp", .org_len = 9, .session = "s", .session_len = 1};
+    const int64_t times[] = {INT64_MAX - 100, INT64_MAX - 1, INT64_MAX};
+    for (size_t i = 0; i < RP_COUNT(times); i++) {
+        rollout_decision d;
+        rollout_schedule_info info;
+        cr_assert_eq(rollout_decide(p, &s, times[i], &ctx, &d), ROLLOUT_OK);
+        cr_assert_eq(rollout_schedule(p, &s, times[i], &info), ROLLOUT_OK);
+    }
+    rollout_plan_unref(p);
+}
+
 Test(times, a_plan_before_the_epoch_decides_but_the_machine_needs_positive_times)
 {
     static const char yaml[] =
