@@ -43,9 +43,13 @@ static int64_t advance(const rollout_state *s, int64_t t, int64_t delta)
         /* >=: what falls due at the very moment a pause begins still happens,
          * so recording a pause never changes the answer at or before it. */
         if (from >= cur) {
-            if (left <= from - cur)
+            /* from - cur may pass INT64_MAX (a state's times are any int64_t;
+             * found by fuzz_state): compare it unsigned, and subtract it only
+             * when it is below left, hence in range */
+            uint64_t gap = (uint64_t)from - (uint64_t)cur;
+            if (left <= 0 || (uint64_t)left <= gap)
                 break;
-            left -= from - cur;
+            left -= (int64_t)gap;
             cur = from;
         }
         if (to == RP_NEVER)
