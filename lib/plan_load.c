@@ -121,6 +121,26 @@ static int req_ident(rp_ctx *c, const rp_node *map, const char *key, const char 
     return ROLLOUT_OK;
 }
 
+/* Starts item `item` of a list of records with ids: a mapping with only
+ * `keys`, whose id no earlier item of the list has. The earlier ids are read
+ * from the list's own array: `first_id` is the id field of its element 0,
+ * `stride` the element size, `before` how many precede this one. */
+static int list_item_id(rp_ctx *c, const rp_node *item, const char *const *keys,
+                        const char *const *first_id, size_t stride, size_t before,
+                        const char *what, const char **id)
+{
+    int rc = rp_map_check(c, item, keys);
+    if (rc || (rc = req_ident(c, item, "id", id)))
+        return rc;
+    for (size_t k = 0; k < before; k++) {
+        const char *other = *(const char *const *)((const char *)first_id + k * stride);
+        if (strcmp(other, *id) == 0)
+            return rp_fail(c, rp_map_get(item, "id"), ROLLOUT_ERR_DUPLICATE,
+                           "%s \"%s\" is defined twice", what, *id);
+    }
+    return ROLLOUT_OK;
+}
+
 /* ---- sections ----------------------------------------------------------- */
 
 static int parse_versions(rp_ctx *c, const rp_node *n)
@@ -183,11 +203,8 @@ static int parse_smoke(rp_ctx *c, const rp_node *n)
         const rp_node *t = n->items[i];
         size_t mark = rp_path_index(c, i);
         rp_smoke_test *s = &p->smoke[i];
-        if ((rc = rp_map_check(c, t, keys)) || (rc = req_ident(c, t, "id", &s->id)))
+        if ((rc = list_item_id(c, t, keys, &p->smoke[0].id, sizeof *s, i, "smoke test", &s->id)))
             return rc;
-        if (rp_smoke_index(p, s->id) >= 0)
-            return rp_fail(c, rp_map_get(t, "id"), ROLLOUT_ERR_DUPLICATE,
-                           "smoke test \"%s\" is defined twice", s->id);
         s->name = s->id;
         if ((rc = opt_string(c, t, "name", &s->name)))
             return rc;
@@ -238,11 +255,9 @@ static int parse_cohorts(rp_ctx *c, const rp_node *n)
         const rp_node *item = n->items[i], *match;
         size_t mark = rp_path_index(c, i);
         rp_cohort *co = &p->cohorts[i];
-        if ((rc = rp_map_check(c, item, keys)) || (rc = req_ident(c, item, "id", &co->id)))
+        if ((rc = list_item_id(c, item, keys, &p->cohorts[0].id, sizeof *co, i, "cohort",
+                               &co->id)))
             return rc;
-        if (cohort_index(p, co->id) >= 0)
-            return rp_fail(c, rp_map_get(item, "id"), ROLLOUT_ERR_DUPLICATE,
-                           "cohort \"%s\" is defined twice", co->id);
         if ((rc = opt_string(c, item, "description", &co->description)) ||
             (rc = rp_map_require(c, item, "match", &match)))
             return rc;
@@ -431,11 +446,9 @@ static int parse_phases(rp_ctx *c, const rp_node *n)
         const rp_node *item = n->items[i], *v;
         size_t mark = rp_path_index(c, i);
         rp_phase *ph = &p->phases[i];
-        if ((rc = rp_map_check(c, item, keys)) || (rc = req_ident(c, item, "id", &ph->id)))
+        if ((rc = list_item_id(c, item, keys, &p->phases[0].id, sizeof *ph, i, "phase",
+                               &ph->id)))
             return rc;
-        if (phase_index(p, ph->id) >= 0)
-            return rp_fail(c, rp_map_get(item, "id"), ROLLOUT_ERR_DUPLICATE,
-                           "phase \"%s\" is defined twice", ph->id);
         p->n_phases++;
         if ((rc = opt_string(c, item, "description", &ph->description)))
             return rc;
@@ -582,12 +595,9 @@ static int parse_rollback(rp_ctx *c, const rp_node *n)
         const rp_node *s = v->items[i], *a;
         size_t m2 = rp_path_index(c, i);
         rp_rollback_step *st = &rb->steps[i];
-        if ((rc = rp_map_check(c, s, step_keys)) || (rc = req_ident(c, s, "id", &st->id)))
+        if ((rc = list_item_id(c, s, step_keys, &rb->steps[0].id, sizeof *st, i,
+                               "procedure step", &st->id)))
             return rc;
-        for (size_t k = 0; k < i; k++)
-            if (strcmp(rb->steps[k].id, st->id) == 0)
-                return rp_fail(c, rp_map_get(s, "id"), ROLLOUT_ERR_DUPLICATE,
-                               "procedure step \"%s\" is defined twice", st->id);
         if ((rc = rp_map_require(c, s, "action", &a)))
             return rc;
         size_t m3 = rp_path_key(c, "action");
@@ -717,12 +727,9 @@ static int parse_comms(rp_ctx *c, const rp_node *n)
         const rp_node *item = n->items[i], *v;
         size_t mark = rp_path_index(c, i);
         rp_comm *cm = &p->comms[i];
-        if ((rc = rp_map_check(c, item, keys)) || (rc = req_ident(c, item, "id", &cm->id)))
+        if ((rc = list_item_id(c, item, keys, &p->comms[0].id, sizeof *cm, i, "communication",
+                               &cm->id)))
             return rc;
-        for (size_t k = 0; k < i; k++)
-            if (strcmp(p->comms[k].id, cm->id) == 0)
-                return rp_fail(c, rp_map_get(item, "id"), ROLLOUT_ERR_DUPLICATE,
-                               "communication \"%s\" is defined twice", cm->id);
         if ((rc = rp_map_require(c, item, "on", &v)))
             return rc;
         size_t m2 = rp_path_key(c, "on");
