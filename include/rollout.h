@@ -268,6 +268,25 @@ ROLLOUT_API int rollout_decide(const rollout_plan *plan, const rollout_state *st
                                int64_t now, const rollout_context *ctx,
                                rollout_decision *out);
 
+/* One id of a batch, as (pointer, length); NULL or length 0 is an absent id. */
+typedef struct rollout_id {
+    const char *s;
+    size_t len;
+} rollout_id;
+
+/* Decides a batch of requests that differ only in one unit id: request i is
+ * base (NULL: an empty context) with its `unit` id (a rollout_unit) replaced
+ * by ids[i]. variants[i] is set to the variant rollout_decide gives that
+ * request, ROLLOUT_STABLE (0) or ROLLOUT_NEW (1). For bulk questions such as
+ * "which of these 2 M orgs are in the canary?": the state, the schedule and
+ * every cohort rule that does not read that id are worked out once per call,
+ * so an id costs little more than its hash. Allocates nothing, takes no
+ * lock. Returns what rollout_decide would (ROLLOUT_ERR_STATE, ...) or
+ * ROLLOUT_ERR_ARG for a bad argument; on any error every variants[i] is 0. */
+ROLLOUT_API int rollout_decide_ids(const rollout_plan *plan, const rollout_state *state,
+                                   int64_t now, const rollout_context *base, int unit,
+                                   const rollout_id *ids, size_t n, unsigned char *variants);
+
 /* Renders a decision as one line of text, e.g. "org acme is in cohort pilot;
  * bucket 4 120 < weight 25 000 at step 2 of phase pilot". Returns the length
  * it needed (like snprintf); buf is NUL-terminated when cap > 0. */

@@ -175,6 +175,145 @@ RP_FLATTEN int rollout_decide(const rollout_plan *plan, const rollout_state *sta
     return ROLLOUT_OK;
 }
 
+/* ---- many ids at once ---------------------------------------------------- */
+
+/* Whether rule r reads the id that varies across a batch: only id lists
+ * do (org_in reads the org, user_in the user); attributes and session or
+ * request ids are never read by a rule. */
+static bool rule_reads_unit(const struct rp_rule *r, int unit)
+{
+    switch (r->kind) {
+    case RP_RULE_ORG_IN: return unit == ROLLOUT_UNIT_ORG;
+    case RP_RULE_USER_IN: return unit == ROLLOUT_UNIT_USER;
+    case RP_RULE_NOT:
+    case RP_RULE_ANY:
+    case RP_RULE_ALL:
+        for (size_t i = 0; i < r->n_kids; i++)
+            if (rule_reads_unit(r->kids[i], unit))
+                return true;
+        return false;
+    default: return false;
+    }
+}
+
+/* The unit id field of a context. */
+static void unit_field(rollout_context *ctx, int unit, const char ***id, size_t **len)
+{
+    switch (unit) {
+    case ROLLOUT_UNIT_ORG: *id = &ctx->org; *len = &ctx->org_len; break;
+    case ROLLOUT_UNIT_USER: *id = &ctx->user; *len = &ctx->user_len; break;
+    case ROLLOUT_UNIT_SESSION: *id = &ctx->session; *len = &ctx->session_len; break;
+    default: *id = &ctx->request; *len = &ctx->request_len; break;
+    }
+}
+
+/* Each request of a batch differs from the others in one id, so everything
+ * that does not read that id is worked out once: the state, every cohort's
+ * step at `now`, the rules that only read attributes (or other ids), and the
+ * whole answer of a cohort that buckets by another unit. What is left per
+ * id is what rollout_decide does for a request whose other parts were
+ * already known: the id lists before the first cohort that matches
+ * regardless of the id, one hash, one comparison. */
+int rollout_decide_ids(const rollout_plan *plan, const rollout_state *state, int64_t now,
+                       const rollout_context *base, int unit, const rollout_id *ids, size_t n,
+                       unsigned char *variants)
+{
+    if (n && !variants)
+        return ROLLOUT_ERR_ARG;
+    if (n)
+        memset(variants, ROLLOUT_STABLE, n);
+    if (!plan || (n && !ids) || unit < ROLLOUT_UNIT_ORG || unit > ROLLOUT_UNIT_REQUEST)
+        return ROLLOUT_ERR_ARG;
+    rollout_decision d;
+    static const rollout_context none;
+    rollout_context ctx = base ? *base : none;
+    const char **idp;
+    size_t *lenp;
+    unit_field(&ctx, unit, &idp, &lenp);
+    /* The state's checks and verdict, once: rollout_decide gives them
+     * before it looks at the request. */
+    int rc = rollout_decide(plan, state, now, &ctx, &d);
+    if (rc || d.reason == ROLLOUT_REASON_NOT_STARTED || d.reason == ROLLOUT_REASON_ROLLED_BACK ||
+        d.reason == ROLLOUT_REASON_HALTED)
+        return rc;
+
+    /* Cohorts in plan order: those whose rule reads the id are tried per
+     * id; the first that does not decides every id that reaches it. */
+    int per_id[ROLLOUT_MAX_COHORTS], n_per_id = 0;
+    int last = -1;             /* the cohort after the per-id ones, or -1 */
+    int last_t = RP_T_NO;      /* its rule's value: YES, or UNKNOWN */
+    for (int i = 0; i < plan->n_cohorts; i++) {
+        const struct rp_rule *r = plan->cohorts[i].match;
+        if (rule_reads_unit(r, unit)) {
+            per_id[n_per_id++] = i;
+            continue;
+        }
+        rp_unit_hashes h = {.seed = plan->seed};
+        int t = rp_eval_rule(r, &ctx, &h);
+        if (t != RP_T_NO) {
+            last = i;
+            last_t = t;
+            break;
+        }
+    }
+    /* Per cohort that can be reached: the step at `now`, and, when the step
+     * buckets by another unit, the whole answer. */
+    const rp_cohort_step *steps[ROLLOUT_MAX_COHORTS];
+    signed char fixed[ROLLOUT_MAX_COHORTS]; /* variant, or -1: bucket the id */
+    for (int k = 0; k <= n_per_id; k++) {
+        int ci = k < n_per_id ? per_id[k] : last;
+        if (ci < 0 || (k == n_per_id && last_t != RP_T_YES))
+            continue;
+        const rp_cohort_step *st = rp_schedule_step(plan, state, now, ci);
+        steps[ci] = st;
+        fixed[ci] = ROLLOUT_STABLE;
+        if (!st)
+            continue;
+        if (st->decision.unit == unit) {
+            fixed[ci] = -1;
+            continue;
+        }
+        const char **oid;
+        size_t *olen;
+        unit_field(&ctx, st->decision.unit, &oid, &olen);
+        if (*oid && *olen)
+            fixed[ci] = rp_bucket_from_hash(rp_hash_id(plan->seed, *oid, *olen)) <
+                        st->decision.weight;
+    }
+    int fallback = last >= 0 && last_t == RP_T_YES ? last : -1;
+
+    for (size_t i = 0; i < n; i++) {
+        *idp = ids[i].s;
+        *lenp = ids[i].s ? ids[i].len : 0;
+        rp_unit_hashes h = {.seed = plan->seed};
+        int ci = fallback;
+        for (int k = 0; k < n_per_id; k++) {
+            int t = rp_eval_rule(plan->cohorts[per_id[k]].match, &ctx, &h);
+            if (t == RP_T_NO)
+                continue;
+            ci = t == RP_T_YES ? per_id[k] : -1;
+            break;
+        }
+        if (ci < 0)
+            continue; /* no cohort, or a pattern gave up: stable */
+        if (fixed[ci] >= 0) {
+            variants[i] = (unsigned char)fixed[ci];
+            continue;
+        }
+        if (!*lenp)
+            continue; /* MISSING_UNIT */
+        uint64_t hash;
+        if (unit == ROLLOUT_UNIT_ORG && h.have_org)
+            hash = h.org;
+        else if (unit == ROLLOUT_UNIT_USER && h.have_user)
+            hash = h.user;
+        else
+            hash = rp_hash_id(plan->seed, *idp, *lenp);
+        variants[i] = rp_bucket_from_hash(hash) < steps[ci]->decision.weight;
+    }
+    return ROLLOUT_OK;
+}
+
 /* ---- explain ------------------------------------------------------------- */
 
 /* snprintf-like output: counts everything, stores what fits. */

@@ -201,6 +201,41 @@ Test(alloc, decide_allocates_nothing)
     rollout_plan_unref(p);
 }
 
+/* The batch entry point too, over the seed plan at GA with a state. */
+Test(alloc, decide_ids_allocates_nothing)
+{
+    rollout_plan *p = t_seed();
+    enum { N = 20000 };
+    static char text[N][16];
+    static rollout_id ids[N];
+    static unsigned char variants[N];
+    for (int i = 0; i < N; i++) {
+        ids[i].len = (size_t)snprintf(text[i], sizeof text[i], "org-%d", i);
+        ids[i].s = text[i];
+    }
+    rollout_context base;
+    memset(&base, 0, sizeof base);
+    /* no state: the canary; every id reaches the pattern of the staff cohort */
+    rollout_attr email = {"email", 5, "dev@example.com", 15};
+    base.attrs = &email;
+    base.n_attrs = 1;
+    int64_t now = rollout_plan_start(p) + 3600;
+    cr_assert_eq(rollout_decide_ids(p, NULL, now, &base, ROLLOUT_UNIT_SESSION, ids, 100, variants),
+                 ROLLOUT_OK);
+    long before = allocations;
+    counting = 1;
+    int rc = rollout_decide_ids(p, NULL, now, &base, ROLLOUT_UNIT_SESSION, ids, N, variants);
+    counting = 0;
+    cr_assert_eq(rc, ROLLOUT_OK);
+    cr_assert_eq(allocations - before, 0, "%ld allocations in a batch of %d",
+                 allocations - before, N);
+    int news = 0;
+    for (int i = 0; i < N; i++)
+        news += variants[i];
+    cr_assert_gt(news, 0);
+    rollout_plan_unref(p);
+}
+
 /* With every slot of the match data pool taken, JIT matches build their
  * match data on the stack: still nothing from the heap. */
 Test(alloc, an_exhausted_pool_allocates_nothing)
