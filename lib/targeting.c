@@ -190,6 +190,77 @@ static int utf8_chars(const char *s, size_t bytes)
     return n;
 }
 
+/* Whether a pattern is literal text, and which: printable ASCII that is no
+ * metacharacter, or a backslash and a punctuation character (that
+ * character), with an optional ^ in front and $, \z or \Z at the end. For
+ * such a pattern PCRE2 (with the options compile_pattern uses: no caseless,
+ * multiline or extended mode) matches exactly where the bytes occur, and
+ * ASCII bytes match the same in valid and invalid UTF-8 alike. Anything
+ * else (a class, a quantifier, a group, a letter escape, a byte above
+ * 0x7e) is left to PCRE2. tests/c/test_targeting.c compares the two on
+ * generated patterns and values. */
+static int find_literal(rp_ctx *c, rp_pattern *pat)
+{
+    const char *s = pat->source;
+    size_t n = pat->len, i = 0, m = 0;
+    bool start = false;
+    uint8_t end = RP_LIT_ANYWHERE;
+    if (n > UINT32_MAX)
+        return ROLLOUT_OK;
+    char *lit = rp_alloc(c->arena, n + 1);
+    if (!lit)
+        return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
+    if (n && s[0] == '^') {
+        start = true;
+        i = 1;
+    }
+    while (i < n) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '\\' && i + 1 < n) {
+            unsigned char e = (unsigned char)s[i + 1];
+            if (i + 2 == n && (e == 'z' || e == 'Z')) {
+                end = e == 'z' ? RP_LIT_END : RP_LIT_END_NL;
+                break;
+            }
+            bool alnum = (e >= '0' && e <= '9') || ((e | 0x20) >= 'a' && (e | 0x20) <= 'z');
+            if (e < 0x21 || e > 0x7e || alnum)
+                return ROLLOUT_OK;
+            lit[m++] = (char)e;
+            i += 2;
+            continue;
+        }
+        if (ch == '$' && i + 1 == n) {
+            end = RP_LIT_END_NL;
+            break;
+        }
+        if (ch < 0x20 || ch > 0x7e || strchr("\\^$.[]|()?*+{}", ch))
+            return ROLLOUT_OK;
+        lit[m++] = (char)ch;
+        i++;
+    }
+    lit[m] = '\0';
+    pat->lit = lit;
+    pat->lit_len = (uint32_t)m;
+    pat->lit_start = start;
+    pat->lit_end = end;
+    return ROLLOUT_OK;
+}
+
+bool rp_literal_search(const char *s, size_t n, const char *lit, size_t m)
+{
+    if (m > n)
+        return false;
+    const char *last = s + (n - m);
+    for (const char *p = s; p <= last; p++) {
+        p = memchr(p, lit[0], (size_t)(last - p) + 1);
+        if (!p)
+            return false;
+        if (memcmp(p + 1, lit + 1, m - 1) == 0)
+            return true;
+    }
+    return false;
+}
+
 static int compile_pattern(rp_ctx *c, const rp_node *n, rp_pattern *pat)
 {
     int rc = rp_expect(c, n, RP_SCALAR);
@@ -227,6 +298,8 @@ static int compile_pattern(rp_ctx *c, const rp_node *n, rp_pattern *pat)
         return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
     }
     pat->code = code;
+    if ((rc = find_literal(c, pat)))
+        return rc;
     /* Without JIT (unsupported CPU, W^X policy) the interpreter is used:
      * slower, same results, same limits. */
     pat->jit = pcre2_jit_compile(code, PCRE2_JIT_COMPLETE) == 0;
@@ -323,6 +396,8 @@ static inline unsigned pool_home(void)
 
 int rp_pattern_match(const rp_pattern *pat, const char *s, size_t len)
 {
+    if (pat->lit)
+        return rp_literal_match(pat, s, len);
     if (RP_UNLIKELY(!pat->jit))
         return match_interp(pat, s, len);
     rp_md_pool *pool = pat->pool;

@@ -73,7 +73,20 @@ typedef struct rp_pattern {
     void *mctx;             /* pcre2_match_context_8 *, in the plan arena */
     rp_md_pool *pool;       /* the plan's match data pool (JIT only), or NULL */
     bool jit;               /* JIT-compiled (the common case) */
+    /* A pattern that is only literal text (an email domain, a browser
+     * token) is matched by comparing bytes, with PCRE2's answer and none of
+     * its cost: lit is that text, or NULL for a pattern PCRE2 must run. */
+    const char *lit;
+    uint32_t lit_len;
+    bool lit_start;         /* ^: at the start of the value */
+    uint8_t lit_end;        /* RP_LIT_* */
 } rp_pattern;
+
+enum {
+    RP_LIT_ANYWHERE = 0,    /* no end anchor */
+    RP_LIT_END,             /* \z: at the very end */
+    RP_LIT_END_NL           /* $ or \Z: at the end, or before a newline that ends it */
+};
 
 /* Match data for JIT matches, made once at load and claimed per call.
  *
@@ -231,6 +244,30 @@ static RP_INLINE bool rp_idset_probe(const rp_idset *set, uint64_t hash, const c
     }
 }
 
+/* Whether the literal (not empty) occurs in s: out of line, it loops. */
+bool rp_literal_search(const char *s, size_t n, const char *lit, size_t m);
+
+static RP_INLINE bool rp_literal_at(const char *s, size_t n, const rp_pattern *p)
+{
+    size_t m = p->lit_len;
+    return n >= m && (!p->lit_start || n == m) && (m == 0 || rp_same_bytes(s + n - m, p->lit, m));
+}
+
+/* What PCRE2 answers for a literal pattern (docs/targeting.md). */
+static RP_INLINE int rp_literal_match(const rp_pattern *p, const char *s, size_t n)
+{
+    if (!s)
+        s = "";
+    if (p->lit_end == RP_LIT_ANYWHERE) {
+        if (p->lit_start)
+            return n >= p->lit_len && (p->lit_len == 0 || rp_same_bytes(s, p->lit, p->lit_len));
+        return p->lit_len == 0 || rp_literal_search(s, n, p->lit, p->lit_len);
+    }
+    if (rp_literal_at(s, n, p))
+        return 1;
+    return p->lit_end == RP_LIT_END_NL && n > 0 && s[n - 1] == '\n' && rp_literal_at(s, n - 1, p);
+}
+
 /* The first attribute with that key. A NULL value counts as absent. */
 static RP_INLINE const rollout_attr *rp_find_attr(const rollout_context *ctx, const char *key,
                                                   size_t len)
@@ -281,6 +318,8 @@ static RP_INLINE int rp_eval_rule(const struct rp_rule *r, const rollout_context
         const rollout_attr *a = rp_find_attr(ctx, r->attr, r->attr_len);
         if (!a)
             return RP_T_NO;
+        if (r->pat.lit)
+            return rp_literal_match(&r->pat, a->value, a->value_len);
         int m = rp_pattern_match(&r->pat, a->value, a->value_len);
         return m < 0 ? RP_T_UNKNOWN : m;
     }

@@ -108,3 +108,53 @@ Test(schedule_fast, null_state_stops_at_the_first_gate)
     cr_expect_not(rp_schedule_cohort(p, NULL, start + 30 * 86400, 1, &w));
     rollout_plan_unref(p);
 }
+
+/* Times at the ends of int64_t, where every sum saturates: a state started
+ * near INT64_MIN or INT64_MAX (decoded or forged), GOs at extreme times,
+ * `now` anywhere. The fast path's sums must stop where the walk's do. */
+Test(schedule_fast, extreme_times_match_the_walk)
+{
+    rollout_plan *p = t_seed();
+    static const int64_t edges[] = {INT64_MIN + 1, INT64_MIN / 2, -86400, 1, 86400,
+                                    INT64_MAX / 2, INT64_MAX - 86400, INT64_MAX};
+    enum { N_EDGES = sizeof edges / sizeof edges[0] };
+    int compared = 0;
+    for (int r = 0; r < 20000; r++) {
+        rollout_state s;
+        rollout_state_init(p, &s);
+        s.status = ROLLOUT_STATUS_RUNNING;
+        s.started_at = edges[next_rand() % N_EDGES] + (int64_t)(next_rand() % 7) - 3;
+        if (!s.started_at)
+            s.started_at = 1;
+        int gos = (int)(next_rand() % (unsigned)(p->n_gates + 1));
+        for (int g = 0; g < gos; g++) {
+            int64_t go = next_rand() % 2 ? edges[next_rand() % N_EDGES]
+                                         : s.started_at / 2 + (int64_t)(next_rand() % 1000000);
+            s.gate_go_at[g] = go ? go : 1;
+        }
+        rp_timeline tl;
+        rp_timeline_compute(p, &s, false, &tl);
+        for (int k = 0; k < 4; k++) {
+            int64_t now = k == 0 ? edges[next_rand() % N_EDGES]
+                        : k == 1 ? tl.step_at[next_rand() % (uint64_t)p->n_steps]
+                                 : s.started_at + (int64_t)(next_rand() % (30 * 86400));
+            if (now == RP_NEVER || (k == 2 && now < s.started_at))
+                continue;
+            for (int c = 0; c < p->n_cohorts; c++) {
+                rp_cohort_weight fast = {0}, ref = {0};
+                bool a = rp_schedule_cohort(p, &s, now, c, &fast);
+                bool b = reference(p, &tl, now, c, &ref);
+                cr_assert_eq(a, b, "round %d cohort %d at %lld (start %lld): fast %d, walk %d", r,
+                             c, (long long)now, (long long)s.started_at, a, b);
+                if (a)
+                    cr_assert_eq(fast.step + 100 * fast.phase, ref.step + 100 * ref.phase,
+                                 "round %d cohort %d at %lld (start %lld): fast %d.%d, walk %d.%d",
+                                 r, c, (long long)now, (long long)s.started_at, fast.phase,
+                                 fast.step, ref.phase, ref.step);
+                compared++;
+            }
+        }
+    }
+    cr_assert_gt(compared, 20000);
+    rollout_plan_unref(p);
+}

@@ -415,9 +415,138 @@ Test(targeting, match_limit_interpreter)
     rollout_plan_unref(p);
     p = rule_plan("{attr: email, matches: '@example\\.com$'}");
     p->cohorts[0].match->pat.jit = false;
+    p->cohorts[0].match->pat.lit = NULL; /* literal: PCRE2 would not run */
     cr_assert(matches(p, NULL, NULL, KV("email=alice@example.com")));
     cr_assert(!matches(p, NULL, NULL, KV("email=alice@example.org")));
     rollout_plan_unref(p);
+}
+
+/* ---- literal patterns ----------------------------------------------------- */
+
+static uint64_t lit_rng = 0x2545F4914F6CDD1Du;
+
+static unsigned lit_rand(unsigned n)
+{
+    lit_rng ^= lit_rng << 13;
+    lit_rng ^= lit_rng >> 7;
+    lit_rng ^= lit_rng << 17;
+    return (unsigned)(lit_rng % n);
+}
+
+/* Which patterns take the literal path, and the text they stand for. */
+Test(targeting, literal_patterns_are_recognized)
+{
+    static const struct {
+        const char *pattern, *lit; /* lit NULL: PCRE2 runs */
+        bool start;
+        int end;
+    } cases[] = {
+        {"@example\\.com$", "@example.com", false, RP_LIT_END_NL},
+        {"^staff-", "staff-", true, RP_LIT_ANYWHERE},
+        {"Firefox/", "Firefox/", false, RP_LIT_ANYWHERE},
+        {"^exact\\z", "exact", true, RP_LIT_END},
+        {"^a b#c\\Z", "a b#c", true, RP_LIT_END_NL},
+        {"\\$5\\.00\\^", "$5.00^", false, RP_LIT_ANYWHERE},
+        {"^$", "", true, RP_LIT_END_NL},
+        {"^", "", true, RP_LIT_ANYWHERE},
+        {"a\\\\b", "a\\b", false, RP_LIT_ANYWHERE},
+        {"a.b", NULL, false, 0},          /* any character */
+        {"ab?", NULL, false, 0},
+        {"a|b", NULL, false, 0},
+        {"(ab)", NULL, false, 0},
+        {"[ab]", NULL, false, 0},
+        {"a{2}", NULL, false, 0},
+        {"a\\d", NULL, false, 0},         /* a letter escape is a class */
+        {"a\\z$", NULL, false, 0},        /* \z not at the end */
+        {"a$b", NULL, false, 0},
+        {"a^", NULL, false, 0},
+        {"caf\xc3\xa9", NULL, false, 0},  /* not ASCII */
+        {"(?i)abc", NULL, false, 0},      /* an option */
+        {"\\Qa.b\\E", NULL, false, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char rule[128];
+        snprintf(rule, sizeof rule, "{attr: a, matches: '%s'}", cases[i].pattern);
+        rollout_plan *p = rule_plan(rule);
+        const rp_pattern *pat = &p->cohorts[0].match->pat;
+        if (!cases[i].lit) {
+            cr_assert_null(pat->lit, "%s taken as literal", cases[i].pattern);
+        } else {
+            cr_assert_not_null(pat->lit, "%s not taken as literal", cases[i].pattern);
+            cr_assert_eq(pat->lit_len, strlen(cases[i].lit), "%s", cases[i].pattern);
+            cr_assert_eq(memcmp(pat->lit, cases[i].lit, pat->lit_len), 0, "%s", cases[i].pattern);
+            cr_assert_eq(pat->lit_start, cases[i].start, "%s", cases[i].pattern);
+            cr_assert_eq(pat->lit_end, cases[i].end, "%s", cases[i].pattern);
+        }
+        rollout_plan_unref(p);
+    }
+}
+
+/* The literal path answers what PCRE2 answers: generated literal patterns
+ * (anchored or not, escapes, the empty text) against generated values made
+ * of the same characters, newlines, carriage returns and bytes that are not
+ * UTF-8 (a lone continuation byte, a cut two-byte sequence). */
+Test(targeting, literal_patterns_match_as_pcre2_does)
+{
+    static const char *const atoms[] = {"a", "b", "@", "\\.", "\\$", " ", "#", "-", "\\\\"};
+    static const char *const atom_text[] = {"a", "b", "@", ".", "$", " ", "#", "-", "\\"};
+    static const char *const ends[] = {"", "$", "\\z", "\\Z"};
+    static const char *const bits[] = {"a", "b", "@", ".", "$", " ", "\n", "\r", "\xff", "\xc3",
+                                       "\xc3\xa9", "\\", "\n\n"};
+    int compared = 0, literal_hits = 0;
+    for (int round = 0; round < 300; round++) {
+        char pattern[64] = "", yaml_pat[160] = "";
+        bool start = lit_rand(2);
+        if (start)
+            strcat(pattern, "^");
+        unsigned n_atoms = lit_rand(4);
+        char text[16] = "";
+        for (unsigned k = 0; k < n_atoms; k++) {
+            unsigned a = lit_rand(sizeof atoms / sizeof atoms[0]);
+            strcat(pattern, atoms[a]);
+            strcat(text, atom_text[a]);
+        }
+        strcat(pattern, ends[lit_rand(4)]);
+        /* single-quoted YAML: only ' needs doubling, and no atom has one */
+        snprintf(yaml_pat, sizeof yaml_pat, "{attr: a, matches: '%s'}", pattern);
+        rollout_plan *p = rule_plan(yaml_pat);
+        rp_pattern *pat = &p->cohorts[0].match->pat;
+        cr_assert_not_null(pat->lit, "%s should be literal", pattern);
+        for (int v = 0; v < 400; v++) {
+            char value[64];
+            size_t len = 0;
+            /* half the values are built around the literal text, so matches
+             * are common, not luck */
+            if (lit_rand(2)) {
+                size_t tl = strlen(text);
+                for (unsigned k = lit_rand(3); k > 0; k--) {
+                    const char *b = bits[lit_rand(sizeof bits / sizeof bits[0])];
+                    memcpy(value + len, b, strlen(b));
+                    len += strlen(b);
+                }
+                memcpy(value + len, text, tl);
+                len += tl;
+            }
+            for (unsigned k = lit_rand(4); k > 0; k--) {
+                const char *b = bits[lit_rand(sizeof bits / sizeof bits[0])];
+                memcpy(value + len, b, strlen(b));
+                len += strlen(b);
+            }
+            int fast = rp_pattern_match(pat, value, len);
+            const char *lit = pat->lit;
+            pat->lit = NULL;
+            int slow = rp_pattern_match(pat, value, len);
+            pat->lit = lit;
+            cr_assert_eq(fast, slow, "pattern %s, value \"%.*s\" (%zu bytes): literal %d, PCRE2 %d",
+                         pattern, (int)len, value, len, fast, slow);
+            compared++;
+            literal_hits += fast == 1;
+        }
+        rollout_plan_unref(p);
+    }
+    /* both answers are well represented */
+    cr_assert_gt(literal_hits, compared / 10, "%d matches of %d", literal_hits, compared);
+    cr_assert_lt(literal_hits, compared - compared / 10, "%d matches of %d", literal_hits, compared);
 }
 
 /* ---- the match data pool ---------------------------------------------------- */
