@@ -299,3 +299,95 @@ def test_decide_many_arguments(seed):
     with pytest.raises(rollout.StateError):
         seed.decide_many(["a"], at=0, state=rollout.State.new(
             rollout.Plan.from_file(rollout_path("examples/plans/minimal.yaml"))))
+
+
+def loop_mask(plan, unit, ids, **kw):
+    return bytes(plan.decide(**{unit: i}, **kw).new for i in ids)
+
+
+class Str(str):
+    pass
+
+
+class Ids(list):
+    """A list subclass is read through its own __iter__, as PySequence_Tuple does."""
+
+    def __iter__(self):
+        return iter(["acme-corp", "org_42", "initech"])
+
+
+def test_decide_many_input_forms(seed, t0):
+    s = seed_state(seed, t0 + 6 * D)
+    when = t0 + 2 * D
+    ids = ["org_42", b"org_42", Str("org_42"), "initech", None, "", b"", "café", "a\0b",
+           b"\xff\xfe", "acme-corp", Str("naïve-org"), "x" * 300]
+    want = loop_mask(seed, "org", ids, at=when, state=s)
+    assert want[:3] == b"\x01\x01\x01" and want[4:7] == b"\x00\x00\x00"
+    for form in (list, tuple, iter, lambda x: (i for i in x)):
+        assert seed.decide_many(form(ids), at=when, state=s) == want
+    # the list subclass's own iteration decides, not its stored items
+    assert seed.decide_many(Ids(["globex"]), at=when, state=s) == loop_mask(
+        seed, "org", ["acme-corp", "org_42", "initech"], at=when, state=s)
+    # the type error names the first bad item, wherever it is
+    with pytest.raises(TypeError, match=r"orgs\[2\] must be str, bytes or None, not bytearray"):
+        seed.decide_many(("a", "b", bytearray(b"c")), at=when)
+    # a str that has no UTF-8 form is refused as decide refuses it
+    with pytest.raises(UnicodeEncodeError):
+        seed.decide(org="\ud800", at=when)
+    with pytest.raises(UnicodeEncodeError):
+        seed.decide_many(["a", "\ud800"], at=when)
+
+
+def test_decide_many_chunks(seed, t0):
+    """More ids than one C call takes (65 536), more bytes than its buffer
+    (1 MiB), one id longer than the buffer: each id still gets its own answer."""
+    s = seed_state(seed, t0 + 6 * D)
+    when = t0 + 2 * D
+    ids = [f"org-{i}-{'p' * (i % 40)}" for i in range(140_000)]
+    ids[70_001] = "z" * (3 << 20)
+    ids[100_000] = None
+    ids[100_001] = b"org_42"
+    mask = seed.decide_many(ids, at=when, state=s)
+    step = 7  # decide is slower: check a sample plus the odd ones
+    sample = list(range(0, len(ids), step)) + [70_000, 70_001, 70_002, 100_000, 100_001]
+    assert bytes(mask[i] for i in sample) == loop_mask(seed, "org", [ids[i] for i in sample],
+                                                       at=when, state=s)
+    assert seed.decide_many(tuple(ids), at=when, state=s) == mask
+    assert 0.2 < sum(mask) / len(ids) < 0.3
+    ids[131_072] = 7  # in the third chunk
+    with pytest.raises(TypeError, match=r"orgs\[131072\] must be str, bytes or None, not int"):
+        seed.decide_many(ids, at=when, state=s)
+
+
+def test_decide_many_on_a_list_another_thread_changes(seed, t0):
+    """decide_many copies the ids it decides without the GIL, so a list that
+    another thread empties, refills and shrinks meanwhile (dropping the strs
+    it held) gives an answer or a RuntimeError, never freed memory."""
+    import threading
+
+    ids = [f"org-{i}" for i in range(300_000)]
+    stop = threading.Event()
+
+    def churn():
+        k = 0
+        while not stop.is_set():
+            k += 1
+            ids[:] = [f"new-{k}-{i}" for i in range(300_000)]
+            del ids[150_000:]
+
+    t = threading.Thread(target=churn)
+    t.start()
+    outcomes = set()
+    try:
+        for _ in range(40):
+            try:
+                mask = seed.decide_many(ids, at=t0 + 3 * D)
+                assert set(mask) <= {0, 1}
+                outcomes.add("ok")
+            except RuntimeError as e:
+                assert "orgs changed size during decide_many()" in str(e)
+                outcomes.add("changed")
+    finally:
+        stop.set()
+        t.join()
+    assert outcomes

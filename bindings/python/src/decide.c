@@ -506,12 +506,202 @@ PyObject *rb_plan_decide_fast(PyObject *self, PyObject *const *args, Py_ssize_t 
 
 /* ---- decide_many ----------------------------------------------------------------------- */
 
-/* Ids are converted per chunk with the GIL held, then decided without it.
- * Large chunks matter when other Python threads are busy: after each chunk
- * this thread must win the GIL back, which can take a whole switch interval
- * (5 ms), so 2 M ids cost ~30 waits at most, not thousands. The buffers
- * (24 bytes per id) are bounded by the chunk, not by the input. */
+/* decide_many rests on rollout_decide_ids: the state, the schedule and every
+ * cohort rule that does not read the varying id are worked out once per C
+ * call, so what an id costs is mostly getting its bytes out of Python.
+ *
+ * Ids are read with the GIL held and their bytes copied into one buffer
+ * (the arena), then decided without the GIL, a chunk at a time. The copy is
+ * what makes releasing the GIL safe for any input: a list can be changed by
+ * another thread meanwhile, freeing the very strs whose UTF-8 the C loop
+ * would be reading; copied bytes are ours. It is also cheaper than the
+ * alternatives it replaces (a tuple snapshot, or a reference taken and
+ * dropped per id, both writing every id object twice, the second time long
+ * after it left the cache), and the C loop then reads contiguous memory.
+ * No per-id clean-up is left: on 3.8/3.9 a str's temporary UTF-8 copy is
+ * dropped as soon as its bytes are in the arena.
+ *
+ * Chunks are large because, when other Python threads are busy, winning
+ * the GIL back after a chunk can take a whole switch interval (5 ms): 2 M
+ * ids make ~30 waits, not thousands. A call too small to be worth that risk
+ * (fewer than RELEASE_MIN ids) keeps the GIL. The buffers are bounded by
+ * the chunk (16 bytes per id, plus ARENA bytes of ids or one longer id),
+ * not by the input. */
 #define CHUNK 65536
+#define ARENA (1 << 20)
+#define RELEASE_MIN 2048
+
+typedef struct {
+    rollout_id *ids;    /* CHUNK of them */
+    char *arena;
+    size_t used, cap;   /* bytes of arena */
+} many_buf;
+
+/* Room for n more bytes in the arena. When it moves, the m ids already in
+ * it are pointed at their new place. */
+static int arena_reserve(many_buf *b, size_t n, Py_ssize_t m)
+{
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap - b->used < n) {
+        if (cap > PY_SSIZE_T_MAX / 2) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        cap *= 2;
+    }
+    uintptr_t old = (uintptr_t)b->arena;
+    char *a = PyMem_Realloc(b->arena, cap);
+    if (!a) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t j = 0; j < m; j++)
+        if (b->ids[j].len)
+            b->ids[j].s = a + ((uintptr_t)b->ids[j].s - old);
+    b->arena = a;
+    b->cap = cap;
+    return 0;
+}
+
+/* Copies n bytes; an id of 8 to 16 bytes (most are) without a call. */
+static inline void copy_id(char *dst, const char *src, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t x, y;
+        memcpy(&x, src, 8);
+        memcpy(&y, src + n - 8, 8);
+        memcpy(dst, &x, 8);
+        memcpy(dst + n - 8, &y, 8);
+    } else
+        memcpy(dst, src, n);
+}
+
+/* TypeError "orgs[12] must be str, bytes or None, not int". */
+static void item_type_error(const char *seq_name, Py_ssize_t i, PyObject *item)
+{
+    PyObject *tn = PyObject_GetAttrString((PyObject *)Py_TYPE(item), "__name__");
+    if (tn) {
+        PyErr_Format(PyExc_TypeError, "%s[%zd] must be str, bytes or None, not %U", seq_name, i,
+                     tn);
+        Py_DECREF(tn);
+    }
+}
+
+/* The bytes of id `item` (index i of the input) as b->ids[m], copied into
+ * the arena. */
+static __attribute__((noinline)) int many_item(many_buf *b, Py_ssize_t m, PyObject *item, const char *seq_name,
+                     Py_ssize_t i)
+{
+    const char *p;
+    Py_ssize_t n;
+    PyTypeObject *tp = Py_TYPE(item);
+    PyObject *tmp = NULL;
+    if (tp == &PyUnicode_Type && rb_py310) {
+        /* the UTF-8 form lives in (or is cached on) the str */
+        if (!(p = PyUnicode_AsUTF8AndSize(item, &n)))
+            return -1;
+    } else if (tp == &PyBytes_Type) {
+        char *q;
+        if (PyBytes_AsStringAndSize(item, &q, &n) < 0)
+            return -1;
+        p = q;
+    } else if (item == Py_None) {
+        b->ids[m] = (rollout_id){NULL, 0}; /* absent */
+        return 0;
+    } else if (PyUnicode_Check(item) || PyBytes_Check(item)) {
+        /* subclasses, and str on 3.8/3.9 (a temporary UTF-8 copy) */
+        rb_str s;
+        if (rb_str_get(item, &s, seq_name, 0) < 0)
+            return -1;
+        p = s.p;
+        n = (Py_ssize_t)s.n;
+        tmp = s.tmp;
+    } else {
+        item_type_error(seq_name, i, item);
+        return -1;
+    }
+    if (b->cap - b->used < (size_t)n && arena_reserve(b, (size_t)n, m) < 0) {
+        Py_XDECREF(tmp);
+        return -1;
+    }
+    char *dst = b->arena + b->used;
+    copy_id(dst, p, (size_t)n);
+    b->ids[m] = (rollout_id){dst, (size_t)n};
+    b->used += (size_t)n;
+    Py_XDECREF(tmp);
+    return 0;
+}
+
+/* Reads the ids of items from `start` into b: up to CHUNK of them, and
+ * about ARENA bytes. Returns how many, or -1 with an exception set. The
+ * item pointers of a block are fetched (and their objects prefetched)
+ * before any is read: they are borrowed, which is safe because nothing in
+ * between runs Python code (no conversion here calls back into Python or
+ * allocates a tracked object, so no GC either; a type error runs code, but
+ * ends the call). */
+#define BLOCK 64
+static inline Py_ssize_t many_fill(many_buf *b, PyObject *items, int is_list, Py_ssize_t start,
+                                   Py_ssize_t n, const char *seq_name)
+{
+    Py_ssize_t end = n - start < CHUNK ? n : start + CHUNK, m = 0;
+    PyObject *blk[BLOCK];
+    int fast_str = rb_py310;
+    rollout_id *ids = b->ids;
+    size_t used = 0;
+    while (start + m < end && used < ARENA) {
+        Py_ssize_t nb = end - start - m < BLOCK ? end - start - m : BLOCK;
+        for (Py_ssize_t k = 0; k < nb; k++) {
+            PyObject *o = is_list ? PyList_GetItem(items, start + m + k)
+                                  : PyTuple_GetItem(items, start + m + k);
+            if (!o) {
+                /* only another thread, while the GIL was released, can do this */
+                PyErr_Format(PyExc_RuntimeError, "%s changed size during decide_many()",
+                             seq_name);
+                return -1;
+            }
+            __builtin_prefetch(o);
+            blk[k] = o;
+        }
+        for (Py_ssize_t k = 0; k < nb; k++, m++) {
+            PyObject *o = blk[k];
+            if (fast_str && Py_TYPE(o) == &PyUnicode_Type) {
+                /* the common case inline: an exact str that fits */
+                Py_ssize_t len;
+                const char *p = PyUnicode_AsUTF8AndSize(o, &len);
+                if (!p)
+                    return -1;
+                if (b->cap - used >= (size_t)len) {
+                    char *dst = b->arena + used;
+                    copy_id(dst, p, (size_t)len);
+                    ids[m] = (rollout_id){dst, (size_t)len};
+                    used += (size_t)len;
+                    continue;
+                }
+            }
+            b->used = used;
+            if (many_item(b, m, o, seq_name, start + m) < 0)
+                return -1;
+            used = b->used;
+        }
+    }
+    return m;
+}
+
+/* One set of buffers is kept for the next call: allocating a megabyte or
+ * two per call costs more (fresh pages from the kernel) than deciding 10 000
+ * ids. A call that finds it taken (another thread is inside decide_many)
+ * allocates its own. Only touched with the GIL held. */
+static many_buf spare;
+
+static void many_buf_release(many_buf *b)
+{
+    if (!spare.ids && b->ids && b->cap <= 2 * ARENA) {
+        spare = *b; /* ids is always CHUNK long when kept */
+        return;
+    }
+    PyMem_Free(b->ids);
+    PyMem_Free(b->arena);
+}
 
 PyObject *rb_plan_decide_many(PyObject *self_o, PyObject *args, PyObject *kwargs)
 {
@@ -537,10 +727,10 @@ PyObject *rb_plan_decide_many(PyObject *self_o, PyObject *args, PyObject *kwargs
                         "decide_many() takes exactly one of orgs, users, sessions, requests");
         return NULL;
     }
+    const char *seq_name = seq_names[which];
     PyObject *seq = seqs[which];
     if (PyUnicode_Check(seq) || PyBytes_Check(seq)) {
-        PyErr_Format(PyExc_TypeError, "%s must be a sequence of ids, not a single id",
-                     seq_names[which]);
+        PyErr_Format(PyExc_TypeError, "%s must be a sequence of ids, not a single id", seq_name);
         return NULL;
     }
     int64_t at;
@@ -554,90 +744,70 @@ PyObject *rb_plan_decide_many(PyObject *self_o, PyObject *args, PyObject *kwargs
     ab.n = 0;
     ab.attrs = ab.stack_attrs;
     ab.strs = ab.stack_strs;
+    many_buf b = {NULL, NULL, 0, 0};
     PyObject *snapshot = NULL, *items = NULL, *out = NULL;
     if (attrs && attrs != Py_None) {
         if (!PyDict_Check(attrs)) {
             PyErr_SetString(PyExc_TypeError, "attrs must be a dict of str to str");
             return NULL;
         }
+        /* our own copy: nothing can change it while the GIL is released */
         if (!(snapshot = PyDict_Copy(attrs)) || attrs_fill(snapshot, &ab) < 0)
             goto done;
         base.attrs = ab.attrs;
         base.n_attrs = ab.n;
     }
+    const rollout_plan *plan = self->plan;
+    int unit = which; /* orgs, users, sessions, requests are units 0..3 */
     /* A state error is the same for every id: report it once, up front. */
-    rollout_decision d;
-    int rc = rollout_decide(self->plan, state, at, &base, &d);
+    int rc = rollout_decide_ids(plan, state, at, &base, unit, NULL, 0, NULL);
     if (rc) {
         rb_raise(rc, NULL, NULL, RB_CTX_STATE);
         goto done;
     }
-    /* a tuple snapshot holds every id alive while the GIL is released, even
-     * if the caller's list is changed by another thread meanwhile */
-    if (!(items = PySequence_Tuple(seq)))
+    /* An exact list or tuple is read in place (the arena copy makes that
+     * safe); anything else is materialized once, as a tuple. */
+    int is_list = Py_TYPE(seq) == &PyList_Type;
+    if (is_list || Py_TYPE(seq) == &PyTuple_Type) {
+        items = seq;
+        Py_INCREF(items);
+    } else if (!(items = PySequence_Tuple(seq)))
         goto done;
-    Py_ssize_t n = PyTuple_Size(items);
-    if (!(out = PyBytes_FromStringAndSize(NULL, n)))
+    Py_ssize_t n = is_list ? PyList_Size(items) : PyTuple_Size(items);
+    if (n < 0 || !(out = PyBytes_FromStringAndSize(NULL, n)))
         goto done;
-    char *mask = PyBytes_AsString(out);
-    const rollout_plan *plan = self->plan;
-
-    size_t cap = n < CHUNK ? (size_t)n : CHUNK;
-    rb_str *tmp = cap ? PyMem_Malloc(sizeof *tmp * cap) : NULL;
-    if (cap && !tmp) {
+    unsigned char *mask = (unsigned char *)PyBytes_AsString(out);
+    if (n && spare.ids) {
+        b = spare;
+        spare = (many_buf){NULL, NULL, 0, 0};
+    } else if (n && !(b.ids = PyMem_Malloc(sizeof *b.ids * CHUNK))) {
         PyErr_NoMemory();
         Py_CLEAR(out);
         goto done;
     }
-    for (Py_ssize_t start = 0; start < n; start += CHUNK) {
-        Py_ssize_t m = n - start < CHUNK ? n - start : CHUNK, j;
-        for (j = 0; j < m; j++) {
-            PyObject *item = PyTuple_GetItem(items, start + j);
-            if (Py_TYPE(item) == &PyUnicode_Type) {
-                if (rb_str_fast(item, &tmp[j], seq_names[which], 0) < 0)
-                    break;
-                continue;
-            }
-            if (!PyUnicode_Check(item) && !PyBytes_Check(item) && item != Py_None) {
-                PyObject *tn = PyObject_GetAttrString((PyObject *)Py_TYPE(item), "__name__");
-                if (tn) {
-                    PyErr_Format(PyExc_TypeError, "%s[%zd] must be str, bytes or None, not %U",
-                                 seq_names[which], start + j, tn);
-                    Py_DECREF(tn);
-                }
-                break;
-            }
-            if (rb_str_get(item, &tmp[j], seq_names[which], 1) < 0)
-                break;
-        }
-        if (j == m) {
+    for (Py_ssize_t start = 0; start < n;) {
+        Py_ssize_t m = is_list ? many_fill(&b, items, 1, start, n, seq_name)
+                               : many_fill(&b, items, 0, start, n, seq_name);
+        if (m < 0)
+            goto fail;
+        /* the state was checked above, so this cannot fail */
+        if (m >= RELEASE_MIN) {
             Py_BEGIN_ALLOW_THREADS
-            rollout_context ctx = base;
-            const char **idp = which == 0 ? &ctx.org : which == 1 ? &ctx.user
-                             : which == 2 ? &ctx.session : &ctx.request;
-            size_t *lenp = which == 0 ? &ctx.org_len : which == 1 ? &ctx.user_len
-                         : which == 2 ? &ctx.session_len : &ctx.request_len;
-            for (Py_ssize_t k = 0; k < m; k++) {
-                rollout_decision dk;
-                *idp = tmp[k].p;
-                *lenp = tmp[k].n;
-                /* the state was checked above, so this cannot fail; a
-                 * failure would still answer STABLE (rollout_decide fills
-                 * *out before any check) */
-                rollout_decide(plan, state, at, &ctx, &dk);
-                mask[start + k] = dk.variant == ROLLOUT_NEW;
-            }
+            rc = rollout_decide_ids(plan, state, at, &base, unit, b.ids, (size_t)m, mask + start);
             Py_END_ALLOW_THREADS
+        } else
+            rc = rollout_decide_ids(plan, state, at, &base, unit, b.ids, (size_t)m, mask + start);
+        if (rc) {
+            rb_raise(rc, NULL, NULL, RB_CTX_STATE);
+            goto fail;
         }
-        for (Py_ssize_t k = 0; k < j; k++)
-            rb_str_clear(&tmp[k]);
-        if (j < m) {
-            Py_CLEAR(out);
-            break;
-        }
+        start += m;
     }
-    PyMem_Free(tmp);
+    goto done;
+fail:
+    Py_CLEAR(out);
 done:
+    many_buf_release(&b);
     attrs_clear(&ab);
     Py_XDECREF(snapshot);
     Py_XDECREF(items);
