@@ -20,6 +20,7 @@
 
 #include "rollout.h"
 
+#include <limits.h>
 #include <stdint.h>
 
 /* ---- types ------------------------------------------------------------------ */
@@ -29,6 +30,7 @@
 typedef struct {
     PyObject_HEAD
     rollout_plan *plan;
+    uint64_t fingerprint; /* rollout_plan_fingerprint(plan), for rb_state_fast */
     int n_phases, n_cohorts, n_gates, n_roles;
     PyObject *phase_names[ROLLOUT_MAX_PHASES];
     PyObject *cohort_names[ROLLOUT_MAX_COHORTS];
@@ -158,8 +160,39 @@ PyObject *rb_name(PyObject *const *names, int n, int index);
  * an exception set when name is not a str. */
 int rb_name_index(PyObject *const *names, int n, PyObject *name);
 
+/* rb_time with an exact int inline (no call but PyLong_AsLong). */
+static inline int rb_time_fast(PyObject *o, int64_t *out, const char *what)
+{
+#if LONG_MAX >= INT64_MAX
+    if (o && Py_TYPE(o) == &PyLong_Type) {
+        long v = PyLong_AsLong(o);
+        if (v == -1 && PyErr_Occurred())
+            return -1;
+        *out = (int64_t)v;
+        return 0;
+    }
+#endif
+    return rb_time(o, out, what);
+}
+
 /* Accepts a State for plan (or None, giving NULL); TypeError otherwise. */
 int rb_state_arg(PlanObject *plan, PyObject *o, const rollout_state **out);
+
+/* The last State type rb_state_arg accepted (rollout.State, a subclass of
+ * the C type); kept alive by the reference rb_state_arg holds. */
+extern PyTypeObject *rb_state_known;
+
+/* rb_state_arg with the usual case inline: a State of a known type for
+ * this very plan. */
+static inline int rb_state_fast(PlanObject *plan, PyObject *o, const rollout_state **out)
+{
+    if (o && (Py_TYPE(o) == rb_state_known || Py_TYPE(o) == rb_StateType) &&
+        ((StateObject *)o)->s.plan_fingerprint == plan->fingerprint) {
+        *out = &((StateObject *)o)->s;
+        return 0;
+    }
+    return rb_state_arg(plan, o, out);
+}
 
 /* ---- type specs (one file each) ----------------------------------------------- */
 

@@ -371,6 +371,8 @@ typedef struct {
     PyObject *v[7];
 } decide_args;
 
+/* Stores value in the slot of keyword `key`; returns the slot, or -1 with
+ * TypeError for an unknown keyword. */
 static int decide_kw(decide_args *a, PyObject *key, PyObject *value)
 {
     /* the usual keywords first: org, at, state */
@@ -379,7 +381,7 @@ static int decide_kw(decide_args *a, PyObject *key, PyObject *value)
         int i = order[k];
         if (key == rb_kw_decide[i]) {
             a->v[i] = value;
-            return 0;
+            return i;
         }
     }
     /* not interned (built with **kwargs from computed strings): compare */
@@ -389,18 +391,29 @@ static int decide_kw(decide_args *a, PyObject *key, PyObject *value)
             return -1;
         if (eq == 0) {
             a->v[i] = value;
-            return 0;
+            return i;
         }
     }
     PyErr_Format(PyExc_TypeError, "decide() got an unexpected keyword argument '%U'", key);
     return -1;
 }
 
+/* A Decision whose fields are not set yet, back to where it came from. */
+static void decision_discard(DecisionObject *res, PlanObject *plan)
+{
+    res->plan = plan;
+    Py_INCREF(plan);
+    memset(res->ids, 0, sizeof res->ids);
+    res->attrs = NULL;
+    Py_DECREF(res);
+}
+
 static PyObject *decide_impl(PlanObject *self, const decide_args *a)
 {
     rollout_context ctx;
     memset(&ctx, 0, sizeof ctx);
-    rb_str ids[4] = {{0}};
+    PyObject *tmp[4] = {NULL, NULL, NULL, NULL}; /* UTF-8 copies (3.8/3.9) */
+    int have_tmp = 0;
     attr_buf ab;
     ab.n = 0;
     ab.attrs = ab.stack_attrs;
@@ -411,12 +424,26 @@ static PyObject *decide_impl(PlanObject *self, const decide_args *a)
     const char **ptr[4] = {&ctx.org, &ctx.user, &ctx.session, &ctx.request};
     size_t *len[4] = {&ctx.org_len, &ctx.user_len, &ctx.session_len, &ctx.request_len};
     for (int i = 0; i < 4; i++) {
-        if (!a->v[i])
+        PyObject *o = a->v[i];
+        if (!o || o == Py_None)
+            continue; /* absent */
+        if (rb_py310 && Py_TYPE(o) == &PyUnicode_Type) {
+            /* in place: the UTF-8 form lives in (or is cached on) the str */
+            Py_ssize_t n;
+            const char *p = PyUnicode_AsUTF8AndSize(o, &n);
+            if (!p)
+                goto done;
+            *ptr[i] = p;
+            *len[i] = (size_t)n;
             continue;
-        if (rb_str_fast(a->v[i], &ids[i], id_names[i], 1) < 0)
+        }
+        rb_str id;
+        if (rb_str_get(o, &id, id_names[i], 1) < 0)
             goto done;
-        *ptr[i] = ids[i].p;
-        *len[i] = ids[i].n;
+        *ptr[i] = id.p;
+        *len[i] = id.n;
+        if ((tmp[i] = id.tmp))
+            have_tmp = 1;
     }
     PyObject *attrs = a->v[4];
     if (attrs && attrs != Py_None) {
@@ -434,31 +461,33 @@ static PyObject *decide_impl(PlanObject *self, const decide_args *a)
     }
     int64_t at;
     const rollout_state *state;
-    if (rb_time(a->v[5], &at, "at") < 0 || rb_state_arg(self, a->v[6], &state) < 0)
+    if (rb_time_fast(a->v[5], &at, "at") < 0 || rb_state_fast(self, a->v[6], &state) < 0)
         goto done;
 
-    rollout_decision d;
-    int rc = rollout_decide(self->plan, state, at, &ctx, &d);
+    /* straight into the result: no copy of the decision, which would read
+     * back right away what rollout_decide just wrote field by field */
+    if (!(res = decision_alloc()))
+        goto done;
+    int rc = rollout_decide(self->plan, state, at, &ctx, &res->d);
     if (rc) {
+        decision_discard(res, self);
+        res = NULL;
         rb_raise(rc, NULL, NULL, RB_CTX_STATE);
         goto done;
     }
-    res = decision_alloc();
-    if (!res)
-        goto done;
-    res->d = d;
     res->plan = self;
     Py_INCREF(self);
     for (int i = 0; i < 4; i++) {
-        PyObject *o = a->v[i] && a->v[i] != Py_None ? a->v[i] : NULL;
+        PyObject *o = a->v[i] != Py_None ? a->v[i] : NULL;
         Py_XINCREF(o);
         res->ids[i] = o;
     }
     res->attrs = snapshot; /* the decision owns the snapshot now */
     snapshot = NULL;
 done:
-    for (int i = 0; i < 4; i++)
-        rb_str_clear(&ids[i]);
+    if (have_tmp)
+        for (int i = 0; i < 4; i++)
+            Py_XDECREF(tmp[i]);
     if (ab.n || ab.attrs != ab.stack_attrs)
         attrs_clear(&ab);
     Py_XDECREF(snapshot);
@@ -484,6 +513,20 @@ PyObject *rb_plan_decide_varargs(PyObject *self, PyObject *args, PyObject *kwarg
     return decide_impl((PlanObject *)self, &a);
 }
 
+/* The keyword names of a vectorcall are a tuple that, for a call written
+ * in the source, is a constant of the calling code: the same object on
+ * every call from that line. So the slots of the last few tuples seen are
+ * remembered and a call from a known line is parsed with one pointer
+ * compare. The cache holds a reference to each tuple, so its address cannot
+ * be reused by another while it is there. Only touched with the GIL held. */
+#define KW_CACHE 4
+static struct {
+    PyObject *names;
+    Py_ssize_t n;
+    signed char slot[7];
+} kw_cache[KW_CACHE];
+static int kw_cache_next;
+
 PyObject *rb_plan_decide_fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                               PyObject *kwnames)
 {
@@ -496,10 +539,33 @@ PyObject *rb_plan_decide_fast(PyObject *self, PyObject *const *args, Py_ssize_t 
     }
     decide_args a = {{NULL}};
     if (kwnames) {
+        for (int c = 0; c < KW_CACHE; c++)
+            if (kw_cache[c].names == kwnames) {
+                for (Py_ssize_t i = 0; i < kw_cache[c].n; i++)
+                    a.v[kw_cache[c].slot[i]] = args[i];
+                return decide_impl((PlanObject *)self, &a);
+            }
         Py_ssize_t n = PyTuple_Size(kwnames);
-        for (Py_ssize_t i = 0; i < n; i++)
-            if (decide_kw(&a, PyTuple_GetItem(kwnames, i), args[i]) < 0)
+        signed char slot[7];
+        for (Py_ssize_t i = 0; i < n; i++) {
+            int k = decide_kw(&a, PyTuple_GetItem(kwnames, i), args[i]);
+            if (k < 0)
                 return NULL;
+            if (i < 7)
+                slot[i] = (signed char)k;
+        }
+        /* the interpreter refuses a repeated keyword, so n <= 7 unless C
+         * code built the call */
+        if (n > 7)
+            return decide_impl((PlanObject *)self, &a);
+        int c = kw_cache_next;
+        kw_cache_next = (c + 1) % KW_CACHE;
+        PyObject *old = kw_cache[c].names;
+        memcpy(kw_cache[c].slot, slot, (size_t)n);
+        Py_INCREF(kwnames);
+        kw_cache[c].names = kwnames;
+        kw_cache[c].n = n;
+        Py_XDECREF(old);
     }
     return decide_impl((PlanObject *)self, &a);
 }

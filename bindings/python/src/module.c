@@ -205,6 +205,8 @@ int rb_time(PyObject *o, int64_t *out, const char *what)
     return 0;
 }
 
+PyTypeObject *rb_state_known;
+
 int rb_state_arg(PlanObject *plan, PyObject *o, const rollout_state **out)
 {
     if (!o || o == Py_None) {
@@ -214,17 +216,16 @@ int rb_state_arg(PlanObject *plan, PyObject *o, const rollout_state **out)
     /* PyObject_TypeCheck walks the MRO for rollout.State (a subclass):
      * remember the last type that passed. The reference keeps the type
      * alive, so its address cannot be reused by another type. */
-    static PyTypeObject *known;
     PyTypeObject *tp = Py_TYPE(o);
-    if (tp != known && tp != rb_StateType) {
+    if (tp != rb_state_known && tp != rb_StateType) {
         if (!PyObject_TypeCheck(o, rb_StateType))
             return type_error("state", "a rollout.State or None", o);
         Py_INCREF(tp);
-        Py_XDECREF(known);
-        known = tp;
+        Py_XDECREF(rb_state_known);
+        rb_state_known = tp;
     }
     StateObject *st = (StateObject *)o;
-    if (st->s.plan_fingerprint != rollout_plan_fingerprint(plan->plan)) {
+    if (st->s.plan_fingerprint != plan->fingerprint) {
         rb_raise(ROLLOUT_ERR_STATE_PLAN, NULL,
                  "the state belongs to another plan (its fingerprint differs)", RB_CTX_STATE);
         return -1;

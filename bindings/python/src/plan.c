@@ -64,6 +64,7 @@ PyObject *rb_plan_wrap(PyTypeObject *type, rollout_plan *plan)
         return NULL;
     }
     p->plan = plan;
+    p->fingerprint = rollout_plan_fingerprint(plan);
     p->n_phases = clamp(rollout_plan_phase_count(plan), ROLLOUT_MAX_PHASES);
     p->n_cohorts = clamp(rollout_plan_cohort_count(plan), ROLLOUT_MAX_COHORTS);
     p->n_gates = clamp(rollout_plan_gate_count(plan), ROLLOUT_MAX_GATES);
