@@ -16,7 +16,11 @@
  * Checked: decide always answers OK; NEW exactly when IN_ROLLOUT, and then
  * bucket < weight; the same context gives the same decision twice; indices
  * are in range; explain reports one length whatever the buffer, always
- * NUL-terminates, and a short buffer holds a prefix of the full text.
+ * NUL-terminates, and a short buffer holds a prefix of the full text;
+ * rollout_decide_ids with the context as its base and one id gives the same
+ * variant for every unit; and literal patterns, which are compared as bytes,
+ * decide as the same patterns do when PCRE2 runs them (each with an empty
+ * group "(?:)" that makes it no longer literal).
  */
 #include "fuzz_common.h"
 
@@ -76,6 +80,47 @@ static rollout_plan *rules_plan(void)
         }
     }
     return p;
+}
+
+/* Literal patterns (docs/targeting.md), one cohort each; equal_plan() has
+ * the same patterns made non-literal, so PCRE2 runs them. */
+static const char *const literal_patterns[][2] = {
+    {"^ops-", "^(?:)ops-"},
+    {"@corp\\.com$", "(?:)@corp\\.com$"},
+    {"bot", "(?:)bot"},
+    {"^exact\\z", "^(?:)exact\\z"},
+    {"x\\Z", "(?:)x\\Z"},
+    {"^a\\$b$", "^(?:)a\\$b$"},
+};
+enum { N_LITERALS = sizeof literal_patterns / sizeof literal_patterns[0] };
+
+static rollout_plan *literal_plan(int which)
+{
+    static rollout_plan *plans[2];
+    if (!plans[which]) {
+        char yaml[2048];
+        size_t n = (size_t)snprintf(yaml, sizeof yaml,
+                                    "format: 1\nid: lit\nsalt: fuzz-lit\n"
+                                    "start: 2026-02-28T09:00:00Z\n"
+                                    "versions: {stable: a, new: b}\ncohorts:\n");
+        static const char *const attr_of[] = {"email", "email", "ua", "q", "q", "ua"};
+        for (int i = 0; i < N_LITERALS; i++)
+            n += (size_t)snprintf(yaml + n, sizeof yaml - n,
+                                  "  - {id: c%d, match: {attr: %s, matches: '%s'}}\n", i,
+                                  attr_of[i], literal_patterns[i][which]);
+        n += (size_t)snprintf(yaml + n, sizeof yaml - n, "phases:\n");
+        for (int i = 0; i < N_LITERALS; i++)
+            n += (size_t)snprintf(yaml + n, sizeof yaml - n,
+                                  "  - {id: p%d, cohort: c%d, steps: [{at: 0, weight: %d%%, "
+                                  "unit: request}]}\n",
+                                  i, i, 10 + 15 * i);
+        rollout_error err;
+        if (rollout_plan_load_buffer(yaml, n, "lit.yaml", &plans[which], &err) != ROLLOUT_OK) {
+            fprintf(stderr, "fuzz: the literal plan does not load: %s\n", err.message);
+            abort();
+        }
+    }
+    return plans[which];
 }
 
 typedef struct reader {
@@ -220,6 +265,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rollout_decision d3;
     FZ_CHECK(rollout_decide(plan, state, now, NULL, &d3) == ROLLOUT_OK, "NULL context");
     check_decision(plan, &d3);
+
+    /* the batch call, with this context as its base, for each unit */
+    for (int unit = ROLLOUT_UNIT_ORG; unit <= ROLLOUT_UNIT_REQUEST; unit++) {
+        rollout_id one = {ids[unit], lens[unit]};
+        unsigned char v = 0xAA;
+        rc = rollout_decide_ids(plan, state, now, &ctx, unit, &one, 1, &v);
+        FZ_CHECK(rc == ROLLOUT_OK && v == d1.variant, "decide_ids unit %d: rc %s, %d vs %d",
+                 unit, rollout_code_name(rc), v, d1.variant);
+    }
+
+    /* literal patterns answer as PCRE2 does */
+    rollout_decision dl, dp;
+    int64_t lnow = rollout_plan_start(literal_plan(0)) + (int64_t)(sel & 15);
+    FZ_CHECK(rollout_decide(literal_plan(0), NULL, lnow, &ctx, &dl) == ROLLOUT_OK, "literal");
+    FZ_CHECK(rollout_decide(literal_plan(1), NULL, lnow, &ctx, &dp) == ROLLOUT_OK, "pcre2");
+    FZ_CHECK(dl.variant == dp.variant && dl.reason == dp.reason && dl.cohort == dp.cohort &&
+                 dl.bucket == dp.bucket,
+             "literal pattern: cohort %d %s, PCRE2: cohort %d %s", dl.cohort,
+             rollout_reason_name(dl.reason), dp.cohort, rollout_reason_name(dp.reason));
 
     for (size_t i = 0; i < n_attrs; i++) {
         free((void *)attrs[i].key);

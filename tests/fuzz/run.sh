@@ -41,7 +41,10 @@ for h in "${harnesses[@]}"; do
   log="$build/logs/$h.log"
   args=(-max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
         -artifact_prefix="$build/artifacts/$h-")
-  case $h in plan|metrics) args+=(-dict=tests/fuzz/yaml.dict -max_len=65536) ;; esac
+  case $h in
+    plan|metrics) args+=(-dict=tests/fuzz/yaml.dict -max_len=65536) ;;
+    decide) args+=(-dict=tests/fuzz/decide.dict) ;;
+  esac
   if [ "$jobs" -gt 1 ]; then args+=(-jobs="$jobs" -workers="$jobs"); fi
   start=$(date +%s)
   rc=0
