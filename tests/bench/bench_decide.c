@@ -35,11 +35,11 @@
 
 enum { N_IDS = 4096, N_ORGS = 1000 };
 
-static char ids[N_IDS][24];
+static char ids[N_IDS][48];
 static size_t id_len[N_IDS];
 static rollout_context ctx_org[N_IDS], ctx_email[N_IDS];
 static rollout_attr email[N_IDS];
-static char email_text[N_IDS][40];
+static char email_text[N_IDS][64];
 static volatile uint64_t sink;
 
 static double now_ns(void)
@@ -140,6 +140,18 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Org number i as an id: "org-0042", or a UUID-shaped 36-byte id (what
+ * many services use for orgs), derived from i so runs are repeatable. */
+static size_t org_id(char *buf, size_t cap, int i, int uuid)
+{
+    if (!uuid)
+        return (size_t)snprintf(buf, cap, "org-%04d", i);
+    uint64_t a = (uint64_t)i * 0x9E3779B97F4A7C15u, b = a ^ (a >> 29) ^ 0xD6E8FEB86659FD93u;
+    return (size_t)snprintf(buf, cap, "%08x-%04x-4%03x-a%03x-%012llx", (unsigned)(a >> 32),
+                            (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xfff,
+                            (unsigned)(b >> 52), (unsigned long long)(b & 0xffffffffffffu));
+}
+
 static rollout_plan *load(const char *yaml)
 {
     rollout_plan *p = NULL;
@@ -153,16 +165,19 @@ static rollout_plan *load(const char *yaml)
 
 int main(int argc, char **argv)
 {
-    int runs = 21, reps = 50;
+    int runs = 21, reps = 50, uuid = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--runs") && i + 1 < argc)
             runs = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
             reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--uuid"))
+            uuid = 1;
         else {
-            printf("usage: bench_decide [--runs N] [--reps N]\n"
+            printf("usage: bench_decide [--runs N] [--reps N] [--uuid]\n"
                    "Times raw XXH3 bucketing against rollout_decide (id-list and regex\n"
-                   "cohorts) over %d ids; each run loops --reps times over them.\n",
+                   "cohorts) over %d ids; each run loops --reps times over them. Ids are\n"
+                   "org-NNNN (8 bytes), or with --uuid 36-byte UUIDs.\n",
                    N_IDS);
             return strcmp(argv[i], "--help") ? 2 : 0;
         }
@@ -172,14 +187,16 @@ int main(int argc, char **argv)
 
     /* The org list: N_ORGS ids; requests come from orgs on it, so every
      * lookup is a hit followed by a bucket (the expensive path). */
-    size_t cap = N_ORGS * 16 + 2048;
+    size_t cap = N_ORGS * 48 + 2048;
     char *yaml = malloc(cap);
     size_t off = (size_t)snprintf(yaml, cap,
                                   "format: 1\nid: bench\nsalt: bench-salt\n"
                                   "start: 2026-01-01T00:00:00Z\nversions: {stable: a, new: b}\n"
                                   "cohorts:\n  - id: orgs\n    match: {org_in: [");
-    for (int i = 0; i < N_ORGS; i++)
-        off += (size_t)snprintf(yaml + off, cap - off, "%sorg-%04d", i ? ", " : "", i);
+    for (int i = 0; i < N_ORGS; i++) {
+        off += (size_t)snprintf(yaml + off, cap - off, "%s", i ? ", " : "");
+        off += org_id(yaml + off, cap - off, i, uuid);
+    }
     snprintf(yaml + off, cap - off,
              "]}\nphases:\n  - id: p\n    cohort: orgs\n"
              "    steps: [{at: 0h, weight: 50%%, unit: org}]\n");
@@ -211,7 +228,7 @@ int main(int argc, char **argv)
 
     for (int i = 0; i < N_IDS; i++) {
         /* org ids for the id-list case: the same bytes the raw case hashes */
-        id_len[i] = (size_t)snprintf(ids[i], sizeof ids[i], "org-%04d", i % N_ORGS);
+        id_len[i] = org_id(ids[i], sizeof ids[i], i % N_ORGS, uuid);
         memset(&ctx_org[i], 0, sizeof ctx_org[i]);
         ctx_org[i].org = ids[i];
         ctx_org[i].org_len = id_len[i];
@@ -278,7 +295,7 @@ int main(int argc, char **argv)
     qsort(t_seed, (size_t)runs, sizeof *t_seed, cmp_double);
     qsort(t_pcre, (size_t)runs, sizeof *t_pcre, cmp_double);
     int m = runs / 2;
-    printf("ids %d (8 bytes each), ops per run %.0f, runs %d\n", N_IDS, ops, runs);
+    printf("ids %d (%zu bytes each), ops per run %.0f, runs %d\n", N_IDS, id_len[0], ops, runs);
     printf("                              median      min   median/raw\n");
     printf("  raw XXH3 bucket          %7.2f ns %6.2f ns\n", t_raw[m], t_raw[0]);
     printf("  decide, id-list cohort   %7.2f ns %6.2f ns   %5.2fx (target <= 3x)\n", t_idl[m],
