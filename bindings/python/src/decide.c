@@ -408,7 +408,8 @@ static void decision_discard(DecisionObject *res, PlanObject *plan)
     Py_DECREF(res);
 }
 
-static PyObject *decide_impl(PlanObject *self, const decide_args *a)
+static inline __attribute__((always_inline)) PyObject *decide_impl(PlanObject *self,
+                                                                   const decide_args *a)
 {
     rollout_context ctx;
     memset(&ctx, 0, sizeof ctx);
