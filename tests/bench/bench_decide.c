@@ -10,6 +10,8 @@
  *   pcre2   the same with '@(example|corp)\.com$', which PCRE2's JIT runs
  *   seed    rollout_decide on the seed plan at GA, all gates passed: three
  *           cohorts tried, an eight-step schedule walked (for context)
+ *   batch   rollout_decide_ids on the id-list plan, all 4096 ids per call:
+ *           per id (for context; the state and schedule are worked out once)
  * Targets (issue 3): idlist <= 3x raw, regex <= 10x raw (for both patterns).
  *
  * Timings on a shared machine are noisy; instruction counts are not. Run
@@ -20,8 +22,11 @@
  * and divide each by the operations of the run plus the warm-up: with
  * --runs 1, "ops per run" + 4096 (208 896 at the default --reps 50). The
  * ratios of those counts to case_raw's are the figures to compare with the
- * targets. (RelWithDebInfo, GCC 12, x86-64, issue 3's work: raw 45, id-list
- * 214, regex 515, seed 418 instructions per operation.)
+ * targets. --uuid uses 36-byte ids instead of 8-byte ones. Figures
+ * (RelWithDebInfo, GCC 12, x86-64), instructions per operation:
+ *             raw  idlist  regex  pcre2  seed  batch
+ *   8 bytes    45     219    231    574   448   157
+ *   36 bytes   74     285    264    636   481   216
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 
@@ -95,6 +100,19 @@ NOINLINE static void case_regex(const rollout_plan *p, int64_t now, int reps)
 NOINLINE static void case_pcre2(const rollout_plan *p, int64_t now, int reps)
 {
     case_decide(p, now, ctx_email, reps);
+}
+
+static rollout_id batch_ids[N_IDS];
+
+NOINLINE static void case_batch(const rollout_plan *p, int64_t now, int reps)
+{
+    static unsigned char variants[N_IDS];
+    uint64_t acc = 0;
+    for (int r = 0; r < reps; r++) {
+        rollout_decide_ids(p, NULL, now, NULL, ROLLOUT_UNIT_ORG, batch_ids, N_IDS, variants);
+        acc += variants[r % N_IDS];
+    }
+    sink += acc;
 }
 
 NOINLINE static void case_seed(const rollout_plan *p, const rollout_state *s, int64_t now,
@@ -241,6 +259,8 @@ int main(int argc, char **argv)
         ctx_email[i].attrs = &email[i];
         ctx_email[i].n_attrs = 1;
     }
+    for (int i = 0; i < N_IDS; i++)
+        batch_ids[i] = (rollout_id){ids[i], id_len[i]};
     uint64_t seed = rp_hash_seed("bench-salt", 10);
 
     /* sanity: the cases do what they claim */
@@ -264,6 +284,7 @@ int main(int argc, char **argv)
     double *t_rx = calloc((size_t)runs, sizeof *t_rx);
     double *t_seed = calloc((size_t)runs, sizeof *t_seed);
     double *t_pcre = calloc((size_t)runs, sizeof *t_pcre);
+    double *t_batch = calloc((size_t)runs, sizeof *t_batch);
     double ops = (double)N_IDS * reps;
     /* interleaved, so frequency changes and noise hit all three alike */
     case_raw(seed, 1);
@@ -271,6 +292,7 @@ int main(int argc, char **argv)
     case_regex(regex, now, 1);
     case_seed(seed_plan, &seed_s, seed_now, 1);
     case_pcre2(pcre2, now, 1);
+    case_batch(idlist, now, 1);
     for (int r = 0; r < runs; r++) {
         double t0 = now_ns();
         case_raw(seed, reps);
@@ -283,17 +305,21 @@ int main(int argc, char **argv)
         double t4 = now_ns();
         case_pcre2(pcre2, now, reps);
         double t5 = now_ns();
+        case_batch(idlist, now, reps);
+        double t6 = now_ns();
         t_raw[r] = (t1 - t0) / ops;
         t_idl[r] = (t2 - t1) / ops;
         t_rx[r] = (t3 - t2) / ops;
         t_seed[r] = (t4 - t3) / ops;
         t_pcre[r] = (t5 - t4) / ops;
+        t_batch[r] = (t6 - t5) / ops;
     }
     qsort(t_raw, (size_t)runs, sizeof *t_raw, cmp_double);
     qsort(t_idl, (size_t)runs, sizeof *t_idl, cmp_double);
     qsort(t_rx, (size_t)runs, sizeof *t_rx, cmp_double);
     qsort(t_seed, (size_t)runs, sizeof *t_seed, cmp_double);
     qsort(t_pcre, (size_t)runs, sizeof *t_pcre, cmp_double);
+    qsort(t_batch, (size_t)runs, sizeof *t_batch, cmp_double);
     int m = runs / 2;
     printf("ids %d (%zu bytes each), ops per run %.0f, runs %d\n", N_IDS, id_len[0], ops, runs);
     printf("                              median      min   median/raw\n");
@@ -306,11 +332,14 @@ int main(int argc, char **argv)
            t_pcre[0], t_pcre[m] / t_raw[m]);
     printf("  decide, seed plan at GA  %7.2f ns %6.2f ns   %5.2fx\n", t_seed[m], t_seed[0],
            t_seed[m] / t_raw[m]);
+    printf("  decide_ids, id-list, /id %7.2f ns %6.2f ns   %5.2fx\n", t_batch[m], t_batch[0],
+           t_batch[m] / t_raw[m]);
     free(t_raw);
     free(t_idl);
     free(t_rx);
     free(t_seed);
     free(t_pcre);
+    free(t_batch);
     rollout_plan_unref(seed_plan);
     rollout_plan_unref(idlist);
     rollout_plan_unref(regex);
