@@ -190,6 +190,34 @@ def test_keyword_only_and_unknown_keywords(seed):
     assert seed.decide(**{key: "acme-corp"}, at=0).reason == "NOT_STARTED"
 
 
+def test_keywords_from_many_call_sites(seed, t0):
+    """decide remembers the keyword names of the last few call sites: more
+    sites than it keeps, in every order, the same object for two keywords,
+    and names built at run time all give the same answers as **kwargs."""
+    s = seed_state(seed, t0 + 6 * D)
+    when = t0 + 13 * H
+    calls = [
+        lambda o, u: seed.decide(org=o, user=u, at=when, state=s),
+        lambda o, u: seed.decide(user=u, org=o, state=s, at=when),
+        lambda o, u: seed.decide(at=when, state=s, user=u, org=o),
+        lambda o, u: seed.decide(state=s, org=o, at=when, user=u),
+        lambda o, u: seed.decide(org=o, at=when, user=u, state=s, session=None),
+        lambda o, u: seed.decide(request=None, org=o, user=u, state=s, at=when, attrs=None),
+        lambda o, u: seed.decide(**{"".join("org"): o, "user": u, "at": when, "state": s}),
+    ]
+    pairs = [("acme-corp", "A"), ("globex", "Z"), ("org_42", "user-10"), ("x", "x")]
+    for _ in range(3):
+        for o, u in pairs:
+            want = seed.decide(**dict(org=o, user=u, at=when, state=s))
+            for call in calls:
+                assert call(o, u) == want
+    same = "acme-corp"
+    d = seed.decide(org=same, user=same, at=when, state=s)
+    assert d == seed.decide(**dict(org="acme-corp", user="acme-corp", at=when, state=s))
+    with pytest.raises(TypeError, match="unexpected keyword argument 'orgg'"):
+        seed.decide(at=when, orgg="acme-corp")
+
+
 @pytest.mark.parametrize("kw", [{"org": 42}, {"user": ["a"]}, {"attrs": [("k", "v")]},
                                 {"attrs": {"k": 1}}, {"attrs": {1: "v"}}, {"state": "rs1.x"}])
 def test_wrong_argument_types(seed, kw):

@@ -408,8 +408,8 @@ static void decision_discard(DecisionObject *res, PlanObject *plan)
     Py_DECREF(res);
 }
 
-static inline __attribute__((always_inline)) PyObject *decide_impl(PlanObject *self,
-                                                                   const decide_args *a)
+/* Every form of arguments. */
+static __attribute__((noinline)) PyObject *decide_impl(PlanObject *self, const decide_args *a)
 {
     rollout_context ctx;
     memset(&ctx, 0, sizeof ctx);
@@ -514,6 +514,53 @@ PyObject *rb_plan_decide_varargs(PyObject *self, PyObject *args, PyObject *kwarg
     return decide_impl((PlanObject *)self, &a);
 }
 
+/* The usual call, inline in the METH_FASTCALL entry: str ids (3.10+), no
+ * attrs. Anything else goes to decide_impl. */
+static inline __attribute__((always_inline)) PyObject *decide_hot(PlanObject *self,
+                                                                  const decide_args *a)
+{
+    if (!rb_py310 || (a->v[4] && a->v[4] != Py_None))
+        return decide_impl(self, a);
+    rollout_context ctx;
+    memset(&ctx, 0, sizeof ctx);
+    const char **ptr[4] = {&ctx.org, &ctx.user, &ctx.session, &ctx.request};
+    size_t *len[4] = {&ctx.org_len, &ctx.user_len, &ctx.session_len, &ctx.request_len};
+    for (int i = 0; i < 4; i++) {
+        PyObject *o = a->v[i];
+        if (!o || o == Py_None)
+            continue; /* absent */
+        if (Py_TYPE(o) != &PyUnicode_Type)
+            return decide_impl(self, a);
+        Py_ssize_t n;
+        const char *p = PyUnicode_AsUTF8AndSize(o, &n);
+        if (!p)
+            return NULL;
+        *ptr[i] = p;
+        *len[i] = (size_t)n;
+    }
+    int64_t at;
+    const rollout_state *state;
+    if (rb_time_fast(a->v[5], &at, "at") < 0 || rb_state_fast(self, a->v[6], &state) < 0)
+        return NULL;
+    DecisionObject *res = decision_alloc();
+    if (!res)
+        return NULL;
+    int rc = rollout_decide(self->plan, state, at, &ctx, &res->d);
+    if (rc) {
+        decision_discard(res, self);
+        return rb_raise(rc, NULL, NULL, RB_CTX_STATE);
+    }
+    res->plan = self;
+    Py_INCREF(self);
+    for (int i = 0; i < 4; i++) {
+        PyObject *o = a->v[i] != Py_None ? a->v[i] : NULL;
+        Py_XINCREF(o);
+        res->ids[i] = o;
+    }
+    res->attrs = NULL;
+    return (PyObject *)res;
+}
+
 /* The keyword names of a vectorcall are a tuple that, for a call written
  * in the source, is a constant of the calling code: the same object on
  * every call from that line. So the slots of the last few tuples seen are
@@ -528,6 +575,35 @@ static struct {
 } kw_cache[KW_CACHE];
 static int kw_cache_next;
 
+/* A call whose keyword names are not in the cache: parsed by name into a,
+ * then remembered. */
+static __attribute__((noinline)) int decide_kw_slow(decide_args *a, PyObject *const *args,
+                                                    PyObject *kwnames)
+{
+    Py_ssize_t n = PyTuple_Size(kwnames);
+    signed char slot[7];
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int k = decide_kw(a, PyTuple_GetItem(kwnames, i), args[i]);
+        if (k < 0)
+            return -1;
+        if (i < 7)
+            slot[i] = (signed char)k;
+    }
+    /* the interpreter refuses a repeated keyword, so n <= 7 unless C code
+     * built the call */
+    if (n > 7)
+        return 0;
+    int c = kw_cache_next;
+    kw_cache_next = (c + 1) % KW_CACHE;
+    PyObject *old = kw_cache[c].names;
+    memcpy(kw_cache[c].slot, slot, (size_t)n);
+    Py_INCREF(kwnames);
+    kw_cache[c].names = kwnames;
+    kw_cache[c].n = n;
+    Py_XDECREF(old);
+    return 0;
+}
+
 PyObject *rb_plan_decide_fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                               PyObject *kwnames)
 {
@@ -540,35 +616,16 @@ PyObject *rb_plan_decide_fast(PyObject *self, PyObject *const *args, Py_ssize_t 
     }
     decide_args a = {{NULL}};
     if (kwnames) {
-        for (int c = 0; c < KW_CACHE; c++)
-            if (kw_cache[c].names == kwnames) {
-                for (Py_ssize_t i = 0; i < kw_cache[c].n; i++)
-                    a.v[kw_cache[c].slot[i]] = args[i];
-                return decide_impl((PlanObject *)self, &a);
-            }
-        Py_ssize_t n = PyTuple_Size(kwnames);
-        signed char slot[7];
-        for (Py_ssize_t i = 0; i < n; i++) {
-            int k = decide_kw(&a, PyTuple_GetItem(kwnames, i), args[i]);
-            if (k < 0)
-                return NULL;
-            if (i < 7)
-                slot[i] = (signed char)k;
-        }
-        /* the interpreter refuses a repeated keyword, so n <= 7 unless C
-         * code built the call */
-        if (n > 7)
-            return decide_impl((PlanObject *)self, &a);
-        int c = kw_cache_next;
-        kw_cache_next = (c + 1) % KW_CACHE;
-        PyObject *old = kw_cache[c].names;
-        memcpy(kw_cache[c].slot, slot, (size_t)n);
-        Py_INCREF(kwnames);
-        kw_cache[c].names = kwnames;
-        kw_cache[c].n = n;
-        Py_XDECREF(old);
+        int c = 0;
+        while (c < KW_CACHE && kw_cache[c].names != kwnames)
+            c++;
+        if (c < KW_CACHE) {
+            for (Py_ssize_t i = 0; i < kw_cache[c].n; i++)
+                a.v[kw_cache[c].slot[i]] = args[i];
+        } else if (decide_kw_slow(&a, args, kwnames) < 0)
+            return NULL;
     }
-    return decide_impl((PlanObject *)self, &a);
+    return decide_hot((PlanObject *)self, &a);
 }
 
 /* ---- decide_many ----------------------------------------------------------------------- */
