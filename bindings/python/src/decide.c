@@ -788,11 +788,17 @@ static inline Py_ssize_t many_fill(many_buf *b, PyObject *items, int is_list, Py
         }
         for (Py_ssize_t k = 0; k < nb; k++, m++) {
             PyObject *o = blk[k];
-            if (fast_str && Py_TYPE(o) == &PyUnicode_Type) {
-                /* the common case inline: an exact str that fits */
+            PyTypeObject *tp = Py_TYPE(o);
+            if ((fast_str && tp == &PyUnicode_Type) || tp == &PyBytes_Type) {
+                /* the common cases inline: an exact str or bytes that fits */
                 Py_ssize_t len;
-                const char *p = PyUnicode_AsUTF8AndSize(o, &len);
-                if (!p)
+                const char *p;
+                if (tp == &PyBytes_Type) {
+                    char *q;
+                    if (PyBytes_AsStringAndSize(o, &q, &len) < 0)
+                        return -1;
+                    p = q;
+                } else if (!(p = PyUnicode_AsUTF8AndSize(o, &len)))
                     return -1;
                 if (b->cap - used >= (size_t)len) {
                     char *dst = b->arena + used;
