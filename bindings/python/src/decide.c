@@ -649,14 +649,15 @@ PyObject *rb_plan_decide_fast(PyObject *self, PyObject *const *args, Py_ssize_t 
  * the GIL back after a chunk can take a whole switch interval (5 ms): 2 M
  * ids make ~30 waits, not thousands. A call too small to be worth that risk
  * (fewer than RELEASE_MIN ids) keeps the GIL. The buffers are bounded by
- * the chunk (16 bytes per id, plus ARENA bytes of ids or one longer id),
- * not by the input. */
+ * the chunk (16 bytes per id, plus ARENA bytes of ids, or up to twice one
+ * longer id), not by the input. */
 #define CHUNK 65536
 #define ARENA (1 << 20)
 #define RELEASE_MIN 2048
 
 typedef struct {
-    rollout_id *ids;    /* CHUNK of them */
+    rollout_id *ids;    /* ids_cap of them: CHUNK, or fewer for a small call */
+    size_t ids_cap;
     char *arena;
     size_t used, cap;   /* bytes of arena */
 } many_buf;
@@ -756,8 +757,8 @@ static __attribute__((noinline)) int many_item(many_buf *b, Py_ssize_t m, PyObje
     return 0;
 }
 
-/* Reads the ids of items from `start` into b: up to CHUNK of them, and
- * about ARENA bytes. Returns how many, or -1 with an exception set. The
+/* Reads the ids of items from `start` into b: up to b->ids_cap of them,
+ * and ARENA bytes (or the one id that goes past it). Returns how many, or -1 with an exception set. The
  * item pointers of a block are fetched (and their objects prefetched)
  * before any is read: they are borrowed, which is safe because nothing in
  * between runs Python code (no conversion here calls back into Python or
@@ -767,7 +768,7 @@ static __attribute__((noinline)) int many_item(many_buf *b, Py_ssize_t m, PyObje
 static inline Py_ssize_t many_fill(many_buf *b, PyObject *items, int is_list, Py_ssize_t start,
                                    Py_ssize_t n, const char *seq_name)
 {
-    Py_ssize_t end = n - start < CHUNK ? n : start + CHUNK, m = 0;
+    Py_ssize_t cap = (Py_ssize_t)b->ids_cap, end = n - start < cap ? n : start + cap, m = 0;
     PyObject *blk[BLOCK];
     int fast_str = rb_py310;
     rollout_id *ids = b->ids;
@@ -786,7 +787,7 @@ static inline Py_ssize_t many_fill(many_buf *b, PyObject *items, int is_list, Py
             __builtin_prefetch(o);
             blk[k] = o;
         }
-        for (Py_ssize_t k = 0; k < nb; k++, m++) {
+        for (Py_ssize_t k = 0; k < nb && used < ARENA; k++, m++) {
             PyObject *o = blk[k];
             PyTypeObject *tp = Py_TYPE(o);
             if ((fast_str && tp == &PyUnicode_Type) || tp == &PyBytes_Type) {
@@ -825,8 +826,8 @@ static many_buf spare;
 
 static void many_buf_release(many_buf *b)
 {
-    if (!spare.ids && b->ids && b->cap <= 2 * ARENA) {
-        spare = *b; /* ids is always CHUNK long when kept */
+    if (!spare.ids && b->ids_cap == CHUNK && b->cap <= 2 * ARENA) {
+        spare = *b;
         return;
     }
     PyMem_Free(b->ids);
@@ -874,7 +875,7 @@ PyObject *rb_plan_decide_many(PyObject *self_o, PyObject *args, PyObject *kwargs
     ab.n = 0;
     ab.attrs = ab.stack_attrs;
     ab.strs = ab.stack_strs;
-    many_buf b = {NULL, NULL, 0, 0};
+    many_buf b = {NULL, 0, NULL, 0, 0};
     PyObject *snapshot = NULL, *items = NULL, *out = NULL;
     if (attrs && attrs != Py_None) {
         if (!PyDict_Check(attrs)) {
@@ -909,11 +910,15 @@ PyObject *rb_plan_decide_many(PyObject *self_o, PyObject *args, PyObject *kwargs
     unsigned char *mask = (unsigned char *)PyBytes_AsString(out);
     if (n && spare.ids) {
         b = spare;
-        spare = (many_buf){NULL, NULL, 0, 0};
-    } else if (n && !(b.ids = PyMem_Malloc(sizeof *b.ids * CHUNK))) {
-        PyErr_NoMemory();
-        Py_CLEAR(out);
-        goto done;
+        spare = (many_buf){NULL, 0, NULL, 0, 0};
+    } else if (n) {
+        /* a call too small to release the GIL allocates just what it needs */
+        b.ids_cap = n < RELEASE_MIN ? (size_t)n : CHUNK;
+        if (!(b.ids = PyMem_Malloc(sizeof *b.ids * b.ids_cap))) {
+            PyErr_NoMemory();
+            Py_CLEAR(out);
+            goto done;
+        }
     }
     for (Py_ssize_t start = 0; start < n;) {
         Py_ssize_t m = is_list ? many_fill(&b, items, 1, start, n, seq_name)
