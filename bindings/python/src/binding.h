@@ -160,12 +160,13 @@ PyObject *rb_name(PyObject *const *names, int n, int index);
  * an exception set when name is not a str. */
 int rb_name_index(PyObject *const *names, int n, PyObject *name);
 
-/* rb_time with an exact int inline (no call but PyLong_AsLong). */
+/* rb_time with an exact int inline. PyLong_AsSsize_t is one call (where
+ * PyLong_AsLong is two) and never calls back into Python. */
 static inline int rb_time_fast(PyObject *o, int64_t *out, const char *what)
 {
-#if LONG_MAX >= INT64_MAX
+#if PY_SSIZE_T_MAX >= INT64_MAX
     if (o && Py_TYPE(o) == &PyLong_Type) {
-        long v = PyLong_AsLong(o);
+        Py_ssize_t v = PyLong_AsSsize_t(o);
         if (v == -1 && PyErr_Occurred())
             return -1;
         *out = (int64_t)v;

@@ -514,6 +514,21 @@ PyObject *rb_plan_decide_varargs(PyObject *self, PyObject *args, PyObject *kwarg
     return decide_impl((PlanObject *)self, &a);
 }
 
+/* An id for decide_hot: 0 when read (an exact str, or absent), 1 when it
+ * needs decide_impl, -1 on error. */
+static inline int hot_id(PyObject *o, const char **p, size_t *len)
+{
+    if (!o || o == Py_None)
+        return 0; /* absent */
+    if (Py_TYPE(o) != &PyUnicode_Type)
+        return 1;
+    Py_ssize_t n;
+    if (!(*p = PyUnicode_AsUTF8AndSize(o, &n)))
+        return -1;
+    *len = (size_t)n;
+    return 0;
+}
+
 /* The usual call, inline in the METH_FASTCALL entry: str ids (3.10+), no
  * attrs. Anything else goes to decide_impl. */
 static inline __attribute__((always_inline)) PyObject *decide_hot(PlanObject *self,
@@ -523,21 +538,12 @@ static inline __attribute__((always_inline)) PyObject *decide_hot(PlanObject *se
         return decide_impl(self, a);
     rollout_context ctx;
     memset(&ctx, 0, sizeof ctx);
-    const char **ptr[4] = {&ctx.org, &ctx.user, &ctx.session, &ctx.request};
-    size_t *len[4] = {&ctx.org_len, &ctx.user_len, &ctx.session_len, &ctx.request_len};
-    for (int i = 0; i < 4; i++) {
-        PyObject *o = a->v[i];
-        if (!o || o == Py_None)
-            continue; /* absent */
-        if (Py_TYPE(o) != &PyUnicode_Type)
-            return decide_impl(self, a);
-        Py_ssize_t n;
-        const char *p = PyUnicode_AsUTF8AndSize(o, &n);
-        if (!p)
-            return NULL;
-        *ptr[i] = p;
-        *len[i] = (size_t)n;
-    }
+    int r;
+    if ((r = hot_id(a->v[0], &ctx.org, &ctx.org_len)) ||
+        (r = hot_id(a->v[1], &ctx.user, &ctx.user_len)) ||
+        (r = hot_id(a->v[2], &ctx.session, &ctx.session_len)) ||
+        (r = hot_id(a->v[3], &ctx.request, &ctx.request_len)))
+        return r < 0 ? NULL : decide_impl(self, a);
     int64_t at;
     const rollout_state *state;
     if (rb_time_fast(a->v[5], &at, "at") < 0 || rb_state_fast(self, a->v[6], &state) < 0)
