@@ -207,6 +207,41 @@ static void unit_field(rollout_context *ctx, int unit, const char ***id, size_t 
     }
 }
 
+/* rollout_decide_ids when every cohort tried per id is a plain id list of
+ * the varying unit: the whole rule is the probe. */
+static void decide_listed(uint64_t seed, const rp_idset *const *sets, const int *per_id,
+                          int n_sets, int fallback, const rp_cohort_step *const *steps,
+                          const signed char *fixed, const rollout_id *ids, size_t n,
+                          unsigned char *variants)
+{
+    uint32_t weight[ROLLOUT_MAX_COHORTS];
+    for (int k = 0; k < n_sets; k++)
+        if (fixed[per_id[k]] < 0)
+            weight[per_id[k]] = steps[per_id[k]]->decision.weight;
+    if (fallback >= 0 && fixed[fallback] < 0)
+        weight[fallback] = steps[fallback]->decision.weight;
+    for (size_t i = 0; i < n; i++) {
+        const char *s = ids[i].s;
+        size_t len = s ? ids[i].len : 0;
+        int ci = fallback;
+        uint64_t hash = 0;
+        if (len) {
+            hash = rp_hash_id(seed, s, len);
+            for (int k = 0; k < n_sets; k++)
+                if (rp_idset_probe(sets[k], hash, s, len)) {
+                    ci = per_id[k];
+                    break;
+                }
+        }
+        if (ci < 0)
+            continue;
+        if (fixed[ci] >= 0)
+            variants[i] = (unsigned char)fixed[ci];
+        else if (len)
+            variants[i] = rp_bucket_from_hash(hash) < weight[ci];
+    }
+}
+
 /* Each request of a batch differs from the others in one id, so everything
  * that does not read that id is worked out once: the state, every cohort's
  * step at `now`, the rules that only read attributes (or other ids), and the
@@ -214,7 +249,7 @@ static void unit_field(rollout_context *ctx, int unit, const char ***id, size_t 
  * id is what rollout_decide does for a request whose other parts were
  * already known: the id lists before the first cohort that matches
  * regardless of the id, one hash, one comparison. */
-int rollout_decide_ids(const rollout_plan *plan, const rollout_state *state, int64_t now,
+RP_FLATTEN int rollout_decide_ids(const rollout_plan *plan, const rollout_state *state, int64_t now,
                        const rollout_context *base, int unit, const rollout_id *ids, size_t n,
                        unsigned char *variants)
 {
@@ -281,6 +316,22 @@ int rollout_decide_ids(const rollout_plan *plan, const rollout_state *state, int
                         st->decision.weight;
     }
     int fallback = last >= 0 && last_t == RP_T_YES ? last : -1;
+
+    /* The usual batch: the cohorts tried per id are all plain lists of that
+     * unit's ids (org_in for orgs), so an id is one hash, a probe per list
+     * and a comparison, with no context to fill. */
+    const rp_idset *sets[ROLLOUT_MAX_COHORTS];
+    int list_kind = unit == ROLLOUT_UNIT_ORG ? RP_RULE_ORG_IN : RP_RULE_USER_IN;
+    int k_plain = 0;
+    while (k_plain < n_per_id && plan->cohorts[per_id[k_plain]].match->kind == list_kind) {
+        sets[k_plain] = &plan->cohorts[per_id[k_plain]].match->set;
+        k_plain++;
+    }
+    if (k_plain == n_per_id) {
+        decide_listed(plan->seed, sets, per_id, n_per_id, fallback, steps, fixed, ids, n,
+                      variants);
+        return ROLLOUT_OK;
+    }
 
     for (size_t i = 0; i < n; i++) {
         *idp = ids[i].s;

@@ -235,6 +235,49 @@ Test(decide_ids, matches_decide_on_the_seed_through_its_life)
     rollout_plan_unref(p);
 }
 
+/* Plans whose per-id cohorts are plain id lists take a shorter road
+ * (decide_listed): hashed and short lists, both units, ids on and off them. */
+Test(decide_ids, matches_decide_on_plain_lists)
+{
+    rollout_plan *p = t_plan(
+        "format: 1\nid: lists\nsalt: lists-salt\nstart: 2026-01-01T00:00:00Z\n"
+        "versions: {stable: a, new: b}\n"
+        "cohorts:\n"
+        "  - {id: big, match: {org_in: [acme, o1, o2, o3, o4, o5, o6, o7, o8, o9, o10]}}\n"
+        "  - {id: small, match: {org_in: [globex, acme-corp]}}\n"
+        "  - {id: people, match: {user_in: [u1, u2, o3, id-7, x1, x2, x3, x4, x5, x6, x7]}}\n"
+        "  - {id: staff, match: {attr: tier, equals: staff}}\n"
+        "  - {id: rest, match: {everyone: true}}\n"
+        "phases:\n"
+        "  - {id: a, cohort: big, steps: [{at: 0h, weight: 50%, unit: org}]}\n"
+        "  - {id: b, cohort: small, steps: [{at: 0h, weight: 70%, unit: session}]}\n"
+        "  - {id: c, cohort: people, steps: [{at: 0h, weight: 30%, unit: user}]}\n"
+        "  - {id: d, cohort: staff, steps: [{at: 0h, weight: 100%, unit: org}]}\n"
+        "  - {id: e, cohort: rest, steps: [{at: 1h, weight: 20%, unit: org},\n"
+        "                                  {at: 2h, weight: 40%, unit: user}]}\n");
+    int64_t t0 = rollout_plan_start(p);
+    static const int64_t times[] = {30 * 60, H + 1, 3 * H};
+    for (int round = 0; round < 60; round++) {
+        make_ids(N_IDS);
+        /* some ids that are on the lists, as both units */
+        static const char *const listed[] = {"o5", "o10", "u2", "x7", "acme-corp", "globex"};
+        for (int k = 0; k < 40; k++) {
+            const char *l = listed[rnd() % 6];
+            ids[rnd() % N_IDS] = (rollout_id){l, strlen(l)};
+        }
+        rollout_attr attrs[4];
+        rollout_context base = make_base(rnd(), attrs);
+        rollout_attr staff = {"tier", 4, "staff", 5};
+        if (round % 3 == 0) {
+            base.attrs = &staff;
+            base.n_attrs = 1;
+        }
+        for (int unit = ROLLOUT_UNIT_ORG; unit <= ROLLOUT_UNIT_REQUEST; unit++)
+            expect_same(p, NULL, t0 + times[round % 3], &base, unit, N_IDS);
+    }
+    rollout_plan_unref(p);
+}
+
 /* Rolled back: every id is stable, though some were on the new version. */
 Test(decide_ids, a_rollback_makes_every_id_stable)
 {
