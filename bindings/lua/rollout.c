@@ -698,6 +698,45 @@ static int p_decide_variant(lua_State *L)
     return 4;
 }
 
+/* variant and the decision's label: the reason name, then "cohort=",
+ * "phase=", "step=" (1-based) and "unit=" for those that apply, e.g.
+ * "OUT_OF_ROLLOUT cohort=everyone phase=ga step=1 unit=org"; the FFI module
+ * caches each label, here it is built per call (Lua interns it). */
+static int p_decide_label(lua_State *L)
+{
+    const rollout_plan *p = check_plan(L, 1);
+    call c;
+    int rc = decide_at(L, p, 2, &c, "decide_label");
+    if (rc)
+        return fail_msg(L, decide_error(rc), rc);
+    const rollout_decision *d = &c.d;
+    lua_pushstring(L, variant_names[d->variant == ROLLOUT_NEW]);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, rollout_reason_name(d->reason));
+    const char *cohort = cohort_name(p, d->cohort), *phase = phase_name(p, d->phase);
+    const char *unit = name_in(unit_names, COUNT(unit_names), d->unit);
+    if (cohort) {
+        luaL_addstring(&b, " cohort=");
+        luaL_addstring(&b, cohort);
+    }
+    if (phase) {
+        luaL_addstring(&b, " phase=");
+        luaL_addstring(&b, phase);
+    }
+    if (d->step >= 0) {
+        char num[24];
+        snprintf(num, sizeof num, " step=%d", d->step + 1);
+        luaL_addstring(&b, num);
+    }
+    if (unit) {
+        luaL_addstring(&b, " unit=");
+        luaL_addstring(&b, unit);
+    }
+    luaL_pushresult(&b);
+    return 2;
+}
+
 static int p_decide(lua_State *L)
 {
     const rollout_plan *p = check_plan(L, 1);
@@ -1413,6 +1452,7 @@ static const luaL_Reg plan_methods[] = {
     {"roles", p_roles},
     {"dump", p_dump},
     {"decide_variant", p_decide_variant},
+    {"decide_label", p_decide_label},
     {"decide", p_decide},
     {"explain", p_explain},
     {"new_state", p_new_state},

@@ -47,6 +47,35 @@ describe("decisions (" .. H.binding .. ")", function()
         assert.are.equal("IN_ROLLOUT", r)
     end)
 
+    it("decide_label: the variant and a short label, the same string each time", function()
+        local at = T + H.HOUR
+        assert.are.same({ "new", "IN_ROLLOUT cohort=internal phase=canary step=1 unit=session" },
+                        { seed:decide_label(nil, nil, "s1", at, nil, nil, { role = "staff" }) })
+        assert.are.same({ "stable", "MISSING_UNIT cohort=internal phase=canary step=1 unit=session" },
+                        { seed:decide_label(nil, nil, nil, at, nil, nil, { role = "staff" }) })
+        assert.are.same({ "stable", "PHASE_NOT_STARTED cohort=pilot phase=pilot" },
+                        { seed:decide_label("acme-corp", "user-1", nil, T + 5 * H.HOUR) })
+        assert.are.same({ "stable", "NOT_STARTED" }, { seed:decide_label("acme-corp", "u", "s", T - 1) })
+        -- the label leaves out the id and its bucket: many units, one label
+        local a = rollout.new_attrs({ "role" })
+        a:set("role", "staff")
+        local seen = {}
+        for i = 1, 50 do
+            local v, label = seed:decide_label(nil, nil, "s" .. i, at, nil, nil, a)
+            seen[label] = (seen[label] or 0) + 1
+        end
+        assert.are.same({ ["IN_ROLLOUT cohort=internal phase=canary step=1 unit=session"] = 50 }, seen)
+        for _, c in ipairs({ { "acme-corp", "user-1", T + 5 * H.HOUR, passed },
+                             { "globex", "user-1", T + 25 * H.HOUR, passed },
+                             { "other-org", "user-9", T + 40 * H.DAY, passed } }) do
+            local d = seed:decide(c[1], c[2], nil, c[3], c[4])
+            assert.are.same({ d.variant, H.label_of(d) },
+                            { seed:decide_label(c[1], c[2], nil, c[3], c[4]) })
+        end
+        assert.are.equal("bad argument #4 to 'decide_label' (number expected, got string)",
+                         select(2, pcall(seed.decide_label, seed, nil, nil, nil, "now")):match("bad argument.*"))
+    end)
+
     it("a step's unit missing from the request: MISSING_UNIT", function()
         local d = seed:decide({ attrs = { role = "staff" } }, T + H.HOUR)
         assert.are.same({ variant = "stable", version = "app:previous", reason = "MISSING_UNIT",

@@ -21,6 +21,17 @@ end
 H.harness = os.getenv("ROLLOUT_HARNESS")     -- tests/lua/decide_batch.c
 H.layout = os.getenv("ROLLOUT_LAYOUT")       -- tests/lua/layout.c
 
+-- What plan:decide_label must return as the label of decision table d
+-- (plan:decide), written independently of both bindings.
+function H.label_of(d)
+    local parts = { d.reason }
+    if d.cohort then parts[#parts + 1] = "cohort=" .. d.cohort end
+    if d.phase then parts[#parts + 1] = "phase=" .. d.phase end
+    if d.step then parts[#parts + 1] = "step=" .. d.step end
+    if d.unit then parts[#parts + 1] = "unit=" .. d.unit end
+    return table.concat(parts, " ")
+end
+
 function H.read_file(path)
     local f = assert(io.open(path, "rb"))
     local s = f:read("*a")

@@ -1,12 +1,15 @@
 -- jit_trace.lua LIBRARY — the FFI hot path stays JIT-compiled.
 --
--- Runs plan:decide_variant (and explain, and decide_variant with request
--- attributes, as the nginx example calls them) in tight loops under jit.v,
--- Debian luajit2's verbose trace log, written to a file. Fails when:
+-- Runs plan:decide_variant (and explain, decide_variant with request
+-- attributes, and decide_label) in tight loops, and the nginx example's
+-- per-request function, resty.rollout.gateway's route(), called from C as
+-- nginx calls it, under jit.v, Debian luajit2's verbose trace log, written
+-- to a file. Fails when:
 --   * any trace aborts with "NYI" (not yet implemented: the bytecode falls
---     back to the interpreter) inside bindings/lua/resty/rollout.lua or in
---     this file's hot loops;
---   * a hot loop did not end up in a compiled looping trace.
+--     back to the interpreter) inside bindings/lua/resty/rollout.lua,
+--     resty/rollout/gateway.lua or in this file's hot loops;
+--   * a hot loop did not end up in a compiled looping trace;
+--   * route() has no trace that starts at its entry.
 -- Other aborts (e.g. a side trace blacklisted after an unusual exit) are
 -- printed but do not fail: they are LuaJIT heuristics, not a hot path that
 -- cannot compile. Run by ctest as lua_jit_trace; prints the trace log.
@@ -22,7 +25,7 @@ end
 local rollout = require "resty.rollout"
 assert(rollout.load_library(lib))
 
-local plan = assert(rollout.load_string([[
+local PLAN = [[
 format: 1
 id: trace
 salt: trace-salt
@@ -36,7 +39,8 @@ phases:
   - {id: canary, cohort: staff, steps: [{at: 0, weight: 100%, unit: session}]}
   - {id: pilot, cohort: pilot, steps: [{at: 0, weight: 30%, unit: user}]}
   - {id: ga, cohort: everyone, steps: [{at: 0, weight: 20%, unit: org}]}
-]]))
+]]
+local plan = assert(rollout.load_string(PLAN))
 local state = select(1, plan:apply(plan:new_state(), "start", 1577836800))
 
 local log = os.tmpname()
@@ -88,38 +92,53 @@ for round = 1, 50 do
     end
 end
 
+HOT[#HOT + 1] = mark()
+for round = 1, 100 do
+    for i = 1, N do
+        attrs:set("email", emails[i])
+        local variant, label = plan:decide_label(orgs[i], users[i], sessions[i], now, state,
+                                                 nil, attrs)
+        counts[variant] = counts[variant] + 1
+    end
+end
+
 -- An nginx handler is not called from a Lua loop but from C, once per
 -- request, so its code compiles as traces that start at the function's
 -- entry. string.gsub calls a Lua function from C for every match, which
--- reproduces that: no Lua loop around the handler. The handler does what
--- the example's access_by_lua_block does (examples/nginx/nginx.conf).
-local var = { http_x_org = "", http_x_user = "", cookie_session = "", http_x_email = "" }
-local shared_text = state:encode()
-local cached_text, cached_state
-local upstream, reason_header
+-- reproduces that: no Lua loop around the handler. The handler is the
+-- example's: resty.rollout.gateway's route(), as examples/nginx/route.lua
+-- calls it, under a stand-in for the ngx API it uses (a dict holding the
+-- shared state, ngx.var, ngx.time).
+local shared = { [false] = state:encode() }
+local dict = {}
+function dict:get(key) return shared[key] or shared[false] end   -- any key: the state line
+local var = {}
+_G.ngx = {
+    shared = { rollout = dict }, var = var, time = function() return now end,
+    log = function() end, NOTICE = 6, ERR = 4,
+}
+local plan_file = os.tmpname()
+do
+    local f = assert(io.open(plan_file, "w"))
+    f:write(PLAN)
+    f:close()
+end
+local gw = require "resty.rollout.gateway"
+gw.init({ plan = plan_file, library = lib, attrs = { "email" } })
+os.remove(plan_file)
+local route = gw.route
 local req = 0
 local function handler()
     req = req + 1
     local i = req % N + 1
-    var.http_x_org, var.http_x_user, var.cookie_session = orgs[i], users[i], sessions[i]
-    var.http_x_email = emails[i]
-    -- per-worker cache of the decoded state, keyed by the shared text
-    local text = shared_text
-    if text ~= cached_text then
-        cached_state = plan:decode_state(text)
-        cached_text = text
-    end
-    attrs:set("email", var.http_x_email)
-    local explanation, variant = plan:explain(var.http_x_org, var.http_x_user,
-                                              var.cookie_session, now, cached_state, nil, attrs)
-    upstream = variant == "new" and "canary" or "stable"
-    reason_header = explanation
-    counts[variant] = counts[variant] + 1
+    local upstream = route(orgs[i], users[i], sessions[i], emails[i])
+    counts[upstream == "canary" and "new" or "stable"] = counts[upstream == "canary" and "new" or "stable"] + 1
     return ""
 end
-local HANDLER_LINE = debug.getinfo(handler, "S").linedefined
+local ROUTE_LINE = debug.getinfo(route, "S").linedefined
 local requests = string.rep("x", 20000)
 local _ = requests:gsub("x", handler)
+if var.rollout_reason == nil then error("route() set no $rollout_reason") end
 
 v.off()
 local f = assert(io.open(log))
@@ -133,7 +152,8 @@ io.write(("decisions: new %d, stable %d; explanation bytes %d\n")
 local failures = {}
 local this = debug.getinfo(1, "S").short_src:match("[^/]+$")
 for line in out:gmatch("[^\n]+") do
-    if line:find("NYI", 1, true) and (line:find("rollout.lua", 1, true) or line:find(this, 1, true)) then
+    if line:find("NYI", 1, true) and (line:find("rollout.lua", 1, true) or line:find("gateway.lua", 1, true)
+                                      or line:find(this, 1, true)) then
         failures[#failures + 1] = "NYI abort: " .. line
     end
 end
@@ -151,9 +171,9 @@ for k, at in ipairs(HOT) do
         failures[#failures + 1] = ("hot loop %d (line %d) has no compiled looping trace"):format(k, at)
     end
 end
--- the handler compiled from its entry, as it must inside nginx
-if not out:find("%[TRACE%s+%d+%s+[^%s]*" .. this:gsub("%.", "%%.") .. ":" .. HANDLER_LINE .. "%s") then
-    failures[#failures + 1] = ("the request handler (line %d) has no trace from its entry"):format(HANDLER_LINE)
+-- route() compiled from its entry, as it must inside nginx
+if not out:find("%[TRACE%s+%d+%s+[^%s]*gateway%.lua:" .. ROUTE_LINE .. "%s") then
+    failures[#failures + 1] = ("gateway.route (line %d) has no trace from its entry"):format(ROUTE_LINE)
 end
 -- the decisions themselves are sane: both variants occur
 if counts.new == 0 or counts.stable == 0 then

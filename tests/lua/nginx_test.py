@@ -7,8 +7,10 @@ directory, master + 2 workers, and checks, request by request, that:
 
 1. every response came from exactly the upstream the library decides for
    that request's org / user / session / e-mail, with exactly the library's
-   explanation in X-Rollout-Reason (expected answers come from the library,
-   through tests/lua/expect.lua, not from approximate shares);
+   label of that decision in X-Rollout-Reason (expected answers come from
+   the library, through tests/lua/expect.lua, not from approximate shares),
+   and the admin location's /explain gives, for a sample of those contexts,
+   exactly the library's explanation;
 2. after a rollback POSTed to the admin endpoint, every following response,
    from every worker, is stable, as the library decides with the state the
    endpoint returned;
@@ -36,6 +38,7 @@ import tempfile
 import threading
 import time
 import json
+import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -229,7 +232,7 @@ def hx(s):
 
 
 def expected(luajit, library, plan_file, state, contexts):
-    """[(variant, explanation)] from the library, one per context."""
+    """[(variant, label, explanation)] from the library, one per context."""
     lines = "".join("%s\t%s\t%s\t%s\n" % (hx(c["org"]), hx(c["user"]), hx(c["session"]),
                                             hx(c["email"])) for c in contexts)
     res = subprocess.run([luajit, os.path.join(HERE, "expect.lua"), library, plan_file,
@@ -237,7 +240,7 @@ def expected(luajit, library, plan_file, state, contexts):
                          input=lines, capture_output=True, text=True, timeout=60)
     if res.returncode != 0:
         raise RuntimeError("expect.lua failed: " + res.stderr)
-    out = [tuple(line.split("\t", 1)) for line in res.stdout.splitlines()]
+    out = [tuple(line.split("\t", 2)) for line in res.stdout.splitlines()]
     assert len(out) == len(contexts), (len(out), len(contexts))
     return out
 
@@ -298,18 +301,37 @@ def check_all(port, contexts, want, what):
         t.join()
     bad = []
     pids = set()
-    for i, (res, (variant, text)) in enumerate(zip(results, want)):
+    for i, (res, (variant, label, _)) in enumerate(zip(results, want)):
         status, body, reason, pid = res
         pids.add(pid)
-        if status != 200 or body != UPSTREAM_BODY[variant] or reason != text:
+        if status != 200 or body != UPSTREAM_BODY[variant] or reason != label:
             bad.append("%s #%d %r: got %s %r %r, want %r %r" % (what, i, contexts[i], status, body,
-                                                              reason, UPSTREAM_BODY[variant], text))
+                                                              reason, UPSTREAM_BODY[variant], label))
     if bad:
         raise AssertionError("%d of %d answers differ:\n  %s" % (len(bad), len(contexts),
                                                                 "\n  ".join(bad[:10])))
     log("%s: %d answers exactly as the library decides (%d canary), from workers %s"
-        % (what, len(contexts), sum(1 for v, _ in want if v == "new"), sorted(pids)))
+        % (what, len(contexts), sum(1 for v, *_ in want if v == "new"), sorted(pids)))
     return pids
+
+
+def check_explain(port, contexts, want, what, every=10):
+    """GET /_rollout/explain for every tenth context: the decision, label and
+    full explanation the library gives for it."""
+    n = 0
+    for i in range(0, len(contexts), every):
+        c = contexts[i]
+        org = c["org"]
+        query = {k: v for k, v in (("org", org), ("user", c["user"]), ("session", c["session"]),
+                                   ("email", c["email"])) if v is not None}
+        status, body = admin(port, "GET", "/_rollout/explain?" + urllib.parse.urlencode(query))
+        variant, label, text = want[i]
+        got = (status, body.get("variant"), body.get("label"), body.get("explanation"),
+               body.get("upstream"))
+        exp = (200, variant, label, text, "canary" if variant == "new" else "stable")
+        assert got == exp, "%s: explain %r: got %r, want %r" % (what, query, got, exp)
+        n += 1
+    log("%s: /_rollout/explain agrees with the library for %d contexts" % (what, n))
 
 
 def main():
@@ -344,14 +366,19 @@ def main():
 
         # 1. plan A, no event yet: the plan's own schedule
         want_a = expected(args.luajit, library, plan_file, None, contexts)
-        assert any(v == "new" for v, _ in want_a) and any(v == "stable" for v, _ in want_a)
+        assert any(v == "new" for v, *_ in want_a) and any(v == "stable" for v, *_ in want_a)
         check_all(port, contexts, want_a, "plan A")
+        check_explain(port, contexts, want_a, "plan A")
 
         # the admin endpoint refuses what it must
         status, body = admin(port, "POST", "/_rollout/event?name=launch")
         assert status == 400 and body["error"] == 'unknown event "launch"', (status, body)
         status, body = admin(port, "GET", "/_rollout/event?name=rollback")
         assert status == 405, (status, body)
+        status, body = admin(port, "POST", "/_rollout/explain?org=a")
+        assert status == 405, (status, body)
+        status, body = admin(port, "GET", "/_rollout/explain?org=a&org=b")
+        assert status == 400 and body["error"] == "org: one value expected", (status, body)
         status, body = admin(port, "GET", "/_rollout/state")
         assert status == 200 and body["revision"] == 0 and "state" not in body, body
         assert body["weights"] == {"internal": 100000, "pilot": 30000, "everyone": 20000}, body
@@ -367,8 +394,9 @@ def main():
         status, body2 = admin(port, "POST", "/_rollout/event?name=pause")
         assert status == 409 and body2["code"] == "ROLLOUT_ERR_TRANSITION", (status, body2)
         want_rb = expected(args.luajit, library, plan_file, state, contexts)
-        assert all(v == "stable" for v, _ in want_rb)
+        assert all(v == "stable" for v, *_ in want_rb)
         pids = check_all(port, contexts, want_rb, "after rollback")
+        check_explain(port, contexts, want_rb, "after rollback")
         assert len(pids) >= 2, "every worker must answer; saw %s" % pids
 
         # 3. plan B with higher weights, reloaded under traffic
@@ -377,7 +405,7 @@ def main():
             f.write(PLAN_B)
         os.rename(plan_file + ".new", plan_file)  # atomic: a reload never reads half a plan
         want_b = expected(args.luajit, library, plan_file, None, contexts)
-        more = sum(v == "new" for v, _ in want_b) - sum(v == "new" for v, _ in want_a)
+        more = sum(v == "new" for v, *_ in want_b) - sum(v == "new" for v, *_ in want_a)
         assert more > 0, "plan B must send more requests to the canary"
 
         during = []

@@ -137,6 +137,10 @@ describe("parity with the C library (" .. H.binding .. ")", function()
                 local v, r, b, w = plan:decide_variant(org, user, session, now, state, request, attrs)
                 assert(v == d.variant and r == d.reason and b == d.bucket and w == d.weight,
                        "decide_variant differs from decide")
+                -- and so does the labelled form (cached labels in the FFI module)
+                local lv, label = plan:decide_label(org, user, session, now, state, request, attrs)
+                assert(lv == d.variant and label == H.label_of(d),
+                       "decide_label differs from decide: " .. tostring(label))
                 expect[i] = binding_line(d, text)
             end
             local got = harness_run(entry.file, states, lines)

@@ -32,7 +32,7 @@ local band, lshift = bit.band, bit.lshift
 local type, tostring, tonumber, error, pairs, ipairs, setmetatable, getmetatable =
       type, tostring, tonumber, error, pairs, ipairs, setmetatable, getmetatable
 local floor = math.floor
-local sort = table.sort
+local sort, concat = table.sort, table.concat
 
 local _M = { _VERSION = '0.1.0' }
 
@@ -624,6 +624,7 @@ local function wrap_plan(ptr)
         _labels = { [0] = ffi_string(C.rollout_plan_version_label(ptr, 0)),
                     [1] = ffi_string(C.rollout_plan_version_label(ptr, 1)) },
     }
+    self._label_cache = {}   -- decide_label's labels, made on first use
     self._gate_idx = index_of(self._gates0)
     self._role_idx = index_of(self._roles0)
     return setmetatable(self, Plan)
@@ -870,6 +871,42 @@ function Plan:decide_variant(org, user, session, now, state, request, attrs)
     local bucket
     if reason <= 1 then bucket = dec.bucket end   -- IN_ROLLOUT or OUT_OF_ROLLOUT
     return VARIANTS[dec.variant], REASONS[reason], bucket, dec.weight
+end
+
+-- The decision's label: the reason name, then "cohort=", "phase=", "step="
+-- (1-based) and "unit=" for those that apply, e.g.
+-- "OUT_OF_ROLLOUT cohort=everyone phase=ga step=1 unit=org". It leaves out
+-- the unit id, its bucket and the weight, so a plan has few distinct labels:
+-- each is made once and cached in the plan, keyed by the decision's small
+-- integers, and a decision returns the cached string (no allocation).
+local function make_label(self, d)
+    local parts = { REASONS[d.reason] }
+    if d.cohort >= 0 then parts[#parts + 1] = "cohort=" .. self._cohorts0[d.cohort] end
+    if d.phase >= 0 then parts[#parts + 1] = "phase=" .. self._phases0[d.phase] end
+    if d.step >= 0 then parts[#parts + 1] = "step=" .. (d.step + 1) end
+    if d.unit >= 0 then parts[#parts + 1] = "unit=" .. UNITS[d.unit] end
+    return concat(parts, " ")
+end
+
+-- variant ("new" or "stable") and the decision's label (above): what a
+-- gateway's debugging header needs, at the cost of decide_variant. Errors as
+-- decide_variant.
+function Plan:decide_label(org, user, session, now, state, request, attrs)
+    local rc = decide_into(self, org, user, session, now, state, request, attrs,
+                           "decide_label")
+    if rc ~= 0 then return nil, DECIDE_ERRORS[rc] or "decide failed", CODES[rc] end
+    local d = dec
+    -- reason < 16, cohort and phase < 32 (+1 for none), unit < 4 (+1), step
+    -- any: one number per distinct label
+    local key = d.reason + 16 * (d.cohort + 1) + 544 * (d.phase + 1) + 18496 * (d.unit + 1)
+                + 92480 * (d.step + 1)
+    local cache = self._label_cache
+    local label = cache[key]
+    if label == nil then
+        label = make_label(self, d)
+        cache[key] = label
+    end
+    return VARIANTS[d.variant], label
 end
 
 -- decide/explain take either (ctx_table, now, state) with

@@ -3,10 +3,15 @@
 -- shared by every worker through a lua_shared_dict, and an admin handler
 -- that applies state events. examples/nginx/nginx.conf shows the wiring.
 --
---   init_by_lua_block   { require("resty.rollout.gateway").init({ plan = "/etc/nginx/rollout/plan.yaml" }) }
---   access_by_lua_block { local gw = require "resty.rollout.gateway"
---                         local state, err = gw.state()  ...  gw.plan:explain(...) }
+--   init_by_lua_block { require("resty.rollout.gateway").init({ plan = "/etc/nginx/rollout/plan.yaml" }) }
+--   set $rollout_reason "";
+--   set_by_lua_file $rollout_upstream route.lua $http_x_org $http_x_user $cookie_session $http_x_email;
+--       -- route.lua: return package.loaded["resty.rollout.gateway"].route(...)
+--   add_header X-Rollout-Reason $rollout_reason always;
+--   proxy_pass http://$rollout_upstream;
 --   location /_rollout/ { content_by_lua_block { require("resty.rollout.gateway").admin() } }
+--
+-- Or build a handler of your own from gw.plan, gw.attrs and gw.state().
 --
 -- How the state is shared:
 --   * the dict holds the encoded state (one short line, "rs1...") under a
@@ -44,6 +49,12 @@ _M.attrs = nil
 local dict, state_key, lock_key
 -- Per worker: the last line read from the dict and what it decoded to.
 local cached_text, cached_state, cached_err = nil, nil, nil
+-- route(): the plan and attribute set (as _M.plan, _M.attrs), the attribute
+-- keys in init's order, the upstream names and the variable for the label
+local plan, attrs
+local attr_key1, attr_key2, attr_key3, attr_key4
+local upstream_new, upstream_stable, reason_var = "canary", "stable", "rollout_reason"
+local bad_state_text, bad_state_label   -- the label for an unreadable state, per error
 
 -- init{ plan = FILE, dict = "rollout", library = nil, attrs = { "email" } }
 -- Loads the library (library: an explicit librollout.so.0; nil: found on
@@ -55,15 +66,24 @@ function _M.init(opts)
     end
     local ok, err = rollout.load_library(opts.library)
     if not ok then error("rollout gateway: " .. err, 2) end
-    local plan, perr = rollout.load_file(opts.plan)
-    if not plan then error("rollout gateway: " .. perr, 2) end
+    local p, perr = rollout.load_file(opts.plan)
+    if not p then error("rollout gateway: " .. perr, 2) end
     local name = opts.dict or "rollout"
     dict = ngx.shared[name]
     if not dict then
         error("rollout gateway: no lua_shared_dict named \"" .. name .. "\"", 2)
     end
-    _M.plan = plan
-    _M.attrs = rollout.new_attrs(opts.attrs or { "email" })
+    local keys = opts.attrs or { "email" }
+    if type(keys) ~= "table" or #keys > 4 then
+        error("rollout gateway: attrs: a list of at most 4 keys expected", 2)
+    end
+    plan, attrs = p, rollout.new_attrs(keys)
+    _M.plan, _M.attrs = plan, attrs
+    attr_key1, attr_key2, attr_key3, attr_key4 = keys[1], keys[2], keys[3], keys[4]
+    local up = opts.upstreams or {}
+    upstream_new, upstream_stable = up.new or "canary", up.stable or "stable"
+    reason_var = opts.reason_var or "rollout_reason"
+    bad_state_text, bad_state_label = nil, nil
     state_key = "state:" .. plan:id() .. ":" .. plan:fingerprint()
     lock_key = "lock:" .. state_key
     cached_text, cached_state, cached_err = nil, nil, nil
@@ -86,7 +106,7 @@ function _M.state()
         if text == nil then
             cached_state, cached_err = nil, nil
         else
-            local s, err = _M.plan:decode_state(text)
+            local s, err = plan:decode_state(text)
             cached_state, cached_err = s, err
             if not s then ngx.log(ngx.ERR, "rollout: shared state unreadable: ", err) end
         end
@@ -94,6 +114,60 @@ function _M.state()
     end
     if cached_err then return nil, cached_err end
     return cached_state
+end
+
+-- ---- the per-request decision ----------------------------------------------------------
+
+-- route(org, user, session, a1, a2, a3, a4) -> upstream name
+--
+-- The whole per-request decision, for set_by_lua (examples/nginx/route.lua).
+-- Ids are strings, nil or "" (absent); a1..a4 are the values of init's
+-- attrs, in that order (nil or "" absent). Reads the shared state (one dict
+-- get), decides, puts the decision's label (plan:decide_label, e.g.
+-- "IN_ROLLOUT cohort=pilot phase=pilot step=1 unit=user") in the nginx
+-- variable init's reason_var, and returns init's upstreams.new or
+-- upstreams.stable. A state that does not decode routes to stable, labelled
+-- "STATE_UNREADABLE: <why>". The full explanation of a request's decision
+-- (rollout_explain's sentence, which names the id and its bucket) is the
+-- admin location's GET .../explain.
+--
+-- A Lua function with fixed arguments, so that LuaJIT compiles it from its
+-- entry: the chunk set_by_lua runs is a vararg function, which LuaJIT never
+-- compiles, and the FFI calls a decision makes (the dict, the variable, the
+-- library) cost ten times more interpreted than compiled. Per request it
+-- makes no string and no table: labels are cached in the plan.
+function _M.route(org, user, session, a1, a2, a3, a4)
+    if org == "" then org = nil end
+    if attr_key1 then
+        if a1 == "" then a1 = nil end
+        attrs:set(attr_key1, a1)
+        if attr_key2 then
+            if a2 == "" then a2 = nil end
+            attrs:set(attr_key2, a2)
+            if attr_key3 then
+                if a3 == "" then a3 = nil end
+                attrs:set(attr_key3, a3)
+                if attr_key4 then
+                    if a4 == "" then a4 = nil end
+                    attrs:set(attr_key4, a4)
+                end
+            end
+        end
+    end
+    local state, err = _M.state()
+    local variant, label
+    if err then
+        if err ~= bad_state_text then
+            bad_state_text, bad_state_label = err, "STATE_UNREADABLE: " .. err
+        end
+        variant, label = "stable", bad_state_label
+    else
+        variant, label = plan:decide_label(org, user, session, ngx.time(), state, nil, attrs)
+        if not variant then variant, label = "stable", "DECIDE_FAILED: " .. label end
+    end
+    ngx.var[reason_var] = label
+    if variant == "new" then return upstream_new end
+    return upstream_stable
 end
 
 -- The key the state is stored under (for ops scripts that write it).
@@ -180,8 +254,41 @@ local function describe(plan, s, now)
     }
 end
 
+-- GET .../explain?org=..&user=..&session=..&<attr>=..: how the requests of
+-- that context are routed now, with the shared state route() reads: the
+-- label route() puts in the header, the full explanation and the decision.
+local function explain(args, now)
+    local function arg(name)
+        local v = args[name]
+        if v == nil or v == "" then return nil end
+        if type(v) ~= "string" then error({ status = 400, msg = name .. ": one value expected" }) end
+        return v
+    end
+    local ok, res = pcall(function()
+        local a = {}
+        for _, k in ipairs({ attr_key1, attr_key2, attr_key3, attr_key4 }) do a[k] = arg(k) end
+        return { org = arg("org"), user = arg("user"), session = arg("session"), attrs = a }
+    end)
+    if not ok then
+        if type(res) == "table" then return respond(res.status, { error = res.msg }) end
+        error(res, 0)
+    end
+    local ctx = res
+    local state, err = _M.state()
+    if err then return respond(500, { error = "rollout state unreadable: " .. err }) end
+    local d, derr = plan:decide(ctx, now, state)
+    if not d then return respond(500, { error = derr }) end
+    local text = plan:explain(ctx, now, state)
+    local _, label = plan:decide_label(ctx.org, ctx.user, ctx.session, now, state, nil, ctx.attrs)
+    d.label, d.explanation = label, text
+    d.upstream = d.variant == "new" and upstream_new or upstream_stable
+    return respond(200, d)
+end
+
 -- Handles, from a location that only loopback may reach:
 --   GET    .../state                  the state, the plan and each cohort's weight now
+--   GET    .../explain?org=&user=&session=&<attr>=   a context's decision, label and
+--          explanation now (what route() decides for such a request)
 --   POST   .../event?name=NAME&...    applies an event: name is rollback, pause,
 --          resume, go, no_go, approve, verdict, confirm, escalate, tick or start;
 --          gate, role, verdict, reason, confirmation and override=1 as the event needs
@@ -204,6 +311,10 @@ function _M.admin()
             return respond(200, describe(plan, nil, now))
         end
         return respond(405, { error = "GET or DELETE" })
+    end
+    if uri:find("/explain$") then
+        if method ~= "GET" then return respond(405, { error = "GET" }) end
+        return explain(ngx.req.get_uri_args(), now)
     end
     if not uri:find("/event$") then return respond(404, { error = "no such admin resource" }) end
     if method ~= "POST" then return respond(405, { error = "POST an event" }) end
