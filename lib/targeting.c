@@ -107,6 +107,7 @@ static int parse_list(rp_ctx *c, const rp_node *n, rp_idset *set, const char *wh
                            "an empty id never matches (a request without the id is "
                            "\"absent\", not \"\")");
         id->hash = rp_hash_id(p->seed, id->s, id->len);
+        set->len_bits |= UINT64_C(1) << (id->len & 63);
         long dup = idset_insert(set, i);
         if (dup >= 0)
             return rp_fail(c, item, ROLLOUT_ERR_DUPLICATE, "%s \"%s\" is listed twice (first at line %d)",

@@ -60,6 +60,9 @@ typedef struct rp_idset {
     size_t n;
     rp_id *table;
     uint32_t mask;
+    /* bit (len % 64) for the length of every id: most requests to a short
+     * list (the seed's two pilot orgs) have no id of their length on it */
+    uint64_t len_bits;
 } rp_idset;
 
 #define RP_IDSET_LINEAR_MAX 8
@@ -223,6 +226,8 @@ static RP_INLINE bool rp_idset_probe(const rp_idset *set, uint64_t hash, const c
                                      size_t len)
 {
     if (!set->table) {
+        if (!(set->len_bits >> (len & 63) & 1))
+            return false;
         for (size_t i = 0; i < set->n; i++)
             if (set->items[i].len == len && rp_same_bytes(set->items[i].s, s, len))
                 return true;
