@@ -208,12 +208,7 @@ static void unit_field(rollout_context *ctx, int unit, const char ***id, size_t 
 }
 
 /* rollout_decide_ids when every cohort tried per id is a plain id list of
- * the varying unit: the whole rule is the probe. A function of its own
- * (with the hash expanded in it), so its loop gets the registers: expanded
- * into rollout_decide_ids it kept its counters on the stack. */
-#if defined(__GNUC__)
-__attribute__((noinline, flatten))
-#endif
+ * the varying unit: the whole rule is the probe. */
 static void decide_listed(uint64_t seed, const rp_idset *const *sets, const int *per_id,
                           int n_sets, int fallback, const rp_cohort_step *const *steps,
                           const signed char *fixed, const rollout_id *ids, size_t n,
