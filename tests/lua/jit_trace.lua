@@ -128,7 +128,9 @@ gw.init({ plan = plan_file, library = lib, attrs = { "email" } })
 os.remove(plan_file)
 local route = gw.route
 local req = 0
-local function handler()
+-- a vararg function, like the chunk set_by_lua runs (route.lua): LuaJIT
+-- never starts a trace in one, so route() must compile on its own
+local function handler(...)
     req = req + 1
     local i = req % N + 1
     local upstream = route(orgs[i], users[i], sessions[i], emails[i])

@@ -34,6 +34,7 @@
 local rollout = require "resty.rollout"
 
 local ngx = ngx
+local ngx_var = ngx and ngx.var   -- one table for every request (resty.core)
 local type, tostring, pairs, ipairs, pcall, error, next = type, tostring, pairs, ipairs, pcall, error, next
 local concat = table.concat
 
@@ -54,12 +55,20 @@ local cached_text, cached_state, cached_err = nil, nil, nil
 local plan, attrs
 local attr_key1, attr_key2, attr_key3, attr_key4
 local upstream_new, upstream_stable, reason_var = "canary", "stable", "rollout_reason"
+local org_fallback   -- an nginx variable read when route() gets no org
 local bad_state_text, bad_state_label   -- the label for an unreadable state, per error
 
--- init{ plan = FILE, dict = "rollout", library = nil, attrs = { "email" } }
+-- init{ plan = FILE, dict = "rollout", library = nil, attrs = { "email" },
+--       upstreams = { new = "canary", stable = "stable" },
+--       reason_var = "rollout_reason", org_fallback = nil }
 -- Loads the library (library: an explicit librollout.so.0; nil: found on
 -- lua_package_cpath, then by the dynamic linker) and the plan. Raises on
 -- failure, so nginx refuses a configuration whose plan does not load.
+-- attrs: the request attributes the plan's cohort rules read (at most 4,
+-- route()'s a1..a4); upstreams: what route() returns for each variant;
+-- reason_var: the nginx variable (declared with set) route() puts the label
+-- in; org_fallback: an nginx variable (e.g. "cookie_org") route() reads when
+-- it is given no org.
 function _M.init(opts)
     if type(opts) ~= "table" or type(opts.plan) ~= "string" then
         error("rollout gateway: init{ plan = FILE } expected", 2)
@@ -83,8 +92,12 @@ function _M.init(opts)
     local up = opts.upstreams or {}
     upstream_new, upstream_stable = up.new or "canary", up.stable or "stable"
     reason_var = opts.reason_var or "rollout_reason"
+    org_fallback = opts.org_fallback
     bad_state_text, bad_state_label = nil, nil
-    state_key = "state:" .. plan:id() .. ":" .. plan:fingerprint()
+    -- the fingerprint (a digest of the normalized plan, id included) names
+    -- the plan; a short key because every request hashes it (crc32) to
+    -- look it up
+    state_key = plan:fingerprint()
     lock_key = "lock:" .. state_key
     cached_text, cached_state, cached_err = nil, nil, nil
     -- say which plan this configuration routes by, and whether a state is
@@ -137,7 +150,14 @@ end
 -- library) cost ten times more interpreted than compiled. Per request it
 -- makes no string and no table: labels are cached in the plan.
 function _M.route(org, user, session, a1, a2, a3, a4)
-    if org == "" then org = nil end
+    if org == "" or org == nil then
+        org = nil
+        if org_fallback then
+            -- only for requests without the header: no cookie parsing for the others
+            org = ngx_var[org_fallback]
+            if org == "" then org = nil end
+        end
+    end
     if attr_key1 then
         if a1 == "" then a1 = nil end
         attrs:set(attr_key1, a1)
@@ -165,7 +185,7 @@ function _M.route(org, user, session, a1, a2, a3, a4)
         variant, label = plan:decide_label(org, user, session, ngx.time(), state, nil, attrs)
         if not variant then variant, label = "stable", "DECIDE_FAILED: " .. label end
     end
-    ngx.var[reason_var] = label
+    ngx_var[reason_var] = label
     if variant == "new" then return upstream_new end
     return upstream_stable
 end
