@@ -56,8 +56,8 @@ end
 def split_clients_config(rollout_conf, out_path):
     """The example with routing by split_clients instead of librollout."""
     text = open(rollout_conf).read()
-    start = text.index("            set_by_lua_file $rollout_upstream")
-    end = text.index(";\n", start) + 2
+    start = text.index("            set_by_lua_block $rollout_upstream {\n")
+    end = text.index("            }\n", start) + len("            }\n")
     text = text[:start] + text[end:]
     for old, new in [
         ("proxy_pass http://$rollout_upstream;", "proxy_pass http://$split_upstream;"),

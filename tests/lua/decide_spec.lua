@@ -76,6 +76,34 @@ describe("decisions (" .. H.binding .. ")", function()
                          select(2, pcall(seed.decide_label, seed, nil, nil, nil, "now")):match("bad argument.*"))
     end)
 
+    if H.binding == "ffi" then
+        it("decide_label_raw (LuaJIT): a context of pointers and lengths, as decide_label", function()
+            local ffi = require "ffi"
+            local c = rollout.new_context()
+            -- ids given as (pointer, length) into a larger buffer: no terminating NUL
+            local buf = "acme-corpuser-1s1xstaff"
+            local p = ffi.cast("const char *", buf)
+            local attr = ffi.new("rollout_attr[1]")
+            local key = "role"
+            attr[0].key, attr[0].key_len, attr[0].value, attr[0].value_len = key, 4, p + 18, 5
+            c.org, c.org_len, c.user, c.user_len, c.session, c.session_len = p, 9, p + 9, 6, p + 15, 2
+            for _, at in ipairs({ T - 1, T + H.HOUR, T + 5 * H.HOUR, T + 25 * H.HOUR, T + 40 * H.DAY }) do
+                c.attrs, c.n_attrs = attr, 1
+                assert.are.same({ seed:decide_label("acme-corp", "user-1", "s1", at, passed, nil, { role = "staff" }) },
+                                { seed:decide_label_raw(c, at, passed) })
+                c.attrs, c.n_attrs = nil, 0
+                assert.are.same({ seed:decide_label("acme-corp", "user-1", "s1", at, passed) },
+                                { seed:decide_label_raw(c, at, passed) })
+            end
+            c.org, c.org_len = nil, 0
+            assert.are.same({ "stable", "NOT_STARTED" }, { seed:decide_label_raw(c, T - 1) })
+            local other = H.plan(H.read_file("examples/plans/minimal.yaml"))
+            assert.are.same({ nil, "the state belongs to another plan", "ROLLOUT_ERR_STATE_PLAN" },
+                            { seed:decide_label_raw(c, T, other:new_state()) })
+            assert.has_error(function() seed:decide_label_raw(c, "now") end)
+        end)
+    end
+
     it("a step's unit missing from the request: MISSING_UNIT", function()
         local d = seed:decide({ attrs = { role = "staff" } }, T + H.HOUR)
         assert.are.same({ variant = "stable", version = "app:previous", reason = "MISSING_UNIT",

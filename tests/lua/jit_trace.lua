@@ -106,9 +106,12 @@ end
 -- request, so its code compiles as traces that start at the function's
 -- entry. string.gsub calls a Lua function from C for every match, which
 -- reproduces that: no Lua loop around the handler. The handler is the
--- example's: resty.rollout.gateway's route(), as examples/nginx/route.lua
--- calls it, under a stand-in for the ngx API it uses (a dict holding the
--- shared state, ngx.var, ngx.time).
+-- example's (examples/nginx/nginx.conf): resty.rollout.gateway's route(),
+-- under a stand-in for what it uses of nginx: a dict holding the shared
+-- state, ngx.var for the label, ngx.time, and the request's variables read
+-- as pointer and length, as lua-nginx-module's ngx_http_lua_ffi_var_get
+-- hands them over.
+local ffi = require "ffi"
 local shared = { [false] = state:encode() }
 local dict = {}
 function dict:get(key) return shared[key] or shared[false] end   -- any key: the state line
@@ -117,6 +120,15 @@ _G.ngx = {
     shared = { rollout = dict }, var = var, time = function() return now end,
     log = function() end, NOTICE = 6, ERR = 4,
 }
+local request_vars = {}   -- the current request's nginx variables
+local function var_get(r, name, len, lowbuf, capture, vp, vl, err)
+    local v = request_vars[name]
+    if v == nil then return -5 end   -- NGX_DECLINED: no such variable value
+    vp[0] = ffi.cast("char *", v)
+    vl[0] = #v
+    return 0
+end
+local REQUEST = ffi.cast("void *", 1)
 local plan_file = os.tmpname()
 do
     local f = assert(io.open(plan_file, "w"))
@@ -124,17 +136,33 @@ do
     f:close()
 end
 local gw = require "resty.rollout.gateway"
-gw.init({ plan = plan_file, library = lib, attrs = { "email" } })
+gw.init({ plan = plan_file, library = lib, org = { "http_x_org", "cookie_org" },
+          user = "http_x_user", session = "cookie_session", attrs = { email = "http_x_email" },
+          var_get = var_get, get_request = function() return REQUEST end })
 os.remove(plan_file)
 local route = gw.route
 local req = 0
--- a vararg function, like the chunk set_by_lua runs (route.lua): LuaJIT
--- never starts a trace in one, so route() must compile on its own
+-- a vararg function, like the chunk set_by_lua runs: LuaJIT never starts
+-- a trace in one, so route() must compile on its own
 local function handler(...)
     req = req + 1
     local i = req % N + 1
-    local upstream = route(orgs[i], users[i], sessions[i], emails[i])
-    counts[upstream == "canary" and "new" or "stable"] = counts[upstream == "canary" and "new" or "stable"] + 1
+    -- the org comes from the header or, for every fifth request, the cookie
+    if i % 5 == 0 then
+        request_vars.http_x_org, request_vars.cookie_org = nil, orgs[i]
+    else
+        request_vars.http_x_org, request_vars.cookie_org = orgs[i], nil
+    end
+    request_vars.http_x_user, request_vars.cookie_session = users[i], sessions[i]
+    request_vars.http_x_email = emails[i]
+    local upstream = route()
+    local variant = upstream == "canary" and "new" or "stable"
+    -- the same decision as the string API's
+    attrs:set("email", emails[i])
+    if variant ~= plan:decide_label(orgs[i], users[i], sessions[i], now, state, nil, attrs) then
+        error("route() and decide_label disagree for request " .. i)
+    end
+    counts[variant] = counts[variant] + 1
     return ""
 end
 local ROUTE_LINE = debug.getinfo(route, "S").linedefined

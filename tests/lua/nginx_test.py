@@ -18,17 +18,22 @@ directory, master + 2 workers, and checks, request by request, that:
    reloaded (HUP) while requests keep coming, no request fails, each answer
    during the reload is either the old plan's or the new plan's exact
    answer, and once the old workers are gone every answer is the new plan's,
-   which sends more requests to the canary than the old plan did.
+   which sends more requests to the canary than the old plan did;
+4. in the workers, LuaJIT compiled gateway.route() from its entry and no
+   trace in the binding aborted on something it cannot compile (jit.v's
+   log, started in init_by_lua).
 
 The configuration is the example's, with only the lines that name paths and
 ports rewritten (each must match exactly once, so the example cannot drift
-from what is tested) plus an X-Worker header to tell the workers apart.
+from what is tested) plus an X-Worker header to tell the workers apart and
+the jit.v log.
 nginx is stopped on every exit path; the whole run is bounded by an alarm.
 """
 import argparse
 import http.client
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -95,8 +100,9 @@ def free_ports(n):
 
 
 def make_config(prefix, plan_file, library, port, stable_port, canary_port, workers=2,
-                extra_header=True):
-    """The example configuration with its paths and ports pointed at this run."""
+                extra_header=True, jit_log=None):
+    """The example configuration with its paths and ports pointed at this run;
+    jit_log: a file for LuaJIT's trace log (jit.v, started in init_by_lua)."""
     text = open(EXAMPLE).read()
     subs = [
         ('lua_package_path "/opt/librollout/bindings/lua/?.lua;;";',
@@ -105,8 +111,6 @@ def make_config(prefix, plan_file, library, port, stable_port, canary_port, work
         ('lua_package_cpath "/opt/librollout/build/?.so;;";',
          'lua_package_cpath "%s/?.so;;";' % os.path.dirname(os.path.abspath(library))),
         ('plan = "/etc/nginx/rollout/plan.yaml",', 'plan = "%s",' % plan_file),
-        ("set_by_lua_file $rollout_upstream /opt/librollout/examples/nginx/route.lua",
-         "set_by_lua_file $rollout_upstream %s/examples/nginx/route.lua" % SRC),
         ("listen 127.0.0.1:8080;", "listen 127.0.0.1:%d;" % port),
         ("server 127.0.0.1:8081;", "server 127.0.0.1:%d;" % stable_port),
         ("listen 127.0.0.1:8081;", "listen 127.0.0.1:%d;" % stable_port),
@@ -114,6 +118,9 @@ def make_config(prefix, plan_file, library, port, stable_port, canary_port, work
         ("listen 127.0.0.1:8082;", "listen 127.0.0.1:%d;" % canary_port),
         ("worker_processes 2;", "worker_processes %d;" % workers),
     ]
+    if jit_log:
+        subs.append(("    init_by_lua_block {\n",
+                     "    init_by_lua_block {\n        require(\"jit.v\").start(\"%s\")\n" % jit_log))
     if extra_header:
         subs.append(("add_header X-Rollout-Reason $rollout_reason always;",
                      "add_header X-Rollout-Reason $rollout_reason always;\n"
@@ -334,6 +341,24 @@ def check_explain(port, contexts, want, what, every=10):
     log("%s: /_rollout/explain agrees with the library for %d contexts" % (what, n))
 
 
+def check_jit(path):
+    """The trace log the workers wrote (jit.v, started in init_by_lua; the
+    reload started it afresh): no trace in the binding aborted on something
+    LuaJIT cannot compile, and gateway.route() compiled from its entry, as
+    tests/lua/jit_trace.lua checks outside nginx."""
+    gateway = os.path.join(SRC, "bindings", "lua", "resty", "rollout", "gateway.lua")
+    with open(gateway) as f:
+        line = next(i for i, l in enumerate(f, 1) if l.startswith("function _M.route("))
+    with open(path, errors="replace") as f:
+        text = f.read()
+    nyi = [l for l in text.splitlines()
+           if "NYI" in l and ("rollout.lua" in l or "gateway.lua" in l)]
+    assert not nyi, "NYI trace aborts in the binding:\n  " + "\n  ".join(nyi[:10])
+    assert re.search(r"\[TRACE\s+\d+\s+\S*gateway\.lua:%d\s" % line, text), \
+        "gateway.route (line %d) has no trace from its entry:\n%s" % (line, text[-3000:])
+    log("LuaJIT in the workers: gateway.route compiled from its entry, no NYI abort in the binding")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--nginx", default="/usr/sbin/nginx")
@@ -355,7 +380,8 @@ def main():
     with open(plan_file, "w") as f:
         f.write(PLAN_A)
     port, stable_port, canary_port = free_ports(3)
-    conf = make_config(prefix, plan_file, library, port, stable_port, canary_port)
+    jit_log = os.path.join(prefix, "logs", "jit.log")
+    conf = make_config(prefix, plan_file, library, port, stable_port, canary_port, jit_log=jit_log)
     nginx = Nginx(args.nginx, prefix, conf)
     ok = False
     try:
@@ -460,6 +486,7 @@ def main():
         pids = check_all(port, contexts, want_b, "plan B after reload")
         assert not (pids & {str(p) for p in old_workers}), "an old worker still answers"
         log("plan B sends %d more of %d requests to the canary than plan A" % (more, len(contexts)))
+        check_jit(jit_log)
         ok = True
     finally:
         nginx.stop()

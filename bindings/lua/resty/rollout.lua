@@ -891,10 +891,7 @@ end
 -- variant ("new" or "stable") and the decision's label (above): what a
 -- gateway's debugging header needs, at the cost of decide_variant. Errors as
 -- decide_variant.
-function Plan:decide_label(org, user, session, now, state, request, attrs)
-    local rc = decide_into(self, org, user, session, now, state, request, attrs,
-                           "decide_label")
-    if rc ~= 0 then return nil, DECIDE_ERRORS[rc] or "decide failed", CODES[rc] end
+local function labelled(self)
     local d = dec
     -- reason < 16, cohort and phase < 32 (+1 for none), unit < 4 (+1), step
     -- any: one number per distinct label
@@ -908,6 +905,27 @@ function Plan:decide_label(org, user, session, now, state, request, attrs)
     end
     return VARIANTS[d.variant], label
 end
+
+function Plan:decide_label(org, user, session, now, state, request, attrs)
+    local rc = decide_into(self, org, user, session, now, state, request, attrs,
+                           "decide_label")
+    if rc ~= 0 then return nil, DECIDE_ERRORS[rc] or "decide failed", CODES[rc] end
+    return labelled(self)
+end
+
+-- LuaJIT only: decide_label for a rollout_context cdata the caller filled
+-- (rollout.new_context()), ids and attributes as pointer and length, e.g.
+-- straight from nginx's request memory: no Lua string per id. The memory
+-- must stay valid for the call.
+function Plan:decide_label_raw(c, now, state)
+    check_time(now, 2, "decide_label_raw")
+    state = state_arg(state, 3, "decide_label_raw")
+    local rc = C.rollout_decide(self._ptr, state, now, c, dec)
+    if rc ~= 0 then return nil, DECIDE_ERRORS[rc] or "decide failed", CODES[rc] end
+    return labelled(self)
+end
+
+function _M.new_context() return ffi_new("rollout_context") end
 
 -- decide/explain take either (ctx_table, now, state) with
 -- ctx_table = {org=, user=, session=, request=, attrs={k=v}}, or the

@@ -32,43 +32,73 @@
 -- configuration (and plan) running and logs the loader's message.
 
 local rollout = require "resty.rollout"
+local ffi = require "ffi"
 
 local ngx = ngx
 local ngx_var = ngx and ngx.var   -- one table for every request (resty.core)
 local type, tostring, pairs, ipairs, pcall, error, next = type, tostring, pairs, ipairs, pcall, error, next
-local concat = table.concat
+local concat, sort = table.concat, table.sort
 
 local _M = { _VERSION = '0.1.0' }
 
 -- Set by init(); read-only afterwards (the plan is immutable, so every
 -- worker shares the master's copy through fork).
 _M.plan = nil
--- A prepared attribute set for the request attributes the plan's cohort
--- rules use (see resty.rollout's new_attrs); init() fills the keys.
-_M.attrs = nil
 
+local plan
 local dict, state_key, lock_key
 -- Per worker: the last line read from the dict and what it decoded to.
 local cached_text, cached_state, cached_err = nil, nil, nil
--- route(): the plan and attribute set (as _M.plan, _M.attrs), the attribute
--- keys in init's order, the upstream names and the variable for the label
-local plan, attrs
-local attr_key1, attr_key2, attr_key3, attr_key4
-local upstream_new, upstream_stable, reason_var = "canary", "stable", "rollout_reason"
-local org_fallback   -- an nginx variable read when route() gets no org
-local bad_state_text, bad_state_label   -- the label for an unreadable state, per error
 
--- init{ plan = FILE, dict = "rollout", library = nil, attrs = { "email" },
+-- route()'s per-VM context: one rollout_context and attribute array, filled
+-- per request with pointers into nginx's request memory (no Lua strings)
+local cctx = rollout.new_context and rollout.new_context()
+local attr_buf, n_attrs = nil, 0
+local attr_names, attr_keys = {}, {}   -- attribute keys (sorted) and their variables
+-- the nginx variables each id comes from: a name and an optional fallback
+local org1, org2, user1, user2, session1, session2, request1, request2
+local attr_var1, attr_var2, attr_var3, attr_var4
+local upstream_new, upstream_stable, reason_var = "canary", "stable", "rollout_reason"
+local bad_state_text, bad_state_label   -- the label for an unreadable state, per error
+-- reading a variable without making a Lua string: lua-nginx-module's own
+-- FFI entry point, the one resty.core's ngx.var uses, which hands back a
+-- pointer into the request's memory; and resty.core's request getter
+local var_get, get_request
+local vp = ffi.new("char *[1]")
+local vl = ffi.new("size_t[1]")
+local verr = ffi.new("char *[1]")
+local lowbuf = ffi.new("char[256]")   -- var_get lowercases the name into it
+
+-- an id's source: "var" or { "var", "fallback_var" }
+local function source(v, what)
+    if v == nil then return nil, nil end
+    if type(v) == "string" then v = { v } end
+    if type(v) ~= "table" or #v < 1 or #v > 2 then
+        error("rollout gateway: " .. what .. ": a variable name or a list of two expected", 3)
+    end
+    for _, name in ipairs(v) do
+        if type(name) ~= "string" or name == "" or #name > 255 then
+            error("rollout gateway: " .. what .. ": nginx variable names (without $) expected", 3)
+        end
+    end
+    return v[1], v[2]
+end
+
+-- init{ plan = FILE, dict = "rollout", library = nil,
+--       org = { "http_x_org", "cookie_org" }, user = "http_x_user",
+--       session = "cookie_session", request = nil,
+--       attrs = { email = "http_x_email" },
 --       upstreams = { new = "canary", stable = "stable" },
---       reason_var = "rollout_reason", org_fallback = nil }
+--       reason_var = "rollout_reason" }
 -- Loads the library (library: an explicit librollout.so.0; nil: found on
 -- lua_package_cpath, then by the dynamic linker) and the plan. Raises on
 -- failure, so nginx refuses a configuration whose plan does not load.
--- attrs: the request attributes the plan's cohort rules read (at most 4,
--- route()'s a1..a4); upstreams: what route() returns for each variant;
--- reason_var: the nginx variable (declared with set) route() puts the label
--- in; org_fallback: an nginx variable (e.g. "cookie_org") route() reads when
--- it is given no org.
+-- org, user, session, request: the nginx variable (name without $) route()
+-- reads each id from, or a list of two, the second read when the first is
+-- empty; an id without one is absent. attrs: request attribute -> variable,
+-- at most 4 (the attributes the plan's cohort rules read). upstreams: what
+-- route() returns for each variant. reason_var: the variable (declared with
+-- set) route() puts the decision's label in.
 function _M.init(opts)
     if type(opts) ~= "table" or type(opts.plan) ~= "string" then
         error("rollout gateway: init{ plan = FILE } expected", 2)
@@ -82,17 +112,46 @@ function _M.init(opts)
     if not dict then
         error("rollout gateway: no lua_shared_dict named \"" .. name .. "\"", 2)
     end
-    local keys = opts.attrs or { "email" }
-    if type(keys) ~= "table" or #keys > 4 then
-        error("rollout gateway: attrs: a list of at most 4 keys expected", 2)
+    org1, org2 = source(opts.org, "org")
+    user1, user2 = source(opts.user, "user")
+    session1, session2 = source(opts.session, "session")
+    request1, request2 = source(opts.request, "request")
+    local attrs = opts.attrs or {}
+    if type(attrs) ~= "table" or attrs[1] ~= nil then
+        error("rollout gateway: attrs: a table { attribute = variable } expected", 2)
     end
-    plan, attrs = p, rollout.new_attrs(keys)
-    _M.plan, _M.attrs = plan, attrs
-    attr_key1, attr_key2, attr_key3, attr_key4 = keys[1], keys[2], keys[3], keys[4]
+    attr_names, attr_keys = {}, {}
+    for k, v in pairs(attrs) do
+        if type(k) ~= "string" or k == "" or type(v) ~= "string" or v == "" then
+            error("rollout gateway: attrs: a table { attribute = variable } expected", 2)
+        end
+        attr_names[#attr_names + 1] = k
+    end
+    if #attr_names > 4 then error("rollout gateway: attrs: at most 4", 2) end
+    sort(attr_names)
+    n_attrs = #attr_names
+    attr_buf = ffi.new("rollout_attr[?]", n_attrs > 0 and n_attrs or 1)
+    for i, k in ipairs(attr_names) do attr_keys[i] = k end   -- anchored: the array points at them
+    attr_var1, attr_var2, attr_var3, attr_var4 = attrs[attr_names[1]], attrs[attr_names[2]],
+                                                 attrs[attr_names[3]], attrs[attr_names[4]]
+    cctx.attrs, cctx.n_attrs = attr_buf, n_attrs
     local up = opts.upstreams or {}
     upstream_new, upstream_stable = up.new or "canary", up.stable or "stable"
     reason_var = opts.reason_var or "rollout_reason"
-    org_fallback = opts.org_fallback
+    -- stand-ins outside nginx (tests): var_get(r, name, len, lowbuf, 0, vp,
+    -- vl, err) and get_request(), as lua-nginx-module and resty.core offer them
+    var_get, get_request = opts.var_get, opts.get_request
+    if not var_get then
+        local okb, base = pcall(require, "resty.core.base")
+        pcall(require, "resty.core.var")   -- declares ngx_http_lua_ffi_var_get
+        local okv, fn = pcall(function() return ffi.C.ngx_http_lua_ffi_var_get end)
+        if not (okb and okv) then
+            error("rollout gateway: needs lua-resty-core (resty.core.base, resty.core.var)", 2)
+        end
+        var_get, get_request = fn, base.get_request
+    end
+    plan = p
+    _M.plan = plan
     bad_state_text, bad_state_label = nil, nil
     -- the fingerprint (a digest of the normalized plan, id included) names
     -- the plan; a short key because every request hashes it (crc32) to
@@ -131,45 +190,83 @@ end
 
 -- ---- the per-request decision ----------------------------------------------------------
 
--- route(org, user, session, a1, a2, a3, a4) -> upstream name
+-- The request's value of nginx variable name, into vp[0], vl[0]: true when
+-- there is one and it is not empty.
+local function read(r, name)
+    return var_get(r, name, #name, lowbuf, 0, vp, vl, verr) == 0 and vl[0] ~= 0
+end
+
+-- route() -> upstream name
 --
--- The whole per-request decision, for set_by_lua (examples/nginx/route.lua).
--- Ids are strings, nil or "" (absent); a1..a4 are the values of init's
--- attrs, in that order (nil or "" absent). Reads the shared state (one dict
--- get), decides, puts the decision's label (plan:decide_label, e.g.
--- "IN_ROLLOUT cohort=pilot phase=pilot step=1 unit=user") in the nginx
--- variable init's reason_var, and returns init's upstreams.new or
--- upstreams.stable. A state that does not decode routes to stable, labelled
--- "STATE_UNREADABLE: <why>". The full explanation of a request's decision
--- (rollout_explain's sentence, which names the id and its bucket) is the
--- admin location's GET .../explain.
+-- The whole per-request decision, for set_by_lua (examples/nginx/nginx.conf):
+-- reads the ids and attributes from init's nginx variables, the shared
+-- state (one dict get), decides, puts the decision's label
+-- (plan:decide_label, e.g. "IN_ROLLOUT cohort=pilot phase=pilot step=1
+-- unit=user") in the variable init's reason_var, and returns init's
+-- upstreams.new or upstreams.stable. A state that does not decode routes to
+-- stable, labelled "STATE_UNREADABLE: <why>". The full explanation of a
+-- decision (rollout_explain's sentence, which names the id and its bucket)
+-- is the admin location's GET .../explain.
 --
--- A Lua function with fixed arguments, so that LuaJIT compiles it from its
--- entry: the chunk set_by_lua runs is a vararg function, which LuaJIT never
--- compiles, and the FFI calls a decision makes (the dict, the variable, the
--- library) cost ten times more interpreted than compiled. Per request it
--- makes no string and no table: labels are cached in the plan.
-function _M.route(org, user, session, a1, a2, a3, a4)
-    if org == "" or org == nil then
-        org = nil
-        if org_fallback then
-            -- only for requests without the header: no cookie parsing for the others
-            org = ngx_var[org_fallback]
-            if org == "" then org = nil end
-        end
+-- What it costs is what it avoids: the ids go to the library as pointers
+-- into nginx's request memory, never as Lua strings (interning a new string
+-- per id and request, then collecting it, was the largest part of a
+-- decision's cost); labels are cached in the plan; nothing else allocates.
+-- It is a Lua function called from the set_by_lua chunk, so that LuaJIT
+-- compiles it from its entry: a chunk is a vararg function, which LuaJIT
+-- never compiles, and interpreted FFI calls cost ten times more.
+function _M.route()
+    local r = get_request()
+    local c = cctx
+    if org1 and (read(r, org1) or (org2 and read(r, org2))) then
+        c.org, c.org_len = vp[0], vl[0]
+    else
+        c.org, c.org_len = nil, 0
     end
-    if attr_key1 then
-        if a1 == "" then a1 = nil end
-        attrs:set(attr_key1, a1)
-        if attr_key2 then
-            if a2 == "" then a2 = nil end
-            attrs:set(attr_key2, a2)
-            if attr_key3 then
-                if a3 == "" then a3 = nil end
-                attrs:set(attr_key3, a3)
-                if attr_key4 then
-                    if a4 == "" then a4 = nil end
-                    attrs:set(attr_key4, a4)
+    if user1 and (read(r, user1) or (user2 and read(r, user2))) then
+        c.user, c.user_len = vp[0], vl[0]
+    else
+        c.user, c.user_len = nil, 0
+    end
+    if session1 and (read(r, session1) or (session2 and read(r, session2))) then
+        c.session, c.session_len = vp[0], vl[0]
+    else
+        c.session, c.session_len = nil, 0
+    end
+    if request1 and (read(r, request1) or (request2 and read(r, request2))) then
+        c.request, c.request_len = vp[0], vl[0]
+    else
+        c.request, c.request_len = nil, 0
+    end
+    -- an absent attribute has no key, as in resty.rollout's prepared sets
+    if attr_var1 then
+        local a = attr_buf[0]
+        if read(r, attr_var1) then
+            a.key, a.key_len, a.value, a.value_len = attr_keys[1], #attr_keys[1], vp[0], vl[0]
+        else
+            a.key, a.key_len, a.value, a.value_len = nil, 0, nil, 0
+        end
+        if attr_var2 then
+            a = attr_buf[1]
+            if read(r, attr_var2) then
+                a.key, a.key_len, a.value, a.value_len = attr_keys[2], #attr_keys[2], vp[0], vl[0]
+            else
+                a.key, a.key_len, a.value, a.value_len = nil, 0, nil, 0
+            end
+            if attr_var3 then
+                a = attr_buf[2]
+                if read(r, attr_var3) then
+                    a.key, a.key_len, a.value, a.value_len = attr_keys[3], #attr_keys[3], vp[0], vl[0]
+                else
+                    a.key, a.key_len, a.value, a.value_len = nil, 0, nil, 0
+                end
+                if attr_var4 then
+                    a = attr_buf[3]
+                    if read(r, attr_var4) then
+                        a.key, a.key_len, a.value, a.value_len = attr_keys[4], #attr_keys[4], vp[0], vl[0]
+                    else
+                        a.key, a.key_len, a.value, a.value_len = nil, 0, nil, 0
+                    end
                 end
             end
         end
@@ -182,7 +279,8 @@ function _M.route(org, user, session, a1, a2, a3, a4)
         end
         variant, label = "stable", bad_state_label
     else
-        variant, label = plan:decide_label(org, user, session, ngx.time(), state, nil, attrs)
+        -- ngx.time(): the event loop's cached clock; the library reads none
+        variant, label = plan:decide_label_raw(c, ngx.time(), state)
         if not variant then variant, label = "stable", "DECIDE_FAILED: " .. label end
     end
     ngx_var[reason_var] = label
@@ -274,7 +372,7 @@ local function describe(plan, s, now)
     }
 end
 
--- GET .../explain?org=..&user=..&session=..&<attr>=..: how the requests of
+-- GET .../explain?org=..&user=..&session=..&request=..&<attr>=..: how the requests of
 -- that context are routed now, with the shared state route() reads: the
 -- label route() puts in the header, the full explanation and the decision.
 local function explain(args, now)
@@ -286,8 +384,9 @@ local function explain(args, now)
     end
     local ok, res = pcall(function()
         local a = {}
-        for _, k in ipairs({ attr_key1, attr_key2, attr_key3, attr_key4 }) do a[k] = arg(k) end
-        return { org = arg("org"), user = arg("user"), session = arg("session"), attrs = a }
+        for _, k in ipairs(attr_names) do a[k] = arg(k) end
+        return { org = arg("org"), user = arg("user"), session = arg("session"),
+                 request = arg("request"), attrs = a }
     end)
     if not ok then
         if type(res) == "table" then return respond(res.status, { error = res.msg }) end
@@ -299,7 +398,8 @@ local function explain(args, now)
     local d, derr = plan:decide(ctx, now, state)
     if not d then return respond(500, { error = derr }) end
     local text = plan:explain(ctx, now, state)
-    local _, label = plan:decide_label(ctx.org, ctx.user, ctx.session, now, state, nil, ctx.attrs)
+    local _, label = plan:decide_label(ctx.org, ctx.user, ctx.session, now, state, ctx.request,
+                                       ctx.attrs)
     d.label, d.explanation = label, text
     d.upstream = d.variant == "new" and upstream_new or upstream_stable
     return respond(200, d)
