@@ -9,11 +9,15 @@
 --   rollout_bucket the library's bucket: the same hash, plus hashing the salt
 --                  into the seed every call (decide does that once at load)
 --   rollout_decide the C call alone, context filled by hand (no binding code)
---   decide_variant the hot path of the nginx example: a whole decision
+--   decide_variant the hot path for string ids: a whole decision
 --                  (cohort match incl. an org_in set lookup, the schedule
 --                  walk, the bucket) returning constant strings
 --   decide_variant+attrs  the same with a prepared attribute set (pattern rule)
---   explain        a decision plus its text, as X-Rollout-Reason needs
+--   decide_label   the decision and its cached label (what the nginx
+--                  example's X-Rollout-Reason shows)
+--   decide_label_raw  the same from a context the caller filled with
+--                  (pointer, length) ids: the nginx example's call
+--   explain        a decision plus its full text (the admin /explain)
 -- Each is timed in ROUNDS (default 7) interleaved rounds; the median is
 -- printed. The plan is the one tests/lua/nginx_test.py uses.
 local lib = arg[1] or error("usage: luajit lua_decide.lua LIBRARY [ROUNDS]")
@@ -70,6 +74,13 @@ local C = ffi.load(lib)
 local plan_ptr = plan._ptr
 local raw_ctx = ffi.new("rollout_context")
 local raw_dec = ffi.new("rollout_decision")
+local label_ctx = rollout.new_context()
+
+-- Counted without a branch, as the raw case adds raw_dec.variant: a branch
+-- on the variant in the loop body makes LuaJIT's side trace for the
+-- other outcome jump back to the loop's header on most iterations, and
+-- that, not the decision, is then what gets timed.
+local IS_NEW = { new = 1, stable = 0 }
 
 local sink = 0
 local cases = {
@@ -111,7 +122,7 @@ local cases = {
         for _ = 1, reps do
             for i = 1, N do
                 local v = plan:decide_variant(orgs[i], users[i], sessions[i], now, nil)
-                if v == "new" then n = n + 1 end
+                n = n + IS_NEW[v]
             end
         end
         sink = sink + n
@@ -121,7 +132,34 @@ local cases = {
         for _ = 1, reps do
             for i = 1, N do
                 local v = plan:decide_variant(orgs[i], users[i], sessions[i], now, nil, nil, attrs)
-                if v == "new" then n = n + 1 end
+                n = n + IS_NEW[v]
+            end
+        end
+        sink = sink + n
+    end },
+    { "plan:decide_label", function(reps)
+        local n = 0
+        for _ = 1, reps do
+            for i = 1, N do
+                local v, label = plan:decide_label(orgs[i], users[i], sessions[i], now, nil)
+                n = n + IS_NEW[v]
+            end
+        end
+        sink = sink + n
+    end },
+    { "plan:decide_label_raw", function(reps)
+        -- the context filled by the caller with (pointer, length) ids, as
+        -- resty.rollout.gateway's route() fills it from nginx's memory
+        local n = 0
+        local c = label_ctx
+        for _ = 1, reps do
+            for i = 1, N do
+                local o, u, s = orgs[i], users[i], sessions[i]
+                c.org, c.org_len = o, #o
+                c.user, c.user_len = u, #u
+                c.session, c.session_len = s, #s
+                local v, label = plan:decide_label_raw(c, now, nil)
+                n = n + IS_NEW[v]
             end
         end
         sink = sink + n

@@ -138,7 +138,11 @@ end
 local gw = require "resty.rollout.gateway"
 gw.init({ plan = plan_file, library = lib, org = { "http_x_org", "cookie_org" },
           user = "http_x_user", session = "cookie_session", attrs = { email = "http_x_email" },
-          var_get = var_get, get_request = function() return REQUEST end })
+          var_get = var_get, get_request = function() return REQUEST end,
+          var_set = function(r, name, len, lowbuf, value, value_len, err, err_len)
+              var[name] = value
+              return 0
+          end })
 os.remove(plan_file)
 local route = gw.route
 local req = 0

@@ -60,14 +60,17 @@ local org1, org2, user1, user2, session1, session2, request1, request2
 local attr_var1, attr_var2, attr_var3, attr_var4
 local upstream_new, upstream_stable, reason_var = "canary", "stable", "rollout_reason"
 local bad_state_text, bad_state_label   -- the label for an unreadable state, per error
--- reading a variable without making a Lua string: lua-nginx-module's own
--- FFI entry point, the one resty.core's ngx.var uses, which hands back a
--- pointer into the request's memory; and resty.core's request getter
-local var_get, get_request
+-- lua-nginx-module's own FFI entry points for variables, the ones
+-- resty.core's ngx.var uses: var_get hands back a pointer into the
+-- request's memory (no Lua string), var_set copies the label into the
+-- request's pool; and resty.core's request getter
+local var_get, var_set, get_request
 local vp = ffi.new("char *[1]")
 local vl = ffi.new("size_t[1]")
 local verr = ffi.new("char *[1]")
-local lowbuf = ffi.new("char[256]")   -- var_get lowercases the name into it
+local lowbuf = ffi.new("char[256]")   -- both lowercase the name into it
+local set_err = ffi.new("char[256]")
+local set_err_len = ffi.new("size_t[1]")
 
 -- an id's source: "var" or { "var", "fallback_var" }
 local function source(v, what)
@@ -138,17 +141,21 @@ function _M.init(opts)
     local up = opts.upstreams or {}
     upstream_new, upstream_stable = up.new or "canary", up.stable or "stable"
     reason_var = opts.reason_var or "rollout_reason"
+    if #reason_var > 255 then error("rollout gateway: reason_var: too long", 2) end
     -- stand-ins outside nginx (tests): var_get(r, name, len, lowbuf, 0, vp,
-    -- vl, err) and get_request(), as lua-nginx-module and resty.core offer them
-    var_get, get_request = opts.var_get, opts.get_request
+    -- vl, err), var_set(r, name, len, lowbuf, value, value_len, err,
+    -- err_len) and get_request(), as lua-nginx-module and resty.core offer them
+    var_get, var_set, get_request = opts.var_get, opts.var_set, opts.get_request
     if not var_get then
         local okb, base = pcall(require, "resty.core.base")
-        pcall(require, "resty.core.var")   -- declares ngx_http_lua_ffi_var_get
-        local okv, fn = pcall(function() return ffi.C.ngx_http_lua_ffi_var_get end)
+        pcall(require, "resty.core.var")   -- declares the two functions
+        local okv, fget, fset = pcall(function()
+            return ffi.C.ngx_http_lua_ffi_var_get, ffi.C.ngx_http_lua_ffi_var_set
+        end)
         if not (okb and okv) then
             error("rollout gateway: needs lua-resty-core (resty.core.base, resty.core.var)", 2)
         end
-        var_get, get_request = fn, base.get_request
+        var_get, var_set, get_request = fget, fset, base.get_request
     end
     plan = p
     _M.plan = plan
@@ -283,7 +290,10 @@ function _M.route()
         variant, label = plan:decide_label_raw(c, ngx.time(), state)
         if not variant then variant, label = "stable", "DECIDE_FAILED: " .. label end
     end
-    ngx_var[reason_var] = label
+    set_err_len[0] = 256
+    if var_set(r, reason_var, #reason_var, lowbuf, label, #label, set_err, set_err_len) ~= 0 then
+        ngx_var[reason_var] = label   -- raises with nginx's message (e.g. not declared)
+    end
     if variant == "new" then return upstream_new end
     return upstream_stable
 end
