@@ -2,7 +2,8 @@
 """nginx_bench.py --library LIBROLLOUT_SO [--rounds N] [--seconds S]
 
 Requests per second of examples/nginx/nginx.conf (every request decided by
-librollout through the FFI, explanation header included) against the same
+librollout through the FFI, from the shared state, with its X-Rollout-Reason
+label) against the same
 nginx configuration routing with nginx's native split_clients for the same
 20 % split, measured with wrk on loopback. Not pass/fail: it prints each
 round, the medians and the ratio (target >= 0.97). docs/lua.md
@@ -10,8 +11,9 @@ records the figures.
 
 Both configurations are the example rewritten by tests/lua/nginx_test.py's
 make_config (same paths, ports, one worker); the split_clients one differs
-only in the routing: no set_by_lua, a split_clients block on the org
-header, proxy_pass to the variable it sets. Both run at once (the idle one
+only in the routing: no set_by_lua_block, a split_clients block on the org
+header, proxy_pass to the variable it sets (and X-Rollout-Reason carries
+that variable). Both run at once (the idle one
 costs nothing); runs alternate A/B and B/A by round so that drift (thermal,
 other load) hits both equally. With two or more CPUs, nginx is pinned to
 CPU 0 and wrk to CPU 1 so they do not compete for one core.
