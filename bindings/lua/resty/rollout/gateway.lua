@@ -3,15 +3,16 @@
 -- shared by every worker through a lua_shared_dict, and an admin handler
 -- that applies state events. examples/nginx/nginx.conf shows the wiring.
 --
---   init_by_lua_block { require("resty.rollout.gateway").init({ plan = "/etc/nginx/rollout/plan.yaml" }) }
+--   init_by_lua_block { require("resty.rollout.gateway").init({
+--       plan = "/etc/nginx/rollout/plan.yaml", org = { "http_x_org", "cookie_org" },
+--       user = "http_x_user", session = "cookie_session", attrs = { email = "http_x_email" } }) }
 --   set $rollout_reason "";
---   set_by_lua_file $rollout_upstream route.lua $http_x_org $http_x_user $cookie_session $http_x_email;
---       -- route.lua: return package.loaded["resty.rollout.gateway"].route(...)
+--   set_by_lua_block $rollout_upstream { return package.loaded["resty.rollout.gateway"].route() }
 --   add_header X-Rollout-Reason $rollout_reason always;
 --   proxy_pass http://$rollout_upstream;
 --   location /_rollout/ { content_by_lua_block { require("resty.rollout.gateway").admin() } }
 --
--- Or build a handler of your own from gw.plan, gw.attrs and gw.state().
+-- Or build a handler of your own from gw.plan and gw.state().
 --
 -- How the state is shared:
 --   * the dict holds the encoded state (one short line, "rs1...") under a
