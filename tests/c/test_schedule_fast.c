@@ -123,7 +123,9 @@ Test(schedule_fast, extreme_times_match_the_walk)
         rollout_state s;
         rollout_state_init(p, &s);
         s.status = ROLLOUT_STATUS_RUNNING;
-        s.started_at = edges[next_rand() % N_EDGES] + (int64_t)(next_rand() % 7) - 3;
+        int64_t jitter = (int64_t)(next_rand() % 7) - 3;
+        if (__builtin_add_overflow(edges[next_rand() % N_EDGES], jitter, &s.started_at))
+            s.started_at = jitter > 0 ? INT64_MAX : INT64_MIN + 1;
         if (!s.started_at)
             s.started_at = 1;
         int gos = (int)(next_rand() % (unsigned)(p->n_gates + 1));
@@ -135,10 +137,14 @@ Test(schedule_fast, extreme_times_match_the_walk)
         rp_timeline tl;
         rp_timeline_compute(p, &s, false, &tl);
         for (int k = 0; k < 4; k++) {
-            int64_t now = k == 0 ? edges[next_rand() % N_EDGES]
-                        : k == 1 ? tl.step_at[next_rand() % (uint64_t)p->n_steps]
-                                 : s.started_at + (int64_t)(next_rand() % (30 * 86400));
-            if (now == RP_NEVER || (k == 2 && now < s.started_at))
+            int64_t now, later = (int64_t)(next_rand() % (30 * 86400));
+            if (k == 0)
+                now = edges[next_rand() % N_EDGES];
+            else if (k == 1)
+                now = tl.step_at[next_rand() % (uint64_t)p->n_steps];
+            else if (__builtin_add_overflow(s.started_at, later, &now))
+                now = INT64_MAX;
+            if (now == RP_NEVER)
                 continue;
             for (int c = 0; c < p->n_cohorts; c++) {
                 rp_cohort_weight fast = {0}, ref = {0};
