@@ -67,6 +67,46 @@ static int state_reason(const rollout_plan *plan, const rollout_state *s, int64_
     }
 }
 
+/* Everything decide answers from the state alone, before the request: the
+ * state's verdict (a reason), or -1 to go on. A state that is not this
+ * plan's sets *rc (else left ROLLOUT_OK) and answers NO_COHORT. */
+static inline int state_check(const rollout_plan *plan, const rollout_state *s, int64_t now,
+                              int *rc)
+{
+    if (s) {
+        if (s->format != ROLLOUT_STATE_FORMAT || s->status < 0 ||
+            s->status >= ROLLOUT_STATUS_COUNT)
+            *rc = ROLLOUT_ERR_STATE;
+        else if (s->plan_fingerprint != plan->fingerprint)
+            *rc = ROLLOUT_ERR_STATE_PLAN;
+        if (*rc)
+            return ROLLOUT_REASON_NO_COHORT;
+    }
+    return state_reason(plan, s, now);
+}
+
+/* The id of a unit in a context (id NULL or len 0: absent). */
+static inline void unit_id(const rollout_context *ctx, int unit, const char **id, size_t *len)
+{
+    switch (unit) {
+    case ROLLOUT_UNIT_ORG: *id = ctx->org; *len = ctx->org_len; break;
+    case ROLLOUT_UNIT_USER: *id = ctx->user; *len = ctx->user_len; break;
+    case ROLLOUT_UNIT_SESSION: *id = ctx->session; *len = ctx->session_len; break;
+    default: *id = ctx->request; *len = ctx->request_len; break;
+    }
+}
+
+/* The hash a unit id buckets by: the one an id set already computed for an
+ * org or user, else computed here. */
+static inline uint64_t unit_hash(const rp_unit_hashes *h, int unit, const char *id, size_t len)
+{
+    if (unit == ROLLOUT_UNIT_ORG && h->have_org)
+        return h->org;
+    if (unit == ROLLOUT_UNIT_USER && h->have_user)
+        return h->user;
+    return rp_hash_id(h->seed, id, len);
+}
+
 /* STABLE with a reason and nothing placed: every way out before a cohort. */
 static int stable(rollout_decision *out, int reason, int rc)
 {
@@ -113,16 +153,10 @@ RP_FLATTEN int rollout_decide(const rollout_plan *plan, const rollout_state *sta
     /* Every way out fills *out, so even an error leaves a STABLE answer. */
     if (!plan)
         return stable(out, ROLLOUT_REASON_NO_COHORT, ROLLOUT_ERR_ARG);
-    if (state) {
-        if (state->format != ROLLOUT_STATE_FORMAT || state->status < 0 ||
-            state->status >= ROLLOUT_STATUS_COUNT)
-            return stable(out, ROLLOUT_REASON_NO_COHORT, ROLLOUT_ERR_STATE);
-        if (state->plan_fingerprint != plan->fingerprint)
-            return stable(out, ROLLOUT_REASON_NO_COHORT, ROLLOUT_ERR_STATE_PLAN);
-    }
-    int reason = state_reason(plan, state, now);
+    int rc = ROLLOUT_OK;
+    int reason = state_check(plan, state, now, &rc);
     if (reason >= 0)
-        return stable(out, reason, ROLLOUT_OK);
+        return stable(out, reason, rc);
 
     static const rollout_context none;
     if (!ctx)
@@ -147,23 +181,10 @@ RP_FLATTEN int rollout_decide(const rollout_plan *plan, const rollout_state *sta
     int unit = st->decision.unit;
     const char *id;
     size_t len;
-    switch (unit) {
-    case ROLLOUT_UNIT_ORG: id = ctx->org; len = ctx->org_len; break;
-    case ROLLOUT_UNIT_USER: id = ctx->user; len = ctx->user_len; break;
-    case ROLLOUT_UNIT_SESSION: id = ctx->session; len = ctx->session_len; break;
-    default: id = ctx->request; len = ctx->request_len; break;
-    }
+    unit_id(ctx, unit, &id, &len);
     if (!id || !len)
         return stable_in_cohort(plan, out, ROLLOUT_REASON_MISSING_UNIT, ci, st);
-    /* the org or user id may already be hashed by an id set: reuse it */
-    uint64_t hash;
-    if (unit == ROLLOUT_UNIT_ORG && h.have_org)
-        hash = h.org;
-    else if (unit == ROLLOUT_UNIT_USER && h.have_user)
-        hash = h.user;
-    else
-        hash = rp_hash_id(plan->seed, id, len);
-    uint32_t bucket = rp_bucket_from_hash(hash);
+    uint32_t bucket = rp_bucket_from_hash(unit_hash(&h, unit, id, len));
     /* The step's decision is ready but for these three. Arithmetic, not a
      * branch: over a stream of requests bucket < weight is a coin flip the
      * branch predictor cannot learn. */
@@ -259,18 +280,15 @@ RP_FLATTEN int rollout_decide_ids(const rollout_plan *plan, const rollout_state 
         memset(variants, ROLLOUT_STABLE, n);
     if (!plan || (n && !ids) || unit < ROLLOUT_UNIT_ORG || unit > ROLLOUT_UNIT_REQUEST)
         return ROLLOUT_ERR_ARG;
-    rollout_decision d;
+    /* The state's checks and verdict, once: every id would get them. */
+    int rc = ROLLOUT_OK;
+    if (state_check(plan, state, now, &rc) >= 0)
+        return rc;
     static const rollout_context none;
     rollout_context ctx = base ? *base : none;
     const char **idp;
     size_t *lenp;
     unit_field(&ctx, unit, &idp, &lenp);
-    /* The state's checks and verdict, once: rollout_decide gives them
-     * before it looks at the request. */
-    int rc = rollout_decide(plan, state, now, &ctx, &d);
-    if (rc || d.reason == ROLLOUT_REASON_NOT_STARTED || d.reason == ROLLOUT_REASON_ROLLED_BACK ||
-        d.reason == ROLLOUT_REASON_HALTED)
-        return rc;
 
     /* Cohorts in plan order: those whose rule reads the id are tried per
      * id; the first that does not decides every id that reaches it. */
@@ -308,11 +326,11 @@ RP_FLATTEN int rollout_decide_ids(const rollout_plan *plan, const rollout_state 
             fixed[ci] = -1;
             continue;
         }
-        const char **oid;
-        size_t *olen;
-        unit_field(&ctx, st->decision.unit, &oid, &olen);
-        if (*oid && *olen)
-            fixed[ci] = rp_bucket_from_hash(rp_hash_id(plan->seed, *oid, *olen)) <
+        const char *oid;
+        size_t olen;
+        unit_id(&ctx, st->decision.unit, &oid, &olen);
+        if (oid && olen)
+            fixed[ci] = rp_bucket_from_hash(rp_hash_id(plan->seed, oid, olen)) <
                         st->decision.weight;
     }
     int fallback = last >= 0 && last_t == RP_T_YES ? last : -1;
@@ -353,14 +371,8 @@ RP_FLATTEN int rollout_decide_ids(const rollout_plan *plan, const rollout_state 
         }
         if (!*lenp)
             continue; /* MISSING_UNIT */
-        uint64_t hash;
-        if (unit == ROLLOUT_UNIT_ORG && h.have_org)
-            hash = h.org;
-        else if (unit == ROLLOUT_UNIT_USER && h.have_user)
-            hash = h.user;
-        else
-            hash = rp_hash_id(plan->seed, *idp, *lenp);
-        variants[i] = rp_bucket_from_hash(hash) < steps[ci]->decision.weight;
+        variants[i] = rp_bucket_from_hash(unit_hash(&h, unit, *idp, *lenp)) <
+                      steps[ci]->decision.weight;
     }
     return ROLLOUT_OK;
 }
@@ -427,14 +439,8 @@ static void put_unit(text *t, const rollout_decision *d, const rollout_context *
 {
     const char *id = NULL;
     size_t n = 0;
-    if (ctx) {
-        switch (d->unit) {
-        case ROLLOUT_UNIT_ORG: id = ctx->org; n = ctx->org_len; break;
-        case ROLLOUT_UNIT_USER: id = ctx->user; n = ctx->user_len; break;
-        case ROLLOUT_UNIT_SESSION: id = ctx->session; n = ctx->session_len; break;
-        case ROLLOUT_UNIT_REQUEST: id = ctx->request; n = ctx->request_len; break;
-        }
-    }
+    if (ctx)
+        unit_id(ctx, d->unit, &id, &n); /* d->unit is a unit: explain checked */
     puts_(t, unit_names[d->unit]);
     if (id && n) {
         puts_(t, " ");
