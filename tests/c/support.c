@@ -70,3 +70,12 @@ int64_t t_time(const char *iso)
     cr_assert(rp_parse_time(iso, strlen(iso), &t), "bad time literal %s", iso);
     return t;
 }
+
+void t_apply(const rollout_plan *p, rollout_state *s, rollout_event ev, int64_t now)
+{
+    rollout_action actions[ROLLOUT_MAX_ACTIONS];
+    size_t n = ROLLOUT_MAX_ACTIONS;
+    rollout_error err;
+    int rc = rollout_apply(p, s, &ev, now, s, actions, &n, &err);
+    cr_assert_eq(rc, ROLLOUT_OK, "%s: %s", rollout_event_name(ev.type), err.message);
+}

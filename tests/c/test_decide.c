@@ -60,15 +60,6 @@ static int gate_of(const rollout_plan *p, const char *name)
     return -1;
 }
 
-static void apply(const rollout_plan *p, rollout_state *s, rollout_event ev, int64_t now)
-{
-    rollout_action actions[ROLLOUT_MAX_ACTIONS];
-    size_t n = ROLLOUT_MAX_ACTIONS;
-    rollout_error err;
-    int rc = rollout_apply(p, s, &ev, now, s, actions, &n, &err);
-    cr_assert_eq(rc, ROLLOUT_OK, "%s: %s", rollout_event_name(ev.type), err.message);
-}
-
 /* The seed rollout started on time, with every gate given GO (by override)
  * when it fell due, up to `until`. */
 static rollout_state seed_state(const rollout_plan *p, int64_t until)
@@ -79,9 +70,9 @@ static rollout_state seed_state(const rollout_plan *p, int64_t until)
     int64_t t0 = rollout_plan_start(p);
     rollout_state s;
     cr_assert_eq(rollout_state_init(p, &s), ROLLOUT_OK);
-    apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_START, .gate = -1}, t0);
+    t_apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_START, .gate = -1}, t0);
     for (size_t i = 0; i < RP_COUNT(gates) && t0 + gates[i].at <= until; i++)
-        apply(p, &s,
+        t_apply(p, &s,
               (rollout_event){.type = ROLLOUT_EVENT_GO, .gate = gate_of(p, gates[i].gate),
                               .role = 0, .override = 1},
               t0 + gates[i].at);
@@ -161,7 +152,7 @@ Test(decide, not_started)
     cr_assert_eq(d.reason, ROLLOUT_REASON_NOT_STARTED, "a state never started");
 
     /* started late: before the actual start it had not started */
-    apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_START, .gate = -1}, t0 + D);
+    t_apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_START, .gate = -1}, t0 + D);
     d = decide(p, &s, t0 + D - 1, &c);
     cr_assert_eq(d.reason, ROLLOUT_REASON_NOT_STARTED);
     d = decide(p, &s, t0 + D, &c);
@@ -418,7 +409,7 @@ Test(decide, rollback_event_makes_everything_stable)
     rollout_state s = seed_state(p, t0 + 6 * D);
     rollout_context c = ctx_ids("org_42", "A", "a");
     cr_assert_eq(decide(p, &s, t0 + 6 * D, &c).variant, ROLLOUT_NEW);
-    apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_ROLLBACK, .gate = -1, .reason = 0},
+    t_apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_ROLLBACK, .gate = -1, .reason = 0},
           t0 + 6 * D);
     for (int64_t t = t0; t < t0 + 10 * D; t += H) {
         rollout_decision d = decide(p, &s, t, &c);

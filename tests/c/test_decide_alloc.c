@@ -10,53 +10,20 @@
  */
 #define _GNU_SOURCE /* RTLD_NEXT */
 
+#include "real_alloc.h"
 #include "support.h"
 #include "targeting.h"
 
 #include <criterion/criterion.h>
-#include <dlfcn.h>
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <stdio.h>
 #include <string.h>
 
-static void *(*real_malloc)(size_t);
-static void *(*real_calloc)(size_t, size_t);
-static void *(*real_realloc)(void *, size_t);
-static void (*real_free)(void *);
-
 /* volatile: the compiler knows malloc as a builtin that cannot see these,
  * and would otherwise drop "counting = 1" around a malloc call */
 static _Thread_local volatile int counting;
 static _Thread_local volatile long allocations;
-
-/* dlsym may itself call calloc before the real one is known: serve that
- * from a static block that free() recognizes and ignores. */
-static _Alignas(16) unsigned char boot[4096];
-static size_t boot_used;
-
-static void *boot_alloc(size_t n)
-{
-    size_t at = (boot_used + 15) & ~(size_t)15;
-    if (at + n > sizeof boot)
-        return NULL;
-    boot_used = at + n;
-    return boot + at;
-}
-
-static int resolving;
-
-static void resolve(void)
-{
-    if (real_malloc || resolving)
-        return;
-    resolving = 1;
-    real_calloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "calloc");
-    real_malloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "malloc");
-    real_realloc = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "realloc");
-    real_free = (void (*)(void *))dlsym(RTLD_NEXT, "free");
-    resolving = 0;
-}
 
 void *malloc(size_t n)
 {
@@ -71,11 +38,7 @@ void *calloc(size_t n, size_t size)
     resolve();
     if (counting)
         allocations++;
-    if (!real_calloc) {
-        void *p = size && n > sizeof boot / size ? NULL : boot_alloc(n * size);
-        return p; /* boot is zeroed static memory */
-    }
-    return real_calloc(n, size);
+    return real_calloc ? real_calloc(n, size) : boot_calloc(n, size);
 }
 
 void *realloc(void *p, size_t n)
@@ -88,7 +51,7 @@ void *realloc(void *p, size_t n)
 
 void free(void *p)
 {
-    if ((unsigned char *)p >= boot && (unsigned char *)p < boot + sizeof boot)
+    if (is_boot(p))
         return;
     resolve();
     if (p)

@@ -172,15 +172,6 @@ Test(decide_ids, matches_decide_on_a_mixed_plan)
     rollout_plan_unref(p);
 }
 
-static void apply(const rollout_plan *p, rollout_state *s, rollout_event ev, int64_t now)
-{
-    rollout_action actions[ROLLOUT_MAX_ACTIONS];
-    size_t n = ROLLOUT_MAX_ACTIONS;
-    rollout_error err;
-    int rc = rollout_apply(p, s, &ev, now, s, actions, &n, &err);
-    cr_assert_eq(rc, ROLLOUT_OK, "%s: %s", rollout_event_name(ev.type), err.message);
-}
-
 /* The seed plan through its life: before the start, the canary, the pilot
  * (an org list), GA with gates given late, paused, halted, rolled back. */
 Test(decide_ids, matches_decide_on_the_seed_through_its_life)
@@ -190,10 +181,10 @@ Test(decide_ids, matches_decide_on_the_seed_through_its_life)
     rollout_state s;
     rollout_state_init(p, &s);
     make_ids(N_IDS);
-    rollout_attr attrs[4];
+    rollout_attr attrs[4][4]; /* one array per base: each points at its own */
     rollout_context bases[4];
     for (int b = 0; b < 4; b++)
-        bases[b] = make_base((uint64_t)b * 37, attrs);
+        bases[b] = make_base((uint64_t)b * 37, attrs[b]);
     rollout_attr role = {"role", 4, "staff", 5};
     rollout_context staff;
     memset(&staff, 0, sizeof staff);
@@ -213,21 +204,21 @@ Test(decide_ids, matches_decide_on_the_seed_through_its_life)
     ALL_UNITS(NULL, t0 - 1);
     ALL_UNITS(NULL, t0 + H);
     ALL_UNITS(&s, t0 + H); /* not started */
-    apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_START, .gate = -1}, t0);
+    t_apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_START, .gate = -1}, t0);
     ALL_UNITS(&s, t0 + H);
     /* gates given GO late, so the later steps slip */
     static const int64_t go[] = {3 * H, 26 * H, 3 * D + 5 * H, 4 * D + 6 * H};
     for (int g = 0; g < 4; g++) {
-        apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_GO, .gate = g, .override = 1},
+        t_apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_GO, .gate = g, .override = 1},
               t0 + go[g]);
         ALL_UNITS(&s, t0 + go[g] + 1);
         ALL_UNITS(&s, t0 + go[g] + 7 * H);
     }
     rollout_state paused = s;
-    apply(p, &paused, (rollout_event){.type = ROLLOUT_EVENT_PAUSE, .gate = -1}, t0 + 5 * D);
+    t_apply(p, &paused, (rollout_event){.type = ROLLOUT_EVENT_PAUSE, .gate = -1}, t0 + 5 * D);
     ALL_UNITS(&paused, t0 + 5 * D + H);
     rollout_state back = s;
-    apply(p, &back, (rollout_event){.type = ROLLOUT_EVENT_ROLLBACK, .gate = -1,
+    t_apply(p, &back, (rollout_event){.type = ROLLOUT_EVENT_ROLLBACK, .gate = -1,
                                     .reason = ROLLOUT_ROLLBACK_MANUAL},
           t0 + 5 * D);
     ALL_UNITS(&back, t0 + 5 * D + H);
@@ -285,7 +276,7 @@ Test(decide_ids, a_rollback_makes_every_id_stable)
     int64_t t0 = rollout_plan_start(p);
     rollout_state s;
     rollout_state_init(p, &s);
-    apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_START, .gate = -1}, t0);
+    t_apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_START, .gate = -1}, t0);
     make_ids(N_IDS);
     unsigned char v[N_IDS];
     cr_assert_eq(rollout_decide_ids(p, &s, t0 + 3 * H, NULL, ROLLOUT_UNIT_SESSION, ids, N_IDS, v),
@@ -294,7 +285,7 @@ Test(decide_ids, a_rollback_makes_every_id_stable)
     for (int i = 0; i < N_IDS; i++)
         news += v[i];
     cr_assert_gt(news, N_IDS / 10, "%d new of %d before the rollback", news, N_IDS);
-    apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_ROLLBACK, .gate = -1,
+    t_apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_ROLLBACK, .gate = -1,
                                  .reason = ROLLOUT_ROLLBACK_MANUAL},
           t0 + 3 * H);
     cr_assert_eq(rollout_decide_ids(p, &s, t0 + 3 * H, NULL, ROLLOUT_UNIT_SESSION, ids, N_IDS, v),
@@ -341,7 +332,7 @@ Test(decide_ids, bad_arguments_are_errors_and_leave_every_id_stable)
     rollout_plan *seed = t_seed();
     rollout_state s;
     rollout_state_init(seed, &s);
-    apply(seed, &s, (rollout_event){.type = ROLLOUT_EVENT_START, .gate = -1},
+    t_apply(seed, &s, (rollout_event){.type = ROLLOUT_EVENT_START, .gate = -1},
           rollout_plan_start(seed));
     memset(v, 0xAA, sizeof v);
     cr_assert_eq(rollout_decide_ids(p, &s, now, NULL, ROLLOUT_UNIT_ORG, ids, 8, v),

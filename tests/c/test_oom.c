@@ -21,20 +21,15 @@
  */
 #define _GNU_SOURCE /* RTLD_NEXT */
 
+#include "real_alloc.h"
 #include "support.h"
 
 #include <criterion/criterion.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 /* ---- the hook ----------------------------------------------------------- */
-
-static void *(*real_malloc)(size_t);
-static void *(*real_calloc)(size_t, size_t);
-static void *(*real_realloc)(void *, size_t);
-static void (*real_free)(void *);
 
 /* volatile: malloc is a builtin the compiler would otherwise reason about
  * across the armed window */
@@ -44,33 +39,6 @@ static _Thread_local volatile long fail_at;    /* 1-based call to fail; 0 never 
 static _Thread_local volatile int fail_after;  /* fail every call from fail_at on */
 static _Thread_local volatile long failed;     /* calls failed on purpose */
 static _Thread_local volatile long live;       /* allocations - frees while armed */
-
-/* dlsym may call calloc before the real one is known: serve it from a static
- * block that free() recognizes and ignores. */
-static _Alignas(16) unsigned char boot[4096];
-static size_t boot_used;
-static int resolving;
-
-static void *boot_alloc(size_t n)
-{
-    size_t at = (boot_used + 15) & ~(size_t)15;
-    if (at + n > sizeof boot)
-        return NULL;
-    boot_used = at + n;
-    return boot + at;
-}
-
-static void resolve(void)
-{
-    if (real_malloc || resolving)
-        return;
-    resolving = 1;
-    real_calloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "calloc");
-    real_malloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "malloc");
-    real_realloc = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "realloc");
-    real_free = (void (*)(void *))dlsym(RTLD_NEXT, "free");
-    resolving = 0;
-}
 
 /* Whether this allocation call is to fail. */
 static int should_fail(void)
@@ -102,11 +70,7 @@ void *calloc(size_t n, size_t size)
     resolve();
     if (should_fail())
         return NULL;
-    void *p;
-    if (!real_calloc)
-        p = size && n > sizeof boot / size ? NULL : boot_alloc(n * size);
-    else
-        p = real_calloc(n, size);
+    void *p = real_calloc ? real_calloc(n, size) : boot_calloc(n, size);
     if (p && armed)
         live++;
     return p;
@@ -129,7 +93,7 @@ void *realloc(void *old, size_t n)
 
 void free(void *p)
 {
-    if (!p || ((unsigned char *)p >= boot && (unsigned char *)p < boot + sizeof boot))
+    if (!p || is_boot(p))
         return;
     resolve();
     if (armed)
