@@ -412,6 +412,34 @@ static void decision_discard(DecisionObject *res, PlanObject *plan)
     Py_DECREF(res);
 }
 
+/* The decision for ctx, straight into a new result object (no copy of the
+ * decision, which would read back right away what rollout_decide just
+ * wrote field by field), holding the ids of a and attrs (a new reference is
+ * taken); NULL with the exception set when the state is refused. */
+static inline __attribute__((always_inline)) PyObject *
+decide_into(PlanObject *self, const decide_args *a, const rollout_context *ctx,
+            const rollout_state *state, int64_t at, PyObject *attrs)
+{
+    DecisionObject *res = decision_alloc();
+    if (!res)
+        return NULL;
+    int rc = rollout_decide(self->plan, state, at, ctx, &res->d);
+    if (rc) {
+        decision_discard(res, self);
+        return rb_raise(rc, NULL, NULL, RB_CTX_STATE);
+    }
+    res->plan = self;
+    Py_INCREF(self);
+    for (int i = 0; i < 4; i++) {
+        PyObject *o = a->v[i] != Py_None ? a->v[i] : NULL;
+        Py_XINCREF(o);
+        res->ids[i] = o;
+    }
+    Py_XINCREF(attrs);
+    res->attrs = attrs;
+    return (PyObject *)res;
+}
+
 /* Every form of arguments. */
 static __attribute__((noinline)) PyObject *decide_impl(PlanObject *self, const decide_args *a)
 {
@@ -424,7 +452,7 @@ static __attribute__((noinline)) PyObject *decide_impl(PlanObject *self, const d
     ab.attrs = ab.stack_attrs;
     ab.strs = ab.stack_strs;
     PyObject *snapshot = NULL;
-    DecisionObject *res = NULL;
+    PyObject *res = NULL;
 
     const char **ptr[4] = {&ctx.org, &ctx.user, &ctx.session, &ctx.request};
     size_t *len[4] = {&ctx.org_len, &ctx.user_len, &ctx.session_len, &ctx.request_len};
@@ -469,26 +497,7 @@ static __attribute__((noinline)) PyObject *decide_impl(PlanObject *self, const d
     if (rb_time_fast(a->v[5], &at, "at") < 0 || rb_state_fast(self, a->v[6], &state) < 0)
         goto done;
 
-    /* straight into the result: no copy of the decision, which would read
-     * back right away what rollout_decide just wrote field by field */
-    if (!(res = decision_alloc()))
-        goto done;
-    int rc = rollout_decide(self->plan, state, at, &ctx, &res->d);
-    if (rc) {
-        decision_discard(res, self);
-        res = NULL;
-        rb_raise(rc, NULL, NULL, RB_CTX_STATE);
-        goto done;
-    }
-    res->plan = self;
-    Py_INCREF(self);
-    for (int i = 0; i < 4; i++) {
-        PyObject *o = a->v[i] != Py_None ? a->v[i] : NULL;
-        Py_XINCREF(o);
-        res->ids[i] = o;
-    }
-    res->attrs = snapshot; /* the decision owns the snapshot now */
-    snapshot = NULL;
+    res = decide_into(self, a, &ctx, state, at, snapshot);
 done:
     if (have_tmp)
         for (int i = 0; i < 4; i++)
@@ -496,7 +505,7 @@ done:
     if (ab.n || ab.attrs != ab.stack_attrs)
         attrs_clear(&ab);
     Py_XDECREF(snapshot);
-    return (PyObject *)res;
+    return res;
 }
 
 PyObject *rb_plan_decide_varargs(PyObject *self, PyObject *args, PyObject *kwargs)
@@ -552,23 +561,7 @@ static inline __attribute__((always_inline)) PyObject *decide_hot(PlanObject *se
     const rollout_state *state;
     if (rb_time_fast(a->v[5], &at, "at") < 0 || rb_state_fast(self, a->v[6], &state) < 0)
         return NULL;
-    DecisionObject *res = decision_alloc();
-    if (!res)
-        return NULL;
-    int rc = rollout_decide(self->plan, state, at, &ctx, &res->d);
-    if (rc) {
-        decision_discard(res, self);
-        return rb_raise(rc, NULL, NULL, RB_CTX_STATE);
-    }
-    res->plan = self;
-    Py_INCREF(self);
-    for (int i = 0; i < 4; i++) {
-        PyObject *o = a->v[i] != Py_None ? a->v[i] : NULL;
-        Py_XINCREF(o);
-        res->ids[i] = o;
-    }
-    res->attrs = NULL;
-    return (PyObject *)res;
+    return decide_into(self, a, &ctx, state, at, NULL);
 }
 
 /* The keyword names of a vectorcall are a tuple that, for a call written
