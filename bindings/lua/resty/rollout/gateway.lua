@@ -55,10 +55,11 @@ local cached_text, cached_state, cached_err = nil, nil, nil
 -- per request with pointers into nginx's request memory (no Lua strings)
 local cctx = rollout.new_context and rollout.new_context()
 local attr_buf, n_attrs = nil, 0
-local attr_names, attr_keys = {}, {}   -- attribute keys (sorted) and their variables
+-- attribute keys (sorted; they anchor the strings attr_buf points at) and
+-- the nginx variable of each
+local attr_keys, attr_vars = {}, {}
 -- the nginx variables each id comes from: a name and an optional fallback
 local org1, org2, user1, user2, session1, session2, request1, request2
-local attr_var1, attr_var2, attr_var3, attr_var4
 local upstream_new, upstream_stable, reason_var = "canary", "stable", "rollout_reason"
 local bad_state_text, bad_state_label   -- the label for an unreadable state, per error
 -- lua-nginx-module's own FFI entry points for variables, the ones
@@ -124,20 +125,18 @@ function _M.init(opts)
     if type(attrs) ~= "table" or attrs[1] ~= nil then
         error("rollout gateway: attrs: a table { attribute = variable } expected", 2)
     end
-    attr_names, attr_keys = {}, {}
+    attr_keys, attr_vars = {}, {}
     for k, v in pairs(attrs) do
         if type(k) ~= "string" or k == "" or type(v) ~= "string" or v == "" then
             error("rollout gateway: attrs: a table { attribute = variable } expected", 2)
         end
-        attr_names[#attr_names + 1] = k
+        attr_keys[#attr_keys + 1] = k
     end
-    if #attr_names > 4 then error("rollout gateway: attrs: at most 4", 2) end
-    sort(attr_names)
-    n_attrs = #attr_names
+    if #attr_keys > 4 then error("rollout gateway: attrs: at most 4", 2) end
+    sort(attr_keys)
+    n_attrs = #attr_keys
     attr_buf = ffi.new("rollout_attr[?]", n_attrs > 0 and n_attrs or 1)
-    for i, k in ipairs(attr_names) do attr_keys[i] = k end   -- anchored: the array points at them
-    attr_var1, attr_var2, attr_var3, attr_var4 = attrs[attr_names[1]], attrs[attr_names[2]],
-                                                 attrs[attr_names[3]], attrs[attr_names[4]]
+    for i, k in ipairs(attr_keys) do attr_vars[i] = attrs[k] end
     cctx.attrs, cctx.n_attrs = attr_buf, n_attrs
     local up = opts.upstreams or {}
     upstream_new, upstream_stable = up.new or "canary", up.stable or "stable"
@@ -204,6 +203,13 @@ local function read(r, name)
     return var_get(r, name, #name, lowbuf, 0, vp, vl, verr) == 0 and vl[0] ~= 0
 end
 
+-- The request's value of the first of two variables (the second may be
+-- nil) that has one, into vp[0], vl[0]; false when neither has (or no
+-- variable is named).
+local function read_either(r, v1, v2)
+    return v1 ~= nil and (read(r, v1) or (v2 ~= nil and read(r, v2)))
+end
+
 -- route() -> upstream name
 --
 -- The whole per-request decision, for set_by_lua (examples/nginx/nginx.conf):
@@ -226,57 +232,34 @@ end
 function _M.route()
     local r = get_request()
     local c = cctx
-    if org1 and (read(r, org1) or (org2 and read(r, org2))) then
+    if read_either(r, org1, org2) then
         c.org, c.org_len = vp[0], vl[0]
     else
         c.org, c.org_len = nil, 0
     end
-    if user1 and (read(r, user1) or (user2 and read(r, user2))) then
+    if read_either(r, user1, user2) then
         c.user, c.user_len = vp[0], vl[0]
     else
         c.user, c.user_len = nil, 0
     end
-    if session1 and (read(r, session1) or (session2 and read(r, session2))) then
+    if read_either(r, session1, session2) then
         c.session, c.session_len = vp[0], vl[0]
     else
         c.session, c.session_len = nil, 0
     end
-    if request1 and (read(r, request1) or (request2 and read(r, request2))) then
+    if read_either(r, request1, request2) then
         c.request, c.request_len = vp[0], vl[0]
     else
         c.request, c.request_len = nil, 0
     end
     -- an absent attribute has no key, as in resty.rollout's prepared sets
-    if attr_var1 then
-        local a = attr_buf[0]
-        if read(r, attr_var1) then
-            a.key, a.key_len, a.value, a.value_len = attr_keys[1], #attr_keys[1], vp[0], vl[0]
+    for i = 1, n_attrs do
+        local a = attr_buf[i - 1]
+        if read(r, attr_vars[i]) then
+            local k = attr_keys[i]
+            a.key, a.key_len, a.value, a.value_len = k, #k, vp[0], vl[0]
         else
             a.key, a.key_len, a.value, a.value_len = nil, 0, nil, 0
-        end
-        if attr_var2 then
-            a = attr_buf[1]
-            if read(r, attr_var2) then
-                a.key, a.key_len, a.value, a.value_len = attr_keys[2], #attr_keys[2], vp[0], vl[0]
-            else
-                a.key, a.key_len, a.value, a.value_len = nil, 0, nil, 0
-            end
-            if attr_var3 then
-                a = attr_buf[2]
-                if read(r, attr_var3) then
-                    a.key, a.key_len, a.value, a.value_len = attr_keys[3], #attr_keys[3], vp[0], vl[0]
-                else
-                    a.key, a.key_len, a.value, a.value_len = nil, 0, nil, 0
-                end
-                if attr_var4 then
-                    a = attr_buf[3]
-                    if read(r, attr_var4) then
-                        a.key, a.key_len, a.value, a.value_len = attr_keys[4], #attr_keys[4], vp[0], vl[0]
-                    else
-                        a.key, a.key_len, a.value, a.value_len = nil, 0, nil, 0
-                    end
-                end
-            end
         end
     end
     local state, err = _M.state()
@@ -395,7 +378,7 @@ local function explain(args, now)
     end
     local ok, res = pcall(function()
         local a = {}
-        for _, k in ipairs(attr_names) do a[k] = arg(k) end
+        for _, k in ipairs(attr_keys) do a[k] = arg(k) end
         return { org = arg("org"), user = arg("user"), session = arg("session"),
                  request = arg("request"), attrs = a }
     end)
