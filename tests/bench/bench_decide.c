@@ -25,8 +25,8 @@
  * targets. --uuid uses 36-byte ids instead of 8-byte ones. Figures
  * (RelWithDebInfo, GCC 12, x86-64), instructions per operation:
  *             raw  idlist  regex  pcre2  seed  batch
- *   8 bytes    45     219    231    574   424   119
- *   36 bytes   74     285    264    636   457   174
+ *   8 bytes    45     222    231    570   427   119
+ *   36 bytes   74     292    265    633   461   174
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 
