@@ -179,12 +179,19 @@ RP_FLATTEN int rollout_decide(const rollout_plan *plan, const rollout_state *sta
         return stable_in_cohort(plan, out, ROLLOUT_REASON_PHASE_NOT_STARTED, ci, NULL);
 
     int unit = st->decision.unit;
-    const char *id;
-    size_t len;
-    unit_id(ctx, unit, &id, &len);
-    if (!id || !len)
-        return stable_in_cohort(plan, out, ROLLOUT_REASON_MISSING_UNIT, ci, st);
-    uint32_t bucket = rp_bucket_from_hash(unit_hash(&h, unit, id, len));
+    uint64_t hash;
+    if (unit == ROLLOUT_UNIT_ORG && h.have_org) {
+        /* an org list found the org: it is there, and hashed */
+        hash = h.org;
+    } else {
+        const char *id;
+        size_t len;
+        unit_id(ctx, unit, &id, &len);
+        if (!id || !len)
+            return stable_in_cohort(plan, out, ROLLOUT_REASON_MISSING_UNIT, ci, st);
+        hash = unit_hash(&h, unit, id, len);
+    }
+    uint32_t bucket = rp_bucket_from_hash(hash);
     /* The step's decision is ready but for these three. Arithmetic, not a
      * branch: over a stream of requests bucket < weight is a coin flip the
      * branch predictor cannot learn. */
