@@ -172,42 +172,6 @@ static int64_t step_time(const rollout_plan *p, const rollout_state *s, int i, i
     return allowed_at(p, t);
 }
 
-/* rp_cohort_step_simple past its first gate (schedule_fast.h). */
-const rp_cohort_step *rp_cohort_step_gated(const rollout_plan *p, const rollout_state *s,
-                                           int64_t now, const rp_cohort_step *st,
-                                           const rp_cohort_step *end, int64_t start)
-{
-    int need = st->gates_before;
-    /* Offsets count from start until a gate gets its GO late; from then on
-     * they count from that GO less the gate's own offset, as if the
-     * rollout had started that much later. Kept as that origin, not as a
-     * slip added to start: a slip can exceed what an int64_t holds when
-     * the start is near INT64_MIN (a decoded or forged state) while the
-     * times it leads to do not. */
-    int64_t origin_after[ROLLOUT_MAX_GATES + 1]; /* once the first k gates passed */
-    int64_t origin = start;
-    int passed = 0;
-    origin_after[0] = start;
-    while (passed < need) {
-        int64_t at = p->gates[passed].at;
-        int64_t due = rp_fast_add(origin, at);
-        int64_t go = s->gate_go_at[passed];
-        /* a gate not yet due holds back every later step past now, GO or not */
-        if (!go || due > now)
-            break;
-        /* go > due = origin + at (due did not saturate, or go could not
-         * exceed it) and at >= 0, so go - at cannot overflow */
-        if (go > due)
-            origin = go - at;
-        origin_after[++passed] = origin;
-    }
-    for (; st < end; st++)
-        if (st->gates_before <= passed && rp_fast_add(origin_after[st->gates_before], st->at) <= now)
-            return st;
-    return NULL;
-}
-
-
 const rp_cohort_step *rp_schedule_step(const rollout_plan *p, const rollout_state *s,
                                        int64_t now, int cohort)
 {
