@@ -248,6 +248,9 @@ static void decide_listed(uint64_t seed, const rp_idset *const *sets, const int 
             weight[per_id[k]] = steps[per_id[k]]->decision.weight;
     if (fallback >= 0 && fixed[fallback] < 0)
         weight[fallback] = steps[fallback]->decision.weight;
+    /* One list before the fallback is the usual plan (pilot orgs, then
+     * everyone): its fields kept in registers rather than reloaded per id. */
+    rp_idset one = n_sets == 1 ? *sets[0] : (rp_idset){0};
     for (size_t i = 0; i < n; i++) {
         const char *s = ids[i].s;
         size_t len = s ? ids[i].len : 0;
@@ -255,11 +258,16 @@ static void decide_listed(uint64_t seed, const rp_idset *const *sets, const int 
         uint64_t hash = 0;
         if (len) {
             hash = rp_hash_id(seed, s, len);
-            for (int k = 0; k < n_sets; k++)
-                if (rp_idset_probe(sets[k], hash, s, len)) {
-                    ci = per_id[k];
-                    break;
-                }
+            if (n_sets == 1) {
+                if (rp_idset_probe(&one, hash, s, len))
+                    ci = per_id[0];
+            } else {
+                for (int k = 0; k < n_sets; k++)
+                    if (rp_idset_probe(sets[k], hash, s, len)) {
+                        ci = per_id[k];
+                        break;
+                    }
+            }
         }
         if (ci < 0)
             continue;

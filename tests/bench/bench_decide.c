@@ -12,6 +12,9 @@
  *           cohorts tried, an eight-step schedule walked (for context)
  *   batch   rollout_decide_ids on the id-list plan, all 4096 ids per call:
  *           per id (for context; the state and schedule are worked out once)
+ *   bseed   the same on the seed plan at GA (what Python's decide_many runs):
+ *           none of the ids is on the pilot list, so each is one hash and
+ *           one length check against that list
  * Targets (issue 3): idlist <= 3x raw, regex <= 10x raw (for both patterns).
  *
  * Timings on a shared machine are noisy; instruction counts are not. Run
@@ -104,15 +107,26 @@ NOINLINE static void case_pcre2(const rollout_plan *p, int64_t now, int reps)
 
 static rollout_id batch_ids[N_IDS];
 
-NOINLINE static void case_batch(const rollout_plan *p, int64_t now, int reps)
+static void batch(const rollout_plan *p, const rollout_state *s, int64_t now, int reps)
 {
     static unsigned char variants[N_IDS];
     uint64_t acc = 0;
     for (int r = 0; r < reps; r++) {
-        rollout_decide_ids(p, NULL, now, NULL, ROLLOUT_UNIT_ORG, batch_ids, N_IDS, variants);
+        rollout_decide_ids(p, s, now, NULL, ROLLOUT_UNIT_ORG, batch_ids, N_IDS, variants);
         acc += variants[r % N_IDS];
     }
     sink += acc;
+}
+
+NOINLINE static void case_batch(const rollout_plan *p, int64_t now, int reps)
+{
+    batch(p, NULL, now, reps);
+}
+
+NOINLINE static void case_bseed(const rollout_plan *p, const rollout_state *s, int64_t now,
+                                int reps)
+{
+    batch(p, s, now, reps);
 }
 
 NOINLINE static void case_seed(const rollout_plan *p, const rollout_state *s, int64_t now,
@@ -285,6 +299,7 @@ int main(int argc, char **argv)
     double *t_seed = calloc((size_t)runs, sizeof *t_seed);
     double *t_pcre = calloc((size_t)runs, sizeof *t_pcre);
     double *t_batch = calloc((size_t)runs, sizeof *t_batch);
+    double *t_bseed = calloc((size_t)runs, sizeof *t_bseed);
     double ops = (double)N_IDS * reps;
     /* interleaved, so frequency changes and noise hit all three alike */
     case_raw(seed, 1);
@@ -293,6 +308,7 @@ int main(int argc, char **argv)
     case_seed(seed_plan, &seed_s, seed_now, 1);
     case_pcre2(pcre2, now, 1);
     case_batch(idlist, now, 1);
+    case_bseed(seed_plan, &seed_s, seed_now, 1);
     for (int r = 0; r < runs; r++) {
         double t0 = now_ns();
         case_raw(seed, reps);
@@ -307,6 +323,9 @@ int main(int argc, char **argv)
         double t5 = now_ns();
         case_batch(idlist, now, reps);
         double t6 = now_ns();
+        case_bseed(seed_plan, &seed_s, seed_now, reps);
+        double t7 = now_ns();
+        t_bseed[r] = (t7 - t6) / ops;
         t_raw[r] = (t1 - t0) / ops;
         t_idl[r] = (t2 - t1) / ops;
         t_rx[r] = (t3 - t2) / ops;
@@ -320,6 +339,7 @@ int main(int argc, char **argv)
     qsort(t_seed, (size_t)runs, sizeof *t_seed, cmp_double);
     qsort(t_pcre, (size_t)runs, sizeof *t_pcre, cmp_double);
     qsort(t_batch, (size_t)runs, sizeof *t_batch, cmp_double);
+    qsort(t_bseed, (size_t)runs, sizeof *t_bseed, cmp_double);
     int m = runs / 2;
     printf("ids %d (%zu bytes each), ops per run %.0f, runs %d\n", N_IDS, id_len[0], ops, runs);
     printf("                              median      min   median/raw\n");
@@ -334,12 +354,15 @@ int main(int argc, char **argv)
            t_seed[m] / t_raw[m]);
     printf("  decide_ids, id-list, /id %7.2f ns %6.2f ns   %5.2fx\n", t_batch[m], t_batch[0],
            t_batch[m] / t_raw[m]);
+    printf("  decide_ids, seed, /id    %7.2f ns %6.2f ns   %5.2fx\n", t_bseed[m], t_bseed[0],
+           t_bseed[m] / t_raw[m]);
     free(t_raw);
     free(t_idl);
     free(t_rx);
     free(t_seed);
     free(t_pcre);
     free(t_batch);
+    free(t_bseed);
     rollout_plan_unref(seed_plan);
     rollout_plan_unref(idlist);
     rollout_plan_unref(regex);
