@@ -102,6 +102,45 @@ describe("decisions (" .. H.binding .. ")", function()
                             { seed:decide_label_raw(c, T, other:new_state()) })
             assert.has_error(function() seed:decide_label_raw(c, "now") end)
         end)
+
+        it("decide_label_raw (LuaJIT): names the unit a MISSING_UNIT decision lacks", function()
+            local p = H.plan([[
+format: 1
+id: units
+salt: units-salt
+start: 2020-01-01T00:00:00Z
+versions: {stable: v1, new: v2}
+cohorts:
+  - {id: pilot, match: {org_in: [acme]}}
+  - {id: everyone, match: {everyone: true}}
+phases:
+  - {id: pilot, cohort: pilot, steps: [{at: 0, weight: 100%, unit: session}]}
+  - {id: ga, cohort: everyone, steps: [{at: 0, weight: 50%, unit: request}]}
+bake: {duration: 3650d}
+]])
+            local now = 1700000000
+            local c = rollout.new_context()
+            c.org, c.org_len = "acme", 4
+            local r = { p:decide_label_raw(c, now) }
+            assert.are.same({ "stable", "MISSING_UNIT cohort=pilot phase=pilot step=1 unit=session",
+                              "session" }, r)
+            c.session, c.session_len = "s-1", 3
+            r = { p:decide_label_raw(c, now) }
+            assert.are.same({ p:decide_label("acme", nil, "s-1", now) }, r)
+            assert.are.same({ "new", "IN_ROLLOUT cohort=pilot phase=pilot step=1 unit=session" }, r)
+            c.org, c.org_len = "other", 5
+            assert.are.same({ "stable", "MISSING_UNIT cohort=everyone phase=ga step=1 unit=request",
+                              "request" }, { p:decide_label_raw(c, now) })
+            c.request, c.request_len = "r-1", 3
+            r = { p:decide_label_raw(c, now) }
+            assert.are.equal(2, #r)
+            assert.are.same({ p:decide_label("other", nil, "s-1", now, nil, "r-1") }, r)
+            -- a rolled-back state decides without any unit
+            local started = assert(p:apply(p:new_state(), "start", now))
+            local s = assert(p:apply(started, { type = "rollback" }, now))
+            c.request, c.request_len = nil, 0
+            assert.are.same({ "stable", "ROLLED_BACK" }, { p:decide_label_raw(c, now, s) })
+        end)
     end
 
     it("a step's unit missing from the request: MISSING_UNIT", function()

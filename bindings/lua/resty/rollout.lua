@@ -290,6 +290,7 @@ local MAX_ACTIONS = 256          -- ROLLOUT_MAX_ACTIONS
 local MAX_CALENDAR = 162         -- ROLLOUT_MAX_CALENDAR
 local MAX_ATTRS = 32             -- attributes per decision this binding passes
 local INT64_MAX = 0x7fffffffffffffffLL   -- "never" in schedule times
+local REASON_MISSING_UNIT = 4    -- ROLLOUT_REASON_MISSING_UNIT
 
 -- Names without a C function for them; the C module uses the same words.
 local VARIANTS = { [0] = "stable", [1] = "new" }
@@ -917,12 +918,22 @@ end
 -- (rollout.new_context()), ids and attributes as pointer and length, e.g.
 -- straight from nginx's request memory: no Lua string per id. The memory
 -- must stay valid for the call.
+--
+-- A third result names the unit ("org", "user", "session", "request") when
+-- the reason is MISSING_UNIT: the cohort's step buckets by that unit and
+-- the context has no id for it. A caller that fills ids lazily (the nginx
+-- gateway reads a unit's id only when a decision asks for it) fills that
+-- one and decides again; the answer is then the one a context holding
+-- every id gets, since a decision reads only the ids its cohort rules read
+-- (org_in: the org, user_in: the user, attributes) and its step's unit.
 function Plan:decide_label_raw(c, now, state)
     check_time(now, 2, "decide_label_raw")
     state = state_arg(state, 3, "decide_label_raw")
     local rc = C.rollout_decide(self._ptr, state, now, c, dec)
     if rc ~= 0 then return nil, DECIDE_ERRORS[rc] or "decide failed", CODES[rc] end
-    return labelled(self)
+    local variant, label = labelled(self)
+    if dec.reason == REASON_MISSING_UNIT then return variant, label, UNITS[dec.unit] end
+    return variant, label
 end
 
 function _M.new_context() return ffi_new("rollout_context") end

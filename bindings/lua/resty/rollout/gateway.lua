@@ -56,8 +56,16 @@ local cached_text, cached_state, cached_err = nil, nil, nil
 local cctx = rollout.new_context and rollout.new_context()
 local attr_buf, n_attrs = nil, 0
 -- attribute keys (sorted; they anchor the strings attr_buf points at) and
--- the nginx variable of each
+-- the nginx variable of each: attr_keys all of init's, for /explain;
+-- rule_attr_keys and rule_attr_vars those the plan's cohort rules read,
+-- the n_attrs route() reads
 local attr_keys, attr_vars = {}, {}
+local rule_attr_keys, rule_attr_vars = {}, {}
+-- whether route() reads the org and the user for every request (a cohort
+-- rule reads them) or only when a decision buckets by them; the session
+-- and request ids no rule reads (both true when the plan has a rule this
+-- module does not know)
+local eager_org, eager_user, eager_session, eager_request = true, true, true, true
 -- the nginx variables each id comes from: a name and an optional fallback
 local org1, org2, user1, user2, session1, session2, request1, request2
 local upstream_new, upstream_stable, reason_var = "canary", "stable", "rollout_reason"
@@ -88,6 +96,167 @@ local function source(v, what)
     end
     return v[1], v[2]
 end
+
+-- ---- what the plan's cohort rules read ----------------------------------------------
+--
+-- A decision reads the ids its cohort rules read (org_in the org, user_in
+-- the user, attr rules their attribute), then, once a cohort matched, the id
+-- of the unit its current step buckets by, and nothing else (docs/targeting.md,
+-- "Deciding"). So route() reads the rules' ids for every request and a
+-- unit's id only when the decision asks for it (MISSING_UNIT, below). What
+-- the rules read comes from the plan itself, once at init: its normalized
+-- form (plan:dump("json")), decoded here.
+
+local JSON_NULL = {}
+local JSON_ESC = { ['"'] = '"', ['\\'] = '\\', ['/'] = '/', b = '\b', f = '\f', n = '\n',
+                   r = '\r', t = '\t' }
+
+local function utf8_char(cp)
+    if cp < 0x80 then return string.char(cp) end
+    if cp < 0x800 then return string.char(0xC0 + math.floor(cp / 0x40), 0x80 + cp % 0x40) end
+    if cp < 0x10000 then
+        return string.char(0xE0 + math.floor(cp / 0x1000), 0x80 + math.floor(cp / 0x40) % 0x40,
+                           0x80 + cp % 0x40)
+    end
+    return string.char(0xF0 + math.floor(cp / 0x40000), 0x80 + math.floor(cp / 0x1000) % 0x40,
+                       0x80 + math.floor(cp / 0x40) % 0x40, 0x80 + cp % 0x40)
+end
+
+local function json_fail(pos) error("malformed JSON at byte " .. pos, 0) end
+
+-- The string whose opening quote is at pos: the string, the position after it.
+local function json_string(text, pos)
+    local out, i = {}, pos + 1
+    while true do
+        local j = text:find('["\\]', i)
+        if not j then json_fail(i) end
+        out[#out + 1] = text:sub(i, j - 1)
+        if text:byte(j) == 34 then return concat(out), j + 1 end   -- '"'
+        local e = text:sub(j + 1, j + 1)
+        if e == "u" then
+            local hex = text:sub(j + 2, j + 5)
+            local cp = #hex == 4 and tonumber(hex, 16)
+            if not cp then json_fail(j) end
+            i = j + 6
+            if cp >= 0xD800 and cp < 0xDC00 and text:sub(i, i + 1) == "\\u" then
+                local lo = tonumber(text:sub(i + 2, i + 5), 16)
+                if lo and lo >= 0xDC00 and lo < 0xE000 then
+                    cp = 0x10000 + (cp - 0xD800) * 0x400 + (lo - 0xDC00)
+                    i = i + 6
+                end
+            end
+            out[#out + 1] = utf8_char(cp)
+        elseif JSON_ESC[e] then
+            out[#out + 1] = JSON_ESC[e]
+            i = j + 2
+        else
+            json_fail(j)
+        end
+    end
+end
+
+local function json_skip(text, pos) return text:find("[^ \t\r\n]", pos) or #text + 1 end
+
+-- The value at pos (after blanks): the value (null: JSON_NULL), the
+-- position after it.
+local function json_value(text, pos)
+    pos = json_skip(text, pos)
+    local c = text:sub(pos, pos)
+    if c == "{" or c == "[" then
+        local t, close = {}, c == "{" and "}" or "]"
+        pos = json_skip(text, pos + 1)
+        if text:sub(pos, pos) == close then return t, pos + 1 end
+        while true do
+            local v
+            if close == "}" then
+                pos = json_skip(text, pos)
+                if text:sub(pos, pos) ~= '"' then json_fail(pos) end
+                local k
+                k, pos = json_string(text, pos)
+                pos = json_skip(text, pos)
+                if text:sub(pos, pos) ~= ":" then json_fail(pos) end
+                v, pos = json_value(text, pos + 1)
+                t[k] = v
+            else
+                v, pos = json_value(text, pos)
+                t[#t + 1] = v
+            end
+            pos = json_skip(text, pos)
+            local d = text:sub(pos, pos)
+            pos = pos + 1
+            if d == close then return t, pos end
+            if d ~= "," then json_fail(pos - 1) end
+        end
+    elseif c == '"' then
+        return json_string(text, pos)
+    end
+    local lit = text:match("^[%w%.%+%-]+", pos)
+    if not lit then json_fail(pos) end
+    local after = pos + #lit
+    if lit == "true" then return true, after end
+    if lit == "false" then return false, after end
+    if lit == "null" then return JSON_NULL, after end
+    local n = tonumber(lit)
+    if not n then json_fail(pos) end
+    return n, after
+end
+
+-- JSON text -> Lua value (null: JSON_NULL); raises on malformed text.
+-- Init only: interpreted (jit.off), so that it neither takes trace space
+-- from route() nor shows in the workers' jit.v log.
+local function json_decode(text)
+    local v, pos = json_value(text, 1)
+    if json_skip(text, pos) <= #text then json_fail(pos) end
+    return v
+end
+if jit then
+    jit.off(json_string)
+    jit.off(json_value)
+    jit.off(json_skip)
+end
+_M.json_decode = json_decode
+
+-- Adds what one rule (a decoded plan rule) reads to reads; a rule of a kind
+-- not known here sets reads.unknown.
+local function rule_reads(rule, reads)
+    if type(rule) ~= "table" then
+        reads.unknown = true
+        return
+    end
+    for k, v in pairs(rule) do
+        if k == "org_in" then
+            reads.org = true
+        elseif k == "user_in" then
+            reads.user = true
+        elseif k == "attr" then
+            if type(v) == "string" then reads.attrs[v] = true else reads.unknown = true end
+        elseif k == "not" then
+            rule_reads(v, reads)
+        elseif k == "any" or k == "all" then
+            if type(v) ~= "table" or #v == 0 then reads.unknown = true end
+            for _, r in ipairs(type(v) == "table" and v or {}) do rule_reads(r, reads) end
+        elseif k ~= "everyone" and k ~= "equals" and k ~= "in" and k ~= "matches" then
+            reads.unknown = true
+        end
+    end
+end
+
+-- What the cohort rules of plan p read: { org = bool, user = bool,
+-- attrs = { key = true }, unknown = bool } (unknown: a plan this module
+-- cannot read through, so everything is read).
+local function plan_reads(p)
+    local reads = { org = false, user = false, attrs = {}, unknown = false }
+    local ok, doc = pcall(json_decode, p:dump("json") or "")
+    if not ok or type(doc) ~= "table" or type(doc.cohorts) ~= "table" then
+        reads.unknown = true
+        return reads
+    end
+    for _, cohort in ipairs(doc.cohorts) do
+        rule_reads(type(cohort) == "table" and cohort.match or nil, reads)
+    end
+    return reads
+end
+_M.plan_reads = plan_reads
 
 -- init{ plan = FILE, dict = "rollout", library = nil,
 --       org = { "http_x_org", "cookie_org" }, user = "http_x_user",
@@ -134,9 +303,23 @@ function _M.init(opts)
     end
     if #attr_keys > 4 then error("rollout gateway: attrs: at most 4", 2) end
     sort(attr_keys)
-    n_attrs = #attr_keys
-    attr_buf = ffi.new("rollout_attr[?]", n_attrs > 0 and n_attrs or 1)
     for i, k in ipairs(attr_keys) do attr_vars[i] = attrs[k] end
+    -- what route() reads for every request: the ids and attributes the
+    -- plan's cohort rules read; the other ids only when a decision buckets
+    -- by them, and attributes no rule reads never
+    local reads = plan_reads(p)
+    eager_org = reads.org or reads.unknown
+    eager_user = reads.user or reads.unknown
+    eager_session, eager_request = reads.unknown, reads.unknown
+    rule_attr_keys, rule_attr_vars = {}, {}
+    for i, k in ipairs(attr_keys) do
+        if reads.attrs[k] or reads.unknown then
+            rule_attr_keys[#rule_attr_keys + 1] = k
+            rule_attr_vars[#rule_attr_vars + 1] = attr_vars[i]
+        end
+    end
+    n_attrs = #rule_attr_keys
+    attr_buf = ffi.new("rollout_attr[?]", n_attrs > 0 and n_attrs or 1)
     cctx.attrs, cctx.n_attrs = attr_buf, n_attrs
     local up = opts.upstreams or {}
     upstream_new, upstream_stable = up.new or "canary", up.stable or "stable"
@@ -210,6 +393,34 @@ local function read_either(r, v1, v2)
     return v1 ~= nil and (read(r, v1) or (v2 ~= nil and read(r, v2)))
 end
 
+-- Fills the context's id of unit ("org", "user", "session", "request",
+-- the names decide_label_raw gives) from the request, if route() did not
+-- read it already: true when the request has one.
+local function fill_unit(r, c, unit)
+    if unit == "session" then
+        if not eager_session and read_either(r, session1, session2) then
+            c.session, c.session_len = vp[0], vl[0]
+            return true
+        end
+    elseif unit == "user" then
+        if not eager_user and read_either(r, user1, user2) then
+            c.user, c.user_len = vp[0], vl[0]
+            return true
+        end
+    elseif unit == "org" then
+        if not eager_org and read_either(r, org1, org2) then
+            c.org, c.org_len = vp[0], vl[0]
+            return true
+        end
+    elseif unit == "request" then
+        if not eager_request and read_either(r, request1, request2) then
+            c.request, c.request_len = vp[0], vl[0]
+            return true
+        end
+    end
+    return false
+end
+
 -- route() -> upstream name
 --
 -- The whole per-request decision, for set_by_lua (examples/nginx/nginx.conf):
@@ -226,28 +437,37 @@ end
 -- into nginx's request memory, never as Lua strings (interning a new string
 -- per id and request, then collecting it, was the largest part of a
 -- decision's cost); labels are cached in the plan; nothing else allocates.
+-- And each nginx variable read by name costs about 800 instructions (the
+-- name lowercased and hashed, nginx's scan of its prefix variables, the
+-- header or cookie scan), so only the ids the plan's cohort rules read are
+-- read for every request; a unit's id (a session for a step that buckets
+-- by session, say) only when the decision comes back MISSING_UNIT for it,
+-- which costs a second decision (about 250 instructions) for those
+-- requests alone.
 -- It is a Lua function called from the set_by_lua chunk, so that LuaJIT
 -- compiles it from its entry: a chunk is a vararg function, which LuaJIT
 -- never compiles, and interpreted FFI calls cost ten times more.
 function _M.route()
     local r = get_request()
     local c = cctx
-    if read_either(r, org1, org2) then
+    -- the ids the cohort rules read; the others absent until a decision
+    -- asks for one (fill_unit)
+    if eager_org and read_either(r, org1, org2) then
         c.org, c.org_len = vp[0], vl[0]
     else
         c.org, c.org_len = nil, 0
     end
-    if read_either(r, user1, user2) then
+    if eager_user and read_either(r, user1, user2) then
         c.user, c.user_len = vp[0], vl[0]
     else
         c.user, c.user_len = nil, 0
     end
-    if read_either(r, session1, session2) then
+    if eager_session and read_either(r, session1, session2) then
         c.session, c.session_len = vp[0], vl[0]
     else
         c.session, c.session_len = nil, 0
     end
-    if read_either(r, request1, request2) then
+    if eager_request and read_either(r, request1, request2) then
         c.request, c.request_len = vp[0], vl[0]
     else
         c.request, c.request_len = nil, 0
@@ -255,8 +475,8 @@ function _M.route()
     -- an absent attribute has no key, as in resty.rollout's prepared sets
     for i = 1, n_attrs do
         local a = attr_buf[i - 1]
-        if read(r, attr_vars[i]) then
-            local k = attr_keys[i]
+        if read(r, rule_attr_vars[i]) then
+            local k = rule_attr_keys[i]
             a.key, a.key_len, a.value, a.value_len = k, #k, vp[0], vl[0]
         else
             a.key, a.key_len, a.value, a.value_len = nil, 0, nil, 0
@@ -271,7 +491,14 @@ function _M.route()
         variant, label = "stable", bad_state_label
     else
         -- ngx.time(): the event loop's cached clock; the library reads none
-        variant, label = plan:decide_label_raw(c, ngx.time(), state)
+        local now = ngx.time()
+        local unit
+        variant, label, unit = plan:decide_label_raw(c, now, state)
+        -- the step buckets by an id not read yet: read it and decide again,
+        -- which answers as a context with every id would
+        if unit and fill_unit(r, c, unit) then
+            variant, label = plan:decide_label_raw(c, now, state)
+        end
         if not variant then variant, label = "stable", "DECIDE_FAILED: " .. label end
     end
     set_err_len[0] = 256
@@ -284,6 +511,16 @@ end
 
 -- The key the state is stored under (for ops scripts that write it).
 function _M.state_key() return state_key end
+
+-- What route() reads for every request, from the plan's cohort rules:
+-- { org = bool, user = bool, session = bool, request = bool, attrs = { keys } }.
+-- An id not read for every request is read when a decision buckets by it.
+function _M.reads()
+    local keys = {}
+    for i, k in ipairs(rule_attr_keys) do keys[i] = k end
+    return { org = eager_org, user = eager_user, session = eager_session,
+             request = eager_request, attrs = keys }
+end
 
 -- ---- the admin handler ----------------------------------------------------------------
 
