@@ -27,6 +27,20 @@ SCRIPT = textwrap.dedent("""
                          override=True)
     s = rollout.State.decode(p, s.encode())
     p.decide_many([f"o{i}" for i in range(3000)], at=t0 + 86400 * 3, state=s)
+    # decide_many reads a list's strs in place without the GIL: another
+    # thread replacing them meanwhile must not free what is being read
+    import threading
+    ids, stop = [f"o{i}" for i in range(20000)], threading.Event()
+    def churn(k=0):
+        while not stop.is_set():
+            k += 1
+            ids[:] = [f"n{k}-{i}" for i in range(20000)]
+    t = threading.Thread(target=churn)
+    t.start()
+    for _ in range(8):
+        p.decide_many(ids, at=t0 + 86400 * 3, state=s)
+    stop.set()
+    t.join()
     p.schedule(t0 + 5 * 3600, state=s)
     p.calendar(state=s)
     for fmt in ("table", "json", "ics", "svg"):
