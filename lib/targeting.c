@@ -196,20 +196,29 @@ static int utf8_chars(const char *s, size_t bytes)
  * character), with an optional ^ in front and $, \z or \Z at the end. For
  * such a pattern PCRE2 (with the options compile_pattern uses: no caseless,
  * multiline or extended mode) matches exactly where the bytes occur, and
- * ASCII bytes match the same in valid and invalid UTF-8 alike. Anything
- * else (a class, a quantifier, a group, a letter escape, a byte above
- * 0x7e) is left to PCRE2. tests/c/test_targeting.c compares the two on
- * generated patterns and values. */
+ * ASCII bytes match the same in valid and invalid UTF-8 alike.
+ *
+ * One group of two or more alternatives of such text, `(a|b)` or `(?:a|b)`,
+ * with no quantifier after it, is literal too: the pattern matches where
+ * any of the texts it spells occurs (the anchors hold for each), which is
+ * the e-mail domain list, `@(acme|globex)\.com$`, plans are full of.
+ *
+ * Anything else (a class, a quantifier, a second or nested group, a letter
+ * escape, a byte above 0x7e) is left to PCRE2. tests/c/test_targeting.c
+ * compares the two on generated patterns and values. */
 static int find_literal(rp_ctx *c, rp_pattern *pat)
 {
     const char *s = pat->source;
     size_t n = pat->len, i = 0, m = 0;
-    bool start = false;
+    bool start = false, in_group = false;
     uint8_t end = RP_LIT_ANYWHERE;
+    /* where in text the group opens (cut[0]) and each alternative ends */
+    size_t cut[RP_LIT_MAX_ALTS + 1];
+    int n_cuts = 0;
     if (n > UINT32_MAX)
         return ROLLOUT_OK;
-    char *lit = rp_alloc(c->arena, n + 1);
-    if (!lit)
+    char *text = rp_alloc(c->arena, n + 1);
+    if (!text)
         return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
     if (n && s[0] == '^') {
         start = true;
@@ -219,32 +228,85 @@ static int find_literal(rp_ctx *c, rp_pattern *pat)
         unsigned char ch = (unsigned char)s[i];
         if (ch == '\\' && i + 1 < n) {
             unsigned char e = (unsigned char)s[i + 1];
-            if (i + 2 == n && (e == 'z' || e == 'Z')) {
+            if (i + 2 == n && (e == 'z' || e == 'Z') && !in_group) {
                 end = e == 'z' ? RP_LIT_END : RP_LIT_END_NL;
                 break;
             }
             bool alnum = (e >= '0' && e <= '9') || ((e | 0x20) >= 'a' && (e | 0x20) <= 'z');
             if (e < 0x21 || e > 0x7e || alnum)
                 return ROLLOUT_OK;
-            lit[m++] = (char)e;
+            text[m++] = (char)e;
             i += 2;
             continue;
         }
-        if (ch == '$' && i + 1 == n) {
+        if (ch == '$' && i + 1 == n && !in_group) {
             end = RP_LIT_END_NL;
             break;
         }
+        if (ch == '(' && n_cuts == 0) {
+            i++;
+            if (i + 1 < n && s[i] == '?' && s[i + 1] == ':')
+                i += 2;
+            else if (i < n && s[i] == '?')
+                return ROLLOUT_OK; /* an option, a lookaround, a named group */
+            in_group = true;
+            cut[n_cuts++] = m;
+            continue;
+        }
+        if (in_group && (ch == '|' || ch == ')')) {
+            if (n_cuts == RP_LIT_MAX_ALTS && ch == '|')
+                return ROLLOUT_OK;
+            cut[n_cuts++] = m;
+            in_group = ch == '|';
+            i++;
+            continue;
+        }
         if (ch < 0x20 || ch > 0x7e || strchr("\\^$.[]|()?*+{}", ch))
             return ROLLOUT_OK;
-        lit[m++] = (char)ch;
+        text[m++] = (char)ch;
         i++;
     }
-    lit[m] = '\0';
-    pat->lit = lit;
-    pat->lit_len = (uint32_t)m;
+    /* an unclosed group does not compile; one alternative is not a choice */
+    if (in_group || n_cuts == 2)
+        return ROLLOUT_OK;
+    text[m] = '\0';
     pat->lit_start = start;
     pat->lit_end = end;
+    if (n_cuts == 0) {
+        pat->lit = text;
+        pat->lit_len = (uint32_t)m;
+        return ROLLOUT_OK;
+    }
+    /* prefix + alternative + suffix, once per alternative */
+    int n_alts = n_cuts - 1;
+    size_t pre = cut[0], post = m - cut[n_alts];
+    rp_lit *lits = rp_alloc_array(c->arena, (size_t)n_alts, sizeof *lits);
+    if (!lits)
+        return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < n_alts; k++) {
+        size_t a = cut[k + 1] - cut[k];
+        char *t = rp_alloc(c->arena, pre + a + post + 1);
+        if (!t)
+            return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
+        memcpy(t, text, pre);
+        memcpy(t + pre, text + cut[k], a);
+        memcpy(t + pre + a, text + cut[n_alts], post);
+        t[pre + a + post] = '\0';
+        lits[k] = (rp_lit){t, (uint32_t)(pre + a + post)};
+    }
+    pat->lit = lits[0].s;
+    pat->lit_len = lits[0].len;
+    pat->more = lits + 1;
+    pat->n_more = (uint32_t)(n_alts - 1);
     return ROLLOUT_OK;
+}
+
+int rp_literal_match_more(const rp_pattern *p, const char *s, size_t n)
+{
+    for (uint32_t k = 0; k < p->n_more; k++)
+        if (rp_literal_text(p, p->more[k].s, p->more[k].len, s, n))
+            return 1;
+    return 0;
 }
 
 bool rp_literal_search(const char *s, size_t n, const char *lit, size_t m)

@@ -83,7 +83,18 @@ typedef struct rp_pattern {
     uint32_t lit_len;
     bool lit_start;         /* ^: at the start of the value */
     uint8_t lit_end;        /* RP_LIT_* */
+    /* Literal text around one group of alternatives, `@(acme|globex)\.com$`,
+     * is one literal per alternative: lit is the first, more the others. */
+    uint32_t n_more;
+    const struct rp_lit *more;
 } rp_pattern;
+
+typedef struct rp_lit {
+    const char *s;
+    uint32_t len;
+} rp_lit;
+
+#define RP_LIT_MAX_ALTS 16
 
 enum {
     RP_LIT_ANYWHERE = 0,    /* no end anchor */
@@ -252,25 +263,40 @@ static RP_INLINE bool rp_idset_probe(const rp_idset *set, uint64_t hash, const c
 /* Whether the literal (not empty) occurs in s: out of line, it loops. */
 bool rp_literal_search(const char *s, size_t n, const char *lit, size_t m);
 
-static RP_INLINE bool rp_literal_at(const char *s, size_t n, const rp_pattern *p)
+/* Whether lit (m bytes) ends s (n bytes), and is all of it under ^. */
+static RP_INLINE bool rp_literal_at(const char *s, size_t n, const char *lit, size_t m,
+                                    bool start)
 {
-    size_t m = p->lit_len;
-    return n >= m && (!p->lit_start || n == m) && (m == 0 || rp_same_bytes(s + n - m, p->lit, m));
+    return n >= m && (!start || n == m) && (m == 0 || rp_same_bytes(s + n - m, lit, m));
 }
+
+/* What PCRE2 answers for a literal pattern whose text is lit (m bytes),
+ * on s (not NULL). */
+static RP_INLINE int rp_literal_text(const rp_pattern *p, const char *lit, size_t m,
+                                     const char *s, size_t n)
+{
+    if (p->lit_end == RP_LIT_ANYWHERE) {
+        if (p->lit_start)
+            return n >= m && (m == 0 || rp_same_bytes(s, lit, m));
+        return m == 0 || rp_literal_search(s, n, lit, m);
+    }
+    if (rp_literal_at(s, n, lit, m, p->lit_start))
+        return 1;
+    return p->lit_end == RP_LIT_END_NL && n > 0 && s[n - 1] == '\n' &&
+           rp_literal_at(s, n - 1, lit, m, p->lit_start);
+}
+
+/* The alternatives after the first (targeting.c: a loop, out of line). */
+int rp_literal_match_more(const rp_pattern *p, const char *s, size_t n);
 
 /* What PCRE2 answers for a literal pattern (docs/targeting.md). */
 static RP_INLINE int rp_literal_match(const rp_pattern *p, const char *s, size_t n)
 {
     if (!s)
         s = "";
-    if (p->lit_end == RP_LIT_ANYWHERE) {
-        if (p->lit_start)
-            return n >= p->lit_len && (p->lit_len == 0 || rp_same_bytes(s, p->lit, p->lit_len));
-        return p->lit_len == 0 || rp_literal_search(s, n, p->lit, p->lit_len);
-    }
-    if (rp_literal_at(s, n, p))
+    if (rp_literal_text(p, p->lit, p->lit_len, s, n))
         return 1;
-    return p->lit_end == RP_LIT_END_NL && n > 0 && s[n - 1] == '\n' && rp_literal_at(s, n - 1, p);
+    return p->n_more ? rp_literal_match_more(p, s, n) : 0;
 }
 
 /* The first attribute with that key. A NULL value counts as absent. */

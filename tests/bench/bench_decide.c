@@ -7,7 +7,9 @@
  *   idlist  rollout_decide, cohort = org_in list (hash set), unit org
  *   regex   rollout_decide, cohort = attr email matches '@example\.com$', unit
  *           user: literal text, so compared as bytes (docs/targeting.md)
- *   pcre2   the same with '@(example|corp)\.com$', which PCRE2's JIT runs
+ *   alts    the same with '@(corp|example)\.com$': literal alternatives,
+ *           compared as bytes too (the value matches the second)
+ *   pcre2   the same with '@[a-z]+\.com$', which PCRE2's JIT runs
  *   seed    rollout_decide on the seed plan at GA, all gates passed: three
  *           cohorts tried, an eight-step schedule walked (for context)
  *   batch   rollout_decide_ids on the id-list plan, all 4096 ids per call:
@@ -101,6 +103,11 @@ NOINLINE static void case_regex(const rollout_plan *p, int64_t now, int reps)
 }
 
 NOINLINE static void case_pcre2(const rollout_plan *p, int64_t now, int reps)
+{
+    case_decide(p, now, ctx_email, reps);
+}
+
+NOINLINE static void case_alts(const rollout_plan *p, int64_t now, int reps)
 {
     case_decide(p, now, ctx_email, reps);
 }
@@ -243,7 +250,13 @@ int main(int argc, char **argv)
     rollout_plan *pcre2 = load(
         "format: 1\nid: bench\nsalt: bench-salt\nstart: 2026-01-01T00:00:00Z\n"
         "versions: {stable: a, new: b}\n"
-        "cohorts:\n  - id: staff\n    match: {attr: email, matches: '@(example|corp)\\.com$'}\n"
+        "cohorts:\n  - id: staff\n    match: {attr: email, matches: '@[a-z]+\\.com$'}\n"
+        "phases:\n  - id: p\n    cohort: staff\n"
+        "    steps: [{at: 0h, weight: 50%, unit: user}]\n");
+    rollout_plan *alts = load(
+        "format: 1\nid: bench\nsalt: bench-salt\nstart: 2026-01-01T00:00:00Z\n"
+        "versions: {stable: a, new: b}\n"
+        "cohorts:\n  - id: staff\n    match: {attr: email, matches: '@(corp|example)\\.com$'}\n"
         "phases:\n  - id: p\n    cohort: staff\n"
         "    steps: [{at: 0h, weight: 50%, unit: user}]\n");
     int64_t now = rollout_plan_start(idlist) + 3600;
@@ -292,6 +305,10 @@ int main(int argc, char **argv)
     if (d.cohort != 0 || d.unit != ROLLOUT_UNIT_USER)
         return fprintf(stderr, "bench: pcre2 case does not bucket (%s)\n",
                        rollout_reason_name(d.reason)), 1;
+    rollout_decide(alts, NULL, now, &ctx_email[1], &d);
+    if (d.cohort != 0 || d.unit != ROLLOUT_UNIT_USER)
+        return fprintf(stderr, "bench: alternatives case does not bucket (%s)\n",
+                       rollout_reason_name(d.reason)), 1;
 
     double *t_raw = calloc((size_t)runs, sizeof *t_raw);
     double *t_idl = calloc((size_t)runs, sizeof *t_idl);
@@ -300,6 +317,7 @@ int main(int argc, char **argv)
     double *t_pcre = calloc((size_t)runs, sizeof *t_pcre);
     double *t_batch = calloc((size_t)runs, sizeof *t_batch);
     double *t_bseed = calloc((size_t)runs, sizeof *t_bseed);
+    double *t_alts = calloc((size_t)runs, sizeof *t_alts);
     double ops = (double)N_IDS * reps;
     /* interleaved, so frequency changes and noise hit all three alike */
     case_raw(seed, 1);
@@ -309,6 +327,7 @@ int main(int argc, char **argv)
     case_pcre2(pcre2, now, 1);
     case_batch(idlist, now, 1);
     case_bseed(seed_plan, &seed_s, seed_now, 1);
+    case_alts(alts, now, 1);
     for (int r = 0; r < runs; r++) {
         double t0 = now_ns();
         case_raw(seed, reps);
@@ -326,6 +345,8 @@ int main(int argc, char **argv)
         case_bseed(seed_plan, &seed_s, seed_now, reps);
         double t7 = now_ns();
         t_bseed[r] = (t7 - t6) / ops;
+        case_alts(alts, now, reps);
+        t_alts[r] = (now_ns() - t7) / ops;
         t_raw[r] = (t1 - t0) / ops;
         t_idl[r] = (t2 - t1) / ops;
         t_rx[r] = (t3 - t2) / ops;
@@ -340,6 +361,7 @@ int main(int argc, char **argv)
     qsort(t_pcre, (size_t)runs, sizeof *t_pcre, cmp_double);
     qsort(t_batch, (size_t)runs, sizeof *t_batch, cmp_double);
     qsort(t_bseed, (size_t)runs, sizeof *t_bseed, cmp_double);
+    qsort(t_alts, (size_t)runs, sizeof *t_alts, cmp_double);
     int m = runs / 2;
     printf("ids %d (%zu bytes each), ops per run %.0f, runs %d\n", N_IDS, id_len[0], ops, runs);
     printf("                              median      min   median/raw\n");
@@ -348,6 +370,8 @@ int main(int argc, char **argv)
            t_idl[0], t_idl[m] / t_raw[m]);
     printf("  decide, regex (literal)  %7.2f ns %6.2f ns   %5.2fx (target <= 10x)\n", t_rx[m],
            t_rx[0], t_rx[m] / t_raw[m]);
+    printf("  decide, regex (alts)     %7.2f ns %6.2f ns   %5.2fx (target <= 10x)\n", t_alts[m],
+           t_alts[0], t_alts[m] / t_raw[m]);
     printf("  decide, regex (PCRE2)    %7.2f ns %6.2f ns   %5.2fx (target <= 10x)\n", t_pcre[m],
            t_pcre[0], t_pcre[m] / t_raw[m]);
     printf("  decide, seed plan at GA  %7.2f ns %6.2f ns   %5.2fx\n", t_seed[m], t_seed[0],
@@ -363,9 +387,11 @@ int main(int argc, char **argv)
     free(t_pcre);
     free(t_batch);
     free(t_bseed);
+    free(t_alts);
     rollout_plan_unref(seed_plan);
     rollout_plan_unref(idlist);
     rollout_plan_unref(regex);
     rollout_plan_unref(pcre2);
+    rollout_plan_unref(alts);
     return 0;
 }

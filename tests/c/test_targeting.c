@@ -463,6 +463,16 @@ Test(targeting, literal_patterns_are_recognized)
         {"caf\xc3\xa9", NULL, false, 0},  /* not ASCII */
         {"(?i)abc", NULL, false, 0},      /* an option */
         {"\\Qa.b\\E", NULL, false, 0},
+        {"(?:)a", NULL, false, 0},        /* a group of one alternative */
+        {"(a|b)+", NULL, false, 0},       /* a group with a quantifier */
+        {"(a|b)?", NULL, false, 0},
+        {"(a|b)(c|d)", NULL, false, 0},   /* two groups */
+        {"(a|(b|c))", NULL, false, 0},    /* nested */
+        {"(?i:a|b)", NULL, false, 0},     /* with an option */
+        {"(?=a|b)", NULL, false, 0},      /* a lookahead */
+        {"(a.|b)", NULL, false, 0},       /* an alternative that is not text */
+        {"(a|b$)", NULL, false, 0},       /* an anchor inside */
+        {"(a|b|c|d|e|f|g|h|i|j|k|l|m|n|o|p|q)", NULL, false, 0}, /* 17 alternatives */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char rule[128];
@@ -477,13 +487,54 @@ Test(targeting, literal_patterns_are_recognized)
             cr_assert_eq(memcmp(pat->lit, cases[i].lit, pat->lit_len), 0, "%s", cases[i].pattern);
             cr_assert_eq(pat->lit_start, cases[i].start, "%s", cases[i].pattern);
             cr_assert_eq(pat->lit_end, cases[i].end, "%s", cases[i].pattern);
+            cr_assert_eq(pat->n_more, 0, "%s", cases[i].pattern);
+        }
+        rollout_plan_unref(p);
+    }
+}
+
+/* A group of alternatives around literal text: one literal per alternative,
+ * the anchors kept for each. */
+Test(targeting, literal_alternatives_are_recognized)
+{
+    static const struct {
+        const char *pattern;
+        const char *lits[4]; /* NULL-terminated */
+        bool start;
+        int end;
+    } cases[] = {
+        {"@(example|corp)\\.com$", {"@example.com", "@corp.com"}, false, RP_LIT_END_NL},
+        {"^(?:ops|sre)-", {"ops-", "sre-"}, true, RP_LIT_ANYWHERE},
+        {"(Firefox|Chrome)/", {"Firefox/", "Chrome/"}, false, RP_LIT_ANYWHERE},
+        {"^(a|)\\z", {"a", ""}, true, RP_LIT_END},
+        {"x(\\||\\))y\\Z", {"x|y", "x)y"}, false, RP_LIT_END_NL},
+        {"(a|b|c)", {"a", "b", "c"}, false, RP_LIT_ANYWHERE},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char rule[128];
+        snprintf(rule, sizeof rule, "{attr: a, matches: '%s'}", cases[i].pattern);
+        rollout_plan *p = rule_plan(rule);
+        const rp_pattern *pat = &p->cohorts[0].match->pat;
+        cr_assert_not_null(pat->lit, "%s not taken as literal", cases[i].pattern);
+        cr_assert_eq(pat->lit_start, cases[i].start, "%s", cases[i].pattern);
+        cr_assert_eq(pat->lit_end, cases[i].end, "%s", cases[i].pattern);
+        size_t n = 0;
+        while (n < 4 && cases[i].lits[n])
+            n++;
+        cr_assert_eq(pat->n_more + 1, n, "%s: %u alternatives", cases[i].pattern, pat->n_more + 1);
+        for (size_t k = 0; k < n; k++) {
+            const char *got = k ? pat->more[k - 1].s : pat->lit;
+            uint32_t len = k ? pat->more[k - 1].len : pat->lit_len;
+            cr_assert_eq(len, strlen(cases[i].lits[k]), "%s #%zu", cases[i].pattern, k);
+            cr_assert_eq(memcmp(got, cases[i].lits[k], len), 0, "%s #%zu", cases[i].pattern, k);
         }
         rollout_plan_unref(p);
     }
 }
 
 /* The literal path answers what PCRE2 answers: generated literal patterns
- * (anchored or not, escapes, the empty text) against generated values made
+ * (anchored or not, escapes, the empty text, half of them with a group of
+ * alternatives, captured or not) against generated values made
  * of the same characters, newlines, carriage returns and bytes that are not
  * UTF-8 (a lone continuation byte, a cut two-byte sequence). */
 Test(targeting, literal_patterns_match_as_pcre2_does)
@@ -495,23 +546,48 @@ Test(targeting, literal_patterns_match_as_pcre2_does)
                                        "\xc3\xa9", "\\", "\n\n"};
     int compared = 0, literal_hits = 0;
     for (int round = 0; round < 300; round++) {
-        char pattern[64] = "", yaml_pat[160] = "";
+        char pattern[96] = "", yaml_pat[192] = "";
         bool start = lit_rand(2);
         if (start)
             strcat(pattern, "^");
-        unsigned n_atoms = lit_rand(4);
-        char text[16] = "";
-        for (unsigned k = 0; k < n_atoms; k++) {
+        /* prefix, then a group of 2 or 3 alternatives (every other pattern),
+         * then suffix: up to two atoms each */
+        unsigned n_alts = lit_rand(2) ? 2 + lit_rand(2) : 0;
+        char pre[16] = "", post[16] = "", alt[3][16] = {"", "", ""};
+        for (unsigned k = lit_rand(3); k > 0; k--) {
             unsigned a = lit_rand(sizeof atoms / sizeof atoms[0]);
             strcat(pattern, atoms[a]);
-            strcat(text, atom_text[a]);
+            strcat(pre, atom_text[a]);
+        }
+        if (n_alts) {
+            strcat(pattern, lit_rand(2) ? "(" : "(?:");
+            for (unsigned g = 0; g < n_alts; g++) {
+                if (g)
+                    strcat(pattern, "|");
+                for (unsigned k = lit_rand(3); k > 0; k--) {
+                    unsigned a = lit_rand(sizeof atoms / sizeof atoms[0]);
+                    strcat(pattern, atoms[a]);
+                    strcat(alt[g], atom_text[a]);
+                }
+            }
+            strcat(pattern, ")");
+        }
+        for (unsigned k = lit_rand(3); k > 0; k--) {
+            unsigned a = lit_rand(sizeof atoms / sizeof atoms[0]);
+            strcat(pattern, atoms[a]);
+            strcat(post, atom_text[a]);
         }
         strcat(pattern, ends[lit_rand(4)]);
+        /* the text each alternative spells */
+        char texts[3][48];
+        for (unsigned g = 0; g < (n_alts ? n_alts : 1); g++)
+            snprintf(texts[g], sizeof texts[g], "%s%s%s", pre, alt[g], post);
         /* single-quoted YAML: only ' needs doubling, and no atom has one */
         snprintf(yaml_pat, sizeof yaml_pat, "{attr: a, matches: '%s'}", pattern);
         rollout_plan *p = rule_plan(yaml_pat);
         rp_pattern *pat = &p->cohorts[0].match->pat;
         cr_assert_not_null(pat->lit, "%s should be literal", pattern);
+        cr_assert_eq(pat->n_more + 1, n_alts ? n_alts : 1, "%s", pattern);
         for (int v = 0; v < 400; v++) {
             /* zeroed: PCRE2's JIT may read past the subject's end (within
              * the buffer), which valgrind reports if those bytes were never
@@ -521,6 +597,7 @@ Test(targeting, literal_patterns_match_as_pcre2_does)
             /* half the values are built around the literal text, so matches
              * are common, not luck */
             if (lit_rand(2)) {
+                const char *text = texts[lit_rand(n_alts ? n_alts : 1)];
                 size_t tl = strlen(text);
                 for (unsigned k = lit_rand(3); k > 0; k--) {
                     const char *b = bits[lit_rand(sizeof bits / sizeof bits[0])];

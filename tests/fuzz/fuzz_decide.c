@@ -91,6 +91,8 @@ static const char *const literal_patterns[][2] = {
     {"^exact\\z", "^(?:)exact\\z"},
     {"x\\Z", "(?:)x\\Z"},
     {"^a\\$b$", "^(?:)a\\$b$"},
+    {"@(corp|example)\\.com$", "(?:)@(corp|example)\\.com$"},
+    {"^(?:ops|)-", "^(?:)(?:ops|)-"},
 };
 enum { N_LITERALS = sizeof literal_patterns / sizeof literal_patterns[0] };
 
@@ -103,7 +105,8 @@ static rollout_plan *literal_plan(int which)
                                     "format: 1\nid: lit\nsalt: fuzz-lit\n"
                                     "start: 2026-02-28T09:00:00Z\n"
                                     "versions: {stable: a, new: b}\ncohorts:\n");
-        static const char *const attr_of[] = {"email", "email", "ua", "q", "q", "ua"};
+        static const char *const attr_of[] = {"email", "email", "ua", "q", "q", "ua", "email", "q"};
+        _Static_assert(sizeof attr_of / sizeof attr_of[0] == N_LITERALS, "one attribute each");
         for (int i = 0; i < N_LITERALS; i++)
             n += (size_t)snprintf(yaml + n, sizeof yaml - n,
                                   "  - {id: c%d, match: {attr: %s, matches: '%s'}}\n", i,
@@ -113,7 +116,7 @@ static rollout_plan *literal_plan(int which)
             n += (size_t)snprintf(yaml + n, sizeof yaml - n,
                                   "  - {id: p%d, cohort: c%d, steps: [{at: 0, weight: %d%%, "
                                   "unit: request}]}\n",
-                                  i, i, 10 + 15 * i);
+                                  i, i, 10 + 11 * i);
         rollout_error err;
         if (rollout_plan_load_buffer(yaml, n, "lit.yaml", &plans[which], &err) != ROLLOUT_OK) {
             fprintf(stderr, "fuzz: the literal plan does not load: %s\n", err.message);
