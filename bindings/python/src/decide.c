@@ -637,46 +637,80 @@ PyObject *rb_plan_decide_fast(PyObject *self, PyObject *const *args, Py_ssize_t 
  * cohort rule that does not read the varying id are worked out once per C
  * call, so what an id costs is mostly getting its bytes out of Python.
  *
- * Ids are read with the GIL held, a chunk at a time, as (pointer, length)
- * into the id objects themselves: the UTF-8 form of a str lives in (or is
- * cached on) the str until it dies, and a bytes object's bytes are its
- * own. Nothing is copied. What keeps those bytes alive while the chunk is
- * decided depends on the input:
+ * Ids are read with the GIL held and their bytes copied into one buffer
+ * (the arena), then decided without the GIL, a chunk at a time. The copy is
+ * what makes releasing the GIL safe for any input: a list can be changed by
+ * another thread meanwhile, freeing the very strs whose UTF-8 the C loop
+ * would be reading; copied bytes are ours. It is also cheaper than the
+ * alternatives it replaces (a tuple snapshot, or a reference taken and
+ * dropped per id, both writing every id object twice, the second time long
+ * after it left the cache), and the C loop then reads contiguous memory.
+ * Measured again against reading ids in place (a held tuple needs nothing,
+ * a list chunk decided without the GIL a reference per item): in place is
+ * ~25 instructions an id fewer (callgrind, 100 000-id list: 69 against 93
+ * in the binding) but slower by the clock, 12-14 ns an id against 10 in
+ * tests/bench/bench_python.py, whose other cases leave the ids out of the
+ * cache: the id objects are then touched three times (read, hashed, their
+ * reference dropped) instead of once. Chunks of 4 Ki ids (in L2) and
+ * prefetching did not close the gap; a tuple read in place only tied.
+ * No per-id clean-up is left: on 3.8/3.9 a str's temporary UTF-8 copy is
+ * dropped as soon as its bytes are in the arena.
  *
- *  - a tuple (the input itself, or our snapshot of any other iterable)
- *    cannot change, and we hold it: every item lives as long as the call;
- *  - a list can be changed by another thread while the GIL is released,
- *    dropping the very strs whose UTF-8 the C loop is reading, so for a
- *    chunk decided without the GIL each item is held by a reference of our
- *    own, dropped after the chunk (a list that shrinks under the call
- *    raises RuntimeError when the next chunk is read);
- *  - a chunk decided with the GIL held needs nothing: no Python code runs
- *    between reading the ids and deciding them (no conversion here calls
- *    back into Python or allocates a tracked object, so no GC either; a
- *    type error runs code, but ends the call).
- *
- * On 3.8/3.9 a str has no stable-ABI UTF-8 form in place: it is encoded to
- * a temporary bytes object, held until its chunk is decided.
- *
- * The GIL is released for chunks of RELEASE_MIN ids or more. Uncontended,
- * releasing and re-taking it costs ~70 ns a chunk, and for a list the
- * reference held per id ~0.8 ns (measured on calls of 2 048 ids: 10.5 ns
- * an id with the GIL kept, 11.4 released; a tuple 9.8 and 10.1). But when
- * other Python threads are busy, winning the GIL back can take a whole
- * switch interval (5 ms), which a call that is over in 20 us should not
- * risk. Chunks are large for the same reason: 2 M ids make ~30 waits, not
- * thousands. (Smaller chunks, whose id objects would still be in the
- * cache when the C loop reads their bytes and when their references are
- * dropped, measured no faster: 4 Ki to 64 Ki ids within noise.) The buffers
- * are bounded by the chunk (24 bytes per id), not by the input. */
+ * Chunks are large because, when other Python threads are busy, winning
+ * the GIL back after a chunk can take a whole switch interval (5 ms): 2 M
+ * ids make ~30 waits, not thousands. A call too small to be worth that risk
+ * (fewer than RELEASE_MIN ids) keeps the GIL. The buffers are bounded by
+ * the chunk (16 bytes per id, plus ARENA bytes of ids, or up to twice one
+ * longer id), not by the input. */
 #define CHUNK 65536
+#define ARENA (1 << 20)
 #define RELEASE_MIN 2048
 
 typedef struct {
-    rollout_id *ids;  /* cap of them: CHUNK, or fewer for a small call */
-    PyObject **refs;  /* cap: references held until the chunk is decided */
-    size_t cap;
+    rollout_id *ids;    /* ids_cap of them: CHUNK, or fewer for a small call */
+    size_t ids_cap;
+    char *arena;
+    size_t used, cap;   /* bytes of arena */
 } many_buf;
+
+/* Room for n more bytes in the arena. When it moves, the m ids already in
+ * it are pointed at their new place. */
+static int arena_reserve(many_buf *b, size_t n, Py_ssize_t m)
+{
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap - b->used < n) {
+        if (cap > PY_SSIZE_T_MAX / 2) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        cap *= 2;
+    }
+    uintptr_t old = (uintptr_t)b->arena;
+    char *a = PyMem_Realloc(b->arena, cap);
+    if (!a) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t j = 0; j < m; j++)
+        if (b->ids[j].len)
+            b->ids[j].s = a + ((uintptr_t)b->ids[j].s - old);
+    b->arena = a;
+    b->cap = cap;
+    return 0;
+}
+
+/* Copies n bytes; an id of 8 to 16 bytes (most are) without a call. */
+static inline void copy_id(char *dst, const char *src, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t x, y;
+        memcpy(&x, src, 8);
+        memcpy(&y, src + n - 8, 8);
+        memcpy(dst, &x, 8);
+        memcpy(dst + n - 8, &y, 8);
+    } else
+        memcpy(dst, src, n);
+}
 
 /* TypeError "orgs[12] must be str, bytes or None, not int". */
 static void item_type_error(const char *seq_name, Py_ssize_t i, PyObject *item)
@@ -689,94 +723,126 @@ static void item_type_error(const char *seq_name, Py_ssize_t i, PyObject *item)
     }
 }
 
-/* The bytes of an id that is not an exact str on 3.10+ nor an exact bytes
- * (index i of the input): None (absent), str and bytes subclasses, and str
- * on 3.8/3.9, whose UTF-8 is a new bytes object returned in *tmp. */
-static __attribute__((noinline)) int many_item(PyObject *item, rollout_id *id, PyObject **tmp,
-                                               const char *seq_name, Py_ssize_t i)
+/* The bytes of id `item` (index i of the input) as b->ids[m], copied into
+ * the arena. */
+static __attribute__((noinline)) int many_item(many_buf *b, Py_ssize_t m, PyObject *item, const char *seq_name,
+                     Py_ssize_t i)
 {
-    *tmp = NULL;
-    if (item == Py_None) {
-        *id = (rollout_id){NULL, 0}; /* absent */
+    const char *p;
+    Py_ssize_t n;
+    PyTypeObject *tp = Py_TYPE(item);
+    PyObject *tmp = NULL;
+    if (tp == &PyUnicode_Type && rb_py310) {
+        /* the UTF-8 form lives in (or is cached on) the str */
+        if (!(p = PyUnicode_AsUTF8AndSize(item, &n)))
+            return -1;
+    } else if (tp == &PyBytes_Type) {
+        char *q;
+        if (PyBytes_AsStringAndSize(item, &q, &n) < 0)
+            return -1;
+        p = q;
+    } else if (item == Py_None) {
+        b->ids[m] = (rollout_id){NULL, 0}; /* absent */
         return 0;
-    }
-    if (!PyUnicode_Check(item) && !PyBytes_Check(item)) {
+    } else if (PyUnicode_Check(item) || PyBytes_Check(item)) {
+        /* subclasses, and str on 3.8/3.9 (a temporary UTF-8 copy) */
+        rb_str s;
+        if (rb_str_get(item, &s, seq_name, 0) < 0)
+            return -1;
+        p = s.p;
+        n = (Py_ssize_t)s.n;
+        tmp = s.tmp;
+    } else {
         item_type_error(seq_name, i, item);
         return -1;
     }
-    rb_str s;
-    if (rb_str_get(item, &s, seq_name, 0) < 0)
+    if (b->cap - b->used < (size_t)n && arena_reserve(b, (size_t)n, m) < 0) {
+        Py_XDECREF(tmp);
         return -1;
-    *id = (rollout_id){s.p, s.n};
-    *tmp = s.tmp;
+    }
+    char *dst = b->arena + b->used;
+    copy_id(dst, p, (size_t)n);
+    b->ids[m] = (rollout_id){dst, (size_t)n};
+    b->used += (size_t)n;
+    Py_XDECREF(tmp);
     return 0;
 }
 
-/* Reads the ids of items[start:end] into b->ids. With `hold`, a reference
- * to each item is taken into b->refs; temporaries (3.8/3.9) always are.
- * Returns how many references were taken (the caller drops them once the
- * chunk is decided), or -1 with an exception set and none held. */
-static inline Py_ssize_t many_fill(many_buf *b, PyObject *items, int is_list, int hold,
-                                   Py_ssize_t start, Py_ssize_t end, const char *seq_name)
+/* Reads the ids of items from `start` into b: up to b->ids_cap of them,
+ * and ARENA bytes (or the one id that goes past it). Returns how many, or -1 with an exception set. The
+ * item pointers of a block are fetched (and their objects prefetched)
+ * before any is read: they are borrowed, which is safe because nothing in
+ * between runs Python code (no conversion here calls back into Python or
+ * allocates a tracked object, so no GC either; a type error runs code, but
+ * ends the call). */
+#define BLOCK 64
+static inline Py_ssize_t many_fill(many_buf *b, PyObject *items, int is_list, Py_ssize_t start,
+                                   Py_ssize_t n, const char *seq_name)
 {
-    rollout_id *id = b->ids;
-    PyObject **refs = b->refs;
-    Py_ssize_t r = 0;
+    Py_ssize_t cap = (Py_ssize_t)b->ids_cap, end = n - start < cap ? n : start + cap, m = 0;
+    PyObject *blk[BLOCK];
     int fast_str = rb_py310;
-    for (Py_ssize_t i = start; i < end; i++, id++) {
-        PyObject *o = is_list ? PyList_GetItem(items, i) : PyTuple_GetItem(items, i);
-        if (!o) {
-            /* only another thread, while the GIL was released, can do this */
-            PyErr_Format(PyExc_RuntimeError, "%s changed size during decide_many()", seq_name);
-            goto fail;
-        }
-        PyTypeObject *tp = Py_TYPE(o);
-        Py_ssize_t len;
-        if (fast_str && tp == &PyUnicode_Type) {
-            if (!(id->s = PyUnicode_AsUTF8AndSize(o, &len)))
-                goto fail;
-            id->len = (size_t)len;
-        } else if (tp == &PyBytes_Type) {
-            char *q;
-            if (PyBytes_AsStringAndSize(o, &q, &len) < 0)
-                goto fail;
-            id->s = q;
-            id->len = (size_t)len;
-        } else {
-            PyObject *tmp;
-            if (many_item(o, id, &tmp, seq_name, i) < 0)
-                goto fail;
-            if (tmp) {
-                refs[r++] = tmp; /* owns the bytes: the item need not be held */
-                continue;
+    rollout_id *ids = b->ids;
+    size_t used = 0;
+    while (start + m < end && used < ARENA) {
+        Py_ssize_t nb = end - start - m < BLOCK ? end - start - m : BLOCK;
+        for (Py_ssize_t k = 0; k < nb; k++) {
+            PyObject *o = is_list ? PyList_GetItem(items, start + m + k)
+                                  : PyTuple_GetItem(items, start + m + k);
+            if (!o) {
+                /* only another thread, while the GIL was released, can do this */
+                PyErr_Format(PyExc_RuntimeError, "%s changed size during decide_many()",
+                             seq_name);
+                return -1;
             }
+            __builtin_prefetch(o);
+            blk[k] = o;
         }
-        if (hold) {
-            Py_INCREF(o);
-            refs[r++] = o;
+        for (Py_ssize_t k = 0; k < nb && used < ARENA; k++, m++) {
+            PyObject *o = blk[k];
+            PyTypeObject *tp = Py_TYPE(o);
+            if ((fast_str && tp == &PyUnicode_Type) || tp == &PyBytes_Type) {
+                /* the common cases inline: an exact str or bytes that fits */
+                Py_ssize_t len;
+                const char *p;
+                if (tp == &PyBytes_Type) {
+                    char *q;
+                    if (PyBytes_AsStringAndSize(o, &q, &len) < 0)
+                        return -1;
+                    p = q;
+                } else if (!(p = PyUnicode_AsUTF8AndSize(o, &len)))
+                    return -1;
+                if (b->cap - used >= (size_t)len) {
+                    char *dst = b->arena + used;
+                    copy_id(dst, p, (size_t)len);
+                    ids[m] = (rollout_id){dst, (size_t)len};
+                    used += (size_t)len;
+                    continue;
+                }
+            }
+            b->used = used;
+            if (many_item(b, m, o, seq_name, start + m) < 0)
+                return -1;
+            used = b->used;
         }
     }
-    return r;
-fail:
-    while (r > 0)
-        Py_DECREF(refs[--r]);
-    return -1;
+    return m;
 }
 
-/* One set of buffers is kept for the next call: allocating them per call
- * costs more (fresh pages from the kernel) than deciding thousands of ids. A
- * call that finds it taken (another thread is inside decide_many)
+/* One set of buffers is kept for the next call: allocating a megabyte or
+ * two per call costs more (fresh pages from the kernel) than deciding 10 000
+ * ids. A call that finds it taken (another thread is inside decide_many)
  * allocates its own. Only touched with the GIL held. */
 static many_buf spare;
 
 static void many_buf_release(many_buf *b)
 {
-    if (!spare.ids && b->cap == CHUNK) {
+    if (!spare.ids && b->ids_cap == CHUNK && b->cap <= 2 * ARENA) {
         spare = *b;
         return;
     }
     PyMem_Free(b->ids);
-    PyMem_Free(b->refs);
+    PyMem_Free(b->arena);
 }
 
 PyObject *rb_plan_decide_many(PyObject *self_o, PyObject *args, PyObject *kwargs)
@@ -820,7 +886,7 @@ PyObject *rb_plan_decide_many(PyObject *self_o, PyObject *args, PyObject *kwargs
     ab.n = 0;
     ab.attrs = ab.stack_attrs;
     ab.strs = ab.stack_strs;
-    many_buf b = {NULL, NULL, 0};
+    many_buf b = {NULL, 0, NULL, 0, 0};
     PyObject *snapshot = NULL, *items = NULL, *out = NULL;
     if (attrs && attrs != Py_None) {
         if (!PyDict_Check(attrs)) {
@@ -841,8 +907,8 @@ PyObject *rb_plan_decide_many(PyObject *self_o, PyObject *args, PyObject *kwargs
         rb_raise(rc, NULL, NULL, RB_CTX_STATE);
         goto done;
     }
-    /* An exact list or tuple is read in place; anything else is
-     * materialized once, as a tuple. */
+    /* An exact list or tuple is read in place (the arena copy makes that
+     * safe); anything else is materialized once, as a tuple. */
     int is_list = Py_TYPE(seq) == &PyList_Type;
     if (is_list || Py_TYPE(seq) == &PyTuple_Type) {
         items = seq;
@@ -855,43 +921,33 @@ PyObject *rb_plan_decide_many(PyObject *self_o, PyObject *args, PyObject *kwargs
     unsigned char *mask = (unsigned char *)PyBytes_AsString(out);
     if (n && spare.ids) {
         b = spare;
-        spare = (many_buf){NULL, NULL, 0};
+        spare = (many_buf){NULL, 0, NULL, 0, 0};
     } else if (n) {
-        /* a call of less than one chunk allocates just what it needs */
-        b.cap = n < CHUNK ? (size_t)n : CHUNK;
-        b.ids = PyMem_Malloc(sizeof *b.ids * b.cap);
-        b.refs = PyMem_Malloc(sizeof *b.refs * b.cap);
-        if (!b.ids || !b.refs) {
-            PyMem_Free(b.ids);
-            PyMem_Free(b.refs);
-            b = (many_buf){NULL, NULL, 0};
+        /* a call too small to release the GIL allocates just what it needs */
+        b.ids_cap = n < RELEASE_MIN ? (size_t)n : CHUNK;
+        if (!(b.ids = PyMem_Malloc(sizeof *b.ids * b.ids_cap))) {
             PyErr_NoMemory();
-            goto fail;
+            Py_CLEAR(out);
+            goto done;
         }
     }
-    for (Py_ssize_t start = 0, end; start < n; start = end) {
-        end = n - start > (Py_ssize_t)b.cap ? start + (Py_ssize_t)b.cap : n;
-        int release = end - start >= RELEASE_MIN;
-        Py_ssize_t r = !is_list ? many_fill(&b, items, 0, 0, start, end, seq_name)
-                       : release ? many_fill(&b, items, 1, 1, start, end, seq_name)
-                                 : many_fill(&b, items, 1, 0, start, end, seq_name);
-        if (r < 0)
+    for (Py_ssize_t start = 0; start < n;) {
+        Py_ssize_t m = is_list ? many_fill(&b, items, 1, start, n, seq_name)
+                               : many_fill(&b, items, 0, start, n, seq_name);
+        if (m < 0)
             goto fail;
         /* the state was checked above, so this cannot fail */
-        if (release) {
+        if (m >= RELEASE_MIN) {
             Py_BEGIN_ALLOW_THREADS
-            rc = rollout_decide_ids(plan, state, at, &base, unit, b.ids, (size_t)(end - start),
-                                    mask + start);
+            rc = rollout_decide_ids(plan, state, at, &base, unit, b.ids, (size_t)m, mask + start);
             Py_END_ALLOW_THREADS
         } else
-            rc = rollout_decide_ids(plan, state, at, &base, unit, b.ids, (size_t)(end - start),
-                                    mask + start);
-        for (Py_ssize_t j = 0; j < r; j++)
-            Py_DECREF(b.refs[j]);
+            rc = rollout_decide_ids(plan, state, at, &base, unit, b.ids, (size_t)m, mask + start);
         if (rc) {
             rb_raise(rc, NULL, NULL, RB_CTX_STATE);
             goto fail;
         }
+        start += m;
     }
     goto done;
 fail:
