@@ -161,10 +161,10 @@ class Str(str):
 
 
 def test_decide_many_drops_the_references_it_holds(seed, t0):
-    """decide_many holds a reference to each item of a list while a chunk
-    is decided without the GIL (and, on 3.8/3.9, a UTF-8 copy of each str);
-    every one is dropped after the chunk, on success and when a later item
-    of the chunk, or of a later chunk, is refused."""
+    """Whatever decide_many keeps of the ids while a chunk is decided
+    without the GIL (a reference, a UTF-8 copy on 3.8/3.9), it gives back:
+    the items' reference counts are unchanged after success and after a
+    later item of the chunk, or of a later chunk, is refused."""
     s = seed_state(seed, t0 + 6 * D)
     ids = [f"org-{i}-é" if i % 3 else f"org-{i}" for i in range(70_000)]  # two chunks
     ids[5], ids[6], ids[7], ids[66_000] = b"org_42", Str("naïve"), None, "x" * 5000

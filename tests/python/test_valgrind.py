@@ -27,8 +27,8 @@ SCRIPT = textwrap.dedent("""
                          override=True)
     s = rollout.State.decode(p, s.encode())
     p.decide_many([f"o{i}" for i in range(3000)], at=t0 + 86400 * 3, state=s)
-    # decide_many reads a list's strs in place without the GIL: another
-    # thread replacing them meanwhile must not free what is being read
+    # decide_many decides a list's ids without the GIL: another thread
+    # replacing them meanwhile must not free what is being read
     import threading
     ids, stop = [f"o{i}" for i in range(20000)], threading.Event()
     def churn(k=0):
