@@ -29,9 +29,9 @@
  * ratios of those counts to case_raw's are the figures to compare with the
  * targets. --uuid uses 36-byte ids instead of 8-byte ones. Figures
  * (RelWithDebInfo, GCC 12, x86-64), instructions per operation:
- *             raw  idlist  regex  pcre2  seed  batch
- *   8 bytes    45     222    231    570   427   119
- *   36 bytes   74     292    265    633   461   174
+ *             raw  idlist  regex  alts  pcre2  seed  batch  bseed
+ *   8 bytes    45     210    236   304    587   423    104     78
+ *   36 bytes   74     280    270   338    638   457    154    110
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 
