@@ -235,6 +235,39 @@ static void unit_field(rollout_context *ctx, int unit, const char ***id, size_t 
     }
 }
 
+/* What an id of a batch gets once its cohort is known: a variant that does
+ * not depend on the id (fixed >= 0), or its bucket against weight. */
+typedef struct batch_answer {
+    int fixed;
+    uint32_t weight;
+} batch_answer;
+
+static RP_INLINE unsigned char batch_variant(batch_answer a, uint64_t hash, size_t len)
+{
+    if (a.fixed >= 0)
+        return (unsigned char)a.fixed;
+    return len ? rp_bucket_from_hash(hash) < a.weight : ROLLOUT_STABLE; /* MISSING_UNIT */
+}
+
+/* decide_listed with one list before the fallback, the usual plan (pilot
+ * orgs, then everyone): the list's fields and both answers stay in
+ * registers. Expanded twice, for a hashed and a short list, so neither
+ * loop asks which it is per id. */
+static RP_INLINE void decide_one_list(uint64_t seed, rp_idset set, bool hashed,
+                                      batch_answer hit, batch_answer miss,
+                                      const rollout_id *ids, size_t n, unsigned char *variants)
+{
+    if (!hashed)
+        set.table = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const char *s = ids[i].s;
+        size_t len = s ? ids[i].len : 0;
+        uint64_t hash = len ? rp_hash_id(seed, s, len) : 0;
+        bool listed = len && rp_idset_probe(&set, hash, s, len);
+        variants[i] = batch_variant(listed ? hit : miss, hash, len);
+    }
+}
+
 /* rollout_decide_ids when every cohort tried per id is a plain id list of
  * the varying unit: the whole rule is the probe. */
 static void decide_listed(uint64_t seed, const rp_idset *const *sets, const int *per_id,
@@ -242,39 +275,38 @@ static void decide_listed(uint64_t seed, const rp_idset *const *sets, const int 
                           const signed char *fixed, const rollout_id *ids, size_t n,
                           unsigned char *variants)
 {
-    uint32_t weight[ROLLOUT_MAX_COHORTS];
-    for (int k = 0; k < n_sets; k++)
-        if (fixed[per_id[k]] < 0)
-            weight[per_id[k]] = steps[per_id[k]]->decision.weight;
-    if (fallback >= 0 && fixed[fallback] < 0)
-        weight[fallback] = steps[fallback]->decision.weight;
-    /* One list before the fallback is the usual plan (pilot orgs, then
-     * everyone): its fields kept in registers rather than reloaded per id. */
-    rp_idset one = n_sets == 1 ? *sets[0] : (rp_idset){0};
+    /* per cohort, and at ROLLOUT_MAX_COHORTS for no cohort at all */
+    batch_answer answer[ROLLOUT_MAX_COHORTS + 1];
+    for (int k = 0; k <= n_sets; k++) {
+        int ci = k < n_sets ? per_id[k] : fallback;
+        if (ci >= 0)
+            answer[ci] = (batch_answer){fixed[ci], fixed[ci] < 0 ? steps[ci]->decision.weight : 0};
+    }
+    answer[ROLLOUT_MAX_COHORTS] = (batch_answer){ROLLOUT_STABLE, 0};
+    int none = fallback >= 0 ? fallback : ROLLOUT_MAX_COHORTS;
+    if (n_sets == 1) {
+        if (sets[0]->table)
+            decide_one_list(seed, *sets[0], true, answer[per_id[0]], answer[none], ids, n,
+                            variants);
+        else
+            decide_one_list(seed, *sets[0], false, answer[per_id[0]], answer[none], ids, n,
+                            variants);
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         const char *s = ids[i].s;
         size_t len = s ? ids[i].len : 0;
-        int ci = fallback;
+        int ci = none;
         uint64_t hash = 0;
         if (len) {
             hash = rp_hash_id(seed, s, len);
-            if (n_sets == 1) {
-                if (rp_idset_probe(&one, hash, s, len))
-                    ci = per_id[0];
-            } else {
-                for (int k = 0; k < n_sets; k++)
-                    if (rp_idset_probe(sets[k], hash, s, len)) {
-                        ci = per_id[k];
-                        break;
-                    }
-            }
+            for (int k = 0; k < n_sets; k++)
+                if (rp_idset_probe(sets[k], hash, s, len)) {
+                    ci = per_id[k];
+                    break;
+                }
         }
-        if (ci < 0)
-            continue;
-        if (fixed[ci] >= 0)
-            variants[i] = (unsigned char)fixed[ci];
-        else if (len)
-            variants[i] = rp_bucket_from_hash(hash) < weight[ci];
+        variants[i] = batch_variant(answer[ci], hash, len);
     }
 }
 
