@@ -17,6 +17,16 @@ that variable). Both run at once (the idle one
 costs nothing); runs alternate A/B and B/A by round so that drift (thermal,
 other load) hits both equally. With two or more CPUs, nginx is pinned to
 CPU 0 and wrk to CPU 1 so they do not compete for one core.
+
+--callgrind N counts instructions instead, which unlike timings repeat
+exactly: each configuration runs as a single nginx process (master_process
+off) under valgrind's callgrind; after 1 500 warm-up requests (LuaJIT
+compiles its traces), the counters are zeroed, N requests of the same mix as
+wrk's are sent over one keep-alive connection, and the counts are dumped.
+It prints the instructions per request of each and the difference (both
+proxy the request to a demo upstream in the same process, so each client
+request is two for nginx); --keep leaves the callgrind files for
+callgrind_annotate.
 """
 import argparse
 import os
@@ -111,6 +121,69 @@ def wrk(url, script, seconds, connections, pin, workers=()):
     return float(m.group(1)), used * 1e6 / max(int(n.group(1)), 1)
 
 
+def request_mix(i):
+    """The headers of the i-th request (1-based) of WRK_SCRIPT's mix."""
+    i = (i - 1) % 1000 + 1
+    org = "acme-corp" if i % 10 == 0 else "org-%d" % i
+    return {"X-Org": org, "X-User": "user-%d" % (i * 7919 % 100000),
+            "Cookie": "session=s-%d" % i}
+
+
+def callgrind(nginx, prefix, conf, port, n, keep):
+    """Instructions per request of one configuration under callgrind."""
+    import http.client
+    import socket
+    text = open(conf).read()
+    if text.count("master_process on;") != 1:
+        raise SystemExit("nginx_bench: cannot rewrite master_process")
+    with open(conf, "w") as f:
+        f.write(text.replace("master_process on;", "master_process off;\ndaemon off;"))
+    out = os.path.join(prefix, "callgrind.out")
+    proc = subprocess.Popen(["valgrind", "--tool=callgrind", "--smc-check=all-non-file",
+                             "--callgrind-out-file=" + out, nginx, "-p", prefix, "-c", conf,
+                             "-e", os.path.join(prefix, "logs", "error.log")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if time.time() > deadline or proc.poll() is not None:
+                    raise RuntimeError("nginx under callgrind did not start")
+                time.sleep(0.1)
+
+        def send(k):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            for i in range(1, k + 1):
+                c.request("GET", "/", headers=request_mix(i))
+                r = c.getresponse()
+                r.read()
+                if r.status != 200:
+                    raise RuntimeError("status %d" % r.status)
+            c.close()
+
+        send(1500)
+        subprocess.run(["callgrind_control", "-z", str(proc.pid)], check=True,
+                       capture_output=True)
+        send(n)
+        subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True,
+                       capture_output=True)
+    finally:
+        proc.terminate()
+        proc.wait()
+    dumps = sorted(f for f in os.listdir(prefix) if f.startswith("callgrind.out."))
+    path = os.path.join(prefix, dumps[-1])
+    ann = subprocess.run(["callgrind_annotate", path], capture_output=True, text=True,
+                         check=True).stdout
+    total = int(re.search(r"([\d,]+) \([ \d.]+%\)\s+PROGRAM TOTALS", ann).group(1)
+                .replace(",", ""))
+    if keep:
+        print("  %s" % path)
+    return total / n
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--library", required=True)
@@ -118,6 +191,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--callgrind", type=int, metavar="N", default=0,
+                    help="count instructions per request over N requests instead of timing")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args()
     pin = (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
     library = os.path.abspath(args.library)
@@ -138,11 +214,20 @@ def main():
                                           extra_header=False)
             if name == "split_clients":
                 conf = split_clients_config(conf, conf)
+            if args.callgrind:
+                confs[name] = callgrind(args.nginx, prefix, conf, port, args.callgrind, args.keep)
+                continue
             ng = nginx_test.Nginx(args.nginx, prefix, conf,
                                   launcher=["taskset", "-c", "0"] if pin else [])
             ng.start(port)
             servers.append(ng)
             confs[name] = "http://127.0.0.1:%d/" % port
+        if args.callgrind:
+            print("instructions per request (callgrind, %d requests): librollout %.0f, "
+                  "split_clients %.0f, difference %.0f"
+                  % (args.callgrind, confs["librollout"], confs["split_clients"],
+                     confs["librollout"] - confs["split_clients"]))
+            return
         script = os.path.join(tmp, "requests.lua")
         with open(script, "w") as f:
             f.write(WRK_SCRIPT)
@@ -182,7 +267,8 @@ def main():
     finally:
         for ng in servers:
             ng.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
