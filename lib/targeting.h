@@ -230,6 +230,8 @@ static RP_INLINE bool rp_same_bytes(const char *a, const char *b, size_t n)
         memcpy(&b1, b + n - 4, 4);
         return ((a0 ^ b0) | (a1 ^ b1)) == 0;
     }
+    if (n < 4) /* first, middle and last byte: every byte of 1 to 3 */
+        return n == 0 || (a[0] == b[0] && a[n >> 1] == b[n >> 1] && a[n - 1] == b[n - 1]);
     return memcmp(a, b, n) == 0;
 }
 
