@@ -141,6 +141,7 @@ PyObject *rb_raise(int code, const rollout_error *err, const char *msg, int ctx)
 /* Interned strings shared by the types. */
 extern PyObject *rb_str_new, *rb_str_stable, *rb_reason_names[9], *rb_unit_names[4];
 extern PyObject *rb_kw_decide[7]; /* org user session request attrs at state */
+extern PyObject *rb_kw_decide_many[7]; /* orgs users sessions requests attrs at state */
 
 /* Names of enums that have no rollout_*_name function. */
 extern const char *const rb_unit_cstr[4];
@@ -202,11 +203,14 @@ int rb_decision_init(PyObject *module);
 int rb_state_init(PyObject *module);
 int rb_metrics_init(PyObject *module);
 
-/* decide.c: the decide methods Plan registers (the fast form on 3.10+). */
+/* decide.c: the decide and decide_many methods Plan registers (the fast
+ * forms on 3.10+). */
 PyObject *rb_plan_decide_varargs(PyObject *self, PyObject *args, PyObject *kwargs);
 PyObject *rb_plan_decide_fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                               PyObject *kwnames);
 PyObject *rb_plan_decide_many(PyObject *self, PyObject *args, PyObject *kwargs);
+PyObject *rb_plan_decide_many_fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                   PyObject *kwnames);
 
 /* plan.c: a Plan object around a loaded plan (takes the reference). */
 PyObject *rb_plan_wrap(PyTypeObject *type, rollout_plan *plan);

@@ -11,7 +11,8 @@
  * anything, and the explanation is only rendered when asked for. The GIL
  * is *not* released around one rollout_decide: it takes tens of
  * nanoseconds, less than releasing and taking back the GIL. decide_many
- * releases it per chunk (rollout_decide_ids; see below).
+ * releases it per chunk (rollout_decide_ids; see below), and parses its
+ * arguments as decide does (3.10+), which matters for short lists.
  */
 #include "binding.h"
 
@@ -367,38 +368,100 @@ int rb_decision_init(PyObject *module)
     return 0;
 }
 
+/* ---- keyword names, matched once per call site ----------------------------------------- */
+
+/* The keyword names of a vectorcall (METH_FASTCALL | METH_KEYWORDS, 3.10+)
+ * are a tuple that, for a call written in the source, is a constant of the
+ * calling code: the same object on every call from that line. So each
+ * method keeps the slots of the last few tuples it saw, and a call from a
+ * known line is parsed with one pointer compare per remembered tuple. The
+ * cache holds a reference to each tuple, so its address cannot be reused by
+ * another while it is there. decide and decide_many have one each (their
+ * names differ). Only touched with the GIL held. */
+#define KW_MAX 7
+#define KW_CACHE 4
+
+typedef struct {
+    PyObject *const *names;    /* KW_MAX interned names, in slot order */
+    const signed char *order;  /* the order to try them in: the usual ones first */
+    struct {
+        PyObject *names;       /* a kwnames tuple, or NULL */
+        Py_ssize_t n;
+        unsigned mask;         /* the slots it fills, a bit each */
+        signed char slot[KW_MAX];
+    } cache[KW_CACHE];
+    int next;
+} kw_sites;
+
+/* The slot of keyword `key`; -1 (no exception) when it is none of them,
+ * -2 with an exception set when comparing failed. */
+static int kw_index(const kw_sites *k, PyObject *key)
+{
+    for (int j = 0; j < KW_MAX; j++) {
+        int i = k->order[j];
+        if (key == k->names[i])
+            return i;
+    }
+    /* not interned (built with **kwargs from computed strings): compare */
+    for (int i = 0; i < KW_MAX; i++) {
+        int eq = PyUnicode_Compare(key, k->names[i]);
+        if (eq == -1 && PyErr_Occurred())
+            return -2;
+        if (eq == 0)
+            return i;
+    }
+    return -1;
+}
+
+/* The cache entry of kwnames, or -1. */
+static inline int kw_find(const kw_sites *k, PyObject *kwnames)
+{
+    int c = 0;
+    while (c < KW_CACHE && k->cache[c].names != kwnames)
+        c++;
+    return c < KW_CACHE ? c : -1;
+}
+
+/* Remembers the n slots of kwnames (n <= KW_MAX), replacing the oldest. */
+static void kw_remember(kw_sites *k, PyObject *kwnames, const signed char *slot, Py_ssize_t n)
+{
+    int c = k->next;
+    k->next = (c + 1) % KW_CACHE;
+    PyObject *old = k->cache[c].names;
+    unsigned mask = 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        mask |= 1u << slot[i];
+    memcpy(k->cache[c].slot, slot, (size_t)n);
+    Py_INCREF(kwnames);
+    k->cache[c].names = kwnames;
+    k->cache[c].n = n;
+    k->cache[c].mask = mask;
+    Py_XDECREF(old);
+}
+
 /* ---- decide ------------------------------------------------------------------------- */
 
 /* The keyword values of one decide call, borrowed: org user session request
  * attrs at state (the order of rb_kw_decide). */
 typedef struct {
-    PyObject *v[7];
+    PyObject *v[KW_MAX];
 } decide_args;
+
+/* the usual keywords first: org, at, state */
+static const signed char decide_order[KW_MAX] = {0, 5, 6, 1, 2, 3, 4};
+static kw_sites decide_sites = {.names = rb_kw_decide, .order = decide_order};
 
 /* Stores value in the slot of keyword `key`; returns the slot, or -1 with
  * TypeError for an unknown keyword. */
 static int decide_kw(decide_args *a, PyObject *key, PyObject *value)
 {
-    /* the usual keywords first: org, at, state */
-    static const int order[7] = {0, 5, 6, 1, 2, 3, 4};
-    for (int k = 0; k < 7; k++) {
-        int i = order[k];
-        if (key == rb_kw_decide[i]) {
-            a->v[i] = value;
-            return i;
-        }
+    int i = kw_index(&decide_sites, key);
+    if (i >= 0) {
+        a->v[i] = value;
+        return i;
     }
-    /* not interned (built with **kwargs from computed strings): compare */
-    for (int i = 0; i < 7; i++) {
-        int eq = PyUnicode_Compare(key, rb_kw_decide[i]);
-        if (eq == -1 && PyErr_Occurred())
-            return -1;
-        if (eq == 0) {
-            a->v[i] = value;
-            return i;
-        }
-    }
-    PyErr_Format(PyExc_TypeError, "decide() got an unexpected keyword argument '%U'", key);
+    if (i == -1)
+        PyErr_Format(PyExc_TypeError, "decide() got an unexpected keyword argument '%U'", key);
     return -1;
 }
 
@@ -564,46 +627,24 @@ static inline __attribute__((always_inline)) PyObject *decide_hot(PlanObject *se
     return decide_into(self, a, &ctx, state, at, NULL);
 }
 
-/* The keyword names of a vectorcall are a tuple that, for a call written
- * in the source, is a constant of the calling code: the same object on
- * every call from that line. So the slots of the last few tuples seen are
- * remembered and a call from a known line is parsed with one pointer
- * compare. The cache holds a reference to each tuple, so its address cannot
- * be reused by another while it is there. Only touched with the GIL held. */
-#define KW_CACHE 4
-static struct {
-    PyObject *names;
-    Py_ssize_t n;
-    signed char slot[7];
-} kw_cache[KW_CACHE];
-static int kw_cache_next;
-
 /* A call whose keyword names are not in the cache: parsed by name into a,
  * then remembered. */
 static __attribute__((noinline)) int decide_kw_slow(decide_args *a, PyObject *const *args,
                                                     PyObject *kwnames)
 {
     Py_ssize_t n = PyTuple_Size(kwnames);
-    signed char slot[7];
+    signed char slot[KW_MAX];
     for (Py_ssize_t i = 0; i < n; i++) {
         int k = decide_kw(a, PyTuple_GetItem(kwnames, i), args[i]);
         if (k < 0)
             return -1;
-        if (i < 7)
+        if (i < KW_MAX)
             slot[i] = (signed char)k;
     }
     /* the interpreter refuses a repeated keyword, so n <= 7 unless C code
      * built the call */
-    if (n > 7)
-        return 0;
-    int c = kw_cache_next;
-    kw_cache_next = (c + 1) % KW_CACHE;
-    PyObject *old = kw_cache[c].names;
-    memcpy(kw_cache[c].slot, slot, (size_t)n);
-    Py_INCREF(kwnames);
-    kw_cache[c].names = kwnames;
-    kw_cache[c].n = n;
-    Py_XDECREF(old);
+    if (n <= KW_MAX)
+        kw_remember(&decide_sites, kwnames, slot, n);
     return 0;
 }
 
@@ -619,12 +660,10 @@ PyObject *rb_plan_decide_fast(PyObject *self, PyObject *const *args, Py_ssize_t 
     }
     decide_args a = {{NULL}};
     if (kwnames) {
-        int c = 0;
-        while (c < KW_CACHE && kw_cache[c].names != kwnames)
-            c++;
-        if (c < KW_CACHE) {
-            for (Py_ssize_t i = 0; i < kw_cache[c].n; i++)
-                a.v[kw_cache[c].slot[i]] = args[i];
+        int c = kw_find(&decide_sites, kwnames);
+        if (c >= 0) {
+            for (Py_ssize_t i = 0; i < decide_sites.cache[c].n; i++)
+                a.v[decide_sites.cache[c].slot[i]] = args[i];
         } else if (decide_kw_slow(&a, args, kwnames) < 0)
             return NULL;
     }
@@ -845,16 +884,13 @@ static void many_buf_release(many_buf *b)
     PyMem_Free(b->arena);
 }
 
-PyObject *rb_plan_decide_many(PyObject *self_o, PyObject *args, PyObject *kwargs)
+/* decide_many once its arguments are parsed: v holds them, borrowed, in the
+ * order of rb_kw_decide_many (orgs users sessions requests attrs at state),
+ * NULL for those not given. */
+static PyObject *decide_many_impl(PlanObject *self, PyObject *const *v)
 {
-    static char *kwlist[] = {"orgs", "users", "sessions", "requests", "attrs", "at", "state",
-                             NULL};
     static const char *const seq_names[4] = {"orgs", "users", "sessions", "requests"};
-    PlanObject *self = (PlanObject *)self_o;
-    PyObject *seqs[4] = {NULL, NULL, NULL, NULL}, *attrs = NULL, *at_o = NULL, *state_o = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O$OOOOOO:decide_many", kwlist, &seqs[0],
-                                     &seqs[1], &seqs[2], &seqs[3], &attrs, &at_o, &state_o))
-        return NULL;
+    PyObject *const *seqs = v, *attrs = v[4], *at_o = v[5], *state_o = v[6];
     int which = -1;
     for (int i = 0; i < 4; i++)
         if (seqs[i] && seqs[i] != Py_None) {
@@ -958,4 +994,110 @@ done:
     Py_XDECREF(snapshot);
     Py_XDECREF(items);
     return out;
+}
+
+/* The METH_VARARGS | METH_KEYWORDS form (3.8, 3.9), and the judge of every
+ * call the fast form does not take as it is. */
+PyObject *rb_plan_decide_many(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"orgs", "users", "sessions", "requests", "attrs", "at", "state",
+                             NULL};
+    PyObject *v[KW_MAX] = {NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O$OOOOOO:decide_many", kwlist, &v[0], &v[1],
+                                     &v[2], &v[3], &v[4], &v[5], &v[6]))
+        return NULL;
+    return decide_many_impl((PlanObject *)self, v);
+}
+
+/* decide_many's keyword names are matched once per call site, as decide's
+ * are. Only `orgs` may also be positional. */
+static const signed char many_order[KW_MAX] = {5, 6, 0, 1, 2, 3, 4}; /* at, state first */
+static kw_sites many_sites = {.names = rb_kw_decide_many, .order = many_order};
+
+/* A call the fast form does not take as it is: a keyword that is none of
+ * decide_many's (or a str subclass), one given twice (C callers only) or by
+ * name and by position, more than one positional argument. Rebuilt as the
+ * argument tuple and dict the METH_VARARGS form gets, and parsed by
+ * PyArg_ParseTupleAndKeywords: accepted or refused exactly as that form
+ * does, with the running interpreter's own messages. Never a hot path. */
+static __attribute__((noinline)) PyObject *decide_many_tuple(PyObject *self,
+                                                             PyObject *const *args,
+                                                             Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *tuple = PyTuple_New(nargs), *dict = NULL, *res = NULL;
+    if (!tuple)
+        return NULL;
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        Py_INCREF(args[i]);
+        PyTuple_SetItem(tuple, i, args[i]); /* steals */
+    }
+    Py_ssize_t nkw = kwnames ? PyTuple_Size(kwnames) : 0;
+    if (nkw > 0) {
+        /* as the interpreter builds it: a repeated name keeps the last value */
+        if (!(dict = PyDict_New()))
+            goto done;
+        for (Py_ssize_t i = 0; i < nkw; i++)
+            if (PyDict_SetItem(dict, PyTuple_GetItem(kwnames, i), args[nargs + i]) < 0)
+                goto done;
+    }
+    res = rb_plan_decide_many(self, tuple, dict);
+done:
+    Py_DECREF(tuple);
+    Py_XDECREF(dict);
+    return res;
+}
+
+/* Keyword names not in the cache: their values put in v (which holds the
+ * positional `orgs`, if any, in slot 0) and the names remembered. 0 when
+ * parsed, 1 when the call is one for decide_many_tuple, -1 on error. */
+static __attribute__((noinline)) int many_kw_slow(PyObject **v, PyObject *const *kwargs,
+                                                  PyObject *kwnames)
+{
+    Py_ssize_t n = PyTuple_Size(kwnames);
+    if (n > KW_MAX)
+        return 1; /* some name is repeated or unknown */
+    signed char slot[KW_MAX];
+    unsigned seen = v[0] ? 1u : 0u;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *key = PyTuple_GetItem(kwnames, i);
+        if (Py_TYPE(key) != &PyUnicode_Type)
+            return 1;
+        int k = kw_index(&many_sites, key);
+        if (k == -2)
+            return -1;
+        if (k == -1 || (seen & (1u << k)))
+            return 1;
+        seen |= 1u << k;
+        slot[i] = (signed char)k;
+        v[k] = kwargs[i];
+    }
+    kw_remember(&many_sites, kwnames, slot, n);
+    return 0;
+}
+
+/* METH_FASTCALL | METH_KEYWORDS (3.10+): no argument tuple or dict. */
+PyObject *rb_plan_decide_many_fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                   PyObject *kwnames)
+{
+    /* the method descriptor strips PY_VECTORCALL_ARGUMENTS_OFFSET from nargs */
+    PyObject *v[KW_MAX] = {NULL};
+    if (nargs > 1)
+        return decide_many_tuple(self, args, nargs, kwnames);
+    if (nargs)
+        v[0] = args[0];
+    if (kwnames) {
+        int c = kw_find(&many_sites, kwnames);
+        if (c >= 0 && !(nargs && (many_sites.cache[c].mask & 1u))) {
+            for (Py_ssize_t i = 0; i < many_sites.cache[c].n; i++)
+                v[many_sites.cache[c].slot[i]] = args[nargs + i];
+        } else {
+            /* a new call site, or `orgs` by name and by position */
+            int r = c >= 0 ? 1 : many_kw_slow(v, args + nargs, kwnames);
+            if (r < 0)
+                return NULL;
+            if (r)
+                return decide_many_tuple(self, args, nargs, kwnames);
+        }
+    }
+    return decide_many_impl((PlanObject *)self, v);
 }

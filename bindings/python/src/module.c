@@ -16,6 +16,7 @@ int rb_py310;
 
 PyObject *rb_str_new, *rb_str_stable, *rb_reason_names[9], *rb_unit_names[4];
 PyObject *rb_kw_decide[7];
+PyObject *rb_kw_decide_many[7];
 
 const char *const rb_unit_cstr[4] = {"org", "user", "session", "request"};
 const char *const rb_change_cstr[5] = {"none", "step", "gate", "complete", "wait"};
@@ -447,11 +448,16 @@ static int init_strings(void)
     for (int i = 0; i < 4; i++)
         if (!(rb_unit_names[i] = PyUnicode_InternFromString(rb_unit_cstr[i])))
             return -1;
-    /* keyword names in a call are interned by the compiler, so decide's
-     * parser can match them by pointer */
+    /* keyword names in a call are interned by the compiler, so the
+     * parsers of decide and decide_many can match them by pointer */
     static const char *const kw[7] = {"org", "user", "session", "request", "attrs", "at", "state"};
     for (int i = 0; i < 7; i++)
         if (!(rb_kw_decide[i] = PyUnicode_InternFromString(kw[i])))
+            return -1;
+    static const char *const kw_many[7] = {"orgs", "users", "sessions", "requests",
+                                           "attrs", "at", "state"};
+    for (int i = 0; i < 7; i++)
+        if (!(rb_kw_decide_many[i] = PyUnicode_InternFromString(kw_many[i])))
             return -1;
     return 0;
 }

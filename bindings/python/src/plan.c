@@ -494,7 +494,7 @@ static PyObject *plan_evaluate(PyObject *self, PyObject *args)
 /* ---- type ------------------------------------------------------------------------------- */
 
 static PyMethodDef plan_methods[] = {
-    /* index 0 is patched to the METH_FASTCALL form on 3.10+ (rb_plan_init) */
+    /* indexes 0 and 1 are patched to the METH_FASTCALL forms on 3.10+ (rb_plan_init) */
     {"decide", (PyCFunction)(void (*)(void))rb_plan_decide_varargs, METH_VARARGS | METH_KEYWORDS,
      "decide($self, /, *, org=None, user=None, session=None, request=None, attrs=None, at=None, "
      "state=None)\n--\n\n-> Decision. "
@@ -568,6 +568,8 @@ int rb_plan_init(PyObject *module)
          * or kwargs dict per call (in the stable ABI from 3.10) */
         plan_methods[0].ml_meth = (PyCFunction)(void (*)(void))rb_plan_decide_fast;
         plan_methods[0].ml_flags = METH_FASTCALL | METH_KEYWORDS;
+        plan_methods[1].ml_meth = (PyCFunction)(void (*)(void))rb_plan_decide_many_fast;
+        plan_methods[1].ml_flags = METH_FASTCALL | METH_KEYWORDS;
     }
     rb_PlanType = (PyTypeObject *)PyType_FromSpec(&plan_spec);
     if (!rb_PlanType)
