@@ -363,6 +363,8 @@ static int compile_pattern(rp_ctx *c, const rp_node *n, rp_pattern *pat)
     pat->code = code;
     if ((rc = find_literal(c, pat)))
         return rc;
+    if (!pat->lit && rp_dfa_compile(c->arena, pat->source, pat->len, &pat->dfa))
+        return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
     /* Without JIT (unsupported CPU, W^X policy) the interpreter is used:
      * slower, same results, same limits. */
     pat->jit = pcre2_jit_compile(code, PCRE2_JIT_COMPLETE) == 0;
@@ -461,6 +463,8 @@ int rp_pattern_match(const rp_pattern *pat, const char *s, size_t len)
 {
     if (pat->lit)
         return rp_literal_match(pat, s, len);
+    if (pat->dfa)
+        return rp_dfa_match(pat->dfa, s, len);
     if (RP_UNLIKELY(!pat->jit))
         return match_interp(pat, s, len);
     rp_md_pool *pool = pat->pool;

@@ -16,6 +16,7 @@
 #define ROLLOUT_TARGETING_H
 
 #include "bucket.h"
+#include "pattern_dfa.h"
 #include "plan.h"
 
 #include <stdalign.h>
@@ -87,6 +88,9 @@ typedef struct rp_pattern {
      * is one literal per alternative: lit is the first, more the others. */
     uint32_t n_more;
     const struct rp_lit *more;
+    /* A pattern in pattern_dfa.c's subset that is not literal: its DFA,
+     * which runs instead of PCRE2; else NULL. */
+    const struct rp_dfa *dfa;
 } rp_pattern;
 
 typedef struct rp_lit {
@@ -353,6 +357,8 @@ static RP_INLINE int rp_eval_rule(const struct rp_rule *r, const rollout_context
             return RP_T_NO;
         if (r->pat.lit)
             return rp_literal_match(&r->pat, a->value, a->value_len);
+        if (r->pat.dfa)
+            return rp_dfa_match(r->pat.dfa, a->value, a->value_len);
         int m = rp_pattern_match(&r->pat, a->value, a->value_len);
         return m < 0 ? RP_T_UNKNOWN : m;
     }

@@ -1,0 +1,546 @@
+/*
+ * pattern_dfa.c — simple patterns as deterministic automata.
+ *
+ * The subset, which PCRE2 (UTF, MATCH_INVALID_UTF, no other option) matches
+ * as plain membership in a regular language:
+ *   - printable ASCII characters that are not metacharacters, and a
+ *     backslash before punctuation (that character);
+ *   - \d and \w: without PCRE2_UCP they are ASCII digits, and ASCII letters,
+ *     digits and _;
+ *   - classes [...] of such characters, ranges between two of them, \d and
+ *     \w; not negated, no POSIX names, not starting with ];
+ *   - a quantifier after one of those: *, +, ?, {n}, {n,}, {n,m} with n and
+ *     m up to 32, greedy or lazy (which changes what is captured, never
+ *     whether there is a match), not possessive;
+ *   - groups (...) and (?:...) of alternatives, nested or not, without a
+ *     quantifier;
+ *   - ^ first and $, \z or \Z last, and | at the top level only without them.
+ * Every character such a pattern can match is ASCII, so bytes are enough: a
+ * byte above 0x7e (part of a UTF-8 character, or of an invalid sequence)
+ * is matched by nothing, in PCRE2 as here. Without quantified groups the
+ * classic catastrophic patterns ((a+)+, (a|aa)+) stay with PCRE2 and its
+ * limits; for the patterns a DFA runs there is no backtracking to limit.
+ *
+ * The construction is the textbook one: Thompson's NFA, then subsets, over
+ * byte classes (bytes that no set of the pattern tells apart share one
+ * column). NFA_MAX and DFA_MAX bound load time and size; a pattern past them
+ * stays with PCRE2.
+ */
+#include "pattern_dfa.h"
+#include "targeting.h" /* RP_LIT_* */
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { NFA_MAX = 256, DFA_MAX = 128, SETS_MAX = 64, REPEAT_MAX = 32, PATTERN_MAX = 1024 };
+
+typedef struct byteset {
+    uint64_t w[4];
+} byteset;
+
+static void byte_add(byteset *b, unsigned c)
+{
+    b->w[c >> 6] |= UINT64_C(1) << (c & 63);
+}
+
+static bool byte_has(const byteset *b, unsigned c)
+{
+    return b->w[c >> 6] >> (c & 63) & 1;
+}
+
+enum { N_SET, N_EPS, N_MATCH };
+
+typedef struct nfa_state {
+    uint8_t kind;
+    uint8_t set;            /* N_SET: index into builder.sets */
+    int16_t out1, out2;     /* next states, -1 for none; N_SET uses out1 */
+} nfa_state;
+
+typedef struct builder {
+    const char *s;
+    size_t n, i;
+    bool ok;                /* still inside the subset and the limits */
+    bool top_alt;           /* a | at the top level */
+    int depth;              /* groups open */
+    uint8_t end;            /* RP_LIT_*: the end anchor, once met */
+    nfa_state st[NFA_MAX];
+    int n_st;
+    byteset sets[SETS_MAX];
+    int n_sets;
+} builder;
+
+/* A piece of NFA, entered at start and left through end's out1 (unset). */
+typedef struct frag {
+    int start, end;
+} frag;
+
+static int add_state(builder *b, int kind, int set, int out1, int out2)
+{
+    if (b->n_st == NFA_MAX) {
+        b->ok = false;
+        return 0;
+    }
+    b->st[b->n_st] = (nfa_state){(uint8_t)kind, (uint8_t)set, (int16_t)out1, (int16_t)out2};
+    return b->n_st++;
+}
+
+static frag empty_frag(builder *b)
+{
+    int e = add_state(b, N_EPS, 0, -1, -1);
+    return (frag){e, e};
+}
+
+/* f, then g. */
+static void join(builder *b, frag *f, frag g)
+{
+    b->st[f->end].out1 = (int16_t)g.start;
+    f->end = g.end;
+}
+
+static bool is_digit(unsigned c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static bool is_alnum(unsigned c)
+{
+    return is_digit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+}
+
+/* The set a backslash and e stand for, added to into; *single is e itself
+ * for an escaped punctuation character, else -1. False outside the subset
+ * (a letter escape other than \d \w is a type, an assertion or a control
+ * character). */
+static bool escape_set(unsigned e, byteset *into, int *single)
+{
+    *single = -1;
+    if (e == 'd' || e == 'w') {
+        for (unsigned c = '0'; c <= '9'; c++)
+            byte_add(into, c);
+        if (e == 'w') {
+            for (unsigned c = 'a'; c <= 'z'; c++) {
+                byte_add(into, c);
+                byte_add(into, c - 'a' + 'A');
+            }
+            byte_add(into, '_');
+        }
+        return true;
+    }
+    if (e < 0x21 || e > 0x7e || is_alnum(e))
+        return false;
+    byte_add(into, e);
+    *single = (int)e;
+    return true;
+}
+
+/* [...] at b->i. */
+static bool parse_class(builder *b, byteset *set)
+{
+    const char *s = b->s;
+    size_t n = b->n, i = b->i + 1, first = i;
+    if (i >= n || s[i] == '^' || s[i] == ']')
+        return false;
+    int prev = -1; /* the last single character, which a - can start a range from */
+    while (i < n && s[i] != ']') {
+        unsigned c = (unsigned char)s[i];
+        int single;
+        if (c == '\\') {
+            if (i + 1 >= n || !escape_set((unsigned char)s[i + 1], set, &single))
+                return false;
+            i += 2;
+        } else if (c == '-' && i != first && i + 1 < n && s[i + 1] != ']') {
+            /* a range; after \d or another range PCRE2 either refuses the
+             * pattern or reads a plain -, and so do we not go there */
+            if (prev < 0)
+                return false;
+            unsigned hi = (unsigned char)s[i + 1];
+            i += 2;
+            if (hi == '\\') {
+                if (i >= n || !escape_set((unsigned char)s[i], &(byteset){{0}}, &single) ||
+                    single < 0)
+                    return false;
+                hi = (unsigned)single;
+                i++;
+            } else if (hi < 0x20 || hi > 0x7e || hi == '[') {
+                return false;
+            }
+            if (hi < (unsigned)prev)
+                return false;
+            for (unsigned r = (unsigned)prev; r <= hi; r++)
+                byte_add(set, r);
+            single = -1;
+        } else {
+            if (c < 0x20 || c > 0x7e || c == '[')
+                return false;
+            byte_add(set, c);
+            single = (int)c;
+            i++;
+        }
+        prev = single;
+    }
+    if (i >= n)
+        return false;
+    b->i = i + 1;
+    return true;
+}
+
+/* A quantifier at b->i, or none: (1, 1). max -1 is unbounded. */
+static bool parse_quant(builder *b, int *min, int *max)
+{
+    const char *s = b->s;
+    size_t n = b->n, i = b->i;
+    *min = *max = 1;
+    if (i >= n)
+        return true;
+    switch (s[i]) {
+    case '*': *min = 0; *max = -1; i++; break;
+    case '+': *max = -1; i++; break;
+    case '?': *min = 0; i++; break;
+    case '{': {
+        int lo = 0, hi;
+        size_t j = i + 1;
+        if (j >= n || !is_digit((unsigned char)s[j]))
+            return false; /* PCRE2 reads such a { as text (or {,m} as a quantifier) */
+        while (j < n && is_digit((unsigned char)s[j]) && lo <= REPEAT_MAX)
+            lo = lo * 10 + (s[j++] - '0');
+        hi = lo;
+        if (j < n && s[j] == ',') {
+            j++;
+            hi = -1;
+            if (j < n && is_digit((unsigned char)s[j])) {
+                hi = 0;
+                while (j < n && is_digit((unsigned char)s[j]) && hi <= REPEAT_MAX)
+                    hi = hi * 10 + (s[j++] - '0');
+            }
+        }
+        if (j >= n || s[j] != '}' || lo > REPEAT_MAX || hi > REPEAT_MAX || (hi >= 0 && hi < lo))
+            return false;
+        *min = lo;
+        *max = hi;
+        i = j + 1;
+        break;
+    }
+    default: return true;
+    }
+    if (i < n && s[i] == '?')
+        i++; /* lazy */
+    if (i < n && strchr("*+?{", s[i]))
+        return false; /* possessive, or a repeat of a repeat */
+    b->i = i;
+    return true;
+}
+
+static int intern_set(builder *b, const byteset *set)
+{
+    for (int k = 0; k < b->n_sets; k++)
+        if (!memcmp(&b->sets[k], set, sizeof *set))
+            return k;
+    if (b->n_sets == SETS_MAX) {
+        b->ok = false;
+        return 0;
+    }
+    b->sets[b->n_sets] = *set;
+    return b->n_sets++;
+}
+
+/* min to max (-1: any number of) characters of set k. */
+static frag repeat_set(builder *b, int k, int min, int max)
+{
+    frag f = empty_frag(b);
+    for (int r = 0; r < min; r++) {
+        int c = add_state(b, N_SET, k, -1, -1);
+        join(b, &f, (frag){c, c});
+    }
+    int exit = add_state(b, N_EPS, 0, -1, -1);
+    if (max < 0) {
+        int c = add_state(b, N_SET, k, -1, -1);
+        int loop = add_state(b, N_EPS, 0, c, exit);
+        b->st[c].out1 = (int16_t)loop;
+        join(b, &f, (frag){loop, exit});
+        return f;
+    }
+    for (int r = min; r < max; r++) {
+        int c = add_state(b, N_SET, k, -1, -1);
+        int maybe = add_state(b, N_EPS, 0, c, exit);
+        join(b, &f, (frag){maybe, c});
+    }
+    join(b, &f, (frag){exit, exit});
+    return f;
+}
+
+static frag parse_alt(builder *b);
+
+static frag parse_seq(builder *b)
+{
+    const char *s = b->s;
+    frag f = empty_frag(b);
+    while (b->ok && b->i < b->n) {
+        size_t n = b->n, i = b->i;
+        unsigned c = (unsigned char)s[i];
+        if (c == '|' || c == ')')
+            break;
+        if (b->depth == 0 && c == '$' && i + 1 == n) {
+            b->end = RP_LIT_END_NL;
+            b->i = n;
+            break;
+        }
+        if (b->depth == 0 && c == '\\' && i + 2 == n && (s[i + 1] == 'z' || s[i + 1] == 'Z')) {
+            b->end = s[i + 1] == 'z' ? RP_LIT_END : RP_LIT_END_NL;
+            b->i = n;
+            break;
+        }
+        if (c == '(') {
+            i++;
+            if (i + 1 < n && s[i] == '?' && s[i + 1] == ':')
+                i += 2;
+            else if (i < n && s[i] == '?') {
+                b->ok = false; /* an option, a lookaround, a named group */
+                break;
+            }
+            b->i = i;
+            b->depth++;
+            frag g = parse_alt(b);
+            b->depth--;
+            if (!b->ok || b->i >= n || s[b->i] != ')' ||
+                (b->i + 1 < n && strchr("*+?{", s[b->i + 1]))) {
+                b->ok = false; /* unclosed, or a quantified group */
+                break;
+            }
+            b->i++;
+            join(b, &f, g);
+            continue;
+        }
+        byteset set = {{0}};
+        int single;
+        bool atom;
+        if (c == '[') {
+            atom = parse_class(b, &set);
+        } else if (c == '\\') {
+            atom = i + 1 < n && escape_set((unsigned char)s[i + 1], &set, &single);
+            b->i = i + 2;
+        } else if (c < 0x20 || c > 0x7e || strchr("^$.[]|()?*+{}", (int)c)) {
+            atom = false;
+        } else {
+            byte_add(&set, c);
+            b->i = i + 1;
+            atom = true;
+        }
+        int min, max;
+        if (!atom || !parse_quant(b, &min, &max)) {
+            b->ok = false;
+            break;
+        }
+        join(b, &f, repeat_set(b, intern_set(b, &set), min, max));
+    }
+    return f;
+}
+
+/* seq | seq | ...: a fork to each, all leaving through one state. */
+static frag parse_alt(builder *b)
+{
+    frag f = parse_seq(b);
+    if (!b->ok || b->i >= b->n || b->s[b->i] != '|')
+        return f;
+    if (b->depth == 0)
+        b->top_alt = true;
+    int exit = add_state(b, N_EPS, 0, -1, -1);
+    join(b, &f, (frag){exit, exit});
+    int entry = f.start;
+    while (b->ok && b->i < b->n && b->s[b->i] == '|') {
+        b->i++;
+        frag g = parse_seq(b);
+        join(b, &g, (frag){exit, exit});
+        entry = add_state(b, N_EPS, 0, entry, g.start);
+    }
+    return (frag){entry, exit};
+}
+
+/* ---- subsets ---------------------------------------------------------------- */
+
+typedef struct nfa_set {
+    uint64_t w[NFA_MAX / 64];
+} nfa_set;
+
+static bool nset_has(const nfa_set *s, int q)
+{
+    return s->w[q >> 6] >> (q & 63) & 1;
+}
+
+static void nset_add(nfa_set *s, int q)
+{
+    s->w[q >> 6] |= UINT64_C(1) << (q & 63);
+}
+
+/* Adds every state reachable through epsilon edges. */
+static void closure(const builder *b, nfa_set *s)
+{
+    int stack[NFA_MAX], sp = 0;
+    for (int q = 0; q < b->n_st; q++)
+        if (nset_has(s, q))
+            stack[sp++] = q;
+    while (sp) {
+        const nfa_state *st = &b->st[stack[--sp]];
+        if (st->kind != N_EPS)
+            continue;
+        int outs[2] = {st->out1, st->out2};
+        for (int k = 0; k < 2; k++)
+            if (outs[k] >= 0 && !nset_has(s, outs[k])) {
+                nset_add(s, outs[k]);
+                stack[sp++] = outs[k];
+            }
+    }
+}
+
+typedef struct subsets {
+    nfa_set state[DFA_MAX];
+    int n;
+} subsets;
+
+int rp_dfa_compile(rp_arena *arena, const char *pattern, size_t len, const rp_dfa **out)
+{
+    *out = NULL;
+    if (len > PATTERN_MAX)
+        return ROLLOUT_OK;
+    /* about 24 KiB: too much for a gateway thread's stack, which plan loads
+     * may well run on; freed on every way out */
+    struct work {
+        builder b;
+        subsets d;
+        uint8_t next[DFA_MAX][256];
+    } *w = malloc(sizeof *w);
+    if (!w)
+        return ROLLOUT_ERR_NOMEM;
+    int rc = ROLLOUT_OK;
+    builder *b = &w->b;
+    b->s = pattern;
+    b->n = len;
+    b->ok = true;
+    b->top_alt = false;
+    b->depth = 0;
+    b->end = RP_LIT_ANYWHERE;
+    b->n_st = 0;
+    b->n_sets = 0;
+    bool anchored = len && pattern[0] == '^';
+    b->i = anchored;
+    frag f = parse_alt(b);
+    int match = add_state(b, N_MATCH, 0, -1, -1);
+    join(b, &f, (frag){match, match});
+    /* ^a|b$ is (^a)|(b$), which one pair of anchors cannot say */
+    if (!b->ok || b->i != len || (b->top_alt && (anchored || b->end != RP_LIT_ANYWHERE)))
+        goto done;
+
+    /* byte classes: split by every set in turn */
+    uint8_t class_of[256] = {0};
+    int n_classes = 1;
+    for (int k = 0; k < b->n_sets; k++) {
+        int16_t remap[512];
+        memset(remap, -1, sizeof remap);
+        int m = 0;
+        for (unsigned c = 0; c < 256; c++) {
+            int key = class_of[c] * 2 + byte_has(&b->sets[k], c);
+            if (remap[key] < 0)
+                remap[key] = (int16_t)m++;
+            class_of[c] = (uint8_t)remap[key];
+        }
+        n_classes = m;
+    }
+    unsigned rep[256];
+    for (unsigned c = 256; c-- > 0;)
+        rep[class_of[c]] = c;
+
+    /* subsets; unanchored, every one also holds the start's closure (a
+     * match may begin at any byte) */
+    subsets *d = &w->d;
+    nfa_set start = {{0}};
+    nset_add(&start, f.start);
+    closure(b, &start);
+    d->state[0] = start;
+    d->n = 1;
+    for (int q = 0; q < d->n; q++) {
+        for (int cl = 0; cl < n_classes; cl++) {
+            nfa_set to = anchored ? (nfa_set){{0}} : start;
+            for (int s = 0; s < b->n_st; s++)
+                if (nset_has(&d->state[q], s) && b->st[s].kind == N_SET &&
+                    byte_has(&b->sets[b->st[s].set], rep[cl]))
+                    nset_add(&to, b->st[s].out1);
+            closure(b, &to);
+            int j = 0;
+            while (j < d->n && memcmp(&d->state[j], &to, sizeof to))
+                j++;
+            if (j == d->n) {
+                if (d->n == DFA_MAX)
+                    goto done; /* too large: PCRE2 runs it */
+                d->state[d->n++] = to;
+            }
+            w->next[q][cl] = (uint8_t)j;
+        }
+    }
+
+    /* rows of n_classes transitions, as row offsets, and the state's stop */
+    size_t row = (size_t)n_classes + 1;
+    rp_dfa *dfa = rp_alloc(arena, sizeof *dfa);
+    uint16_t *table = rp_alloc_array(arena, (size_t)d->n * row, sizeof *table);
+    if (!dfa || !table) {
+        rc = ROLLOUT_ERR_NOMEM;
+        goto done;
+    }
+    for (int q = 0; q < d->n; q++) {
+        for (int cl = 0; cl < n_classes; cl++)
+            table[q * row + cl] = (uint16_t)(w->next[q][cl] * row);
+        nfa_set empty = {{0}};
+        table[q * row + n_classes] = nset_has(&d->state[q], match) ? RP_DFA_MATCH
+                                     : memcmp(&d->state[q], &empty, sizeof empty) ? RP_DFA_GO
+                                                                                  : RP_DFA_DEAD;
+    }
+    memcpy(dfa->class_of, class_of, sizeof class_of);
+    dfa->table = table;
+    dfa->n_classes = (uint16_t)n_classes;
+    dfa->anchored = anchored;
+    dfa->end = b->end;
+    *out = dfa;
+done:
+    free(w);
+    return rc;
+}
+
+/* ---- matching --------------------------------------------------------------- */
+
+int rp_dfa_match(const rp_dfa *d, const char *s, size_t n)
+{
+    const uint16_t *t = d->table;
+    const uint8_t *cls = d->class_of;
+    const unsigned nc = d->n_classes;
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    unsigned st = 0; /* the start is state 0 */
+    if (d->end == RP_LIT_ANYWHERE) {
+        /* the first state a match ends in settles it */
+        for (size_t i = 0;; i++) {
+            unsigned stop = t[st + nc];
+            if (stop != RP_DFA_GO)
+                return stop == RP_DFA_MATCH;
+            if (i == n)
+                return 0;
+            st = t[st + cls[p[i]]];
+        }
+    }
+    /* a match must end at the end (or, for $ and \Z, before a newline that
+     * ends the value): only the last two states count */
+    if (n == 0)
+        return t[st + nc] == RP_DFA_MATCH;
+    size_t i = 0;
+    if (d->anchored) {
+        for (; i + 1 < n; i++) {
+            st = t[st + cls[p[i]]];
+            if (t[st + nc] == RP_DFA_DEAD)
+                return 0;
+        }
+    } else {
+        for (; i + 1 < n; i++)
+            st = t[st + cls[p[i]]];
+    }
+    unsigned before = st;
+    st = t[st + cls[p[n - 1]]];
+    if (t[st + nc] == RP_DFA_MATCH)
+        return 1;
+    return d->end == RP_LIT_END_NL && p[n - 1] == '\n' && t[before + nc] == RP_DFA_MATCH;
+}

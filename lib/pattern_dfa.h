@@ -1,0 +1,42 @@
+/*
+ * pattern_dfa.h — simple patterns as deterministic automata (pattern_dfa.c).
+ *
+ * A targeting pattern inside a small subset of PCRE2's syntax (text,
+ * ASCII character classes, quantified single characters, groups of
+ * alternatives; docs/targeting.md lists it) is also compiled at load into a
+ * DFA over bytes, which decide runs instead of PCRE2: one table step per
+ * byte of the value, none of pcre2_jit_match's fixed cost, and time linear
+ * in the value, so such a pattern never hits a match limit.
+ */
+#ifndef ROLLOUT_PATTERN_DFA_H
+#define ROLLOUT_PATTERN_DFA_H
+
+#include "internal.h"
+
+/* One row per state, the start first: n_classes transitions, each the
+ * offset of the next state's row, then the state's stop (RP_DFA_*). Offsets
+ * rather than state numbers spare a multiplication per byte. */
+typedef struct rp_dfa {
+    uint8_t class_of[256];  /* byte -> byte class */
+    const uint16_t *table;
+    uint16_t n_classes;
+    bool anchored;          /* ^: a match starts at the first byte */
+    uint8_t end;            /* RP_LIT_* of targeting.h: where a match must end */
+} rp_dfa;
+
+enum {
+    RP_DFA_GO = 0,          /* neither: read on */
+    RP_DFA_MATCH = 1,       /* a match ends here */
+    RP_DFA_DEAD = 2         /* no match can start or go on (anchored patterns) */
+};
+
+/* Compiles the pattern (len bytes, already accepted by pcre2_compile) into a
+ * DFA in the arena: ROLLOUT_OK with *out set, or with *out NULL when the
+ * pattern is outside the subset or its automaton would be too large (PCRE2
+ * then runs it); ROLLOUT_ERR_NOMEM when the arena is exhausted. */
+int rp_dfa_compile(rp_arena *arena, const char *pattern, size_t len, const rp_dfa **out);
+
+/* PCRE2's answer for a pattern rp_dfa_compile accepted: 1 match, 0 none. */
+int rp_dfa_match(const rp_dfa *d, const char *s, size_t n);
+
+#endif /* ROLLOUT_PATTERN_DFA_H */

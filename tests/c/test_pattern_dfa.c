@@ -1,0 +1,287 @@
+/* Patterns run as DFAs (lib/pattern_dfa.c): which ones, and that they give
+ * PCRE2's answer, on chosen edge cases and on generated patterns and values
+ * compared with the library's own PCRE2 path. */
+#include "support.h"
+#include "targeting.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A plan whose one cohort matches attribute a against pattern. */
+static rollout_plan *pattern_plan(const char *pattern)
+{
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml,
+             "format: 1\nid: dfa\nsalt: s\nstart: 2026-01-01T00:00:00Z\n"
+             "versions: {stable: a, new: b}\n"
+             "cohorts:\n  - id: c0\n    match: {attr: a, matches: '%s'}\n"
+             "phases:\n  - id: p\n    cohort: c0\n    steps: [{at: 0h, weight: 50%%, unit: request}]\n",
+             pattern);
+    return t_plan(yaml);
+}
+
+static rp_pattern *pattern_of(rollout_plan *p)
+{
+    return &p->cohorts[0].match->pat;
+}
+
+/* PCRE2's answer through the library's own PCRE2 path (same options, same
+ * limits): the DFA set aside for one call. */
+static int pcre2_answer(rp_pattern *pat, const char *s, size_t n)
+{
+    const rp_dfa *dfa = pat->dfa;
+    pat->dfa = NULL;
+    int m = rp_pattern_match(pat, s, n);
+    pat->dfa = dfa;
+    return m;
+}
+
+Test(pattern_dfa, which_patterns_get_one)
+{
+    static const char *const yes[] = {
+        "@[a-z]+\\.com$", "^[a-z0-9._-]+@corp\\.com$", "Chrome/\\d+", "^(a|b)c?$",
+        "^\\w{2,4}$", "a{3}", "a{2,}b", "a*?b", "^(?:a(b|c))$", "x[\\-\\]]+",
+        "(ab)", "a|b", "^[a-]+\\z", "[-a]\\Z", "(|a+)b",
+        /* fuzz_decide's, which it compares with their (?=) twins below */
+        "^[a-z0-9._-]+@(corp|example)\\.com\\z", "bot\\d*|o\\w{1,3}-",
+    };
+    static const char *const no[] = {
+        "(a+)+",        /* a quantified group: PCRE2, with its limits */
+        "(a|aa)+", "(?:ab)*", "a.b", "[^a]", "\\s+", "\\bword", "a++", "(?i)a+", "(?=a)b",
+        "a{,3}",        /* read as text by PCRE2 10.42, as a quantifier by later ones */
+        "a{33}", "^a|b", "a|b$", "[[:alpha:]]+", "caf\xc3\xa9+", "[a-c-e]",
+        "a[ab]{12}c",   /* a DFA of more than 128 states */
+        "abc",          /* literal: compared as bytes, no DFA */
+        "(?=)@[a-z]+\\.com$", "^(?=)[a-z0-9._-]+@(corp|example)\\.com\\z",
+        "(?=)bot\\d*|o\\w{1,3}-",
+    };
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        rollout_plan *p = pattern_plan(yes[i]);
+        cr_expect_not_null(pattern_of(p)->dfa, "%s has no DFA", yes[i]);
+        rollout_plan_unref(p);
+    }
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        rollout_plan *p = pattern_plan(no[i]);
+        cr_expect_null(pattern_of(p)->dfa, "%s has a DFA", no[i]);
+        rollout_plan_unref(p);
+    }
+}
+
+/* Where a match may end, newlines, empty values and bytes that are not
+ * ASCII: each answer fixed here and checked against PCRE2's too. */
+Test(pattern_dfa, edges_answer_as_pcre2)
+{
+    static const struct {
+        const char *pattern, *value;
+        int want;
+    } cases[] = {
+        {"^a+$", "aa\n", 1},    {"^a+$", "aa\n\n", 0}, {"^a+$", "\naa", 0},
+        {"^a+\\z", "aa\n", 0},  {"^a+\\Z", "aa\n", 1}, {"a+$", "xa\n", 1},
+        {"^\\d*$", "", 1},      {"^\\d*$", "\n", 1},   {"^\\d+$", "", 0},
+        {"b*", "", 1},          {"b*", "\xff", 1},     {"^\\w+$", "caf\xc3\xa9", 0},
+        {"\\w+", "\xc3\xa9x", 1}, {"^[a-c]{2}$", "ab", 1}, {"^[a-c]{2}$", "abc", 0},
+        {"x(a|b+c)y", "zzxbbcy", 1}, {"x(a|b+c)y", "xby", 0}, {"^(?:a|b+)c", "abac", 0},
+        {"@[a-z]+\\.com$", "ann@example.com", 1}, {"@[a-z]+\\.com$", "ann@ex-ample.com", 0},
+        {"@[a-z]+\\.com$", "ann@\xff.com", 0}, {"@[a-z]+\\.com$", "a@b.com\r\n", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rollout_plan *p = pattern_plan(cases[i].pattern);
+        rp_pattern *pat = pattern_of(p);
+        cr_assert_not_null(pat->dfa, "%s", cases[i].pattern);
+        size_t n = strlen(cases[i].value);
+        /* a copy with room after it: PCRE2's JIT may read past the end */
+        char buf[64] = {0};
+        memcpy(buf, cases[i].value, n);
+        int got = rp_pattern_match(pat, buf, n);
+        cr_expect_eq(got, cases[i].want, "%s on \"%s\": %d", cases[i].pattern, cases[i].value,
+                     got);
+        cr_expect_eq(pcre2_answer(pat, buf, n), cases[i].want, "PCRE2: %s on \"%s\"",
+                     cases[i].pattern, cases[i].value);
+        rollout_plan_unref(p);
+    }
+    /* a NULL value is the empty one */
+    rollout_plan *p = pattern_plan("^\\d*$");
+    cr_expect_eq(rp_pattern_match(pattern_of(p), NULL, 0), 1);
+    rollout_plan_unref(p);
+}
+
+/* ---- generated patterns ------------------------------------------------------ */
+
+static uint64_t rng = 0x9E3779B97F4A7C15u;
+
+static unsigned rnd(unsigned n)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (unsigned)(rng % n);
+}
+
+typedef struct gen {
+    char pat[256];
+    char sample[128];     /* a value the pattern matches (before anchors are honoured) */
+    size_t sample_len;
+} gen;
+
+static void emit(gen *g, const char *s)
+{
+    strcat(g->pat, s);
+}
+
+static void sample_add(gen *g, char c)
+{
+    if (g->sample_len + 1 < sizeof g->sample)
+        g->sample[g->sample_len++] = c;
+}
+
+/* One atom, quantified or not; its sample is drawn from its set. */
+static void gen_item(gen *g)
+{
+    static const struct {
+        const char *text, *members;
+    } atoms[] = {
+        {"a", "a"}, {"b", "b"}, {"@", "@"}, {"\\.", "."}, {"-", "-"}, {"0", "0"},
+        {"[a-c]", "abc"}, {"[ab@.]", "ab@."}, {"[0-9_]", "05_"}, {"\\d", "079"},
+        {"\\w", "aZ_5"}, {"[a\\-]", "a-"}, {" ", " "},
+    };
+    static const struct {
+        const char *text;
+        int min, max; /* max -1: the sample repeats up to 3 */
+    } quants[] = {
+        {"", 1, 1}, {"", 1, 1}, {"", 1, 1}, {"*", 0, -1}, {"+", 1, -1}, {"?", 0, 1},
+        {"{0,2}", 0, 2}, {"{2}", 2, 2}, {"{1,}", 1, -1}, {"*?", 0, -1}, {"+?", 1, -1},
+    };
+    unsigned a = rnd(sizeof atoms / sizeof atoms[0]);
+    unsigned q = rnd(sizeof quants / sizeof quants[0]);
+    emit(g, atoms[a].text);
+    emit(g, quants[q].text);
+    int max = quants[q].max < 0 ? quants[q].min + 2 : quants[q].max;
+    int times = quants[q].min + (int)rnd((unsigned)(max - quants[q].min + 1));
+    size_t nm = strlen(atoms[a].members);
+    for (int k = 0; k < times; k++)
+        sample_add(g, atoms[a].members[rnd((unsigned)nm)]);
+}
+
+static void gen_seq(gen *g, int depth, int max_items);
+
+/* (x|y|z) or (?:x|y): the sample takes one alternative. */
+static void gen_group(gen *g, int depth)
+{
+    emit(g, rnd(2) ? "(" : "(?:");
+    unsigned n = 2 + rnd(2), pick = rnd(n);
+    for (unsigned k = 0; k < n; k++) {
+        if (k)
+            emit(g, "|");
+        size_t mark = g->sample_len;
+        gen_seq(g, depth + 1, 2);
+        if (k != pick)
+            g->sample_len = mark; /* only the picked alternative stays in the sample */
+    }
+    emit(g, ")");
+}
+
+static void gen_seq(gen *g, int depth, int max_items)
+{
+    for (int k = (int)rnd((unsigned)max_items + 1); k > 0; k--) {
+        if (depth < 2 && rnd(4) == 0)
+            gen_group(g, depth);
+        else
+            gen_item(g);
+    }
+}
+
+/* Bytes a value is made of around or instead of the sample. */
+static const char *const noise[] = {"a", "b", "c", "@", ".", "-", "_", "0", "9", "Z", " ",
+                                    "\n", "\r", "\xff", "\xc3\xa9", "\xc3", "aa", "\n\n"};
+
+static size_t add_noise(char *v, size_t len, size_t cap, unsigned times)
+{
+    for (; times > 0; times--) {
+        const char *b = noise[rnd(sizeof noise / sizeof noise[0])];
+        size_t bl = strlen(b);
+        if (len + bl >= cap)
+            break;
+        memcpy(v + len, b, bl);
+        len += bl;
+    }
+    return len;
+}
+
+/* Patterns from the whole subset against values near their samples: the
+ * DFA's answer is PCRE2's on every pair where PCRE2 gives one (it may give
+ * up under its match limit; the DFA never does). */
+Test(pattern_dfa, generated_patterns_answer_as_pcre2)
+{
+    static const char *const ends[] = {"", "$", "\\z", "\\Z"};
+    int compared = 0, matched = 0, with_dfa = 0, gave_up = 0;
+    for (int round = 0; round < 2000; round++) {
+        gen g;
+        memset(&g, 0, sizeof g);
+        bool start = rnd(2), top_alt = !start && rnd(6) == 0;
+        const char *end = top_alt ? "" : ends[rnd(4)];
+        if (start)
+            emit(&g, "^");
+        gen_seq(&g, 0, 4);
+        if (top_alt) {
+            emit(&g, "|");
+            gen_seq(&g, 1, 2); /* its sample is the first alternative's */
+        }
+        emit(&g, end);
+        rollout_plan *p = pattern_plan(g.pat);
+        rp_pattern *pat = pattern_of(p);
+        cr_assert(pat->dfa || pat->lit, "%s: neither a DFA nor literal", g.pat);
+        with_dfa += pat->dfa != NULL;
+        for (int v = 0; v < 60; v++) {
+            char value[160] = {0};
+            size_t len = 0;
+            int shape = (int)rnd(4);
+            if (shape == 3) {
+                len = add_noise(value, 0, sizeof value - 16, rnd(8));
+            } else {
+                if (shape >= 1)
+                    len = add_noise(value, len, sizeof value - 16, 1 + rnd(2));
+                memcpy(value + len, g.sample, g.sample_len);
+                len += g.sample_len;
+                if (shape == 2)
+                    len = add_noise(value, len, sizeof value - 16, 1 + rnd(2));
+            }
+            int slow = pcre2_answer(pat, value, len);
+            if (slow < 0) {
+                gave_up++;
+                continue;
+            }
+            int fast = rp_pattern_match(pat, value, len);
+            cr_assert_eq(fast, slow, "pattern %s, value \"%.*s\" (%zu bytes): DFA %d, PCRE2 %d",
+                         g.pat, (int)len, value, len, fast, slow);
+            compared++;
+            matched += fast == 1;
+        }
+        rollout_plan_unref(p);
+    }
+    /* the generator reaches the DFA, and both answers are common */
+    cr_assert_gt(with_dfa, 1300, "%d of 2000 patterns had a DFA", with_dfa);
+    cr_assert_gt(matched, compared / 5, "%d matches of %d", matched, compared);
+    cr_assert_lt(matched, compared - compared / 5, "%d matches of %d", matched, compared);
+    cr_assert_lt(gave_up, compared / 100, "PCRE2 gave up %d times", gave_up);
+}
+
+/* What PCRE2 gives up on, a DFA answers: in the subset, a long run of
+ * backtracking is still a regular language. */
+Test(pattern_dfa, never_gives_up)
+{
+    rollout_plan *p = pattern_plan("^\\w*\\w*\\w*\\w*\\w*\\w*!$");
+    rp_pattern *pat = pattern_of(p);
+    cr_assert_not_null(pat->dfa);
+    /* a's, then "!x": the ! is there, so PCRE2 has to try the ways six \w*
+     * can split the a's before it knows the x spoils every one */
+    char v[512] = {0};
+    memset(v, 'a', 500);
+    memcpy(v + 500, "!x", 2);
+    cr_expect_eq(rp_pattern_match(pat, v, 502), 0);
+    cr_expect_eq(pcre2_answer(pat, v, 502), -1, "PCRE2 gives up here (the limit)");
+    v[501] = '\0';
+    cr_expect_eq(rp_pattern_match(pat, v, 501), 1);
+    rollout_plan_unref(p);
+}
