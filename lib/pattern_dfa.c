@@ -5,19 +5,22 @@
  * as plain membership in a regular language:
  *   - printable ASCII characters that are not metacharacters, and a
  *     backslash before punctuation (that character);
- *   - \d and \w: without PCRE2_UCP they are ASCII digits, and ASCII letters,
- *     digits and _;
- *   - classes [...] of such characters, ranges between two of them, \d and
- *     \w; not negated, no POSIX names, not starting with ];
+ *   - . (any character but a newline), \d \w \s (without PCRE2_UCP: ASCII
+ *     digits; ASCII letters, digits and _; HT LF VT FF CR and space) and
+ *     \D \W \S (everything else, any character above U+007F included);
+ *   - classes [...] and [^...] of such characters, ranges between two of
+ *     them and those escapes; no POSIX names, not starting with ];
  *   - a quantifier after one of those: *, +, ?, {n}, {n,}, {n,m} with n and
  *     m up to 32, greedy or lazy (which changes what is captured, never
  *     whether there is a match), not possessive;
  *   - groups (...) and (?:...) of alternatives, nested or not, without a
  *     quantifier;
  *   - ^ first and $, \z or \Z last, and | at the top level only without them.
- * Every character such a pattern can match is ASCII, so bytes are enough: a
- * byte above 0x7e (part of a UTF-8 character, or of an invalid sequence)
- * is matched by nothing, in PCRE2 as here. Without quantified groups the
+ * The pattern's own characters are ASCII; what it matches above U+007F is
+ * always "every character" (., a negated class, \D), which the automaton
+ * spells as the byte sequences of valid UTF-8 characters, so a byte of an
+ * invalid sequence is matched by nothing, in PCRE2 (MATCH_INVALID_UTF) as
+ * here. Without quantified groups the
  * classic catastrophic patterns ((a+)+, (a|aa)+) stay with PCRE2 and its
  * limits; for the patterns a DFA runs there is no backtracking to limit.
  *
@@ -32,11 +35,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { NFA_MAX = 256, DFA_MAX = 128, SETS_MAX = 64, REPEAT_MAX = 32, PATTERN_MAX = 1024 };
+enum { NFA_MAX = 512, DFA_MAX = 255, SETS_MAX = 64, REPEAT_MAX = 32, PATTERN_MAX = 1024 };
 
 typedef struct byteset {
     uint64_t w[4];
 } byteset;
+
+/* What one character of the pattern (a literal, an escape, a class, .) can
+ * match: some ASCII bytes, and maybe every character above U+007F. */
+typedef struct charclass {
+    byteset ascii;
+    bool other;
+} charclass;
 
 static void byte_add(byteset *b, unsigned c)
 {
@@ -107,38 +117,55 @@ static bool is_alnum(unsigned c)
     return is_digit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
 }
 
-/* The set a backslash and e stand for, added to into; *single is e itself
- * for an escaped punctuation character, else -1. False outside the subset
- * (a letter escape other than \d \w is a type, an assertion or a control
- * character). */
-static bool escape_set(unsigned e, byteset *into, int *single)
+/* Whether ASCII byte c is one of \d, \w or \s: without PCRE2_UCP those
+ * are ASCII only, \s being HT, LF, VT, FF, CR and space. */
+static bool ascii_type(unsigned c, unsigned type)
+{
+    switch (type) {
+    case 'd': return is_digit(c);
+    case 'w': return is_alnum(c) || c == '_';
+    default: return c == ' ' || (c >= '\t' && c <= '\r');
+    }
+}
+
+/* What a backslash and e stand for, added to into; *single is e itself for
+ * an escaped punctuation character, else -1. False outside the subset (a
+ * letter escape other than \d \w \s and their negations is an assertion,
+ * a property or a control character). */
+static bool escape_set(unsigned e, charclass *into, int *single)
 {
     *single = -1;
-    if (e == 'd' || e == 'w') {
-        for (unsigned c = '0'; c <= '9'; c++)
-            byte_add(into, c);
-        if (e == 'w') {
-            for (unsigned c = 'a'; c <= 'z'; c++) {
-                byte_add(into, c);
-                byte_add(into, c - 'a' + 'A');
-            }
-            byte_add(into, '_');
-        }
+    unsigned type = e | 0x20;
+    if ((type == 'd' || type == 'w' || type == 's') && e != type + 0u) {
+        /* \D \W \S: the other ASCII bytes, and every character above */
+        for (unsigned c = 0; c < 0x80; c++)
+            if (!ascii_type(c, type))
+                byte_add(&into->ascii, c);
+        into->other = true;
+        return true;
+    }
+    if (type == 'd' || type == 'w' || type == 's') {
+        for (unsigned c = 0; c < 0x80; c++)
+            if (ascii_type(c, type))
+                byte_add(&into->ascii, c);
         return true;
     }
     if (e < 0x21 || e > 0x7e || is_alnum(e))
         return false;
-    byte_add(into, e);
+    byte_add(&into->ascii, e);
     *single = (int)e;
     return true;
 }
 
-/* [...] at b->i. */
-static bool parse_class(builder *b, byteset *set)
+/* [...] or [^...] at b->i. */
+static bool parse_class(builder *b, charclass *set)
 {
     const char *s = b->s;
-    size_t n = b->n, i = b->i + 1, first = i;
-    if (i >= n || s[i] == '^' || s[i] == ']')
+    size_t n = b->n, i = b->i + 1;
+    bool negated = i < n && s[i] == '^';
+    i += negated;
+    size_t first = i;
+    if (i >= n || s[i] == ']')
         return false;
     int prev = -1; /* the last single character, which a - can start a range from */
     while (i < n && s[i] != ']') {
@@ -156,7 +183,7 @@ static bool parse_class(builder *b, byteset *set)
             unsigned hi = (unsigned char)s[i + 1];
             i += 2;
             if (hi == '\\') {
-                if (i >= n || !escape_set((unsigned char)s[i], &(byteset){{0}}, &single) ||
+                if (i >= n || !escape_set((unsigned char)s[i], &(charclass){{{0}}, 0}, &single) ||
                     single < 0)
                     return false;
                 hi = (unsigned)single;
@@ -167,12 +194,12 @@ static bool parse_class(builder *b, byteset *set)
             if (hi < (unsigned)prev)
                 return false;
             for (unsigned r = (unsigned)prev; r <= hi; r++)
-                byte_add(set, r);
+                byte_add(&set->ascii, r);
             single = -1;
         } else {
             if (c < 0x20 || c > 0x7e || c == '[')
                 return false;
-            byte_add(set, c);
+            byte_add(&set->ascii, c);
             single = (int)c;
             i++;
         }
@@ -180,6 +207,12 @@ static bool parse_class(builder *b, byteset *set)
     }
     if (i >= n)
         return false;
+    if (negated) {
+        /* every character the members do not match: a newline too */
+        for (unsigned c = 0; c < 0x80; c++)
+            set->ascii.w[c >> 6] ^= UINT64_C(1) << (c & 63);
+        set->other = !set->other;
+    }
     b->i = i + 1;
     return true;
 }
@@ -243,26 +276,73 @@ static int intern_set(builder *b, const byteset *set)
     return b->n_sets++;
 }
 
-/* min to max (-1: any number of) characters of set k. */
-static frag repeat_set(builder *b, int k, int min, int max)
+/* The byte sequences of a valid UTF-8 character above U+007F (RFC 3629:
+ * no overlong forms, no surrogates, nothing above U+10FFFF), one row per
+ * lead-byte range: what PCRE2 with MATCH_INVALID_UTF takes for a
+ * character; any other byte sequence no item of a pattern can match. */
+static const uint8_t utf8_rows[][4][2] = {
+    {{0xC2, 0xDF}, {0x80, 0xBF}},
+    {{0xE0, 0xE0}, {0xA0, 0xBF}, {0x80, 0xBF}},
+    {{0xE1, 0xEC}, {0x80, 0xBF}, {0x80, 0xBF}},
+    {{0xED, 0xED}, {0x80, 0x9F}, {0x80, 0xBF}},
+    {{0xEE, 0xEF}, {0x80, 0xBF}, {0x80, 0xBF}},
+    {{0xF0, 0xF0}, {0x90, 0xBF}, {0x80, 0xBF}, {0x80, 0xBF}},
+    {{0xF1, 0xF3}, {0x80, 0xBF}, {0x80, 0xBF}, {0x80, 0xBF}},
+    {{0xF4, 0xF4}, {0x80, 0x8F}, {0x80, 0xBF}, {0x80, 0xBF}},
+};
+
+static int range_set(builder *b, unsigned lo, unsigned hi)
 {
-    frag f = empty_frag(b);
-    for (int r = 0; r < min; r++) {
-        int c = add_state(b, N_SET, k, -1, -1);
-        join(b, &f, (frag){c, c});
+    byteset r = {{0}};
+    for (unsigned c = lo; c <= hi; c++)
+        byte_add(&r, c);
+    return intern_set(b, &r);
+}
+
+/* One character of cc: a byte, or a fork to the ASCII byte and to every
+ * UTF-8 row, all leaving through one state. */
+static frag char_frag(builder *b, const charclass *cc)
+{
+    static const byteset none = {{0}};
+    bool any_ascii = memcmp(&cc->ascii, &none, sizeof none) != 0;
+    if (!cc->other) {
+        int c = add_state(b, N_SET, intern_set(b, &cc->ascii), -1, -1);
+        return (frag){c, c};
     }
     int exit = add_state(b, N_EPS, 0, -1, -1);
+    int entry = -1;
+    if (any_ascii) {
+        entry = add_state(b, N_SET, intern_set(b, &cc->ascii), exit, -1);
+    }
+    for (size_t r = 0; r < sizeof utf8_rows / sizeof utf8_rows[0]; r++) {
+        int next = exit;
+        for (int k = 3; k >= 0; k--)
+            if (utf8_rows[r][k][0])
+                next = add_state(b, N_SET, range_set(b, utf8_rows[r][k][0], utf8_rows[r][k][1]),
+                                 next, -1);
+        entry = entry < 0 ? next : add_state(b, N_EPS, 0, entry, next);
+    }
+    return (frag){entry, exit};
+}
+
+/* min to max (-1: any number of) characters of cc. */
+static frag repeat_class(builder *b, const charclass *cc, int min, int max)
+{
+    frag f = empty_frag(b);
+    for (int r = 0; r < min; r++)
+        join(b, &f, char_frag(b, cc));
+    int exit = add_state(b, N_EPS, 0, -1, -1);
     if (max < 0) {
-        int c = add_state(b, N_SET, k, -1, -1);
-        int loop = add_state(b, N_EPS, 0, c, exit);
-        b->st[c].out1 = (int16_t)loop;
+        frag c = char_frag(b, cc);
+        int loop = add_state(b, N_EPS, 0, c.start, exit);
+        b->st[c.end].out1 = (int16_t)loop;
         join(b, &f, (frag){loop, exit});
         return f;
     }
     for (int r = min; r < max; r++) {
-        int c = add_state(b, N_SET, k, -1, -1);
-        int maybe = add_state(b, N_EPS, 0, c, exit);
-        join(b, &f, (frag){maybe, c});
+        frag c = char_frag(b, cc);
+        int maybe = add_state(b, N_EPS, 0, c.start, exit);
+        join(b, &f, (frag){maybe, c.end});
     }
     join(b, &f, (frag){exit, exit});
     return f;
@@ -310,7 +390,7 @@ static frag parse_seq(builder *b)
             join(b, &f, g);
             continue;
         }
-        byteset set = {{0}};
+        charclass set = {{{0}}, false};
         int single;
         bool atom;
         if (c == '[') {
@@ -318,10 +398,18 @@ static frag parse_seq(builder *b)
         } else if (c == '\\') {
             atom = i + 1 < n && escape_set((unsigned char)s[i + 1], &set, &single);
             b->i = i + 2;
-        } else if (c < 0x20 || c > 0x7e || strchr("^$.[]|()?*+{}", (int)c)) {
+        } else if (c == '.') {
+            /* any character but a newline */
+            for (unsigned a = 0; a < 0x80; a++)
+                if (a != '\n')
+                    byte_add(&set.ascii, a);
+            set.other = true;
+            b->i = i + 1;
+            atom = true;
+        } else if (c < 0x20 || c > 0x7e || strchr("^$[]|()?*+{}", (int)c)) {
             atom = false;
         } else {
-            byte_add(&set, c);
+            byte_add(&set.ascii, c);
             b->i = i + 1;
             atom = true;
         }
@@ -330,7 +418,7 @@ static frag parse_seq(builder *b)
             b->ok = false;
             break;
         }
-        join(b, &f, repeat_set(b, intern_set(b, &set), min, max));
+        join(b, &f, repeat_class(b, &set, min, max));
     }
     return f;
 }
@@ -401,7 +489,7 @@ int rp_dfa_compile(rp_arena *arena, const char *pattern, size_t len, const rp_df
     *out = NULL;
     if (len > PATTERN_MAX)
         return ROLLOUT_OK;
-    /* about 24 KiB: too much for a gateway thread's stack, which plan loads
+    /* about 90 KiB: too much for a gateway thread's stack, which plan loads
      * may well run on; freed on every way out */
     struct work {
         builder b;

@@ -334,9 +334,14 @@ static int compile_pattern(rp_ctx *c, const rp_node *n, rp_pattern *pat)
     PCRE2_SIZE off;
     /* MATCH_INVALID_UTF: header values are whatever a client sent; they must
      * be matched (or not), never rejected as a UTF error. \C could split a
-     * UTF-8 character, so it is refused outright. */
+     * UTF-8 character, so it is refused outright. NO_DOTSTAR_ANCHOR: PCRE2
+     * otherwise tries a pattern that starts with .* only at the start of the
+     * value and after newlines, which with an invalid sequence early in the
+     * value misses matches after it ('.*0' on "\xff0": no match in 10.42,
+     * either engine); the DFA of pattern_dfa.c, and the regex, say match. */
     pcre2_code *code = pcre2_compile((PCRE2_SPTR)pat->source, pat->len,
-                                     PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C,
+                                     PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C |
+                                         PCRE2_NO_DOTSTAR_ANCHOR,
                                      &code_err, &off, NULL);
     if (!code) {
         if (code_err == PCRE2_ERROR_HEAP_FAILED)
@@ -418,8 +423,11 @@ static int match_in(const rp_pattern *pat, const char *s, size_t len, unsigned c
     if (!md)
         return -1;
     PCRE2_SPTR subject = (PCRE2_SPTR)(s ? s : "");
+    /* NO_JIT: pcre2_match would run JIT-compiled code when there is some,
+     * and a caller that asks for the interpreter (the tests, which force
+     * jit off on a JIT-compiled pattern) must get it */
     int rc = pat->jit ? pcre2_jit_match(pat->code, subject, len, 0, 0, md, pat->mctx)
-                      : pcre2_match(pat->code, subject, len, 0, 0, md, pat->mctx);
+                      : pcre2_match(pat->code, subject, len, 0, PCRE2_NO_JIT, md, pat->mctx);
     if (rc >= 0)
         return 1;
     return rc == PCRE2_ERROR_NOMATCH ? 0 : -1;

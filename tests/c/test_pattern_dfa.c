@@ -28,13 +28,24 @@ static rp_pattern *pattern_of(rollout_plan *p)
 }
 
 /* PCRE2's answer through the library's own PCRE2 path (same options, same
- * limits): the DFA set aside for one call. */
-static int pcre2_answer(rp_pattern *pat, const char *s, size_t n)
+ * limits): the DFA set aside for one call; JIT-compiled code, or with jit
+ * false the interpreter.
+ *
+ * Neither engine of PCRE2 10.42 (Debian 12) is right everywhere with
+ * MATCH_INVALID_UTF: the JIT never matches a character above U+007F with
+ * \D, \S or \W (PCRE2 issue 224, fixed in 10.43), and the interpreter lets
+ * \z match before an invalid sequence (issue 343). The DFA gives what the
+ * documentation (and 10.43) says; the tests below hold it to whichever
+ * engine is right for the case, and to both where they agree. */
+static int pcre2_answer(rp_pattern *pat, const char *s, size_t n, bool jit)
 {
     const rp_dfa *dfa = pat->dfa;
+    bool was_jit = pat->jit;
     pat->dfa = NULL;
+    pat->jit = pat->jit && jit;
     int m = rp_pattern_match(pat, s, n);
     pat->dfa = dfa;
+    pat->jit = was_jit;
     return m;
 }
 
@@ -44,15 +55,17 @@ Test(pattern_dfa, which_patterns_get_one)
         "@[a-z]+\\.com$", "^[a-z0-9._-]+@corp\\.com$", "Chrome/\\d+", "^(a|b)c?$",
         "^\\w{2,4}$", "a{3}", "a{2,}b", "a*?b", "^(?:a(b|c))$", "x[\\-\\]]+",
         "(ab)", "a|b", "^[a-]+\\z", "[-a]\\Z", "(|a+)b",
+        "a.b", "[^a]", "\\s+", "@.+\\.com$", "^[^@]+@x\\.io$", "\\D\\W\\S", "[^\\d]",
+        "^Mozilla/.*Firefox/\\d+",
         /* fuzz_decide's, which it compares with their (?=) twins below */
         "^[a-z0-9._-]+@(corp|example)\\.com\\z", "bot\\d*|o\\w{1,3}-",
     };
     static const char *const no[] = {
         "(a+)+",        /* a quantified group: PCRE2, with its limits */
-        "(a|aa)+", "(?:ab)*", "a.b", "[^a]", "\\s+", "\\bword", "a++", "(?i)a+", "(?=a)b",
+        "(a|aa)+", "(?:ab)*", "\\bword", "a++", "(?i)a+", "(?=a)b", "\\p{L}", "\\x41",
         "a{,3}",        /* read as text by PCRE2 10.42, as a quantifier by later ones */
         "a{33}", "^a|b", "a|b$", "[[:alpha:]]+", "caf\xc3\xa9+", "[a-c-e]",
-        "a[ab]{12}c",   /* a DFA of more than 128 states */
+        "a[ab]{12}c",   /* a DFA of more than 255 states */
         "abc",          /* literal: compared as bytes, no DFA */
         "(?=)@[a-z]+\\.com$", "^(?=)[a-z0-9._-]+@(corp|example)\\.com\\z",
         "(?=)bot\\d*|o\\w{1,3}-",
@@ -70,7 +83,8 @@ Test(pattern_dfa, which_patterns_get_one)
 }
 
 /* Where a match may end, newlines, empty values and bytes that are not
- * ASCII: each answer fixed here and checked against PCRE2's too. */
+ * ASCII: each answer fixed here and checked against PCRE2's interpreter
+ * too (none of these values has an invalid sequence before a \z). */
 Test(pattern_dfa, edges_answer_as_pcre2)
 {
     static const struct {
@@ -85,6 +99,13 @@ Test(pattern_dfa, edges_answer_as_pcre2)
         {"x(a|b+c)y", "zzxbbcy", 1}, {"x(a|b+c)y", "xby", 0}, {"^(?:a|b+)c", "abac", 0},
         {"@[a-z]+\\.com$", "ann@example.com", 1}, {"@[a-z]+\\.com$", "ann@ex-ample.com", 0},
         {"@[a-z]+\\.com$", "ann@\xff.com", 0}, {"@[a-z]+\\.com$", "a@b.com\r\n", 0},
+        /* characters above U+007F are whole valid UTF-8 sequences */
+        {"^.$", "\xc3\xa9", 1}, {"^..$", "\xc3\xa9", 0}, {"^.$", "\xe2\x82\xac", 1},
+        {"^.$", "\xf0\x9f\x98\x80", 1}, {"^.$", "\xff", 0}, {"^.$", "\xed\xa0\x80", 0},
+        {"^.$", "\xc0\xaf", 0}, {"^.$", "\xf4\x90\x80\x80", 0}, {"^.$", "\n", 0},
+        {"^.$", "", 0}, {"a.c", "a\nc", 0}, {"x.y", "x\xc3y", 0}, {"^[^a]$", "\n", 1},
+        {"^[^a]$", "\xc3\xa9", 1}, {"^\\D+$", "\xc3\xa9\x31", 0}, {"^\\D+$", "\xc3\xa9x", 1},
+        {"^\\S$", "\xc3", 0}, {"^\\s$", "\x0b", 1}, {"^[^\\d]+$", "a\xe2\x82\xac", 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         rollout_plan *p = pattern_plan(cases[i].pattern);
@@ -97,7 +118,7 @@ Test(pattern_dfa, edges_answer_as_pcre2)
         int got = rp_pattern_match(pat, buf, n);
         cr_expect_eq(got, cases[i].want, "%s on \"%s\": %d", cases[i].pattern, cases[i].value,
                      got);
-        cr_expect_eq(pcre2_answer(pat, buf, n), cases[i].want, "PCRE2: %s on \"%s\"",
+        cr_expect_eq(pcre2_answer(pat, buf, n, false), cases[i].want, "PCRE2: %s on \"%s\"",
                      cases[i].pattern, cases[i].value);
         rollout_plan_unref(p);
     }
@@ -144,7 +165,8 @@ static void gen_item(gen *g)
     } atoms[] = {
         {"a", "a"}, {"b", "b"}, {"@", "@"}, {"\\.", "."}, {"-", "-"}, {"0", "0"},
         {"[a-c]", "abc"}, {"[ab@.]", "ab@."}, {"[0-9_]", "05_"}, {"\\d", "079"},
-        {"\\w", "aZ_5"}, {"[a\\-]", "a-"}, {" ", " "},
+        {"\\w", "aZ_5"}, {"[a\\-]", "a-"}, {" ", " "}, {".", "ab@.-"}, {"[^a]", "b@.-"},
+        {"\\D", "a@-"}, {"\\S", "ab"}, {"\\s", " "}, {"[^\\d@]", "ab"}, {"\\W", "@.- "},
     };
     static const struct {
         const char *text;
@@ -193,8 +215,11 @@ static void gen_seq(gen *g, int depth, int max_items)
 }
 
 /* Bytes a value is made of around or instead of the sample. */
-static const char *const noise[] = {"a", "b", "c", "@", ".", "-", "_", "0", "9", "Z", " ",
-                                    "\n", "\r", "\xff", "\xc3\xa9", "\xc3", "aa", "\n\n"};
+static const char *const noise[] = {
+    "a", "b", "c", "@", ".", "-", "_", "0", "9", "Z", " ", "\n", "\r", "\xff", "\xc3\xa9", "\xc3",
+    "aa", "\n\n", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xed\xa0\x80", "\xc0\xaf", "\x0b", "\t",
+    "\xe2\x82", "\x80",
+};
 
 static size_t add_noise(char *v, size_t len, size_t cap, unsigned times)
 {
@@ -210,12 +235,14 @@ static size_t add_noise(char *v, size_t len, size_t cap, unsigned times)
 }
 
 /* Patterns from the whole subset against values near their samples: the
- * DFA's answer is PCRE2's on every pair where PCRE2 gives one (it may give
- * up under its match limit; the DFA never does). */
+ * DFA's answer is PCRE2's on every pair where PCRE2's two engines agree
+ * (and neither gives up under its match limit, which the DFA never does).
+ * Where they disagree, one of the bugs above is at work: that is rare, and
+ * then the DFA agrees with one of them. */
 Test(pattern_dfa, generated_patterns_answer_as_pcre2)
 {
     static const char *const ends[] = {"", "$", "\\z", "\\Z"};
-    int compared = 0, matched = 0, with_dfa = 0, gave_up = 0;
+    int compared = 0, matched = 0, with_dfa = 0, literal = 0, gave_up = 0, engines_differ = 0;
     for (int round = 0; round < 2000; round++) {
         gen g;
         memset(&g, 0, sizeof g);
@@ -231,8 +258,9 @@ Test(pattern_dfa, generated_patterns_answer_as_pcre2)
         emit(&g, end);
         rollout_plan *p = pattern_plan(g.pat);
         rp_pattern *pat = pattern_of(p);
-        cr_assert(pat->dfa || pat->lit, "%s: neither a DFA nor literal", g.pat);
+        /* every pattern is in the subset; a few make automata too large */
         with_dfa += pat->dfa != NULL;
+        literal += pat->lit != NULL;
         for (int v = 0; v < 60; v++) {
             char value[160] = {0};
             size_t len = 0;
@@ -247,12 +275,19 @@ Test(pattern_dfa, generated_patterns_answer_as_pcre2)
                 if (shape == 2)
                     len = add_noise(value, len, sizeof value - 16, 1 + rnd(2));
             }
-            int slow = pcre2_answer(pat, value, len);
-            if (slow < 0) {
+            int slow = pcre2_answer(pat, value, len, true);
+            int interp = pcre2_answer(pat, value, len, false);
+            if (slow < 0 || interp < 0) {
                 gave_up++;
                 continue;
             }
             int fast = rp_pattern_match(pat, value, len);
+            if (slow != interp) {
+                engines_differ++;
+                cr_assert(fast == slow || fast == interp, "%s on \"%.*s\"", g.pat, (int)len,
+                          value);
+                continue;
+            }
             cr_assert_eq(fast, slow, "pattern %s, value \"%.*s\" (%zu bytes): DFA %d, PCRE2 %d",
                          g.pat, (int)len, value, len, fast, slow);
             compared++;
@@ -262,9 +297,12 @@ Test(pattern_dfa, generated_patterns_answer_as_pcre2)
     }
     /* the generator reaches the DFA, and both answers are common */
     cr_assert_gt(with_dfa, 1300, "%d of 2000 patterns had a DFA", with_dfa);
+    cr_assert_gt(with_dfa + literal, 1900, "%d of 2000 patterns had neither a DFA nor a literal",
+                 2000 - with_dfa - literal);
     cr_assert_gt(matched, compared / 5, "%d matches of %d", matched, compared);
     cr_assert_lt(matched, compared - compared / 5, "%d matches of %d", matched, compared);
     cr_assert_lt(gave_up, compared / 100, "PCRE2 gave up %d times", gave_up);
+    cr_assert_lt(engines_differ, compared / 20, "PCRE2's engines differ %d times", engines_differ);
 }
 
 /* What PCRE2 gives up on, a DFA answers: in the subset, a long run of
@@ -280,7 +318,7 @@ Test(pattern_dfa, never_gives_up)
     memset(v, 'a', 500);
     memcpy(v + 500, "!x", 2);
     cr_expect_eq(rp_pattern_match(pat, v, 502), 0);
-    cr_expect_eq(pcre2_answer(pat, v, 502), -1, "PCRE2 gives up here (the limit)");
+    cr_expect_eq(pcre2_answer(pat, v, 502, true), -1, "PCRE2 gives up here (the limit)");
     v[501] = '\0';
     cr_expect_eq(rp_pattern_match(pat, v, 501), 1);
     rollout_plan_unref(p);
