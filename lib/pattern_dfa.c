@@ -545,6 +545,13 @@ int rp_dfa_compile(rp_arena *arena, const char *pattern, size_t len, const rp_df
     d->state[0] = start;
     d->n = 1;
     for (int q = 0; q < d->n; q++) {
+        /* Without an end anchor the first match settles it: such a state
+         * keeps to itself (rp_dfa_match relies on it), and what would
+         * follow it need not be built. */
+        if (b->end == RP_LIT_ANYWHERE && nset_has(&d->state[q], match)) {
+            memset(w->next[q], q, (size_t)n_classes);
+            continue;
+        }
         for (int cl = 0; cl < n_classes; cl++) {
             nfa_set to = anchored ? (nfa_set){{0}} : start;
             for (int s = 0; s < b->n_st; s++)
@@ -576,9 +583,11 @@ int rp_dfa_compile(rp_arena *arena, const char *pattern, size_t len, const rp_df
         for (int cl = 0; cl < n_classes; cl++)
             table[q * row + cl] = (uint16_t)(w->next[q][cl] * row);
         nfa_set empty = {{0}};
-        table[q * row + n_classes] = nset_has(&d->state[q], match) ? RP_DFA_MATCH
-                                     : memcmp(&d->state[q], &empty, sizeof empty) ? RP_DFA_GO
-                                                                                  : RP_DFA_DEAD;
+        bool matches = nset_has(&d->state[q], match);
+        bool dead = !memcmp(&d->state[q], &empty, sizeof empty);
+        table[q * row + n_classes] =
+            (uint16_t)((matches ? RP_DFA_MATCH : 0) |
+                       (dead || (matches && b->end == RP_LIT_ANYWHERE) ? RP_DFA_SETTLED : 0));
     }
     memcpy(dfa->class_of, class_of, sizeof class_of);
     dfa->table = table;
@@ -599,36 +608,30 @@ int rp_dfa_match(const rp_dfa *d, const char *s, size_t n)
     const uint8_t *cls = d->class_of;
     const unsigned nc = d->n_classes;
     const unsigned char *p = (const unsigned char *)(s ? s : "");
-    unsigned st = 0; /* the start is state 0 */
-    if (d->end == RP_LIT_ANYWHERE) {
-        /* the first state a match ends in settles it */
-        for (size_t i = 0;; i++) {
-            unsigned stop = t[st + nc];
-            if (stop != RP_DFA_GO)
-                return stop == RP_DFA_MATCH;
-            if (i == n)
-                return 0;
-            st = t[st + cls[p[i]]];
-        }
-    }
-    /* a match must end at the end (or, for $ and \Z, before a newline that
-     * ends the value): only the last two states count */
-    if (n == 0)
-        return t[st + nc] == RP_DFA_MATCH;
+    bool anywhere = d->end == RP_LIT_ANYWHERE;
+    /* With an end anchor the last byte is read on its own: the state before
+     * it decides $ and \Z before a final newline. */
+    size_t body = anywhere || n == 0 ? n : n - 1;
+    unsigned st = 0; /* the start's row */
     size_t i = 0;
-    if (d->anchored) {
-        for (; i + 1 < n; i++) {
-            st = t[st + cls[p[i]]];
-            if (t[st + nc] == RP_DFA_DEAD)
-                return 0;
-        }
-    } else {
-        for (; i + 1 < n; i++)
-            st = t[st + cls[p[i]]];
+    /* Four bytes a step, then a look at the state: a settled state never
+     * leads anywhere else, so a look every four bytes finds the answer as
+     * surely as one a byte, for a quarter of the cost. */
+    for (; i + 4 <= body; i += 4) {
+        st = t[st + cls[p[i]]];
+        st = t[st + cls[p[i + 1]]];
+        st = t[st + cls[p[i + 2]]];
+        st = t[st + cls[p[i + 3]]];
+        if (t[st + nc] & RP_DFA_SETTLED)
+            break;
     }
+    for (; i < body; i++)
+        st = t[st + cls[p[i]]];
+    if (anywhere || n == 0)
+        return t[st + nc] & RP_DFA_MATCH;
     unsigned before = st;
     st = t[st + cls[p[n - 1]]];
-    if (t[st + nc] == RP_DFA_MATCH)
+    if (t[st + nc] & RP_DFA_MATCH)
         return 1;
-    return d->end == RP_LIT_END_NL && p[n - 1] == '\n' && t[before + nc] == RP_DFA_MATCH;
+    return d->end == RP_LIT_END_NL && p[n - 1] == '\n' && (t[before + nc] & RP_DFA_MATCH);
 }

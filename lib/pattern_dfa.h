@@ -14,7 +14,7 @@
 #include "internal.h"
 
 /* One row per state, the start first: n_classes transitions, each the
- * offset of the next state's row, then the state's stop (RP_DFA_*). Offsets
+ * offset of the next state's row, then the state's stop (RP_DFA_* bits). Offsets
  * rather than state numbers spare a multiplication per byte. */
 typedef struct rp_dfa {
     uint8_t class_of[256];  /* byte -> byte class */
@@ -24,10 +24,12 @@ typedef struct rp_dfa {
     uint8_t end;            /* RP_LIT_* of targeting.h: where a match must end */
 } rp_dfa;
 
+/* A state's stop: bits. */
 enum {
-    RP_DFA_GO = 0,          /* neither: read on */
     RP_DFA_MATCH = 1,       /* a match ends here */
-    RP_DFA_DEAD = 2         /* no match can start or go on (anchored patterns) */
+    RP_DFA_SETTLED = 2      /* every later state is this one: the answer is known
+                             * (no match can start or go on, or, without an end
+                             * anchor, one has ended) */
 };
 
 /* Compiles the pattern (len bytes, already accepted by pcre2_compile) into a

@@ -9,7 +9,10 @@
  *           user: literal text, so compared as bytes (docs/targeting.md)
  *   alts    the same with '@(corp|example)\.com$': literal alternatives,
  *           compared as bytes too (the value matches the second)
- *   pcre2   the same with '@[a-z]+\.com$', which PCRE2's JIT runs
+ *   dfa     the same with '@[a-z]+\.com$', which runs as a DFA
+ *           (docs/targeting.md)
+ *   pcre2   the same with '@(?:[a-z]+\.)+com$', which PCRE2's JIT runs (a
+ *           quantified group is outside the DFA's subset)
  *   seed    rollout_decide on the seed plan at GA, all gates passed: three
  *           cohorts tried, an eight-step schedule walked (for context)
  *   batch   rollout_decide_ids on the id-list plan, all 4096 ids per call:
@@ -108,6 +111,11 @@ NOINLINE static void case_pcre2(const rollout_plan *p, int64_t now, int reps)
 }
 
 NOINLINE static void case_alts(const rollout_plan *p, int64_t now, int reps)
+{
+    case_decide(p, now, ctx_email, reps);
+}
+
+NOINLINE static void case_dfa(const rollout_plan *p, int64_t now, int reps)
 {
     case_decide(p, now, ctx_email, reps);
 }
@@ -250,6 +258,12 @@ int main(int argc, char **argv)
     rollout_plan *pcre2 = load(
         "format: 1\nid: bench\nsalt: bench-salt\nstart: 2026-01-01T00:00:00Z\n"
         "versions: {stable: a, new: b}\n"
+        "cohorts:\n  - id: staff\n    match: {attr: email, matches: '@(?:[a-z]+\\.)+com$'}\n"
+        "phases:\n  - id: p\n    cohort: staff\n"
+        "    steps: [{at: 0h, weight: 50%, unit: user}]\n");
+    rollout_plan *dfa = load(
+        "format: 1\nid: bench\nsalt: bench-salt\nstart: 2026-01-01T00:00:00Z\n"
+        "versions: {stable: a, new: b}\n"
         "cohorts:\n  - id: staff\n    match: {attr: email, matches: '@[a-z]+\\.com$'}\n"
         "phases:\n  - id: p\n    cohort: staff\n"
         "    steps: [{at: 0h, weight: 50%, unit: user}]\n");
@@ -305,6 +319,10 @@ int main(int argc, char **argv)
     if (d.cohort != 0 || d.unit != ROLLOUT_UNIT_USER)
         return fprintf(stderr, "bench: pcre2 case does not bucket (%s)\n",
                        rollout_reason_name(d.reason)), 1;
+    rollout_decide(dfa, NULL, now, &ctx_email[1], &d);
+    if (d.cohort != 0 || d.unit != ROLLOUT_UNIT_USER)
+        return fprintf(stderr, "bench: DFA case does not bucket (%s)\n",
+                       rollout_reason_name(d.reason)), 1;
     rollout_decide(alts, NULL, now, &ctx_email[1], &d);
     if (d.cohort != 0 || d.unit != ROLLOUT_UNIT_USER)
         return fprintf(stderr, "bench: alternatives case does not bucket (%s)\n",
@@ -318,6 +336,7 @@ int main(int argc, char **argv)
     double *t_batch = calloc((size_t)runs, sizeof *t_batch);
     double *t_bseed = calloc((size_t)runs, sizeof *t_bseed);
     double *t_alts = calloc((size_t)runs, sizeof *t_alts);
+    double *t_dfa = calloc((size_t)runs, sizeof *t_dfa);
     double ops = (double)N_IDS * reps;
     /* interleaved, so frequency changes and noise hit all three alike */
     case_raw(seed, 1);
@@ -328,6 +347,7 @@ int main(int argc, char **argv)
     case_batch(idlist, now, 1);
     case_bseed(seed_plan, &seed_s, seed_now, 1);
     case_alts(alts, now, 1);
+    case_dfa(dfa, now, 1);
     for (int r = 0; r < runs; r++) {
         double t0 = now_ns();
         case_raw(seed, reps);
@@ -346,7 +366,10 @@ int main(int argc, char **argv)
         double t7 = now_ns();
         t_bseed[r] = (t7 - t6) / ops;
         case_alts(alts, now, reps);
-        t_alts[r] = (now_ns() - t7) / ops;
+        double t8 = now_ns();
+        t_alts[r] = (t8 - t7) / ops;
+        case_dfa(dfa, now, reps);
+        t_dfa[r] = (now_ns() - t8) / ops;
         t_raw[r] = (t1 - t0) / ops;
         t_idl[r] = (t2 - t1) / ops;
         t_rx[r] = (t3 - t2) / ops;
@@ -362,6 +385,7 @@ int main(int argc, char **argv)
     qsort(t_batch, (size_t)runs, sizeof *t_batch, cmp_double);
     qsort(t_bseed, (size_t)runs, sizeof *t_bseed, cmp_double);
     qsort(t_alts, (size_t)runs, sizeof *t_alts, cmp_double);
+    qsort(t_dfa, (size_t)runs, sizeof *t_dfa, cmp_double);
     int m = runs / 2;
     printf("ids %d (%zu bytes each), ops per run %.0f, runs %d\n", N_IDS, id_len[0], ops, runs);
     printf("                              median      min   median/raw\n");
@@ -372,6 +396,8 @@ int main(int argc, char **argv)
            t_rx[0], t_rx[m] / t_raw[m]);
     printf("  decide, regex (alts)     %7.2f ns %6.2f ns   %5.2fx (target <= 10x)\n", t_alts[m],
            t_alts[0], t_alts[m] / t_raw[m]);
+    printf("  decide, regex (DFA)      %7.2f ns %6.2f ns   %5.2fx (target <= 10x)\n", t_dfa[m],
+           t_dfa[0], t_dfa[m] / t_raw[m]);
     printf("  decide, regex (PCRE2)    %7.2f ns %6.2f ns   %5.2fx (target <= 10x)\n", t_pcre[m],
            t_pcre[0], t_pcre[m] / t_raw[m]);
     printf("  decide, seed plan at GA  %7.2f ns %6.2f ns   %5.2fx\n", t_seed[m], t_seed[0],
@@ -388,10 +414,12 @@ int main(int argc, char **argv)
     free(t_batch);
     free(t_bseed);
     free(t_alts);
+    free(t_dfa);
     rollout_plan_unref(seed_plan);
     rollout_plan_unref(idlist);
     rollout_plan_unref(regex);
     rollout_plan_unref(pcre2);
     rollout_plan_unref(alts);
+    rollout_plan_unref(dfa);
     return 0;
 }
