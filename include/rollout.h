@@ -169,6 +169,19 @@ ROLLOUT_API const char *rollout_plan_gate_name(const rollout_plan *plan, int ind
 ROLLOUT_API int rollout_plan_role_count(const rollout_plan *plan);
 ROLLOUT_API const char *rollout_plan_role_name(const rollout_plan *plan, int index);
 
+/* What the plan's cohort rules read from a request context, so a gateway
+ * can leave the rest unread (reading a header or cookie has its cost). The
+ * unit ids some rule reads, as bits 1 << rollout_unit: org_in reads the
+ * org, user_in the user; no rule reads a session or request id. The id a
+ * step buckets by is not counted here: a decision that needs one the
+ * context lacks answers ROLLOUT_REASON_MISSING_UNIT with that unit in
+ * rollout_decision.unit, and the caller can read it then and decide again. */
+ROLLOUT_API unsigned rollout_plan_rule_units(const rollout_plan *plan);
+/* The attribute keys the rules read, each once, in plan order: the key
+ * (not NUL-terminated if it holds a NUL; *len, if not NULL, gets its
+ * length), or NULL past the last. */
+ROLLOUT_API const char *rollout_plan_rule_attr(const rollout_plan *plan, int index, size_t *len);
+
 /* Output formats of rollout_plan_dump. */
 typedef enum rollout_format {
     ROLLOUT_FORMAT_YAML = 0,  /* normalized plan, loadable again */

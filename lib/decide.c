@@ -205,23 +205,10 @@ RP_FLATTEN int rollout_decide(const rollout_plan *plan, const rollout_state *sta
 
 /* ---- many ids at once ---------------------------------------------------- */
 
-/* Whether rule r reads the id that varies across a batch: only id lists
- * do (org_in reads the org, user_in the user); attributes and session or
- * request ids are never read by a rule. */
+/* Whether rule r reads the id that varies across a batch. */
 static bool rule_reads_unit(const struct rp_rule *r, int unit)
 {
-    switch (r->kind) {
-    case RP_RULE_ORG_IN: return unit == ROLLOUT_UNIT_ORG;
-    case RP_RULE_USER_IN: return unit == ROLLOUT_UNIT_USER;
-    case RP_RULE_NOT:
-    case RP_RULE_ANY:
-    case RP_RULE_ALL:
-        for (size_t i = 0; i < r->n_kids; i++)
-            if (rule_reads_unit(r->kids[i], unit))
-                return true;
-        return false;
-    default: return false;
-    }
+    return rp_rule_units(r) >> unit & 1;
 }
 
 /* The unit id field of a context. */

@@ -185,6 +185,11 @@ struct rollout_plan {
     uint8_t cohort_first_step[ROLLOUT_MAX_COHORTS];
     uint8_t cohort_n_steps[ROLLOUT_MAX_COHORTS];
     uint8_t step_entry[ROLLOUT_MAX_STEPS];
+    /* what the cohort rules read from a request (validate.c): the unit ids,
+     * as bits 1 << rollout_unit, and each attribute key once, as the first
+     * rule (in plan order) that reads it */
+    unsigned rule_units;
+    const struct rp_rule **rule_attrs; int n_rule_attrs;
     /* resources outside the arena (compiled patterns), freed on unref */
     void (*release)(struct rollout_plan *);
     void **patterns;         size_t n_patterns, cap_patterns;

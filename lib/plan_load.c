@@ -8,6 +8,7 @@
  * validated plan or frees the arena and returns an error: nothing in between.
  */
 #include "plan.h"
+#include "targeting.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -1092,6 +1093,17 @@ const char *rollout_plan_cohort_name(const rollout_plan *p, int i)
 const char *rollout_plan_gate_name(const rollout_plan *p, int i)
 {
     return p && i >= 0 && i < p->n_gates ? p->gates[i].id : NULL;
+}
+
+unsigned rollout_plan_rule_units(const rollout_plan *p) { return p ? p->rule_units : 0; }
+
+const char *rollout_plan_rule_attr(const rollout_plan *p, int i, size_t *len)
+{
+    if (!p || i < 0 || i >= p->n_rule_attrs)
+        return NULL;
+    if (len)
+        *len = p->rule_attrs[i]->attr_len;
+    return p->rule_attrs[i]->attr;
 }
 
 int rollout_plan_role_count(const rollout_plan *p) { return p ? p->n_roles : 0; }

@@ -666,6 +666,23 @@ int rp_parse_rule(rp_ctx *c, const rp_node *n, struct rp_rule **out)
 /* ---- matching ------------------------------------------------------------ */
 
 /* not, any, all: Kleene logic over their parts (targeting.h). */
+unsigned rp_rule_units(const struct rp_rule *r)
+{
+    switch (r->kind) {
+    case RP_RULE_ORG_IN: return 1u << ROLLOUT_UNIT_ORG;
+    case RP_RULE_USER_IN: return 1u << ROLLOUT_UNIT_USER;
+    case RP_RULE_NOT:
+    case RP_RULE_ANY:
+    case RP_RULE_ALL: {
+        unsigned units = 0;
+        for (size_t i = 0; i < r->n_kids; i++)
+            units |= rp_rule_units(r->kids[i]);
+        return units;
+    }
+    default: return 0;
+    }
+}
+
 int rp_eval_tree(const struct rp_rule *r, const rollout_context *ctx, rp_unit_hashes *h)
 {
     switch (r->kind) {

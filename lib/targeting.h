@@ -193,6 +193,11 @@ static inline uint64_t rp_unit_hash_user(rp_unit_hashes *h, const rollout_contex
 int rp_match_cohort_ex(const rollout_plan *p, const rollout_context *ctx, rp_unit_hashes *h,
                        int *error_cohort);
 
+/* The unit ids rule r reads, as bits 1 << rollout_unit: only id lists read
+ * one (org_in the org, user_in the user); session and request ids are
+ * never read by a rule. */
+unsigned rp_rule_units(const struct rp_rule *r);
+
 /* Looks up (s, len) with the given hash (ignored for short lists). */
 bool rp_idset_has(const rp_idset *set, uint64_t hash, const char *s, size_t len);
 

@@ -2,14 +2,48 @@
  * between neighbours (step order, gate times, references) happen where the
  * parser meets them, so the error points at the offending line. */
 #include "plan.h"
+#include "targeting.h"
+
+#include <string.h>
 
 int rp_validate_plan(rp_ctx *c, rollout_plan *p);
 
 _Static_assert(ROLLOUT_MAX_STEPS <= 255, "cohort_first_step and step_entry are uint8_t");
 
+/* Adds the attribute keys rule r reads that p->rule_attrs lacks. */
+static int collect_attrs(rp_ctx *c, rollout_plan *p, const struct rp_rule *r, int *cap)
+{
+    if (r->kind == RP_RULE_NOT || r->kind == RP_RULE_ANY || r->kind == RP_RULE_ALL) {
+        for (size_t i = 0; i < r->n_kids; i++) {
+            int rc = collect_attrs(c, p, r->kids[i], cap);
+            if (rc)
+                return rc;
+        }
+        return ROLLOUT_OK;
+    }
+    if (r->kind != RP_RULE_ATTR_EQUALS && r->kind != RP_RULE_ATTR_IN &&
+        r->kind != RP_RULE_ATTR_MATCHES)
+        return ROLLOUT_OK;
+    for (int i = 0; i < p->n_rule_attrs; i++)
+        if (p->rule_attrs[i]->attr_len == r->attr_len &&
+            !memcmp(p->rule_attrs[i]->attr, r->attr, r->attr_len))
+            return ROLLOUT_OK;
+    if (p->n_rule_attrs == *cap) {
+        int grown = *cap ? 2 * *cap : 8;
+        const struct rp_rule **a = rp_alloc_array(c->arena, (size_t)grown, sizeof *a);
+        if (!a)
+            return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
+        if (p->n_rule_attrs)
+            memcpy(a, p->rule_attrs, (size_t)p->n_rule_attrs * sizeof *a);
+        p->rule_attrs = a;
+        *cap = grown;
+    }
+    p->rule_attrs[p->n_rule_attrs++] = r;
+    return ROLLOUT_OK;
+}
+
 int rp_validate_plan(rp_ctx *c, rollout_plan *p)
 {
-    (void)c;
     for (int i = 0; i < ROLLOUT_MAX_COHORTS; i++)
         p->cohort_last_phase[i] = -1;
     for (int i = 0; i < p->n_phases; i++)
@@ -47,6 +81,13 @@ int rp_validate_plan(rp_ctx *c, rollout_plan *p)
             };
         }
         p->cohort_n_steps[co] = (uint8_t)(n - p->cohort_first_step[co]);
+    }
+    int cap = 0;
+    for (int co = 0; co < p->n_cohorts; co++) {
+        p->rule_units |= rp_rule_units(p->cohorts[co].match);
+        int rc = collect_attrs(c, p, p->cohorts[co].match, &cap);
+        if (rc)
+            return rc;
     }
     return ROLLOUT_OK;
 }

@@ -1040,3 +1040,63 @@ Test(targeting_errors, id_limit, .timeout = 60)
               "%s", err.message);
     free(s);
 }
+
+/* ---- what the rules read ------------------------------------------------------ */
+
+static void expect_attrs(const rollout_plan *p, const char *const *want, int n)
+{
+    for (int i = 0; i < n; i++) {
+        size_t len = 0;
+        const char *key = rollout_plan_rule_attr(p, i, &len);
+        cr_assert_not_null(key, "attribute %d missing", i);
+        cr_expect(len == strlen(want[i]) && !memcmp(key, want[i], len), "attribute %d: %.*s", i,
+                  (int)len, key);
+    }
+    cr_expect_null(rollout_plan_rule_attr(p, n, NULL), "more than %d attributes", n);
+    cr_expect_null(rollout_plan_rule_attr(p, -1, NULL));
+}
+
+Test(targeting, what_the_rules_read)
+{
+    /* the seed: the pilot's org list, and the internal cohort's two keys */
+    rollout_plan *p = t_seed();
+    cr_expect_eq(rollout_plan_rule_units(p), 1u << ROLLOUT_UNIT_ORG);
+    expect_attrs(p, (const char *const[]){"email", "role"}, 2);
+    rollout_plan_unref(p);
+
+    /* every kind, nested, each key once in plan order, not only the first
+     * cohort's; user lists under not */
+    p = plan_of("  - id: c0\n    match: {all: [{attr: tier, equals: gold}, "
+                "{not: {user_in: [u1]}}]}\n"
+                "  - id: b\n    match: {any: [{attr: ua, matches: 'bot'}, {attr: tier, in: [x]},"
+                " {attr: country, equals: fr}]}\n"
+                "  - id: c\n    match: {everyone: true}\n");
+    cr_expect_eq(rollout_plan_rule_units(p), 1u << ROLLOUT_UNIT_USER);
+    expect_attrs(p, (const char *const[]){"tier", "ua", "country"}, 3);
+    rollout_plan_unref(p);
+
+    /* nothing read at all */
+    p = rule_plan("{everyone: true}");
+    cr_expect_eq(rollout_plan_rule_units(p), 0);
+    expect_attrs(p, NULL, 0);
+    rollout_plan_unref(p);
+
+    /* more keys than the first growth of the list; both id lists */
+    char rule[1024] = "{any: [{org_in: [o]}, {user_in: [u]}";
+    for (int i = 0; i < 20; i++)
+        snprintf(rule + strlen(rule), sizeof rule - strlen(rule), ", {attr: k%02d, equals: v}", i);
+    strcat(rule, "]}");
+    p = rule_plan(rule);
+    cr_expect_eq(rollout_plan_rule_units(p), 1u << ROLLOUT_UNIT_ORG | 1u << ROLLOUT_UNIT_USER);
+    const char *keys[20];
+    char names[20][4];
+    for (int i = 0; i < 20; i++) {
+        snprintf(names[i], sizeof names[i], "k%02d", i);
+        keys[i] = names[i];
+    }
+    expect_attrs(p, keys, 20);
+    rollout_plan_unref(p);
+
+    cr_expect_eq(rollout_plan_rule_units(NULL), 0);
+    cr_expect_null(rollout_plan_rule_attr(NULL, 0, NULL));
+}
