@@ -79,3 +79,12 @@ void t_apply(const rollout_plan *p, rollout_state *s, rollout_event ev, int64_t 
     int rc = rollout_apply(p, s, &ev, now, s, actions, &n, &err);
     cr_assert_eq(rc, ROLLOUT_OK, "%s: %s", rollout_event_name(ev.type), err.message);
 }
+
+uint64_t t_rand(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *state = x;
+}

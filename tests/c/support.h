@@ -25,6 +25,9 @@ rp_node *t_json(rp_arena *arena, const char *path);
 /* Epoch seconds of an ISO-8601 literal; fails the test when it does not parse. */
 int64_t t_time(const char *iso);
 
+/* A xorshift64 step of *state (not 0): the tests' repeatable random numbers. */
+uint64_t t_rand(uint64_t *state);
+
 /* Applies one event to *s in place at now; fails the test (with the
  * machine's message) when the event is refused. The actions are dropped. */
 void t_apply(const rollout_plan *p, rollout_state *s, rollout_event ev, int64_t now);

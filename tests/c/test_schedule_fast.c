@@ -11,10 +11,7 @@
 static uint64_t rng = 0x9E3779B97F4A7C15u;
 static uint64_t next_rand(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
+    return t_rand(&rng);
 }
 
 /* The cohort's weight as the general walk sees it: its latest step at or

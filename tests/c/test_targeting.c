@@ -427,10 +427,7 @@ static uint64_t lit_rng = 0x2545F4914F6CDD1Du;
 
 static unsigned lit_rand(unsigned n)
 {
-    lit_rng ^= lit_rng << 13;
-    lit_rng ^= lit_rng >> 7;
-    lit_rng ^= lit_rng << 17;
-    return (unsigned)(lit_rng % n);
+    return (unsigned)(t_rand(&lit_rng) % n);
 }
 
 /* Which patterns take the literal path, and the text they stand for. */
