@@ -394,6 +394,28 @@ static int p_roles(lua_State *L)
     return push_names(L, rollout_plan_role_count(p), rollout_plan_role_name, p);
 }
 
+/* plan:rule_reads() -> { org =, user =, session =, request = (some cohort
+ * rule reads that id), attrs = { keys, each once, plan order } }: what the
+ * rules read from a request (rollout_plan_rule_units, rollout_plan_rule_attr);
+ * the id a step buckets by is not counted. */
+static int p_rule_reads(lua_State *L)
+{
+    rollout_plan *p = check_plan(L, 1);
+    unsigned units = rollout_plan_rule_units(p);
+    lua_createtable(L, 0, 5);
+    for (int u = 0; u < 4; u++)
+        set_bool(L, unit_names[u], units >> u & 1);
+    lua_newtable(L);
+    const char *key;
+    size_t len = 0;
+    for (int i = 0; (key = rollout_plan_rule_attr(p, i, &len)) != NULL; i++) {
+        lua_pushlstring(L, key, len);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "attrs");
+    return 1;
+}
+
 static int p_dump(lua_State *L)
 {
     rollout_plan *p = check_plan(L, 1);
@@ -1450,6 +1472,7 @@ static const luaL_Reg plan_methods[] = {
     {"phases", p_phases},
     {"gates", p_gates},
     {"roles", p_roles},
+    {"rule_reads", p_rule_reads},
     {"dump", p_dump},
     {"decide_variant", p_decide_variant},
     {"decide_label", p_decide_label},

@@ -230,6 +230,8 @@ int rollout_plan_gate_count(const rollout_plan *plan);
 const char *rollout_plan_gate_name(const rollout_plan *plan, int index);
 int rollout_plan_role_count(const rollout_plan *plan);
 const char *rollout_plan_role_name(const rollout_plan *plan, int index);
+unsigned rollout_plan_rule_units(const rollout_plan *plan);
+const char *rollout_plan_rule_attr(const rollout_plan *plan, int index, size_t *len);
 int rollout_plan_dump(const rollout_plan *plan, int format, char *buf, size_t cap,
                       size_t *needed);
 
@@ -690,6 +692,27 @@ function Plan:cohorts() return as_list(self._cohorts0) end
 function Plan:phases() return as_list(self._phases0) end
 function Plan:gates() return as_list(self._gates0) end
 function Plan:roles() return as_list(self._roles0) end
+
+-- What the cohort rules read from a request (rollout_plan_rule_units and
+-- rollout_plan_rule_attr): { org =, user =, session =, request = (booleans:
+-- some rule reads that id), attrs = { keys, each once, plan order } }. The id
+-- a step buckets by is not counted: a decision asks for it (MISSING_UNIT).
+-- nil, err, code when the loaded librollout predates these functions.
+function Plan:rule_reads()
+    local ok, units = pcall(function() return C.rollout_plan_rule_units(self._ptr) end)
+    if not ok then
+        return nil, "librollout from " .. loaded_from .. " lacks rollout_plan_rule_units",
+               "ROLLOUT_ERR_IO"
+    end
+    local attrs = {}
+    while true do
+        local key = C.rollout_plan_rule_attr(self._ptr, #attrs, size_out)
+        if key == nil then break end
+        attrs[#attrs + 1] = ffi_string(key, size_out[0])
+    end
+    return { org = band(units, 1) ~= 0, user = band(units, 2) ~= 0,
+             session = band(units, 4) ~= 0, request = band(units, 8) ~= 0, attrs = attrs }
+end
 
 -- The normalized plan, "yaml" (default) or "json"; both load again.
 function Plan:dump(format)

@@ -61,10 +61,9 @@ local attr_buf, n_attrs = nil, 0
 -- the n_attrs route() reads
 local attr_keys, attr_vars = {}, {}
 local rule_attr_keys, rule_attr_vars = {}, {}
--- whether route() reads the org and the user for every request (a cohort
--- rule reads them) or only when a decision buckets by them; the session
--- and request ids no rule reads (both true when the plan has a rule this
--- module does not know)
+-- whether route() reads each id for every request (a cohort rule reads
+-- it: plan:rule_reads()) or only when a decision buckets by it; no rule
+-- kind reads the session or request id today
 local eager_org, eager_user, eager_session, eager_request = true, true, true, true
 -- the nginx variables each id comes from: a name and an optional fallback
 local org1, org2, user1, user2, session1, session2, request1, request2
@@ -104,159 +103,7 @@ end
 -- of the unit its current step buckets by, and nothing else (docs/targeting.md,
 -- "Deciding"). So route() reads the rules' ids for every request and a
 -- unit's id only when the decision asks for it (MISSING_UNIT, below). What
--- the rules read comes from the plan itself, once at init: its normalized
--- form (plan:dump("json")), decoded here.
-
-local JSON_NULL = {}
-local JSON_ESC = { ['"'] = '"', ['\\'] = '\\', ['/'] = '/', b = '\b', f = '\f', n = '\n',
-                   r = '\r', t = '\t' }
-
-local function utf8_char(cp)
-    if cp < 0x80 then return string.char(cp) end
-    if cp < 0x800 then return string.char(0xC0 + math.floor(cp / 0x40), 0x80 + cp % 0x40) end
-    if cp < 0x10000 then
-        return string.char(0xE0 + math.floor(cp / 0x1000), 0x80 + math.floor(cp / 0x40) % 0x40,
-                           0x80 + cp % 0x40)
-    end
-    return string.char(0xF0 + math.floor(cp / 0x40000), 0x80 + math.floor(cp / 0x1000) % 0x40,
-                       0x80 + math.floor(cp / 0x40) % 0x40, 0x80 + cp % 0x40)
-end
-
-local function json_fail(pos) error("malformed JSON at byte " .. pos, 0) end
-
--- The string whose opening quote is at pos: the string, the position after it.
-local function json_string(text, pos)
-    local out, i = {}, pos + 1
-    while true do
-        local j = text:find('["\\]', i)
-        if not j then json_fail(i) end
-        out[#out + 1] = text:sub(i, j - 1)
-        if text:byte(j) == 34 then return concat(out), j + 1 end   -- '"'
-        local e = text:sub(j + 1, j + 1)
-        if e == "u" then
-            local hex = text:sub(j + 2, j + 5)
-            local cp = #hex == 4 and tonumber(hex, 16)
-            if not cp then json_fail(j) end
-            i = j + 6
-            if cp >= 0xD800 and cp < 0xDC00 and text:sub(i, i + 1) == "\\u" then
-                local lo = tonumber(text:sub(i + 2, i + 5), 16)
-                if lo and lo >= 0xDC00 and lo < 0xE000 then
-                    cp = 0x10000 + (cp - 0xD800) * 0x400 + (lo - 0xDC00)
-                    i = i + 6
-                end
-            end
-            out[#out + 1] = utf8_char(cp)
-        elseif JSON_ESC[e] then
-            out[#out + 1] = JSON_ESC[e]
-            i = j + 2
-        else
-            json_fail(j)
-        end
-    end
-end
-
-local function json_skip(text, pos) return text:find("[^ \t\r\n]", pos) or #text + 1 end
-
--- The value at pos (after blanks): the value (null: JSON_NULL), the
--- position after it.
-local function json_value(text, pos)
-    pos = json_skip(text, pos)
-    local c = text:sub(pos, pos)
-    if c == "{" or c == "[" then
-        local t, close = {}, c == "{" and "}" or "]"
-        pos = json_skip(text, pos + 1)
-        if text:sub(pos, pos) == close then return t, pos + 1 end
-        while true do
-            local v
-            if close == "}" then
-                pos = json_skip(text, pos)
-                if text:sub(pos, pos) ~= '"' then json_fail(pos) end
-                local k
-                k, pos = json_string(text, pos)
-                pos = json_skip(text, pos)
-                if text:sub(pos, pos) ~= ":" then json_fail(pos) end
-                v, pos = json_value(text, pos + 1)
-                t[k] = v
-            else
-                v, pos = json_value(text, pos)
-                t[#t + 1] = v
-            end
-            pos = json_skip(text, pos)
-            local d = text:sub(pos, pos)
-            pos = pos + 1
-            if d == close then return t, pos end
-            if d ~= "," then json_fail(pos - 1) end
-        end
-    elseif c == '"' then
-        return json_string(text, pos)
-    end
-    local lit = text:match("^[%w%.%+%-]+", pos)
-    if not lit then json_fail(pos) end
-    local after = pos + #lit
-    if lit == "true" then return true, after end
-    if lit == "false" then return false, after end
-    if lit == "null" then return JSON_NULL, after end
-    local n = tonumber(lit)
-    if not n then json_fail(pos) end
-    return n, after
-end
-
--- JSON text -> Lua value (null: JSON_NULL); raises on malformed text.
--- Init only: interpreted (jit.off), so that it neither takes trace space
--- from route() nor shows in the workers' jit.v log.
-local function json_decode(text)
-    local v, pos = json_value(text, 1)
-    if json_skip(text, pos) <= #text then json_fail(pos) end
-    return v
-end
-if jit then
-    jit.off(json_string)
-    jit.off(json_value)
-    jit.off(json_skip)
-end
-_M.json_decode = json_decode
-
--- Adds what one rule (a decoded plan rule) reads to reads; a rule of a kind
--- not known here sets reads.unknown.
-local function rule_reads(rule, reads)
-    if type(rule) ~= "table" then
-        reads.unknown = true
-        return
-    end
-    for k, v in pairs(rule) do
-        if k == "org_in" then
-            reads.org = true
-        elseif k == "user_in" then
-            reads.user = true
-        elseif k == "attr" then
-            if type(v) == "string" then reads.attrs[v] = true else reads.unknown = true end
-        elseif k == "not" then
-            rule_reads(v, reads)
-        elseif k == "any" or k == "all" then
-            if type(v) ~= "table" or #v == 0 then reads.unknown = true end
-            for _, r in ipairs(type(v) == "table" and v or {}) do rule_reads(r, reads) end
-        elseif k ~= "everyone" and k ~= "equals" and k ~= "in" and k ~= "matches" then
-            reads.unknown = true
-        end
-    end
-end
-
--- What the cohort rules of plan p read: { org = bool, user = bool,
--- attrs = { key = true }, unknown = bool } (unknown: a plan this module
--- cannot read through, so everything is read).
-local function plan_reads(p)
-    local reads = { org = false, user = false, attrs = {}, unknown = false }
-    local ok, doc = pcall(json_decode, p:dump("json") or "")
-    if not ok or type(doc) ~= "table" or type(doc.cohorts) ~= "table" then
-        reads.unknown = true
-        return reads
-    end
-    for _, cohort in ipairs(doc.cohorts) do
-        rule_reads(type(cohort) == "table" and cohort.match or nil, reads)
-    end
-    return reads
-end
-_M.plan_reads = plan_reads
+-- the rules read the library says, once at init: plan:rule_reads().
 
 -- init{ plan = FILE, dict = "rollout", library = nil,
 --       org = { "http_x_org", "cookie_org" }, user = "http_x_user",
@@ -307,13 +154,15 @@ function _M.init(opts)
     -- what route() reads for every request: the ids and attributes the
     -- plan's cohort rules read; the other ids only when a decision buckets
     -- by them, and attributes no rule reads never
-    local reads = plan_reads(p)
-    eager_org = reads.org or reads.unknown
-    eager_user = reads.user or reads.unknown
-    eager_session, eager_request = reads.unknown, reads.unknown
+    local reads, rerr = p:rule_reads()
+    if not reads then error("rollout gateway: " .. rerr, 2) end
+    eager_org, eager_user = reads.org, reads.user
+    eager_session, eager_request = reads.session, reads.request
+    local rule_attr = {}
+    for _, k in ipairs(reads.attrs) do rule_attr[k] = true end
     rule_attr_keys, rule_attr_vars = {}, {}
     for i, k in ipairs(attr_keys) do
-        if reads.attrs[k] or reads.unknown then
+        if rule_attr[k] then
             rule_attr_keys[#rule_attr_keys + 1] = k
             rule_attr_vars[#rule_attr_vars + 1] = attr_vars[i]
         end
