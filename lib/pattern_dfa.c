@@ -484,11 +484,13 @@ typedef struct subsets {
     int n;
 } subsets;
 
-int rp_dfa_compile(rp_arena *arena, const char *pattern, size_t len, const rp_dfa **out)
+int rp_dfa_compile(rp_arena *arena, const char *pattern, size_t len, int *budget,
+                   const rp_dfa **out)
 {
     *out = NULL;
-    if (len > PATTERN_MAX)
+    if (len > PATTERN_MAX || *budget <= 0)
         return ROLLOUT_OK;
+    int max_states = *budget < DFA_MAX ? *budget : DFA_MAX;
     /* about 90 KiB: too much for a gateway thread's stack, which plan loads
      * may well run on; freed on every way out */
     struct work {
@@ -498,6 +500,7 @@ int rp_dfa_compile(rp_arena *arena, const char *pattern, size_t len, const rp_df
     } *w = malloc(sizeof *w);
     if (!w)
         return ROLLOUT_ERR_NOMEM;
+    w->d.n = 0; /* states built, for the budget */
     int rc = ROLLOUT_OK;
     builder *b = &w->b;
     b->s = pattern;
@@ -563,8 +566,8 @@ int rp_dfa_compile(rp_arena *arena, const char *pattern, size_t len, const rp_df
             while (j < d->n && memcmp(&d->state[j], &to, sizeof to))
                 j++;
             if (j == d->n) {
-                if (d->n == DFA_MAX)
-                    goto done; /* too large: PCRE2 runs it */
+                if (d->n == max_states)
+                    goto done; /* too large, or the plan's budget spent: PCRE2 runs it */
                 d->state[d->n++] = to;
             }
             w->next[q][cl] = (uint8_t)j;
@@ -596,6 +599,7 @@ int rp_dfa_compile(rp_arena *arena, const char *pattern, size_t len, const rp_df
     dfa->end = b->end;
     *out = dfa;
 done:
+    *budget -= w->d.n;
     free(w);
     return rc;
 }

@@ -32,11 +32,20 @@ enum {
                              * anchor, one has ended) */
 };
 
+/* DFA states one plan may build, over all its patterns, those abandoned
+ * for growing past 255 states included: the work of building them bounds a
+ * plan's load time (a few milliseconds for the largest automaton), so a
+ * plan of thousands of patterns cannot take minutes to load. Patterns past
+ * the budget are left to PCRE2. */
+#define RP_DFA_PLAN_STATES 8192
+
 /* Compiles the pattern (len bytes, already accepted by pcre2_compile) into a
- * DFA in the arena: ROLLOUT_OK with *out set, or with *out NULL when the
- * pattern is outside the subset or its automaton would be too large (PCRE2
- * then runs it); ROLLOUT_ERR_NOMEM when the arena is exhausted. */
-int rp_dfa_compile(rp_arena *arena, const char *pattern, size_t len, const rp_dfa **out);
+ * DFA in the arena, building at most *budget states (taken off *budget,
+ * whether the DFA is kept or not): ROLLOUT_OK with *out set, or with *out
+ * NULL when the pattern is outside the subset or its automaton would be too
+ * large (PCRE2 then runs it); ROLLOUT_ERR_NOMEM when memory runs out. */
+int rp_dfa_compile(rp_arena *arena, const char *pattern, size_t len, int *budget,
+                   const rp_dfa **out);
 
 /* PCRE2's answer for a pattern rp_dfa_compile accepted: 1 match, 0 none. */
 int rp_dfa_match(const rp_dfa *d, const char *s, size_t n);

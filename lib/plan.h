@@ -189,6 +189,8 @@ struct rollout_plan {
      * as bits 1 << rollout_unit, and each attribute key once, as the first
      * rule (in plan order) that reads it */
     unsigned rule_units;
+    /* DFA states its patterns may still build (pattern_dfa.h) */
+    int dfa_budget;
     const struct rp_rule **rule_attrs; int n_rule_attrs;
     /* resources outside the arena (compiled patterns), freed on unref */
     void (*release)(struct rollout_plan *);

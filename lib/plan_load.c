@@ -995,6 +995,7 @@ int rollout_plan_load_buffer(const char *yaml, size_t len, const char *name, rol
         return rp_error_set(err, ROLLOUT_ERR_NOMEM, file, 0, 0, NULL, "out of memory");
     }
     p->arena = arena;   /* from here on the arena lives in the plan */
+    p->dfa_budget = RP_DFA_PLAN_STATES;
 
     /* The node tree is scratch: its own arena, dropped after the build. */
     rp_arena scratch = {0};

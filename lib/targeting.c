@@ -368,7 +368,8 @@ static int compile_pattern(rp_ctx *c, const rp_node *n, rp_pattern *pat)
     pat->code = code;
     if ((rc = find_literal(c, pat)))
         return rc;
-    if (!pat->lit && rp_dfa_compile(c->arena, pat->source, pat->len, &pat->dfa))
+    if (!pat->lit &&
+        rp_dfa_compile(c->arena, pat->source, pat->len, &c->plan->dfa_budget, &pat->dfa))
         return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
     /* Without JIT (unsupported CPU, W^X policy) the interpreter is used:
      * slower, same results, same limits. */

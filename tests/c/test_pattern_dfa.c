@@ -320,3 +320,44 @@ Test(pattern_dfa, never_gives_up)
     cr_expect_eq(rp_pattern_match(pat, v, 501), 1);
     rollout_plan_unref(p);
 }
+
+/* A plan's patterns share one budget of automaton states: a plan of many
+ * large automata loads in bounded time, the patterns past the budget left
+ * to PCRE2, which still answers them. */
+Test(pattern_dfa, a_plan_has_a_budget_of_states)
+{
+    enum { N = 200 };
+    size_t cap = 512 + N * 64;
+    char *yaml = malloc(cap);
+    cr_assert(yaml);
+    size_t len = (size_t)snprintf(yaml, cap,
+                                  "format: 1\nid: dfa\nsalt: s\nstart: 2026-01-01T00:00:00Z\n"
+                                  "versions: {stable: a, new: b}\ncohorts:\n"
+                                  "  - id: c0\n    match:\n      any:\n");
+    for (int i = 0; i < N; i++) /* unanchored a[ab]{6}c: about 130 states each */
+        len += (size_t)snprintf(yaml + len, cap - len,
+                                "        - {attr: a, matches: 'a[ab]{6}c|%d'}\n", i);
+    snprintf(yaml + len, cap - len,
+             "phases:\n  - id: p\n    cohort: c0\n    steps: [{at: 0h, weight: 50%%, unit: request}]\n");
+    rollout_plan *p = t_plan(yaml);
+    free(yaml);
+    struct rp_rule **rules = p->cohorts[0].match->kids;
+    int with_dfa = 0;
+    for (int i = 0; i < N; i++)
+        with_dfa += rules[i]->pat.dfa != NULL;
+    /* the first ones have automata, the budget runs out before the last */
+    cr_expect_not_null(rules[0]->pat.dfa);
+    cr_expect_null(rules[N - 1]->pat.dfa);
+    cr_expect_gt(with_dfa, 20, "%d automata", with_dfa);
+    cr_expect_lt(with_dfa, N, "%d automata", with_dfa);
+    cr_expect_leq(p->dfa_budget, 0);
+    /* and both kinds answer alike */
+    for (int i = 0; i < N; i += N - 1) {
+        rp_pattern *pat = &rules[i]->pat;
+        char v[32] = "zzaababbac";
+        cr_expect_eq(rp_pattern_match(pat, v, strlen(v)), 1, "cohort %d", i);
+        strcpy(v, "aababc");
+        cr_expect_eq(rp_pattern_match(pat, v, strlen(v)), 0, "cohort %d", i);
+    }
+    rollout_plan_unref(p);
+}
