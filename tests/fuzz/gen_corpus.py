@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the seed corpora of the four fuzz harnesses.
+"""Writes the seed corpora of the five fuzz harnesses.
 
     gen_corpus.py SEEDGEN OUTDIR
 
@@ -13,6 +13,7 @@ OUTDIR/decide   contexts in fuzz_decide's layout: ids from
                 tests/vectors/bucketing.json (among them NUL bytes and invalid
                 UTF-8), the seed plan's cohorts and patterns, and
                 tests/fuzz/seeds/decide/*
+OUTDIR/pattern  tests/fuzz/seeds/pattern/*: a pattern, a NUL, a value
 
 Existing files are kept (a corpus grows across runs); seeds are named by
 content, so running this twice adds nothing. Generated corpora are not
@@ -98,7 +99,7 @@ def main():
     if len(sys.argv) != 3:
         sys.exit("usage: gen_corpus.py SEEDGEN OUTDIR")
     seedgen, out = sys.argv[1], sys.argv[2]
-    dirs = {h: os.path.join(out, h) for h in ("plan", "metrics", "state", "decide")}
+    dirs = {h: os.path.join(out, h) for h in ("plan", "metrics", "state", "decide", "pattern")}
     for d in dirs.values():
         os.makedirs(d, exist_ok=True)
 
@@ -108,7 +109,7 @@ def main():
     for f in files("examples", "metrics"):
         shutil.copy(f, os.path.join(dirs["metrics"], os.path.basename(f)))
     subprocess.run([seedgen, out] + plans, check=True)
-    for h in ("state", "decide", "plan", "metrics"):
+    for h in ("state", "decide", "plan", "metrics", "pattern"):
         for f in files("tests", "fuzz", "seeds", h):
             shutil.copy(f, os.path.join(dirs[h], os.path.basename(f)))
     decide_seeds(dirs["decide"])

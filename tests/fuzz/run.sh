@@ -4,8 +4,8 @@
 #   tests/fuzz/run.sh [SECONDS] [HARNESS...]
 #
 # SECONDS per harness (default 15: the smoke run of scripts/test.sh); the
-# harnesses are plan, metrics, state and decide (default: all four, one
-# after the other). A release check runs them far longer; docs/security.md
+# harnesses are plan, metrics, state, decide and pattern (default: all five,
+# one after the other). A release check runs them far longer; docs/security.md
 # gives the command. Environment:
 #   ROLLOUT_FUZZ_BUILD  build directory (default: build-fuzz in the tree)
 #   ROLLOUT_FUZZ_JOBS   parallel fuzzing processes per harness (default 1)
@@ -21,7 +21,7 @@ cd "$(dirname "$0")/../.."
 secs=${1:-15}
 shift || true
 harnesses=("$@")
-[ ${#harnesses[@]} -gt 0 ] || harnesses=(plan metrics state decide)
+[ ${#harnesses[@]} -gt 0 ] || harnesses=(plan metrics state decide pattern)
 build=${ROLLOUT_FUZZ_BUILD:-build-fuzz}
 jobs=${ROLLOUT_FUZZ_JOBS:-1}
 
@@ -44,6 +44,7 @@ for h in "${harnesses[@]}"; do
   case $h in
     plan|metrics) args+=(-dict=tests/fuzz/yaml.dict -max_len=65536) ;;
     decide) args+=(-dict=tests/fuzz/decide.dict) ;;
+    pattern) args+=(-dict=tests/fuzz/pattern.dict -max_len=1024) ;;
   esac
   if [ "$jobs" -gt 1 ]; then args+=(-jobs="$jobs" -workers="$jobs"); fi
   start=$(date +%s)
