@@ -35,7 +35,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { NFA_MAX = 512, DFA_MAX = 255, SETS_MAX = 64, REPEAT_MAX = 32, PATTERN_MAX = 1024 };
+enum {
+    NFA_MAX = 512, DFA_MAX = 255, SETS_MAX = 64, REPEAT_MAX = 32, PATTERN_MAX = 1024, DEPTH_MAX = 16
+};
 
 typedef struct byteset {
     uint64_t w[4];
@@ -375,6 +377,10 @@ static frag parse_seq(builder *b)
                 i += 2;
             else if (i < n && s[i] == '?') {
                 b->ok = false; /* an option, a lookaround, a named group */
+                break;
+            }
+            if (b->depth == DEPTH_MAX) {
+                b->ok = false; /* the parser recurses per group: bound its stack */
                 break;
             }
             b->i = i;

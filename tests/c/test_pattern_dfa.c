@@ -54,7 +54,7 @@ Test(pattern_dfa, which_patterns_get_one)
     static const char *const yes[] = {
         "@[a-z]+\\.com$", "^[a-z0-9._-]+@corp\\.com$", "Chrome/\\d+", "^(a|b)c?$",
         "^\\w{2,4}$", "a{3}", "a{2,}b", "a*?b", "^(?:a(b|c))$", "x[\\-\\]]+",
-        "(ab)", "a|b", "^[a-]+\\z", "[-a]\\Z", "(|a+)b",
+"((((((((((((((((a))))))))))))))))", "(ab)", "a|b", "^[a-]+\\z", "[-a]\\Z", "(|a+)b",
         "a.b", "[^a]", "\\s+", "@.+\\.com$", "^[^@]+@x\\.io$", "\\D\\W\\S", "[^\\d]",
         "^Mozilla/.*Firefox/\\d+",
         /* fuzz_decide's, which it compares with their (?=) twins below */
@@ -66,6 +66,7 @@ Test(pattern_dfa, which_patterns_get_one)
         "a{,3}",        /* read as text by PCRE2 10.42, as a quantifier by later ones */
         "a{33}", "^a|b", "a|b$", "[[:alpha:]]+", "caf\xc3\xa9+", "[a-c-e]",
         "a[ab]{12}c",   /* a DFA of more than 255 states */
+        "((((((((((((((((((a))))))))))))))))))", /* groups nested past 16 */
         "abc",          /* literal: compared as bytes, no DFA */
         "(?=)@[a-z]+\\.com$", "^(?=)[a-z0-9._-]+@(corp|example)\\.com\\z",
         "(?=)bot\\d*|o\\w{1,3}-",
