@@ -15,7 +15,11 @@
  *     whether there is a match), not possessive;
  *   - groups (...) and (?:...) of alternatives, nested or not, without a
  *     quantifier;
- *   - ^ first and $, \z or \Z last, and | at the top level only without them.
+ *   - ^ first and $, \z or \Z last, and | at the top level only without them;
+ *   - (?i) at the very front, for the whole pattern: a character the pattern
+ *     names matches its other case too, and k and s their third cases above
+ *     U+007F (KELVIN SIGN, LONG S), as PCRE2 folds them in UTF mode; types
+ *     are not folded; no negated class.
  * The pattern's own characters are ASCII; what it matches above U+007F is
  * always "every character" (., a negated class, \D), which the automaton
  * spells as the byte sequences of valid UTF-8 characters, so a byte of an
@@ -44,10 +48,13 @@ typedef struct byteset {
 } byteset;
 
 /* What one character of the pattern (a literal, an escape, a class, .) can
- * match: some ASCII bytes, and maybe every character above U+007F. */
+ * match: some ASCII bytes, and maybe every character above U+007F, or,
+ * caseless, the two above it that are another case of an ASCII letter:
+ * KELVIN SIGN (k) and LATIN SMALL LETTER LONG S (s). */
 typedef struct charclass {
     byteset ascii;
     bool other;
+    bool kelvin, long_s;
 } charclass;
 
 static void byte_add(byteset *b, unsigned c)
@@ -75,6 +82,7 @@ typedef struct builder {
     bool top_alt;           /* a | at the top level */
     int depth;              /* groups open */
     uint8_t end;            /* RP_LIT_*: the end anchor, once met */
+    bool caseless;          /* (?i) in front */
     nfa_state st[NFA_MAX];
     int n_st;
     byteset sets[SETS_MAX];
@@ -128,6 +136,21 @@ static bool ascii_type(unsigned c, unsigned type)
     case 'w': return is_alnum(c) || c == '_';
     default: return c == ' ' || (c >= '\t' && c <= '\r');
     }
+}
+
+/* Adds character c as the pattern names it (not through a type such as
+ * \w): caseless, with its other case, and for k and s the character above
+ * U+007F PCRE2 counts as one of their cases too. */
+static void char_add(const builder *b, charclass *cc, unsigned c)
+{
+    byte_add(&cc->ascii, c);
+    unsigned lower = c | 0x20;
+    if (!b->caseless || lower < 'a' || lower > 'z')
+        return;
+    byte_add(&cc->ascii, lower);
+    byte_add(&cc->ascii, lower - 'a' + 'A');
+    cc->kelvin |= lower == 'k';
+    cc->long_s |= lower == 's';
 }
 
 /* What a backslash and e stand for, added to into; *single is e itself for
@@ -185,7 +208,8 @@ static bool parse_class(builder *b, charclass *set)
             unsigned hi = (unsigned char)s[i + 1];
             i += 2;
             if (hi == '\\') {
-                if (i >= n || !escape_set((unsigned char)s[i], &(charclass){{{0}}, 0}, &single) ||
+                if (i >= n ||
+                    !escape_set((unsigned char)s[i], &(charclass){{{0}}, 0, 0, 0}, &single) ||
                     single < 0)
                     return false;
                 hi = (unsigned)single;
@@ -196,12 +220,12 @@ static bool parse_class(builder *b, charclass *set)
             if (hi < (unsigned)prev)
                 return false;
             for (unsigned r = (unsigned)prev; r <= hi; r++)
-                byte_add(&set->ascii, r);
+                char_add(b, set, r);
             single = -1;
         } else {
             if (c < 0x20 || c > 0x7e || c == '[')
                 return false;
-            byte_add(&set->ascii, c);
+            char_add(b, set, c);
             single = (int)c;
             i++;
         }
@@ -210,6 +234,11 @@ static bool parse_class(builder *b, charclass *set)
     if (i >= n)
         return false;
     if (negated) {
+        /* caseless, [^k] would have to leave out KELVIN SIGN from every
+         * character above U+007F, and which cases PCRE2 folds for a negated
+         * class is subtle enough to leave to it */
+        if (b->caseless)
+            return false;
         /* every character the members do not match: a newline too */
         for (unsigned c = 0; c < 0x80; c++)
             set->ascii.w[c >> 6] ^= UINT64_C(1) << (c & 63);
@@ -303,26 +332,42 @@ static int range_set(builder *b, unsigned lo, unsigned hi)
 
 /* One character of cc: a byte, or a fork to the ASCII byte and to every
  * UTF-8 row, all leaving through one state. */
+static const uint8_t kelvin_sign[][4][2] = {{{0xE2, 0xE2}, {0x84, 0x84}, {0xAA, 0xAA}}};
+static const uint8_t long_s[][4][2] = {{{0xC5, 0xC5}, {0xBF, 0xBF}}};
+
+/* Forks from *entry (-1: none yet) to each row of byte ranges, all rows
+ * leaving through exit. */
+static void add_rows(builder *b, int *entry, int exit, const uint8_t (*rows)[4][2], size_t n)
+{
+    for (size_t r = 0; r < n; r++) {
+        int next = exit;
+        for (int k = 3; k >= 0; k--)
+            if (rows[r][k][0])
+                next = add_state(b, N_SET, range_set(b, rows[r][k][0], rows[r][k][1]), next, -1);
+        *entry = *entry < 0 ? next : add_state(b, N_EPS, 0, *entry, next);
+    }
+}
+
 static frag char_frag(builder *b, const charclass *cc)
 {
     static const byteset none = {{0}};
     bool any_ascii = memcmp(&cc->ascii, &none, sizeof none) != 0;
-    if (!cc->other) {
+    bool extra = !cc->other && (cc->kelvin || cc->long_s);
+    if (!cc->other && !extra) {
         int c = add_state(b, N_SET, intern_set(b, &cc->ascii), -1, -1);
         return (frag){c, c};
     }
     int exit = add_state(b, N_EPS, 0, -1, -1);
     int entry = -1;
-    if (any_ascii) {
+    if (any_ascii)
         entry = add_state(b, N_SET, intern_set(b, &cc->ascii), exit, -1);
-    }
-    for (size_t r = 0; r < sizeof utf8_rows / sizeof utf8_rows[0]; r++) {
-        int next = exit;
-        for (int k = 3; k >= 0; k--)
-            if (utf8_rows[r][k][0])
-                next = add_state(b, N_SET, range_set(b, utf8_rows[r][k][0], utf8_rows[r][k][1]),
-                                 next, -1);
-        entry = entry < 0 ? next : add_state(b, N_EPS, 0, entry, next);
+    if (cc->other) {
+        add_rows(b, &entry, exit, utf8_rows, sizeof utf8_rows / sizeof utf8_rows[0]);
+    } else {
+        if (cc->kelvin)
+            add_rows(b, &entry, exit, kelvin_sign, 1);
+        if (cc->long_s)
+            add_rows(b, &entry, exit, long_s, 1);
     }
     return (frag){entry, exit};
 }
@@ -396,7 +441,7 @@ static frag parse_seq(builder *b)
             join(b, &f, g);
             continue;
         }
-        charclass set = {{{0}}, false};
+        charclass set = {{{0}}, false, false, false};
         int single;
         bool atom;
         if (c == '[') {
@@ -415,7 +460,7 @@ static frag parse_seq(builder *b)
         } else if (c < 0x20 || c > 0x7e || strchr("^$[]|()?*+{}", (int)c)) {
             atom = false;
         } else {
-            byte_add(&set.ascii, c);
+            char_add(b, &set, c);
             b->i = i + 1;
             atom = true;
         }
@@ -517,8 +562,11 @@ int rp_dfa_compile(rp_arena *arena, const char *pattern, size_t len, int *budget
     b->end = RP_LIT_ANYWHERE;
     b->n_st = 0;
     b->n_sets = 0;
-    bool anchored = len && pattern[0] == '^';
-    b->i = anchored;
+    /* (?i) in front, and nowhere else: caseless for the whole pattern */
+    b->caseless = len >= 4 && !memcmp(pattern, "(?i)", 4);
+    b->i = b->caseless ? 4 : 0;
+    bool anchored = b->i < len && pattern[b->i] == '^';
+    b->i += anchored;
     frag f = parse_alt(b);
     int match = add_state(b, N_MATCH, 0, -1, -1);
     join(b, &f, (frag){match, match});

@@ -56,13 +56,14 @@ Test(pattern_dfa, which_patterns_get_one)
         "^\\w{2,4}$", "a{3}", "a{2,}b", "a*?b", "^(?:a(b|c))$", "x[\\-\\]]+",
 "((((((((((((((((a))))))))))))))))", "(ab)", "a|b", "^[a-]+\\z", "[-a]\\Z", "(|a+)b",
         "a.b", "[^a]", "\\s+", "@.+\\.com$", "^[^@]+@x\\.io$", "\\D\\W\\S", "[^\\d]",
-        "^Mozilla/.*Firefox/\\d+",
+        "^Mozilla/.*Firefox/\\d+", "(?i)a+", "(?i)^[a-z0-9._-]+@example\\.com$", "(?i)\\W.",
         /* fuzz_decide's, which it compares with their (?=) twins below */
         "^[a-z0-9._-]+@(corp|example)\\.com\\z", "bot\\d*|o\\w{1,3}-",
     };
     static const char *const no[] = {
         "(a+)+",        /* a quantified group: PCRE2, with its limits */
-        "(a|aa)+", "(?:ab)*", "\\bword", "a++", "(?i)a+", "(?=a)b", "\\p{L}", "\\x41",
+        "(a|aa)+", "(?:ab)*", "\\bword", "a++", "(?=a)b", "\\p{L}", "\\x41",
+        "(?i)[^a]", "a(?i)b", "(?-i)a", "(?i:a)b",
         "a{,3}",        /* read as text by PCRE2 10.42, as a quantifier by later ones */
         "a{33}", "^a|b", "a|b$", "[[:alpha:]]+", "caf\xc3\xa9+", "[a-c-e]",
         "a[ab]{12}c",   /* a DFA of more than 255 states */
@@ -107,6 +108,14 @@ Test(pattern_dfa, edges_answer_as_pcre2)
         {"^.$", "", 0}, {"a.c", "a\nc", 0}, {"x.y", "x\xc3y", 0}, {"^[^a]$", "\n", 1},
         {"^[^a]$", "\xc3\xa9", 1}, {"^\\D+$", "\xc3\xa9\x31", 0}, {"^\\D+$", "\xc3\xa9x", 1},
         {"^\\S$", "\xc3", 0}, {"^\\s$", "\x0b", 1}, {"^[^\\d]+$", "a\xe2\x82\xac", 1},
+        /* caseless: k and s have a third case above U+007F, in characters
+         * the pattern names, not in types */
+        {"(?i)^k$", "K", 1}, {"(?i)^K$", "k", 1}, {"(?i)^k$", "\xe2\x84\xaa", 1},
+        {"(?i)^s$", "\xc5\xbf", 1}, {"(?i)^[a-z]+$", "A\xe2\x84\xaaZ", 1},
+        {"(?i)^[j-l]$", "\xe2\x84\xaa", 1}, {"(?i)^\\w$", "\xe2\x84\xaa", 0},
+        {"(?i)^[\\w]$", "\xe2\x84\xaa", 0}, {"(?i)^.$", "\xe2\x84\xaa", 1},
+        {"(?i)@example\\.com$", "ANN@EXAMPLE.COM", 1}, {"(?i)^a$", "\xc3\xa1", 0},
+        {"^k+$", "\xe2\x84\xaa", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         rollout_plan *p = pattern_plan(cases[i].pattern);
@@ -139,6 +148,7 @@ static unsigned rnd(unsigned n)
 }
 
 typedef struct gen {
+    bool caseless;        /* (?i) in front: no negated classes, samples in either case */
     char pat[256];
     char sample[128];     /* a value the pattern matches (before anchors are honoured) */
     size_t sample_len;
@@ -165,6 +175,7 @@ static void gen_item(gen *g)
         {"[a-c]", "abc"}, {"[ab@.]", "ab@."}, {"[0-9_]", "05_"}, {"\\d", "079"},
         {"\\w", "aZ_5"}, {"[a\\-]", "a-"}, {" ", " "}, {".", "ab@.-"}, {"[^a]", "b@.-"},
         {"\\D", "a@-"}, {"\\S", "ab"}, {"\\s", " "}, {"[^\\d@]", "ab"}, {"\\W", "@.- "},
+        {"k", "k"}, {"S", "S"}, {"[j-l]", "jkl"}, {"[\\ws]", "s_"},
     };
     static const struct {
         const char *text;
@@ -173,15 +184,22 @@ static void gen_item(gen *g)
         {"", 1, 1}, {"", 1, 1}, {"", 1, 1}, {"*", 0, -1}, {"+", 1, -1}, {"?", 0, 1},
         {"{0,2}", 0, 2}, {"{2}", 2, 2}, {"{1,}", 1, -1}, {"*?", 0, -1}, {"+?", 1, -1},
     };
-    unsigned a = rnd(sizeof atoms / sizeof atoms[0]);
+    unsigned a;
+    do /* caseless, a negated class would leave the pattern to PCRE2 */
+        a = rnd(sizeof atoms / sizeof atoms[0]);
+    while (g->caseless && strstr(atoms[a].text, "[^"));
     unsigned q = rnd(sizeof quants / sizeof quants[0]);
     emit(g, atoms[a].text);
     emit(g, quants[q].text);
     int max = quants[q].max < 0 ? quants[q].min + 2 : quants[q].max;
     int times = quants[q].min + (int)rnd((unsigned)(max - quants[q].min + 1));
     size_t nm = strlen(atoms[a].members);
-    for (int k = 0; k < times; k++)
-        sample_add(g, atoms[a].members[rnd((unsigned)nm)]);
+    for (int k = 0; k < times; k++) {
+        char c = atoms[a].members[rnd((unsigned)nm)];
+        if (g->caseless && rnd(2) && ((c | 0x20) >= 'a' && (c | 0x20) <= 'z'))
+            c ^= 0x20; /* the other case */
+        sample_add(g, c);
+    }
 }
 
 static void gen_seq(gen *g, int depth, int max_items);
@@ -216,7 +234,7 @@ static void gen_seq(gen *g, int depth, int max_items)
 static const char *const noise[] = {
     "a", "b", "c", "@", ".", "-", "_", "0", "9", "Z", " ", "\n", "\r", "\xff", "\xc3\xa9", "\xc3",
     "aa", "\n\n", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xed\xa0\x80", "\xc0\xaf", "\x0b", "\t",
-    "\xe2\x82", "\x80",
+    "\xe2\x82", "\x80", "K", "S", "\xe2\x84\xaa", "\xc5\xbf",
 };
 
 static size_t add_noise(char *v, size_t len, size_t cap, unsigned times)
@@ -246,6 +264,9 @@ Test(pattern_dfa, generated_patterns_answer_as_pcre2)
         memset(&g, 0, sizeof g);
         bool start = rnd(2), top_alt = !start && rnd(6) == 0;
         const char *end = top_alt ? "" : ends[rnd(4)];
+        g.caseless = rnd(4) == 0;
+        if (g.caseless)
+            emit(&g, "(?i)");
         if (start)
             emit(&g, "^");
         gen_seq(&g, 0, 4);
