@@ -19,6 +19,17 @@
 typedef struct rp_dfa {
     uint8_t class_of[256];  /* byte -> byte class */
     const uint16_t *table;
+    /* Two bytes a step, for automata small enough (NULL otherwise): rows of
+     * n_classes^2 transitions indexed by pair_of[first byte] + class_of[second],
+     * each the offset of the next state's row here, then the state's stop,
+     * then the offset of its row in table. Halves the chain of dependent
+     * loads a value's bytes make. */
+    const uint16_t *pairs;
+    uint16_t pair_of[256];  /* byte -> its class * n_classes */
+    /* The one byte that leads out of the start state, which every other
+     * byte leads back to (the '@' of '@[a-z]+\.com$'), or -1: the matcher
+     * skips to it with memchr, as PCRE2 skips to a pattern's first code unit. */
+    int16_t skip_to;
     uint16_t n_classes;
     bool anchored;          /* ^: a match starts at the first byte */
     uint8_t end;            /* RP_LIT_* of targeting.h: where a match must end */
