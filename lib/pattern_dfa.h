@@ -2,11 +2,12 @@
  * pattern_dfa.h — simple patterns as deterministic automata (pattern_dfa.c).
  *
  * A targeting pattern inside a small subset of PCRE2's syntax (text,
- * ASCII character classes, quantified single characters, groups of
- * alternatives; docs/targeting.md lists it) is also compiled at load into a
- * DFA over bytes, which decide runs instead of PCRE2: one table step per
- * byte of the value, none of pcre2_jit_match's fixed cost, and time linear
- * in the value, so such a pattern never hits a match limit.
+ * classes, quantified single characters, unquantified groups of
+ * alternatives, a leading (?i); docs/targeting.md lists it) is also
+ * compiled at load into a DFA over bytes, which decide runs instead of
+ * PCRE2: a table step per byte or two of the value, none of
+ * pcre2_jit_match's fixed cost, and time linear in the value, so such a
+ * pattern never hits a match limit.
  */
 #ifndef ROLLOUT_PATTERN_DFA_H
 #define ROLLOUT_PATTERN_DFA_H
