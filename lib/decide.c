@@ -85,26 +85,48 @@ static inline int state_check(const rollout_plan *plan, const rollout_state *s, 
     return state_reason(plan, s, now);
 }
 
-/* The id of a unit in a context (id NULL or len 0: absent). */
-static inline void unit_id(const rollout_context *ctx, int unit, const char **id, size_t *len)
+/* Where a unit's id lives in a context: read by decide and explain,
+ * replaced per id by the batch. */
+static inline void unit_field(rollout_context *ctx, int unit, const char ***id, size_t **len)
 {
     switch (unit) {
-    case ROLLOUT_UNIT_ORG: *id = ctx->org; *len = ctx->org_len; break;
-    case ROLLOUT_UNIT_USER: *id = ctx->user; *len = ctx->user_len; break;
-    case ROLLOUT_UNIT_SESSION: *id = ctx->session; *len = ctx->session_len; break;
-    default: *id = ctx->request; *len = ctx->request_len; break;
+    case ROLLOUT_UNIT_ORG: *id = &ctx->org; *len = &ctx->org_len; break;
+    case ROLLOUT_UNIT_USER: *id = &ctx->user; *len = &ctx->user_len; break;
+    case ROLLOUT_UNIT_SESSION: *id = &ctx->session; *len = &ctx->session_len; break;
+    default: *id = &ctx->request; *len = &ctx->request_len; break;
     }
 }
 
-/* The hash a unit id buckets by: the one an id set already computed for an
- * org or user, else computed here. */
-static inline uint64_t unit_hash(const rp_unit_hashes *h, int unit, const char *id, size_t len)
+/* The id of a unit in a context (id NULL or len 0: absent). */
+static inline void unit_id(const rollout_context *ctx, int unit, const char **id, size_t *len)
 {
-    if (unit == ROLLOUT_UNIT_ORG && h->have_org)
-        return h->org;
-    if (unit == ROLLOUT_UNIT_USER && h->have_user)
-        return h->user;
-    return rp_hash_id(h->seed, id, len);
+    const char **idp;
+    size_t *lenp;
+    unit_field((rollout_context *)ctx, unit, &idp, &lenp); /* only read here */
+    *id = *idp;
+    *len = *lenp;
+}
+
+/* The hash unit buckets by into *hash, or false when ctx has no such id. An
+ * id set that already found the org or user has it hashed, and present. */
+static inline bool unit_hash(const rp_unit_hashes *h, const rollout_context *ctx, int unit,
+                             uint64_t *hash)
+{
+    if (unit == ROLLOUT_UNIT_ORG && h->have_org) {
+        *hash = h->org;
+        return true;
+    }
+    if (unit == ROLLOUT_UNIT_USER && h->have_user) {
+        *hash = h->user;
+        return true;
+    }
+    const char *id;
+    size_t len;
+    unit_id(ctx, unit, &id, &len);
+    if (!id || !len)
+        return false;
+    *hash = rp_hash_id(h->seed, id, len);
+    return true;
 }
 
 /* STABLE with a reason and nothing placed: every way out before a cohort. */
@@ -178,19 +200,9 @@ RP_FLATTEN int rollout_decide(const rollout_plan *plan, const rollout_state *sta
     if (!st)
         return stable_in_cohort(plan, out, ROLLOUT_REASON_PHASE_NOT_STARTED, ci, NULL);
 
-    int unit = st->decision.unit;
     uint64_t hash;
-    if (unit == ROLLOUT_UNIT_ORG && h.have_org) {
-        /* an org list found the org: it is there, and hashed */
-        hash = h.org;
-    } else {
-        const char *id;
-        size_t len;
-        unit_id(ctx, unit, &id, &len);
-        if (!id || !len)
-            return stable_in_cohort(plan, out, ROLLOUT_REASON_MISSING_UNIT, ci, st);
-        hash = unit_hash(&h, unit, id, len);
-    }
+    if (!unit_hash(&h, ctx, st->decision.unit, &hash))
+        return stable_in_cohort(plan, out, ROLLOUT_REASON_MISSING_UNIT, ci, st);
     uint32_t bucket = rp_bucket_from_hash(hash);
     /* The step's decision is ready but for these three. Arithmetic, not a
      * branch: over a stream of requests bucket < weight is a coin flip the
@@ -205,23 +217,6 @@ RP_FLATTEN int rollout_decide(const rollout_plan *plan, const rollout_state *sta
 
 /* ---- many ids at once ---------------------------------------------------- */
 
-/* Whether rule r reads the id that varies across a batch. */
-static bool rule_reads_unit(const struct rp_rule *r, int unit)
-{
-    return rp_rule_units(r) >> unit & 1;
-}
-
-/* The unit id field of a context. */
-static void unit_field(rollout_context *ctx, int unit, const char ***id, size_t **len)
-{
-    switch (unit) {
-    case ROLLOUT_UNIT_ORG: *id = &ctx->org; *len = &ctx->org_len; break;
-    case ROLLOUT_UNIT_USER: *id = &ctx->user; *len = &ctx->user_len; break;
-    case ROLLOUT_UNIT_SESSION: *id = &ctx->session; *len = &ctx->session_len; break;
-    default: *id = &ctx->request; *len = &ctx->request_len; break;
-    }
-}
-
 /* What an id of a batch gets once its cohort is known: a variant that does
  * not depend on the id (fixed >= 0), or its bucket against weight. */
 typedef struct batch_answer {
@@ -229,11 +224,11 @@ typedef struct batch_answer {
     uint32_t weight;
 } batch_answer;
 
-static RP_INLINE unsigned char batch_variant(batch_answer a, uint64_t hash, size_t len)
+static RP_INLINE unsigned char batch_variant(batch_answer a, uint64_t hash, bool has_id)
 {
     if (a.fixed >= 0)
         return (unsigned char)a.fixed;
-    return len ? rp_bucket_from_hash(hash) < a.weight : ROLLOUT_STABLE; /* MISSING_UNIT */
+    return has_id ? rp_bucket_from_hash(hash) < a.weight : ROLLOUT_STABLE; /* MISSING_UNIT */
 }
 
 /* decide_listed with one list before the fallback, the usual plan (pilot
@@ -251,39 +246,30 @@ static RP_INLINE void decide_one_list(uint64_t seed, rp_idset set, bool hashed,
         size_t len = s ? ids[i].len : 0;
         uint64_t hash = len ? rp_hash_id(seed, s, len) : 0;
         bool listed = len && rp_idset_probe(&set, hash, s, len);
-        variants[i] = batch_variant(listed ? hit : miss, hash, len);
+        variants[i] = batch_variant(listed ? hit : miss, hash, len != 0);
     }
 }
 
 /* rollout_decide_ids when every cohort tried per id is a plain id list of
- * the varying unit: the whole rule is the probe. */
+ * the varying unit: the whole rule is the probe. An id no list holds gets
+ * answer[unlisted]. */
 static void decide_listed(uint64_t seed, const rp_idset *const *sets, const int *per_id,
-                          int n_sets, int fallback, const rp_cohort_step *const *steps,
-                          const signed char *fixed, const rollout_id *ids, size_t n,
-                          unsigned char *variants)
+                          int n_sets, const batch_answer *answer, int unlisted,
+                          const rollout_id *ids, size_t n, unsigned char *variants)
 {
-    /* per cohort, and at ROLLOUT_MAX_COHORTS for no cohort at all */
-    batch_answer answer[ROLLOUT_MAX_COHORTS + 1];
-    for (int k = 0; k <= n_sets; k++) {
-        int ci = k < n_sets ? per_id[k] : fallback;
-        if (ci >= 0)
-            answer[ci] = (batch_answer){fixed[ci], fixed[ci] < 0 ? steps[ci]->decision.weight : 0};
-    }
-    answer[ROLLOUT_MAX_COHORTS] = (batch_answer){ROLLOUT_STABLE, 0};
-    int none = fallback >= 0 ? fallback : ROLLOUT_MAX_COHORTS;
     if (n_sets == 1) {
         if (sets[0]->table)
-            decide_one_list(seed, *sets[0], true, answer[per_id[0]], answer[none], ids, n,
+            decide_one_list(seed, *sets[0], true, answer[per_id[0]], answer[unlisted], ids, n,
                             variants);
         else
-            decide_one_list(seed, *sets[0], false, answer[per_id[0]], answer[none], ids, n,
+            decide_one_list(seed, *sets[0], false, answer[per_id[0]], answer[unlisted], ids, n,
                             variants);
         return;
     }
     for (size_t i = 0; i < n; i++) {
         const char *s = ids[i].s;
         size_t len = s ? ids[i].len : 0;
-        int ci = none;
+        int ci = unlisted;
         uint64_t hash = 0;
         if (len) {
             hash = rp_hash_id(seed, s, len);
@@ -293,7 +279,7 @@ static void decide_listed(uint64_t seed, const rp_idset *const *sets, const int 
                     break;
                 }
         }
-        variants[i] = batch_variant(answer[ci], hash, len);
+        variants[i] = batch_variant(answer[ci], hash, len != 0);
     }
 }
 
@@ -331,7 +317,7 @@ RP_FLATTEN int rollout_decide_ids(const rollout_plan *plan, const rollout_state 
     int last_t = RP_T_NO;      /* its rule's value: YES, or UNKNOWN */
     for (int i = 0; i < plan->n_cohorts; i++) {
         const struct rp_rule *r = plan->cohorts[i].match;
-        if (rule_reads_unit(r, unit)) {
+        if (rp_rule_units(r) >> unit & 1) {
             per_id[n_per_id++] = i;
             continue;
         }
@@ -343,31 +329,31 @@ RP_FLATTEN int rollout_decide_ids(const rollout_plan *plan, const rollout_state 
             break;
         }
     }
-    /* Per cohort that can be reached: the step at `now`, and, when the step
-     * buckets by another unit, the whole answer. */
-    const rp_cohort_step *steps[ROLLOUT_MAX_COHORTS];
-    signed char fixed[ROLLOUT_MAX_COHORTS]; /* variant, or -1: bucket the id */
+    /* Per cohort that can be reached, its answer: from the step at `now`,
+     * the whole answer when the step buckets by another unit; at
+     * ROLLOUT_MAX_COHORTS, the answer of no cohort (or of a pattern that
+     * gave up). */
+    batch_answer answer[ROLLOUT_MAX_COHORTS + 1];
+    answer[ROLLOUT_MAX_COHORTS] = (batch_answer){ROLLOUT_STABLE, 0};
     for (int k = 0; k <= n_per_id; k++) {
         int ci = k < n_per_id ? per_id[k] : last;
         if (ci < 0 || (k == n_per_id && last_t != RP_T_YES))
             continue;
         const rp_cohort_step *st = rp_schedule_step(plan, state, now, ci);
-        steps[ci] = st;
-        fixed[ci] = ROLLOUT_STABLE;
+        answer[ci] = (batch_answer){ROLLOUT_STABLE, 0};
         if (!st)
             continue;
         if (st->decision.unit == unit) {
-            fixed[ci] = -1;
+            answer[ci] = (batch_answer){-1, st->decision.weight};
             continue;
         }
-        const char *oid;
-        size_t olen;
-        unit_id(&ctx, st->decision.unit, &oid, &olen);
-        if (oid && olen)
-            fixed[ci] = rp_bucket_from_hash(rp_hash_id(plan->seed, oid, olen)) <
-                        st->decision.weight;
+        rp_unit_hashes h = {.seed = plan->seed};
+        uint64_t hash;
+        if (unit_hash(&h, &ctx, st->decision.unit, &hash))
+            answer[ci].fixed = rp_bucket_from_hash(hash) < st->decision.weight;
     }
-    int fallback = last >= 0 && last_t == RP_T_YES ? last : -1;
+    /* what an id the per-id cohorts do not take gets */
+    int unlisted = last >= 0 && last_t == RP_T_YES ? last : ROLLOUT_MAX_COHORTS;
 
     /* The usual batch: the cohorts tried per id are all plain lists of that
      * unit's ids (org_in for orgs), so an id is one hash, a probe per list
@@ -380,8 +366,7 @@ RP_FLATTEN int rollout_decide_ids(const rollout_plan *plan, const rollout_state 
         k_plain++;
     }
     if (k_plain == n_per_id) {
-        decide_listed(plan->seed, sets, per_id, n_per_id, fallback, steps, fixed, ids, n,
-                      variants);
+        decide_listed(plan->seed, sets, per_id, n_per_id, answer, unlisted, ids, n, variants);
         return ROLLOUT_OK;
     }
 
@@ -389,24 +374,17 @@ RP_FLATTEN int rollout_decide_ids(const rollout_plan *plan, const rollout_state 
         *idp = ids[i].s;
         *lenp = ids[i].s ? ids[i].len : 0;
         rp_unit_hashes h = {.seed = plan->seed};
-        int ci = fallback;
+        int ci = unlisted;
         for (int k = 0; k < n_per_id; k++) {
             int t = rp_eval_rule(plan->cohorts[per_id[k]].match, &ctx, &h);
             if (t == RP_T_NO)
                 continue;
-            ci = t == RP_T_YES ? per_id[k] : -1;
+            ci = t == RP_T_YES ? per_id[k] : ROLLOUT_MAX_COHORTS;
             break;
         }
-        if (ci < 0)
-            continue; /* no cohort, or a pattern gave up: stable */
-        if (fixed[ci] >= 0) {
-            variants[i] = (unsigned char)fixed[ci];
-            continue;
-        }
-        if (!*lenp)
-            continue; /* MISSING_UNIT */
-        variants[i] = rp_bucket_from_hash(unit_hash(&h, unit, *idp, *lenp)) <
-                      steps[ci]->decision.weight;
+        uint64_t hash = 0;
+        bool has_id = answer[ci].fixed < 0 && unit_hash(&h, &ctx, unit, &hash);
+        variants[i] = batch_variant(answer[ci], hash, has_id);
     }
     return ROLLOUT_OK;
 }
