@@ -508,8 +508,7 @@ static __attribute__((noinline)) PyObject *decide_impl(PlanObject *self, const d
 {
     rollout_context ctx;
     memset(&ctx, 0, sizeof ctx);
-    PyObject *tmp[4] = {NULL, NULL, NULL, NULL}; /* UTF-8 copies (3.8/3.9) */
-    int have_tmp = 0;
+    rb_str ids[4] = {{0}};
     attr_buf ab;
     ab.n = 0;
     ab.attrs = ab.stack_attrs;
@@ -520,26 +519,12 @@ static __attribute__((noinline)) PyObject *decide_impl(PlanObject *self, const d
     const char **ptr[4] = {&ctx.org, &ctx.user, &ctx.session, &ctx.request};
     size_t *len[4] = {&ctx.org_len, &ctx.user_len, &ctx.session_len, &ctx.request_len};
     for (int i = 0; i < 4; i++) {
-        PyObject *o = a->v[i];
-        if (!o || o == Py_None)
-            continue; /* absent */
-        if (rb_py310 && Py_TYPE(o) == &PyUnicode_Type) {
-            /* in place: the UTF-8 form lives in (or is cached on) the str */
-            Py_ssize_t n;
-            const char *p = PyUnicode_AsUTF8AndSize(o, &n);
-            if (!p)
-                goto done;
-            *ptr[i] = p;
-            *len[i] = (size_t)n;
+        if (!a->v[i])
             continue;
-        }
-        rb_str id;
-        if (rb_str_get(o, &id, id_names[i], 1) < 0)
+        if (rb_str_fast(a->v[i], &ids[i], id_names[i], 1) < 0)
             goto done;
-        *ptr[i] = id.p;
-        *len[i] = id.n;
-        if ((tmp[i] = id.tmp))
-            have_tmp = 1;
+        *ptr[i] = ids[i].p;
+        *len[i] = ids[i].n;
     }
     PyObject *attrs = a->v[4];
     if (attrs && attrs != Py_None) {
@@ -562,9 +547,8 @@ static __attribute__((noinline)) PyObject *decide_impl(PlanObject *self, const d
 
     res = decide_into(self, a, &ctx, state, at, snapshot);
 done:
-    if (have_tmp)
-        for (int i = 0; i < 4; i++)
-            Py_XDECREF(tmp[i]);
+    for (int i = 0; i < 4; i++)
+        rb_str_clear(&ids[i]);
     if (ab.n || ab.attrs != ab.stack_attrs)
         attrs_clear(&ab);
     Py_XDECREF(snapshot);
