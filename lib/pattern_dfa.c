@@ -175,7 +175,7 @@ static bool escape_set(unsigned e, charclass *into, int *single)
                 byte_add(&into->ascii, c);
         return true;
     }
-    if (e < 0x21 || e > 0x7e || is_alnum(e))
+    if (!rp_escape_is_literal(e))
         return false;
     byte_add(&into->ascii, e);
     *single = (int)e;

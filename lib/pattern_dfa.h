@@ -36,6 +36,16 @@ typedef struct rp_dfa {
     uint8_t end;            /* RP_LIT_* of targeting.h: where a match must end */
 } rp_dfa;
 
+/* Whether a backslash before byte e stands for e itself: printable ASCII
+ * punctuation does; a letter or digit escape is a type, an assertion, a
+ * reference or a control character. Shared by the literal recognizer
+ * (targeting.c) and the DFA's parser. */
+static inline bool rp_escape_is_literal(unsigned e)
+{
+    bool alnum = (e >= '0' && e <= '9') || ((e | 0x20) >= 'a' && (e | 0x20) <= 'z');
+    return e >= 0x21 && e <= 0x7e && !alnum;
+}
+
 /* A state's stop: bits. */
 enum {
     RP_DFA_MATCH = 1,       /* a match ends here */

@@ -232,8 +232,7 @@ static int find_literal(rp_ctx *c, rp_pattern *pat)
                 end = e == 'z' ? RP_LIT_END : RP_LIT_END_NL;
                 break;
             }
-            bool alnum = (e >= '0' && e <= '9') || ((e | 0x20) >= 'a' && (e | 0x20) <= 'z');
-            if (e < 0x21 || e > 0x7e || alnum)
+            if (!rp_escape_is_literal(e))
                 return ROLLOUT_OK;
             text[m++] = (char)e;
             i += 2;
@@ -666,7 +665,6 @@ int rp_parse_rule(rp_ctx *c, const rp_node *n, struct rp_rule **out)
 
 /* ---- matching ------------------------------------------------------------ */
 
-/* not, any, all: Kleene logic over their parts (targeting.h). */
 unsigned rp_rule_units(const struct rp_rule *r)
 {
     switch (r->kind) {
@@ -684,6 +682,7 @@ unsigned rp_rule_units(const struct rp_rule *r)
     }
 }
 
+/* not, any, all: Kleene logic over their parts (targeting.h). */
 int rp_eval_tree(const struct rp_rule *r, const rollout_context *ctx, rp_unit_hashes *h)
 {
     switch (r->kind) {
