@@ -589,12 +589,13 @@ static inline int hot_id(PyObject *o, const char **p, size_t *len)
     return 0;
 }
 
-/* The usual call, inline in the METH_FASTCALL entry: str ids (3.10+), no
- * attrs. Anything else goes to decide_impl. */
+/* The usual call, inline in the METH_FASTCALL entry (registered on 3.10+
+ * only, so str ids can be read in place): str ids, no attrs. Anything else
+ * goes to decide_impl. */
 static inline __attribute__((always_inline)) PyObject *decide_hot(PlanObject *self,
                                                                   const decide_args *a)
 {
-    if (!rb_py310 || (a->v[4] && a->v[4] != Py_None))
+    if (a->v[4] && a->v[4] != Py_None)
         return decide_impl(self, a);
     rollout_context ctx;
     memset(&ctx, 0, sizeof ctx);
