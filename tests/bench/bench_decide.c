@@ -43,6 +43,7 @@
 #include "rollout.h"
 #include "bucket.h" /* xxhash.h, inlined */
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,6 +213,35 @@ static rollout_plan *load(const char *yaml)
     return p;
 }
 
+/* One cohort matching attribute email against pattern, bucketing by user. */
+static rollout_plan *pattern_plan(const char *pattern)
+{
+    char yaml[512];
+    snprintf(yaml, sizeof yaml,
+             "format: 1\nid: bench\nsalt: bench-salt\nstart: 2026-01-01T00:00:00Z\n"
+             "versions: {stable: a, new: b}\n"
+             "cohorts:\n  - id: staff\n    match: {attr: email, matches: '%s'}\n"
+             "phases:\n  - id: p\n    cohort: staff\n"
+             "    steps: [{at: 0h, weight: 50%%, unit: user}]\n",
+             pattern);
+    return load(yaml);
+}
+
+/* Whether the plan places ctx in its first cohort and buckets it by unit:
+ * a case that measured anything else would measure the wrong thing. */
+static bool buckets(const rollout_plan *p, int64_t now, const rollout_context *ctx, int unit,
+                    const char *name)
+{
+    rollout_decision d;
+    rollout_decide(p, NULL, now, ctx, &d);
+    if (d.cohort == 0 && d.unit == unit &&
+        (d.reason == ROLLOUT_REASON_IN_ROLLOUT || d.reason == ROLLOUT_REASON_OUT_OF_ROLLOUT))
+        return true;
+    fprintf(stderr, "bench: the %s case does not bucket (%s)\n", name,
+            rollout_reason_name(d.reason));
+    return false;
+}
+
 int main(int argc, char **argv)
 {
     int runs = 21, reps = 50, uuid = 0;
@@ -251,30 +281,10 @@ int main(int argc, char **argv)
              "    steps: [{at: 0h, weight: 50%%, unit: org}]\n");
     rollout_plan *idlist = load(yaml);
     free(yaml);
-    rollout_plan *regex = load(
-        "format: 1\nid: bench\nsalt: bench-salt\nstart: 2026-01-01T00:00:00Z\n"
-        "versions: {stable: a, new: b}\n"
-        "cohorts:\n  - id: staff\n    match: {attr: email, matches: '@example\\.com$'}\n"
-        "phases:\n  - id: p\n    cohort: staff\n"
-        "    steps: [{at: 0h, weight: 50%, unit: user}]\n");
-    rollout_plan *pcre2 = load(
-        "format: 1\nid: bench\nsalt: bench-salt\nstart: 2026-01-01T00:00:00Z\n"
-        "versions: {stable: a, new: b}\n"
-        "cohorts:\n  - id: staff\n    match: {attr: email, matches: '@(?:[a-z]+\\.)+com$'}\n"
-        "phases:\n  - id: p\n    cohort: staff\n"
-        "    steps: [{at: 0h, weight: 50%, unit: user}]\n");
-    rollout_plan *dfa = load(
-        "format: 1\nid: bench\nsalt: bench-salt\nstart: 2026-01-01T00:00:00Z\n"
-        "versions: {stable: a, new: b}\n"
-        "cohorts:\n  - id: staff\n    match: {attr: email, matches: '@[a-z]+\\.com$'}\n"
-        "phases:\n  - id: p\n    cohort: staff\n"
-        "    steps: [{at: 0h, weight: 50%, unit: user}]\n");
-    rollout_plan *alts = load(
-        "format: 1\nid: bench\nsalt: bench-salt\nstart: 2026-01-01T00:00:00Z\n"
-        "versions: {stable: a, new: b}\n"
-        "cohorts:\n  - id: staff\n    match: {attr: email, matches: '@(corp|example)\\.com$'}\n"
-        "phases:\n  - id: p\n    cohort: staff\n"
-        "    steps: [{at: 0h, weight: 50%, unit: user}]\n");
+    rollout_plan *regex = pattern_plan("@example\\.com$");
+    rollout_plan *alts = pattern_plan("@(corp|example)\\.com$");
+    rollout_plan *dfa = pattern_plan("@[a-z]+\\.com$");
+    rollout_plan *pcre2 = pattern_plan("@(?:[a-z]+\\.)+com$");
     int64_t now = rollout_plan_start(idlist) + 3600;
     size_t seed_len;
     const char *seed_yaml = rollout_seed_plan(&seed_len);
@@ -307,121 +317,67 @@ int main(int argc, char **argv)
     uint64_t seed = rp_hash_seed("bench-salt", 10);
 
     /* sanity: the cases do what they claim */
-    rollout_decision d;
-    rollout_decide(idlist, NULL, now, &ctx_org[1], &d);
-    if (d.cohort != 0 || d.unit != ROLLOUT_UNIT_ORG ||
-        (d.reason != ROLLOUT_REASON_IN_ROLLOUT && d.reason != ROLLOUT_REASON_OUT_OF_ROLLOUT))
-        return fprintf(stderr, "bench: id-list case does not bucket (%s)\n",
-                       rollout_reason_name(d.reason)), 1;
-    rollout_decide(regex, NULL, now, &ctx_email[1], &d);
-    if (d.cohort != 0 || d.unit != ROLLOUT_UNIT_USER)
-        return fprintf(stderr, "bench: regex case does not bucket (%s)\n",
-                       rollout_reason_name(d.reason)), 1;
-    rollout_decide(pcre2, NULL, now, &ctx_email[1], &d);
-    if (d.cohort != 0 || d.unit != ROLLOUT_UNIT_USER)
-        return fprintf(stderr, "bench: pcre2 case does not bucket (%s)\n",
-                       rollout_reason_name(d.reason)), 1;
-    rollout_decide(dfa, NULL, now, &ctx_email[1], &d);
-    if (d.cohort != 0 || d.unit != ROLLOUT_UNIT_USER)
-        return fprintf(stderr, "bench: DFA case does not bucket (%s)\n",
-                       rollout_reason_name(d.reason)), 1;
-    rollout_decide(alts, NULL, now, &ctx_email[1], &d);
-    if (d.cohort != 0 || d.unit != ROLLOUT_UNIT_USER)
-        return fprintf(stderr, "bench: alternatives case does not bucket (%s)\n",
-                       rollout_reason_name(d.reason)), 1;
+    if (!buckets(idlist, now, &ctx_org[1], ROLLOUT_UNIT_ORG, "id-list") ||
+        !buckets(regex, now, &ctx_email[1], ROLLOUT_UNIT_USER, "literal") ||
+        !buckets(alts, now, &ctx_email[1], ROLLOUT_UNIT_USER, "alternatives") ||
+        !buckets(dfa, now, &ctx_email[1], ROLLOUT_UNIT_USER, "DFA") ||
+        !buckets(pcre2, now, &ctx_email[1], ROLLOUT_UNIT_USER, "PCRE2"))
+        return 1;
 
-    double *t_raw = calloc((size_t)runs, sizeof *t_raw);
-    double *t_idl = calloc((size_t)runs, sizeof *t_idl);
-    double *t_rx = calloc((size_t)runs, sizeof *t_rx);
-    double *t_seed = calloc((size_t)runs, sizeof *t_seed);
-    double *t_pcre = calloc((size_t)runs, sizeof *t_pcre);
-    double *t_batch = calloc((size_t)runs, sizeof *t_batch);
-    double *t_bseed = calloc((size_t)runs, sizeof *t_bseed);
-    double *t_alts = calloc((size_t)runs, sizeof *t_alts);
-    double *t_dfa = calloc((size_t)runs, sizeof *t_dfa);
+    /* the cases in the order they run and print; RAW is the reference */
+    enum { RAW, IDLIST, REGEX, ALTS, DFA, PCRE2, SEED, BATCH, BSEED, N_CASES };
+    static const char *const label[N_CASES] = {
+        "raw XXH3 bucket         ", "decide, id-list cohort  ", "decide, regex (literal) ",
+        "decide, regex (alts)    ", "decide, regex (DFA)     ", "decide, regex (PCRE2)   ",
+        "decide, seed plan at GA ", "decide_ids, id-list, /id", "decide_ids, seed, /id   ",
+    };
+    static const char *const target[N_CASES] = {
+        [IDLIST] = " (target <= 3x)", [REGEX] = " (target <= 10x)", [ALTS] = " (target <= 10x)",
+        [DFA] = " (target <= 10x)", [PCRE2] = " (target <= 10x)",
+    };
+    double *t[N_CASES];
+    for (int c = 0; c < N_CASES; c++)
+        t[c] = calloc((size_t)runs, sizeof *t[c]);
     double ops = (double)N_IDS * reps;
-    /* interleaved, so frequency changes and noise hit all three alike */
-    case_raw(seed, 1);
-    case_idlist(idlist, now, 1);
-    case_regex(regex, now, 1);
-    case_seed(seed_plan, &seed_s, seed_now, 1);
-    case_pcre2(pcre2, now, 1);
-    case_batch(idlist, now, 1);
-    case_bseed(seed_plan, &seed_s, seed_now, 1);
-    case_alts(alts, now, 1);
-    case_dfa(dfa, now, 1);
-    for (int r = 0; r < runs; r++) {
-        double t0 = now_ns();
-        case_raw(seed, reps);
-        double t1 = now_ns();
-        case_idlist(idlist, now, reps);
-        double t2 = now_ns();
-        case_regex(regex, now, reps);
-        double t3 = now_ns();
-        case_seed(seed_plan, &seed_s, seed_now, reps);
-        double t4 = now_ns();
-        case_pcre2(pcre2, now, reps);
-        double t5 = now_ns();
-        case_batch(idlist, now, reps);
-        double t6 = now_ns();
-        case_bseed(seed_plan, &seed_s, seed_now, reps);
-        double t7 = now_ns();
-        t_bseed[r] = (t7 - t6) / ops;
-        case_alts(alts, now, reps);
-        double t8 = now_ns();
-        t_alts[r] = (t8 - t7) / ops;
-        case_dfa(dfa, now, reps);
-        t_dfa[r] = (now_ns() - t8) / ops;
-        t_raw[r] = (t1 - t0) / ops;
-        t_idl[r] = (t2 - t1) / ops;
-        t_rx[r] = (t3 - t2) / ops;
-        t_seed[r] = (t4 - t3) / ops;
-        t_pcre[r] = (t5 - t4) / ops;
-        t_batch[r] = (t6 - t5) / ops;
+    /* a warm-up, then rounds in which every case takes its turn, so
+     * frequency changes and noise hit them all alike */
+    for (int r = -1; r < runs; r++) {
+        int n = r < 0 ? 1 : reps;
+        for (int c = 0; c < N_CASES; c++) {
+            double t0 = now_ns();
+            switch (c) {
+            case RAW: case_raw(seed, n); break;
+            case IDLIST: case_idlist(idlist, now, n); break;
+            case REGEX: case_regex(regex, now, n); break;
+            case ALTS: case_alts(alts, now, n); break;
+            case DFA: case_dfa(dfa, now, n); break;
+            case PCRE2: case_pcre2(pcre2, now, n); break;
+            case SEED: case_seed(seed_plan, &seed_s, seed_now, n); break;
+            case BATCH: case_batch(idlist, now, n); break;
+            case BSEED: case_bseed(seed_plan, &seed_s, seed_now, n); break;
+            }
+            if (r >= 0)
+                t[c][r] = (now_ns() - t0) / ops;
+        }
     }
-    qsort(t_raw, (size_t)runs, sizeof *t_raw, cmp_double);
-    qsort(t_idl, (size_t)runs, sizeof *t_idl, cmp_double);
-    qsort(t_rx, (size_t)runs, sizeof *t_rx, cmp_double);
-    qsort(t_seed, (size_t)runs, sizeof *t_seed, cmp_double);
-    qsort(t_pcre, (size_t)runs, sizeof *t_pcre, cmp_double);
-    qsort(t_batch, (size_t)runs, sizeof *t_batch, cmp_double);
-    qsort(t_bseed, (size_t)runs, sizeof *t_bseed, cmp_double);
-    qsort(t_alts, (size_t)runs, sizeof *t_alts, cmp_double);
-    qsort(t_dfa, (size_t)runs, sizeof *t_dfa, cmp_double);
     int m = runs / 2;
+    for (int c = 0; c < N_CASES; c++)
+        qsort(t[c], (size_t)runs, sizeof *t[c], cmp_double);
     printf("ids %d (%zu bytes each), ops per run %.0f, runs %d\n", N_IDS, id_len[0], ops, runs);
     printf("                              median      min   median/raw\n");
-    printf("  raw XXH3 bucket          %7.2f ns %6.2f ns\n", t_raw[m], t_raw[0]);
-    printf("  decide, id-list cohort   %7.2f ns %6.2f ns   %5.2fx (target <= 3x)\n", t_idl[m],
-           t_idl[0], t_idl[m] / t_raw[m]);
-    printf("  decide, regex (literal)  %7.2f ns %6.2f ns   %5.2fx (target <= 10x)\n", t_rx[m],
-           t_rx[0], t_rx[m] / t_raw[m]);
-    printf("  decide, regex (alts)     %7.2f ns %6.2f ns   %5.2fx (target <= 10x)\n", t_alts[m],
-           t_alts[0], t_alts[m] / t_raw[m]);
-    printf("  decide, regex (DFA)      %7.2f ns %6.2f ns   %5.2fx (target <= 10x)\n", t_dfa[m],
-           t_dfa[0], t_dfa[m] / t_raw[m]);
-    printf("  decide, regex (PCRE2)    %7.2f ns %6.2f ns   %5.2fx (target <= 10x)\n", t_pcre[m],
-           t_pcre[0], t_pcre[m] / t_raw[m]);
-    printf("  decide, seed plan at GA  %7.2f ns %6.2f ns   %5.2fx\n", t_seed[m], t_seed[0],
-           t_seed[m] / t_raw[m]);
-    printf("  decide_ids, id-list, /id %7.2f ns %6.2f ns   %5.2fx\n", t_batch[m], t_batch[0],
-           t_batch[m] / t_raw[m]);
-    printf("  decide_ids, seed, /id    %7.2f ns %6.2f ns   %5.2fx\n", t_bseed[m], t_bseed[0],
-           t_bseed[m] / t_raw[m]);
-    free(t_raw);
-    free(t_idl);
-    free(t_rx);
-    free(t_seed);
-    free(t_pcre);
-    free(t_batch);
-    free(t_bseed);
-    free(t_alts);
-    free(t_dfa);
+    for (int c = 0; c < N_CASES; c++) {
+        printf("  %s %7.2f ns %6.2f ns", label[c], t[c][m], t[c][0]);
+        if (c != RAW)
+            printf("   %5.2fx%s", t[c][m] / t[RAW][m], target[c] ? target[c] : "");
+        printf("\n");
+    }
+    for (int c = 0; c < N_CASES; c++)
+        free(t[c]);
     rollout_plan_unref(seed_plan);
     rollout_plan_unref(idlist);
     rollout_plan_unref(regex);
-    rollout_plan_unref(pcre2);
     rollout_plan_unref(alts);
     rollout_plan_unref(dfa);
+    rollout_plan_unref(pcre2);
     return 0;
 }
