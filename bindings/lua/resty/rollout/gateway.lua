@@ -242,32 +242,29 @@ local function read_either(r, v1, v2)
     return v1 ~= nil and (read(r, v1) or (v2 ~= nil and read(r, v2)))
 end
 
+-- The request's id from a variable and its fallback, as the context's
+-- pointer and length: nil, 0 when not wanted or the request has none.
+local function id_of(r, wanted, v1, v2)
+    if wanted and read_either(r, v1, v2) then return vp[0], vl[0] end
+    return nil, 0
+end
+
 -- Fills the context's id of unit ("org", "user", "session", "request",
 -- the names decide_label_raw gives) from the request, if route() did not
 -- read it already: true when the request has one.
 local function fill_unit(r, c, unit)
-    if unit == "session" then
-        if not eager_session and read_either(r, session1, session2) then
-            c.session, c.session_len = vp[0], vl[0]
-            return true
-        end
-    elseif unit == "user" then
-        if not eager_user and read_either(r, user1, user2) then
-            c.user, c.user_len = vp[0], vl[0]
-            return true
-        end
-    elseif unit == "org" then
-        if not eager_org and read_either(r, org1, org2) then
-            c.org, c.org_len = vp[0], vl[0]
-            return true
-        end
-    elseif unit == "request" then
-        if not eager_request and read_either(r, request1, request2) then
-            c.request, c.request_len = vp[0], vl[0]
-            return true
-        end
+    if unit == "org" and not eager_org and read_either(r, org1, org2) then
+        c.org, c.org_len = vp[0], vl[0]
+    elseif unit == "user" and not eager_user and read_either(r, user1, user2) then
+        c.user, c.user_len = vp[0], vl[0]
+    elseif unit == "session" and not eager_session and read_either(r, session1, session2) then
+        c.session, c.session_len = vp[0], vl[0]
+    elseif unit == "request" and not eager_request and read_either(r, request1, request2) then
+        c.request, c.request_len = vp[0], vl[0]
+    else
+        return false
     end
-    return false
+    return true
 end
 
 -- route() -> upstream name
@@ -301,26 +298,10 @@ function _M.route()
     local c = cctx
     -- the ids the cohort rules read; the others absent until a decision
     -- asks for one (fill_unit)
-    if eager_org and read_either(r, org1, org2) then
-        c.org, c.org_len = vp[0], vl[0]
-    else
-        c.org, c.org_len = nil, 0
-    end
-    if eager_user and read_either(r, user1, user2) then
-        c.user, c.user_len = vp[0], vl[0]
-    else
-        c.user, c.user_len = nil, 0
-    end
-    if eager_session and read_either(r, session1, session2) then
-        c.session, c.session_len = vp[0], vl[0]
-    else
-        c.session, c.session_len = nil, 0
-    end
-    if eager_request and read_either(r, request1, request2) then
-        c.request, c.request_len = vp[0], vl[0]
-    else
-        c.request, c.request_len = nil, 0
-    end
+    c.org, c.org_len = id_of(r, eager_org, org1, org2)
+    c.user, c.user_len = id_of(r, eager_user, user1, user2)
+    c.session, c.session_len = id_of(r, eager_session, session1, session2)
+    c.request, c.request_len = id_of(r, eager_request, request1, request2)
     -- an absent attribute has no key, as in resty.rollout's prepared sets
     for i = 1, n_attrs do
         local a = attr_buf[i - 1]
