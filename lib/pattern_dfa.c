@@ -677,7 +677,6 @@ int rp_dfa_compile(rp_arena *arena, const char *pattern, size_t len, int *budget
     memcpy(dfa->class_of, class_of, sizeof class_of);
     dfa->table = table;
     dfa->n_classes = (uint16_t)n_classes;
-    dfa->anchored = anchored;
     dfa->end = b->end;
     *out = dfa;
 done:

@@ -32,7 +32,6 @@ typedef struct rp_dfa {
      * skips to it with memchr, as PCRE2 skips to a pattern's first code unit. */
     int16_t skip_to;
     uint16_t n_classes;
-    bool anchored;          /* ^: a match starts at the first byte */
     uint8_t end;            /* RP_LIT_* of targeting.h: where a match must end */
 } rp_dfa;
 
