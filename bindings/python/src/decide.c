@@ -748,48 +748,33 @@ static void item_type_error(const char *seq_name, Py_ssize_t i, PyObject *item)
 }
 
 /* The bytes of id `item` (index i of the input) as b->ids[m], copied into
- * the arena. */
-static __attribute__((noinline)) int many_item(many_buf *b, Py_ssize_t m, PyObject *item, const char *seq_name,
-                     Py_ssize_t i)
+ * the arena: what many_fill does not take inline (None, subclasses, str on
+ * 3.8/3.9, whose temporary UTF-8 copy is dropped here, an id that does not
+ * fit), and the type error. */
+static __attribute__((noinline)) int many_item(many_buf *b, Py_ssize_t m, PyObject *item,
+                                               const char *seq_name, Py_ssize_t i)
 {
-    const char *p;
-    Py_ssize_t n;
-    PyTypeObject *tp = Py_TYPE(item);
-    PyObject *tmp = NULL;
-    if (tp == &PyUnicode_Type && rb_py310) {
-        /* the UTF-8 form lives in (or is cached on) the str */
-        if (!(p = PyUnicode_AsUTF8AndSize(item, &n)))
-            return -1;
-    } else if (tp == &PyBytes_Type) {
-        char *q;
-        if (PyBytes_AsStringAndSize(item, &q, &n) < 0)
-            return -1;
-        p = q;
-    } else if (item == Py_None) {
+    if (item == Py_None) {
         b->ids[m] = (rollout_id){NULL, 0}; /* absent */
         return 0;
-    } else if (PyUnicode_Check(item) || PyBytes_Check(item)) {
-        /* subclasses, and str on 3.8/3.9 (a temporary UTF-8 copy) */
-        rb_str s;
-        if (rb_str_get(item, &s, seq_name, 0) < 0)
-            return -1;
-        p = s.p;
-        n = (Py_ssize_t)s.n;
-        tmp = s.tmp;
-    } else {
+    }
+    if (!PyUnicode_Check(item) && !PyBytes_Check(item)) {
         item_type_error(seq_name, i, item);
         return -1;
     }
-    if (b->cap - b->used < (size_t)n && arena_reserve(b, (size_t)n, m) < 0) {
-        Py_XDECREF(tmp);
+    rb_str s;
+    if (rb_str_get(item, &s, seq_name, 0) < 0)
         return -1;
+    int rc = -1;
+    if (b->cap - b->used >= s.n || arena_reserve(b, s.n, m) == 0) {
+        char *dst = b->arena + b->used;
+        copy_id(dst, s.p, s.n);
+        b->ids[m] = (rollout_id){dst, s.n};
+        b->used += s.n;
+        rc = 0;
     }
-    char *dst = b->arena + b->used;
-    copy_id(dst, p, (size_t)n);
-    b->ids[m] = (rollout_id){dst, (size_t)n};
-    b->used += (size_t)n;
-    Py_XDECREF(tmp);
-    return 0;
+    rb_str_clear(&s);
+    return rc;
 }
 
 /* Reads the ids of items from `start` into b: up to b->ids_cap of them,
