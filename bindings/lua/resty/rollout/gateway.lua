@@ -53,13 +53,13 @@ local cached_text, cached_state, cached_err = nil, nil, nil
 
 -- route()'s per-VM context: one rollout_context and attribute array, filled
 -- per request with pointers into nginx's request memory (no Lua strings)
-local cctx = rollout.new_context and rollout.new_context()
+local cctx = rollout.new_context()
 local attr_buf, n_attrs = nil, 0
--- attribute keys (sorted; they anchor the strings attr_buf points at) and
--- the nginx variable of each: attr_keys all of init's, for /explain;
--- rule_attr_keys and rule_attr_vars those the plan's cohort rules read,
--- the n_attrs route() reads
-local attr_keys, attr_vars = {}, {}
+-- attribute keys (sorted; they anchor the strings attr_buf points at):
+-- attr_keys all of init's, for /explain; rule_attr_keys those the plan's
+-- cohort rules read, the n_attrs route() reads, and rule_attr_vars the
+-- nginx variable of each
+local attr_keys = {}
 local rule_attr_keys, rule_attr_vars = {}, {}
 -- whether route() reads each id for every request (a cohort rule reads
 -- it: plan:rule_reads()) or only when a decision buckets by it; no rule
@@ -141,7 +141,7 @@ function _M.init(opts)
     if type(attrs) ~= "table" or attrs[1] ~= nil then
         error("rollout gateway: attrs: a table { attribute = variable } expected", 2)
     end
-    attr_keys, attr_vars = {}, {}
+    attr_keys = {}
     for k, v in pairs(attrs) do
         if type(k) ~= "string" or k == "" or type(v) ~= "string" or v == "" then
             error("rollout gateway: attrs: a table { attribute = variable } expected", 2)
@@ -150,7 +150,6 @@ function _M.init(opts)
     end
     if #attr_keys > 4 then error("rollout gateway: attrs: at most 4", 2) end
     sort(attr_keys)
-    for i, k in ipairs(attr_keys) do attr_vars[i] = attrs[k] end
     -- what route() reads for every request: the ids and attributes the
     -- plan's cohort rules read; the other ids only when a decision buckets
     -- by them, and attributes no rule reads never
@@ -161,10 +160,10 @@ function _M.init(opts)
     local rule_attr = {}
     for _, k in ipairs(reads.attrs) do rule_attr[k] = true end
     rule_attr_keys, rule_attr_vars = {}, {}
-    for i, k in ipairs(attr_keys) do
+    for _, k in ipairs(attr_keys) do
         if rule_attr[k] then
             rule_attr_keys[#rule_attr_keys + 1] = k
-            rule_attr_vars[#rule_attr_vars + 1] = attr_vars[i]
+            rule_attr_vars[#rule_attr_vars + 1] = attrs[k]
         end
     end
     n_attrs = #rule_attr_keys
