@@ -432,27 +432,29 @@ local function describe(plan, s, now)
     }
 end
 
+local ID_ARGS = { "org", "user", "session", "request" }
+
 -- GET .../explain?org=..&user=..&session=..&request=..&<attr>=..: how the requests of
 -- that context are routed now, with the shared state route() reads: the
 -- label route() puts in the header, the full explanation and the decision.
 local function explain(args, now)
+    -- one value per parameter (attributes checked first); an empty one is absent
+    for _, names in ipairs({ attr_keys, ID_ARGS }) do
+        for _, name in ipairs(names) do
+            local v = args[name]
+            if v ~= nil and type(v) ~= "string" then
+                return respond(400, { error = name .. ": one value expected" })
+            end
+        end
+    end
     local function arg(name)
         local v = args[name]
-        if v == nil or v == "" then return nil end
-        if type(v) ~= "string" then error({ status = 400, msg = name .. ": one value expected" }) end
-        return v
+        if v ~= "" then return v end
     end
-    local ok, res = pcall(function()
-        local a = {}
-        for _, k in ipairs(attr_keys) do a[k] = arg(k) end
-        return { org = arg("org"), user = arg("user"), session = arg("session"),
-                 request = arg("request"), attrs = a }
-    end)
-    if not ok then
-        if type(res) == "table" then return respond(res.status, { error = res.msg }) end
-        error(res, 0)
-    end
-    local ctx = res
+    local a = {}
+    for _, k in ipairs(attr_keys) do a[k] = arg(k) end
+    local ctx = { org = arg("org"), user = arg("user"), session = arg("session"),
+                  request = arg("request"), attrs = a }
     local state, err = _M.state()
     if err then return respond(500, { error = "rollout state unreadable: " .. err }) end
     local d, derr = plan:decide(ctx, now, state)
