@@ -405,17 +405,16 @@ def test_decide_many_on_a_list_another_thread_changes(seed, t0):
 
     t = threading.Thread(target=churn)
     t.start()
-    outcomes = set()
     try:
         for _ in range(40):
             try:
                 mask = seed.decide_many(ids, at=t0 + 3 * D)
-                assert set(mask) <= {0, 1}
-                outcomes.add("ok")
             except RuntimeError as e:
                 assert "orgs changed size during decide_many()" in str(e)
-                outcomes.add("changed")
+                continue
+            # an answer for the list as it was when the call began
+            assert len(mask) in (150_000, 300_000)
+            assert set(mask) <= {0, 1}
     finally:
         stop.set()
         t.join()
-    assert outcomes
