@@ -143,14 +143,24 @@ local function context(i)
     }
 end
 
-local VAR_OF_UNIT = { org = nil, user = "http_x_user", session = "cookie_session",
-                      request = "request_id" }
+local VAR_OF_UNIT = { user = "http_x_user", session = "cookie_session", request = "request_id" }
+
+-- appends to want the variables route() reads for unit's id: the org's
+-- header, then its cookie when the header is not there
+local function want_unit(want, unit)
+    if unit == "org" then
+        want[#want + 1] = "http_x_org"
+        if request_vars.http_x_org == nil then want[#want + 1] = "cookie_org" end
+    else
+        want[#want + 1] = VAR_OF_UNIT[unit]
+    end
+end
 
 local function run(plan, spec, state_text, n, what)
     shared = {}
     if state_text then shared[gw.state_key()] = state_text end
     local state = state_text and assert(plan:decode_state(state_text)) or nil
-    local eager = gw.reads()
+    local eager = spec.eager   -- the plan's literal expectation, not gw.reads()
     local seen_units = {}
     for i = 1, n do
         local c = context(i)
@@ -177,25 +187,16 @@ local function run(plan, spec, state_text, n, what)
         end
         -- the variables it read: the rules' ones, then the unit's if needed
         local want = {}
-        if eager.org then
-            want[#want + 1] = "http_x_org"
-            if request_vars.http_x_org == nil then want[#want + 1] = "cookie_org" end
+        for _, unit in ipairs({ "org", "user", "session", "request" }) do
+            if eager[unit] then want_unit(want, unit) end
         end
-        if eager.user then want[#want + 1] = "http_x_user" end
-        if eager.session then want[#want + 1] = "cookie_session" end
-        if eager.request then want[#want + 1] = "request_id" end
         for _, k in ipairs(eager.attrs) do want[#want + 1] = SOURCES.attrs[k] end
         -- a unit the rules do not read: its id read after the first decision
         -- (bucketed or MISSING_UNIT alike)
         local unit = label:match(" unit=(%a+)$")
         if unit and not eager[unit] then
             seen_units[unit] = true
-            if unit == "org" then
-                want[#want + 1] = "http_x_org"
-                if request_vars.http_x_org == nil then want[#want + 1] = "cookie_org" end
-            else
-                want[#want + 1] = VAR_OF_UNIT[unit]
-            end
+            want_unit(want, unit)
         end
         if not check(table.concat(reads, " ") == table.concat(want, " "),
                      ("%s/%s #%d (%s): read %q, want %q"):format(spec.name, what, i, label,
