@@ -710,8 +710,9 @@ function Plan:rule_reads()
         if key == nil then break end
         attrs[#attrs + 1] = ffi_string(key, size_out[0])
     end
-    return { org = band(units, 1) ~= 0, user = band(units, 2) ~= 0,
-             session = band(units, 4) ~= 0, request = band(units, 8) ~= 0, attrs = attrs }
+    local reads = { attrs = attrs }
+    for u = 0, 3 do reads[UNITS[u]] = band(units, lshift(1, u)) ~= 0 end
+    return reads
 end
 
 -- The normalized plan, "yaml" (default) or "json"; both load again.
