@@ -898,18 +898,36 @@ function Plan:decide_variant(org, user, session, now, state, request, attrs)
     return VARIANTS[dec.variant], REASONS[reason], bucket, dec.weight
 end
 
+local function decision_table(self)
+    local reason = dec.reason
+    local cohort, phase, step, unit = dec.cohort, dec.phase, dec.step, dec.unit
+    return {
+        variant = VARIANTS[dec.variant],
+        version = self._labels[dec.variant],
+        reason = REASONS[reason],
+        cohort = cohort >= 0 and self._cohorts0[cohort] or nil,
+        phase = phase >= 0 and self._phases0[phase] or nil,
+        step = step >= 0 and step + 1 or nil,
+        unit = unit >= 0 and UNITS[unit] or nil,
+        bucket = reason <= 1 and dec.bucket or nil,
+        weight = dec.weight,
+    }
+end
+
 -- The decision's label: the reason name, then "cohort=", "phase=", "step="
 -- (1-based) and "unit=" for those that apply, e.g.
 -- "OUT_OF_ROLLOUT cohort=everyone phase=ga step=1 unit=org". It leaves out
 -- the unit id, its bucket and the weight, so a plan has few distinct labels:
 -- each is made once and cached in the plan, keyed by the decision's small
 -- integers, and a decision returns the cached string (no allocation).
-local function make_label(self, d)
-    local parts = { REASONS[d.reason] }
-    if d.cohort >= 0 then parts[#parts + 1] = "cohort=" .. self._cohorts0[d.cohort] end
-    if d.phase >= 0 then parts[#parts + 1] = "phase=" .. self._phases0[d.phase] end
-    if d.step >= 0 then parts[#parts + 1] = "step=" .. (d.step + 1) end
-    if d.unit >= 0 then parts[#parts + 1] = "unit=" .. UNITS[d.unit] end
+local LABEL_FIELDS = { "cohort", "phase", "step", "unit" }
+
+local function make_label(self)
+    local d = decision_table(self)
+    local parts = { d.reason }
+    for _, k in ipairs(LABEL_FIELDS) do
+        if d[k] then parts[#parts + 1] = k .. "=" .. d[k] end
+    end
     return concat(parts, " ")
 end
 
@@ -925,7 +943,7 @@ local function labelled(self)
     local cache = self._label_cache
     local label = cache[key]
     if label == nil then
-        label = make_label(self, d)
+        label = make_label(self)
         cache[key] = label
     end
     return VARIANTS[d.variant], label
@@ -971,22 +989,6 @@ local function decide_args(self, a1, a2, a3, a4, a5, a6, a7, fname)
                            fname)
     end
     return decide_into(self, a1, a2, a3, a4, a5, a6, a7, fname)
-end
-
-local function decision_table(self)
-    local reason = dec.reason
-    local cohort, phase, step, unit = dec.cohort, dec.phase, dec.step, dec.unit
-    return {
-        variant = VARIANTS[dec.variant],
-        version = self._labels[dec.variant],
-        reason = REASONS[reason],
-        cohort = cohort >= 0 and self._cohorts0[cohort] or nil,
-        phase = phase >= 0 and self._phases0[phase] or nil,
-        step = step >= 0 and step + 1 or nil,
-        unit = unit >= 0 and UNITS[unit] or nil,
-        bucket = reason <= 1 and dec.bucket or nil,
-        weight = dec.weight,
-    }
 end
 
 -- A decision as a table: variant, version (the label), reason, cohort,
