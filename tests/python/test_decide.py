@@ -309,6 +309,11 @@ def test_decide_many_other_units_and_attrs(seed, t0):
     assert seed.decide_many(sessions=sessions, at=t0 + H) == b"\x00" * 4  # not staff
     assert seed.decide_many(requests=iter(["r1", "r2"]), at=t0 + H) == b"\x00\x00"
     assert seed.decide_many([], at=t0) == b""
+    # empty ids first, on a plan's first call (before any buffer exists):
+    # absent, so stable, as decide has them
+    fresh = rollout.Plan.seed()
+    assert fresh.decide_many(["", b"", "acme-corp"], at=t0 + 2 * D, state=s) == bytes(
+        fresh.decide(org=o, at=t0 + 2 * D, state=s).new for o in ["", "", "acme-corp"])
 
 
 def test_decide_many_arguments(seed):

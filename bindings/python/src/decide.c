@@ -736,6 +736,20 @@ static inline void copy_id(char *dst, const char *src, size_t n)
         memcpy(dst, src, n);
 }
 
+/* The id (p, n) copied into the arena at *used, which the caller has
+ * checked has room. An empty id is absent to rollout_decide_ids whatever
+ * its pointer, and takes no room: it may come before the arena exists,
+ * and NULL + 0 or memcpy(NULL, ...) would be undefined. */
+static inline rollout_id arena_id(char *arena, size_t *used, const char *p, size_t n)
+{
+    if (!n)
+        return (rollout_id){NULL, 0};
+    char *dst = arena + *used;
+    copy_id(dst, p, n);
+    *used += n;
+    return (rollout_id){dst, n};
+}
+
 /* TypeError "orgs[12] must be str, bytes or None, not int". */
 static void item_type_error(const char *seq_name, Py_ssize_t i, PyObject *item)
 {
@@ -767,10 +781,7 @@ static __attribute__((noinline)) int many_item(many_buf *b, Py_ssize_t m, PyObje
         return -1;
     int rc = -1;
     if (b->cap - b->used >= s.n || arena_reserve(b, s.n, m) == 0) {
-        char *dst = b->arena + b->used;
-        copy_id(dst, s.p, s.n);
-        b->ids[m] = (rollout_id){dst, s.n};
-        b->used += s.n;
+        b->ids[m] = arena_id(b->arena, &b->used, s.p, s.n);
         rc = 0;
     }
     rb_str_clear(&s);
@@ -822,10 +833,7 @@ static inline Py_ssize_t many_fill(many_buf *b, PyObject *items, int is_list, Py
                 } else if (!(p = PyUnicode_AsUTF8AndSize(o, &len)))
                     return -1;
                 if (b->cap - used >= (size_t)len) {
-                    char *dst = b->arena + used;
-                    copy_id(dst, p, (size_t)len);
-                    ids[m] = (rollout_id){dst, (size_t)len};
-                    used += (size_t)len;
+                    ids[m] = arena_id(b->arena, &used, p, (size_t)len);
                     continue;
                 }
             }
