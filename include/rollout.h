@@ -300,6 +300,46 @@ ROLLOUT_API int rollout_decide_ids(const rollout_plan *plan, const rollout_state
                                    int64_t now, const rollout_context *base, int unit,
                                    const rollout_id *ids, size_t n, unsigned char *variants);
 
+/* A batch prepared once and then asked about one id at a time: what
+ * rollout_decide_ids works out once per call (the state's verdict, every
+ * cohort's step at `now`, the rules that do not read the varying id), kept
+ * for as many single ids as the caller likes. For a caller that gets its ids
+ * one by one and would rather not gather them first: a binding reading them
+ * out of its own objects, or a gateway that prepares once a second and then
+ * asks per request which variant it gets.
+ *
+ * Declared here so that it can live on the stack or inside the caller's own
+ * structures, as XXH3_state_t is; its members are the library's alone and
+ * change between versions. It holds pointers to the plan and to what base
+ * points to (its other ids and its attributes), which must outlive it and
+ * stay unchanged; it copies what it needs of the state, which may change or
+ * go after rollout_batch_prepare returns. */
+typedef struct rollout_batch {
+    const rollout_plan *plan_;
+    const void *set_;
+    uint64_t seed_;
+    rollout_context ctx_;
+    int kind_, unit_, n_per_id_, unlisted_;
+    uint32_t hit_, miss_;
+    int per_id_[ROLLOUT_MAX_COHORTS];
+    uint32_t answer_[ROLLOUT_MAX_COHORTS + 1];
+} rollout_batch;
+
+/* Prepares *batch for requests that are base (NULL: an empty context) with
+ * their `unit` id (a rollout_unit) replaced, decided against plan and state
+ * at `now`. Returns what rollout_decide_ids would for the same arguments;
+ * on any error *batch (when not NULL) is still prepared, to answer
+ * ROLLOUT_STABLE for every id. Allocates nothing, takes no lock. */
+ROLLOUT_API int rollout_batch_prepare(const rollout_plan *plan, const rollout_state *state,
+                                      int64_t now, const rollout_context *base, int unit,
+                                      rollout_batch *batch);
+
+/* The variant of the prepared request whose `unit` id is (id, len): exactly
+ * rollout_decide's variant for it, ROLLOUT_STABLE (0) or ROLLOUT_NEW (1). id
+ * NULL or len 0 is an absent id. A NULL batch answers ROLLOUT_STABLE. Reads
+ * *batch only, so any number of threads may share one. */
+ROLLOUT_API int rollout_batch_variant(const rollout_batch *batch, const char *id, size_t len);
+
 /* Renders a decision as one line of text, e.g. "org acme is in cohort pilot;
  * bucket 4 120 < weight 25 000 at step 2 of phase pilot". Returns the length
  * it needed (like snprintf); buf is NUL-terminated when cap > 0. */

@@ -217,70 +217,182 @@ RP_FLATTEN int rollout_decide(const rollout_plan *plan, const rollout_state *sta
 
 /* ---- many ids at once ---------------------------------------------------- */
 
-/* What an id of a batch gets once its cohort is known: a variant that does
- * not depend on the id (fixed >= 0), or its bucket against weight. */
-typedef struct batch_answer {
-    int fixed;
-    uint32_t weight;
-} batch_answer;
+/* What an id of a batch gets once its cohort is known, as the bound its
+ * bucket must be below for NEW: 0 when the cohort answers STABLE whatever
+ * the id, ALWAYS_NEW (above every bucket) when it answers NEW whatever the
+ * id (it buckets by another unit), else the step's weight. An id that is
+ * absent gets STABLE (MISSING_UNIT) unless the answer is ALWAYS_NEW. One
+ * comparison per id, no branch on the kind of answer. */
+#define ALWAYS_NEW UINT32_MAX
 
-static RP_INLINE unsigned char batch_variant(batch_answer a, uint64_t hash, bool has_id)
+static RP_INLINE unsigned char batch_variant(uint32_t below, uint64_t hash, bool has_id)
 {
-    if (a.fixed >= 0)
-        return (unsigned char)a.fixed;
-    return has_id ? rp_bucket_from_hash(hash) < a.weight : ROLLOUT_STABLE; /* MISSING_UNIT */
+    return has_id ? rp_bucket_from_hash(hash) < below : below == ALWAYS_NEW;
 }
 
-/* decide_listed with one list before the fallback, the usual plan (pilot
- * orgs, then everyone): the list's fields and both answers stay in
- * registers. Expanded twice, for a hashed and a short list, so neither
- * loop asks which it is per id. */
-static RP_INLINE void decide_one_list(uint64_t seed, rp_idset set, bool hashed,
-                                      batch_answer hit, batch_answer miss,
-                                      const rollout_id *ids, size_t n, unsigned char *variants)
+/* Whether an answer needs the id's bucket. */
+static RP_INLINE bool batch_reads_id(uint32_t below)
 {
-    if (!hashed)
-        set.table = NULL;
-    for (size_t i = 0; i < n; i++) {
-        const char *s = ids[i].s;
-        size_t len = s ? ids[i].len : 0;
-        uint64_t hash = len ? rp_hash_id(seed, s, len) : 0;
-        bool listed = len && rp_idset_probe(&set, hash, s, len);
-        variants[i] = batch_variant(listed ? hit : miss, hash, len != 0);
+    return below != 0 && below != ALWAYS_NEW;
+}
+
+/* How a prepared batch decides an id (rollout_batch.kind_). */
+enum {
+    BATCH_FIXED,  /* every id the same: hit_ */
+    BATCH_SHORT,  /* one short id list, then the fallback: hit_ if listed, else miss_ */
+    BATCH_HASHED, /* the same with a hashed list */
+    BATCH_LISTS,  /* several id lists (per_id_), then the fallback */
+    BATCH_RULES,  /* per-id cohorts with other rules: evaluated per id */
+};
+
+/* One id against the usual plan: one list of ids before the fallback (pilot
+ * orgs, then everyone). `hashed` is a constant wherever this is expanded,
+ * so neither form asks which list it has. */
+static RP_INLINE unsigned char one_list_variant(uint64_t seed, const rp_idset *set, bool hashed,
+                                                uint32_t hit, uint32_t miss, const char *s,
+                                                size_t len)
+{
+    if (RP_UNLIKELY(!s || !len))
+        return miss == ALWAYS_NEW;
+    uint64_t hash = rp_hash_id(seed, s, len);
+    bool listed = hashed ? rp_idset_probe_hashed(set, hash, s, len)
+                         : rp_idset_probe_short(set, s, len);
+    return rp_bucket_from_hash(hash) < (listed ? hit : miss);
+}
+
+/* One id against several lists of that unit's ids, tried in plan order. */
+static RP_INLINE unsigned char lists_variant(const rollout_batch *b, const char *s, size_t len)
+{
+    const rollout_plan *plan = b->plan_;
+    int ci = b->unlisted_;
+    uint64_t hash = 0;
+    bool has_id = s && len;
+    if (has_id) {
+        hash = rp_hash_id(b->seed_, s, len);
+        for (int k = 0; k < b->n_per_id_; k++)
+            if (rp_idset_probe(&plan->cohorts[b->per_id_[k]].match->set, hash, s, len)) {
+                ci = b->per_id_[k];
+                break;
+            }
+    }
+    return batch_variant(b->answer_[ci], hash, has_id);
+}
+
+/* One id against cohorts whose rules read it in other ways (not, any, all
+ * around lists): the rules are evaluated on the base with the id put in. */
+static unsigned char rules_variant(const rollout_batch *b, const char *s, size_t len)
+{
+    const rollout_plan *plan = b->plan_;
+    rollout_context ctx = b->ctx_;
+    const char **idp;
+    size_t *lenp;
+    unit_field(&ctx, b->unit_, &idp, &lenp);
+    *idp = s;
+    *lenp = s ? len : 0;
+    rp_unit_hashes h = {.seed = b->seed_};
+    int ci = b->unlisted_;
+    for (int k = 0; k < b->n_per_id_; k++) {
+        int t = rp_eval_rule(plan->cohorts[b->per_id_[k]].match, &ctx, &h);
+        if (t == RP_T_NO)
+            continue;
+        ci = t == RP_T_YES ? b->per_id_[k] : ROLLOUT_MAX_COHORTS;
+        break;
+    }
+    uint64_t hash = 0;
+    bool has_id = batch_reads_id(b->answer_[ci]) && unit_hash(&h, &ctx, b->unit_, &hash);
+    return batch_variant(b->answer_[ci], hash, has_id);
+}
+
+/* What rollout_batch_variant does not do inline: the batches that are not
+ * one list, and ids that are absent or longer than 16 bytes. */
+#if defined(__GNUC__)
+__attribute__((noinline, flatten))
+#endif
+static int other_variant(const rollout_batch *b, const char *id, size_t len)
+{
+    switch (b->kind_) {
+    case BATCH_FIXED:
+        return (int)b->hit_;
+    case BATCH_SHORT:
+        return one_list_variant(b->seed_, b->set_, false, b->hit_, b->miss_, id, len);
+    case BATCH_HASHED:
+        return one_list_variant(b->seed_, b->set_, true, b->hit_, b->miss_, id, len);
+    case BATCH_LISTS:
+        return lists_variant(b, id, len);
+    default:
+        return rules_variant(b, id, len);
     }
 }
 
-/* rollout_decide_ids when every cohort tried per id is a plain id list of
- * the varying unit: the whole rule is the probe. An id no list holds gets
- * answer[unlisted]. */
-static void decide_listed(uint64_t seed, const rp_idset *const *sets, const int *per_id,
-                          int n_sets, const batch_answer *answer, int unlisted,
-                          const rollout_id *ids, size_t n, unsigned char *variants)
+/* Whether a listed id is (id, len): rp_idset_probe_short past its length
+ * filter, out of line and reached by a jump, so that nothing has to be kept
+ * across a call. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static int short_listed_variant(const rollout_batch *b, const char *id, size_t len,
+                                uint32_t bucket)
 {
-    if (n_sets == 1) {
-        if (sets[0]->table)
-            decide_one_list(seed, *sets[0], true, answer[per_id[0]], answer[unlisted], ids, n,
-                            variants);
-        else
-            decide_one_list(seed, *sets[0], false, answer[per_id[0]], answer[unlisted], ids, n,
-                            variants);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const char *s = ids[i].s;
-        size_t len = s ? ids[i].len : 0;
-        int ci = unlisted;
-        uint64_t hash = 0;
-        if (len) {
-            hash = rp_hash_id(seed, s, len);
-            for (int k = 0; k < n_sets; k++)
-                if (rp_idset_probe(sets[k], hash, s, len)) {
-                    ci = per_id[k];
-                    break;
-                }
-        }
-        variants[i] = batch_variant(answer[ci], hash, len != 0);
-    }
+    return bucket < (rp_idset_probe_short(b->set_, id, len) ? b->hit_ : b->miss_);
+}
+
+/* The lists with an id longer than 16 bytes: XXH3's longer forms, whose
+ * registers the 16-byte paths should not pay for; a function per kind of
+ * list, for the same reason. */
+#if defined(__GNUC__)
+__attribute__((noinline, flatten))
+#endif
+static int hashed_long_variant(const rollout_batch *b, const char *id, size_t len)
+{
+    return one_list_variant(b->seed_, b->set_, true, b->hit_, b->miss_, id, len);
+}
+
+#if defined(__GNUC__)
+__attribute__((noinline, flatten))
+#endif
+static int short_long_variant(const rollout_batch *b, const char *id, size_t len)
+{
+    if (RP_UNLIKELY(!id || !len))
+        return b->miss_ == ALWAYS_NEW;
+    uint32_t bucket = rp_bucket_from_hash(rp_hash_id(b->seed_, id, len));
+    const rp_idset *set = b->set_;
+    if (set->len_bits >> (len & 63) & 1)
+        return short_listed_variant(b, id, len, bucket);
+    return bucket < b->miss_;
+}
+
+/* A hashed list and an id of 1 to 16 bytes: XXH3's short forms, and
+ * rp_same_bytes without memcmp, so the path makes no call. */
+#if defined(__GNUC__)
+__attribute__((noinline, flatten))
+#endif
+static int hashed_list_variant(const rollout_batch *b, const char *id, size_t len)
+{
+    if (RP_UNLIKELY(!id || len - 1 >= 16))
+        return hashed_long_variant(b, id, len);
+    uint64_t hash = rp_hash_id(b->seed_, id, len);
+    bool listed = rp_idset_probe_hashed(b->set_, hash, id, len);
+    return rp_bucket_from_hash(hash) < (listed ? b->hit_ : b->miss_);
+}
+
+/* The short list, the usual batch (the seed plan's pilot orgs), here, an id
+ * of 1 to 16 bytes without a call: XXH3's short forms, and the length
+ * filter before any byte is compared. The others are a jump away, so this
+ * path saves no registers. */
+RP_FLATTEN int rollout_batch_variant(const rollout_batch *b, const char *id, size_t len)
+{
+    if (RP_UNLIKELY(!b))
+        return ROLLOUT_STABLE;
+    if (b->kind_ != BATCH_SHORT)
+        return b->kind_ == BATCH_HASHED ? hashed_list_variant(b, id, len)
+                                        : other_variant(b, id, len);
+    if (RP_UNLIKELY(!id || len - 1 >= 16))
+        return short_long_variant(b, id, len);
+    uint32_t bucket = rp_bucket_from_hash(rp_hash_id(b->seed_, id, len));
+    const rp_idset *set = b->set_;
+    if (set->len_bits >> (len & 63) & 1) /* a listed id may have its length */
+        return short_listed_variant(b, id, len, bucket);
+    return bucket < b->miss_;
 }
 
 /* Each request of a batch differs from the others in one id, so everything
@@ -290,15 +402,16 @@ static void decide_listed(uint64_t seed, const rp_idset *const *sets, const int 
  * id is what rollout_decide does for a request whose other parts were
  * already known: the id lists before the first cohort that matches
  * regardless of the id, one hash, one comparison. */
-RP_FLATTEN int rollout_decide_ids(const rollout_plan *plan, const rollout_state *state, int64_t now,
-                       const rollout_context *base, int unit, const rollout_id *ids, size_t n,
-                       unsigned char *variants)
+int rollout_batch_prepare(const rollout_plan *plan, const rollout_state *state, int64_t now,
+                          const rollout_context *base, int unit, rollout_batch *b)
 {
-    if (n && !variants)
+    if (!b)
         return ROLLOUT_ERR_ARG;
-    if (n)
-        memset(variants, ROLLOUT_STABLE, n);
-    if (!plan || (n && !ids) || unit < ROLLOUT_UNIT_ORG || unit > ROLLOUT_UNIT_REQUEST)
+    /* STABLE for every id until everything below has been worked out. */
+    memset(b, 0, sizeof *b);
+    b->kind_ = BATCH_FIXED;
+    b->hit_ = ROLLOUT_STABLE;
+    if (!plan || unit < ROLLOUT_UNIT_ORG || unit > ROLLOUT_UNIT_REQUEST)
         return ROLLOUT_ERR_ARG;
     /* The state's checks and verdict, once: every id would get them. */
     int rc = ROLLOUT_OK;
@@ -306,9 +419,6 @@ RP_FLATTEN int rollout_decide_ids(const rollout_plan *plan, const rollout_state 
         return rc;
     static const rollout_context none;
     rollout_context ctx = base ? *base : none;
-    const char **idp;
-    size_t *lenp;
-    unit_field(&ctx, unit, &idp, &lenp);
 
     /* Cohorts in plan order: those whose rule reads the id are tried per
      * id; the first that does not decides every id that reaches it. */
@@ -333,58 +443,130 @@ RP_FLATTEN int rollout_decide_ids(const rollout_plan *plan, const rollout_state 
      * the whole answer when the step buckets by another unit; at
      * ROLLOUT_MAX_COHORTS, the answer of no cohort (or of a pattern that
      * gave up). */
-    batch_answer answer[ROLLOUT_MAX_COHORTS + 1];
-    answer[ROLLOUT_MAX_COHORTS] = (batch_answer){ROLLOUT_STABLE, 0};
+    uint32_t answer[ROLLOUT_MAX_COHORTS + 1];
+    answer[ROLLOUT_MAX_COHORTS] = 0;
     for (int k = 0; k <= n_per_id; k++) {
         int ci = k < n_per_id ? per_id[k] : last;
         if (ci < 0 || (k == n_per_id && last_t != RP_T_YES))
             continue;
         const rp_cohort_step *st = rp_schedule_step(plan, state, now, ci);
-        answer[ci] = (batch_answer){ROLLOUT_STABLE, 0};
+        answer[ci] = 0;
         if (!st)
             continue;
         if (st->decision.unit == unit) {
-            answer[ci] = (batch_answer){-1, st->decision.weight};
+            answer[ci] = st->decision.weight;
             continue;
         }
         rp_unit_hashes h = {.seed = plan->seed};
         uint64_t hash;
-        if (unit_hash(&h, &ctx, st->decision.unit, &hash))
-            answer[ci].fixed = rp_bucket_from_hash(hash) < st->decision.weight;
+        if (unit_hash(&h, &ctx, st->decision.unit, &hash) &&
+            rp_bucket_from_hash(hash) < st->decision.weight)
+            answer[ci] = ALWAYS_NEW;
     }
     /* what an id the per-id cohorts do not take gets */
     int unlisted = last >= 0 && last_t == RP_T_YES ? last : ROLLOUT_MAX_COHORTS;
 
+    b->plan_ = plan;
+    b->seed_ = plan->seed;
+    b->ctx_ = ctx;
+    b->unit_ = unit;
+    b->n_per_id_ = n_per_id;
+    b->unlisted_ = unlisted;
+    for (int k = 0; k < n_per_id; k++) {
+        b->per_id_[k] = per_id[k];
+        b->answer_[per_id[k]] = answer[per_id[k]];
+    }
+    b->answer_[unlisted] = answer[unlisted];
+
     /* The usual batch: the cohorts tried per id are all plain lists of that
      * unit's ids (org_in for orgs), so an id is one hash, a probe per list
      * and a comparison, with no context to fill. */
-    const rp_idset *sets[ROLLOUT_MAX_COHORTS];
     int list_kind = unit == ROLLOUT_UNIT_ORG ? RP_RULE_ORG_IN : RP_RULE_USER_IN;
     int k_plain = 0;
-    while (k_plain < n_per_id && plan->cohorts[per_id[k_plain]].match->kind == list_kind) {
-        sets[k_plain] = &plan->cohorts[per_id[k_plain]].match->set;
+    while (k_plain < n_per_id && plan->cohorts[per_id[k_plain]].match->kind == list_kind)
         k_plain++;
+    if (k_plain < n_per_id) {
+        b->kind_ = BATCH_RULES;
+    } else if (n_per_id == 0) {
+        b->kind_ = batch_reads_id(answer[unlisted]) ? BATCH_LISTS : BATCH_FIXED;
+        b->hit_ = answer[unlisted] == ALWAYS_NEW;
+    } else if (n_per_id == 1) {
+        const rp_idset *set = &plan->cohorts[per_id[0]].match->set;
+        b->kind_ = set->table ? BATCH_HASHED : BATCH_SHORT;
+        b->set_ = set;
+        b->hit_ = answer[per_id[0]];
+        b->miss_ = answer[unlisted];
+    } else {
+        b->kind_ = BATCH_LISTS;
     }
-    if (k_plain == n_per_id) {
-        decide_listed(plan->seed, sets, per_id, n_per_id, answer, unlisted, ids, n, variants);
-        return ROLLOUT_OK;
-    }
+    return ROLLOUT_OK;
+}
 
-    for (size_t i = 0; i < n; i++) {
-        *idp = ids[i].s;
-        *lenp = ids[i].s ? ids[i].len : 0;
-        rp_unit_hashes h = {.seed = plan->seed};
-        int ci = unlisted;
-        for (int k = 0; k < n_per_id; k++) {
-            int t = rp_eval_rule(plan->cohorts[per_id[k]].match, &ctx, &h);
-            if (t == RP_T_NO)
-                continue;
-            ci = t == RP_T_YES ? per_id[k] : ROLLOUT_MAX_COHORTS;
-            break;
-        }
-        uint64_t hash = 0;
-        bool has_id = answer[ci].fixed < 0 && unit_hash(&h, &ctx, unit, &hash);
-        variants[i] = batch_variant(answer[ci], hash, has_id);
+/* The per-id loops of rollout_decide_ids, one per kind of batch, each in a
+ * function of its own where the loop has the registers to itself. */
+#if defined(__GNUC__)
+#  define RP_LOOP __attribute__((noinline, flatten))
+#else
+#  define RP_LOOP
+#endif
+
+RP_LOOP static void ids_short(const rollout_batch *b, const rollout_id *ids, size_t n,
+                              unsigned char *variants)
+{
+    /* copies: a store to variants could alias the batch's fields */
+    uint64_t seed = b->seed_;
+    rp_idset set = *(const rp_idset *)b->set_;
+    uint32_t hit = b->hit_, miss = b->miss_;
+    for (size_t i = 0; i < n; i++)
+        variants[i] = one_list_variant(seed, &set, false, hit, miss, ids[i].s, ids[i].len);
+}
+
+RP_LOOP static void ids_hashed(const rollout_batch *b, const rollout_id *ids, size_t n,
+                               unsigned char *variants)
+{
+    /* copies: a store to variants could alias the batch's fields */
+    uint64_t seed = b->seed_;
+    rp_idset set = *(const rp_idset *)b->set_;
+    uint32_t hit = b->hit_, miss = b->miss_;
+    for (size_t i = 0; i < n; i++)
+        variants[i] = one_list_variant(seed, &set, true, hit, miss, ids[i].s, ids[i].len);
+}
+
+RP_LOOP static void ids_other(const rollout_batch *b, const rollout_id *ids, size_t n,
+                              unsigned char *variants)
+{
+    for (size_t i = 0; i < n; i++)
+        variants[i] = b->kind_ == BATCH_LISTS ? lists_variant(b, ids[i].s, ids[i].len)
+                                              : rules_variant(b, ids[i].s, ids[i].len);
+}
+
+int rollout_decide_ids(const rollout_plan *plan, const rollout_state *state, int64_t now,
+                       const rollout_context *base, int unit, const rollout_id *ids, size_t n,
+                       unsigned char *variants)
+{
+    if (n && !variants)
+        return ROLLOUT_ERR_ARG;
+    if (n)
+        memset(variants, ROLLOUT_STABLE, n);
+    if (n && !ids)
+        return ROLLOUT_ERR_ARG;
+    rollout_batch b;
+    int rc = rollout_batch_prepare(plan, state, now, base, unit, &b);
+    if (rc || !n)
+        return rc;
+    switch (b.kind_) {
+    case BATCH_FIXED:
+        memset(variants, (int)b.hit_, n);
+        break;
+    case BATCH_SHORT:
+        ids_short(&b, ids, n, variants);
+        break;
+    case BATCH_HASHED:
+        ids_hashed(&b, ids, n, variants);
+        break;
+    default:
+        ids_other(&b, ids, n, variants);
+        break;
     }
     return ROLLOUT_OK;
 }

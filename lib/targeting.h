@@ -244,20 +244,25 @@ static RP_INLINE bool rp_same_bytes(const char *a, const char *b, size_t n)
     return memcmp(a, b, n) == 0;
 }
 
-static RP_INLINE bool rp_idset_probe(const rp_idset *set, uint64_t hash, const char *s,
-                                     size_t len)
+/* rp_idset_probe for a set known to be short (no table): the length
+ * filter, then the ids themselves. */
+static RP_INLINE bool rp_idset_probe_short(const rp_idset *set, const char *s, size_t len)
 {
-    if (!set->table) {
-        if (!(set->len_bits >> (len & 63) & 1))
-            return false;
-        for (size_t i = 0; i < set->n; i++)
-            if (set->items[i].len == len && rp_same_bytes(set->items[i].s, s, len))
-                return true;
+    if (!(set->len_bits >> (len & 63) & 1))
         return false;
-    }
-    /* The stored hash first: it settles almost every probe without loading
-     * the id's bytes. An empty slot has hash 0 and s NULL; an id whose hash
-     * happens to be 0 still has s set, hence the s test after a hash match. */
+    for (size_t i = 0; i < set->n; i++)
+        if (set->items[i].len == len && rp_same_bytes(set->items[i].s, s, len))
+            return true;
+    return false;
+}
+
+/* rp_idset_probe for a set known to have a table. The stored hash first: it
+ * settles almost every probe without loading the id's bytes. An empty slot
+ * has hash 0 and s NULL; an id whose hash happens to be 0 still has s set,
+ * hence the s test after a hash match. */
+static RP_INLINE bool rp_idset_probe_hashed(const rp_idset *set, uint64_t hash, const char *s,
+                                            size_t len)
+{
     const rp_id *table = set->table;
     uint32_t mask = set->mask;
     for (uint32_t i = (uint32_t)hash & mask;; i = (i + 1) & mask) {
@@ -269,6 +274,13 @@ static RP_INLINE bool rp_idset_probe(const rp_idset *set, uint64_t hash, const c
             return false;
         }
     }
+}
+
+static RP_INLINE bool rp_idset_probe(const rp_idset *set, uint64_t hash, const char *s,
+                                     size_t len)
+{
+    return set->table ? rp_idset_probe_hashed(set, hash, s, len)
+                      : rp_idset_probe_short(set, s, len);
 }
 
 /* Whether the literal (not empty) occurs in s: out of line, it loops. */

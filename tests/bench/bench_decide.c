@@ -17,9 +17,11 @@
  *           cohorts tried, an eight-step schedule walked (for context)
  *   batch   rollout_decide_ids on the id-list plan, all 4096 ids per call:
  *           per id (for context; the state and schedule are worked out once)
- *   bseed   the same on the seed plan at GA (what Python's decide_many runs):
- *           none of the ids is on the pilot list, so each is one hash and
- *           one length check against that list
+ *   bseed   the same on the seed plan at GA: none of the ids is on the
+ *           pilot list, so each is one hash and one length check against it
+ *   prep    rollout_batch_variant per id on the id-list plan, the batch
+ *           prepared once per pass over the ids (for context)
+ *   pseed   the same on the seed plan at GA (what Python's decide_many runs)
  * Targets (issue 3): idlist <= 3x raw, regex <= 10x raw (every pattern case).
  *
  * Timings on a shared machine are noisy; instruction counts are not. Run
@@ -145,6 +147,31 @@ NOINLINE static void case_bseed(const rollout_plan *p, const rollout_state *s, i
                                 int reps)
 {
     batch(p, s, now, reps);
+}
+
+/* A batch prepared once per pass (as a gateway would once a second), then
+ * asked id by id: what a caller that meets its ids one at a time pays. */
+static void prepared(const rollout_plan *p, const rollout_state *s, int64_t now, int reps)
+{
+    uint64_t acc = 0;
+    for (int r = 0; r < reps; r++) {
+        rollout_batch b;
+        rollout_batch_prepare(p, s, now, NULL, ROLLOUT_UNIT_ORG, &b);
+        for (int i = 0; i < N_IDS; i++)
+            acc += (uint64_t)rollout_batch_variant(&b, ids[i], id_len[i]);
+    }
+    sink += acc;
+}
+
+NOINLINE static void case_prep(const rollout_plan *p, int64_t now, int reps)
+{
+    prepared(p, NULL, now, reps);
+}
+
+NOINLINE static void case_pseed(const rollout_plan *p, const rollout_state *s, int64_t now,
+                                int reps)
+{
+    prepared(p, s, now, reps);
 }
 
 NOINLINE static void case_seed(const rollout_plan *p, const rollout_state *s, int64_t now,
@@ -325,11 +352,12 @@ int main(int argc, char **argv)
         return 1;
 
     /* the cases in the order they run and print; RAW is the reference */
-    enum { RAW, IDLIST, REGEX, ALTS, DFA, PCRE2, SEED, BATCH, BSEED, N_CASES };
+    enum { RAW, IDLIST, REGEX, ALTS, DFA, PCRE2, SEED, BATCH, BSEED, PREP, PSEED, N_CASES };
     static const char *const label[N_CASES] = {
         "raw XXH3 bucket         ", "decide, id-list cohort  ", "decide, regex (literal) ",
         "decide, regex (alts)    ", "decide, regex (DFA)     ", "decide, regex (PCRE2)   ",
         "decide, seed plan at GA ", "decide_ids, id-list, /id", "decide_ids, seed, /id   ",
+        "batch_variant, id-list  ", "batch_variant, seed     ",
     };
     static const char *const target[N_CASES] = {
         [IDLIST] = " (target <= 3x)", [REGEX] = " (target <= 10x)", [ALTS] = " (target <= 10x)",
@@ -355,6 +383,8 @@ int main(int argc, char **argv)
             case SEED: case_seed(seed_plan, &seed_s, seed_now, n); break;
             case BATCH: case_batch(idlist, now, n); break;
             case BSEED: case_bseed(seed_plan, &seed_s, seed_now, n); break;
+            case PREP: case_prep(idlist, now, n); break;
+            case PSEED: case_pseed(seed_plan, &seed_s, seed_now, n); break;
             }
             if (r >= 0)
                 t[c][r] = (now_ns() - t0) / ops;

@@ -165,7 +165,8 @@ Test(alloc, decide_allocates_nothing)
     rollout_plan_unref(p);
 }
 
-/* The batch entry point too, over the seed plan at GA with a state. */
+/* The batch entry points too: rollout_decide_ids, and a prepared batch over
+ * the seed plan at GA with a state. */
 Test(alloc, decide_ids_allocates_nothing)
 {
     rollout_plan *p = t_seed();
@@ -197,6 +198,34 @@ Test(alloc, decide_ids_allocates_nothing)
     for (int i = 0; i < N; i++)
         news += variants[i];
     cr_assert_gt(news, 0);
+
+    /* a prepared batch, asked id by id: by session as above, and by org for
+     * a context with nothing else, at GA with a state (the pilot list, then
+     * everyone) */
+    rollout_state s;
+    rollout_state_init(p, &s);
+    int64_t t0 = rollout_plan_start(p);
+    t_apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_START, .gate = -1}, t0);
+    for (int g = 0; g < 4; g++)
+        t_apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_GO, .gate = g, .override = 1},
+                t0 + (g + 1) * D);
+    for (int round = 0; round < 2; round++) {
+        int unit = round ? ROLLOUT_UNIT_ORG : ROLLOUT_UNIT_SESSION;
+        const rollout_state *st = round ? &s : NULL;
+        int64_t at = round ? t0 + 6 * D : now;
+        rollout_batch batch;
+        before = allocations;
+        counting = 1;
+        rc = rollout_batch_prepare(p, st, at, round ? NULL : &base, unit, &batch);
+        news = 0;
+        for (int i = 0; i < N; i++)
+            news += rollout_batch_variant(&batch, ids[i].s, ids[i].len);
+        counting = 0;
+        cr_assert_eq(rc, ROLLOUT_OK);
+        cr_assert_eq(allocations - before, 0, "%ld allocations in a prepared batch of %d",
+                     allocations - before, N);
+        cr_assert_gt(news, 0, "unit %d", unit);
+    }
     rollout_plan_unref(p);
 }
 

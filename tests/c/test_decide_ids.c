@@ -1,16 +1,19 @@
 /*
- * test_decide_ids.c — rollout_decide_ids answers what rollout_decide does.
+ * test_decide_ids.c — rollout_decide_ids and a prepared rollout_batch answer
+ * what rollout_decide does.
  *
- * The batch call works things out once per call (state, schedule, rules
- * that do not read the varying id), so its only correct answer is the one
- * rollout_decide gives for each request on its own. Every case here is a
- * comparison with rollout_decide, over plans whose rules mix id lists,
- * attributes, patterns (one that gives up), not/any/all, phases not yet
- * begun and every unit, and over states from not started to rolled back.
+ * Both work things out once (state, schedule, rules that do not read the
+ * varying id), so their only correct answer is the one rollout_decide gives
+ * for each request on its own. Every case here is a comparison with
+ * rollout_decide, over plans whose rules mix id lists (short and hashed, one
+ * and several), attributes, patterns (one that gives up), not/any/all,
+ * phases not yet begun and every unit, and over states from not started to
+ * rolled back.
  */
 #include "support.h"
 
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,13 +61,17 @@ static void make_ids(int n)
     }
 }
 
-/* The batch against one rollout_decide per request. */
+/* The batch, and a prepared batch asked id by id, against one
+ * rollout_decide per request. */
 static void expect_same(const rollout_plan *p, const rollout_state *s, int64_t now,
                         const rollout_context *base, int unit, int n)
 {
     unsigned char got[N_IDS];
     memset(got, 0xAA, sizeof got);
     int rc = rollout_decide_ids(p, s, now, base, unit, ids, (size_t)n, got);
+    rollout_batch batch;
+    memset(&batch, 0xAA, sizeof batch);
+    cr_assert_eq(rollout_batch_prepare(p, s, now, base, unit, &batch), rc, "unit %d", unit);
     rollout_context c;
     if (base)
         c = *base;
@@ -88,6 +95,10 @@ static void expect_same(const rollout_plan *p, const rollout_state *s, int64_t n
         cr_assert_eq(got[i], d.variant, "unit %d id %d (%.*s): batch %d, decide %d (%s)", unit,
                      i, (int)(ids[i].len > 40 ? 40 : ids[i].len), ids[i].s ? ids[i].s : "",
                      got[i], d.variant, rollout_reason_name(d.reason));
+        int one = rollout_batch_variant(&batch, ids[i].s, ids[i].len);
+        cr_assert_eq(one, (int)d.variant, "unit %d id %d (%.*s): prepared %d, decide %d (%s)",
+                     unit, i, (int)(ids[i].len > 40 ? 40 : ids[i].len), ids[i].s ? ids[i].s : "",
+                     one, d.variant, rollout_reason_name(d.reason));
     }
 }
 
@@ -344,5 +355,134 @@ Test(decide_ids, bad_arguments_are_errors_and_leave_every_id_stable)
                  ROLLOUT_ERR_STATE);
     expect_all_stable(v, 8);
     rollout_plan_unref(seed);
+    rollout_plan_unref(p);
+}
+
+/* A batch that could not be prepared answers STABLE for every id, as the
+ * error of rollout_decide_ids leaves every variant 0. */
+static void expect_batch_stable(const rollout_batch *b)
+{
+    for (int i = 0; i < N_IDS; i++)
+        cr_assert_eq(rollout_batch_variant(b, ids[i].s, ids[i].len), ROLLOUT_STABLE,
+                     "id %d is new from a batch that was not prepared", i);
+}
+
+Test(decide_ids, a_batch_that_fails_to_prepare_answers_stable)
+{
+    rollout_plan *p = t_plan(mixed_yaml);
+    int64_t now = rollout_plan_start(p) + 3 * H;
+    make_ids(N_IDS);
+    rollout_batch b;
+    /* the same request prepared properly puts some ids on the new version */
+    cr_assert_eq(rollout_batch_prepare(p, NULL, now, NULL, ROLLOUT_UNIT_SESSION, &b), ROLLOUT_OK);
+    int news = 0;
+    for (int i = 0; i < N_IDS; i++)
+        news += rollout_batch_variant(&b, ids[i].s, ids[i].len);
+    cr_assert_gt(news, N_IDS / 10);
+
+    cr_assert_eq(rollout_batch_prepare(p, NULL, now, NULL, ROLLOUT_UNIT_SESSION, NULL),
+                 ROLLOUT_ERR_ARG);
+    cr_assert_eq(rollout_batch_variant(NULL, "acme", 4), ROLLOUT_STABLE);
+    cr_assert_eq(rollout_batch_prepare(NULL, NULL, now, NULL, ROLLOUT_UNIT_SESSION, &b),
+                 ROLLOUT_ERR_ARG);
+    expect_batch_stable(&b);
+    for (int unit = -1; unit <= ROLLOUT_UNIT_REQUEST + 1; unit += ROLLOUT_UNIT_REQUEST + 2) {
+        cr_assert_eq(rollout_batch_prepare(p, NULL, now, NULL, ROLLOUT_UNIT_SESSION, &b),
+                     ROLLOUT_OK);
+        cr_assert_eq(rollout_batch_prepare(p, NULL, now, NULL, unit, &b), ROLLOUT_ERR_ARG,
+                     "unit %d", unit);
+        expect_batch_stable(&b);
+    }
+    /* a state of another plan, and a damaged state */
+    rollout_plan *seed = t_seed();
+    rollout_state s;
+    rollout_state_init(seed, &s);
+    t_apply(seed, &s, (rollout_event){.type = ROLLOUT_EVENT_START, .gate = -1},
+            rollout_plan_start(seed));
+    cr_assert_eq(rollout_batch_prepare(p, &s, now, NULL, ROLLOUT_UNIT_SESSION, &b),
+                 ROLLOUT_ERR_STATE_PLAN);
+    expect_batch_stable(&b);
+    s.status = ROLLOUT_STATUS_COUNT;
+    cr_assert_eq(rollout_batch_prepare(seed, &s, now, NULL, ROLLOUT_UNIT_ORG, &b),
+                 ROLLOUT_ERR_STATE);
+    expect_batch_stable(&b);
+    rollout_plan_unref(seed);
+    rollout_plan_unref(p);
+}
+
+/* A batch keeps what it needs of the state: the state changing after
+ * rollout_batch_prepare (rolled back here) does not change its answers;
+ * preparing again does. */
+Test(decide_ids, a_batch_keeps_the_state_it_was_prepared_with)
+{
+    rollout_plan *p = t_plan(mixed_yaml);
+    int64_t t0 = rollout_plan_start(p);
+    rollout_state s;
+    rollout_state_init(p, &s);
+    t_apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_START, .gate = -1}, t0);
+    make_ids(N_IDS);
+    unsigned char want[N_IDS];
+    cr_assert_eq(rollout_decide_ids(p, &s, t0 + 3 * H, NULL, ROLLOUT_UNIT_SESSION, ids, N_IDS,
+                                    want),
+                 ROLLOUT_OK);
+    rollout_batch b;
+    cr_assert_eq(rollout_batch_prepare(p, &s, t0 + 3 * H, NULL, ROLLOUT_UNIT_SESSION, &b),
+                 ROLLOUT_OK);
+    t_apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_ROLLBACK, .gate = -1,
+                                 .reason = ROLLOUT_ROLLBACK_MANUAL},
+            t0 + 3 * H);
+    int news = 0;
+    for (int i = 0; i < N_IDS; i++) {
+        cr_assert_eq(rollout_batch_variant(&b, ids[i].s, ids[i].len), want[i], "id %d", i);
+        news += want[i];
+    }
+    cr_assert_gt(news, N_IDS / 10);
+    cr_assert_eq(rollout_batch_prepare(p, &s, t0 + 3 * H, NULL, ROLLOUT_UNIT_SESSION, &b),
+                 ROLLOUT_OK);
+    expect_batch_stable(&b);
+    rollout_plan_unref(p);
+}
+
+/* One batch, read by four threads at once, answers each as it answers one:
+ * rollout_batch_variant only reads it. */
+typedef struct {
+    const rollout_batch *batch;
+    unsigned char got[N_IDS];
+} batch_reader;
+
+static void *read_batch(void *arg)
+{
+    batch_reader *r = arg;
+    for (int round = 0; round < 50; round++)
+        for (int i = 0; i < N_IDS; i++) {
+            unsigned char v = (unsigned char)rollout_batch_variant(r->batch, ids[i].s, ids[i].len);
+            if (round && v != r->got[i])
+                r->got[i] = 0xEE; /* an answer that changed: reported below */
+            else
+                r->got[i] = v;
+        }
+    return NULL;
+}
+
+Test(decide_ids, threads_share_a_batch)
+{
+    rollout_plan *p = t_seed();
+    int64_t t0 = rollout_plan_start(p);
+    make_ids(N_IDS);
+    unsigned char want[N_IDS];
+    cr_assert_eq(rollout_decide_ids(p, NULL, t0 + H, NULL, ROLLOUT_UNIT_ORG, ids, N_IDS, want),
+                 ROLLOUT_OK);
+    rollout_batch b;
+    cr_assert_eq(rollout_batch_prepare(p, NULL, t0 + H, NULL, ROLLOUT_UNIT_ORG, &b), ROLLOUT_OK);
+    batch_reader readers[4];
+    pthread_t threads[4];
+    for (int t = 0; t < 4; t++) {
+        readers[t].batch = &b;
+        cr_assert_eq(pthread_create(&threads[t], NULL, read_batch, &readers[t]), 0);
+    }
+    for (int t = 0; t < 4; t++) {
+        pthread_join(threads[t], NULL);
+        cr_assert_eq(memcmp(readers[t].got, want, N_IDS), 0, "thread %d disagrees", t);
+    }
     rollout_plan_unref(p);
 }

@@ -17,8 +17,8 @@
  * bucket < weight; the same context gives the same decision twice; indices
  * are in range; explain reports one length whatever the buffer, always
  * NUL-terminates, and a short buffer holds a prefix of the full text;
- * rollout_decide_ids with the context as its base and one id gives the same
- * variant for every unit; and literal patterns, which are compared as bytes,
+ * rollout_decide_ids and a prepared rollout_batch, with the context as their
+ * base and one id, give the same variant for every unit; and literal patterns, which are compared as bytes,
  * and patterns run as DFAs decide as the same patterns do when PCRE2 runs
  * them (each behind an empty lookahead "(?=)", which neither takes), unless
  * PCRE2 gives up on the value.
@@ -282,6 +282,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rc = rollout_decide_ids(plan, state, now, &ctx, unit, &one, 1, &v);
         FZ_CHECK(rc == ROLLOUT_OK && v == d1.variant, "decide_ids unit %d: rc %s, %d vs %d",
                  unit, rollout_code_name(rc), v, d1.variant);
+        rollout_batch batch;
+        rc = rollout_batch_prepare(plan, state, now, &ctx, unit, &batch);
+        int bv = rollout_batch_variant(&batch, one.s, one.len);
+        FZ_CHECK(rc == ROLLOUT_OK && bv == (int)d1.variant,
+                 "batch unit %d: rc %s, %d vs %d", unit, rollout_code_name(rc), bv, d1.variant);
     }
 
     /* Literal patterns answer as PCRE2 does. The values are copied with

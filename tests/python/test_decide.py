@@ -372,8 +372,9 @@ def test_decide_many_input_forms(seed, t0):
 
 
 def test_decide_many_chunks(seed, t0):
-    """More ids than one C call takes (65 536), more bytes than its buffer
-    (1 MiB), one id longer than the buffer: each id still gets its own answer."""
+    """Many ids, one of 3 MiB, None and bytes among them: each id still gets
+    its own answer, and a bad item far into the list is reported by its
+    index."""
     s = seed_state(seed, t0 + 6 * D)
     when = t0 + 2 * D
     ids = [f"org-{i}-{'p' * (i % 40)}" for i in range(140_000)]
@@ -387,15 +388,16 @@ def test_decide_many_chunks(seed, t0):
                                                        at=when, state=s)
     assert seed.decide_many(tuple(ids), at=when, state=s) == mask
     assert 0.2 < sum(mask) / len(ids) < 0.3
-    ids[131_072] = 7  # in the third chunk
+    ids[131_072] = 7
     with pytest.raises(TypeError, match=r"orgs\[131072\] must be str, bytes or None, not int"):
         seed.decide_many(ids, at=when, state=s)
 
 
 def test_decide_many_on_a_list_another_thread_changes(seed, t0):
-    """decide_many copies the ids it decides without the GIL, so a list that
-    another thread empties, refills and shrinks meanwhile (dropping the strs
-    it held) gives an answer or a RuntimeError, never freed memory."""
+    """decide_many reads the ids in place with the GIL held, so another
+    thread that empties, refills and shrinks the list (dropping the strs it
+    held) does so between calls, never under one: each answer is for the
+    list as it was, and no freed memory is read."""
     import threading
 
     ids = [f"org-{i}" for i in range(300_000)]
@@ -412,11 +414,7 @@ def test_decide_many_on_a_list_another_thread_changes(seed, t0):
     t.start()
     try:
         for _ in range(40):
-            try:
-                mask = seed.decide_many(ids, at=t0 + 3 * D)
-            except RuntimeError as e:
-                assert "orgs changed size during decide_many()" in str(e)
-                continue
+            mask = seed.decide_many(ids, at=t0 + 3 * D)
             # an answer for the list as it was when the call began
             assert len(mask) in (150_000, 300_000)
             assert set(mask) <= {0, 1}

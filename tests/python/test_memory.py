@@ -161,22 +161,22 @@ class Str(str):
 
 
 def test_decide_many_drops_the_references_it_holds(seed, t0):
-    """Whatever decide_many keeps of the ids while a chunk is decided
-    without the GIL (a reference, a UTF-8 copy on 3.8/3.9), it gives back:
-    the items' reference counts are unchanged after success and after a
-    later item of the chunk, or of a later chunk, is refused."""
+    """Whatever decide_many takes from the ids (a UTF-8 copy of a str on
+    3.8/3.9, a temporary for a subclass), it gives back: the items'
+    reference counts are unchanged after success, and after an item near
+    the start or far into the list is refused."""
     s = seed_state(seed, t0 + 6 * D)
-    ids = [f"org-{i}-é" if i % 3 else f"org-{i}" for i in range(70_000)]  # two chunks
+    ids = [f"org-{i}-é" if i % 3 else f"org-{i}" for i in range(70_000)]
     ids[5], ids[6], ids[7], ids[66_000] = b"org_42", Str("naïve"), None, "x" * 5000
     watched = [o for o in ids[:20] + ids[65_530:65_540] + ids[66_000:66_010] if o is not None]
     base = refcounts(watched)
-    small = ids[:1000]  # decided with the GIL held: nothing is held
+    small = ids[:1000]
     for form in (ids, tuple(ids), small, tuple(small)):
         mask = seed.decide_many(form, at=t0 + 2 * D, state=s)
         assert len(mask) == len(form)
     del form, small
     assert refcounts(watched) == base
-    for bad_at in (3000, 66_005):  # the first chunk; the second, after one was decided
+    for bad_at in (3000, 66_005):
         bad = list(ids)
         bad[bad_at] = 7
         with pytest.raises(TypeError, match=rf"orgs\[{bad_at}\] must be"):

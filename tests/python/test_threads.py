@@ -1,6 +1,6 @@
 """Threads: one shared plan decided from many threads gives exactly the
-single-threaded answers, for decide (GIL held: it is cheaper than a
-release), decide_many and evaluate (GIL released while the C runs) and
+single-threaded answers, for decide and decide_many (GIL held: an id
+costs less than a release), evaluate (GIL released while the C runs) and
 plan loading (GIL released)."""
 
 import os

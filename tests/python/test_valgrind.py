@@ -27,14 +27,15 @@ SCRIPT = textwrap.dedent("""
                          override=True)
     s = rollout.State.decode(p, s.encode())
     p.decide_many([f"o{i}" for i in range(3000)], at=t0 + 86400 * 3, state=s)
-    # decide_many decides a list's ids without the GIL: another thread
-    # replacing them meanwhile must not free what is being read
+    # decide_many reads a list's ids in place, with the GIL held: another
+    # thread replacing them between calls must not free what is read
     import threading
-    ids, stop = [f"o{i}" for i in range(20000)], threading.Event()
+    ids, stop = [f"o{i}" for i in range(70000)], threading.Event()
     def churn(k=0):
         while not stop.is_set():
             k += 1
-            ids[:] = [f"n{k}-{i}" for i in range(20000)]
+            ids[:] = [f"n{k}-{i}" for i in range(70000)]
+            del ids[60000 + k % 2 * 10000:]
     t = threading.Thread(target=churn)
     t.start()
     for _ in range(8):

@@ -657,98 +657,25 @@ PyObject *rb_plan_decide_fast(PyObject *self, PyObject *const *args, Py_ssize_t 
 
 /* ---- decide_many ----------------------------------------------------------------------- */
 
-/* decide_many rests on rollout_decide_ids: the state, the schedule and every
- * cohort rule that does not read the varying id are worked out once per C
- * call, so what an id costs is mostly getting its bytes out of Python.
+/* decide_many rests on a prepared batch (rollout_batch_prepare): the state,
+ * the schedule and every cohort rule that does not read the varying id are
+ * worked out once per call, so what an id costs is mostly getting its bytes
+ * out of Python, and then one rollout_batch_variant.
  *
- * Ids are read with the GIL held and their bytes copied into one buffer
- * (the arena), then decided without the GIL, a chunk at a time. The copy is
- * what makes releasing the GIL safe for any input: a list can be changed by
- * another thread meanwhile, freeing the very strs whose UTF-8 the C loop
- * would be reading; copied bytes are ours. It is also cheaper than the
- * alternatives it replaces (a tuple snapshot, or a reference taken and
- * dropped per id, both writing every id object twice, the second time long
- * after it left the cache), and the C loop then reads contiguous memory.
- * Measured again against reading ids in place (a held tuple needs nothing,
- * a list chunk decided without the GIL a reference per item): in place is
- * ~25 instructions an id fewer (callgrind, 100 000-id list: 69 against 93
- * in the binding) but slower by the clock, 12-14 ns an id against 10 in
- * tests/bench/bench_python.py, whose other cases leave the ids out of the
- * cache: the id objects are then touched three times (read, hashed, their
- * reference dropped) instead of once. Chunks of 4 Ki ids (in L2) and
- * prefetching did not close the gap; a tuple read in place only tied.
- * No per-id clean-up is left: on 3.8/3.9 a str's temporary UTF-8 copy is
- * dropped as soon as its bytes are in the arena.
+ * Each id is decided as soon as it is read, in place: the UTF-8 of an exact
+ * str (3.10+) or the buffer of a bytes, borrowed for that one call. Reading
+ * and deciding one id after the other lets the processor overlap the wait
+ * for the next id object with the hashing of this one; reading a block of
+ * ids and then deciding the block (rollout_decide_ids) was ~13 % slower by
+ * the clock, and copying every id into a buffer of our own so that the C
+ * part could run without the GIL slower still (docs/performance.md).
  *
- * Chunks are large because, when other Python threads are busy, winning
- * the GIL back after a chunk can take a whole switch interval (5 ms): 2 M
- * ids make ~30 waits, not thousands. A call too small to be worth that risk
- * (fewer than RELEASE_MIN ids) keeps the GIL. The buffers are bounded by
- * the chunk (16 bytes per id, plus ARENA bytes of ids, or up to twice one
- * longer id), not by the input. */
-#define CHUNK 65536
-#define ARENA (1 << 20)
-#define RELEASE_MIN 2048
-
-typedef struct {
-    rollout_id *ids;    /* ids_cap of them: CHUNK, or fewer for a small call */
-    size_t ids_cap;
-    char *arena;
-    size_t used, cap;   /* bytes of arena */
-} many_buf;
-
-/* Room for n more bytes in the arena. When it moves, the m ids already in
- * it are pointed at their new place. */
-static int arena_reserve(many_buf *b, size_t n, Py_ssize_t m)
-{
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap - b->used < n) {
-        if (cap > PY_SSIZE_T_MAX / 2) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        cap *= 2;
-    }
-    uintptr_t old = (uintptr_t)b->arena;
-    char *a = PyMem_Realloc(b->arena, cap);
-    if (!a) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    for (Py_ssize_t j = 0; j < m; j++)
-        if (b->ids[j].len)
-            b->ids[j].s = a + ((uintptr_t)b->ids[j].s - old);
-    b->arena = a;
-    b->cap = cap;
-    return 0;
-}
-
-/* Copies n bytes; an id of 8 to 16 bytes (most are) without a call. */
-static inline void copy_id(char *dst, const char *src, size_t n)
-{
-    if (n >= 8 && n <= 16) {
-        uint64_t x, y;
-        memcpy(&x, src, 8);
-        memcpy(&y, src + n - 8, 8);
-        memcpy(dst, &x, 8);
-        memcpy(dst + n - 8, &y, 8);
-    } else
-        memcpy(dst, src, n);
-}
-
-/* The id (p, n) copied into the arena at *used, which the caller has
- * checked has room. An empty id is absent to rollout_decide_ids whatever
- * its pointer, and takes no room: it may come before the arena exists,
- * and NULL + 0 or memcpy(NULL, ...) would be undefined. */
-static inline rollout_id arena_id(char *arena, size_t *used, const char *p, size_t n)
-{
-    if (!n)
-        return (rollout_id){NULL, 0};
-    char *dst = arena + *used;
-    copy_id(dst, p, n);
-    *used += n;
-    return (rollout_id){dst, n};
-}
+ * Borrowed bytes are safe while no other thread can change the list and
+ * free the strs it held, so the GIL is held for the whole call, as
+ * list.sort() or str.join() hold it: an id costs less than a release, and
+ * nothing here runs Python code, so the list cannot change under the call.
+ * Ids that cannot be read in place (None, str subclasses, str on 3.8/3.9,
+ * whose temporary UTF-8 copy is dropped at once) go through rb_str_get. */
 
 /* TypeError "orgs[12] must be str, bytes or None, not int". */
 static void item_type_error(const char *seq_name, Py_ssize_t i, PyObject *item)
@@ -761,17 +688,14 @@ static void item_type_error(const char *seq_name, Py_ssize_t i, PyObject *item)
     }
 }
 
-/* The bytes of id `item` (index i of the input) as b->ids[m], copied into
- * the arena: what many_fill does not take inline (None, subclasses, str on
- * 3.8/3.9, whose temporary UTF-8 copy is dropped here, an id that does not
- * fit), and the type error. */
-static __attribute__((noinline)) int many_item(many_buf *b, Py_ssize_t m, PyObject *item,
+/* The variant of id `item` (index i of the input) when many_decide does not
+ * take it in place: None (absent), a subclass, a str on 3.8/3.9; or the type
+ * error (-1). */
+static __attribute__((noinline)) int many_item(const rollout_batch *batch, PyObject *item,
                                                const char *seq_name, Py_ssize_t i)
 {
-    if (item == Py_None) {
-        b->ids[m] = (rollout_id){NULL, 0}; /* absent */
-        return 0;
-    }
+    if (item == Py_None)
+        return rollout_batch_variant(batch, NULL, 0);
     if (!PyUnicode_Check(item) && !PyBytes_Check(item)) {
         item_type_error(seq_name, i, item);
         return -1;
@@ -779,87 +703,41 @@ static __attribute__((noinline)) int many_item(many_buf *b, Py_ssize_t m, PyObje
     rb_str s;
     if (rb_str_get(item, &s, seq_name, 0) < 0)
         return -1;
-    int rc = -1;
-    if (b->cap - b->used >= s.n || arena_reserve(b, s.n, m) == 0) {
-        b->ids[m] = arena_id(b->arena, &b->used, s.p, s.n);
-        rc = 0;
-    }
+    int v = rollout_batch_variant(batch, s.p, s.n);
     rb_str_clear(&s);
-    return rc;
+    return v;
 }
 
-/* Reads the ids of items from `start` into b: up to b->ids_cap of them,
- * and ARENA bytes (or the one id that goes past it). Returns how many, or -1 with an exception set. The
- * item pointers of a block are fetched (and their objects prefetched)
- * before any is read: they are borrowed, which is safe because nothing in
- * between runs Python code (no conversion here calls back into Python or
- * allocates a tracked object, so no GC either; a type error runs code, but
- * ends the call). */
-#define BLOCK 64
-static inline Py_ssize_t many_fill(many_buf *b, PyObject *items, int is_list, Py_ssize_t start,
-                                   Py_ssize_t n, const char *seq_name)
+/* Decides the n items into mask. Expanded for lists and tuples, and for
+ * whether str can be read in place, so the loop asks neither. Returns -1
+ * with an exception set. */
+static inline int many_decide(const rollout_batch *batch, PyObject *items, int is_list,
+                              int fast_str, Py_ssize_t n, const char *seq_name,
+                              unsigned char *mask)
 {
-    Py_ssize_t cap = (Py_ssize_t)b->ids_cap, end = n - start < cap ? n : start + cap, m = 0;
-    PyObject *blk[BLOCK];
-    int fast_str = rb_py310;
-    rollout_id *ids = b->ids;
-    size_t used = 0;
-    while (start + m < end && used < ARENA) {
-        Py_ssize_t nb = end - start - m < BLOCK ? end - start - m : BLOCK;
-        for (Py_ssize_t k = 0; k < nb; k++) {
-            PyObject *o = is_list ? PyList_GetItem(items, start + m + k)
-                                  : PyTuple_GetItem(items, start + m + k);
-            if (!o) {
-                /* only another thread, while the GIL was released, can do this */
-                PyErr_Format(PyExc_RuntimeError, "%s changed size during decide_many()",
-                             seq_name);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *o = is_list ? PyList_GetItem(items, i) : PyTuple_GetItem(items, i);
+        if (!o)
+            return -1; /* cannot happen: nothing here changes the sequence */
+        PyTypeObject *tp = Py_TYPE(o);
+        Py_ssize_t len;
+        int v;
+        if (fast_str && tp == &PyUnicode_Type) {
+            const char *p = PyUnicode_AsUTF8AndSize(o, &len);
+            if (!p)
                 return -1;
-            }
-            __builtin_prefetch(o);
-            blk[k] = o;
-        }
-        for (Py_ssize_t k = 0; k < nb && used < ARENA; k++, m++) {
-            PyObject *o = blk[k];
-            PyTypeObject *tp = Py_TYPE(o);
-            if ((fast_str && tp == &PyUnicode_Type) || tp == &PyBytes_Type) {
-                /* the common cases inline: an exact str or bytes that fits */
-                Py_ssize_t len;
-                const char *p;
-                if (tp == &PyBytes_Type) {
-                    char *q;
-                    if (PyBytes_AsStringAndSize(o, &q, &len) < 0)
-                        return -1;
-                    p = q;
-                } else if (!(p = PyUnicode_AsUTF8AndSize(o, &len)))
-                    return -1;
-                if (b->cap - used >= (size_t)len) {
-                    ids[m] = arena_id(b->arena, &used, p, (size_t)len);
-                    continue;
-                }
-            }
-            b->used = used;
-            if (many_item(b, m, o, seq_name, start + m) < 0)
+            v = rollout_batch_variant(batch, p, (size_t)len);
+        } else if (tp == &PyBytes_Type) {
+            char *q;
+            if (PyBytes_AsStringAndSize(o, &q, &len) < 0)
                 return -1;
-            used = b->used;
+            v = rollout_batch_variant(batch, q, (size_t)len);
+        } else if ((v = many_item(batch, o, seq_name, i)) < 0) {
+            return -1;
         }
+        mask[i] = (unsigned char)v;
     }
-    return m;
-}
-
-/* One set of buffers is kept for the next call: allocating a megabyte or
- * two per call costs more (fresh pages from the kernel) than deciding 10 000
- * ids. A call that finds it taken (another thread is inside decide_many)
- * allocates its own. Only touched with the GIL held. */
-static many_buf spare;
-
-static void many_buf_release(many_buf *b)
-{
-    if (!spare.ids && b->ids_cap == CHUNK && b->cap <= 2 * ARENA) {
-        spare = *b;
-        return;
-    }
-    PyMem_Free(b->ids);
-    PyMem_Free(b->arena);
+    return 0;
 }
 
 /* decide_many once its arguments are parsed: v holds them, borrowed, in the
@@ -900,14 +778,15 @@ static PyObject *decide_many_impl(PlanObject *self, PyObject *const *v)
     ab.n = 0;
     ab.attrs = ab.stack_attrs;
     ab.strs = ab.stack_strs;
-    many_buf b = {NULL, 0, NULL, 0, 0};
     PyObject *snapshot = NULL, *items = NULL, *out = NULL;
     if (attrs && attrs != Py_None) {
         if (!PyDict_Check(attrs)) {
             PyErr_SetString(PyExc_TypeError, "attrs must be a dict of str to str");
             return NULL;
         }
-        /* our own copy: nothing can change it while the GIL is released */
+        /* our own copy, which the batch points into: the ids, when they are
+         * not a list or tuple, are read by running Python code (a
+         * generator's), which could change the caller's dict */
         if (!(snapshot = PyDict_Copy(attrs)) || attrs_fill(snapshot, &ab) < 0)
             goto done;
         base.attrs = ab.attrs;
@@ -915,14 +794,15 @@ static PyObject *decide_many_impl(PlanObject *self, PyObject *const *v)
     }
     const rollout_plan *plan = self->plan;
     int unit = which; /* orgs, users, sessions, requests are units 0..3 */
-    /* A state error is the same for every id: report it once, up front. */
-    int rc = rollout_decide_ids(plan, state, at, &base, unit, NULL, 0, NULL);
+    /* A state error is the same for every id: reported once, up front. */
+    rollout_batch batch;
+    int rc = rollout_batch_prepare(plan, state, at, &base, unit, &batch);
     if (rc) {
         rb_raise(rc, NULL, NULL, RB_CTX_STATE);
         goto done;
     }
-    /* An exact list or tuple is read in place (the arena copy makes that
-     * safe); anything else is materialized once, as a tuple. */
+    /* An exact list or tuple is read as it is; anything else is
+     * materialized once, as a tuple. */
     int is_list = Py_TYPE(seq) == &PyList_Type;
     if (is_list || Py_TYPE(seq) == &PyTuple_Type) {
         items = seq;
@@ -933,41 +813,16 @@ static PyObject *decide_many_impl(PlanObject *self, PyObject *const *v)
     if (n < 0 || !(out = PyBytes_FromStringAndSize(NULL, n)))
         goto done;
     unsigned char *mask = (unsigned char *)PyBytes_AsString(out);
-    if (n && spare.ids) {
-        b = spare;
-        spare = (many_buf){NULL, 0, NULL, 0, 0};
-    } else if (n) {
-        /* a call too small to release the GIL allocates just what it needs */
-        b.ids_cap = n < RELEASE_MIN ? (size_t)n : CHUNK;
-        if (!(b.ids = PyMem_Malloc(sizeof *b.ids * b.ids_cap))) {
-            PyErr_NoMemory();
-            Py_CLEAR(out);
-            goto done;
-        }
-    }
-    for (Py_ssize_t start = 0; start < n;) {
-        Py_ssize_t m = is_list ? many_fill(&b, items, 1, start, n, seq_name)
-                               : many_fill(&b, items, 0, start, n, seq_name);
-        if (m < 0)
-            goto fail;
-        /* the state was checked above, so this cannot fail */
-        if (m >= RELEASE_MIN) {
-            Py_BEGIN_ALLOW_THREADS
-            rc = rollout_decide_ids(plan, state, at, &base, unit, b.ids, (size_t)m, mask + start);
-            Py_END_ALLOW_THREADS
-        } else
-            rc = rollout_decide_ids(plan, state, at, &base, unit, b.ids, (size_t)m, mask + start);
-        if (rc) {
-            rb_raise(rc, NULL, NULL, RB_CTX_STATE);
-            goto fail;
-        }
-        start += m;
-    }
+    int fast_str = rb_py310;
+    int r = !is_list   ? many_decide(&batch, items, 0, fast_str, n, seq_name, mask)
+            : fast_str ? many_decide(&batch, items, 1, 1, n, seq_name, mask)
+                       : many_decide(&batch, items, 1, 0, n, seq_name, mask);
+    if (r < 0)
+        goto fail;
     goto done;
 fail:
     Py_CLEAR(out);
 done:
-    many_buf_release(&b);
     attrs_clear(&ab);
     Py_XDECREF(snapshot);
     Py_XDECREF(items);
