@@ -34,9 +34,9 @@
  * ratios of those counts to case_raw's are the figures to compare with the
  * targets. --uuid uses 36-byte ids instead of 8-byte ones. Figures
  * (RelWithDebInfo, GCC 12, x86-64), instructions per operation:
- *             raw  idlist  regex  alts  dfa  pcre2  seed  batch  bseed
- *   8 bytes    45     208    237   311  391    648   424     90     62
- *   36 bytes   74     280    271   345  439    699   458    153     95
+ *             raw  idlist  regex  alts  dfa  pcre2  seed  batch  bseed  prep  pseed
+ *   8 bytes    45     208    237   311  391    648   424     86     57   110     66
+ *   36 bytes   74     280    271   345  439    699   458    157     90   191    123
  * By the clock the ratios differ (docs/performance.md): id-list 4.4x and
  * 2.75x, the automaton 9.5x and 5.1x, PCRE2 13x and 6.8x.
  */
