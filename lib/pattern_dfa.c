@@ -13,8 +13,9 @@
  *   - a quantifier after one of those: *, +, ?, {n}, {n,}, {n,m} with n and
  *     m up to 32, greedy or lazy (which changes what is captured, never
  *     whether there is a match), not possessive;
- *   - groups (...) and (?:...) of alternatives, nested or not, without a
- *     quantifier;
+ *   - groups (...) and (?:...) of alternatives, nested or not, with or
+ *     without one of those quantifiers (each copy the quantifier needs is
+ *     parsed again from the group's text, a piece of NFA of its own);
  *   - ^ first and $, \z or \Z last, and | at the top level only without them;
  *   - (?i) at the very front, for the whole pattern: a character the pattern
  *     names matches its other case too, and k and s their third cases above
@@ -24,9 +25,9 @@
  * always "every character" (., a negated class, \D), which the automaton
  * spells as the byte sequences of valid UTF-8 characters, so a byte of an
  * invalid sequence is matched by nothing, in PCRE2 (MATCH_INVALID_UTF) as
- * here. Without quantified groups the
- * classic catastrophic patterns ((a+)+, (a|aa)+) stay with PCRE2 and its
- * limits; for the patterns a DFA runs there is no backtracking to limit.
+ * here. The classic catastrophic patterns ((a+)+, (a|aa)+) are regular
+ * languages too: as automata they have no backtracking to limit, and give
+ * the real answer where PCRE2 would give up.
  *
  * The construction is the textbook one: Thompson's NFA, then subsets, over
  * byte classes (bytes that no set of the pattern tells apart share one
@@ -397,6 +398,54 @@ static frag repeat_class(builder *b, const charclass *cc, int min, int max)
 
 static frag parse_alt(builder *b);
 
+/* The alternatives of a group whose body starts at `body`; b->i is left at
+ * its ). */
+static frag parse_group(builder *b, size_t body)
+{
+    if (b->depth == DEPTH_MAX) {
+        b->ok = false; /* the parser recurses per group: bound its stack */
+        return empty_frag(b);
+    }
+    b->i = body;
+    b->depth++;
+    frag g = parse_alt(b);
+    b->depth--;
+    return g;
+}
+
+/* min to max (-1: any number of) matches of a group, g being the first
+ * copy of its NFA; the others are parsed again from its body, so each is a
+ * piece of its own (as repeat_class makes one per character). Whatever
+ * the group matches, the empty string included, the subset construction
+ * follows the loops without repeating itself: there is no backtracking to
+ * blow up. b->i is left where it was, after the quantifier. */
+static frag repeat_group(builder *b, frag g, size_t body, int min, int max)
+{
+    size_t after = b->i;
+    bool used = false;
+#define NEXT_COPY() (used ? parse_group(b, body) : (used = true, g))
+    frag f = empty_frag(b);
+    for (int r = 0; r < min && b->ok; r++)
+        join(b, &f, NEXT_COPY());
+    int exit = add_state(b, N_EPS, 0, -1, -1);
+    if (max < 0) {
+        frag c = NEXT_COPY();
+        int loop = add_state(b, N_EPS, 0, c.start, exit);
+        b->st[c.end].out1 = (int16_t)loop;
+        join(b, &f, (frag){loop, exit});
+    } else {
+        for (int r = min; r < max && b->ok; r++) {
+            frag c = NEXT_COPY();
+            int maybe = add_state(b, N_EPS, 0, c.start, exit);
+            join(b, &f, (frag){maybe, c.end});
+        }
+        join(b, &f, (frag){exit, exit});
+    }
+#undef NEXT_COPY
+    b->i = after;
+    return f;
+}
+
 static frag parse_seq(builder *b)
 {
     const char *s = b->s;
@@ -424,21 +473,18 @@ static frag parse_seq(builder *b)
                 b->ok = false; /* an option, a lookaround, a named group */
                 break;
             }
-            if (b->depth == DEPTH_MAX) {
-                b->ok = false; /* the parser recurses per group: bound its stack */
-                break;
-            }
-            b->i = i;
-            b->depth++;
-            frag g = parse_alt(b);
-            b->depth--;
-            if (!b->ok || b->i >= n || s[b->i] != ')' ||
-                (b->i + 1 < n && strchr("*+?{", s[b->i + 1]))) {
-                b->ok = false; /* unclosed, or a quantified group */
+            frag g = parse_group(b, i);
+            int min, max;
+            if (!b->ok || b->i >= n || s[b->i] != ')') {
+                b->ok = false; /* unclosed */
                 break;
             }
             b->i++;
-            join(b, &f, g);
+            if (!parse_quant(b, &min, &max)) {
+                b->ok = false;
+                break;
+            }
+            join(b, &f, min == 1 && max == 1 ? g : repeat_group(b, g, i, min, max));
             continue;
         }
         charclass set = {{{0}}, false, false, false};

@@ -326,7 +326,7 @@ Test(decide, cohort_without_phase)
 Test(decide, match_error_serves_stable)
 {
     rollout_plan *p = t_plan(HEAD "cohorts:\n"
-                                  "  - {id: bots, match: {attr: ua, matches: '^(a+)+$'}}\n"
+                                  "  - {id: bots, match: {attr: ua, matches: '^(?=a)(a+)+$'}}\n"
                                   "  - {id: rest, match: {everyone: true}}\n"
                                   "phases:\n  - id: p\n    cohort: rest\n"
                                   "    steps: [{at: 0h, weight: 100%, unit: org}]\n");

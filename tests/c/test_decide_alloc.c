@@ -252,7 +252,7 @@ Test(alloc, a_catastrophic_pattern_allocates_nothing)
         "format: 1\nid: t\nsalt: s\nstart: 2026-01-01T00:00:00Z\n"
         "versions: {stable: a, new: b}\n"
         "cohorts:\n"
-        "  - {id: c, match: {attr: ua, matches: '^(a+)+$'}}\n"
+        "  - {id: c, match: {attr: ua, matches: '^(?=a)(a+)+$'}}\n"
         "phases:\n"
         "  - {id: a, cohort: c, steps: [{at: 0h, weight: 100%, unit: user}]}\n";
     rollout_plan *p = t_plan(yaml);

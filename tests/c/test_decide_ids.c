@@ -110,8 +110,8 @@ static const char mixed_yaml[] =
     "  - {id: pilot, match: {any: [{org_in: [acme, o1, o2, o3, o4, o5, o6, o7, o8, o9, o10]},\n"
     "                              {user_in: [u1, u2]}]}}\n"
     "  - {id: gold, match: {all: [{not: {org_in: [o3, globex]}}, {attr: tier, in: [gold]}]}}\n"
-    "  - {id: risky, match: {all: [{org_in: [globex, acme-corp]}, {attr: ua, matches: '^(a+)+$'}]}}\n"
-    "  - {id: slow, match: {attr: ua, matches: '^(a+)+$'}}\n"
+    "  - {id: risky, match: {all: [{org_in: [globex, acme-corp]}, {attr: ua, matches: '^(?=a)(a+)+$'}]}}\n"
+    "  - {id: slow, match: {attr: ua, matches: '^(?=a)(a+)+$'}}\n"
     "  - {id: later, match: {attr: tier, equals: silver}}\n"
     "  - {id: users, match: {user_in: [u1, u2, u3, acme]}}\n"
     "  - {id: rest, match: {everyone: true}}\n"
@@ -127,7 +127,8 @@ static const char mixed_yaml[] =
     "  - {id: e, cohort: later, steps: [{at: 48h, weight: 90%, unit: org}]}\n";
 
 /* Base contexts: each attribute present or not; the other ids present or
- * not. The ua value makes ^(a+)+$ give up (MATCH_ERROR). */
+ * not. The ua value makes ^(?=a)(a+)+$ give up (MATCH_ERROR: the lookahead
+ * keeps it with PCRE2; without it the pattern is an automaton). */
 static rollout_context make_base(uint64_t bits, rollout_attr *attrs)
 {
     rollout_context c;

@@ -59,14 +59,19 @@ Test(pattern_dfa, which_patterns_get_one)
         "^Mozilla/.*Firefox/\\d+", "(?i)a+", "(?i)^[a-z0-9._-]+@example\\.com$", "(?i)\\W.",
         /* fuzz_decide's, which it compares with their (?=) twins below */
         "^[a-z0-9._-]+@(corp|example)\\.com\\z", "bot\\d*|o\\w{1,3}-",
+        /* quantified groups, the catastrophic ones among them: a regular
+         * language whatever PCRE2's backtracking would make of it */
+        "(a+)+", "(a|aa)+", "(?:ab)*", "@(?:[a-z]+\\.)+com$", "^(\\w+\\s?)*$", "(ab){2,3}",
+        "(a|)*b", "((a+)?b){2}", "(?:x{2}){0,3}y",
     };
     static const char *const no[] = {
-        "(a+)+",        /* a quantified group: PCRE2, with its limits */
-        "(a|aa)+", "(?:ab)*", "\\bword", "a++", "(?=a)b", "\\p{L}", "\\x41",
+        "(?=a)(a+)+",   /* a lookahead: PCRE2, with its limits */
+        "(a)++", "(a)*+", "(a){,3}", "\\bword", "a++", "(?=a)b", "\\p{L}", "\\x41",
         "(?i)[^a]", "a(?i)b", "(?-i)a", "(?i:a)b",
         "a{,3}",        /* read as text by PCRE2 10.42, as a quantifier by later ones */
         "a{33}", "^a|b", "a|b$", "[[:alpha:]]+", "caf\xc3\xa9+", "[a-c-e]",
         "a[ab]{12}c",   /* a DFA of more than 255 states */
+        "^(.*a){12}$",  /* too large an NFA: a catastrophic pattern PCRE2 keeps */
         "((((((((((((((((((a))))))))))))))))))", /* groups nested past 16 */
         "abc",          /* literal: compared as bytes, no DFA */
         "(?=)@[a-z]+\\.com$", "^(?=)[a-z0-9._-]+@(corp|example)\\.com\\z",
@@ -116,6 +121,16 @@ Test(pattern_dfa, edges_answer_as_pcre2)
         {"(?i)^[\\w]$", "\xe2\x84\xaa", 0}, {"(?i)^.$", "\xe2\x84\xaa", 1},
         {"(?i)@example\\.com$", "ANN@EXAMPLE.COM", 1}, {"(?i)^a$", "\xc3\xa1", 0},
         {"^k+$", "\xe2\x84\xaa", 0},
+        /* quantified groups */
+        {"^(a|aa)+$", "aaaaa", 1}, {"^(a|aa)+$", "aaaa!", 0}, {"^(ab)+$", "abab", 1},
+        {"^(ab)+$", "aba", 0}, {"^(ab)+$", "", 0}, {"^(ab)*$", "", 1}, {"^(a|b)*c", "ababc", 1},
+        {"(x*)*y", "xxxx", 0}, {"^(?:a{2}){2}$", "aaaa", 1}, {"^(?:a{2}){2}$", "aaa", 0},
+        {"^(a?){3}a{3}$", "aaa", 1}, {"^(a?){3}a{3}$", "aaaaaaa", 0},
+        {"@(?:[a-z]+\\.)+com$", "ann@mail.example.com", 1},
+        {"@(?:[a-z]+\\.)+com$", "ann@.com", 0}, {"^(?:ab|c){2,3}$", "abcab", 1},
+        {"^(?:ab|c){2,3}$", "c", 0}, {"^(?:ab|c){2,3}$", "ababcc", 0},
+        {"^((a+)?b){2}$", "abb", 1}, {"^(\\w+\\s?)*$", "ab cd", 1},
+        {"^(\\w+\\s?)*$", "ab  cd", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         rollout_plan *p = pattern_plan(cases[i].pattern);
@@ -204,11 +219,20 @@ static void gen_item(gen *g)
 
 static void gen_seq(gen *g, int depth, int max_items);
 
-/* (x|y|z) or (?:x|y): the sample takes one alternative. */
+/* (x|y|z) or (?:x|y), quantified or not: the sample takes one alternative,
+ * as many times as the quantifier allows. */
 static void gen_group(gen *g, int depth)
 {
+    static const struct {
+        const char *text;
+        int min, max; /* max -1: the sample repeats up to 3 */
+    } quants[] = {
+        {"", 1, 1}, {"", 1, 1}, {"", 1, 1}, {"*", 0, -1}, {"+", 1, -1}, {"?", 0, 1},
+        {"{0,2}", 0, 2}, {"{2}", 2, 2}, {"{1,}", 1, -1}, {"+?", 1, -1},
+    };
     emit(g, rnd(2) ? "(" : "(?:");
-    unsigned n = 2 + rnd(2), pick = rnd(n);
+    unsigned n = 1 + rnd(3), pick = rnd(n);
+    size_t start = g->sample_len, picked = 0;
     for (unsigned k = 0; k < n; k++) {
         if (k)
             emit(g, "|");
@@ -216,8 +240,21 @@ static void gen_group(gen *g, int depth)
         gen_seq(g, depth + 1, 2);
         if (k != pick)
             g->sample_len = mark; /* only the picked alternative stays in the sample */
+        else
+            picked = g->sample_len - mark;
     }
     emit(g, ")");
+    unsigned q = rnd(sizeof quants / sizeof quants[0]);
+    emit(g, quants[q].text);
+    int max = quants[q].max < 0 ? quants[q].min + 2 : quants[q].max;
+    int times = quants[q].min + (int)rnd((unsigned)(max - quants[q].min + 1));
+    /* the picked alternative's sample, times times over */
+    char one[128];
+    memcpy(one, g->sample + start, picked);
+    g->sample_len = start;
+    for (int t = 0; t < times; t++)
+        for (size_t k = 0; k < picked; k++)
+            sample_add(g, one[k]);
 }
 
 static void gen_seq(gen *g, int depth, int max_items)
@@ -341,6 +378,20 @@ Test(pattern_dfa, never_gives_up)
     v[501] = '\0';
     cr_expect_eq(rp_pattern_match(pat, v, 501), 1);
     rollout_plan_unref(p);
+
+    /* the classic ones, quantified groups, as automata */
+    static const char *const redos[] = {"^(a|aa)+$", "^(a+)+$", "^(\\w+\\s?)*$"};
+    memset(v, 'a', 40);
+    v[40] = '!';
+    for (size_t i = 0; i < sizeof redos / sizeof redos[0]; i++) {
+        p = pattern_plan(redos[i]);
+        pat = pattern_of(p);
+        cr_assert_not_null(pat->dfa, "%s", redos[i]);
+        cr_expect_eq(rp_pattern_match(pat, v, 41), 0, "%s", redos[i]);
+        cr_expect_eq(pcre2_answer(pat, v, 41, true), -1, "PCRE2 gives up on %s", redos[i]);
+        cr_expect_eq(rp_pattern_match(pat, v, 40), 1, "%s", redos[i]);
+        rollout_plan_unref(p);
+    }
 }
 
 /* A plan's patterns share one budget of automaton states: a plan of many

@@ -111,7 +111,7 @@ def test_no_cohort_and_match_error():
     assert p.decide(org="acme", at=p.start).new
 
     p = rollout.Plan.from_string(head + "cohorts:\n"
-                                 "  - {id: bots, match: {attr: ua, matches: '^(a+)+$'}}\n"
+                                 "  - {id: bots, match: {attr: ua, matches: '^(?=a)(a+)+$'}}\n"
                                  "  - {id: rest, match: {everyone: true}}\n"
                                  "phases:\n  - id: p\n    cohort: rest\n"
                                  "    steps: [{at: 0h, weight: 100%, unit: org}]\n")

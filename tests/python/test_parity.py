@@ -30,7 +30,7 @@ salt: extra-salt
 start: 2026-02-28T09:00:00Z
 versions: {stable: a, new: b}
 cohorts:
-  - {id: bots, match: {attr: ua, matches: '^(a+)+$'}}
+  - {id: bots, match: {attr: ua, matches: '^(?=a)(a+)+$'}}
   - id: de
     match: {all: [{attr: country, equals: DE}, {not: {org_in: [acme-corp]}}]}
   - {id: gold, match: {any: [{attr: plan_tier, in: [gold, platinum]}, {user_in: [Z]}]}}
