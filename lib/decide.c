@@ -510,26 +510,28 @@ int rollout_batch_prepare(const rollout_plan *plan, const rollout_state *state, 
 #  define RP_LOOP
 #endif
 
-RP_LOOP static void ids_short(const rollout_batch *b, const rollout_id *ids, size_t n,
-                              unsigned char *variants)
+/* One list: the list's fields and both answers copied, since a store to
+ * variants could alias the batch's fields. */
+static RP_INLINE void ids_one_list(const rollout_batch *b, bool hashed, const rollout_id *ids,
+                                   size_t n, unsigned char *variants)
 {
-    /* copies: a store to variants could alias the batch's fields */
     uint64_t seed = b->seed_;
     rp_idset set = *(const rp_idset *)b->set_;
     uint32_t hit = b->hit_, miss = b->miss_;
     for (size_t i = 0; i < n; i++)
-        variants[i] = one_list_variant(seed, &set, false, hit, miss, ids[i].s, ids[i].len);
+        variants[i] = one_list_variant(seed, &set, hashed, hit, miss, ids[i].s, ids[i].len);
+}
+
+RP_LOOP static void ids_short(const rollout_batch *b, const rollout_id *ids, size_t n,
+                              unsigned char *variants)
+{
+    ids_one_list(b, false, ids, n, variants);
 }
 
 RP_LOOP static void ids_hashed(const rollout_batch *b, const rollout_id *ids, size_t n,
                                unsigned char *variants)
 {
-    /* copies: a store to variants could alias the batch's fields */
-    uint64_t seed = b->seed_;
-    rp_idset set = *(const rp_idset *)b->set_;
-    uint32_t hit = b->hit_, miss = b->miss_;
-    for (size_t i = 0; i < n; i++)
-        variants[i] = one_list_variant(seed, &set, true, hit, miss, ids[i].s, ids[i].len);
+    ids_one_list(b, true, ids, n, variants);
 }
 
 RP_LOOP static void ids_other(const rollout_batch *b, const rollout_id *ids, size_t n,
