@@ -309,11 +309,12 @@ ROLLOUT_API int rollout_decide_ids(const rollout_plan *plan, const rollout_state
  * asks per request which variant it gets.
  *
  * Declared here so that it can live on the stack or inside the caller's own
- * structures, as XXH3_state_t is; its members are the library's alone and
- * change between versions. It holds pointers to the plan and to what base
- * points to (its other ids and its attributes), which must outlive it and
- * stay unchanged; it copies what it needs of the state, which may change or
- * go after rollout_batch_prepare returns. */
+ * structures, as XXH3_state_t is; its members are the library's alone. Its
+ * size and layout are part of the ABI, as rollout_state's are: a change
+ * bumps ROLLOUT_ABI_MAJOR (the SONAME). It holds pointers to the plan and
+ * to what base points to (its other ids and its attributes), which must
+ * outlive it and stay unchanged; it copies what it needs of the state,
+ * which may change or go after rollout_batch_prepare returns. */
 typedef struct rollout_batch {
     const rollout_plan *plan_;
     const void *set_;
@@ -337,7 +338,8 @@ ROLLOUT_API int rollout_batch_prepare(const rollout_plan *plan, const rollout_st
 /* The variant of the prepared request whose `unit` id is (id, len): exactly
  * rollout_decide's variant for it, ROLLOUT_STABLE (0) or ROLLOUT_NEW (1). id
  * NULL or len 0 is an absent id. A NULL batch answers ROLLOUT_STABLE. Reads
- * *batch only, so any number of threads may share one. */
+ * the batch, the plan and what base pointed to, and writes nothing, so any
+ * number of threads may share one batch. Allocates nothing, takes no lock. */
 ROLLOUT_API int rollout_batch_variant(const rollout_batch *batch, const char *id, size_t len);
 
 /* Renders a decision as one line of text, e.g. "org acme is in cohort pilot;

@@ -2,8 +2,8 @@
  * pattern_dfa.h — simple patterns as deterministic automata (pattern_dfa.c).
  *
  * A targeting pattern inside a small subset of PCRE2's syntax (text,
- * classes, quantified single characters, unquantified groups of
- * alternatives, a leading (?i); docs/targeting.md lists it) is also
+ * classes, quantified single characters, groups of alternatives,
+ * quantified or not, a leading (?i); docs/targeting.md lists it) is also
  * compiled at load into a DFA over bytes, which decide runs instead of
  * PCRE2: a table step per byte or two of the value, none of
  * pcre2_jit_match's fixed cost, and time linear in the value, so such a

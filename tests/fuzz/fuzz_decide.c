@@ -18,10 +18,10 @@
  * are in range; explain reports one length whatever the buffer, always
  * NUL-terminates, and a short buffer holds a prefix of the full text;
  * rollout_decide_ids and a prepared rollout_batch, with the context as their
- * base and one id, give the same variant for every unit; and literal patterns, which are compared as bytes,
- * and patterns run as DFAs decide as the same patterns do when PCRE2 runs
- * them (each behind an empty lookahead "(?=)", which neither takes), unless
- * PCRE2 gives up on the value.
+ * base and one id, give the same variant for every unit; and literal
+ * patterns, which are compared as bytes, and patterns run as DFAs decide as
+ * the same patterns do when PCRE2 runs them (each behind an empty lookahead
+ * "(?=)", which neither takes), unless PCRE2 gives up on the value.
  */
 #include "fuzz_common.h"
 

@@ -10,9 +10,10 @@
  * free list, which keeps references to the ids instead of formatting
  * anything, and the explanation is only rendered when asked for. The GIL
  * is *not* released around one rollout_decide: it takes tens of
- * nanoseconds, less than releasing and taking back the GIL. decide_many
- * releases it per chunk (rollout_decide_ids; see below), and parses its
- * arguments as decide does (3.10+), which matters for short lists.
+ * nanoseconds, less than releasing and taking back the GIL. Nor does
+ * decide_many, which asks a prepared rollout_batch per id as it reads the
+ * ids in place (see below), and parses its arguments as decide does
+ * (3.10+), which matters for short lists.
  */
 #include "binding.h"
 

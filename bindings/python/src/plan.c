@@ -506,8 +506,9 @@ static PyMethodDef plan_methods[] = {
      METH_VARARGS | METH_KEYWORDS,
      "decide_many($self, /, orgs=None, *, users=None, sessions=None, requests=None, attrs=None, "
      "at=None, state=None)\n--\n\n-> bytes. "
-     "Decides one request per id of exactly one id sequence, in one C loop with the\n"
-     "GIL released. Returns a bytes mask: mask[i] is 1 when ids[i] gets the new version."},
+     "Decides one request per id of exactly one id sequence: the state, schedule and\n"
+     "rules that do not read the id once, then each id as it is read, with the GIL\n"
+     "held. Returns a bytes mask: mask[i] is 1 when ids[i] gets the new version."},
     {"from_file", plan_from_file, METH_VARARGS | METH_CLASS,
      "from_file($type, path, /)\n--\n\nLoads and validates a plan file (YAML or JSON)."},
     {"from_string", (PyCFunction)(void (*)(void))plan_from_string,
