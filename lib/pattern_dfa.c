@@ -752,7 +752,12 @@ int rp_dfa_match(const rp_dfa *d, const char *s, size_t n)
             return 0; /* the start, which does not match, after every byte */
         i = (size_t)(at - p);
     }
-    if (d->pairs && body >= i + 4) {
+    /* Two bytes a step where the pair table exists, four bytes between
+     * looks at the state: a settled state never leads anywhere else, so a
+     * look every four bytes finds the answer as surely as one a byte, and
+     * the bytes after it need no reading at all. */
+    bool settled = false;
+    if (d->pairs && body >= i + 2) {
         const uint16_t *t2 = d->pairs;
         const uint16_t *hi = d->pair_of;
         const unsigned stop2 = nc * nc;
@@ -760,24 +765,31 @@ int rp_dfa_match(const rp_dfa *d, const char *s, size_t n)
         for (; i + 4 <= body; i += 4) {
             st2 = t2[st2 + hi[p[i]] + cls[p[i + 1]]];
             st2 = t2[st2 + hi[p[i + 2]] + cls[p[i + 3]]];
-            if (t2[st2 + stop2] & RP_DFA_SETTLED)
+            if (t2[st2 + stop2] & RP_DFA_SETTLED) {
+                settled = true;
                 break;
+            }
+        }
+        if (!settled && i + 2 <= body) {
+            st2 = t2[st2 + hi[p[i]] + cls[p[i + 1]]];
+            i += 2;
         }
         st = t2[st2 + stop2 + 1];
     }
-    /* Four bytes a step, then a look at the state: a settled state never
-     * leads anywhere else, so a look every four bytes finds the answer as
-     * surely as one a byte, for a quarter of the cost. */
-    for (; i + 4 <= body; i += 4) {
-        st = t[st + cls[p[i]]];
-        st = t[st + cls[p[i + 1]]];
-        st = t[st + cls[p[i + 2]]];
-        st = t[st + cls[p[i + 3]]];
-        if (t[st + nc] & RP_DFA_SETTLED)
-            break;
+    if (!settled) {
+        for (; i + 4 <= body; i += 4) {
+            st = t[st + cls[p[i]]];
+            st = t[st + cls[p[i + 1]]];
+            st = t[st + cls[p[i + 2]]];
+            st = t[st + cls[p[i + 3]]];
+            if (t[st + nc] & RP_DFA_SETTLED) {
+                settled = true;
+                break;
+            }
+        }
+        for (; !settled && i < body; i++)
+            st = t[st + cls[p[i]]];
     }
-    for (; i < body; i++)
-        st = t[st + cls[p[i]]];
     if (anywhere || n == 0)
         return t[st + nc] & RP_DFA_MATCH;
     unsigned before = st;
