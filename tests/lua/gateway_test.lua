@@ -12,7 +12,9 @@
 --     read for a request bucketed by org, no attribute no rule reads);
 --   * gw.reads() reports which ids are read for every request (what
 --     plan:rule_reads() says the rules read, narrowed to init's attributes);
---   * with a rolled-back state, nothing but the rules' ids is read.
+--   * with a rolled-back state, nothing but the rules' ids is read;
+--   * a state line that does not decode, and a decision the library
+--     refuses, route to stable with STATE_UNREADABLE / DECIDE_FAILED labels.
 -- Run by ctest as lua_gateway (LuaJIT: the gateway uses the FFI).
 local lib = arg[1] or error("usage: luajit gateway_test.lua LIBRARY")
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
@@ -226,6 +228,43 @@ for _, spec in ipairs(PLANS) do
     local rolled = assert(plan:apply(started, { type = "rollback" }, now))
     units = run(plan, spec, rolled:encode(), 500, "rolled back")
     check(next(units) == nil, spec.name .. ": a rolled-back state read a unit")
+end
+
+-- The two ways route() answers stable without the plan's say: a state line
+-- that does not decode (the error cached with the line: a second request
+-- with the same line gets the same label, a good line ends it), and a
+-- decision the library refused (which a decoded state cannot cause: the
+-- plan is made to refuse here).
+do
+    local spec = PLANS[1]
+    local plan = init(spec.yaml)
+    request_vars = { http_x_org = "acme-corp", http_x_user = "u-7", cookie_session = "s-1" }
+    local bad = "rs1.not-a-state"
+    local _, why = plan:decode_state(bad)
+    check(type(why) == "string" and #why > 0, "a bad state line decodes: " .. tostring(why))
+    shared[gw.state_key()] = bad
+    for round = 1, 2 do
+        reads = {}
+        local upstream = gw.route()
+        check(upstream == "stable" and var.rollout_reason == "STATE_UNREADABLE: " .. why,
+              ("unreadable state, request %d: %s %q"):format(round, upstream,
+                  tostring(var.rollout_reason)))
+    end
+    local started = assert(plan:apply(plan:new_state(), "start", plan:start()))
+    shared[gw.state_key()] = started:encode()
+    reads = {}
+    local upstream = gw.route()
+    local variant, label = plan:decide_label("acme-corp", "u-7", "s-1", now, started, nil, {})
+    check(upstream == (variant == "new" and "canary" or "stable") and var.rollout_reason == label,
+          ("a good state line after a bad one: %s %q, want %q"):format(upstream,
+              tostring(var.rollout_reason), label))
+    plan.decide_label_raw = function() return nil, "refused for the test" end
+    reads = {}
+    upstream = gw.route()
+    check(upstream == "stable" and var.rollout_reason == "DECIDE_FAILED: refused for the test",
+          ("a refused decision: %s %q"):format(upstream, tostring(var.rollout_reason)))
+    plan.decide_label_raw = nil
+    shared[gw.state_key()] = nil
 end
 
 if failures > 0 then
