@@ -303,25 +303,15 @@ static unsigned char rules_variant(const rollout_batch *b, const char *s, size_t
     return batch_variant(b->answer_[ci], hash, has_id);
 }
 
-/* What rollout_batch_variant does not do inline: the batches that are not
- * one list, and ids that are absent or longer than 16 bytes. */
+/* The batches that are not one list, out of rollout_batch_variant's way. */
 #if defined(__GNUC__)
 __attribute__((noinline, flatten))
 #endif
 static int other_variant(const rollout_batch *b, const char *id, size_t len)
 {
-    switch (b->kind_) {
-    case BATCH_FIXED:
+    if (b->kind_ == BATCH_FIXED)
         return (int)b->hit_;
-    case BATCH_SHORT:
-        return one_list_variant(b->seed_, b->set_, false, b->hit_, b->miss_, id, len);
-    case BATCH_HASHED:
-        return one_list_variant(b->seed_, b->set_, true, b->hit_, b->miss_, id, len);
-    case BATCH_LISTS:
-        return lists_variant(b, id, len);
-    default:
-        return rules_variant(b, id, len);
-    }
+    return b->kind_ == BATCH_LISTS ? lists_variant(b, id, len) : rules_variant(b, id, len);
 }
 
 /* Whether a listed id is (id, len): rp_idset_probe_short past its length
@@ -336,9 +326,20 @@ static int short_listed_variant(const rollout_batch *b, const char *id, size_t l
     return bucket < (rp_idset_probe_short(b->set_, id, len) ? b->hit_ : b->miss_);
 }
 
-/* The lists with an id longer than 16 bytes: XXH3's longer forms, whose
- * registers the 16-byte paths should not pay for; a function per kind of
- * list, for the same reason. */
+/* A present id against a short list: its bucket, and the list's length
+ * filter before any byte is compared (a listed id may have its length). */
+static RP_INLINE int short_list_answer(const rollout_batch *b, const char *id, size_t len)
+{
+    uint32_t bucket = rp_bucket_from_hash(rp_hash_id(b->seed_, id, len));
+    const rp_idset *set = b->set_;
+    if (set->len_bits >> (len & 63) & 1)
+        return short_listed_variant(b, id, len, bucket);
+    return bucket < b->miss_;
+}
+
+/* The lists with an id absent or longer than 16 bytes: XXH3's longer
+ * forms, whose registers the 16-byte paths should not pay for; a function
+ * per kind of list, for the same reason. */
 #if defined(__GNUC__)
 __attribute__((noinline, flatten))
 #endif
@@ -354,11 +355,7 @@ static int short_long_variant(const rollout_batch *b, const char *id, size_t len
 {
     if (RP_UNLIKELY(!id || !len))
         return b->miss_ == ALWAYS_NEW;
-    uint32_t bucket = rp_bucket_from_hash(rp_hash_id(b->seed_, id, len));
-    const rp_idset *set = b->set_;
-    if (set->len_bits >> (len & 63) & 1)
-        return short_listed_variant(b, id, len, bucket);
-    return bucket < b->miss_;
+    return short_list_answer(b, id, len);
 }
 
 /* A hashed list and an id of 1 to 16 bytes: XXH3's short forms, and
@@ -376,9 +373,8 @@ static int hashed_list_variant(const rollout_batch *b, const char *id, size_t le
 }
 
 /* The short list, the usual batch (the seed plan's pilot orgs), here, an id
- * of 1 to 16 bytes without a call: XXH3's short forms, and the length
- * filter before any byte is compared. The others are a jump away, so this
- * path saves no registers. */
+ * of 1 to 16 bytes without a call (XXH3's short forms). The others are a
+ * jump away, so this path saves no registers. */
 RP_FLATTEN int rollout_batch_variant(const rollout_batch *b, const char *id, size_t len)
 {
     if (RP_UNLIKELY(!b))
@@ -388,11 +384,7 @@ RP_FLATTEN int rollout_batch_variant(const rollout_batch *b, const char *id, siz
                                         : other_variant(b, id, len);
     if (RP_UNLIKELY(!id || len - 1 >= 16))
         return short_long_variant(b, id, len);
-    uint32_t bucket = rp_bucket_from_hash(rp_hash_id(b->seed_, id, len));
-    const rp_idset *set = b->set_;
-    if (set->len_bits >> (len & 63) & 1) /* a listed id may have its length */
-        return short_listed_variant(b, id, len, bucket);
-    return bucket < b->miss_;
+    return short_list_answer(b, id, len);
 }
 
 /* Each request of a batch differs from the others in one id, so everything
