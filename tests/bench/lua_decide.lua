@@ -19,7 +19,7 @@
 --                  (pointer, length) ids: the nginx example's call
 --   explain        a decision plus its full text (the admin /explain)
 -- Each is timed in ROUNDS (default 7) interleaved rounds; the median is
--- printed. The plan is the one tests/lua/nginx_test.py uses.
+-- printed. The plan is the nginx example's, tests/lua/nginx_plan.yaml.
 local lib = arg[1] or error("usage: luajit lua_decide.lua LIBRARY [ROUNDS]")
 local rounds = tonumber(arg[2] or "7")
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
@@ -34,22 +34,7 @@ uint64_t XXH3_64bits_withSeed(const void *data, size_t len, uint64_t seed);
 ]]
 local xxh = ffi.load("xxhash")
 
-local plan = assert(rollout.load_string([[
-format: 1
-id: bench
-salt: bench-salt-2026
-start: 2000-01-01T00:00:00Z
-versions: {stable: v1, new: v2}
-cohorts:
-  - {id: internal, match: {attr: email, matches: '@example\.com$'}}
-  - {id: pilot, match: {org_in: [acme-corp, globex]}}
-  - {id: everyone, match: {everyone: true}}
-phases:
-  - {id: canary, cohort: internal, steps: [{at: 0, weight: 100%, unit: session}]}
-  - {id: pilot, cohort: pilot, steps: [{at: 0, weight: 30%, unit: user}]}
-  - {id: ga, cohort: everyone, steps: [{at: 0, weight: 20%, unit: org}]}
-bake: {duration: 36500d}
-]]))
+local plan = assert(rollout.load_file(here .. "../lua/nginx_plan.yaml"))
 
 local N = 4096
 local orgs, users, sessions = {}, {}, {}

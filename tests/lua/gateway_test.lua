@@ -78,6 +78,13 @@ local function init(yaml)
     return plan
 end
 
+local function read_file(path)
+    local f = assert(io.open(path, "rb"))
+    local s = f:read("*a")
+    f:close()
+    return s
+end
+
 local HEAD = [[
 format: 1
 id: %s
@@ -90,16 +97,7 @@ bake: {duration: 3650d}
 local PLANS = {
     {   -- the nginx test's plan: rules read the e-mail and the org; units
         -- session, user, org
-        name = "nginx", yaml = HEAD:format("nginx", "nginx") .. [[
-cohorts:
-  - {id: internal, match: {attr: email, matches: '@example\.com$'}}
-  - {id: pilot, match: {org_in: [acme-corp, globex]}}
-  - {id: everyone, match: {everyone: true}}
-phases:
-  - {id: canary, cohort: internal, steps: [{at: 0, weight: 100%, unit: session}]}
-  - {id: pilot, cohort: pilot, steps: [{at: 0, weight: 30%, unit: user}]}
-  - {id: ga, cohort: everyone, steps: [{at: 0, weight: 20%, unit: org}]}
-]],
+        name = "nginx", yaml = read_file(here .. "nginx_plan.yaml"),
         eager = { org = true, user = false, session = false, request = false, attrs = { "email" } },
     },
     {   -- rules in not/any/all read the user and the role; no rule reads

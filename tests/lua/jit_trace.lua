@@ -25,22 +25,8 @@ end
 local rollout = require "resty.rollout"
 assert(rollout.load_library(lib))
 
-local PLAN = [[
-format: 1
-id: trace
-salt: trace-salt
-start: 2020-01-01T00:00:00Z
-versions: {stable: v1, new: v2}
-cohorts:
-  - {id: staff, match: {attr: email, matches: '@example\.com$'}}
-  - {id: pilot, match: {org_in: [acme-corp, globex]}}
-  - {id: everyone, match: {everyone: true}}
-phases:
-  - {id: canary, cohort: staff, steps: [{at: 0, weight: 100%, unit: session}]}
-  - {id: pilot, cohort: pilot, steps: [{at: 0, weight: 30%, unit: user}]}
-  - {id: ga, cohort: everyone, steps: [{at: 0, weight: 20%, unit: org}]}
-]]
-local plan = assert(rollout.load_string(PLAN))
+-- the nginx example's plan (tests/lua/nginx_plan.yaml)
+local plan = assert(rollout.load_file(here .. "nginx_plan.yaml"))
 local state = select(1, plan:apply(plan:new_state(), "start", 1577836800))
 
 local log = os.tmpname()
@@ -129,21 +115,15 @@ local function var_get(r, name, len, lowbuf, capture, vp, vl, err)
     return 0
 end
 local REQUEST = ffi.cast("void *", 1)
-local plan_file = os.tmpname()
-do
-    local f = assert(io.open(plan_file, "w"))
-    f:write(PLAN)
-    f:close()
-end
 local gw = require "resty.rollout.gateway"
-gw.init({ plan = plan_file, library = lib, org = { "http_x_org", "cookie_org" },
-          user = "http_x_user", session = "cookie_session", attrs = { email = "http_x_email" },
+gw.init({ plan = here .. "nginx_plan.yaml", library = lib,
+          org = { "http_x_org", "cookie_org" }, user = "http_x_user",
+          session = "cookie_session", attrs = { email = "http_x_email" },
           var_get = var_get, get_request = function() return REQUEST end,
           var_set = function(r, name, len, lowbuf, value, value_len, err, err_len)
               var[name] = value
               return 0
           end })
-os.remove(plan_file)
 local route = gw.route
 local req = 0
 -- a vararg function, like the chunk set_by_lua runs: LuaJIT never starts

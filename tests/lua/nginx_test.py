@@ -49,38 +49,24 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.normpath(os.path.join(HERE, "..", ".."))
 EXAMPLE = os.path.join(SRC, "examples", "nginx", "nginx.conf")
 
-# Plan A and plan B differ only in their weights (every step has happened
-# since the start, so the answers do not depend on the clock): B ramps every cohort
-# further, so every unit on the canary under A stays there under B.
-PLAN = """format: 1
-id: gateway-test
-description: nginx integration test
-salt: gateway-test-2026
-start: 2000-01-01T00:00:00Z
-versions: {{stable: app:v1, new: app:v2}}
-cohorts:
-  - id: internal
-    match: {{attr: email, matches: '@example\\.com$'}}
-  - id: pilot
-    match: {{org_in: [acme-corp, globex]}}
-  - id: everyone
-    match: {{everyone: true}}
-phases:
-  - id: canary
-    cohort: internal
-    steps: [{{at: 0, weight: 100%, unit: session}}]
-  - id: pilot
-    cohort: pilot
-    steps: [{{at: 0, weight: {pilot}, unit: user}}]
-  - id: ga
-    cohort: everyone
-    steps: [{{at: 0, weight: {ga}, unit: org}}]
-# a long watch after the last step keeps the rollout live (a completed
-# rollout can no longer be rolled back)
-bake: {{duration: 36500d}}
-"""
-PLAN_A = PLAN.format(pilot="30%", ga="20%")
-PLAN_B = PLAN.format(pilot="60%", ga="50%")
+# Plan A (tests/lua/nginx_plan.yaml) and plan B differ only in their
+# weights (every step has happened since the start, so the answers do not
+# depend on the clock): B ramps every cohort further, so every unit on the
+# canary under A stays there under B.
+with open(os.path.join(HERE, "nginx_plan.yaml")) as f:
+    PLAN_A = f.read()
+
+
+def ramped(plan):
+    """plan with the pilot at 60 % and GA at 50 % (from 30 % and 20 %)."""
+    for was, now in (("weight: 30%, unit: user", "weight: 60%, unit: user"),
+                     ("weight: 20%, unit: org", "weight: 50%, unit: org")):
+        assert plan.count(was) == 1, was
+        plan = plan.replace(was, now)
+    return plan
+
+
+PLAN_B = ramped(PLAN_A)
 
 
 def log(*a):
