@@ -103,35 +103,19 @@ NOINLINE static void case_decide(const rollout_plan *p, int64_t now, const rollo
     sink += acc;
 }
 
-NOINLINE static void case_idlist(const rollout_plan *p, int64_t now, int reps)
-{
-    case_decide(p, now, ctx_org, reps);
-}
-
-NOINLINE static void case_regex(const rollout_plan *p, int64_t now, int reps)
-{
-    case_decide(p, now, ctx_email, reps);
-}
-
-NOINLINE static void case_pcre2(const rollout_plan *p, int64_t now, int reps)
-{
-    case_decide(p, now, ctx_email, reps);
-}
-
-NOINLINE static void case_groups(const rollout_plan *p, int64_t now, int reps)
-{
-    case_decide(p, now, ctx_email, reps);
-}
-
-NOINLINE static void case_alts(const rollout_plan *p, int64_t now, int reps)
-{
-    case_decide(p, now, ctx_email, reps);
-}
-
-NOINLINE static void case_dfa(const rollout_plan *p, int64_t now, int reps)
-{
-    case_decide(p, now, ctx_email, reps);
-}
+/* One function per case, each only a call of case_decide, so that
+ * callgrind's inclusive cost of case_NAME is that case's alone. */
+#define DECIDE_CASE(name, contexts)                                                          \
+    NOINLINE static void case_##name(const rollout_plan *p, int64_t now, int reps)          \
+    {                                                                                      \
+        case_decide(p, now, contexts, reps);                                               \
+    }
+DECIDE_CASE(idlist, ctx_org)
+DECIDE_CASE(regex, ctx_email)
+DECIDE_CASE(alts, ctx_email)
+DECIDE_CASE(dfa, ctx_email)
+DECIDE_CASE(groups, ctx_email)
+DECIDE_CASE(pcre2, ctx_email)
 
 static rollout_id batch_ids[N_IDS];
 
