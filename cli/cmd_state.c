@@ -9,10 +9,13 @@
  * The state file holds one line: the rs1 text of rollout_state_encode. A new
  * state is written to a temporary file in the same directory, fsync'ed,
  * renamed over the old one and the directory fsync'ed, so a crash at any
- * moment leaves the old state or the new one, never a torn file. Writers in
- * one directory take an exclusive flock on it, so two scripts applying
- * events at once are serialized instead of losing one of the two events.
- * An event the state machine refuses leaves the file untouched (exit 1).
+ * moment leaves the old state or the new one, never a torn file. Writers
+ * take an exclusive flock on FILE.lock (next to the symlink-resolved FILE,
+ * openable only by those who may write the state) from the read to the
+ * rename, so two scripts applying events at once are serialized instead of
+ * losing one of the two events; a writer waits --lock-timeout seconds at
+ * most, then exits 75 naming the holder. An event the state machine refuses
+ * leaves the file untouched (exit 1).
  */
 #define _DEFAULT_SOURCE /* mkstemp, fsync, flock, realpath */
 
@@ -34,7 +37,8 @@
 static const char state_usage[] =
     "usage: rollout state init --state FILE [PLAN] [--force]\n"
     "       rollout state apply EVENT [ARGS] --state FILE [PLAN] [--at TIME] [--json]\n"
-    "       rollout state tick --state FILE [PLAN] [--at TIME] [--json]\n"
+    "                               [--lock-timeout SECONDS]\n"
+    "       rollout state tick --state FILE [PLAN] [--at TIME] [--json] [--lock-timeout SECONDS]\n"
     "       rollout state show --state FILE [PLAN] [--at TIME] [--json]\n";
 
 static void state_help(void)
@@ -76,9 +80,20 @@ static void state_help(void)
            "                 takes; --plan FILE says it explicitly\n"
            "  --at TIME      when the event happens (2026-02-28T09:00:00Z or epoch\n"
            "                 seconds; default: the system clock)\n"
-           "  --json         print JSON instead of lines\n\n"
+           "  --json         print JSON instead of lines\n"
+           "  --lock-timeout SECONDS\n"
+           "                 how long init, apply and tick wait for another writer's lock\n"
+           "                 (default 10; 0 tries once)\n\n"
+           "writing: FILE may be a symlink; the file it leads to is written (init creates\n"
+           "it) and the link stays. Writers serialize on FILE.lock beside that file,\n"
+           "created with FILE's write permissions (readers cannot open it) and never\n"
+           "removed; the clock is read once the lock is held. Temporary files .FILE.XXXXXX\n"
+           "that killed writers left are removed under the lock. `show` takes no lock.\n\n"
            "exit status: 0 done, 1 the event is not valid now or the state or plan is\n"
-           "invalid (FILE untouched), 2 usage or I/O error.\n",
+           "invalid (FILE untouched), 2 usage or I/O error (FILE untouched; also when\n"
+           "FILE.lock cannot be opened read-write, or a write exceeds the file size\n"
+           "limit), 75 another writer held FILE.lock for --lock-timeout seconds (the\n"
+           "holder is named; nothing was applied; try again).\n",
            state_usage);
 }
 

@@ -50,6 +50,10 @@ release() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
 
 now_ms() { date +%s%3N; }
 
+help=$("$R" state --help)
+case $help in *"--lock-timeout SECONDS"*"75 another writer held FILE.lock"*) ;;
+    *) fail "rollout state --help does not document --lock-timeout and exit 75" ;; esac
+
 # ---- item 4: a symlinked state is written through to its target -------------
 mkdir "$dir/shared" "$dir/site"
 "$R" state init --state "$dir/shared/rollout.state" >/dev/null || fail "init"
