@@ -447,7 +447,7 @@ Test(migrate, refuses_a_removed_current_phase)
 {
     rollout_plan *a = t_seed(), *b = edit("  - id: pilot\n    description: \"Pilot",
                                           "  - id: pilots\n    description: \"Pilot",
-                                          "phase: pilot}", "phase: pilots}", NULL);
+                                          "phase: pilot}", "phase: pilots}", "phase: pilot,", "phase: pilots,", NULL);
     rollout_state s;
     pilot_state(a, &s);
     refused(a, &s, b, ROLLOUT_ERR_NOT_FOUND, "phase \"pilot\"", "current phase");
