@@ -46,7 +46,8 @@ static void state_help(void)
            "                existing FILE unless --force)\n"
            "  apply EVENT   apply one event (below)\n"
            "  tick          let time pass: emit what fell due, detect the rollback deadline\n"
-           "  show          print the state and the weights at TIME\n\n"
+           "  show          print the state and the weights at TIME\n"
+           "  migrate       carry FILE over to an edited plan (rollout state migrate --help)\n\n"
            "events:\n"
            "  start                          begin the rollout now\n"
            "  approve GATE ROLE              one approver of a gate says go\n"
@@ -597,6 +598,8 @@ static bool looks_like_plan(const char *a)
 
 int cmd_state(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "migrate"))
+        return cmd_state_migrate(argc - 1, argv + 1);
     const char *sub = NULL, *path = NULL, *plan_path = NULL, *at_s = NULL, *override_role = NULL;
     bool json = false, force = false;
     char *pos[16];
@@ -757,5 +760,26 @@ out:
     if (lock >= 0)
         close(lock);
     rollout_plan_unref(plan);
+    return rc;
+}
+
+/* The locked read-modify-write the subcommands above do, for cmd_migrate.c:
+ * FILE is locked, read, handed to update, and replaced atomically when
+ * update returns CLI_OK with a new text. */
+int cli_state_update(const char *path,
+                     int (*update)(const char *text, size_t len, char *out, size_t cap,
+                                   size_t *out_len, void *ctx),
+                     void *ctx)
+{
+    int lock = lock_dir(path);
+    char text[ROLLOUT_STATE_TEXT_MAX + 2], out[ROLLOUT_STATE_TEXT_MAX];
+    size_t len = 0, out_len = 0;
+    int rc = read_state_text(path, text, sizeof text, &len);
+    if (!rc)
+        rc = update(text, len, out, sizeof out, &out_len, ctx);
+    if (!rc && out_len && (out_len != len || memcmp(out, text, len)))
+        rc = write_state_atomic(path, out, out_len);
+    if (lock >= 0)
+        close(lock);
     return rc;
 }
