@@ -147,7 +147,9 @@ local function take_over(p, text)
     local id, fp = p:id(), p:fingerprint()
     local lock = "lock:" .. id
     local locked = false
-    for _ = 1, 300 do
+    -- 6 s: longer than an admin lock lives (5 s), so a lock left by a
+    -- worker that died holding it never fails the reload
+    for _ = 1, 600 do
         if dict:add(lock, true, 5) then locked = true break end
         pause_10ms()
     end
