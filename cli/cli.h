@@ -45,5 +45,14 @@ int cmd_schedule(int argc, char **argv);
 int cmd_calendar(int argc, char **argv);
 int cmd_simulate(int argc, char **argv);
 int cmd_state(int argc, char **argv);
+int cmd_state_migrate(int argc, char **argv); /* `rollout state migrate` (cmd_migrate.c) */
+
+/* cmd_state.c: locks the state file, reads it, lets update turn its text
+ * into a new one (out_len 0 or the same text: nothing is written), writes
+ * that atomically and unlocks. Returns update's or the I/O's exit code. */
+int cli_state_update(const char *path,
+                     int (*update)(const char *text, size_t len, char *out, size_t cap,
+                                   size_t *out_len, void *ctx),
+                     void *ctx);
 
 #endif

@@ -53,7 +53,8 @@ static void state_help(void)
            "                existing FILE unless --force)\n"
            "  apply EVENT   apply one event (below)\n"
            "  tick          let time pass: emit what fell due, detect the rollback deadline\n"
-           "  show          print the state and the weights at TIME\n\n"
+           "  show          print the state and the weights at TIME\n"
+           "  migrate       carry FILE over to an edited plan (rollout state migrate --help)\n\n"
            "events:\n"
            "  start                          begin the rollout now\n"
            "  approve GATE ROLE              one approver of a gate says go\n"
@@ -837,6 +838,8 @@ static bool looks_like_plan(const char *a)
 
 int cmd_state(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "migrate"))
+        return cmd_state_migrate(argc - 1, argv + 1);
     const char *sub = NULL, *path = NULL, *plan_path = NULL, *at_s = NULL, *override_role = NULL;
     bool json = false, force = false;
     double lock_timeout = 10;
@@ -1015,5 +1018,33 @@ out:
     if (lock >= 0)
         unlock_state(lock);
     rollout_plan_unref(plan);
+    return rc;
+}
+
+/* The locked read-modify-write the subcommands above do, for cmd_migrate.c:
+ * FILE is resolved and locked as by apply (default lock timeout), read,
+ * handed to update, and replaced atomically when update returns CLI_OK with
+ * a new text. */
+int cli_state_update(const char *path,
+                     int (*update)(const char *text, size_t len, char *out, size_t cap,
+                                   size_t *out_len, void *ctx),
+                     void *ctx)
+{
+    char real[PATH_MAX], text[ROLLOUT_STATE_TEXT_MAX + 2], out[ROLLOUT_STATE_TEXT_MAX];
+    size_t len = 0, out_len = 0;
+    int rc = resolve_state_path(path, real, sizeof real);
+    if (rc)
+        return rc;
+    char *args[] = {"state", "migrate", (char *)path};
+    int lock = lock_state(real, 10, 3, args, &rc);
+    if (lock < 0)
+        return rc;
+    remove_stale_temps(real);
+    rc = read_state_text(real, text, sizeof text, &len);
+    if (!rc)
+        rc = update(text, len, out, sizeof out, &out_len, ctx);
+    if (!rc && out_len && (out_len != len || memcmp(out, text, len)))
+        rc = write_state_atomic(real, out, out_len);
+    unlock_state(lock);
     return rc;
 }

@@ -699,6 +699,26 @@ ROLLOUT_API size_t rollout_state_encode(const rollout_state *state, char *buf, s
 ROLLOUT_API int rollout_state_decode(const rollout_plan *plan, const char *text, size_t len,
                                      rollout_state *state, rollout_error *err);
 
+/* Carries state, written for old_plan, over to new_plan, an edited plan of
+ * the same rollout (same id). Phases, gates, roles and rollback procedure
+ * steps are matched by id, steps by their position within their phase; the
+ * status (rolled back, halted, paused, ...), the recorded GO and NO-GO times,
+ * approvals, pauses, counters and times are kept, so neither the schedule
+ * nor a rollback moves. On success *out (it may be the same object as state)
+ * is bound to new_plan's fingerprint with revision + 1 and updated_at
+ * unchanged; when both plans have the same fingerprint *out is a copy of
+ * state, revision unchanged. A state that cannot be carried is refused,
+ * naming what is missing, and *out is untouched: ROLLOUT_ERR_NOT_FOUND when
+ * the current phase or step, a gate with a decision or approvals, a role
+ * that approved or overrode, or a confirmed rollback step is not in the new
+ * plan; ROLLOUT_ERR_TRANSITION when the new plan reorders what the state has
+ * already passed (docs/state-machine.md, "Plan edits"); ROLLOUT_ERR_STATE_PLAN
+ * when state is not old_plan's or new_plan is another rollout. Allocates
+ * nothing. */
+ROLLOUT_API int rollout_state_migrate(const rollout_plan *old_plan, const rollout_state *state,
+                                      const rollout_plan *new_plan, rollout_state *out,
+                                      rollout_error *err);
+
 /* ------------------------------------------------------------------------
  * Scheduling and the calendar
  * ---------------------------------------------------------------------- */

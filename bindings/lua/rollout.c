@@ -910,6 +910,26 @@ static int p_decode_state(lua_State *L)
     return 1;
 }
 
+/* plan:migrate(state, old_plan): state, written for old_plan, taken over by
+ * plan (rollout_state_migrate) */
+static int p_migrate(lua_State *L)
+{
+    const rollout_plan *p = check_plan(L, 1);
+    const rollout_state *s = opt_state(L, 2, (argpos){1, "migrate"});
+    if (!s)
+        type_fail(L, (argpos){1, "migrate"}, "rollout state", 2);
+    if (!luaL_testudata(L, 3, PLAN_MT))
+        type_fail(L, (argpos){2, "migrate"}, "rollout plan", 3);
+    const rollout_plan *old = check_plan(L, 3);
+    rollout_state out;
+    rollout_error err;
+    int rc = rollout_state_migrate(old, s, p, &out, &err);
+    if (rc)
+        return fail_err(L, &err, rc);
+    *push_state(L) = out;
+    return 1;
+}
+
 /* ---- events ------------------------------------------------------------------------------- */
 
 /* Reads the event at idx ("name" or a table) into *e. Returns 0, or pushes
@@ -1506,6 +1526,7 @@ static const luaL_Reg plan_methods[] = {
     {"new_state", p_new_state},
     {"decode_state", p_decode_state},
     {"apply", p_apply},
+    {"migrate", p_migrate},
     {"schedule", p_schedule},
     {"calendar", p_calendar},
     {"evaluate", p_evaluate},

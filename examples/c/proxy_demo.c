@@ -27,6 +27,12 @@
  *     the plan it belongs to. A state that does not decode for the plan in
  *     force (corrupt, or written for a plan not loaded yet) is logged and
  *     not used: the snapshot in force stays until plan and state agree;
+ *   - a reloaded plan that is an edit of the one in force (same rollout id)
+ *     takes the state over with rollout_state_migrate, so a rollback, halt
+ *     or pause is never undone by a plan edit; while the state file is still
+ *     written for the earlier plan (until `rollout state migrate` rebinds
+ *     it), every new state in it is carried over the same way. An edit the
+ *     state cannot be carried to is logged and the plan in force stays;
  *   - the library never reads the clock: the proxy passes `now` (the wall
  *     clock, or --at TIME, epoch seconds or 2026-02-28T15:00:00Z, for tests).
  * Without --plan the seed plan compiled into the library is used.
@@ -130,10 +136,19 @@ static rollout_plan *load_plan(void)
     return p;
 }
 
-/* Reads and decodes the state file for plan. 1: *out holds a state; 0: no
- * state file (decide without one); -1: unusable (logged). */
-static int read_state(const rollout_plan *plan, rollout_state *out)
+/* The plan the state file is written for when that is not the plan in
+ * force (an edit was reloaded before the file was migrated), else NULL; its
+ * own reference. The reloader thread's alone. */
+static rollout_plan *state_plan;
+
+/* Reads and decodes the state file for plan; a state written for from (not
+ * NULL: the plan it may have been written for instead) is carried over to
+ * plan. 1: *out holds a state (*migrated says whether it was carried over);
+ * 0: no state file (decide without one); -1: unusable (logged). */
+static int read_state(const rollout_plan *plan, const rollout_plan *from, rollout_state *out,
+                      bool *migrated)
 {
+    *migrated = false;
     FILE *f = fopen(state_path, "rb");
     if (!f) {
         if (errno == ENOENT)
@@ -147,7 +162,19 @@ static int read_state(const rollout_plan *plan, rollout_state *out)
     while (len && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
         len--;
     rollout_error err;
-    if (rollout_state_decode(plan, text, len, out, &err) != ROLLOUT_OK) {
+    int rc = rollout_state_decode(plan, text, len, out, &err);
+    if (rc == ROLLOUT_ERR_STATE_PLAN && from && from != plan) {
+        rollout_state old;
+        rc = rollout_state_decode(from, text, len, &old, &err);
+        if (rc == ROLLOUT_OK)
+            rc = rollout_state_migrate(from, &old, plan, out, &err);
+        if (rc == ROLLOUT_OK) {
+            *migrated = true;
+            log_msg("state %s carried over to the edited plan: %s, revision %llu", state_path,
+                    rollout_status_name(out->status), (unsigned long long)out->revision);
+        }
+    }
+    if (rc != ROLLOUT_OK) {
         log_msg("state %s not used: %s", state_path, err.message);
         return -1;
     }
@@ -155,15 +182,21 @@ static int read_state(const rollout_plan *plan, rollout_state *out)
 }
 
 /* A complete, consistent snapshot: plan (reference taken over) and the
- * state file's state for it. NULL when the state does not fit. */
-static rollout_snapshot *make_snapshot(rollout_plan *plan)
+ * state file's state for it, carried over from the plan from (may be NULL)
+ * when the file is written for that one. NULL when the state does not fit.
+ * Keeps state_plan up to date: from while the file is carried over. */
+static rollout_snapshot *make_snapshot(rollout_plan *plan, rollout_plan *from)
 {
     rollout_state state;
-    int have = state_path ? read_state(plan, &state) : 0;
+    bool migrated = false;
+    int have = state_path ? read_state(plan, from, &state, &migrated) : 0;
     if (have < 0) {
         rollout_plan_unref(plan);
         return NULL;
     }
+    rollout_plan *keep = migrated ? rollout_plan_ref(from) : NULL;
+    rollout_plan_unref(state_plan);
+    state_plan = keep;
     rollout_snapshot *snap = rollout_snapshot_new(plan, have ? &state : NULL);
     if (!snap)
         log_msg("out of memory");
@@ -203,7 +236,12 @@ static void *reloader(void *arg)
             /* the state is read with the plan, so they take effect together */
             state_seen = identify(state_path);
             rollout_plan *plan = load_plan();
-            rollout_snapshot *snap = plan ? make_snapshot(plan) : NULL;
+            /* the state file is written for the plan in force, or for the
+             * one before it if that was an edit too */
+            rollout_snapshot *cur = rollout_slot_acquire(&slot, NULL);
+            rollout_plan *from = state_plan ? state_plan : cur ? cur->plan : NULL;
+            rollout_snapshot *snap = plan ? make_snapshot(plan, from) : NULL;
+            rollout_snapshot_unref(cur);
             if (!snap) {
                 log_msg("reload failed: keeping the plan in force");
                 continue;
@@ -219,7 +257,7 @@ static void *reloader(void *arg)
         state_seen = now_id;
         /* same plan, new state: the new snapshot shares the plan */
         rollout_snapshot *cur = rollout_slot_acquire(&slot, NULL);
-        rollout_snapshot *snap = make_snapshot(rollout_plan_ref(cur->plan));
+        rollout_snapshot *snap = make_snapshot(rollout_plan_ref(cur->plan), state_plan);
         rollout_snapshot_unref(cur);
         if (snap)
             describe(snap, rollout_slot_publish(&slot, snap), "state reloaded");
@@ -387,7 +425,7 @@ int main(int argc, char **argv)
         return usage();
 
     rollout_plan *plan = load_plan();
-    rollout_snapshot *first = plan ? make_snapshot(plan) : NULL;
+    rollout_snapshot *first = plan ? make_snapshot(plan, NULL) : NULL;
     if (!first)
         return 1;
     rollout_slot_init(&slot, first);
@@ -426,6 +464,7 @@ int main(int argc, char **argv)
         pthread_join(threads[i], NULL);
     atomic_store(&stopping, true);
     pthread_join(reload_thread, NULL);
+    rollout_plan_unref(state_plan);
     rollout_slot_destroy(&slot);
     log_msg("%lu requests", seq);
     return 0;

@@ -30,6 +30,10 @@ local now = 1700000000
 local shared = {}
 local dict = {}
 function dict:get(key) return shared[key] end
+-- what init writes (the serving plan, its text, the take-over lock)
+function dict:set(key, v) shared[key] = v return true end
+function dict:add(key, v) if shared[key] ~= nil then return false end shared[key] = v return true end
+function dict:delete(key) shared[key] = nil end
 local var = {}
 _G.ngx = {
     shared = { rollout = dict }, var = var, time = function() return now end,

@@ -100,7 +100,12 @@ end
 local ffi = require "ffi"
 local shared = { [false] = state:encode() }
 local dict = {}
-function dict:get(key) return shared[key] or shared[false] end   -- any key: the state line
+-- any state key (a fingerprint, no ':') reads the state line; init's own
+-- keys (the serving plan, its text, the lock) are kept as written
+function dict:get(key) return shared[key] or (not key:find(":", 1, true) and shared[false] or nil) end
+function dict:set(key, v) shared[key] = v return true end
+function dict:add(key, v) if shared[key] ~= nil then return false end shared[key] = v return true end
+function dict:delete(key) shared[key] = nil end
 local var = {}
 _G.ngx = {
     shared = { rollout = dict }, var = var, time = function() return now end,

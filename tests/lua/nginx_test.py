@@ -14,15 +14,24 @@ directory, master + 2 workers, and checks, request by request, that:
 2. after a rollback POSTed to the admin endpoint, every following response,
    from every worker, is stable, as the library decides with the state the
    endpoint returned;
-3. after the plan file is replaced by one with higher weights and nginx is
-   reloaded (HUP) while requests keep coming, no request fails, each answer
-   during the reload is either the old plan's or the new plan's exact
-   answer, and once the old workers are gone every answer is the new plan's,
-   which sends more requests to the canary than the old plan did;
-4. in the workers, LuaJIT compiled gateway.route() from its entry and no
+3. after that rollback, the plan file is edited (higher weights) and nginx
+   reloaded (HUP) while requests keep coming: no request fails, and the
+   rollback holds: the new generation carries the state over to the edited
+   plan (revision + 1) and every answer, @example.com ones included, is
+   stable, where the edited plan's own schedule would send some to the
+   canary;
+4. an edit the state cannot be carried to (the current phase renamed)
+   makes the reload fail: the old workers, plan and state keep serving, and
+   the error log says why;
+5. once the state is deleted through the admin endpoint (an explicit
+   operator action), a reload to the first plan under traffic fails no
+   request, each answer during it is either plan's exact answer, and
+   afterwards every answer is the first plan's schedule: no state left in
+   the dict by an earlier generation comes back;
+6. in the workers, LuaJIT compiled gateway.route() from its entry and no
    trace in the binding aborted on something it cannot compile (jit.v's
    log, started in init_by_lua);
-5. with the internal cohort's rule made `email equals ""` (plan C, reloaded),
+7. with the internal cohort's rule made `email equals ""` (plan C, reloaded),
    a request whose X-Email header is sent empty is in that cohort and one
    without the header is not: an empty header is the empty string, a
    missing one an absent attribute (docs/targeting.md, "Attributes").
@@ -393,6 +402,61 @@ def check_empty_header(nginx, port, plan_file):
     assert status == 200 and body["cohort"] != "internal", (status, body)
     log("plan C: an empty X-Email header is the empty string (equals: \"\"), none is absent")
 
+def replace_plan(plan_file, text):
+    """Replaces the plan file atomically: a reload never reads half a plan."""
+    with open(plan_file + ".new", "w") as f:
+        f.write(text)
+    os.rename(plan_file + ".new", plan_file)
+
+
+old_workers_of_last_reload = set()
+
+
+def reload_under_traffic(nginx, port, contexts):
+    """Reloads nginx while 3 threads send the contexts; returns once the old
+    workers are gone, with [(context index, answer)] sent meanwhile. Fails
+    when any request failed."""
+    global old_workers_of_last_reload
+    old_workers = set(nginx.workers())
+    old_workers_of_last_reload = old_workers
+    during = []
+    stop = threading.Event()
+    errors = []
+
+    def sender(k):
+        i = k
+        while not stop.is_set():
+            j = i % len(contexts)
+            try:
+                during.append((j, request(port, contexts[j])))
+            except Exception as e:  # a refused or reset connection is a failed request
+                errors.append("%r: %s" % (contexts[j], e))
+            i += 3
+
+    threads = [threading.Thread(target=sender, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.3)
+        nginx.reload()
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            now_workers = nginx.workers()
+            if now_workers and not (set(now_workers) & old_workers) and \
+                    not any("shutting down" in c for c in now_workers.values()):
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the old workers did not exit: %s" % nginx.workers())
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors, "%d requests failed during the reload:\n  %s" % (len(errors),
+                                                                      "\n  ".join(errors[:10]))
+    return during, errors
+
 
 def main():
     ap = argparse.ArgumentParser()
@@ -406,7 +470,7 @@ def main():
 
     # everything below is bounded: a hung nginx must not hang ctest
     signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError("nginx_test: timed out")))
-    signal.alarm(150)
+    signal.alarm(240)
 
     prefix = tempfile.mkdtemp(prefix="rollout-nginx-")
     os.chmod(prefix, 0o755)  # workers run as nobody when the test runs as root
@@ -460,57 +524,85 @@ def main():
         check_explain(port, contexts, want_rb, "after rollback")
         assert len(pids) >= 2, "every worker must answer; saw %s" % pids
 
-        # 3. plan B with higher weights, reloaded under traffic
-        old_workers = set(nginx.workers())
-        with open(plan_file + ".new", "w") as f:
+        # 3. an edit (plan B: higher weights) reloaded under traffic after the
+        # rollback: the state is carried over to plan B, and the rollback holds
+        status, before = admin(port, "GET", "/_rollout/state")
+        assert status == 200 and before["state"] == state, before
+        plan_b_file = os.path.join(prefix, "plan-b.yaml")
+        with open(plan_b_file, "w") as f:
             f.write(PLAN_B)
-        os.rename(plan_file + ".new", plan_file)  # atomic: a reload never reads half a plan
-        want_b = expected(args.luajit, library, plan_file, None, contexts)
+        want_b = expected(args.luajit, library, plan_b_file, None, contexts)
         more = sum(v == "new" for v, *_ in want_b) - sum(v == "new" for v, *_ in want_a)
         assert more > 0, "plan B must send more requests to the canary"
-
-        during = []
-        stop = threading.Event()
-        errors = []
-
-        def sender(k):
-            i = k
-            while not stop.is_set():
-                j = i % len(contexts)
-                try:
-                    during.append((j, request(port, contexts[j])))
-                except Exception as e:  # a refused or reset connection is a failed request
-                    errors.append("%r: %s" % (contexts[j], e))
-                i += 3
-
-        threads = [threading.Thread(target=sender, args=(k,)) for k in range(3)]
-        for t in threads:
-            t.start()
-        time.sleep(0.3)
-        nginx.reload()
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            now_workers = nginx.workers()
-            if now_workers and not (set(now_workers) & old_workers) and \
-                    not any("shutting down" in c for c in now_workers.values()):
-                break
-            time.sleep(0.05)
-        else:
-            raise AssertionError("the old workers did not exit: %s" % nginx.workers())
-        time.sleep(0.3)
-        stop.set()
-        for t in threads:
-            t.join()
-        assert not errors, "%d requests failed during the reload:\n  %s" % (len(errors),
-                                                                          "\n  ".join(errors[:10]))
+        internal = [j for j, c in enumerate(contexts)
+                    if c["email"] and c["email"].endswith("@example.com") and c["session"]]
+        assert internal and all(want_a[j][0] == "new" for j in internal)
+        assert all(want_b[j][0] == "new" for j in internal), \
+            "plan B's own schedule must send @example.com to the canary"
+        replace_plan(plan_file, PLAN_B)
+        during, errors = reload_under_traffic(nginx, port, contexts)
+        status, after = admin(port, "GET", "/_rollout/state")
+        assert status == 200, (status, after)
+        assert after["fingerprint"] != before["fingerprint"], (before, after)
+        assert (after["status"], after["revision"]) == (before["status"], before["revision"] + 1), \
+            (before, after)
+        migrated = after["state"]
+        want_b_rb = expected(args.luajit, library, plan_b_file, migrated, contexts)
+        assert all(v == "stable" for v, *_ in want_b_rb)
         old_answers = new_answers = 0
         for j, (status, body, reason, pid) in during:
             got = (status, body, reason)
-            a = (200, UPSTREAM_BODY[want_rb[j][0]], want_rb[j][1])
-            b = (200, UPSTREAM_BODY[want_b[j][0]], want_b[j][1])
-            if got == b:
+            if got == (200, UPSTREAM_BODY["stable"], want_b_rb[j][1]):
                 new_answers += 1
-            elif got == a:
+            elif got == (200, UPSTREAM_BODY["stable"], want_rb[j][1]):
+                old_answers += 1
+            else:
+                raise AssertionError("during the reload, %r got %r: not stable" % (contexts[j], got))
+        log("during the reload: %d requests, none failed, all stable" % len(during))
+        pids = check_all(port, contexts, want_b_rb, "plan B after reload, still rolled back")
+        assert not (pids & {str(p) for p in old_workers_of_last_reload}), "an old worker answers"
+        check_explain(port, contexts, want_b_rb, "plan B after reload, still rolled back")
+        log("%d @example.com requests stay stable through the edit (plan B's schedule alone "
+            "would send them to the canary)" % len(internal))
+
+        # 4. an incompatible edit: the current phase renamed. The reload fails;
+        # plan B and the carried state keep serving, and the log says why.
+        workers_b = set(nginx.workers())
+        assert PLAN_B.count("  - id: ga\n") == 1
+        replace_plan(plan_file, PLAN_B.replace("  - id: ga\n", "  - id: general\n"))
+        nginx.reload()
+        error_log = os.path.join(prefix, "logs", "error.log")
+        why = 'phase "ga" (the current phase) is not in the new plan'
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            with open(error_log) as f:
+                if why in f.read():
+                    break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the error log does not say why the edit was refused")
+        time.sleep(0.5)
+        assert set(nginx.workers()) == workers_b, "a refused edit must keep the old workers"
+        status, kept = admin(port, "GET", "/_rollout/state")
+        assert status == 200 and kept["state"] == migrated and \
+            kept["fingerprint"] == after["fingerprint"], kept
+        check_all(port, contexts, want_b_rb, "after a refused edit")
+        log("an incompatible edit is refused: %s" % why)
+
+        # 5. the state deleted (an explicit operator action), then plan A
+        # again, reloaded under traffic: plan B's schedule, then plan A's; the
+        # rolled back state plan A had in step 2 is not resurrected
+        status, body = admin(port, "DELETE", "/_rollout/state")
+        assert status == 200 and "state" not in body, (status, body)
+        check_all(port, contexts, want_b, "plan B, state deleted")
+        replace_plan(plan_file, PLAN_A)
+        during, errors = reload_under_traffic(nginx, port, contexts)
+        old_answers = new_answers = 0
+        for j, (status, body, reason, pid) in during:
+            got = (status, body, reason)
+            if got == (200, UPSTREAM_BODY[want_a[j][0]], want_a[j][1]):
+                new_answers += 1
+            elif got == (200, UPSTREAM_BODY[want_b[j][0]], want_b[j][1]):
                 old_answers += 1
             else:
                 raise AssertionError("during the reload, %r got %r: neither plan's answer"
@@ -518,12 +610,11 @@ def main():
         assert new_answers > 0, "no request reached the new plan during the reload"
         log("during the reload: %d requests, none failed, %d old-plan and %d new-plan answers"
             % (len(during), old_answers, new_answers))
-        pids = check_all(port, contexts, want_b, "plan B after reload")
-        assert not (pids & {str(p) for p in old_workers}), "an old worker still answers"
-        log("plan B sends %d more of %d requests to the canary than plan A" % (more, len(contexts)))
+        pids = check_all(port, contexts, want_a, "plan A after reload")
+        assert not (pids & {str(p) for p in old_workers_of_last_reload}), "an old worker answers"
         check_jit(jit_log)
 
-        # 5. an empty header against no header, behind nginx
+        # 7. an empty header against no header, behind nginx
         check_empty_header(nginx, port, plan_file)
         ok = True
     finally:

@@ -275,6 +275,8 @@ const char *rollout_confirmation_name(int confirmation);
 size_t rollout_state_encode(const rollout_state *state, char *buf, size_t cap);
 int rollout_state_decode(const rollout_plan *plan, const char *text, size_t len,
                          rollout_state *state, rollout_error *err);
+int rollout_state_migrate(const rollout_plan *old_plan, const rollout_state *state,
+                          const rollout_plan *new_plan, rollout_state *out, rollout_error *err);
 
 int rollout_schedule(const rollout_plan *plan, const rollout_state *state, int64_t now,
                      rollout_schedule_info *out);
@@ -1037,6 +1039,28 @@ function Plan:decode_state(text)
     local rc = C.rollout_state_decode(self._ptr, text, #text, s, err)
     if rc ~= 0 then return fail(rc) end
     return wrap_state(s)
+end
+
+-- Takes over state, written for old_plan, an earlier edit of this rollout
+-- (rollout_state_migrate): a new state bound to this plan, revision + 1,
+-- with the status kept (a rollback, halt or pause stays). A state that
+-- cannot be carried: nil, why, "ROLLOUT_ERR_NOT_FOUND" (the current phase or
+-- gate, a decided gate, an approving role, a confirmed rollback step is
+-- gone), "ROLLOUT_ERR_TRANSITION" (the edit reorders what the state passed)
+-- or "ROLLOUT_ERR_STATE_PLAN" (not old_plan's state, or another rollout).
+function Plan:migrate(state, old_plan)
+    if state == nil then arg_error(1, "migrate", "rollout state", state) end
+    state = state_arg(state, 1, "migrate")
+    if getmetatable(old_plan) ~= Plan then arg_error(2, "migrate", "rollout plan", old_plan) end
+    local ok, fn = pcall(function() return C.rollout_state_migrate end)
+    if not ok then
+        return nil, "librollout from " .. loaded_from .. " lacks rollout_state_migrate",
+               "ROLLOUT_ERR_IO"
+    end
+    local out = state_ct()
+    local rc = fn(old_plan._ptr, state, self._ptr, out, err)
+    if rc ~= 0 then return fail(rc) end
+    return wrap_state(out)
 end
 
 -- Looks an event field's name up; nil + message when unknown.

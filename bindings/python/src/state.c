@@ -369,6 +369,21 @@ static Py_hash_t state_hash(PyObject *self)
     return r == -1 ? -2 : r;
 }
 
+/* The state, which knows its plan, carried over to an edited plan. */
+static PyObject *state_migrate(PyObject *self, PyObject *args)
+{
+    PyObject *plan;
+    if (!PyArg_ParseTuple(args, "O!:migrate", rb_PlanType, &plan))
+        return NULL;
+    StateObject *st = (StateObject *)self;
+    rollout_state out;
+    rollout_error err;
+    int rc = rollout_state_migrate(st->plan->plan, &st->s, ((PlanObject *)plan)->plan, &out, &err);
+    if (rc)
+        return rb_raise(rc, &err, NULL, RB_CTX_STATE);
+    return state_make(Py_TYPE(self), (PlanObject *)plan, &out);
+}
+
 static PyMethodDef state_methods[] = {
     {"new", state_new, METH_VARARGS | METH_CLASS,
      "new($type, plan, /)\n--\n\nA fresh state for plan: not started, revision 0."},
@@ -378,6 +393,14 @@ static PyMethodDef state_methods[] = {
      "belongs to another plan."},
     {"encode", state_encode, METH_NOARGS,
      "encode($self, /)\n--\n\nThe one-line, checksummed text form (\"rs1.\" + base64url)."},
+    {"migrate", state_migrate, METH_VARARGS,
+     "migrate($self, plan, /)\n--\n\n"
+     "This state carried over to plan, an edited plan of the same rollout\n"
+     "(rollout_state_migrate): positions, approvals and procedure steps matched by\n"
+     "id, the status kept (a rollback, halt or pause stays), revision + 1. The same\n"
+     "plan gives an equal state. Raises NotFoundError when something the state\n"
+     "records is not in plan, TransitionError when plan reorders what the state has\n"
+     "passed, StateError for another rollout."},
     {"_apply", (PyCFunction)(void (*)(void))state_apply, METH_VARARGS | METH_KEYWORDS,
      "_apply($self, /, event, at=None, *, gate=None, role=None, override=False, verdict=None, "
      "reason=None, confirmation=None)\n--\n\n-> (State, list). "

@@ -15,10 +15,12 @@
 -- Or build a handler of your own from gw.plan and gw.state().
 --
 -- How the state is shared:
---   * the dict holds the encoded state (one short line, "rs1...") under a
---     key that names the plan's id and fingerprint, so a state is only ever
---     read by the plan it was made for; a reloaded, changed plan starts
---     from its own (empty) state rather than misreading the old one;
+--   * the dict holds the encoded state (one short line, "rs1...") under the
+--     plan's fingerprint, so a state is only ever read by the plan it was
+--     made for; beside it, under the rollout's id, the fingerprint of the
+--     plan that serves ("active:<id>") and that plan's text ("plan:<fp>"),
+--     so that the next generation can load the plan the state was made for
+--     and carry the state over (below);
 --   * every request reads that line (one dict get) and compares it with the
 --     line this worker decoded last; only a changed line is decoded again.
 --     A write by the admin handler is therefore seen by the next request of
@@ -29,8 +31,12 @@
 -- Reloading the plan: edit the file, then `nginx -s reload` (HUP). nginx
 -- runs init_by_lua again in the master, starts new workers with the new
 -- plan and lets the old ones finish their requests, so nothing is dropped.
--- A plan that does not load makes init fail: nginx then keeps the old
--- configuration (and plan) running and logs the loader's message.
+-- init carries the shared state over to the edited plan
+-- (plan:migrate, rollout_state_migrate): a rollback, halt or pause is never
+-- undone by a plan edit. A plan that does not load, or an edit the state
+-- cannot be carried to (the current phase or gate removed, ...), makes init
+-- fail: nginx then keeps the old configuration (plan and state) running and
+-- logs why.
 
 local rollout = require "resty.rollout"
 local ffi = require "ffi"
@@ -47,7 +53,7 @@ local _M = { _VERSION = '0.1.0' }
 _M.plan = nil
 
 local plan
-local dict, state_key, lock_key
+local dict, state_key, lock_key, active_key
 -- Per worker: the last line read from the dict and what it decoded to.
 local cached_text, cached_state, cached_err = nil, nil, nil
 
@@ -105,6 +111,95 @@ end
 -- unit's id only when the decision asks for it (MISSING_UNIT, below). What
 -- the rules read the library says, once at init: plan:rule_reads().
 
+-- ---- plan edits ------------------------------------------------------------------------
+--
+-- The dict outlives a reload, and so does the state in it; what a new
+-- generation must not do is start its edited plan from the schedule, which
+-- would undo a rollback. So the dict also records which plan serves
+-- (active:<id> = its fingerprint) and that plan's text (plan:<fingerprint>),
+-- and init, in the master, carries the state over before any new worker
+-- reads it. Old workers keep serving the old plan's state until they exit;
+-- their admin handler refuses events once another plan is active, so no
+-- event is applied to a state the new generation no longer reads.
+
+local function read_file(path)
+    local f, err = io.open(path, "rb")
+    if not f then return nil, err end
+    local text = f:read("*a")
+    f:close()
+    if not text then return nil, "cannot read " .. path end
+    return text
+end
+
+-- The master may not ngx.sleep: it waits for an admin request's lock with poll().
+local function pause_10ms()
+    if not pcall(function() return ffi.C.poll end) then
+        pcall(ffi.cdef, "int poll(void *fds, unsigned long nfds, int timeout);")
+    end
+    pcall(function() ffi.C.poll(nil, 0, 10) end)
+end
+
+-- Makes p (whose YAML is text) the plan that serves, carrying the state of
+-- the plan that served until now over to it. true, or nil and why not (the
+-- dict is then as it was, but for a carried state written under p's key,
+-- which nothing reads until p serves).
+local function take_over(p, text)
+    local id, fp = p:id(), p:fingerprint()
+    local lock = "lock:" .. id
+    local locked = false
+    -- 6 s: longer than an admin lock lives (5 s), so a lock left by a
+    -- worker that died holding it never fails the reload
+    for _ = 1, 600 do
+        if dict:add(lock, true, 5) then locked = true break end
+        pause_10ms()
+    end
+    if not locked then return nil, "the state is locked by an admin request" end
+    local ok, res, why = pcall(function()
+        local active = "active:" .. id
+        local prev = dict:get(active)
+        if prev == fp then return true end
+        if prev ~= nil then
+            local line = dict:get(prev)
+            if line == nil then
+                -- no event under the plan that served: the edited plan
+                -- starts from its schedule, not from a state an earlier
+                -- generation left under its fingerprint
+                dict:delete(fp)
+            else
+                local prev_text = dict:get("plan:" .. prev)
+                if not prev_text then
+                    return nil, "the text of the serving plan (" .. prev .. ") is not in the dict"
+                end
+                local old, err = rollout.load_string(prev_text, "serving plan " .. prev)
+                if not old or old:fingerprint() ~= prev then
+                    return nil, "the serving plan does not load again: " .. tostring(err)
+                end
+                local s, derr = old:decode_state(line)
+                if not s then return nil, "the serving state does not decode: " .. derr end
+                local m, merr = p:migrate(s, old)
+                if not m then
+                    return nil, "the rollout's state cannot be carried over to this plan: " .. merr
+                end
+                local sok, serr = dict:set(fp, m:encode())
+                if not sok then return nil, "shared dict: " .. tostring(serr) end
+                ngx.log(ngx.WARN, "rollout: plan ", id, " edited (", prev, " -> ", fp,
+                        "): state carried over, ", m:status(), ", revision ", m:revision())
+            end
+        end
+        local tok, terr = dict:set("plan:" .. fp, text)
+        if not tok then
+            return nil, "the shared dict cannot hold the plan's text (" .. #text ..
+                        " bytes): " .. tostring(terr) .. "; make lua_shared_dict larger"
+        end
+        dict:set(active, fp)
+        if prev ~= nil then dict:delete("plan:" .. prev) end
+        return true
+    end)
+    dict:delete(lock)
+    if not ok then error(res, 0) end
+    return res, why
+end
+
 -- init{ plan = FILE, dict = "rollout", library = nil,
 --       org = { "http_x_org", "cookie_org" }, user = "http_x_user",
 --       session = "cookie_session", request = nil,
@@ -128,12 +223,20 @@ function _M.init(opts)
     end
     local ok, err = rollout.load_library(opts.library)
     if not ok then error("rollout gateway: " .. err, 2) end
-    local p, perr = rollout.load_file(opts.plan)
+    -- the text, kept in the dict for the next generation's migration
+    local text, rerr = read_file(opts.plan)
+    if not text then error("rollout gateway: " .. rerr, 2) end
+    local p, perr = rollout.load_string(text, opts.plan)
     if not p then error("rollout gateway: " .. perr, 2) end
     local name = opts.dict or "rollout"
     dict = ngx.shared[name]
     if not dict then
         error("rollout gateway: no lua_shared_dict named \"" .. name .. "\"", 2)
+    end
+    local took, terr = take_over(p, text)
+    if not took then
+        error("rollout gateway: " .. opts.plan .. ": " .. terr ..
+              " (the serving plan and state stay)", 2)
     end
     org1, org2 = source(opts.org, "org")
     user1, user2 = source(opts.user, "user")
@@ -197,7 +300,9 @@ function _M.init(opts)
     -- the plan; a short key because every request hashes it (crc32) to
     -- look it up
     state_key = plan:fingerprint()
-    lock_key = "lock:" .. state_key
+    -- one lock per rollout, shared with the other generation during a reload
+    lock_key = "lock:" .. plan:id()
+    active_key = "active:" .. plan:id()
     cached_text, cached_state, cached_err = nil, nil, nil
     -- say which plan this configuration routes by, and whether a state is
     -- already recorded for it (e.g. a rollback that survives the reload)
@@ -433,6 +538,12 @@ local function with_lock(fn)
     return nil, "the state is locked by another admin request", "LOCKED"
 end
 
+-- Why an old generation's worker refuses an event during a reload.
+local function retiring()
+    return "another plan serves since a reload (" .. tostring(dict:get(active_key)) ..
+           "); this worker is finishing its requests: retry"
+end
+
 local function describe(plan, s, now)
     local info = s and s:info() or {}
     local sched = plan:schedule(now, s)
@@ -503,7 +614,12 @@ function _M.admin()
             if not dict:get(state_key) then s = nil end
             return respond(200, describe(plan, s, now))
         elseif method == "DELETE" then
-            dict:delete(state_key)
+            local done, err, code = with_lock(function()
+                if dict:get(active_key) ~= state_key then return nil, retiring(), "RELOADED" end
+                dict:delete(state_key)
+                return true
+            end)
+            if not done then return respond(503, { error = err, code = code }) end
             return respond(200, describe(plan, nil, now))
         end
         return respond(405, { error = "GET or DELETE" })
@@ -524,6 +640,7 @@ function _M.admin()
     if type(event.type) ~= "string" then return respond(400, { error = "name=EVENT is required" }) end
 
     local result, err, code = with_lock(function()
+        if dict:get(active_key) ~= state_key then return nil, retiring(), "RELOADED" end
         local s, e, c = current_state(plan, now)
         if not s then return nil, e, c end
         local nxt, actions, acode = plan:apply(s, event, now)
@@ -537,7 +654,8 @@ function _M.admin()
         return body
     end)
     if not result then
-        local status = code == "ROLLOUT_ERR_TRANSITION" and 409 or (code == "LOCKED" and 503 or 400)
+        local status = code == "ROLLOUT_ERR_TRANSITION" and 409 or
+                       ((code == "LOCKED" or code == "RELOADED") and 503 or 400)
         return respond(status, { error = err, code = code })
     end
     ngx.log(ngx.WARN, "rollout: event ", event.type, " applied; status ", result.status,
