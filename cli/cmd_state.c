@@ -82,7 +82,7 @@ static void state_help(void)
 static int usage_error(const char *fmt, const char *arg)
 {
     fprintf(stderr, "rollout state: ");
-    fprintf(stderr, fmt, arg);
+    fprintf(stderr, fmt, cli_text(arg));
     fprintf(stderr, "\n%s", state_usage);
     return CLI_USAGE;
 }
@@ -132,7 +132,7 @@ static void list_names(FILE *f, const char *(*name)(const rollout_plan *, int), 
                        const rollout_plan *p)
 {
     for (int i = 0; i < count; i++)
-        fprintf(f, "%s%s", i ? ", " : "", name(p, i));
+        fprintf(f, "%s%s", i ? ", " : "", cli_text(name(p, i)));
 }
 
 static void format_roles(const rollout_plan *p, uint32_t roles, char *buf, size_t cap)
@@ -142,7 +142,7 @@ static void format_roles(const rollout_plan *p, uint32_t roles, char *buf, size_
     for (int r = 0; r < rollout_plan_role_count(p) && r < 32; r++)
         if (roles & (1u << r)) {
             int n = snprintf(buf + len, cap - len, "%s%s", len ? "," : "",
-                             rollout_plan_role_name(p, r));
+                             cli_text(rollout_plan_role_name(p, r)));
             if (n < 0 || (size_t)n >= cap - len)
                 break;
             len += (size_t)n;
@@ -273,39 +273,42 @@ static void print_action(const rollout_plan *p, const rollout_action *a)
     switch (a->type) {
     case ROLLOUT_ACTION_SET_WEIGHT:
         rp_format_weight(a->weight, weight, sizeof weight);
-        printf("%s %s %s", name, rollout_plan_cohort_name(p, a->cohort), weight);
+        printf("%s %s %s", name, cli_text(rollout_plan_cohort_name(p, a->cohort)), weight);
         if (unit_name(a->unit))
             printf(" by %s", unit_name(a->unit));
         break;
     case ROLLOUT_ACTION_NOTIFY:
-        printf("%s %s via %s to %s (owners %s): %s", name, a->id, a->channel ? a->channel : "-",
-               a->audience ? a->audience : "-", roles[0] ? roles : "-", text);
+        printf("%s %s via %s to %s (owners %s): %s", name, cli_text(a->id),
+               a->channel ? cli_text(a->channel) : "-", a->audience ? cli_text(a->audience) : "-",
+               roles[0] ? roles : "-", cli_text(text));
         break;
     case ROLLOUT_ACTION_GATE_DUE:
         cli_format_time(a->due, when, sizeof when);
-        printf("%s %s due %s, approvers %s", name, a->id, when, roles);
+        printf("%s %s due %s, approvers %s", name, cli_text(a->id), when, roles);
         if (*text)
-            printf(": %s", text);
+            printf(": %s", cli_text(text));
         break;
     case ROLLOUT_ACTION_PAGE:
-        printf("%s %s (%s): %s", name, roles[0] ? roles : "on-call", a->id ? a->id : "-", text);
+        printf("%s %s (%s): %s", name, roles[0] ? roles : "on-call", a->id ? cli_text(a->id) : "-",
+               cli_text(text));
         break;
     case ROLLOUT_ACTION_RESTORE_PREVIOUS:
     case ROLLOUT_ACTION_RUN_SMOKE_TESTS:
-        printf("%s %s (%s): %s", name, a->label ? a->label : "-", a->id ? a->id : "-", text);
+        printf("%s %s (%s): %s", name, a->label ? cli_text(a->label) : "-",
+               a->id ? cli_text(a->id) : "-", cli_text(text));
         break;
     case ROLLOUT_ACTION_SCHEDULE_POSTMORTEM:
     case ROLLOUT_ACTION_ESCALATE:
         cli_format_time(a->due, when, sizeof when);
-        printf("%s due %s (%s): %s", name, when, a->id ? a->id : "-", text);
+        printf("%s due %s (%s): %s", name, when, a->id ? cli_text(a->id) : "-", cli_text(text));
         break;
     case ROLLOUT_ACTION_COMPLETE:
-        printf("%s %s", name, a->id ? a->id : "-");
+        printf("%s %s", name, a->id ? cli_text(a->id) : "-");
         break;
     default: /* halt_traffic, resume_service, open_incident */
-        printf("%s (%s)", name, a->id ? a->id : "-");
+        printf("%s (%s)", name, a->id ? cli_text(a->id) : "-");
         if (*text)
-            printf(": %s", text);
+            printf(": %s", cli_text(text));
         break;
     }
     putchar('\n');
@@ -406,7 +409,7 @@ static void show_text(const rollout_plan *p, const rollout_state *s, const char 
                       int64_t now)
 {
     char t[32];
-    printf("plan        %s\n", rollout_plan_id(p));
+    printf("plan        %s\n", cli_text(rollout_plan_id(p)));
     printf("status      %s", rollout_status_name(s->status));
     if (s->status_since[s->status]) {
         cli_format_time(s->status_since[s->status], t, sizeof t);
@@ -422,10 +425,10 @@ static void show_text(const rollout_plan *p, const rollout_state *s, const char 
         printf("updated     %s\n", t);
     }
     if (s->phase >= 0)
-        printf("position    phase %s, step %d\n", phase_name(p, s->phase), s->step + 1);
+        printf("position    phase %s, step %d\n", cli_text(phase_name(p, s->phase)), s->step + 1);
     if (s->gate >= 0) {
         char roles[512];
-        printf("next gate   %s", rollout_plan_gate_name(p, s->gate));
+        printf("next gate   %s", cli_text(rollout_plan_gate_name(p, s->gate)));
         format_roles(p, s->gate_approvals[s->gate], roles, sizeof roles);
         printf(", approved by %s", roles[0] ? roles : "nobody yet");
         if (s->gate_no_go_at[s->gate]) {
@@ -437,9 +440,10 @@ static void show_text(const rollout_plan *p, const rollout_state *s, const char 
     for (int g = 0; g < rollout_plan_gate_count(p); g++)
         if (s->gate_go_at[g]) {
             cli_format_time(s->gate_go_at[g], t, sizeof t);
-            printf("gate        %s: GO at %s", rollout_plan_gate_name(p, g), t);
+            printf("gate        %s: GO at %s", cli_text(rollout_plan_gate_name(p, g)), t);
             if (s->gate_override_role[g] >= 0)
-                printf(" (override by %s)", rollout_plan_role_name(p, s->gate_override_role[g]));
+                printf(" (override by %s)",
+                       cli_text(rollout_plan_role_name(p, s->gate_override_role[g])));
             putchar('\n');
         }
     printf("verdict     %s", s->last_verdict >= 0 ? rollout_verdict_name(s->last_verdict) : "none");
@@ -465,11 +469,11 @@ static void show_text(const rollout_plan *p, const rollout_state *s, const char 
         for (int c = 0; c < info.n_cohorts; c++) {
             char w[16];
             rp_format_weight(info.cohorts[c].weight, w, sizeof w);
-            printf("%s %s %s", c ? "," : "", rollout_plan_cohort_name(p, c), w);
+            printf("%s %s %s", c ? "," : "", cli_text(rollout_plan_cohort_name(p, c)), w);
         }
         putchar('\n');
     }
-    printf("text        %s\n", text);
+    printf("text        %s\n", cli_text(text));
 }
 
 static void show_json(const rollout_plan *p, const rollout_state *s, const char *text, int64_t now)
@@ -539,7 +543,8 @@ static int parse_event(const rollout_plan *p, const char *name, char **args, int
     case ROLLOUT_EVENT_GO:
     case ROLLOUT_EVENT_NO_GO:
         if (n >= 1 && (e->gate = gate_index(p, args[0])) < 0) {
-            fprintf(stderr, "rollout state: the plan has no gate \"%s\" (gates: ", args[0]);
+            fprintf(stderr, "rollout state: the plan has no gate \"%s\" (gates: ",
+                    cli_text(args[0]));
             list_names(stderr, rollout_plan_gate_name, rollout_plan_gate_count(p), p);
             fprintf(stderr, ")\n");
             return CLI_INVALID;
@@ -547,7 +552,8 @@ static int parse_event(const rollout_plan *p, const char *name, char **args, int
         if (e->type == ROLLOUT_EVENT_APPROVE || override_role) {
             const char *r = e->type == ROLLOUT_EVENT_APPROVE ? args[1] : override_role;
             if ((e->role = role_index(p, r)) < 0) {
-                fprintf(stderr, "rollout state: the plan has no role \"%s\" (roles: ", r);
+                fprintf(stderr, "rollout state: the plan has no role \"%s\" (roles: ",
+                        cli_text(r));
                 list_names(stderr, rollout_plan_role_name, rollout_plan_role_count(p), p);
                 fprintf(stderr, ")\n");
                 return CLI_INVALID;
@@ -680,7 +686,7 @@ int cmd_state(int argc, char **argv)
     if (is_init) {
         struct stat st;
         if (!force && stat(path, &st) == 0) {
-            fprintf(stderr, "rollout state: %s exists; --force replaces it\n", path);
+            fprintf(stderr, "rollout state: %s exists; --force replaces it\n", cli_text(path));
             rc = CLI_INVALID;
             goto out;
         }
@@ -689,8 +695,8 @@ int cmd_state(int argc, char **argv)
         lock = lock_dir(path);
         rc = write_state_atomic(path, text, len);
         if (!rc && !json)
-            printf("%s: %s, not started (plan %s)\n", path, rollout_status_name(state.status),
-                   rollout_plan_id(plan));
+            printf("%s: %s, not started (plan %s)\n", cli_text(path),
+                   rollout_status_name(state.status), cli_text(rollout_plan_id(plan)));
         else if (!rc)
             show_json(plan, &state, text, now);
         goto out;
@@ -701,7 +707,7 @@ int cmd_state(int argc, char **argv)
     if ((rc = read_state_text(path, text, sizeof text, &len)))
         goto out;
     if (rollout_state_decode(plan, text, len, &state, &err)) {
-        fprintf(stderr, "rollout state: %s: %s\n", path, err.message);
+        fprintf(stderr, "rollout state: %s: %s\n", cli_text(path), cli_text(err.message));
         rc = CLI_INVALID;
         goto out;
     }
@@ -721,7 +727,8 @@ int cmd_state(int argc, char **argv)
     size_t n = ROLLOUT_MAX_ACTIONS;
     int code = rollout_apply(plan, &state, &e, now, &next, actions, &n, &err);
     if (code) {
-        fprintf(stderr, "rollout state: %s refused: %s\n", rollout_event_name(e.type), err.message);
+        fprintf(stderr, "rollout state: %s refused: %s\n", rollout_event_name(e.type),
+                cli_text(err.message));
         rc = code == ROLLOUT_ERR_NOMEM || code == ROLLOUT_ERR_BUFFER ? CLI_USAGE : CLI_INVALID;
         goto out;
     }
@@ -749,7 +756,7 @@ int cmd_state(int argc, char **argv)
         for (size_t i = 0; i < n; i++)
             print_action(plan, &actions[i]);
         if (changed)
-            fprintf(stderr, "%s: %s -> %s (revision %llu)\n", path,
+            fprintf(stderr, "%s: %s -> %s (revision %llu)\n", cli_text(path),
                     rollout_status_name(state.status), rollout_status_name(next.status),
                     (unsigned long long)next.revision);
     }
