@@ -173,6 +173,7 @@ int cmd_decide(int argc, char **argv)
         char *text = state_file ? read_state_file(state_file, &len) : NULL;
         if (state_file && !text) {
             rollout_plan_unref(plan);
+            rc = CLI_USAGE; /* an I/O error, as --help says */
             goto out;
         }
         rollout_error err;

@@ -162,18 +162,18 @@ static int read_state_text(const char *path, char *buf, size_t cap, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        fprintf(stderr, "rollout state: cannot open %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "rollout state: cannot open %s: %s\n", cli_text(path), strerror(errno));
         return CLI_USAGE;
     }
     size_t n = fread(buf, 1, cap, f);
     bool err = ferror(f);
     fclose(f);
     if (err) {
-        fprintf(stderr, "rollout state: cannot read %s\n", path);
+        fprintf(stderr, "rollout state: cannot read %s\n", cli_text(path));
         return CLI_USAGE;
     }
     if (n == cap) {
-        fprintf(stderr, "rollout state: %s is not a state file (too long)\n", path);
+        fprintf(stderr, "rollout state: %s is not a state file (too long)\n", cli_text(path));
         return CLI_INVALID;
     }
     while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
@@ -205,12 +205,13 @@ static int write_state_atomic(const char *path, const char *text, size_t len)
     dir_of(path, dir, sizeof dir);
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     if (snprintf(tmp, sizeof tmp, "%s/.%s.XXXXXX", dir, base) >= (int)sizeof tmp) {
-        fprintf(stderr, "rollout state: path too long: %s\n", path);
+        fprintf(stderr, "rollout state: path too long: %s\n", cli_text(path));
         return CLI_USAGE;
     }
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        fprintf(stderr, "rollout state: cannot create a file in %s: %s\n", dir, strerror(errno));
+        fprintf(stderr, "rollout state: cannot create a file in %s: %s\n", cli_text(dir),
+                strerror(errno));
         return CLI_USAGE;
     }
     struct stat st;
@@ -235,7 +236,7 @@ static int write_state_atomic(const char *path, const char *text, size_t len)
         ok = false;
     }
     if (!ok) {
-        fprintf(stderr, "rollout state: cannot write %s: %s\n", path, strerror(saved));
+        fprintf(stderr, "rollout state: cannot write %s: %s\n", cli_text(path), strerror(saved));
         unlink(tmp);
         return CLI_USAGE;
     }

@@ -202,6 +202,10 @@ def main():
              want=1, expect=["\\x1b[2J"])
     text_cmd(["state", "apply", "verdict", b"\x9b\xff", "--state", st, plan], want=2,
              expect=["\\x9b\\xff"])
+    nowhere = os.path.join(tmp, "no\x1b[2Jdir", "state")
+    text_cmd(["state", "show", "--state", nowhere, plan], want=2, expect=["no\\x1b[2Jdir"])
+    text_cmd(["state", "init", "--state", nowhere, plan], want=2, expect=["no\\x1b[2Jdir"])
+    text_cmd(["decide", plan, "--state-file", nowhere], want=2, expect=["no\\x1b[2Jdir"])
     bad = os.path.join(tmp, "bad.yaml")
     with open(bad, "w", encoding="utf-8") as f:
         f.write(open(plan, encoding="utf-8").read() + f'"{HOSTILE_YAML}": 1\n')
