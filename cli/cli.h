@@ -33,12 +33,11 @@ bool cli_opt(int argc, char **argv, int *i, const char *name, const char **value
 /* Writes a JSON string literal: always valid JSON (rp_json_escape). */
 void cli_json_str(FILE *f, const char *s, size_t n);
 /* Every text that came from a plan, a request, the command line or a
- * library error message is shown through one of these two, never raw, so
- * no control character reaches the terminal (rp_text_escape: \xHH).
- * cli_text returns s itself when it needs no escaping, else an escaped copy
- * valid for the next 15 calls (enough for one printf); NULL stays NULL. */
+ * library error message is printed through this, never raw, so no control
+ * character reaches the terminal (rp_text_escape: \xHH). Returns s itself
+ * when it needs no escaping, else an escaped copy valid for the next 15
+ * calls (enough for one printf); NULL stays NULL. */
 const char *cli_text(const char *s);
-void cli_text_out(FILE *f, const char *s);
 /* Formats t as ISO-8601 UTC. */
 void cli_format_time(int64_t t, char *buf, size_t cap);
 

@@ -89,11 +89,6 @@ void cli_json_str(FILE *f, const char *s, size_t n)
     rp_json_escape(s, n, file_sink, f);
 }
 
-void cli_text_out(FILE *f, const char *s)
-{
-    rp_text_escape(s, strlen(s), file_sink, f);
-}
-
 /* Escaped copies live in a ring, so that one printf may show several texts
  * and none outlives the next CLI_TEXT_SLOTS calls; the slots are reachable
  * until exit, so nothing leaks. */
