@@ -30,8 +30,14 @@ int cli_load_plan(const char *path, rollout_plan **out);
 bool cli_parse_time(const char *s, int64_t *out);
 /* "--name value" / "--name=value" option matching; advances *i. */
 bool cli_opt(int argc, char **argv, int *i, const char *name, const char **value);
-/* Writes a JSON string literal. */
+/* Writes a JSON string literal: always valid JSON (rp_json_escape). */
 void cli_json_str(FILE *f, const char *s, size_t n);
+/* Every text that came from a plan, a request, the command line or a
+ * library error message is printed through this, never raw, so no control
+ * character reaches the terminal (rp_text_escape: \xHH). Returns s itself
+ * when it needs no escaping, else an escaped copy valid for the next 15
+ * calls (enough for one printf); NULL stays NULL. */
+const char *cli_text(const char *s);
 /* Formats t as ISO-8601 UTC. */
 void cli_format_time(int64_t t, char *buf, size_t cap);
 

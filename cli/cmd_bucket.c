@@ -55,7 +55,7 @@ int cmd_bucket(int argc, char **argv)
         } else if (!strcmp(argv[i], "--json")) {
             json = true;
         } else {
-            fprintf(stderr, "rollout bucket: unknown option \"%s\"\n", argv[i]);
+            fprintf(stderr, "rollout bucket: unknown option \"%s\"\n", cli_text(argv[i]));
             usage(stderr);
             free(ids);
             return CLI_USAGE;
@@ -71,7 +71,7 @@ int cmd_bucket(int argc, char **argv)
     uint32_t weight = 0;
     if (weight_s && !rp_parse_weight(weight_s, strlen(weight_s), &weight)) {
         fprintf(stderr, "rollout bucket: \"%s\" is not a weight (write 25%% or 12.5%%)\n",
-                weight_s);
+                cli_text(weight_s));
         free(ids);
         return CLI_USAGE;
     }
@@ -104,9 +104,9 @@ int cmd_bucket(int argc, char **argv)
                 printf(", \"in\": %s", b < weight ? "true" : "false");
             fputc('}', stdout);
         } else if (weight_s) {
-            printf("%u %s %s\n", (unsigned)b, b < weight ? "in " : "out", ids[k]);
+            printf("%u %s %s\n", (unsigned)b, b < weight ? "in " : "out", cli_text(ids[k]));
         } else {
-            printf("%u %s\n", (unsigned)b, ids[k]);
+            printf("%u %s\n", (unsigned)b, cli_text(ids[k]));
         }
     }
     if (json)

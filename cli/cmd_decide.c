@@ -41,7 +41,7 @@ static char *read_state_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        fprintf(stderr, "rollout decide: cannot open %s\n", path);
+        fprintf(stderr, "rollout decide: cannot open %s\n", cli_text(path));
         return NULL;
     }
     size_t cap = ROLLOUT_STATE_TEXT_MAX + 2, n = 0;
@@ -135,7 +135,8 @@ int cmd_decide(int argc, char **argv)
         } else if (cli_opt(argc, argv, &i, "--attr", &v)) {
             const char *eq = strchr(v, '=');
             if (!eq || eq == v) {
-                fprintf(stderr, "rollout decide: --attr takes KEY=VALUE, got \"%s\"\n", v);
+                fprintf(stderr, "rollout decide: --attr takes KEY=VALUE, got \"%s\"\n",
+                        cli_text(v));
                 goto out;
             }
             attrs[ctx.n_attrs++] = (rollout_attr){v, (size_t)(eq - v), eq + 1, strlen(eq + 1)};
@@ -144,7 +145,7 @@ int cmd_decide(int argc, char **argv)
         } else if (argv[i][0] != '-' && !path) {
             path = argv[i];
         } else {
-            fprintf(stderr, "rollout decide: unexpected argument \"%s\"\n", argv[i]);
+            fprintf(stderr, "rollout decide: unexpected argument \"%s\"\n", cli_text(argv[i]));
             usage(stderr);
             goto out;
         }
@@ -172,6 +173,7 @@ int cmd_decide(int argc, char **argv)
         char *text = state_file ? read_state_file(state_file, &len) : NULL;
         if (state_file && !text) {
             rollout_plan_unref(plan);
+            rc = CLI_USAGE; /* an I/O error, as --help says */
             goto out;
         }
         rollout_error err;
@@ -179,7 +181,7 @@ int cmd_decide(int argc, char **argv)
                                        text ? len : strlen(state_text), &state, &err);
         free(text);
         if (drc) {
-            fprintf(stderr, "rollout decide: invalid state: %s\n", err.message);
+            fprintf(stderr, "rollout decide: invalid state: %s\n", cli_text(err.message));
             rollout_plan_unref(plan);
             rc = CLI_INVALID;
             goto out;
@@ -201,8 +203,8 @@ int cmd_decide(int argc, char **argv)
         print_json(plan, &d, now, explanation);
     } else {
         printf("%s %s (%s)\n%s\n", d.variant == ROLLOUT_NEW ? "NEW" : "STABLE",
-               rollout_plan_version_label(plan, d.variant == ROLLOUT_NEW),
-               rollout_reason_name(d.reason), explanation);
+               cli_text(rollout_plan_version_label(plan, d.variant == ROLLOUT_NEW)),
+               rollout_reason_name(d.reason), cli_text(explanation));
     }
     rollout_plan_unref(plan);
     rc = CLI_OK;

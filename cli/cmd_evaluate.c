@@ -102,14 +102,15 @@ static void print_text(const rollout_evaluation *ev)
             width = strlen(ev->results[i].id);
     for (int i = 0; i < ev->n_results; i++) {
         const rollout_criterion_result *r = &ev->results[i];
-        printf("%-12s  %-*s  %s%s\n", rollout_verdict_name(r->verdict), (int)width, r->id,
-               r->reason, r->rollback && r->verdict == ROLLOUT_VERDICT_FAIL ? "  [rollback]" : "");
+        printf("%-12s  %-*s  %s%s\n", rollout_verdict_name(r->verdict), (int)width,
+               cli_text(r->id), cli_text(r->reason),
+               r->rollback && r->verdict == ROLLOUT_VERDICT_FAIL ? "  [rollback]" : "");
     }
     printf("verdict: %s (criteria %s: %d pass, %d fail, %d inconclusive)", 
-           rollout_verdict_name(ev->verdict), ev->criteria, ev->n_pass, ev->n_fail,
+           rollout_verdict_name(ev->verdict), cli_text(ev->criteria), ev->n_pass, ev->n_fail,
            ev->n_inconclusive);
     if (ev->rollback_index >= 0)
-        printf("; rollback triggered by %s (%s)", ev->results[ev->rollback_index].id,
+        printf("; rollback triggered by %s (%s)", cli_text(ev->results[ev->rollback_index].id),
                rollout_rollback_reason_name(ev->rollback_reason));
     putchar('\n');
 }
@@ -139,7 +140,7 @@ int cmd_evaluate(int argc, char **argv)
         else if (argv[i][0] != '-' && n_pos < 2)
             positional[n_pos++] = argv[i];
         else {
-            fprintf(stderr, "rollout evaluate: unexpected argument \"%s\"\n", argv[i]);
+            fprintf(stderr, "rollout evaluate: unexpected argument \"%s\"\n", cli_text(argv[i]));
             usage(stderr);
             return CLI_USAGE;
         }
@@ -171,7 +172,7 @@ int cmd_evaluate(int argc, char **argv)
     rollout_error err;
     int rc = rollout_metrics_load_file(metrics_path, &metrics, &err);
     if (rc) {
-        fprintf(stderr, "%s\n", err.message);
+        fprintf(stderr, "%s\n", cli_text(err.message));
         rollout_plan_unref(plan);
         return rc == ROLLOUT_ERR_IO || rc == ROLLOUT_ERR_NOMEM ? CLI_USAGE : CLI_INVALID;
     }
@@ -186,7 +187,7 @@ int cmd_evaluate(int argc, char **argv)
     rc = rollout_evaluate(plan, target, name, metrics, ev, &err);
     int status;
     if (rc) {
-        fprintf(stderr, "rollout evaluate: %s\n", err.message);
+        fprintf(stderr, "rollout evaluate: %s\n", cli_text(err.message));
         status = rc == ROLLOUT_ERR_NOMEM ? CLI_USAGE : CLI_INVALID;
     } else {
         if (json)

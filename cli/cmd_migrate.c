@@ -60,12 +60,12 @@ static int update(const char *text, size_t len, char *out, size_t cap, size_t *o
         return CLI_OK;
     }
     if (rollout_state_decode(j->from, text, len, &j->before, &err)) {
-        fprintf(stderr, "rollout state migrate: %s: %s\n", j->path, err.message);
+        fprintf(stderr, "rollout state migrate: %s: %s\n", cli_text(j->path), cli_text(err.message));
         return CLI_INVALID;
     }
     if (rollout_state_migrate(j->from, &j->before, j->to, &j->after, &err)) {
-        fprintf(stderr, "rollout state migrate: refused (%s unchanged): %s\n", j->path,
-                err.message);
+        fprintf(stderr, "rollout state migrate: refused (%s unchanged): %s\n",
+                cli_text(j->path), cli_text(err.message));
         return CLI_INVALID;
     }
     *out_len = rollout_state_encode(&j->after, out, cap);
@@ -123,14 +123,15 @@ int cmd_state_migrate(int argc, char **argv)
                 cli_json_str(stdout, text, len);
                 printf("}\n");
             } else if (j.already) {
-                printf("%s: already bound to %s (%s, revision %llu)\n", path, to_path,
+                printf("%s: already bound to %s (%s, revision %llu)\n", cli_text(path),
+                       cli_text(to_path),
                        rollout_status_name(j.after.status),
                        (unsigned long long)j.after.revision);
             } else {
-                printf("%s: %s, revision %llu -> %llu, now bound to %s\n", path,
+                printf("%s: %s, revision %llu -> %llu, now bound to %s\n", cli_text(path),
                        rollout_status_name(j.after.status),
                        (unsigned long long)j.before.revision,
-                       (unsigned long long)j.after.revision, to_path);
+                       (unsigned long long)j.after.revision, cli_text(to_path));
             }
         }
     }

@@ -32,8 +32,8 @@ int cmd_validate(int argc, char **argv)
     int phases = rollout_plan_phase_count(plan), gates = rollout_plan_gate_count(plan),
         cohorts = rollout_plan_cohort_count(plan);
     printf("%s: valid plan \"%s\" (%d phase%s, %d gate%s, %d cohort%s)\n",
-           argc == 2 ? argv[1] : "<seed>", rollout_plan_id(plan), phases, phases == 1 ? "" : "s",
-           gates, gates == 1 ? "" : "s", cohorts, cohorts == 1 ? "" : "s");
+           argc == 2 ? cli_text(argv[1]) : "<seed>", cli_text(rollout_plan_id(plan)), phases,
+           phases == 1 ? "" : "s", gates, gates == 1 ? "" : "s", cohorts, cohorts == 1 ? "" : "s");
     rollout_plan_unref(plan);
     return CLI_OK;
 }

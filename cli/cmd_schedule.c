@@ -65,7 +65,7 @@ static int write_out(const char *path, const char *data, size_t len)
 {
     FILE *f = path ? fopen(path, "wb") : stdout;
     if (!f) {
-        fprintf(stderr, "rollout: cannot write %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "rollout: cannot write %s: %s\n", cli_text(path), strerror(errno));
         return CLI_USAGE;
     }
     bool ok = fwrite(data, 1, len, f) == len;
@@ -74,7 +74,8 @@ static int write_out(const char *path, const char *data, size_t len)
     else
         ok = fflush(f) == 0 && ok;
     if (!ok) {
-        fprintf(stderr, "rollout: writing %s failed: %s\n", path ? path : "standard output",
+        fprintf(stderr, "rollout: writing %s failed: %s\n",
+                path ? cli_text(path) : "standard output",
                 strerror(errno));
         return CLI_USAGE;
     }
@@ -97,14 +98,15 @@ int cmd_calendar(int argc, char **argv)
         } else if (argv[i][0] != '-' && !path) {
             path = argv[i];
         } else {
-            fprintf(stderr, "rollout calendar: unexpected \"%s\"\n%s", argv[i], calendar_usage);
+            fprintf(stderr, "rollout calendar: unexpected \"%s\"\n%s", cli_text(argv[i]),
+                    calendar_usage);
             return CLI_USAGE;
         }
     }
     int format = parse_format(format_s);
     if (format < 0) {
         fprintf(stderr, "rollout calendar: unknown format \"%s\" (write table, json, ics or svg)\n",
-                format_s);
+                cli_text(format_s));
         return CLI_USAGE;
     }
     int64_t start = 0;
@@ -273,11 +275,11 @@ static void print_text(const rollout_plan *plan, const rollout_schedule_info *in
     char t1[32], t2[32], w[16];
     cli_format_time(at, t1, sizeof t1);
     offset_text(at, start, t2, sizeof t2);
-    printf("plan     %s\nat       %s (%s)\n", rollout_plan_id(plan), t1, t2);
+    printf("plan     %s\nat       %s (%s)\n", cli_text(rollout_plan_id(plan)), t1, t2);
     cli_format_time(start, t1, sizeof t1);
     printf("start    %s\nstatus   %s\n", t1, rollout_status_name(in->status));
     if (in->phase >= 0)
-        printf("step     %s, step %d\n", rollout_plan_phase_name(plan, in->phase),
+        printf("step     %s, step %d\n", cli_text(rollout_plan_phase_name(plan, in->phase)),
                in->step + 1);
     else
         printf("step     none yet\n");
@@ -291,10 +293,10 @@ static void print_text(const rollout_plan *plan, const rollout_schedule_info *in
     for (int c = 0; c < in->n_cohorts; c++) {
         const rollout_cohort_weight *cw = &in->cohorts[c];
         weight_text(cw->weight, w, sizeof w);
-        printf("  %-*s  %7s", width, rollout_plan_cohort_name(plan, c), w);
+        printf("  %-*s  %7s", width, cli_text(rollout_plan_cohort_name(plan, c)), w);
         if (cw->phase >= 0)
             printf("  by %-7s  (%s step %d)\n", unit_name(cw->unit),
-                   rollout_plan_phase_name(plan, cw->phase), cw->step + 1);
+                   cli_text(rollout_plan_phase_name(plan, cw->phase)), cw->step + 1);
         else
             printf("  (its phase has not begun)\n");
     }
@@ -302,9 +304,10 @@ static void print_text(const rollout_plan *plan, const rollout_schedule_info *in
         cli_format_time(in->gate_due, t1, sizeof t1);
         offset_text(in->gate_due, start, t2, sizeof t2);
         if (in->gate_due == INT64_MAX)
-            printf("gate     %s, due when the pause ends\n", rollout_plan_gate_name(plan, in->gate));
+            printf("gate     %s, due when the pause ends\n",
+                   cli_text(rollout_plan_gate_name(plan, in->gate)));
         else
-            printf("gate     %s, %s %s (%s)\n", rollout_plan_gate_name(plan, in->gate),
+            printf("gate     %s, %s %s (%s)\n", cli_text(rollout_plan_gate_name(plan, in->gate)),
                    in->gate_pending ? "pending since" : "due", t1, t2);
     }
     switch (in->next_change) {
@@ -313,12 +316,14 @@ static void print_text(const rollout_plan *plan, const rollout_schedule_info *in
         offset_text(in->next_at, start, t2, sizeof t2);
         weight_text(in->next_weight, w, sizeof w);
         printf("next     %s step %d to %s at %s (%s)\n",
-               rollout_plan_phase_name(plan, in->next_phase), in->next_step + 1, w, t1, t2);
+               cli_text(rollout_plan_phase_name(plan, in->next_phase)), in->next_step + 1, w, t1,
+               t2);
         break;
     case ROLLOUT_CHANGE_GATE:
         cli_format_time(in->next_at, t1, sizeof t1);
         offset_text(in->next_at, start, t2, sizeof t2);
-        printf("next     go/no-go %s at %s (%s)\n", rollout_plan_gate_name(plan, in->gate), t1, t2);
+        printf("next     go/no-go %s at %s (%s)\n",
+               cli_text(rollout_plan_gate_name(plan, in->gate)), t1, t2);
         break;
     case ROLLOUT_CHANGE_COMPLETE:
         cli_format_time(in->next_at, t1, sizeof t1);
@@ -368,7 +373,8 @@ int cmd_schedule(int argc, char **argv)
         } else if (argv[i][0] != '-' && !path) {
             path = argv[i];
         } else {
-            fprintf(stderr, "rollout schedule: unexpected \"%s\"\n%s", argv[i], schedule_usage);
+            fprintf(stderr, "rollout schedule: unexpected \"%s\"\n%s", cli_text(argv[i]),
+                    schedule_usage);
             return CLI_USAGE;
         }
     }

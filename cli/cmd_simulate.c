@@ -35,32 +35,33 @@ static void print_action(const sim *s, const rollout_action *a)
     switch (a->type) {
     case ROLLOUT_ACTION_SET_WEIGHT:
         rp_format_weight(a->weight, w, sizeof w);
-        printf("      set weight: cohort %-10s -> %s of its %ss on %s\n", a->id, w,
+        printf("      set weight: cohort %-10s -> %s of its %ss on %s\n", cli_text(a->id), w,
                a->unit == ROLLOUT_UNIT_ORG       ? "org"
                : a->unit == ROLLOUT_UNIT_USER    ? "user"
                : a->unit == ROLLOUT_UNIT_SESSION ? "session"
                                                  : "request",
-               rollout_plan_version_label(p, 1));
+               cli_text(rollout_plan_version_label(p, 1)));
         break;
     case ROLLOUT_ACTION_NOTIFY:
-        printf("      notify:     [%s] %s -> %s\n", a->channel, a->text, a->audience);
+        printf("      notify:     [%s] %s -> %s\n", cli_text(a->channel), cli_text(a->text),
+               cli_text(a->audience));
         break;
     case ROLLOUT_ACTION_GATE_DUE:
-        printf("      gate due:   %s (go/no-go)\n", a->id);
+        printf("      gate due:   %s (go/no-go)\n", cli_text(a->id));
         break;
     case ROLLOUT_ACTION_RESTORE_PREVIOUS:
     case ROLLOUT_ACTION_RUN_SMOKE_TESTS:
-        printf("      %-11s %s (%s)\n", rollout_action_name(a->type), a->text ? a->text : "",
-               a->label);
+        printf("      %-11s %s (%s)\n", rollout_action_name(a->type),
+               a->text ? cli_text(a->text) : "", cli_text(a->label));
         break;
     case ROLLOUT_ACTION_SCHEDULE_POSTMORTEM: {
         char due[32];
         rp_format_time(a->due, due, sizeof due);
-        printf("      %-11s %s (due %s)\n", "postmortem", a->text ? a->text : "", due);
+        printf("      %-11s %s (due %s)\n", "postmortem", a->text ? cli_text(a->text) : "", due);
         break;
     }
     default:
-        printf("      %-11s %s\n", rollout_action_name(a->type), a->text ? a->text : "");
+        printf("      %-11s %s\n", rollout_action_name(a->type), a->text ? cli_text(a->text) : "");
     }
 }
 
@@ -70,7 +71,7 @@ static int apply(sim *s, rollout_event ev, int64_t t, bool quiet)
     rollout_error err;
     int rc = rollout_apply(s->plan, &s->state, &ev, t, &s->state, s->actions, &n, &err);
     if (rc) {
-        fprintf(stderr, "rollout simulate: %s\n", err.message);
+        fprintf(stderr, "rollout simulate: %s\n", cli_text(err.message));
         return rc;
     }
     if (!quiet)
@@ -140,7 +141,7 @@ static void write_calendar(const sim *s, const rollout_state *st, const char *di
         {ROLLOUT_CALENDAR_JSON, "calendar.json"},
     };
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "rollout simulate: cannot create %s: %s\n", dir, strerror(errno));
+        fprintf(stderr, "rollout simulate: cannot create %s: %s\n", cli_text(dir), strerror(errno));
         return;
     }
     printf("\nFiles:\n");
@@ -154,7 +155,7 @@ static void write_calendar(const sim *s, const rollout_state *st, const char *di
         if (buf && rollout_calendar_render(s->plan, st, outputs[i].format, buf, needed + 1,
                                            NULL) == ROLLOUT_OK &&
             write_file(dir, outputs[i].name, buf, needed, path, sizeof path))
-            printf("  %s\n", path);
+            printf("  %s\n", cli_text(path));
         free(buf);
     }
 }
@@ -177,14 +178,14 @@ static int walk(sim *s)
             const char *gid = rollout_plan_gate_name(p, g);
             rp_format_time(t, at, sizeof at);
             offset_str(s->start, t, when, sizeof when);
-            printf("\n%s  %s  gate %s: approvals, criteria PASS, GO\n", at, when, gid);
+            printf("\n%s  %s  gate %s: approvals, criteria PASS, GO\n", at, when, cli_text(gid));
             for (int r = 0; r < p->n_roles; r++) {
                 if (!(p->gates[g].approvers & (1u << r)))
                     continue;
                 rollout_event ap = {.type = ROLLOUT_EVENT_APPROVE, .gate = g, .role = r};
                 if (apply(s, ap, t, true))
                     return CLI_INVALID;
-                printf("      approved by %s\n", p->roles[r].name);
+                printf("      approved by %s\n", cli_text(p->roles[r].name));
             }
             rollout_event v = {.type = ROLLOUT_EVENT_VERDICT, .verdict = ROLLOUT_VERDICT_PASS};
             rollout_event go = {.type = ROLLOUT_EVENT_GO, .gate = g};
@@ -203,7 +204,7 @@ static int walk(sim *s)
                                                                          : "wait";
         if (info.next_change == ROLLOUT_CHANGE_STEP)
             printf("\n%s  %s  %s %d of phase %s\n", at, when, what, info.next_step + 1,
-                   rollout_plan_phase_name(p, info.next_phase));
+                   cli_text(rollout_plan_phase_name(p, info.next_phase)));
         else
             printf("\n%s  %s  %s\n", at, when, what);
         rollout_event tick = {.type = ROLLOUT_EVENT_TICK};
@@ -246,7 +247,7 @@ static int rollback_scenario(sim *s)
     rp_format_time(t, at, sizeof at);
     offset_str(r.start, t, when, sizeof when);
     printf("\n--- Rollback scenario: a critical bug at %s (%s), phase %s ---\n", at, when,
-           r.state.phase >= 0 ? rollout_plan_phase_name(p, r.state.phase) : "-");
+           r.state.phase >= 0 ? cli_text(rollout_plan_phase_name(p, r.state.phase)) : "-");
     sample_decisions(&r, t);
     rollout_event rb = {.type = ROLLOUT_EVENT_ROLLBACK, .reason = ROLLOUT_ROLLBACK_CRITICAL_BUG};
     printf("\n%s  rollback (critical bug)\n", when);
@@ -311,9 +312,11 @@ int cmd_simulate(int argc, char **argv)
     s->plan = plan;
     s->start = have_start ? start : rollout_plan_start(plan);
     rollout_state_init(plan, &s->state);
-    printf("Plan %s: %s\n", rollout_plan_id(plan), plan->description ? plan->description : "");
+    printf("Plan %s: %s\n", cli_text(rollout_plan_id(plan)),
+           plan->description ? cli_text(plan->description) : "");
     printf("versions: %s -> %s; %d phases, %d gates, %d cohorts\n",
-           rollout_plan_version_label(plan, 0), rollout_plan_version_label(plan, 1),
+           cli_text(rollout_plan_version_label(plan, 0)),
+           cli_text(rollout_plan_version_label(plan, 1)),
            rollout_plan_phase_count(plan), rollout_plan_gate_count(plan),
            rollout_plan_cohort_count(plan));
     int rc = walk(s);

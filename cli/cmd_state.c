@@ -101,7 +101,7 @@ static void state_help(void)
 static int usage_error(const char *fmt, const char *arg)
 {
     fprintf(stderr, "rollout state: ");
-    fprintf(stderr, fmt, arg);
+    fprintf(stderr, fmt, cli_text(arg));
     fprintf(stderr, "\n%s", state_usage);
     return CLI_USAGE;
 }
@@ -151,7 +151,7 @@ static void list_names(FILE *f, const char *(*name)(const rollout_plan *, int), 
                        const rollout_plan *p)
 {
     for (int i = 0; i < count; i++)
-        fprintf(f, "%s%s", i ? ", " : "", name(p, i));
+        fprintf(f, "%s%s", i ? ", " : "", cli_text(name(p, i)));
 }
 
 static void format_roles(const rollout_plan *p, uint32_t roles, char *buf, size_t cap)
@@ -161,7 +161,7 @@ static void format_roles(const rollout_plan *p, uint32_t roles, char *buf, size_
     for (int r = 0; r < rollout_plan_role_count(p) && r < 32; r++)
         if (roles & (1u << r)) {
             int n = snprintf(buf + len, cap - len, "%s%s", len ? "," : "",
-                             rollout_plan_role_name(p, r));
+                             cli_text(rollout_plan_role_name(p, r)));
             if (n < 0 || (size_t)n >= cap - len)
                 break;
             len += (size_t)n;
@@ -181,18 +181,18 @@ static int read_state_text(const char *path, char *buf, size_t cap, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        fprintf(stderr, "rollout state: cannot open %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "rollout state: cannot open %s: %s\n", cli_text(path), strerror(errno));
         return CLI_USAGE;
     }
     size_t n = fread(buf, 1, cap, f);
     bool err = ferror(f);
     fclose(f);
     if (err) {
-        fprintf(stderr, "rollout state: cannot read %s\n", path);
+        fprintf(stderr, "rollout state: cannot read %s\n", cli_text(path));
         return CLI_USAGE;
     }
     if (n == cap) {
-        fprintf(stderr, "rollout state: %s is not a state file (too long)\n", path);
+        fprintf(stderr, "rollout state: %s is not a state file (too long)\n", cli_text(path));
         return CLI_INVALID;
     }
     while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
@@ -224,12 +224,13 @@ static int write_state_atomic(const char *path, const char *text, size_t len)
     dir_of(path, dir, sizeof dir);
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     if (snprintf(tmp, sizeof tmp, "%s/.%s.XXXXXX", dir, base) >= (int)sizeof tmp) {
-        fprintf(stderr, "rollout state: path too long: %s\n", path);
+        fprintf(stderr, "rollout state: path too long: %s\n", cli_text(path));
         return CLI_USAGE;
     }
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        fprintf(stderr, "rollout state: cannot create a file in %s: %s\n", dir, strerror(errno));
+        fprintf(stderr, "rollout state: cannot create a file in %s: %s\n", cli_text(dir),
+                strerror(errno));
         return CLI_USAGE;
     }
     struct stat st;
@@ -254,7 +255,7 @@ static int write_state_atomic(const char *path, const char *text, size_t len)
         ok = false;
     }
     if (!ok) {
-        fprintf(stderr, "rollout state: cannot write %s: %s%s\n", path, strerror(saved),
+        fprintf(stderr, "rollout state: cannot write %s: %s%s\n", cli_text(path), strerror(saved),
                 saved == EFBIG ? " (the file size limit, ulimit -f, is too small); the state "
                                  "is unchanged"
                                : "");
@@ -285,7 +286,7 @@ static int resolve_state_path(const char *path, char *out, size_t cap)
 {
     char cur[PATH_MAX], link[PATH_MAX], dir[PATH_MAX], real_dir[PATH_MAX];
     if (snprintf(cur, sizeof cur, "%s", path) >= (int)sizeof cur) {
-        fprintf(stderr, "rollout state: path too long: %s\n", path);
+        fprintf(stderr, "rollout state: path too long: %s\n", cli_text(path));
         return CLI_USAGE;
     }
     for (int hops = 0;; hops++) {
@@ -294,7 +295,7 @@ static int resolve_state_path(const char *path, char *out, size_t cap)
             break;
         ssize_t n = hops < 40 ? readlink(cur, link, sizeof link - 1) : -1;
         if (n < 0) {
-            fprintf(stderr, "rollout state: cannot follow the symlink %s: %s\n", cur,
+            fprintf(stderr, "rollout state: cannot follow the symlink %s: %s\n", cli_text(cur),
                     hops < 40 ? strerror(errno) : strerror(ELOOP));
             return CLI_USAGE;
         }
@@ -302,23 +303,23 @@ static int resolve_state_path(const char *path, char *out, size_t cap)
         dir_of(cur, dir, sizeof dir);
         if ((link[0] == '/' ? snprintf(cur, sizeof cur, "%s", link)
                             : snprintf(cur, sizeof cur, "%s/%s", dir, link)) >= (int)sizeof cur) {
-            fprintf(stderr, "rollout state: path too long: %s\n", link);
+            fprintf(stderr, "rollout state: path too long: %s\n", cli_text(link));
             return CLI_USAGE;
         }
     }
     dir_of(cur, dir, sizeof dir);
     const char *base = strrchr(cur, '/') ? strrchr(cur, '/') + 1 : cur;
     if (!*base || !strcmp(base, ".") || !strcmp(base, "..")) {
-        fprintf(stderr, "rollout state: %s is not a file name\n", cur);
+        fprintf(stderr, "rollout state: %s is not a file name\n", cli_text(cur));
         return CLI_USAGE;
     }
     if (!realpath(dir, real_dir)) {
-        fprintf(stderr, "rollout state: %s: cannot reach the directory %s: %s\n", path, dir,
+        fprintf(stderr, "rollout state: %s: cannot reach the directory %s: %s\n", cli_text(path), cli_text(dir),
                 strerror(errno));
         return CLI_USAGE;
     }
     if (snprintf(out, cap, "%s/%s", strcmp(real_dir, "/") ? real_dir : "", base) >= (int)cap) {
-        fprintf(stderr, "rollout state: path too long: %s/%s\n", real_dir, base);
+        fprintf(stderr, "rollout state: path too long: %s/%s\n", cli_text(real_dir), cli_text(base));
         return CLI_USAGE;
     }
     return CLI_OK;
@@ -379,7 +380,7 @@ static int lock_state(const char *real, double timeout, int argc, char **argv, i
     char lp[PATH_MAX + 8];
     *rc = CLI_USAGE;
     if (snprintf(lp, sizeof lp, "%s.lock", real) >= (int)sizeof lp) {
-        fprintf(stderr, "rollout state: path too long: %s.lock\n", real);
+        fprintf(stderr, "rollout state: path too long: %s.lock\n", cli_text(real));
         return -1;
     }
     struct stat st;
@@ -403,9 +404,9 @@ static int lock_state(const char *real, double timeout, int argc, char **argv, i
             fprintf(stderr,
                     "rollout state: cannot open the lock file %s read-write: %s (every writer "
                     "of the state must be able to)\n",
-                    lp, errno == ELOOP ? "it is a symbolic link" : strerror(errno));
+                    cli_text(lp), errno == ELOOP ? "it is a symbolic link" : strerror(errno));
         else
-            fprintf(stderr, "rollout state: the lock file %s is not a regular file\n", lp);
+            fprintf(stderr, "rollout state: the lock file %s is not a regular file\n", cli_text(lp));
         if (fd >= 0)
             close(fd);
         return -1;
@@ -424,7 +425,7 @@ static int lock_state(const char *real, double timeout, int argc, char **argv, i
         if (errno == EINTR)
             continue;
         if (errno != EWOULDBLOCK) {
-            fprintf(stderr, "rollout state: cannot lock %s: %s\n", lp, strerror(errno));
+            fprintf(stderr, "rollout state: cannot lock %s: %s\n", cli_text(lp), strerror(errno));
             close(fd);
             return -1;
         }
@@ -436,7 +437,7 @@ static int lock_state(const char *real, double timeout, int argc, char **argv, i
             fprintf(stderr,
                     "rollout state: another writer holds %s; gave up after %g s (--lock-timeout): "
                     "%s\n",
-                    lp, timeout, holder);
+                    cli_text(lp), timeout, cli_text(holder));
             close(fd);
             *rc = STATE_LOCK_BUSY;
             return -1;
@@ -514,39 +515,42 @@ static void print_action(const rollout_plan *p, const rollout_action *a)
     switch (a->type) {
     case ROLLOUT_ACTION_SET_WEIGHT:
         rp_format_weight(a->weight, weight, sizeof weight);
-        printf("%s %s %s", name, rollout_plan_cohort_name(p, a->cohort), weight);
+        printf("%s %s %s", name, cli_text(rollout_plan_cohort_name(p, a->cohort)), weight);
         if (unit_name(a->unit))
             printf(" by %s", unit_name(a->unit));
         break;
     case ROLLOUT_ACTION_NOTIFY:
-        printf("%s %s via %s to %s (owners %s): %s", name, a->id, a->channel ? a->channel : "-",
-               a->audience ? a->audience : "-", roles[0] ? roles : "-", text);
+        printf("%s %s via %s to %s (owners %s): %s", name, cli_text(a->id),
+               a->channel ? cli_text(a->channel) : "-", a->audience ? cli_text(a->audience) : "-",
+               roles[0] ? roles : "-", cli_text(text));
         break;
     case ROLLOUT_ACTION_GATE_DUE:
         cli_format_time(a->due, when, sizeof when);
-        printf("%s %s due %s, approvers %s", name, a->id, when, roles);
+        printf("%s %s due %s, approvers %s", name, cli_text(a->id), when, roles);
         if (*text)
-            printf(": %s", text);
+            printf(": %s", cli_text(text));
         break;
     case ROLLOUT_ACTION_PAGE:
-        printf("%s %s (%s): %s", name, roles[0] ? roles : "on-call", a->id ? a->id : "-", text);
+        printf("%s %s (%s): %s", name, roles[0] ? roles : "on-call", a->id ? cli_text(a->id) : "-",
+               cli_text(text));
         break;
     case ROLLOUT_ACTION_RESTORE_PREVIOUS:
     case ROLLOUT_ACTION_RUN_SMOKE_TESTS:
-        printf("%s %s (%s): %s", name, a->label ? a->label : "-", a->id ? a->id : "-", text);
+        printf("%s %s (%s): %s", name, a->label ? cli_text(a->label) : "-",
+               a->id ? cli_text(a->id) : "-", cli_text(text));
         break;
     case ROLLOUT_ACTION_SCHEDULE_POSTMORTEM:
     case ROLLOUT_ACTION_ESCALATE:
         cli_format_time(a->due, when, sizeof when);
-        printf("%s due %s (%s): %s", name, when, a->id ? a->id : "-", text);
+        printf("%s due %s (%s): %s", name, when, a->id ? cli_text(a->id) : "-", cli_text(text));
         break;
     case ROLLOUT_ACTION_COMPLETE:
-        printf("%s %s", name, a->id ? a->id : "-");
+        printf("%s %s", name, a->id ? cli_text(a->id) : "-");
         break;
     default: /* halt_traffic, resume_service, open_incident */
-        printf("%s (%s)", name, a->id ? a->id : "-");
+        printf("%s (%s)", name, a->id ? cli_text(a->id) : "-");
         if (*text)
-            printf(": %s", text);
+            printf(": %s", cli_text(text));
         break;
     }
     putchar('\n');
@@ -647,7 +651,7 @@ static void show_text(const rollout_plan *p, const rollout_state *s, const char 
                       int64_t now)
 {
     char t[32];
-    printf("plan        %s\n", rollout_plan_id(p));
+    printf("plan        %s\n", cli_text(rollout_plan_id(p)));
     printf("status      %s", rollout_status_name(s->status));
     if (s->status_since[s->status]) {
         cli_format_time(s->status_since[s->status], t, sizeof t);
@@ -663,10 +667,10 @@ static void show_text(const rollout_plan *p, const rollout_state *s, const char 
         printf("updated     %s\n", t);
     }
     if (s->phase >= 0)
-        printf("position    phase %s, step %d\n", phase_name(p, s->phase), s->step + 1);
+        printf("position    phase %s, step %d\n", cli_text(phase_name(p, s->phase)), s->step + 1);
     if (s->gate >= 0) {
         char roles[512];
-        printf("next gate   %s", rollout_plan_gate_name(p, s->gate));
+        printf("next gate   %s", cli_text(rollout_plan_gate_name(p, s->gate)));
         format_roles(p, s->gate_approvals[s->gate], roles, sizeof roles);
         printf(", approved by %s", roles[0] ? roles : "nobody yet");
         if (s->gate_no_go_at[s->gate]) {
@@ -678,9 +682,10 @@ static void show_text(const rollout_plan *p, const rollout_state *s, const char 
     for (int g = 0; g < rollout_plan_gate_count(p); g++)
         if (s->gate_go_at[g]) {
             cli_format_time(s->gate_go_at[g], t, sizeof t);
-            printf("gate        %s: GO at %s", rollout_plan_gate_name(p, g), t);
+            printf("gate        %s: GO at %s", cli_text(rollout_plan_gate_name(p, g)), t);
             if (s->gate_override_role[g] >= 0)
-                printf(" (override by %s)", rollout_plan_role_name(p, s->gate_override_role[g]));
+                printf(" (override by %s)",
+                       cli_text(rollout_plan_role_name(p, s->gate_override_role[g])));
             putchar('\n');
         }
     printf("verdict     %s", s->last_verdict >= 0 ? rollout_verdict_name(s->last_verdict) : "none");
@@ -706,11 +711,11 @@ static void show_text(const rollout_plan *p, const rollout_state *s, const char 
         for (int c = 0; c < info.n_cohorts; c++) {
             char w[16];
             rp_format_weight(info.cohorts[c].weight, w, sizeof w);
-            printf("%s %s %s", c ? "," : "", rollout_plan_cohort_name(p, c), w);
+            printf("%s %s %s", c ? "," : "", cli_text(rollout_plan_cohort_name(p, c)), w);
         }
         putchar('\n');
     }
-    printf("text        %s\n", text);
+    printf("text        %s\n", cli_text(text));
 }
 
 static void show_json(const rollout_plan *p, const rollout_state *s, const char *text, int64_t now)
@@ -780,7 +785,8 @@ static int parse_event(const rollout_plan *p, const char *name, char **args, int
     case ROLLOUT_EVENT_GO:
     case ROLLOUT_EVENT_NO_GO:
         if (n >= 1 && (e->gate = gate_index(p, args[0])) < 0) {
-            fprintf(stderr, "rollout state: the plan has no gate \"%s\" (gates: ", args[0]);
+            fprintf(stderr, "rollout state: the plan has no gate \"%s\" (gates: ",
+                    cli_text(args[0]));
             list_names(stderr, rollout_plan_gate_name, rollout_plan_gate_count(p), p);
             fprintf(stderr, ")\n");
             return CLI_INVALID;
@@ -788,7 +794,8 @@ static int parse_event(const rollout_plan *p, const char *name, char **args, int
         if (e->type == ROLLOUT_EVENT_APPROVE || override_role) {
             const char *r = e->type == ROLLOUT_EVENT_APPROVE ? args[1] : override_role;
             if ((e->role = role_index(p, r)) < 0) {
-                fprintf(stderr, "rollout state: the plan has no role \"%s\" (roles: ", r);
+                fprintf(stderr, "rollout state: the plan has no role \"%s\" (roles: ",
+                        cli_text(r));
                 list_names(stderr, rollout_plan_role_name, rollout_plan_role_count(p), p);
                 fprintf(stderr, ")\n");
                 return CLI_INVALID;
@@ -944,7 +951,7 @@ int cmd_state(int argc, char **argv)
     if (is_init) {
         struct stat st;
         if (!force && stat(real, &st) == 0) {
-            fprintf(stderr, "rollout state: %s exists; --force replaces it\n", path);
+            fprintf(stderr, "rollout state: %s exists; --force replaces it\n", cli_text(path));
             rc = CLI_INVALID;
             goto out;
         }
@@ -952,8 +959,8 @@ int cmd_state(int argc, char **argv)
         len = rollout_state_encode(&state, text, sizeof text);
         rc = write_state_atomic(real, text, len);
         if (!rc && !json)
-            printf("%s: %s, not started (plan %s)\n", path, rollout_status_name(state.status),
-                   rollout_plan_id(plan));
+            printf("%s: %s, not started (plan %s)\n", cli_text(path),
+                   rollout_status_name(state.status), cli_text(rollout_plan_id(plan)));
         else if (!rc)
             show_json(plan, &state, text, now);
         goto out;
@@ -962,7 +969,7 @@ int cmd_state(int argc, char **argv)
     if ((rc = read_state_text(is_show ? path : real, text, sizeof text, &len)))
         goto out;
     if (rollout_state_decode(plan, text, len, &state, &err)) {
-        fprintf(stderr, "rollout state: %s: %s\n", path, err.message);
+        fprintf(stderr, "rollout state: %s: %s\n", cli_text(path), cli_text(err.message));
         rc = CLI_INVALID;
         goto out;
     }
@@ -982,7 +989,8 @@ int cmd_state(int argc, char **argv)
     size_t n = ROLLOUT_MAX_ACTIONS;
     int code = rollout_apply(plan, &state, &e, now, &next, actions, &n, &err);
     if (code) {
-        fprintf(stderr, "rollout state: %s refused: %s\n", rollout_event_name(e.type), err.message);
+        fprintf(stderr, "rollout state: %s refused: %s\n", rollout_event_name(e.type),
+                cli_text(err.message));
         rc = code == ROLLOUT_ERR_NOMEM || code == ROLLOUT_ERR_BUFFER ? CLI_USAGE : CLI_INVALID;
         goto out;
     }
@@ -1010,7 +1018,7 @@ int cmd_state(int argc, char **argv)
         for (size_t i = 0; i < n; i++)
             print_action(plan, &actions[i]);
         if (changed)
-            fprintf(stderr, "%s: %s -> %s (revision %llu)\n", path,
+            fprintf(stderr, "%s: %s -> %s (revision %llu)\n", cli_text(path),
                     rollout_status_name(state.status), rollout_status_name(next.status),
                     (unsigned long long)next.revision);
     }

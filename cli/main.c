@@ -42,7 +42,7 @@ int cli_load_plan(const char *path, rollout_plan **out)
     }
     if (rc == ROLLOUT_OK)
         return CLI_OK;
-    fprintf(stderr, "%s\n", err.message);
+    fprintf(stderr, "%s\n", cli_text(err.message));
     return rc == ROLLOUT_ERR_IO || rc == ROLLOUT_ERR_NOMEM ? CLI_USAGE : CLI_INVALID;
 }
 
@@ -59,7 +59,7 @@ bool cli_parse_time(const char *s, int64_t *out)
     if (rp_parse_time(s, len, out))
         return true;
     fprintf(stderr, "rollout: \"%s\" is not a time (write 2026-02-28T09:00:00Z or epoch seconds)\n",
-            s);
+            cli_text(s));
     return false;
 }
 
@@ -79,21 +79,37 @@ bool cli_opt(int argc, char **argv, int *i, const char *name, const char **value
     return true;
 }
 
+static void file_sink(void *f, const char *s, size_t n)
+{
+    fwrite(s, 1, n, f);
+}
+
 void cli_json_str(FILE *f, const char *s, size_t n)
 {
-    fputc('"', f);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c == '\n')
-            fputs("\\n", f);
-        else if (c < 0x20 || c == 0x7f)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
+    rp_json_escape(s, n, file_sink, f);
+}
+
+/* Escaped copies live in a ring, so that one printf may show several texts
+ * and none outlives the next CLI_TEXT_SLOTS calls; the slots are reachable
+ * until exit, so nothing leaks. */
+enum { CLI_TEXT_SLOTS = 16 };
+
+const char *cli_text(const char *s)
+{
+    static char *slots[CLI_TEXT_SLOTS];
+    static unsigned next;
+    if (!s || rp_text_is_plain(s, strlen(s)))
+        return s;
+    rp_buf b = {0};
+    rp_buf_text(&b, s, strlen(s));
+    if (b.failed || !b.data) {
+        rp_buf_free(&b);
+        return "(out of memory)"; /* never the raw text */
     }
-    fputc('"', f);
+    free(slots[next]);
+    slots[next] = b.data;
+    next = (next + 1) % CLI_TEXT_SLOTS;
+    return b.data;
 }
 
 void cli_format_time(int64_t t, char *buf, size_t cap)
@@ -118,7 +134,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "rollout: unknown command \"%s\"\n\n", argv[1]);
+    fprintf(stderr, "rollout: unknown command \"%s\"\n\n", cli_text(argv[1]));
     usage(stderr);
     return CLI_USAGE;
 }

@@ -346,7 +346,10 @@ ROLLOUT_API int rollout_batch_variant(const rollout_batch *batch, const char *id
 
 /* Renders a decision as one line of text, e.g. "org acme is in cohort pilot;
  * bucket 4 120 < weight 25 000 at step 2 of phase pilot". Returns the length
- * it needed (like snprintf); buf is NUL-terminated when cap > 0. */
+ * it needed (like snprintf); buf is NUL-terminated when cap > 0. The unit id
+ * is shown escaped (each byte of a control character or of ill-formed UTF-8
+ * as \xHH, at most 64 bytes), so the line is UTF-8 with no control
+ * character whatever the request sent. */
 ROLLOUT_API size_t rollout_explain(const rollout_plan *plan, const rollout_decision *d,
                                    const rollout_context *ctx, char *buf, size_t cap);
 

@@ -322,6 +322,17 @@ static void render_table(render *r)
         else
             rp_buf_puts(&row[6], "-");
     }
+    /* plan texts may hold control characters (a YAML "\e" is one): the
+     * table goes to terminals, so they are shown escaped, before widths */
+    for (size_t i = 0; i < rows * COLS; i++) {
+        if (!cells[i].data || rp_text_is_plain(cells[i].data, cells[i].len))
+            continue;
+        rp_buf shown = {0};
+        rp_buf_text(&shown, cells[i].data, cells[i].len);
+        shown.failed |= cells[i].failed;
+        rp_buf_free(&cells[i]);
+        cells[i] = shown;
+    }
     size_t width[COLS] = {0};
     for (size_t i = 0; i < rows * COLS; i++) {
         size_t w = text_width(cells[i].data ? cells[i].data : "", cells[i].len);
@@ -334,8 +345,10 @@ static void render_table(render *r)
     rp_buf *b = r->b;
     char when[48];
     rp_buf_printf(b, "Rollout calendar: %s", p->id);
-    if (p->description)
-        rp_buf_printf(b, " — %s", p->description);
+    if (p->description) {
+        rp_buf_puts(b, " — ");
+        rp_buf_text(b, p->description, strlen(p->description));
+    }
     format_when(r->start, when, sizeof when);
     rp_buf_printf(b, "\nT+0 = %s UTC (%s)\n", when,
                   r->s && r->s->started_at ? "the rollout's start" : "the plan's start");

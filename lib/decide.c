@@ -598,8 +598,14 @@ static void put_grouped(text *t, uint32_t v)
     }
 }
 
+static void text_sink(void *t, const char *s, size_t n)
+{
+    put(t, s, n);
+}
+
 /* A unit id as it came in a request: arbitrary bytes, so control
- * characters are escaped and a very long id is cut at a UTF-8 boundary. */
+ * characters and ill-formed UTF-8 are escaped (rp_text_escape, the rollout
+ * tool's convention too) and a very long id is cut at a UTF-8 boundary. */
 static void put_id(text *t, const char *s, size_t n)
 {
     enum { MAX = 64 };
@@ -609,16 +615,7 @@ static void put_id(text *t, const char *s, size_t n)
         while (shown > 0 && ((unsigned char)s[shown] & 0xC0) == 0x80)
             shown--;
     }
-    for (size_t i = 0; i < shown; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch < 0x20 || ch == 0x7f) {
-            char esc[8];
-            snprintf(esc, sizeof esc, "\\x%02x", ch);
-            puts_(t, esc);
-        } else {
-            put(t, (const char *)&s[i], 1);
-        }
-    }
+    rp_text_escape(s, shown, text_sink, t);
     if (shown < n)
         puts_(t, "...");
 }

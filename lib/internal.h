@@ -162,6 +162,28 @@ void rp_buf_puts(rp_buf *b, const char *s);
 void rp_buf_printf(rp_buf *b, const char *fmt, ...) RP_PRINTF(2, 3);
 /* Writes s as a double-quoted JSON string (also valid YAML). */
 void rp_buf_json_str(rp_buf *b, const char *s, size_t n);
+/* Writes s as terminal text (rp_text_escape). */
+void rp_buf_text(rp_buf *b, const char *s, size_t n);
 void rp_buf_free(rp_buf *b);
+
+/* The escapers of lib/escape.c, one each for JSON and for terminal text,
+ * shared by the library's outputs and the rollout tool; they hand their
+ * output to put(to, bytes, len) piece by piece and allocate nothing.
+ *
+ * rp_json_escape writes s as a JSON string literal, quotes included, that
+ * is valid UTF-8 and strict JSON whatever s holds: \" and \\, \n \r \t,
+ * \u00XX for every other C0 control, DEL and the C1 controls U+0080..U+009F,
+ * well-formed UTF-8 as it is, and \ufffd for each maximal subpart of an
+ * ill-formed sequence (overlong forms, surrogates, > U+10FFFF, stray or
+ * missing continuation bytes), as WHATWG decoders replace them.
+ *
+ * rp_text_escape writes s for a terminal, as rollout_explain shows ids:
+ * each byte of a C0 control (newline and tab included), DEL, a C1 control
+ * or ill-formed UTF-8 becomes \xHH; everything else is left as it is.
+ * rp_text_is_plain says whether it would leave s unchanged. */
+typedef void (*rp_sink)(void *to, const char *s, size_t n);
+void rp_json_escape(const char *s, size_t n, rp_sink put, void *to);
+void rp_text_escape(const char *s, size_t n, rp_sink put, void *to);
+bool rp_text_is_plain(const char *s, size_t n);
 
 #endif /* ROLLOUT_INTERNAL_H */

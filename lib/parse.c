@@ -563,32 +563,6 @@ void rp_buf_printf(rp_buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
-void rp_buf_json_str(rp_buf *b, const char *s, size_t n)
-{
-    rp_buf_putn(b, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        char esc[8];
-        if (ch == '"' || ch == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)ch;
-            rp_buf_putn(b, esc, 2);
-        } else if (ch == '\n') {
-            rp_buf_putn(b, "\\n", 2);
-        } else if (ch == '\t') {
-            rp_buf_putn(b, "\\t", 2);
-        } else if (ch == '\r') {
-            rp_buf_putn(b, "\\r", 2);
-        } else if (ch < 0x20 || ch == 0x7f) {
-            snprintf(esc, sizeof esc, "\\u%04x", ch);
-            rp_buf_putn(b, esc, 6);
-        } else {
-            rp_buf_putn(b, (const char *)&s[i], 1);
-        }
-    }
-    rp_buf_putn(b, "\"", 1);
-}
-
 void rp_buf_free(rp_buf *b)
 {
     free(b->data);

@@ -519,7 +519,8 @@ Test(decide, explain_buffer_and_ids)
     cr_assert(strncmp(buf, want, strlen(want)) == 0, "%s", buf);
     memcpy(longid + 63, "\xc3\xa9", 2); /* now é straddles the cut */
     rollout_explain(p, &d, &c, buf, sizeof buf);
-    snprintf(want, sizeof want, "org %.63s... is in cohort", longid);
+    /* the lead byte of the first é is still at 62, alone: ill-formed, so escaped */
+    snprintf(want, sizeof want, "org %.62s\\xc3... is in cohort", longid);
     cr_assert(strncmp(buf, want, strlen(want)) == 0, "%s", buf);
 
     /* without the context the id is left out */

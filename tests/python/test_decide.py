@@ -177,7 +177,8 @@ def test_bytes_ids_equal_their_utf8_text(seed, t0):
     # bytes that are not UTF-8 are hashed as they are
     d = seed.decide(org="globex", user=b"\xff\xfe", state=s, at=t0 + 13 * H)
     assert d.bucket == rollout.bucket("ledger-v2-2026-02", b"\xff\xfe")
-    assert "\ufffd" in d.explain()
+    # and explained escaped, as control characters are (rp_text_escape)
+    assert "user \\xff\\xfe is in cohort pilot" in d.explain()
 
 
 def test_keyword_only_and_unknown_keywords(seed):
