@@ -312,8 +312,9 @@ static int check_value(rollout_store *st, const rollout_plan *plan, const char *
     rollout_error derr;
     int rc = rollout_state_decode(NULL, value, line_len, &any, &derr);
     if (rc)
-        return st_err(st, err, rc, "rollout \"%s\": the stored state is not a state: %s", id,
-                      derr.message);
+        return st_err(st, err, rc,
+                      "rollout \"%s\": the stored value is not a state (%s); state refused",
+                      id, derr.message);
     if (st->key_len) {
         if (!sig)
             return st_err(st, err, ROLLOUT_ERR_SIGNATURE,
@@ -339,8 +340,8 @@ static int check_value(rollout_store *st, const rollout_plan *plan, const char *
     rollout_state s;
     rc = rollout_state_decode(plan, value, line_len, &s, &derr);
     if (rc)
-        return st_err(st, err, rc, "rollout \"%s\": revision %" PRIu64 ": %s", id, any.revision,
-                      derr.message);
+        return st_err(st, err, rc, "rollout \"%s\": revision %" PRIu64 ": %s; state refused", id,
+                      any.revision, derr.message);
     store_seen *seen = seen_for(st, id);
     if (!seen)
         return st_err(st, err, ROLLOUT_ERR_NOMEM, "out of memory");
