@@ -740,19 +740,19 @@ static void watch_case(int no_subscribe, int publish, int poll_ms, int64_t max_m
 }
 
 /* Polls every 5 s: only the push can deliver the write this fast. */
-Test(store_watch, push_delivers_at_once, .timeout = 60)
+Test(store_watch, push_delivers_at_once)
 {
     watch_case(0, 1, 5000, 300 + 1500);
 }
 
 /* Subscribe disabled: the poll (every 200 ms) sees it. */
-Test(store_watch, poll_alone_sees_the_write, .timeout = 60)
+Test(store_watch, poll_alone_sees_the_write)
 {
     watch_case(1, 1, 200, 300 + 200 + 1500);
 }
 
 /* Subscribed, but the write is not published: the poll still sees it. */
-Test(store_watch, unpublished_write_is_seen_by_the_poll, .timeout = 60)
+Test(store_watch, unpublished_write_is_seen_by_the_poll)
 {
     watch_case(0, 0, 200, 300 + 200 + 1500);
 }
@@ -815,7 +815,7 @@ static int operator_run(const t_redis *r, const rollout_plan *p, int id)
     return accepted;
 }
 
-Test(store_concurrency, eight_operators_lose_nothing_and_the_rollback_holds, .timeout = 300)
+Test(store_concurrency, eight_operators_lose_nothing_and_the_rollback_holds)
 {
     t_redis r;
     t_redis_start(&r, 0);
