@@ -6,6 +6,10 @@
  *   rollout state tick  --state FILE [PLAN] [--at TIME] [--json]
  *   rollout state show  --state FILE [PLAN] [--at TIME] [--json]
  *
+ * Each takes --store URL [--key-file PATH] in place of --state FILE: the
+ * state then lives in a shared store (docs/fleet.md, cmd_store.c), every
+ * write a compare-and-set on its revision.
+ *
  * The state file holds one line: the rs1 text of rollout_state_encode. A new
  * state is written to a temporary file in the same directory, fsync'ed,
  * renamed over the old one and the directory fsync'ed, so a crash at any
@@ -18,6 +22,7 @@
 
 #include "cli.h"
 #include "internal.h"
+#include "rollout_store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +37,8 @@ static const char state_usage[] =
     "usage: rollout state init --state FILE [PLAN] [--force]\n"
     "       rollout state apply EVENT [ARGS] --state FILE [PLAN] [--at TIME] [--json]\n"
     "       rollout state tick --state FILE [PLAN] [--at TIME] [--json]\n"
-    "       rollout state show --state FILE [PLAN] [--at TIME] [--json]\n";
+    "       rollout state show --state FILE [PLAN] [--at TIME] [--json]\n"
+    "       (each with --store URL [--key-file PATH] in place of --state FILE)\n";
 
 static void state_help(void)
 {
@@ -66,7 +72,14 @@ static void state_help(void)
            "GATE and ROLE are ids of the plan (canary-go, sre-lead); GATE defaults to the\n"
            "next gate. Names may be written with - or _.\n\n"
            "options:\n"
-           "  --state FILE   the state file (required)\n"
+           "  --state FILE   the state file (this or --store)\n"
+           "  --store URL    the state in a shared store instead: redis://[user:password@]\n"
+           "                 host[:port][/db] or unix:///path (docs/fleet.md). Writes are a\n"
+           "                 compare-and-set on the revision, retried on a conflict; a store\n"
+           "                 that does not answer within 500 ms (ROLLOUT_STORE_TIMEOUT_MS)\n"
+           "                 is exit 2 with nothing written. init never replaces a state\n"
+           "  --key-file PATH  sign states with (and require signatures of) the HMAC-SHA-256\n"
+           "                 key in PATH\n"
            "  PLAN           the plan (default: the built-in seed plan); a positional\n"
            "                 argument is taken as PLAN when it contains '/' or ends in\n"
            "                 .yaml, .yml or .json, or when it is one more than the event\n"
@@ -75,7 +88,7 @@ static void state_help(void)
            "                 seconds; default: the system clock)\n"
            "  --json         print JSON instead of lines\n\n"
            "exit status: 0 done, 1 the event is not valid now or the state or plan is\n"
-           "invalid (FILE untouched), 2 usage or I/O error.\n",
+           "invalid (FILE untouched), 2 usage or I/O error (or the store cannot be used).\n",
            state_usage);
 }
 
@@ -598,6 +611,7 @@ static bool looks_like_plan(const char *a)
 int cmd_state(int argc, char **argv)
 {
     const char *sub = NULL, *path = NULL, *plan_path = NULL, *at_s = NULL, *override_role = NULL;
+    const char *store_url = NULL, *key_file = NULL;
     bool json = false, force = false;
     char *pos[16];
     int npos = 0;
@@ -608,6 +622,10 @@ int cmd_state(int argc, char **argv)
             return CLI_OK;
         } else if (cli_opt(argc, argv, &i, "--state", &v)) {
             path = v;
+        } else if (cli_opt(argc, argv, &i, "--store", &v)) {
+            store_url = v;
+        } else if (cli_opt(argc, argv, &i, "--key-file", &v)) {
+            key_file = v;
         } else if (cli_opt(argc, argv, &i, "--plan", &v)) {
             plan_path = v;
         } else if (cli_opt(argc, argv, &i, "--at", &v)) {
@@ -636,8 +654,10 @@ int cmd_state(int argc, char **argv)
          is_tick = !strcmp(sub, "tick"), is_show = !strcmp(sub, "show");
     if (!is_init && !is_apply && !is_tick && !is_show)
         return usage_error("unknown command \"%s\" (init, apply, tick or show)", sub);
-    if (!path)
-        return usage_error("--state FILE is required%s", "");
+    if (!path == !store_url)
+        return usage_error("one of --state FILE or --store URL is required%s", "");
+    if (key_file && !store_url)
+        return usage_error("--key-file goes with --store%s", "");
 
     /* the event and its arguments; one positional more is the plan */
     const char *event_name = is_tick ? "tick" : NULL;
@@ -676,8 +696,25 @@ int cmd_state(int argc, char **argv)
     size_t len = 0;
     rollout_state state;
     rollout_error err;
+    rollout_store *store = NULL;
+    if (store_url) {
+        if ((rc = cli_store_open(store_url, key_file, &store)))
+            goto out;
+        path = rollout_store_name(store);
+    }
 
-    if (is_init) {
+    if (is_init && store) {
+        if (force) {
+            rc = usage_error("--force does not apply to a store: a stored state is never "
+                             "replaced%s", "");
+            goto out;
+        }
+        rollout_state_init(plan, &state);
+        if ((rc = cli_store_init(store, plan, &state)))
+            goto out;
+        len = rollout_state_encode(&state, text, sizeof text);
+    }
+    if (is_init && !store) {
         struct stat st;
         if (!force && stat(path, &st) == 0) {
             fprintf(stderr, "rollout state: %s exists; --force replaces it\n", path);
@@ -688,6 +725,8 @@ int cmd_state(int argc, char **argv)
         len = rollout_state_encode(&state, text, sizeof text);
         lock = lock_dir(path);
         rc = write_state_atomic(path, text, len);
+    }
+    if (is_init) {
         if (!rc && !json)
             printf("%s: %s, not started (plan %s)\n", path, rollout_status_name(state.status),
                    rollout_plan_id(plan));
@@ -696,11 +735,16 @@ int cmd_state(int argc, char **argv)
         goto out;
     }
 
-    if (!is_show)
+    if (store) {
+        if ((rc = cli_store_load(store, plan, &state)))
+            goto out;
+        len = rollout_state_encode(&state, text, sizeof text);
+    }
+    if (!is_show && !store)
         lock = lock_dir(path); /* held from the read to the write */
-    if ((rc = read_state_text(path, text, sizeof text, &len)))
+    if (!store && (rc = read_state_text(path, text, sizeof text, &len)))
         goto out;
-    if (rollout_state_decode(plan, text, len, &state, &err)) {
+    if (!store && rollout_state_decode(plan, text, len, &state, &err)) {
         fprintf(stderr, "rollout state: %s: %s\n", path, err.message);
         rc = CLI_INVALID;
         goto out;
@@ -719,7 +763,13 @@ int cmd_state(int argc, char **argv)
     rollout_state next;
     static rollout_action actions[ROLLOUT_MAX_ACTIONS];
     size_t n = ROLLOUT_MAX_ACTIONS;
-    int code = rollout_apply(plan, &state, &e, now, &next, actions, &n, &err);
+    if (store) {
+        /* the store re-reads and retries on a conflict: what was loaded above
+         * is what the event found unless another operator wrote meanwhile */
+        if ((rc = cli_store_apply(store, plan, &e, now, &next, actions, &n)))
+            goto out;
+    }
+    int code = store ? 0 : rollout_apply(plan, &state, &e, now, &next, actions, &n, &err);
     if (code) {
         fprintf(stderr, "rollout state: %s refused: %s\n", rollout_event_name(e.type), err.message);
         rc = code == ROLLOUT_ERR_NOMEM || code == ROLLOUT_ERR_BUFFER ? CLI_USAGE : CLI_INVALID;
@@ -728,7 +778,7 @@ int cmd_state(int argc, char **argv)
     bool changed = memcmp(&next, &state, sizeof next) != 0;
     char out_text[ROLLOUT_STATE_TEXT_MAX];
     size_t out_len = rollout_state_encode(&next, out_text, sizeof out_text);
-    if (changed && (rc = write_state_atomic(path, out_text, out_len)))
+    if (changed && !store && (rc = write_state_atomic(path, out_text, out_len)))
         goto out;
     if (json) {
         bool first = true;
@@ -756,6 +806,7 @@ int cmd_state(int argc, char **argv)
 out:
     if (lock >= 0)
         close(lock);
+    rollout_store_close(store);
     rollout_plan_unref(plan);
     return rc;
 }
