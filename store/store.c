@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SIG_PREFIX " hmac-sha256="
 #define SIG_PREFIX_LEN (sizeof SIG_PREFIX - 1)
@@ -118,6 +119,8 @@ int rollout_store_open(const char *url, const rollout_store_options *opts,
     st->poll_ms = o.poll_interval_ms ? o.poll_interval_ms : 250;
     st->no_subscribe = o.no_subscribe;
     st->max_retries = o.max_retries ? o.max_retries : 100;
+    /* distinct per process and handle, so forked operators do not share it */
+    st->backoff_seed = (unsigned)getpid() ^ (unsigned)st_now_ms() ^ (unsigned)(uintptr_t)st;
     if (o.key) {
         memcpy(st->key, o.key, o.key_len);
         st->key_len = o.key_len;
@@ -456,12 +459,12 @@ int rollout_store_put(rollout_store *st, const rollout_plan *plan, uint64_t expe
     return write_cas(st, plan, exp, state, err);
 }
 
-static void backoff(int attempt)
+static void backoff(rollout_store *st, int attempt)
 {
     /* Spread the retries of writers that lost the same race, so they do not
      * collide again in lockstep: 0.1 ms to ~3 ms, random. */
     long max_us = 100L << (attempt < 5 ? attempt : 5);
-    struct timespec ts = {0, (long)(100 + (unsigned long)rand() % (unsigned long)max_us) * 1000};
+    struct timespec ts = {0, (long)(100 + (unsigned long)rand_r(&st->backoff_seed) % (unsigned long)max_us) * 1000};
     nanosleep(&ts, NULL);
 }
 
@@ -478,7 +481,7 @@ int rollout_store_apply(rollout_store *st, const rollout_plan *plan,
     *n_actions = 0;
     for (int attempt = 0; attempt <= st->max_retries; attempt++) {
         if (attempt)
-            backoff(attempt);
+            backoff(st, attempt);
         rollout_state cur, after;
         char value[STORE_VALUE_MAX];
         rc = read_state(st, plan, &cur, value, err);

@@ -56,6 +56,7 @@ struct rollout_store {
     int poll_ms;
     int no_subscribe;
     int max_retries;
+    unsigned backoff_seed;  /* rand_r state: writers in lockstep must not retry in lockstep */
     unsigned char key[ROLLOUT_STORE_KEY_MAX];
     size_t key_len;
     store_seen *seen;
