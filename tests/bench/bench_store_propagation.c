@@ -1,7 +1,8 @@
 /* bench_store_propagation.c — how long a state change takes to reach the
  * fleet: from the start of a compare-and-set write to each of three watchers
  * (each with its own handle, as three gateways) returning the new revision,
- * p50 / p99 / max. Two runs: by push (pub/sub; the poll set to 10 s so only
+ * p50 / p99 / max over N rollbacks (each after the state was put back to
+ * running). Two runs: by push (pub/sub; the poll set to 10 s so only
  * the push can be that fast) and poll only (no SUBSCRIBE, the default 250 ms
  * poll interval). Not run by ctest: timings are not pass/fail.
  *
@@ -14,6 +15,7 @@
 #include "rollout_store.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -51,8 +53,10 @@ typedef struct run {
     int push;
     int writes;
     uint64_t first_rev;
-    int64_t written_at[MAX_WRITES + 2];   /* by revision - first_rev */
-    int64_t seen_at[WATCHERS][MAX_WRITES + 2];
+    int64_t written_at[2 * MAX_WRITES + 4];   /* by revision - first_rev */
+    int64_t seen_at[WATCHERS][2 * MAX_WRITES + 4];
+    rollout_state base;                    /* the rollout started: put back before each rollback */
+    int measured[MAX_WRITES];              /* the rollbacks' indices */
     volatile int stop;
     pthread_mutex_t mu;
 } run;
@@ -93,7 +97,7 @@ static void *watcher(void *arg)
         if (rc == ROLLOUT_OK) {
             held = s.revision;
             uint64_t i = s.revision - r->first_rev;
-            if (i < MAX_WRITES + 2) {
+            if (i < 2 * MAX_WRITES + 4) {
                 pthread_mutex_lock(&r->mu);
                 r->seen_at[a->id][i] = t;
                 pthread_mutex_unlock(&r->mu);
@@ -104,6 +108,21 @@ static void *watcher(void *arg)
     }
     rollout_store_close(st);
     return NULL;
+}
+
+/* Waits until every watcher saw index k (at most 3 s). */
+static void wait_seen(run *r, int k)
+{
+    for (int i = 0; i < 300; i++) {
+        int all = 1;
+        pthread_mutex_lock(&r->mu);
+        for (int w = 0; w < WATCHERS; w++)
+            all &= r->seen_at[w][k] != 0;
+        pthread_mutex_unlock(&r->mu);
+        if (all)
+            return;
+        sleep_ms(10);
+    }
 }
 
 static int cmp(const void *a, const void *b)
@@ -132,31 +151,30 @@ static void measure(run *r)
     }
     sleep_ms(500); /* every watcher subscribed and waiting */
     unsigned seed = 42;
+    rollout_state running = r->base;
     for (int i = 1; i <= r->writes; i++) {
-        rollout_event e = {.type = (s.status == ROLLOUT_STATUS_PAUSED) ? ROLLOUT_EVENT_RESUME
-                                                                        : ROLLOUT_EVENT_PAUSE,
-                           .gate = -1};
+        /* the rollout running again (not measured), then a rollback (measured) */
+        running.revision = s.revision + 1;
+        if (rollout_store_put(st, r->plan, s.revision, &running, &err)) {
+            fprintf(stderr, "reset %d: %s\n", i, err.message);
+            exit(2);
+        }
+        wait_seen(r, (int)(running.revision - r->first_rev));
+        /* 0..300 ms later: a watcher's poll (every 250 ms from its last
+         * return) is anywhere in its cycle when the rollback lands */
+        sleep_ms((int)(rand_r(&seed) % 300));
+        rollout_event e = {.type = ROLLOUT_EVENT_ROLLBACK, .gate = -1};
         rollout_action actions[ROLLOUT_MAX_ACTIONS];
         size_t n = ROLLOUT_MAX_ACTIONS;
         int64_t t = now_us();
         if (rollout_store_apply(st, r->plan, &e, T0 + 3600 + i, &s, actions, &n, &err)) {
-            fprintf(stderr, "write %d: %s\n", i, err.message);
+            fprintf(stderr, "rollback %d: %s\n", i, err.message);
             exit(2);
         }
-        r->written_at[i] = t;
-        /* wait until all saw it (at most 3 s), then a random gap, so the poll's
-         * phase differs from write to write */
-        for (int k = 0; k < 300; k++) {
-            int all = 1;
-            pthread_mutex_lock(&r->mu);
-            for (int w = 0; w < WATCHERS; w++)
-                all &= r->seen_at[w][i] != 0;
-            pthread_mutex_unlock(&r->mu);
-            if (all)
-                break;
-            sleep_ms(10);
-        }
-        sleep_ms(20 + (int)(rand_r(&seed) % 60));
+        int k = (int)(s.revision - r->first_rev);
+        r->written_at[k] = t;
+        r->measured[i - 1] = k;
+        wait_seen(r, k);
     }
     r->stop = 1;
     for (int w = 0; w < WATCHERS; w++)
@@ -165,10 +183,11 @@ static void measure(run *r)
 
     int64_t lat[WATCHERS * MAX_WRITES];
     int n = 0, missed = 0;
-    for (int i = 1; i <= r->writes; i++)
+    for (int i = 0; i < r->writes; i++)
         for (int w = 0; w < WATCHERS; w++) {
-            if (r->seen_at[w][i])
-                lat[n++] = r->seen_at[w][i] - r->written_at[i];
+            int k = r->measured[i];
+            if (r->seen_at[w][k])
+                lat[n++] = r->seen_at[w][k] - r->written_at[k];
             else
                 missed++;
         }
@@ -177,7 +196,7 @@ static void measure(run *r)
         printf("%-10s no samples\n", r->push ? "push" : "poll only");
         return;
     }
-    printf("%-10s %d writes x %d watchers: p50 %.2f ms  p99 %.2f ms  max %.2f ms  missed %d\n",
+    printf("%-10s %d rollbacks x %d watchers: p50 %.2f ms  p99 %.2f ms  max %.2f ms  missed %d\n",
            r->push ? "push" : "poll only", r->writes, WATCHERS, lat[n / 2] / 1000.0,
            lat[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1] / 1000.0, lat[n - 1] / 1000.0, missed);
 }
@@ -196,6 +215,11 @@ static pid_t start_redis(char *url, size_t cap, char *dir)
     pid_t pid = fork();
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) {
+            dup2(null, 1);
+            dup2(null, 2);
+        }
         execlp("redis-server", "redis-server", "--port", ps, "--bind", "127.0.0.1", "--dir", dir,
                "--save", "", "--appendonly", "no", "--loglevel", "warning", (char *)NULL);
         _exit(127);
@@ -258,6 +282,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s\n", err.message);
             return 2;
         }
+    }
+    if (rollout_store_load(st, r.plan, &r.base, &err) || r.base.status != ROLLOUT_STATUS_RUNNING) {
+        fprintf(stderr, "the stored rollout is not running: %s\n", err.message);
+        return 2;
     }
     rollout_store_close(st);
 
