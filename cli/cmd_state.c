@@ -6,26 +6,32 @@
  *   rollout state tick  --state FILE [PLAN] [--at TIME] [--json]
  *   rollout state show  --state FILE [PLAN] [--at TIME] [--json]
  *
- * Each takes --store URL [--key-file PATH] in place of --state FILE: the
- * state then lives in a shared store (docs/fleet.md, cmd_store.c), every
- * write a compare-and-set on its revision.
- *
  * The state file holds one line: the rs1 text of rollout_state_encode. A new
  * state is written to a temporary file in the same directory, fsync'ed,
  * renamed over the old one and the directory fsync'ed, so a crash at any
- * moment leaves the old state or the new one, never a torn file. Writers in
- * one directory take an exclusive flock on it, so two scripts applying
- * events at once are serialized instead of losing one of the two events.
- * An event the state machine refuses leaves the file untouched (exit 1).
+ * moment leaves the old state or the new one, never a torn file. Writers
+ * take an exclusive flock on FILE.lock (next to the symlink-resolved FILE,
+ * openable only by those who may write the state) from the read to the
+ * rename, so two scripts applying events at once are serialized instead of
+ * losing one of the two events; a writer waits --lock-timeout seconds at
+ * most, then exits 75 naming the holder. An event the state machine refuses
+ * leaves the file untouched (exit 1).
+ *
+ * Each takes --store URL [--key-file PATH] in place of --state FILE: the
+ * state then lives in a shared store (docs/fleet.md, cmd_store.c), every
+ * write a compare-and-set on its revision; no file and no lock is involved.
  */
-#define _DEFAULT_SOURCE /* mkstemp, fsync, flock */
+#define _DEFAULT_SOURCE /* mkstemp, fsync, flock, realpath */
 
 #include "cli.h"
 #include "internal.h"
 #include "rollout_store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -36,7 +42,8 @@
 static const char state_usage[] =
     "usage: rollout state init --state FILE [PLAN] [--force]\n"
     "       rollout state apply EVENT [ARGS] --state FILE [PLAN] [--at TIME] [--json]\n"
-    "       rollout state tick --state FILE [PLAN] [--at TIME] [--json]\n"
+    "                               [--lock-timeout SECONDS]\n"
+    "       rollout state tick --state FILE [PLAN] [--at TIME] [--json] [--lock-timeout SECONDS]\n"
     "       rollout state show --state FILE [PLAN] [--at TIME] [--json]\n"
     "       (each with --store URL [--key-file PATH] in place of --state FILE)\n";
 
@@ -72,23 +79,35 @@ static void state_help(void)
            "GATE and ROLE are ids of the plan (canary-go, sre-lead); GATE defaults to the\n"
            "next gate. Names may be written with - or _.\n\n"
            "options:\n"
-           "  --state FILE   the state file (this or --store)\n"
-           "  --store URL    the state in a shared store instead: redis://[user:password@]\n"
-           "                 host[:port][/db] or unix:///path (docs/fleet.md). Writes are a\n"
-           "                 compare-and-set on the revision, retried on a conflict; a store\n"
-           "                 that does not answer within 500 ms (ROLLOUT_STORE_TIMEOUT_MS)\n"
-           "                 is exit 2 with nothing written. init never replaces a state\n"
-           "  --key-file PATH  sign states with (and require signatures of) the HMAC-SHA-256\n"
-           "                 key in PATH\n"
+           "  --state FILE   the state file (required)\n"
            "  PLAN           the plan (default: the built-in seed plan); a positional\n"
            "                 argument is taken as PLAN when it contains '/' or ends in\n"
            "                 .yaml, .yml or .json, or when it is one more than the event\n"
            "                 takes; --plan FILE says it explicitly\n"
            "  --at TIME      when the event happens (2026-02-28T09:00:00Z or epoch\n"
            "                 seconds; default: the system clock)\n"
-           "  --json         print JSON instead of lines\n\n"
+           "  --json         print JSON instead of lines\n"
+           "  --store URL    keep the state in a shared store instead of FILE:\n"
+           "                 redis://[user:password@]host[:port][/db] or unix:///path\n"
+           "                 (docs/fleet.md). Writes are a compare-and-set on the revision,\n"
+           "                 retried on a conflict; a store that cannot be used (no answer\n"
+           "                 within 500 ms, ROLLOUT_STORE_TIMEOUT_MS) is exit 2, naming the\n"
+           "                 store, with nothing written. init never replaces a state\n"
+           "  --key-file PATH  sign states with, and require signatures of, the\n"
+           "                 HMAC-SHA-256 key in PATH\n"
+           "  --lock-timeout SECONDS\n"
+           "                 how long init, apply and tick wait for another writer's lock\n"
+           "                 (default 10; 0 tries once)\n\n"
+           "writing: FILE may be a symlink; the file it leads to is written (init creates\n"
+           "it) and the link stays. Writers serialize on FILE.lock beside that file,\n"
+           "created with FILE's write permissions (readers cannot open it) and never\n"
+           "removed; the clock is read once the lock is held. Temporary files .FILE.XXXXXX\n"
+           "that killed writers left are removed under the lock. `show` takes no lock.\n\n"
            "exit status: 0 done, 1 the event is not valid now or the state or plan is\n"
-           "invalid (FILE untouched), 2 usage or I/O error (or the store cannot be used).\n",
+           "invalid (FILE untouched), 2 usage or I/O error (FILE untouched; also when\n"
+           "FILE.lock cannot be opened read-write, or a write exceeds the file size\n"
+           "limit), 75 another writer held FILE.lock for --lock-timeout seconds (the\n"
+           "holder is named; nothing was applied; try again).\n",
            state_usage);
 }
 
@@ -248,7 +267,10 @@ static int write_state_atomic(const char *path, const char *text, size_t len)
         ok = false;
     }
     if (!ok) {
-        fprintf(stderr, "rollout state: cannot write %s: %s\n", path, strerror(saved));
+        fprintf(stderr, "rollout state: cannot write %s: %s%s\n", path, strerror(saved),
+                saved == EFBIG ? " (the file size limit, ulimit -f, is too small); the state "
+                                 "is unchanged"
+                               : "");
         unlink(tmp);
         return CLI_USAGE;
     }
@@ -260,19 +282,238 @@ static int write_state_atomic(const char *path, const char *text, size_t len)
     return CLI_OK;
 }
 
-/* An exclusive lock on the state file's directory, held until exit: two
- * scripts applying events at once are serialized. -1 when it cannot be
- * taken (the caller goes on: the write itself is still atomic). */
-static int lock_dir(const char *path)
+/* ---- the writers' lock ------------------------------------------------------------ */
+
+/* Exit status when another writer holds the lock past --lock-timeout: the
+ * event was not applied and may be retried (EX_TEMPFAIL of sysexits.h). */
+enum { STATE_LOCK_BUSY = 75 };
+
+#define LOCK_RECORD "rollout state lock: "
+
+/* The state's real path: every symlink followed, also a dangling one (init
+ * creates its target), and the directory canonicalized. Writers write the
+ * file the gateways read, not a link to it, and every spelling of one state
+ * (a link, a linked directory) takes the same lock. */
+static int resolve_state_path(const char *path, char *out, size_t cap)
 {
-    char dir[4096];
-    dir_of(path, dir, sizeof dir);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0 && flock(fd, LOCK_EX) != 0) {
-        close(fd);
-        fd = -1;
+    char cur[PATH_MAX], link[PATH_MAX], dir[PATH_MAX], real_dir[PATH_MAX];
+    if (snprintf(cur, sizeof cur, "%s", path) >= (int)sizeof cur) {
+        fprintf(stderr, "rollout state: path too long: %s\n", path);
+        return CLI_USAGE;
     }
+    for (int hops = 0;; hops++) {
+        struct stat st;
+        if (lstat(cur, &st) != 0 || !S_ISLNK(st.st_mode))
+            break;
+        ssize_t n = hops < 40 ? readlink(cur, link, sizeof link - 1) : -1;
+        if (n < 0) {
+            fprintf(stderr, "rollout state: cannot follow the symlink %s: %s\n", cur,
+                    hops < 40 ? strerror(errno) : strerror(ELOOP));
+            return CLI_USAGE;
+        }
+        link[n] = '\0';
+        dir_of(cur, dir, sizeof dir);
+        if ((link[0] == '/' ? snprintf(cur, sizeof cur, "%s", link)
+                            : snprintf(cur, sizeof cur, "%s/%s", dir, link)) >= (int)sizeof cur) {
+            fprintf(stderr, "rollout state: path too long: %s\n", link);
+            return CLI_USAGE;
+        }
+    }
+    dir_of(cur, dir, sizeof dir);
+    const char *base = strrchr(cur, '/') ? strrchr(cur, '/') + 1 : cur;
+    if (!*base || !strcmp(base, ".") || !strcmp(base, "..")) {
+        fprintf(stderr, "rollout state: %s is not a file name\n", cur);
+        return CLI_USAGE;
+    }
+    if (!realpath(dir, real_dir)) {
+        fprintf(stderr, "rollout state: %s: cannot reach the directory %s: %s\n", path, dir,
+                strerror(errno));
+        return CLI_USAGE;
+    }
+    if (snprintf(out, cap, "%s/%s", strcmp(real_dir, "/") ? real_dir : "", base) >= (int)cap) {
+        fprintf(stderr, "rollout state: path too long: %s/%s\n", real_dir, base);
+        return CLI_USAGE;
+    }
+    return CLI_OK;
+}
+
+/* Names the lock's holder from the record it wrote, in buf. */
+static void lock_holder(int fd, char *buf, size_t cap)
+{
+    char rec[512], host[256] = "", their_host[256];
+    ssize_t n = pread(fd, rec, sizeof rec - 1, 0);
+    rec[n > 0 ? n : 0] = '\0';
+    rec[strcspn(rec, "\n")] = '\0';
+    long pid = 0;
+    const size_t k = strlen(LOCK_RECORD);
+    bool recorded = !strncmp(rec, LOCK_RECORD, k) &&
+                    sscanf(rec + k, "pid %ld on %255s", &pid, their_host) == 2 && pid > 0;
+    gethostname(host, sizeof host - 1);
+    /* a record left by a writer that was killed names nobody */
+    if (recorded && !strcmp(host, their_host) && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+        snprintf(buf, cap, "held by a process that did not record itself (for example "
+                           "flock(1)); the last recorded holder, pid %ld, has exited", pid);
+    else if (recorded)
+        snprintf(buf, cap, "held by %s", rec + k);
+    else
+        snprintf(buf, cap, "held by a process that did not record itself (for example flock(1))");
+}
+
+/* Records who holds the lock, for the message of a writer that gives up
+ * waiting: pid, host, since when, the command line. */
+static void lock_record(int fd, int argc, char **argv)
+{
+    char rec[512], host[256] = "", when[32];
+    gethostname(host, sizeof host - 1);
+    cli_format_time((int64_t)time(NULL), when, sizeof when);
+    int len = snprintf(rec, sizeof rec, LOCK_RECORD "pid %ld on %s since %s: rollout",
+                       (long)getpid(), host[0] ? host : "?", when);
+    for (int i = 0; i < argc && len > 0 && len < (int)sizeof rec - 2; i++) {
+        rec[len++] = ' ';
+        for (const char *c = argv[i]; *c && len < (int)sizeof rec - 2; c++)
+            rec[len++] = (unsigned char)*c < 0x20 || *c == 0x7f ? '?' : *c;
+    }
+    if (len <= 0)
+        return;
+    rec[len++] = '\n';
+    /* informational only: a failure (a full disk, RLIMIT_FSIZE) leaves it out */
+    if (ftruncate(fd, 0) == 0 && pwrite(fd, rec, (size_t)len, 0) < 0)
+        return;
+}
+
+/* Takes the writers' lock of the state at real: an exclusive flock on
+ * REAL.lock, a file opened read-write and created with the state's write
+ * permissions only (owner rw, and rw for group or others only when they may
+ * write the state), so a reader cannot open it, let alone lock it. Waits at
+ * most timeout seconds. Returns the descriptor, held until exit, or -1 with
+ * the exit code in *rc. */
+static int lock_state(const char *real, double timeout, int argc, char **argv, int *rc)
+{
+    char lp[PATH_MAX + 8];
+    *rc = CLI_USAGE;
+    if (snprintf(lp, sizeof lp, "%s.lock", real) >= (int)sizeof lp) {
+        fprintf(stderr, "rollout state: path too long: %s.lock\n", real);
+        return -1;
+    }
+    struct stat st;
+    bool have_state = stat(real, &st) == 0;
+    mode_t mode = 0600;
+    if (have_state)
+        mode |= (st.st_mode & S_IWGRP ? 0060 : 0) | (st.st_mode & S_IWOTH ? 0006 : 0);
+    int fd = open(lp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (fd >= 0) {
+        /* the umask must not lock out writers the state lets in */
+        if (fchmod(fd, mode) != 0 ||
+            (have_state && fchown(fd, (uid_t)-1, st.st_gid) != 0)) {
+            /* the group stays the creator's: writers of the state's group get EACCES below */
+        }
+    } else if (errno == EEXIST) {
+        fd = open(lp, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    }
+    struct stat lst;
+    if (fd < 0 || fstat(fd, &lst) != 0 || !S_ISREG(lst.st_mode)) {
+        if (fd < 0)
+            fprintf(stderr,
+                    "rollout state: cannot open the lock file %s read-write: %s (every writer "
+                    "of the state must be able to)\n",
+                    lp, errno == ELOOP ? "it is a symbolic link" : strerror(errno));
+        else
+            fprintf(stderr, "rollout state: the lock file %s is not a regular file\n", lp);
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    /* a lock file readable by those who may not write the state lets them
+     * stall every writer; its owner takes those bits away */
+    mode_t extra = lst.st_mode & 0066 & ~mode;
+    if (extra && lst.st_uid == geteuid() && fchmod(fd, (lst.st_mode & 07777) & ~extra) != 0) {
+        /* left as it is; readers could hold the lock, writers still time out */
+    }
+
+    struct timespec start, t;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    long delay_ns = 1000000;
+    while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EINTR)
+            continue;
+        if (errno != EWOULDBLOCK) {
+            fprintf(stderr, "rollout state: cannot lock %s: %s\n", lp, strerror(errno));
+            close(fd);
+            return -1;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        double waited = (double)(t.tv_sec - start.tv_sec) + (double)(t.tv_nsec - start.tv_nsec) / 1e9;
+        if (waited >= timeout) {
+            char holder[700];
+            lock_holder(fd, holder, sizeof holder);
+            fprintf(stderr,
+                    "rollout state: another writer holds %s; gave up after %g s (--lock-timeout): "
+                    "%s\n",
+                    lp, timeout, holder);
+            close(fd);
+            *rc = STATE_LOCK_BUSY;
+            return -1;
+        }
+        double left_ns = (timeout - waited) * 1e9;
+        struct timespec nap = {0, left_ns < (double)delay_ns ? (long)left_ns + 1 : delay_ns};
+        nanosleep(&nap, NULL);
+        if (delay_ns < 50000000)
+            delay_ns *= 2;
+    }
+    /* REAL.lock may name another state ("S" and "S.lock" side by side):
+     * never write a record over something that is not one */
+    char head[sizeof LOCK_RECORD];
+    ssize_t n = pread(fd, head, sizeof head - 1, 0);
+    if (n > 0 && strncmp(head, LOCK_RECORD, (size_t)n < strlen(LOCK_RECORD) ? (size_t)n
+                                                                         : strlen(LOCK_RECORD))) {
+        fprintf(stderr, "rollout state: %s holds something else than a lock of rollout state; "
+                        "move it away\n", lp);
+        close(fd);
+        return -1;
+    }
+    lock_record(fd, argc, argv);
+    *rc = CLI_OK;
     return fd;
+}
+
+/* Drops the holder's record (a waiter must not name a writer that is done)
+ * and the lock. */
+static void unlock_state(int fd)
+{
+    if (ftruncate(fd, 0) != 0) {
+        /* a waiter finds the pid gone and says so */
+    }
+    close(fd);
+}
+
+/* Removes the temporary files that killed writers of this state left
+ * (.BASE.XXXXXX, as write_state_atomic names them). Called with the lock
+ * held: only a lock holder creates them, so none belongs to a live writer.
+ * Needs read permission on the directory; without it they stay. */
+static void remove_stale_temps(const char *real)
+{
+    char dir[PATH_MAX];
+    dir_of(real, dir, sizeof dir);
+    const char *base = strrchr(real, '/') ? strrchr(real, '/') + 1 : real;
+    size_t blen = strlen(base);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *n = e->d_name;
+        if (n[0] != '.' || strncmp(n + 1, base, blen) || n[1 + blen] != '.' ||
+            strlen(n) != blen + 8)
+            continue;
+        bool alnum = true;
+        for (const char *c = n + blen + 2; *c; c++)
+            alnum = alnum && ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                              (*c >= '0' && *c <= '9'));
+        struct stat st;
+        if (alnum && fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+            unlinkat(dirfd(d), n, 0);
+    }
+    closedir(d);
 }
 
 /* ---- printing ---------------------------------------------------------------------- */
@@ -613,6 +854,7 @@ int cmd_state(int argc, char **argv)
     const char *sub = NULL, *path = NULL, *plan_path = NULL, *at_s = NULL, *override_role = NULL;
     const char *store_url = NULL, *key_file = NULL;
     bool json = false, force = false;
+    double lock_timeout = 10;
     char *pos[16];
     int npos = 0;
     for (int i = 1; i < argc; i++) {
@@ -632,6 +874,11 @@ int cmd_state(int argc, char **argv)
             at_s = v;
         } else if (cli_opt(argc, argv, &i, "--override", &v)) {
             override_role = v;
+        } else if (cli_opt(argc, argv, &i, "--lock-timeout", &v)) {
+            char *end;
+            lock_timeout = strtod(v, &end);
+            if (end == v || *end || !(lock_timeout >= 0 && lock_timeout <= 86400))
+                return usage_error("--lock-timeout takes seconds, 0 to 86400, not \"%s\"", v);
         } else if (!strcmp(argv[i], "--json")) {
             json = true;
         } else if (!strcmp(argv[i], "--force")) {
@@ -658,6 +905,12 @@ int cmd_state(int argc, char **argv)
         return usage_error("one of --state FILE or --store URL is required%s", "");
     if (key_file && !store_url)
         return usage_error("--key-file goes with --store%s", "");
+    if (store_url && is_init && force)
+        return usage_error("--force does not apply to a store: a stored state is never "
+                           "replaced%s", "");
+    /* a write beyond RLIMIT_FSIZE fails with EFBIG, reported, instead of
+     * killing the writer */
+    signal(SIGXFSZ, SIG_IGN);
 
     /* the event and its arguments; one positional more is the plan */
     const char *event_name = is_tick ? "tick" : NULL;
@@ -692,7 +945,7 @@ int cmd_state(int argc, char **argv)
         return load_rc;
     int rc = CLI_OK;
     int lock = -1;
-    char text[ROLLOUT_STATE_TEXT_MAX + 2];
+    char text[ROLLOUT_STATE_TEXT_MAX + 2], real[PATH_MAX];
     size_t len = 0;
     rollout_state state;
     rollout_error err;
@@ -704,27 +957,33 @@ int cmd_state(int argc, char **argv)
     }
 
     if (is_init && store) {
-        if (force) {
-            rc = usage_error("--force does not apply to a store: a stored state is never "
-                             "replaced%s", "");
-            goto out;
-        }
         rollout_state_init(plan, &state);
         if ((rc = cli_store_init(store, plan, &state)))
             goto out;
         len = rollout_state_encode(&state, text, sizeof text);
     }
+    if (!is_show && !store) {
+        /* the lock is held from the read to the write; the clock is read
+         * under it, or a writer that committed while this one waited makes
+         * time run backwards */
+        if ((rc = resolve_state_path(path, real, sizeof real)) ||
+            (lock = lock_state(real, lock_timeout, argc, argv, &rc)) < 0)
+            goto out;
+        if (!at_s)
+            now = (int64_t)time(NULL);
+        remove_stale_temps(real);
+    }
+
     if (is_init && !store) {
         struct stat st;
-        if (!force && stat(path, &st) == 0) {
+        if (!force && stat(real, &st) == 0) {
             fprintf(stderr, "rollout state: %s exists; --force replaces it\n", path);
             rc = CLI_INVALID;
             goto out;
         }
         rollout_state_init(plan, &state);
         len = rollout_state_encode(&state, text, sizeof text);
-        lock = lock_dir(path);
-        rc = write_state_atomic(path, text, len);
+        rc = write_state_atomic(real, text, len);
     }
     if (is_init) {
         if (!rc && !json)
@@ -740,9 +999,7 @@ int cmd_state(int argc, char **argv)
             goto out;
         len = rollout_state_encode(&state, text, sizeof text);
     }
-    if (!is_show && !store)
-        lock = lock_dir(path); /* held from the read to the write */
-    if (!store && (rc = read_state_text(path, text, sizeof text, &len)))
+    if (!store && (rc = read_state_text(is_show ? path : real, text, sizeof text, &len)))
         goto out;
     if (!store && rollout_state_decode(plan, text, len, &state, &err)) {
         fprintf(stderr, "rollout state: %s: %s\n", path, err.message);
@@ -778,7 +1035,7 @@ int cmd_state(int argc, char **argv)
     bool changed = memcmp(&next, &state, sizeof next) != 0;
     char out_text[ROLLOUT_STATE_TEXT_MAX];
     size_t out_len = rollout_state_encode(&next, out_text, sizeof out_text);
-    if (changed && !store && (rc = write_state_atomic(path, out_text, out_len)))
+    if (changed && !store && (rc = write_state_atomic(real, out_text, out_len)))
         goto out;
     if (json) {
         bool first = true;
@@ -805,7 +1062,7 @@ int cmd_state(int argc, char **argv)
     }
 out:
     if (lock >= 0)
-        close(lock);
+        unlock_state(lock);
     rollout_store_close(store);
     rollout_plan_unref(plan);
     return rc;

@@ -214,7 +214,9 @@ typedef enum rollout_unit {
 ROLLOUT_API int rollout_bucket(const char *salt, size_t salt_len, const char *id,
                                size_t id_len, uint32_t *bucket);
 
-/* One request attribute, both halves as (pointer, length). */
+/* One request attribute, both halves as (pointer, length). A NULL value is
+ * an absent attribute; a non-NULL value of length 0 is the empty string
+ * (docs/targeting.md, "Attributes"). */
 typedef struct rollout_attr {
     const char *key;
     size_t key_len;

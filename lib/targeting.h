@@ -322,7 +322,9 @@ static RP_INLINE int rp_literal_match(const rp_pattern *p, const char *s, size_t
     return p->n_more ? rp_literal_match_more(p, s, n) : 0;
 }
 
-/* The first attribute with that key. A NULL value counts as absent. */
+/* The first attribute with that key. A NULL value is absent whatever its
+ * length; a non-NULL one of length 0 is the empty string, present
+ * (docs/targeting.md). So every caller below gets a non-NULL value. */
 static RP_INLINE const rollout_attr *rp_find_attr(const rollout_context *ctx, const char *key,
                                                   size_t len)
 {
@@ -331,7 +333,7 @@ static RP_INLINE const rollout_attr *rp_find_attr(const rollout_context *ctx, co
     for (size_t i = 0; i < ctx->n_attrs; i++) {
         const rollout_attr *a = &ctx->attrs[i];
         if (a->key_len == len && a->key && rp_same_bytes(a->key, key, len))
-            return a->value || a->value_len == 0 ? a : NULL;
+            return a->value ? a : NULL;
     }
     return NULL;
 }
@@ -364,9 +366,8 @@ static RP_INLINE int rp_eval_rule(const struct rp_rule *r, const rollout_context
         const rollout_attr *a = rp_find_attr(ctx, r->attr, r->attr_len);
         if (!a)
             return RP_T_NO;
-        const char *v = a->value ? a->value : "";
-        uint64_t hash = r->set.table ? rp_hash_id(h->seed, v, a->value_len) : 0;
-        return rp_idset_probe(&r->set, hash, v, a->value_len);
+        uint64_t hash = r->set.table ? rp_hash_id(h->seed, a->value, a->value_len) : 0;
+        return rp_idset_probe(&r->set, hash, a->value, a->value_len);
     }
     case RP_RULE_ATTR_MATCHES: {
         const rollout_attr *a = rp_find_attr(ctx, r->attr, r->attr_len);

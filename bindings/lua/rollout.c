@@ -513,23 +513,48 @@ static int is_prepared_attrs(lua_State *L, int idx)
     return same;
 }
 
-static void read_prepared_attrs(lua_State *L, int idx, call *c)
+/* A number stored where set() stores strings (a key in [1..n], a value in
+ * _values, written by hand) counts as its string, as set() and plain tables
+ * have it. lua_tolstring converts the stack copy, so the new string would be
+ * held by that slot alone: those pairs stay on the stack until the decision
+ * is made, as read_attrs' anchor table does for plain tables. Strings are
+ * held by the tables and popped. Anything else is refused, rather than
+ * passed on as a NULL value (absent) the caller did not ask for. */
+static void read_prepared_attrs(lua_State *L, int idx, call *c, argpos a)
 {
     size_t n = 0, keys = lua_rawlen(L, idx);
     lua_getfield(L, idx, "_values"); /* stays on the stack: it holds the values */
     int values = lua_gettop(L);
+    if (!lua_istable(L, values))
+        arg_fail(L, a, "attribute set without its values table");
     for (size_t i = 1; i <= keys && n < MAX_ATTRS; i++) {
+        luaL_checkstack(L, 3, "attribute set");
         lua_rawgeti(L, idx, (int)i);
-        const char *k = lua_tostring(L, -1);
+        int kt = lua_type(L, -1);
+        if (kt == LUA_TNIL) {
+            lua_pop(L, 1);
+            continue;
+        }
+        if (kt != LUA_TSTRING && kt != LUA_TNUMBER)
+            type_fail(L, a, "attribute set of string keys", -1);
+        size_t klen;
+        const char *k = lua_tolstring(L, -1, &klen); /* a number: converted in place */
         lua_pushvalue(L, -1);
         lua_rawget(L, values);
-        if (k && !lua_isnil(L, -1)) {
-            rollout_attr *at = &c->attrs[n++];
-            at->key = k;
-            at->key_len = strlen(k);
-            at->value = lua_tolstring(L, -1, &at->value_len);
+        int vt = lua_type(L, -1);
+        if (vt == LUA_TNIL) {
+            lua_pop(L, 2);
+            continue;
         }
-        lua_pop(L, 2); /* the key lives in idx, the value in _values */
+        if (vt != LUA_TSTRING && vt != LUA_TNUMBER)
+            type_fail(L, a, "attribute set of string values", -1);
+        rollout_attr *at = &c->attrs[n++];
+        at->key = k;
+        at->key_len = klen;
+        at->value = lua_tolstring(L, -1, &at->value_len);
+        if (kt == LUA_TSTRING && vt == LUA_TSTRING)
+            lua_pop(L, 2); /* the key lives in idx, the value in _values */
+        /* else both stay: the stack holds the only reference to a converted one */
     }
     c->ctx.attrs = c->attrs;
     c->ctx.n_attrs = n;
@@ -628,7 +653,7 @@ static void read_attrs(lua_State *L, int idx, call *c, argpos a)
     if (!lua_istable(L, idx))
         type_fail(L, a, "table", idx);
     if (is_prepared_attrs(L, idx)) {
-        read_prepared_attrs(L, idx, c);
+        read_prepared_attrs(L, idx, c, a);
         return;
     }
     lua_newtable(L);

@@ -14,7 +14,9 @@
 --     plan:rule_reads() says the rules read, narrowed to init's attributes);
 --   * with a rolled-back state, nothing but the rules' ids is read;
 --   * a state line that does not decode, and a decision the library
---     refuses, route to stable with STATE_UNREADABLE / DECIDE_FAILED labels.
+--     refuses, route to stable with STATE_UNREADABLE / DECIDE_FAILED labels;
+--   * a header sent empty is the empty string (it matches equals: "" and
+--     matches: '^$'), a header not sent an absent attribute (docs/targeting.md).
 -- Run by ctest as lua_gateway (LuaJIT: the gateway uses the FFI).
 local lib = arg[1] or error("usage: luajit gateway_test.lua LIBRARY")
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
@@ -122,6 +124,21 @@ phases:
 ]],
         eager = { org = false, user = false, session = false, request = false, attrs = {} },
     },
+    {   -- rules that match the empty string: a header sent empty matches
+        -- them, one not sent does not
+        name = "empty", yaml = HEAD:format("empty", "empty") .. [[
+cohorts:
+  - {id: no-role, match: {attr: role, equals: ""}}
+  - {id: blank-email, match: {attr: email, matches: '^$'}}
+  - {id: everyone, match: {everyone: true}}
+phases:
+  - {id: no-role, cohort: no-role, steps: [{at: 0, weight: 50%, unit: session}]}
+  - {id: blank-email, cohort: blank-email, steps: [{at: 0, weight: 70%, unit: user}]}
+  - {id: ga, cohort: everyone, steps: [{at: 0, weight: 30%, unit: org}]}
+]],
+        eager = { org = false, user = false, session = false, request = false,
+                  attrs = { "email", "role" } },
+    },
 }
 
 local rnd_state = 12345
@@ -138,8 +155,8 @@ local function context(i)
         user = rnd(10) < 8 and ({ "u-1", "u-2", "u-" .. i })[rnd(3) + 1] or nil,
         session = rnd(10) < 8 and ("s-" .. i) or nil,
         request = rnd(10) < 8 and ("r-" .. i) or nil,
-        email = ({ nil, "dev@example.com", "x@customer.test" })[rnd(3) + 1],
-        role = ({ nil, "staff", "ops", "guest" })[rnd(4) + 1],
+        email = ({ nil, "dev@example.com", "x@customer.test", "" })[rnd(4) + 1],
+        role = ({ nil, "staff", "ops", "guest", "" })[rnd(5) + 1],
     }
 end
 
@@ -263,6 +280,36 @@ do
           ("a refused decision: %s %q"):format(upstream, tostring(var.rollout_reason)))
     plan.decide_label_raw = nil
     shared[gw.state_key()] = nil
+end
+
+-- An empty header against no header, one request each: the label names
+-- the cohort whose rule matches the empty string only for the former.
+do
+    local plan = init(PLANS[4].yaml)
+    shared = {}
+    local function label_of(vars)
+        request_vars, reads = vars, {}
+        gw.route()
+        return var.rollout_reason
+    end
+    local base = { http_x_org = "o", http_x_user = "u", cookie_session = "s" }
+    local function with(extra)
+        local t = {}
+        for k, v in pairs(base) do t[k] = v end
+        for k, v in pairs(extra) do t[k] = v end
+        return t
+    end
+    local got = label_of(with({ http_x_role = "" }))
+    check(got:match(" cohort=no%-role ") ~= nil, "an empty X-Role: " .. got)
+    got = label_of(with({}))
+    check(got:match(" cohort=everyone ") ~= nil, "no X-Role, no X-Email: " .. got)
+    got = label_of(with({ http_x_email = "" }))
+    check(got:match(" cohort=blank%-email ") ~= nil, "an empty X-Email: " .. got)
+    got = label_of(with({ http_x_role = "x", http_x_email = "x" }))
+    check(got:match(" cohort=everyone ") ~= nil, "X-Role and X-Email not empty: " .. got)
+    -- as the library has it for the same contexts
+    local _, want = plan:decide_label("o", "u", "s", now, nil, nil, { role = "" })
+    check(want:match(" cohort=no%-role ") ~= nil, "decide_label, role \"\": " .. want)
 end
 
 if failures > 0 then

@@ -21,7 +21,11 @@ directory, master + 2 workers, and checks, request by request, that:
    which sends more requests to the canary than the old plan did;
 4. in the workers, LuaJIT compiled gateway.route() from its entry and no
    trace in the binding aborted on something it cannot compile (jit.v's
-   log, started in init_by_lua).
+   log, started in init_by_lua);
+5. with the internal cohort's rule made `email equals ""` (plan C, reloaded),
+   a request whose X-Email header is sent empty is in that cohort and one
+   without the header is not: an empty header is the empty string, a
+   missing one an absent attribute (docs/targeting.md, "Attributes").
 
 The configuration is the example's, with only the lines that name paths and
 ports rewritten (each must match exactly once, so the example cannot drift
@@ -67,6 +71,11 @@ def ramped(plan):
 
 
 PLAN_B = ramped(PLAN_A)
+
+# Plan C: plan A whose internal cohort takes the requests with an empty e-mail.
+assert PLAN_A.count("match: {attr: email, matches: '@example\\.com$'}") == 1
+PLAN_C = PLAN_A.replace("match: {attr: email, matches: '@example\\.com$'}",
+                        "match: {attr: email, equals: \"\"}")
 
 
 def log(*a):
@@ -345,6 +354,46 @@ def check_jit(path):
     log("LuaJIT in the workers: gateway.route compiled from its entry, no NYI abort in the binding")
 
 
+def check_empty_header(nginx, port, plan_file):
+    """Plan C (the internal cohort is `email equals ""`), reloaded: an empty
+    X-Email header puts a request in it, on the canary (100 % by session);
+    no header does not, and /explain reads an empty email= the same way."""
+    old_workers = set(nginx.workers())
+    with open(plan_file + ".new", "w") as f:
+        f.write(PLAN_C)
+    os.rename(plan_file + ".new", plan_file)
+    nginx.reload()
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        now_workers = nginx.workers()
+        if now_workers and not (set(now_workers) & old_workers) and \
+                not any("shutting down" in c for c in now_workers.values()):
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the old workers did not exit: %s" % nginx.workers())
+    internal = "IN_ROLLOUT cohort=internal phase=canary step=1 unit=session"
+    for i in range(8):
+        ctx = {"org": "org-%d" % i, "org_in_cookie": False, "user": "user-%d" % i,
+               "session": "s-empty-%d" % i, "email": ""}
+        status, body, reason, _ = request(port, ctx)
+        assert (status, body, reason) == (200, UPSTREAM_BODY["new"], internal), \
+            ("empty X-Email", ctx, status, body, reason)
+        ctx["email"] = None
+        status, body, reason, _ = request(port, ctx)
+        assert status == 200 and " cohort=internal " not in reason, \
+            ("no X-Email", ctx, status, body, reason)
+        ctx["email"] = "x"
+        status, body, reason, _ = request(port, ctx)
+        assert status == 200 and " cohort=internal " not in reason, \
+            ("X-Email: x", ctx, status, body, reason)
+    status, body = admin(port, "GET", "/_rollout/explain?org=o&session=s&email=")
+    assert status == 200 and body["label"] == internal, (status, body)
+    status, body = admin(port, "GET", "/_rollout/explain?org=o&session=s")
+    assert status == 200 and body["cohort"] != "internal", (status, body)
+    log("plan C: an empty X-Email header is the empty string (equals: \"\"), none is absent")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--nginx", default="/usr/sbin/nginx")
@@ -473,6 +522,9 @@ def main():
         assert not (pids & {str(p) for p in old_workers}), "an old worker still answers"
         log("plan B sends %d more of %d requests to the canary than plan A" % (more, len(contexts)))
         check_jit(jit_log)
+
+        # 5. an empty header against no header, behind nginx
+        check_empty_header(nginx, port, plan_file)
         ok = True
     finally:
         nginx.stop()

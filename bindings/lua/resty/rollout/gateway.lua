@@ -117,7 +117,9 @@ end
 -- org, user, session, request: the nginx variable (name without $) route()
 -- reads each id from, or a list of two, the second read when the first is
 -- empty; an id without one is absent. attrs: request attribute -> variable,
--- at most 4 (the attributes the plan's cohort rules read). upstreams: what
+-- at most 4 (the attributes the plan's cohort rules read); a variable that
+-- is not there is an absent attribute, one that is there but empty (a
+-- header sent empty) the empty string (docs/targeting.md). upstreams: what
 -- route() returns for each variant. reason_var: the variable (declared with
 -- set) route() puts the decision's label in.
 function _M.init(opts)
@@ -234,6 +236,15 @@ local function read(r, name)
     return var_get(r, name, #name, lowbuf, 0, vp, vl, verr) == 0 and vl[0] ~= 0
 end
 
+-- The request's value of nginx variable name, into vp[0], vl[0], for an
+-- attribute: true when nginx has the variable, even empty. A header sent
+-- with an empty value is the empty string, one not sent is absent
+-- (docs/targeting.md, "Attributes"); lua-nginx-module answers NGX_DECLINED
+-- only for the latter.
+local function read_attr(r, name)
+    return var_get(r, name, #name, lowbuf, 0, vp, vl, verr) == 0
+end
+
 -- The request's value of the first of two variables (the second may be
 -- nil) that has one, into vp[0], vl[0]; false when neither has (or no
 -- variable is named).
@@ -301,12 +312,14 @@ function _M.route()
     c.user, c.user_len = id_of(r, eager_user, user1, user2)
     c.session, c.session_len = id_of(r, eager_session, session1, session2)
     c.request, c.request_len = id_of(r, eager_request, request1, request2)
-    -- an absent attribute has no key, as in resty.rollout's prepared sets
+    -- an absent attribute has no key, as in resty.rollout's prepared sets;
+    -- an empty one points at "" (a NULL value would be absent)
     for i = 1, n_attrs do
         local a = attr_buf[i - 1]
-        if read(r, rule_attr_vars[i]) then
+        if read_attr(r, rule_attr_vars[i]) then
             local k = rule_attr_keys[i]
-            a.key, a.key_len, a.value, a.value_len = k, #k, vp[0], vl[0]
+            a.key, a.key_len, a.value_len = k, #k, vl[0]
+            if vl[0] ~= 0 then a.value = vp[0] else a.value = "" end
         else
             a.key, a.key_len, a.value, a.value_len = nil, 0, nil, 0
         end
@@ -438,7 +451,8 @@ local ID_ARGS = { "org", "user", "session", "request" }
 -- that context are routed now, with the shared state route() reads: the
 -- label route() puts in the header, the full explanation and the decision.
 local function explain(args, now)
-    -- one value per parameter (attributes checked first); an empty one is absent
+    -- one value per parameter (attributes checked first); an empty id is
+    -- absent, an empty attribute the empty string, as route() reads headers
     for _, names in ipairs({ attr_keys, ID_ARGS }) do
         for _, name in ipairs(names) do
             local v = args[name]
@@ -452,7 +466,7 @@ local function explain(args, now)
         if v ~= "" then return v end
     end
     local a = {}
-    for _, k in ipairs(attr_keys) do a[k] = arg(k) end
+    for _, k in ipairs(attr_keys) do a[k] = args[k] end
     local ctx = { org = arg("org"), user = arg("user"), session = arg("session"),
                   request = arg("request"), attrs = a }
     local state, err = _M.state()
