@@ -13,8 +13,8 @@
  *
  * Rules every call follows:
  *  - Every call is bounded: connecting and every command time out after
- *    options.timeout_ms (default 500 ms), and watch never waits longer than
- *    the wait it is given plus one command timeout.
+ *    options.timeout_ms (default 500 ms); watch waits for news at most the
+ *    wait it is given, plus the timeouts of the commands it has in flight.
  *  - Every write is a compare-and-set on the state's revision, atomic on the
  *    server. A value is written whole or not at all.
  *  - Readers are fail-static: a value that is unsigned (when a key is held),
