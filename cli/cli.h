@@ -61,4 +61,14 @@ int cli_state_update(const char *path,
                                    size_t *out_len, void *ctx),
                      void *ctx);
 
+/* `rollout state --store URL` (cmd_store.c): the state's load, init and
+ * apply steps on a shared store. Each prints its error, naming the store,
+ * and returns the exit code. */
+typedef struct rollout_store rollout_store;
+int cli_store_open(const char *url, const char *key_file, rollout_store **out);
+int cli_store_load(rollout_store *st, const rollout_plan *plan, rollout_state *state);
+int cli_store_init(rollout_store *st, const rollout_plan *plan, const rollout_state *state);
+int cli_store_apply(rollout_store *st, const rollout_plan *plan, const rollout_event *e,
+                    int64_t now, rollout_state *next, rollout_action *actions, size_t *n);
+
 #endif

@@ -16,11 +16,16 @@
  * losing one of the two events; a writer waits --lock-timeout seconds at
  * most, then exits 75 naming the holder. An event the state machine refuses
  * leaves the file untouched (exit 1).
+ *
+ * Each takes --store URL [--key-file PATH] in place of --state FILE: the
+ * state then lives in a shared store (docs/fleet.md, cmd_store.c), every
+ * write a compare-and-set on its revision; no file and no lock is involved.
  */
 #define _DEFAULT_SOURCE /* mkstemp, fsync, flock, realpath */
 
 #include "cli.h"
 #include "internal.h"
+#include "rollout_store.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -39,7 +44,8 @@ static const char state_usage[] =
     "       rollout state apply EVENT [ARGS] --state FILE [PLAN] [--at TIME] [--json]\n"
     "                               [--lock-timeout SECONDS]\n"
     "       rollout state tick --state FILE [PLAN] [--at TIME] [--json] [--lock-timeout SECONDS]\n"
-    "       rollout state show --state FILE [PLAN] [--at TIME] [--json]\n";
+    "       rollout state show --state FILE [PLAN] [--at TIME] [--json]\n"
+    "       (each with --store URL [--key-file PATH] in place of --state FILE)\n";
 
 static void state_help(void)
 {
@@ -82,6 +88,14 @@ static void state_help(void)
            "  --at TIME      when the event happens (2026-02-28T09:00:00Z or epoch\n"
            "                 seconds; default: the system clock)\n"
            "  --json         print JSON instead of lines\n"
+           "  --store URL    keep the state in a shared store instead of FILE:\n"
+           "                 redis://[user:password@]host[:port][/db] or unix:///path\n"
+           "                 (docs/fleet.md). Writes are a compare-and-set on the revision,\n"
+           "                 retried on a conflict; a store that cannot be used (no answer\n"
+           "                 within 500 ms, ROLLOUT_STORE_TIMEOUT_MS) is exit 2, naming the\n"
+           "                 store, with nothing written. init never replaces a state\n"
+           "  --key-file PATH  sign states with, and require signatures of, the\n"
+           "                 HMAC-SHA-256 key in PATH\n"
            "  --lock-timeout SECONDS\n"
            "                 how long init, apply and tick wait for another writer's lock\n"
            "                 (default 10; 0 tries once)\n\n"
@@ -848,6 +862,7 @@ int cmd_state(int argc, char **argv)
     if (argc > 1 && !strcmp(argv[1], "migrate"))
         return cmd_state_migrate(argc - 1, argv + 1);
     const char *sub = NULL, *path = NULL, *plan_path = NULL, *at_s = NULL, *override_role = NULL;
+    const char *store_url = NULL, *key_file = NULL;
     bool json = false, force = false;
     double lock_timeout = 10;
     char *pos[16];
@@ -859,6 +874,10 @@ int cmd_state(int argc, char **argv)
             return CLI_OK;
         } else if (cli_opt(argc, argv, &i, "--state", &v)) {
             path = v;
+        } else if (cli_opt(argc, argv, &i, "--store", &v)) {
+            store_url = v;
+        } else if (cli_opt(argc, argv, &i, "--key-file", &v)) {
+            key_file = v;
         } else if (cli_opt(argc, argv, &i, "--plan", &v)) {
             plan_path = v;
         } else if (cli_opt(argc, argv, &i, "--at", &v)) {
@@ -892,8 +911,13 @@ int cmd_state(int argc, char **argv)
          is_tick = !strcmp(sub, "tick"), is_show = !strcmp(sub, "show");
     if (!is_init && !is_apply && !is_tick && !is_show)
         return usage_error("unknown command \"%s\" (init, apply, tick or show)", sub);
-    if (!path)
-        return usage_error("--state FILE is required%s", "");
+    if (!path == !store_url)
+        return usage_error("one of --state FILE or --store URL is required%s", "");
+    if (key_file && !store_url)
+        return usage_error("--key-file goes with --store%s", "");
+    if (store_url && is_init && force)
+        return usage_error("--force does not apply to a store: a stored state is never "
+                           "replaced%s", "");
     /* a write beyond RLIMIT_FSIZE fails with EFBIG, reported, instead of
      * killing the writer */
     signal(SIGXFSZ, SIG_IGN);
@@ -935,8 +959,20 @@ int cmd_state(int argc, char **argv)
     size_t len = 0;
     rollout_state state;
     rollout_error err;
+    rollout_store *store = NULL;
+    if (store_url) {
+        if ((rc = cli_store_open(store_url, key_file, &store)))
+            goto out;
+        path = rollout_store_name(store);
+    }
 
-    if (!is_show) {
+    if (is_init && store) {
+        rollout_state_init(plan, &state);
+        if ((rc = cli_store_init(store, plan, &state)))
+            goto out;
+        len = rollout_state_encode(&state, text, sizeof text);
+    }
+    if (!is_show && !store) {
         /* the lock is held from the read to the write; the clock is read
          * under it, or a writer that committed while this one waited makes
          * time run backwards */
@@ -948,7 +984,7 @@ int cmd_state(int argc, char **argv)
         remove_stale_temps(real);
     }
 
-    if (is_init) {
+    if (is_init && !store) {
         struct stat st;
         if (!force && stat(real, &st) == 0) {
             fprintf(stderr, "rollout state: %s exists; --force replaces it\n", cli_text(path));
@@ -958,6 +994,8 @@ int cmd_state(int argc, char **argv)
         rollout_state_init(plan, &state);
         len = rollout_state_encode(&state, text, sizeof text);
         rc = write_state_atomic(real, text, len);
+    }
+    if (is_init) {
         if (!rc && !json)
             printf("%s: %s, not started (plan %s)\n", cli_text(path),
                    rollout_status_name(state.status), cli_text(rollout_plan_id(plan)));
@@ -966,9 +1004,14 @@ int cmd_state(int argc, char **argv)
         goto out;
     }
 
-    if ((rc = read_state_text(is_show ? path : real, text, sizeof text, &len)))
+    if (store) {
+        if ((rc = cli_store_load(store, plan, &state)))
+            goto out;
+        len = rollout_state_encode(&state, text, sizeof text);
+    }
+    if (!store && (rc = read_state_text(is_show ? path : real, text, sizeof text, &len)))
         goto out;
-    if (rollout_state_decode(plan, text, len, &state, &err)) {
+    if (!store && rollout_state_decode(plan, text, len, &state, &err)) {
         fprintf(stderr, "rollout state: %s: %s\n", cli_text(path), cli_text(err.message));
         rc = CLI_INVALID;
         goto out;
@@ -987,7 +1030,13 @@ int cmd_state(int argc, char **argv)
     rollout_state next;
     static rollout_action actions[ROLLOUT_MAX_ACTIONS];
     size_t n = ROLLOUT_MAX_ACTIONS;
-    int code = rollout_apply(plan, &state, &e, now, &next, actions, &n, &err);
+    if (store) {
+        /* the store re-reads and retries on a conflict: what was loaded above
+         * is what the event found unless another operator wrote meanwhile */
+        if ((rc = cli_store_apply(store, plan, &e, now, &next, actions, &n)))
+            goto out;
+    }
+    int code = store ? 0 : rollout_apply(plan, &state, &e, now, &next, actions, &n, &err);
     if (code) {
         fprintf(stderr, "rollout state: %s refused: %s\n", rollout_event_name(e.type),
                 cli_text(err.message));
@@ -997,7 +1046,7 @@ int cmd_state(int argc, char **argv)
     bool changed = memcmp(&next, &state, sizeof next) != 0;
     char out_text[ROLLOUT_STATE_TEXT_MAX];
     size_t out_len = rollout_state_encode(&next, out_text, sizeof out_text);
-    if (changed && (rc = write_state_atomic(real, out_text, out_len)))
+    if (changed && !store && (rc = write_state_atomic(real, out_text, out_len)))
         goto out;
     if (json) {
         bool first = true;
@@ -1025,6 +1074,7 @@ int cmd_state(int argc, char **argv)
 out:
     if (lock >= 0)
         unlock_state(lock);
+    rollout_store_close(store);
     rollout_plan_unref(plan);
     return rc;
 }

@@ -1,0 +1,78 @@
+/* store_internal.h — the store component's backend interface.
+ *
+ * store.c holds everything that does not depend on the store product:
+ * signing, the reader's refusals, the replay memory, the apply loop and the
+ * watch loop. A backend only moves bytes: read one rollout's (rev, value),
+ * compare-and-set it, and deliver pushed values. Redis (redis.c) is the only
+ * one; an etcd backend would fill the same table (a transaction comparing
+ * the key's value revision, and a watch stream for the push). */
+#ifndef ROLLOUT_STORE_INTERNAL_H
+#define ROLLOUT_STORE_INTERNAL_H
+
+#include "rollout_store.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+
+/* A stored value: the state line, " hmac-sha256=" and 64 hex digits. */
+#define STORE_VALUE_MAX (ROLLOUT_STATE_TEXT_MAX + 96)
+#define STORE_KEYNAME_MAX 512
+
+typedef struct store_backend {
+    const char *name;
+    /* (Re)connects the command connection when it is down. */
+    int (*connect)(rollout_store *st, rollout_error *err);
+    /* The store's name for a rollout's state (bound into the signature). */
+    int (*key_name)(const char *plan_id, char *buf, size_t cap);
+    /* Reads the rollout's revision and value. *present 0 = nothing stored. */
+    int (*read)(rollout_store *st, const char *plan_id, int *present, char *rev, size_t rev_cap,
+                char *value, size_t value_cap, rollout_error *err);
+    /* Writes (rev, value) when the stored revision is `expected` (NULL: when
+     * nothing is stored) and publishes value; ROLLOUT_ERR_CONFLICT otherwise,
+     * with the stored revision in current ("" when none). */
+    int (*cas)(rollout_store *st, const char *plan_id, const char *expected, uint64_t rev,
+               const char *value, char *current, size_t current_cap, rollout_error *err);
+    /* Listens for pushed values of plan_id (idempotent while subscribed). */
+    int (*subscribe)(rollout_store *st, const char *plan_id, rollout_error *err);
+    /* Waits up to wait_ms for a pushed value: ROLLOUT_OK, ROLLOUT_STORE_NO_CHANGE,
+     * or ROLLOUT_ERR_STORE when the push connection broke (it is dropped). */
+    int (*next_push)(rollout_store *st, int wait_ms, char *value, size_t cap, rollout_error *err);
+    void (*close)(rollout_store *st);
+} store_backend;
+
+/* What this handle last accepted for a rollout, and the last value refused. */
+typedef struct store_seen {
+    char *plan_id;
+    uint64_t rev;
+    int have_rev;
+    uint64_t refused_hash;  /* FNV-1a of the last refused value, 0 none */
+} store_seen;
+
+struct rollout_store {
+    const store_backend *be;
+    void *impl;
+    char name[1024];        /* the URL without password */
+    int timeout_ms;
+    int poll_ms;
+    int no_subscribe;
+    int max_retries;
+    unsigned backoff_seed;  /* rand_r state: writers in lockstep must not retry in lockstep */
+    unsigned char key[ROLLOUT_STORE_KEY_MAX];
+    size_t key_len;
+    store_seen *seen;
+    size_t n_seen;
+};
+
+/* Fills err (when given) with "store NAME: " and the message; returns code. */
+int st_err(const rollout_store *st, rollout_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Fills err without naming a store (URL and argument errors). */
+int st_err_plain(rollout_error *err, int code, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+int64_t st_now_ms(void);
+
+/* Redis: parses url, fills st->be, st->impl and st->name; connects unless lazy. */
+int st_redis_open(rollout_store *st, const char *url, int lazy, rollout_error *err);
+
+#endif
