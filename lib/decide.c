@@ -417,14 +417,15 @@ int rollout_batch_prepare(const rollout_plan *plan, const rollout_state *state, 
     int per_id[ROLLOUT_MAX_COHORTS], n_per_id = 0;
     int last = -1;             /* the cohort after the per-id ones, or -1 */
     int last_t = RP_T_NO;      /* its rule's value: YES, or UNKNOWN */
+    /* one for all the cohorts: they share the PCRE2 budget of a decision */
+    rp_unit_hashes rule_h = {.seed = plan->seed};
     for (int i = 0; i < plan->n_cohorts; i++) {
         const struct rp_rule *r = plan->cohorts[i].match;
         if (rp_rule_units(r) >> unit & 1) {
             per_id[n_per_id++] = i;
             continue;
         }
-        rp_unit_hashes h = {.seed = plan->seed};
-        int t = rp_eval_rule(r, &ctx, &h);
+        int t = rp_eval_rule(r, &ctx, &rule_h);
         if (t != RP_T_NO) {
             last = i;
             last_t = t;

@@ -89,6 +89,10 @@ typedef struct rp_ctx {
     struct rollout_plan *plan;
     char path[192];
     size_t path_len;
+    /* load-time memory dropped after the build (the node tree's arena), or
+     * NULL; targeting.c keeps its memo of rules and patterns there */
+    rp_arena *scratch;
+    struct rp_rule_memo *memo;
 } rp_ctx;
 
 /* Field paths: push returns a mark to pop back to. */

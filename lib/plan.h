@@ -200,6 +200,10 @@ struct rollout_plan {
     struct rp_md_pool *md_pool;
     /* ids in all cohort lists so far, checked against ROLLOUT_MAX_IDS */
     size_t n_ids;
+    /* the multiplier of the id tables' slots (targeting.h, rp_idset): drawn
+     * from the system's random source at load, so no one who writes or
+     * reads the plan can tell which ids share a slot */
+    uint64_t table_key;
 };
 
 /* ---- per-concern entry points ------------------------------------------- */
@@ -219,6 +223,11 @@ void rp_dump_criteria(struct rp_emitter *e, const rollout_plan *p, const rp_crit
 
 /* plan_load.c: keeps a compiled pattern for release with the plan. */
 int rp_plan_keep_pattern(rollout_plan *p, void *code);
+/* plan_load.c: rollout_plan_load_buffer with the key of the id tables
+ * given (table_key not NULL) instead of drawn, for tests that need one
+ * layout every run. */
+int rp_plan_load_keyed(const char *yaml, size_t len, const char *name,
+                       const uint64_t *table_key, rollout_plan **out, rollout_error *err);
 int rp_role_index(const rollout_plan *p, const char *id);
 int rp_criteria_index(const rollout_plan *p, const char *id);
 int rp_smoke_index(const rollout_plan *p, const char *id);

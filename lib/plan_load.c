@@ -20,6 +20,14 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#if defined(__has_include)
+#  if __has_include(<sys/random.h>)
+#    include <sys/types.h>
+#    include <sys/random.h>
+#    define RP_HAVE_GETENTROPY 1
+#  endif
+#endif
+
 int rp_validate_plan(rp_ctx *c, rollout_plan *p);   /* validate.c */
 int rp_plan_fingerprint_compute(rollout_plan *p);   /* dump.c */
 
@@ -961,6 +969,24 @@ static int parse_document(rp_ctx *c, const rp_node *root)
     return rp_validate_plan(c, p);
 }
 
+/* The key of the plan's id tables (targeting.h, rp_idset): 64 bits from
+ * the system's random source (getentropy, i.e. getrandom(2) on Linux: a
+ * system call, no file opened). It decides where ids sit in memory, never
+ * an answer, so every call stays a function of its arguments. Should the
+ * source fail (a kernel without getrandom, a sandbox that forbids it), the
+ * key is mixed from addresses this process was given (ASLR) and the plan's
+ * bytes: unknown to the plan's author still, but with less entropy. */
+static uint64_t draw_table_key(const rollout_plan *p, const char *yaml, size_t len)
+{
+    uint64_t key = 0;
+#if defined(RP_HAVE_GETENTROPY)
+    if (getentropy(&key, sizeof key) == 0 && key)
+        return key;
+#endif
+    uintptr_t where[3] = {(uintptr_t)p, (uintptr_t)&key, (uintptr_t)&draw_table_key};
+    return XXH3_64bits_withSeed(where, sizeof where, XXH3_64bits(yaml, len)) ^ key;
+}
+
 static void plan_free(rollout_plan *p)
 {
     for (size_t i = 0; i < p->n_patterns; i++)
@@ -973,6 +999,12 @@ static void plan_free(rollout_plan *p)
 
 int rollout_plan_load_buffer(const char *yaml, size_t len, const char *name, rollout_plan **out,
                              rollout_error *err)
+{
+    return rp_plan_load_keyed(yaml, len, name, NULL, out, err);
+}
+
+int rp_plan_load_keyed(const char *yaml, size_t len, const char *name,
+                       const uint64_t *table_key, rollout_plan **out, rollout_error *err)
 {
     if (!out)
         return rp_error_set(err, ROLLOUT_ERR_ARG, NULL, 0, 0, NULL, "out must not be NULL");
@@ -996,6 +1028,7 @@ int rollout_plan_load_buffer(const char *yaml, size_t len, const char *name, rol
     }
     p->arena = arena;   /* from here on the arena lives in the plan */
     p->dfa_budget = RP_DFA_PLAN_STATES;
+    p->table_key = table_key ? *table_key : draw_table_key(p, yaml ? yaml : "", len);
 
     /* The node tree is scratch: its own arena, dropped after the build. */
     rp_arena scratch = {0};
@@ -1005,7 +1038,8 @@ int rollout_plan_load_buffer(const char *yaml, size_t len, const char *name, rol
         rc = rp_error_set(err, ROLLOUT_ERR_EMPTY, p->name, 0, 0, NULL,
                           "the plan is empty (a plan starts with \"format: 1\")");
     if (!rc) {
-        rp_ctx c = {.arena = &p->arena, .err = err, .file = p->name, .plan = p};
+        rp_ctx c = {.arena = &p->arena, .err = err, .file = p->name, .plan = p,
+                    .scratch = &scratch};
         rc = parse_document(&c, root);
         if (!rc)
             rc = rp_plan_fingerprint_compute(p);

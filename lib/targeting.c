@@ -17,6 +17,7 @@
 #include "bucket.h"
 
 #include <stdalign.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
@@ -33,11 +34,122 @@ static const char *const kind_keys[] = {"everyone", "org_in", "user_in", "attr",
 /* The tests that go with attr. */
 static const char *const attr_keys[] = {"equals", "in", "matches"};
 
+/* ---- the load-time memo ---------------------------------------------------
+ *
+ * A plan can repeat one rule many times: by alias (the node tree shares the
+ * anchored node, yaml_tree.c), or written out again. Built naively, each
+ * copy compiles its pattern again (99 000 aliases of one pattern rule: 2 s
+ * and 200 MB to load) and each is evaluated again on every decision. The
+ * memo, in the load's scratch arena, maps
+ *   a rule's node            -> the rule built from it (aliases)
+ *   attr + pattern text      -> the pattern rule with them (copies)
+ *   pattern text             -> its compiled pattern (other attributes)
+ * so a plan compiles each distinct pattern once and holds each distinct
+ * pattern rule once. */
+
+enum { MEMO_NODE = 1, MEMO_LEAF, MEMO_PATTERN };
+
+typedef struct memo_entry {
+    uint64_t hash;
+    int kind;               /* MEMO_*; 0 marks an empty slot */
+    const void *a;          /* the node; the attribute; the pattern text */
+    size_t a_len;
+    const char *b;          /* MEMO_LEAF: the pattern text */
+    size_t b_len;
+    void *val;              /* struct rp_rule *, or rp_pattern * */
+} memo_entry;
+
+struct rp_rule_memo {
+    memo_entry *slot;
+    size_t mask, n;
+};
+
+static uint64_t memo_hash(int kind, const void *a, size_t a_len, const char *b, size_t b_len)
+{
+    if (kind == MEMO_NODE)
+        return XXH3_64bits(&a, sizeof a);
+    uint64_t h = XXH3_64bits_withSeed(a, a_len, (uint64_t)kind);
+    return kind == MEMO_LEAF ? XXH3_64bits_withSeed(b, b_len, h) : h;
+}
+
+static bool memo_same(const memo_entry *e, uint64_t hash, int kind, const void *a, size_t a_len,
+                      const char *b, size_t b_len)
+{
+    if (e->hash != hash || e->kind != kind)
+        return false;
+    if (kind == MEMO_NODE)
+        return e->a == a;
+    return e->a_len == a_len && memcmp(e->a, a, a_len) == 0 &&
+           (kind != MEMO_LEAF || (e->b_len == b_len && memcmp(e->b, b, b_len) == 0));
+}
+
+/* The slot of the key: its entry, or the empty slot it would go to. */
+static memo_entry *memo_slot(struct rp_rule_memo *m, uint64_t hash, int kind, const void *a,
+                             size_t a_len, const char *b, size_t b_len)
+{
+    for (size_t i = hash & m->mask;; i = (i + 1) & m->mask)
+        if (!m->slot[i].kind || memo_same(&m->slot[i], hash, kind, a, a_len, b, b_len))
+            return &m->slot[i];
+}
+
+static void *memo_find(rp_ctx *c, int kind, const void *a, size_t a_len, const char *b,
+                       size_t b_len)
+{
+    struct rp_rule_memo *m = c->memo;
+    if (!m)
+        return NULL;
+    return memo_slot(m, memo_hash(kind, a, a_len, b, b_len), kind, a, a_len, b, b_len)->val;
+}
+
+/* Remembers val under the key (not yet in the memo). The keys' bytes must
+ * outlive the load: node text (scratch) or arena copies. */
+static int memo_add(rp_ctx *c, int kind, const void *a, size_t a_len, const char *b, size_t b_len,
+                    void *val)
+{
+    rp_arena *arena = c->scratch ? c->scratch : c->arena;
+    struct rp_rule_memo *m = c->memo;
+    if (!m) {
+        m = c->memo = rp_alloc(arena, sizeof *m);
+        if (!m)
+            return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
+    }
+    if (2 * (m->n + 1) > m->mask + 1 || !m->slot) {
+        size_t cap = m->slot ? 2 * (m->mask + 1) : 64;
+        memo_entry *slot = rp_alloc_array(arena, cap, sizeof *slot);
+        if (!slot)
+            return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
+        struct rp_rule_memo grown = {slot, cap - 1, m->n};
+        for (size_t i = 0; m->slot && i <= m->mask; i++)
+            if (m->slot[i].kind)
+                *memo_slot(&grown, m->slot[i].hash, 0, NULL, 0, NULL, 0) = m->slot[i];
+        *m = grown;
+    }
+    uint64_t hash = memo_hash(kind, a, a_len, b, b_len);
+    *memo_slot(m, hash, kind, a, a_len, b, b_len) =
+        (memo_entry){hash, kind, a, a_len, b, b_len, val};
+    m->n++;
+    return ROLLOUT_OK;
+}
+
 /* ---- id sets ------------------------------------------------------------- */
 
 bool rp_idset_has(const rp_idset *set, uint64_t hash, const char *s, size_t len)
 {
     return rp_idset_probe(set, hash, s, len);
+}
+
+size_t rp_idset_max_probe(const rp_idset *set)
+{
+    size_t worst = 0;
+    for (size_t i = 0; set->table && i <= set->mask; i++) {
+        const rp_id *id = &set->table[i];
+        if (!id->s)
+            continue;
+        size_t probes = ((i - rp_idset_home(set, id->hash)) & set->mask) + 1;
+        if (probes > worst)
+            worst = probes;
+    }
+    return worst;
 }
 
 /* Index of an item equal to items[k] among the earlier ones, or -1; inserts
@@ -52,7 +164,7 @@ static long idset_insert(rp_idset *set, size_t k)
                 return (long)i;
         return -1;
     }
-    uint32_t i = (uint32_t)id->hash & set->mask;
+    uint32_t i = rp_idset_home(set, id->hash);
     for (; set->table[i].s; i = (i + 1) & set->mask) {
         const rp_id *o = &set->table[i];
         if (o->hash == id->hash && o->len == id->len && memcmp(o->s, id->s, id->len) == 0)
@@ -92,6 +204,7 @@ static int parse_list(rp_ctx *c, const rp_node *n, rp_idset *set, const char *wh
         if (!set->table)
             return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
         set->mask = (uint32_t)(cap - 1);
+        set->key = p->table_key | 1;
     }
     bool is_id = strcmp(what, "id") == 0;
     for (size_t i = 0; i < n->n; i++) {
@@ -326,7 +439,16 @@ bool rp_literal_search(const char *s, size_t n, const char *lit, size_t m)
 static int compile_pattern(rp_ctx *c, const rp_node *n, rp_pattern *pat)
 {
     int rc = rp_expect(c, n, RP_SCALAR);
-    if (rc || (rc = rp_string(c, n, &pat->source)))
+    if (rc)
+        return rc;
+    /* the same text compiled before (for another attribute): share it, all
+     * of it is read-only after the load */
+    const rp_pattern *seen = memo_find(c, MEMO_PATTERN, n->str, n->len, NULL, 0);
+    if (seen) {
+        *pat = *seen;
+        return ROLLOUT_OK;
+    }
+    if ((rc = rp_string(c, n, &pat->source)))
         return rc;
     pat->len = n->len;
     int code_err;
@@ -392,7 +514,7 @@ static int compile_pattern(rp_ctx *c, const rp_node *n, rp_pattern *pat)
             return rc;
         pat->pool = c->plan->md_pool;
     }
-    return ROLLOUT_OK;
+    return memo_add(c, MEMO_PATTERN, pat->source, pat->len, NULL, 0, pat);
 }
 
 /* Per-call allocator: a bump pointer over a caller's stack buffer. The
@@ -524,6 +646,34 @@ static const rp_node *later_of(const rp_node *a, const rp_node *b)
     return a->line > b->line || (a->line == b->line && a->col > b->col) ? a : b;
 }
 
+/* r->uniq: r's kids, each rule once, in the order of first appearance (the
+ * order decides which kid ends an any/all early, so it stays the plan's). */
+static int unique_kids(rp_ctx *c, struct rp_rule *r)
+{
+    size_t cap = 16;
+    while (cap < 2 * r->n_kids)
+        cap *= 2;
+    rp_arena *arena = c->scratch ? c->scratch : c->arena;
+    const struct rp_rule **seen = rp_alloc_array(arena, cap, sizeof *seen);
+    struct rp_rule **uniq = rp_alloc_array(c->arena, r->n_kids, sizeof *uniq);
+    if (!seen || !uniq)
+        return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_kids; i++) {
+        const struct rp_rule *k = r->kids[i];
+        size_t j = (size_t)(((uintptr_t)k * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & (cap - 1);
+        while (seen[j] && seen[j] != k)
+            j = (j + 1) & (cap - 1);
+        if (seen[j])
+            continue;
+        seen[j] = k;
+        uniq[n++] = r->kids[i];
+    }
+    r->uniq = uniq;
+    r->n_uniq = n;
+    return ROLLOUT_OK;
+}
+
 static int parse_rule_list(rp_ctx *c, const rp_node *n, struct rp_rule *r, const char *key)
 {
     int rc = rp_expect(c, n, RP_SEQ);
@@ -541,10 +691,24 @@ static int parse_rule_list(rp_ctx *c, const rp_node *n, struct rp_rule *r, const
         rp_path_pop(c, mark);
     }
     r->n_kids = n->n;
-    return ROLLOUT_OK;
+    return unique_kids(c, r);
 }
 
+static int parse_rule_node(rp_ctx *c, const rp_node *n, struct rp_rule **out);
+
 int rp_parse_rule(rp_ctx *c, const rp_node *n, struct rp_rule **out)
+{
+    /* an alias of a rule already built (checked, compiled) is that rule */
+    struct rp_rule *seen = memo_find(c, MEMO_NODE, n, 0, NULL, 0);
+    if (seen) {
+        *out = seen;
+        return ROLLOUT_OK;
+    }
+    int rc = parse_rule_node(c, n, out);
+    return rc ? rc : memo_add(c, MEMO_NODE, n, 0, NULL, 0, *out);
+}
+
+static int parse_rule_node(rp_ctx *c, const rp_node *n, struct rp_rule **out)
 {
     int rc = rp_map_check(c, n, rule_keys);
     if (rc)
@@ -595,6 +759,20 @@ int rp_parse_rule(rp_ctx *c, const rp_node *n, struct rp_rule **out)
     if (kind == 3 && !test_k)
         return rp_fail(c, n, ROLLOUT_ERR_MISSING, "attr: needs one of equals, in, matches");
 
+    /* a pattern rule with the attribute and text of one built before (a
+     * copy written out again) is that rule */
+    const rp_node *attr_v = kind == 3 ? rp_map_get(n, "attr") : NULL;
+    const rp_node *pat_v = test == 2 ? rp_map_get(n, "matches") : NULL;
+    bool leaf = attr_v && pat_v && attr_v->kind == RP_SCALAR && pat_v->kind == RP_SCALAR;
+    if (leaf) {
+        struct rp_rule *seen = memo_find(c, MEMO_LEAF, attr_v->str, attr_v->len, pat_v->str,
+                                         pat_v->len);
+        if (seen) {
+            *out = seen;
+            return ROLLOUT_OK;
+        }
+    }
+
     struct rp_rule *r = rp_alloc(c->arena, sizeof *r);
     if (!r)
         return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
@@ -638,7 +816,9 @@ int rp_parse_rule(rp_ctx *c, const rp_node *n, struct rp_rule **out)
                 return rc;
         } else {
             r->kind = RP_RULE_ATTR_MATCHES;
-            if ((rc = compile_pattern(c, t, &r->pat)))
+            if ((rc = compile_pattern(c, t, &r->pat)) ||
+                (leaf && (rc = memo_add(c, MEMO_LEAF, r->attr, r->attr_len, r->pat.source,
+                                        r->pat.len, r))))
                 return rc;
         }
         break;
@@ -651,6 +831,8 @@ int rp_parse_rule(rp_ctx *c, const rp_node *n, struct rp_rule **out)
         r->n_kids = 1;
         if ((rc = rp_parse_rule(c, v, &r->kids[0])))
             return rc;
+        r->uniq = r->kids;
+        r->n_uniq = 1;
         break;
     default: /* any, all */
         r->kind = kind == 5 ? RP_RULE_ANY : RP_RULE_ALL;
@@ -692,23 +874,30 @@ int rp_eval_tree(const struct rp_rule *r, const rollout_context *ctx, rp_unit_ha
     }
     case RP_RULE_ANY: {
         int res = RP_T_NO;
-        for (size_t i = 0; i < r->n_kids; i++) {
-            int t = rp_eval_rule(r->kids[i], ctx, h);
+        for (size_t i = 0; i < r->n_uniq; i++) {
+            int t = rp_eval_rule(r->uniq[i], ctx, h);
             if (t == RP_T_YES)
                 return RP_T_YES;
-            if (t == RP_T_UNKNOWN)
+            if (t == RP_T_UNKNOWN) {
+                /* the decision's PCRE2 budget is spent: it is over */
+                if (RP_UNLIKELY(h->pattern_runs > RP_PATTERN_RUNS_MAX))
+                    return RP_T_UNKNOWN;
                 res = RP_T_UNKNOWN;
+            }
         }
         return res;
     }
     case RP_RULE_ALL: {
         int res = RP_T_YES;
-        for (size_t i = 0; i < r->n_kids; i++) {
-            int t = rp_eval_rule(r->kids[i], ctx, h);
+        for (size_t i = 0; i < r->n_uniq; i++) {
+            int t = rp_eval_rule(r->uniq[i], ctx, h);
             if (t == RP_T_NO)
                 return RP_T_NO;
-            if (t == RP_T_UNKNOWN)
+            if (t == RP_T_UNKNOWN) {
+                if (RP_UNLIKELY(h->pattern_runs > RP_PATTERN_RUNS_MAX))
+                    return RP_T_UNKNOWN;
                 res = RP_T_UNKNOWN;
+            }
         }
         return res;
     }

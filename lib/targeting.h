@@ -55,7 +55,19 @@ typedef struct rp_id {
  * is an open-addressing copy of them, at most half full, so a lookup is one
  * hash and about one probe, and the probe finds hash, length and bytes
  * without a further indirection. Short lists have no table: comparing a
- * handful of strings beats hashing the request's id. */
+ * handful of strings beats hashing the request's id.
+ *
+ * An id's slot is not a function of its hash alone: the hash is public
+ * (XXH3 under the plan's salt), so a plan's author could pick ids whose
+ * hashes share their low bits and pile them all into one run of slots,
+ * making every lookup into it walk the run. The slot is instead bits 32 and
+ * up of hash * key (multiply-shift), with key an odd number the loader
+ * draws for each plan: two hashes that differ anywhere in their low 32 +
+ * log2(size) bits share a slot for at most about 2 / size of the keys,
+ * whichever hashes were chosen, and hashes that agree in all of those bits
+ * (36 to 51 of them) cost 2^36 and more hashes each to find
+ * (docs/security.md). A constant shift keeps the probe 4 instructions
+ * longer than the bare mask, where a shift by the table's size was 8. */
 typedef struct rp_idset {
     rp_id *items;
     size_t n;
@@ -64,6 +76,7 @@ typedef struct rp_idset {
     /* bit (len % 64) for the length of every id: most requests to a short
      * list (the seed's two pilot orgs) have no id of their length on it */
     uint64_t len_bits;
+    uint64_t key;           /* odd; the plan's table_key */
 } rp_idset;
 
 #define RP_IDSET_LINEAR_MAX 8
@@ -149,8 +162,14 @@ struct rp_rule {
     size_t value_len;
     rp_idset set;           /* ORG_IN, USER_IN, ATTR_IN */
     rp_pattern pat;         /* ATTR_MATCHES */
-    struct rp_rule **kids;  /* NOT (one), ANY, ALL */
+    struct rp_rule **kids;  /* NOT (one), ANY, ALL: as written (dumps) */
     size_t n_kids;
+    /* What is evaluated: kids with each rule once. Rules are shared (an
+     * alias, or a pattern rule written out again, is the same rule), and
+     * Kleene any/all give the same answer for a rule listed twice, so
+     * `any: [*p, *p, ...]` is one evaluation of p. */
+    struct rp_rule **uniq;
+    size_t n_uniq;
 };
 
 /* Limits on one pattern match; hitting one makes the rule UNKNOWN. The
@@ -161,12 +180,24 @@ struct rp_rule {
 #define RP_DEPTH_LIMIT 1000u
 #define RP_INTERP_STACK (64u * 1024u)
 
+/* PCRE2 runs one decision may make (rp_unit_hashes.pattern_runs). Each
+ * costs up to the match limit (~0.4 ms when it hits it), so this bounds a
+ * decision at ~13 ms whatever the plan; one more run makes the rule, and
+ * every any/all around it, UNKNOWN at once: STABLE with MATCH_ERROR.
+ * Literal and automaton patterns (docs/targeting.md) are not counted: they
+ * never backtrack. As many as the cohorts a plan may have, so a plan with
+ * one such pattern per cohort never reaches it. */
+#define RP_PATTERN_RUNS_MAX 32u
+
 /* Hashes of the context's unit ids under plan->seed, computed at most once
- * per decision and shared by the id sets and the bucket. */
+ * per decision and shared by the id sets and the bucket; and the
+ * decision's count of PCRE2 runs (RP_PATTERN_RUNS_MAX). */
 typedef struct rp_unit_hashes {
     uint64_t seed;
     uint64_t org, user;
     bool have_org, have_user;
+    /* PCRE2 runs so far; RP_PATTERN_RUNS_MAX + 1 once the budget is spent */
+    uint32_t pattern_runs;
 } rp_unit_hashes;
 
 static inline uint64_t rp_unit_hash_org(rp_unit_hashes *h, const rollout_context *ctx)
@@ -200,6 +231,10 @@ unsigned rp_rule_units(const struct rp_rule *r);
 
 /* Looks up (s, len) with the given hash (ignored for short lists). */
 bool rp_idset_has(const rp_idset *set, uint64_t hash, const char *s, size_t len);
+
+/* The probes a lookup of the set's worst-placed id takes (1: every id in
+ * its home slot); 0 for a set without a table. For tests. */
+size_t rp_idset_max_probe(const rp_idset *set);
 
 /* Matches one subject against a compiled pattern: 1 match, 0 no match,
  * -1 a limit was hit. Allocates nothing. */
@@ -256,6 +291,13 @@ static RP_INLINE bool rp_idset_probe_short(const rp_idset *set, const char *s, s
     return false;
 }
 
+/* The slot where a lookup of hash starts (rp_idset says why keyed). The
+ * table has at most 2^19 slots, so bits 32 and up hold enough of them. */
+static RP_INLINE uint32_t rp_idset_home(const rp_idset *set, uint64_t hash)
+{
+    return (uint32_t)((hash * set->key) >> 32) & set->mask;
+}
+
 /* rp_idset_probe for a set known to have a table. The stored hash first: it
  * settles almost every probe without loading the id's bytes. An empty slot
  * has hash 0 and s NULL; an id whose hash happens to be 0 still has s set,
@@ -265,7 +307,7 @@ static RP_INLINE bool rp_idset_probe_hashed(const rp_idset *set, uint64_t hash, 
 {
     const rp_id *table = set->table;
     uint32_t mask = set->mask;
-    for (uint32_t i = (uint32_t)hash & mask;; i = (i + 1) & mask) {
+    for (uint32_t i = rp_idset_home(set, hash);; i = (i + 1) & mask) {
         const rp_id *id = &table[i];
         if (id->hash == hash) {
             if (RP_LIKELY(id->len == len && id->s) && rp_same_bytes(id->s, s, len))
@@ -377,6 +419,11 @@ static RP_INLINE int rp_eval_rule(const struct rp_rule *r, const rollout_context
             return rp_literal_match(&r->pat, a->value, a->value_len);
         if (r->pat.dfa)
             return rp_dfa_match(r->pat.dfa, a->value, a->value_len);
+        if (RP_UNLIKELY(h->pattern_runs >= RP_PATTERN_RUNS_MAX)) {
+            h->pattern_runs = RP_PATTERN_RUNS_MAX + 1;
+            return RP_T_UNKNOWN;
+        }
+        h->pattern_runs++;
         int m = rp_pattern_match(&r->pat, a->value, a->value_len);
         return m < 0 ? RP_T_UNKNOWN : m;
     }

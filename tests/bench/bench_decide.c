@@ -37,8 +37,8 @@
  * targets. --uuid uses 36-byte ids instead of 8-byte ones. Figures
  * (RelWithDebInfo, GCC 12, x86-64), instructions per operation:
  *            raw idlist regex alts dfa groups pcre2 seed batch bseed prep pseed
- *   8 bytes   45   208   236  310 380   380   578  425   86    57  110    66
- *   36 bytes  74   280   270  344 428   428   635  459  157    90  191   123
+ *   8 bytes   45   211   237  311 380   380   582  433   87    57  112    66
+ *   36 bytes  74   285   271  345 428   428   639  467  157    90  194   123
  * By the clock the ratios differ, and move with the machine's load
  * (docs/performance.md): quiet, id-list 4.4x and 2.75x, the automata 9.3-9.5x
  * and 5.1x, PCRE2 12.5x and (busy) 8.3-8.7x.

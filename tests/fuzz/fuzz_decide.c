@@ -30,7 +30,8 @@ enum { MAX_ATTRS = 4096 };
 /* Every rule kind, a pattern that backtracks catastrophically without
  * limits (the lookahead keeps it with PCRE2) and one that would but runs as
  * an automaton, id lists long enough to be hashed, and steps by user,
- * session and request. */
+ * session and request. A rule repeated by alias and written out again, and
+ * the first cohort's pattern again in another: shared rules and patterns. */
 static const char rules_yaml[] =
     "format: 1\n"
     "id: rules\n"
@@ -46,8 +47,11 @@ static const char rules_yaml[] =
     "        - not: {attr: x-block, equals: ''}\n"
     "        - any:\n"
     "            - {attr: plan, in: [p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, 'é']}\n"
-    "            - {attr: ua, matches: '^(\\w+\\s?)*$'}\n"
+    "            - &ua {attr: ua, matches: '^(\\w+\\s?)*$'}\n"
     "            - {user_in: [u0, u1, u2, u3, u4, u5, u6, u7, u8, u9, u10]}\n"
+    "            - *ua\n"
+    "            - {attr: ua, matches: '^(\\w+\\s?)*$'}\n"
+    "            - {attr: q, matches: '^(?=a)(a|aa)+$'}\n"
     "  - id: staff\n"
     "    match: {attr: email, matches: '@(example|exämple)\\.com$'}\n"
     "  - id: orgs\n"
