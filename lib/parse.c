@@ -103,15 +103,6 @@ int rp_map_check(rp_ctx *c, const rp_node *map, const char *const *allowed)
             rp_path_pop(c, mark);
             return ROLLOUT_ERR_UNKNOWN_KEY;
         }
-        for (size_t j = 0; j < i; j++) {
-            if (key_is(map->items[2 * j], k->str)) {
-                size_t mark = rp_path_key(c, k->str);
-                rp_fail(c, k, ROLLOUT_ERR_DUPLICATE, "key \"%s\" appears twice (first at line %d)",
-                        k->str, map->items[2 * j]->line);
-                rp_path_pop(c, mark);
-                return ROLLOUT_ERR_DUPLICATE;
-            }
-        }
     }
     return ROLLOUT_OK;
 }

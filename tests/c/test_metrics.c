@@ -539,7 +539,7 @@ static const load_case load_cases[] = {
      "m.yaml:3:5: new.custom.critical_errors: \"critical_errors\" is a standard metric; write "
      "it outside custom:"},
     {"new:\n  custom:\n    kpi: 1\n    kpi: 2\n", ROLLOUT_ERR_DUPLICATE, 4, 5,
-     "m.yaml:4:5: new.custom.kpi: \"kpi\" appears twice (first at line 3)"},
+     "m.yaml:4:5: new.custom.kpi: key \"kpi\" appears twice (first at line 3, column 5)"},
     /* structure */
     {"new:\n  reqests: 5\n", ROLLOUT_ERR_UNKNOWN_KEY, 2, 3,
      "m.yaml:2:3: new.reqests: unknown key \"reqests\" (expected one of: requests, errors, "
@@ -557,7 +557,7 @@ static const load_case load_cases[] = {
     {"new:\n  requests: {a: 1}\n", ROLLOUT_ERR_TYPE, 2, 13,
      "m.yaml:2:13: new.requests: expected a value, got a mapping"},
     {"new:\n  requests: 5\n  requests: 6\n", ROLLOUT_ERR_DUPLICATE, 3, 3,
-     "m.yaml:3:3: new.requests: key \"requests\" appears twice (first at line 2)"},
+     "m.yaml:3:3: new.requests: key \"requests\" appears twice (first at line 2, column 3)"},
     {"", ROLLOUT_ERR_EMPTY, 0, 0,
      "m.yaml: the metrics file is empty (it needs at least \"new:\")"},
 };
