@@ -300,7 +300,17 @@ int rp_latency(rp_ctx *c, const rp_node *n, double *out)
         double v;
         if (n->len > sl && memcmp(n->str + n->len - sl, units[i].suffix, sl) == 0 &&
             parse_double(n->str, n->len - sl, &v) && v >= 0) {
-            *out = v * units[i].scale;
+            /* 1e308h is finite as written and infinite in seconds: such a
+             * bound would always pass, and `show` could not write it back;
+             * nor could it write a value that underflows (1e-305us) */
+            double secs = v * units[i].scale;
+            if (!isfinite(secs))
+                return rp_fail(c, n, ROLLOUT_ERR_RANGE,
+                               "%s is too large a latency (it overflows in seconds)", n->str);
+            if (v != 0 && !isnormal(secs))
+                return rp_fail(c, n, ROLLOUT_ERR_RANGE,
+                               "%s is too small a latency (it underflows in seconds)", n->str);
+            *out = secs;
             return ROLLOUT_OK;
         }
     }
