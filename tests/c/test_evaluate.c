@@ -34,8 +34,8 @@ static const char plan_head[] =
     "  - id: everyone\n"
     "    match: {everyone: true}\n"
     "smoke_tests:\n"
-    "  - {id: login, name: Login}\n"
-    "  - {id: report, name: Report}\n"
+    "  [{id: login, name: Login}, {id: report, name: Report}]\n"
+    "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\n"
     "phases:\n"
     "  - id: only\n"
     "    cohort: everyone\n"
@@ -1052,7 +1052,7 @@ Test(api, phases_without_or_with_several_criteria_sets)
         "criteria:\n"
         "  a:\n    - {id: x, metric: critical_errors, must_be_zero: true}\n"
         "  b:\n    - {id: y, metric: critical_errors, max: 1}\n"
-        "phases:\n"
+        "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\nphases:\n"
         "  - id: mixed\n    cohort: everyone\n    steps:\n"
         "      - {at: 0, weight: 10%, unit: org, gate: {id: g1, at: 1h, approvers: [sre], "
         "criteria: a}}\n"
@@ -1352,7 +1352,7 @@ Test(smoke, long_lists_end_in_an_ellipsis)
         "  - {id: smoke-test-number-six-fff, name: f}\n"
         "  - {id: smoke-test-number-seven-g, name: g}\n"
         "  - {id: smoke-test-number-eight-h, name: h}\n"
-        "phases:\n  - id: p\n    cohort: everyone\n    steps:\n"
+        "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\nphases:\n  - id: p\n    cohort: everyone\n    steps:\n"
         "      - {at: 0, weight: 100%, unit: org}\n"
         "criteria:\n  set:\n    - {id: a, smoke_tests: all}\n";
     rollout_plan *p = t_plan(plan);

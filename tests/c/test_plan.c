@@ -948,8 +948,11 @@ static rollout_plan *mini(const char *start, const char *steps, const char *extr
              "format: 1\nid: mini\nsalt: s\nstart: %s\n"
              "versions: {stable: a, new: b}\n"
              "cohorts:\n  - id: all\n    match: {everyone: true}\n"
-             "phases:\n  - id: only\n    cohort: all\n    steps:\n%s%s",
-             start, steps, extra);
+             "phases:\n  - id: only\n    cohort: all\n    steps:\n%s%s%s",
+             start, steps, extra,
+             strstr(extra, "rollback:") ? ""
+                                        : "rollback: {deadline: 30m, procedure: [{id: restore, "
+                                          "action: restore_previous}]}\n");
     return t_plan(yaml);
 }
 
@@ -1103,7 +1106,7 @@ Test(valid, gate_at_the_step_time_and_next_phase_at_the_gate_time)
                              "versions: {stable: a, new: b}\nroles: {sre: SRE}\n"
                              "cohorts:\n  - {id: a, match: {org_in: [x]}}\n"
                              "  - {id: b, match: {everyone: true}}\n"
-                             "phases:\n"
+                             "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\nphases:\n"
                              "  - id: one\n    cohort: a\n    steps:\n"
                              "      - {at: 1h, weight: 100%, unit: org}\n"
                              "    gate: {id: g, at: 1h, approvers: [sre]}\n"
@@ -1240,7 +1243,7 @@ Test(round_trip, awkward_strings_survive)
         "    match: {attr: \"x-header\", matches: '^(?:a|b)\\d+$'}\n"
         "  - id: rest\n"
         "    match: {everyone: true}\n"
-        "phases:\n"
+        "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\nphases:\n"
         "  - id: p\n"
         "    cohort: rest\n"
         "    description: \"1.5\"\n"

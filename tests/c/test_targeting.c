@@ -27,7 +27,7 @@
     "cohorts:\n"
 
 #define PLAN_TAIL                                      \
-    "phases:\n"                                        \
+    "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\nphases:\n"                                        \
     "  - id: p\n"                                      \
     "    cohort: c0\n"                                 \
     "    steps:\n"                                     \

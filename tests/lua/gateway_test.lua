@@ -107,6 +107,7 @@ cohorts:
   - id: staff
     match: {any: [{attr: role, equals: staff}, {all: [{not: {user_in: [u-1, u-2]}}, {attr: role, in: [ops]}]}]}
   - {id: everyone, match: {everyone: true}}
+rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}
 phases:
   - {id: staff, cohort: staff, steps: [{at: 0, weight: 50%, unit: request}]}
   - {id: ga, cohort: everyone, steps: [{at: 0, weight: 40%, unit: org}]}
@@ -117,6 +118,7 @@ phases:
         name = "steps", yaml = HEAD:format("steps", "steps") .. [[
 cohorts:
   - {id: everyone, match: {everyone: true}}
+rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}
 phases:
   - {id: ga, cohort: everyone, steps: [{at: 0, weight: 10%, unit: session}, {at: 1d, weight: 60%, unit: user}]}
 ]],
