@@ -1352,7 +1352,8 @@ Test(smoke, long_lists_end_in_an_ellipsis)
         "  - {id: smoke-test-number-six-fff, name: f}\n"
         "  - {id: smoke-test-number-seven-g, name: g}\n"
         "  - {id: smoke-test-number-eight-h, name: h}\n"
-        "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\nphases:\n  - id: p\n    cohort: everyone\n    steps:\n"
+        "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\n"
+        "phases:\n  - id: p\n    cohort: everyone\n    steps:\n"
         "      - {at: 0, weight: 100%, unit: org}\n"
         "criteria:\n  set:\n    - {id: a, smoke_tests: all}\n";
     rollout_plan *p = t_plan(plan);

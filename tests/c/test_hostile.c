@@ -120,7 +120,8 @@ Test(caps, every_count_cap_is_a_limit_error)
         put(&g, "cohorts:\n");
         for (int i = 0; i < (!strcmp(what, "cohorts") ? n : 1); i++)
             put(&g, "  - {id: c%d, match: {everyone: true}}\n", i);
-        put(&g, "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\nphases:\n");
+        put(&g, "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\n"
+                "phases:\n");
         int phases = !strcmp(what, "phases") ? n : 1;
         int steps = !strcmp(what, "steps") || !strcmp(what, "gates") ? n : 1;
         bool gates = !strcmp(what, "gates");
@@ -222,7 +223,9 @@ Test(yaml, rules_nested_to_the_depth_cap_load_decide_and_dump)
         put(&g, "{org_in: [evil]}");
         for (int i = 0; i < levels; i++)
             put(&g, "}");
-        put(&g, "\nrollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\nphases:\n  - {id: p, cohort: deep, steps: [{at: 0, weight: 100%%, "
+        put(&g, "\n"
+                "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\n"
+                "phases:\n  - {id: p, cohort: deep, steps: [{at: 0, weight: 100%%, "
                 "unit: org}]}\n");
         int rc = load(g.s, g.len, &p, &err);
         if (rc)
@@ -261,7 +264,9 @@ static rollout_plan *pattern_plan(const char *pattern)
 {
     gen g = {0};
     put(&g, "%scohorts:\n  - {id: c, match: {attr: v, matches: '%s'}}\n  - {id: rest, match: "
-            "{everyone: true}}\nrollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\nphases:\n  - {id: p, cohort: c, steps: [{at: 0, weight: 100%%, "
+            "{everyone: true}}\n"
+            "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\n"
+            "phases:\n  - {id: p, cohort: c, steps: [{at: 0, weight: 100%%, "
             "unit: request}]}\n", head, pattern);
     rollout_plan *p = t_plan(g.s);
     free(g.s);
@@ -450,7 +455,8 @@ Test(times, a_plan_before_the_epoch_decides_but_the_machine_needs_positive_times
     static const char yaml[] =
         "format: 1\nid: old\nsalt: s\nstart: 0001-01-01T00:00:00Z\n"
         "versions: {stable: a, new: b}\ncohorts: [{id: all, match: {everyone: true}}]\n"
-        "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\nphases: [{id: p, cohort: all, steps: [{at: 0, weight: 100%, unit: org}]}]\n";
+        "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\n"
+        "phases: [{id: p, cohort: all, steps: [{at: 0, weight: 100%, unit: org}]}]\n";
     rollout_plan *p;
     rollout_error err;
     cr_assert_eq(load(yaml, sizeof yaml - 1, &p, &err), ROLLOUT_OK, "%s", err.message);
@@ -502,7 +508,8 @@ Test(times, overflowing_numbers_are_refused)
     for (size_t i = 0; i < RP_COUNT(cases); i++) {
         gen g = {0};
         put(&g, "%scohorts: [{id: all, match: {everyone: true}}]\n"
-                "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\nphases: [{id: p, cohort: all, steps: [%s]}]\n", head, cases[i].step);
+                "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\n"
+                "phases: [{id: p, cohort: all, steps: [%s]}]\n", head, cases[i].step);
         rollout_plan *p;
         rollout_error err;
         int rc = load(g.s, g.len, &p, &err);
@@ -517,7 +524,8 @@ Test(times, overflowing_numbers_are_refused)
         gen g = {0};
         put(&g, "format: 1\nid: x\nsalt: s\nstart: %s\nversions: {stable: a, new: b}\n"
                 "cohorts: [{id: all, match: {everyone: true}}]\n"
-                "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\nphases: [{id: p, cohort: all, steps: [{at: 0, weight: 1%%, unit: org}]}]\n",
+                "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\n"
+                "phases: [{id: p, cohort: all, steps: [{at: 0, weight: 1%%, unit: org}]}]\n",
             starts[i]);
         rollout_plan *p;
         rollout_error err;

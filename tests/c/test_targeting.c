@@ -27,7 +27,8 @@
     "cohorts:\n"
 
 #define PLAN_TAIL                                      \
-    "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\nphases:\n"                                        \
+    "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\n" \
+    "phases:\n"                                        \
     "  - id: p\n"                                      \
     "    cohort: c0\n"                                 \
     "    steps:\n"                                     \

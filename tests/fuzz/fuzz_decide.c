@@ -119,7 +119,8 @@ static rollout_plan *literal_plan(int which)
             n += (size_t)snprintf(yaml + n, sizeof yaml - n,
                                   "  - {id: c%d, match: {attr: %s, matches: '%s'}}\n", i,
                                   attr_of[i], literal_patterns[i][which]);
-        n += (size_t)snprintf(yaml + n, sizeof yaml - n, "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\nphases:\n");
+        n += (size_t)snprintf(yaml + n, sizeof yaml - n, "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\n"
+                                                         "phases:\n");
         for (int i = 0; i < N_LITERALS; i++)
             n += (size_t)snprintf(yaml + n, sizeof yaml - n,
                                   "  - {id: p%d, cohort: c%d, steps: [{at: 0, weight: %d%%, "
