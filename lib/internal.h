@@ -79,6 +79,10 @@ struct rp_node {
  * (the caller decides whether that is an error). */
 int rp_yaml_parse(rp_arena *arena, const char *buf, size_t len, const char *file,
                   rp_node **root, rollout_error *err);
+/* The same, reporting how many anchor-table slots were looked at (rehashes
+ * included), so tests can check alias resolution stays linear. */
+int rp_yaml_parse_counted(rp_arena *arena, const char *buf, size_t len, const char *file,
+                          rp_node **root, rollout_error *err, size_t *probes);
 
 /* ---- parse context and helpers (parse.c) ------------------------------- */
 

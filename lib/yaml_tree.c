@@ -51,6 +51,7 @@ typedef struct builder {
      * collide would have to be found for a seed that depends on them. */
     uint64_t seed;
     size_t nodes;      /* nodes created, aliases expanded */
+    size_t probes;     /* anchor table slots looked at (rp_yaml_parse_counted) */
     rp_node *root;
 } builder;
 
@@ -167,11 +168,12 @@ static uint64_t name_hash(const builder *b, const char *s, size_t len)
 }
 
 /* The slot holding name, or the empty slot where it would go. */
-static anchor *anchor_slot(const builder *b, const char *name, size_t len, uint64_t h)
+static anchor *anchor_slot(builder *b, const char *name, size_t len, uint64_t h)
 {
     size_t mask = b->cap_anchors - 1;
     for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
         anchor *a = &b->anchors[i];
+        b->probes++;
         if (!a->name || (a->hash == h && a->len == len && memcmp(a->name, name, len) == 0))
             return a;
     }
@@ -215,7 +217,7 @@ static int remember_anchor(builder *b, const yaml_char_t *name, rp_node *node,
     return ROLLOUT_OK;
 }
 
-static const anchor *find_anchor(const builder *b, const yaml_char_t *name)
+static const anchor *find_anchor(builder *b, const yaml_char_t *name)
 {
     if (!b->cap_anchors)
         return NULL;
@@ -454,6 +456,12 @@ static int syntax_error(builder *b, const yaml_parser_t *p, const char *buf, siz
 int rp_yaml_parse(rp_arena *arena, const char *buf, size_t len, const char *file,
                   rp_node **root, rollout_error *err)
 {
+    return rp_yaml_parse_counted(arena, buf, len, file, root, err, NULL);
+}
+
+int rp_yaml_parse_counted(rp_arena *arena, const char *buf, size_t len, const char *file,
+                          rp_node **root, rollout_error *err, size_t *probes)
+{
     *root = NULL;
     if (len > ROLLOUT_MAX_PLAN_BYTES)
         return rp_error_set(err, ROLLOUT_ERR_LIMIT, file, 0, 0, NULL,
@@ -494,6 +502,8 @@ int rp_yaml_parse(rp_arena *arena, const char *buf, size_t len, const char *file
             break;
     }
     yaml_parser_delete(&parser);
+    if (probes)
+        *probes = b.probes;
     if (rc)
         return rc;
     /* "---" alone or an empty scalar document: nothing there */

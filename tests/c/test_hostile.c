@@ -187,6 +187,38 @@ Test(yaml, metrics_alias_bomb_is_rejected_quickly)
     free(g.s);
 }
 
+Test(yaml, aliases_resolve_in_constant_probes_whatever_the_number_of_anchors)
+{
+    /* The issue's file: 40 000 anchors, then an alias to each (plans and
+     * metrics share the reader). A scan of the anchors made ~8e8 name
+     * comparisons (15 s); the table looks at a couple of slots per lookup.
+     * Counted, not timed: the bound is on the work, not on the machine. */
+    enum { N = 40000 };
+    gen g = {0};
+    put(&g, "a: [");
+    for (int i = 0; i < N; i++)
+        put(&g, "%s&a%d x%d", i ? ", " : "", i, i);
+    put(&g, "]\nb: [");
+    for (int i = 0; i < N; i++)
+        put(&g, "%s*a%d", i ? ", " : "", i);
+    put(&g, "]\n");
+    rp_arena arena = {0};
+    rp_node *root = NULL;
+    rollout_error err;
+    size_t probes = 0;
+    cr_assert_eq(rp_yaml_parse_counted(&arena, g.s, g.len, "a.yaml", &root, &err, &probes),
+                 ROLLOUT_OK, "%s", err.message);
+    const rp_node *b = rp_map_get(root, "b");
+    cr_assert(b && b->n == N);
+    cr_expect_str_eq(b->items[N - 1]->str, "x39999");
+    /* 2N lookups and N re-inserts while growing; at most half full, linear
+     * probing averages under 2.5 slots per lookup */
+    cr_expect_lt(probes, (size_t)(8 * N), "%zu slots looked at for %d anchors + aliases",
+                 probes, N);
+    rp_arena_free(&arena);
+    free(g.s);
+}
+
 Test(yaml, a_million_open_brackets_stop_at_the_depth_cap)
 {
     /* libyaml parses without recursion; the tree builder stops at depth 64
