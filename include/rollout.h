@@ -125,6 +125,7 @@ typedef struct rollout_plan rollout_plan;
 #define ROLLOUT_MAX_IDS           200000 /* ids in all cohort lists together */
 #define ROLLOUT_MAX_NODES         500000 /* YAML nodes after alias expansion */
 #define ROLLOUT_MAX_DEPTH         64   /* YAML nesting depth */
+#define ROLLOUT_MAX_ANCHORS       50000 /* YAML anchors (&name) per file */
 
 /* Loads and validates a plan file. On success *out holds a plan with one
  * reference; on failure *out is NULL and nothing is left allocated. */

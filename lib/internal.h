@@ -79,6 +79,10 @@ struct rp_node {
  * (the caller decides whether that is an error). */
 int rp_yaml_parse(rp_arena *arena, const char *buf, size_t len, const char *file,
                   rp_node **root, rollout_error *err);
+/* The same, reporting how many anchor-table slots were looked at (rehashes
+ * included), so tests can check alias resolution stays linear. */
+int rp_yaml_parse_counted(rp_arena *arena, const char *buf, size_t len, const char *file,
+                          rp_node **root, rollout_error *err, size_t *probes);
 
 /* ---- parse context and helpers (parse.c) ------------------------------- */
 
@@ -107,8 +111,9 @@ int rp_fail(rp_ctx *c, const rp_node *node, int code, const char *fmt, ...) RP_P
 /* Type checks with a helpful message ("expected a mapping, got a list"). */
 int rp_expect(rp_ctx *c, const rp_node *node, rp_kind kind);
 
-/* Checks every key of map is in allowed (NULL-terminated) and appears once;
- * fails with ROLLOUT_ERR_UNKNOWN_KEY at the key, listing the allowed keys. */
+/* Checks every key of map is in allowed (NULL-terminated); fails with
+ * ROLLOUT_ERR_UNKNOWN_KEY at the key, listing the allowed keys. (A key
+ * written twice never gets here: the tree reader refuses it.) */
 int rp_map_check(rp_ctx *c, const rp_node *map, const char *const *allowed);
 /* The value under key, or NULL. */
 const rp_node *rp_map_get(const rp_node *map, const char *key);

@@ -103,15 +103,6 @@ int rp_map_check(rp_ctx *c, const rp_node *map, const char *const *allowed)
             rp_path_pop(c, mark);
             return ROLLOUT_ERR_UNKNOWN_KEY;
         }
-        for (size_t j = 0; j < i; j++) {
-            if (key_is(map->items[2 * j], k->str)) {
-                size_t mark = rp_path_key(c, k->str);
-                rp_fail(c, k, ROLLOUT_ERR_DUPLICATE, "key \"%s\" appears twice (first at line %d)",
-                        k->str, map->items[2 * j]->line);
-                rp_path_pop(c, mark);
-                return ROLLOUT_ERR_DUPLICATE;
-            }
-        }
     }
     return ROLLOUT_OK;
 }
@@ -309,7 +300,17 @@ int rp_latency(rp_ctx *c, const rp_node *n, double *out)
         double v;
         if (n->len > sl && memcmp(n->str + n->len - sl, units[i].suffix, sl) == 0 &&
             parse_double(n->str, n->len - sl, &v) && v >= 0) {
-            *out = v * units[i].scale;
+            /* 1e308h is finite as written and infinite in seconds: such a
+             * bound would always pass, and `show` could not write it back;
+             * nor could it write a value that underflows (1e-305us) */
+            double secs = v * units[i].scale;
+            if (!isfinite(secs))
+                return rp_fail(c, n, ROLLOUT_ERR_RANGE,
+                               "%s is too large a latency (it overflows in seconds)", n->str);
+            if (v != 0 && !isnormal(secs))
+                return rp_fail(c, n, ROLLOUT_ERR_RANGE,
+                               "%s is too small a latency (it underflows in seconds)", n->str);
+            *out = secs;
             return ROLLOUT_OK;
         }
     }

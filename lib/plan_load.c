@@ -948,7 +948,7 @@ static int parse_document(rp_ctx *c, const rp_node *root)
         {"versions", parse_versions, true},       {"roles", parse_roles, false},
         {"smoke_tests", parse_smoke, false},      {"criteria", parse_criteria_sets, false},
         {"cohorts", parse_cohorts, true},         {"phases", parse_phases, true},
-        {"bake", parse_bake, false},              {"rollback", parse_rollback, false},
+        {"bake", parse_bake, false},              {"rollback", parse_rollback, true}, 
         {"communications", parse_comms, false},   {"windows", parse_windows, false},
         {"freezes", parse_freezes, false},
     };
@@ -956,9 +956,14 @@ static int parse_document(rp_ctx *c, const rp_node *root)
     for (size_t i = 0; i < RP_COUNT(sections); i++) {
         v = rp_map_get(root, sections[i].key);
         if (!v) {
+            /* rollback too: a file cut short usually loses it, and a plan
+             * whose rollback is one lone halt must not pass for a plan */
             if (sections[i].required)
-                return rp_fail(c, root, ROLLOUT_ERR_MISSING, "missing required key \"%s\"",
-                               sections[i].key);
+                return rp_fail(c, root, ROLLOUT_ERR_MISSING, "missing required key \"%s\"%s",
+                               sections[i].key,
+                               strcmp(sections[i].key, "rollback") == 0
+                                   ? " (every plan states its rollback procedure)"
+                                   : "");
             continue;
         }
         mark = rp_path_key(c, sections[i].key);

@@ -240,6 +240,7 @@ static rollout_plan *pattern_plan(const char *pattern)
              "format: 1\nid: bench\nsalt: bench-salt\nstart: 2026-01-01T00:00:00Z\n"
              "versions: {stable: a, new: b}\n"
              "cohorts:\n  - id: staff\n    match: {attr: email, matches: '%s'}\n"
+             "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\n"
              "phases:\n  - id: p\n    cohort: staff\n"
              "    steps: [{at: 0h, weight: 50%%, unit: user}]\n",
              pattern);
@@ -296,7 +297,9 @@ int main(int argc, char **argv)
         off += org_id(yaml + off, cap - off, i, uuid);
     }
     snprintf(yaml + off, cap - off,
-             "]}\nphases:\n  - id: p\n    cohort: orgs\n"
+             "]}\n"
+             "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\n"
+             "phases:\n  - id: p\n    cohort: orgs\n"
              "    steps: [{at: 0h, weight: 50%%, unit: org}]\n");
     rollout_plan *idlist = load(yaml);
     free(yaml);

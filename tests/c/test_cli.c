@@ -256,7 +256,7 @@ Test(show, errors)
     run_result r = RUN("show", "tests/plans/invalid/dup-key.yaml");
     cr_expect_eq(r.status, 1);
     cr_expect_str_eq(r.err, "tests/plans/invalid/dup-key.yaml:36:9: phases[1].steps[0].weight: "
-                            "key \"weight\" appears twice (first at line 35)\n");
+                            "key \"weight\" appears twice (first at line 35, column 9)\n");
     cr_expect_str_eq(r.out, "");
     run_free(&r);
     r = RUN("show", "--yaml");

@@ -291,6 +291,7 @@ Test(decide, general_availability_by_org)
 Test(decide, no_cohort)
 {
     rollout_plan *p = t_plan(HEAD "cohorts:\n  - {id: c, match: {org_in: [acme]}}\n"
+                                  "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\n"
                                   "phases:\n  - id: p\n    cohort: c\n"
                                   "    steps: [{at: 0h, weight: 100%, unit: org}]\n");
     rollout_context c = ctx_ids("globex", "u", "s");
@@ -310,6 +311,7 @@ Test(decide, cohort_without_phase)
 {
     rollout_plan *p = t_plan(HEAD "cohorts:\n  - {id: c, match: {org_in: [acme]}}\n"
                                   "  - {id: rest, match: {everyone: true}}\n"
+                                  "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\n"
                                   "phases:\n  - id: p\n    cohort: c\n"
                                   "    steps: [{at: 0h, weight: 100%, unit: org}]\n");
     rollout_context c = ctx_ids("globex", NULL, NULL);
@@ -328,6 +330,7 @@ Test(decide, match_error_serves_stable)
     rollout_plan *p = t_plan(HEAD "cohorts:\n"
                                   "  - {id: bots, match: {attr: ua, matches: '^(?=a)(a+)+$'}}\n"
                                   "  - {id: rest, match: {everyone: true}}\n"
+                                  "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\n"
                                   "phases:\n  - id: p\n    cohort: rest\n"
                                   "    steps: [{at: 0h, weight: 100%, unit: org}]\n");
     rollout_attr ua = {"ua", 2, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!", 31};
@@ -424,6 +427,7 @@ Test(decide, rollback_event_makes_everything_stable)
 Test(decide, raising_the_weight_only_adds_units)
 {
     rollout_plan *p = t_plan(HEAD "cohorts:\n  - {id: all, match: {everyone: true}}\n"
+                                  "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\n"
                                   "phases:\n  - id: p\n    cohort: all\n    steps:\n"
                                   "      - {at: 0h, weight: 0.5%, unit: user}\n"
                                   "      - {at: 1h, weight: 1%, unit: user}\n"
@@ -465,6 +469,7 @@ Test(decide, org_unit_uses_the_org_hash_of_the_id_set)
      * decide reports must be the recipe's bucket of the org. */
     rollout_plan *p = t_plan(HEAD "cohorts:\n  - id: pilot\n    match: {org_in: "
                                   "[o1, o2, o3, o4, o5, o6, o7, o8, o9, org_42, initech]}\n"
+                                  "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\n"
                                   "phases:\n  - id: p\n    cohort: pilot\n"
                                   "    steps: [{at: 0h, weight: 50%, unit: org}]\n");
     rollout_context c = ctx_ids("org_42", "A", NULL);

@@ -146,7 +146,7 @@ Test(alloc, decide_allocates_nothing)
         "  - {id: staff, match: {attr: email, matches: '^[a-z]+@example\\.com$'}}\n"
         "  - {id: pilot, match: {org_in: [acme-corp, o1, o2, o3, o4, o5, o6, o7, o8, o9]}}\n"
         "  - {id: rest, match: {not: {attr: email, matches: 'bot'}}}\n"
-        "phases:\n"
+        "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\nphases:\n"
         "  - {id: a, cohort: staff, steps: [{at: 0h, weight: 100%, unit: session}]}\n"
         "  - {id: b, cohort: pilot, steps: [{at: 0h, weight: 50%, unit: org}]}\n"
         "  - {id: c, cohort: rest, steps: [{at: 0h, weight: 25%, unit: user}]}\n";
@@ -253,7 +253,7 @@ Test(alloc, a_catastrophic_pattern_allocates_nothing)
         "versions: {stable: a, new: b}\n"
         "cohorts:\n"
         "  - {id: c, match: {attr: ua, matches: '^(?=a)(a+)+$'}}\n"
-        "phases:\n"
+        "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\nphases:\n"
         "  - {id: a, cohort: c, steps: [{at: 0h, weight: 100%, unit: user}]}\n";
     rollout_plan *p = t_plan(yaml);
     rollout_attr ua = {"ua", 2, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!", 33};

@@ -120,7 +120,8 @@ Test(caps, every_count_cap_is_a_limit_error)
         put(&g, "cohorts:\n");
         for (int i = 0; i < (!strcmp(what, "cohorts") ? n : 1); i++)
             put(&g, "  - {id: c%d, match: {everyone: true}}\n", i);
-        put(&g, "phases:\n");
+        put(&g, "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\n"
+                "phases:\n");
         int phases = !strcmp(what, "phases") ? n : 1;
         int steps = !strcmp(what, "steps") || !strcmp(what, "gates") ? n : 1;
         bool gates = !strcmp(what, "gates");
@@ -186,6 +187,38 @@ Test(yaml, metrics_alias_bomb_is_rejected_quickly)
     free(g.s);
 }
 
+Test(yaml, aliases_resolve_in_constant_probes_whatever_the_number_of_anchors)
+{
+    /* The issue's file: 40 000 anchors, then an alias to each (plans and
+     * metrics share the reader). A scan of the anchors made ~8e8 name
+     * comparisons (15 s); the table looks at a couple of slots per lookup.
+     * Counted, not timed: the bound is on the work, not on the machine. */
+    enum { N = 40000 };
+    gen g = {0};
+    put(&g, "a: [");
+    for (int i = 0; i < N; i++)
+        put(&g, "%s&a%d x%d", i ? ", " : "", i, i);
+    put(&g, "]\nb: [");
+    for (int i = 0; i < N; i++)
+        put(&g, "%s*a%d", i ? ", " : "", i);
+    put(&g, "]\n");
+    rp_arena arena = {0};
+    rp_node *root = NULL;
+    rollout_error err;
+    size_t probes = 0;
+    cr_assert_eq(rp_yaml_parse_counted(&arena, g.s, g.len, "a.yaml", &root, &err, &probes),
+                 ROLLOUT_OK, "%s", err.message);
+    const rp_node *b = rp_map_get(root, "b");
+    cr_assert(b && b->n == N);
+    cr_expect_str_eq(b->items[N - 1]->str, "x39999");
+    /* 2N lookups and N re-inserts while growing; at most half full, linear
+     * probing averages under 2.5 slots per lookup */
+    cr_expect_lt(probes, (size_t)(8 * N), "%zu slots looked at for %d anchors + aliases",
+                 probes, N);
+    rp_arena_free(&arena);
+    free(g.s);
+}
+
 Test(yaml, a_million_open_brackets_stop_at_the_depth_cap)
 {
     /* libyaml parses without recursion; the tree builder stops at depth 64
@@ -222,7 +255,9 @@ Test(yaml, rules_nested_to_the_depth_cap_load_decide_and_dump)
         put(&g, "{org_in: [evil]}");
         for (int i = 0; i < levels; i++)
             put(&g, "}");
-        put(&g, "\nphases:\n  - {id: p, cohort: deep, steps: [{at: 0, weight: 100%%, "
+        put(&g, "\n"
+                "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\n"
+                "phases:\n  - {id: p, cohort: deep, steps: [{at: 0, weight: 100%%, "
                 "unit: org}]}\n");
         int rc = load(g.s, g.len, &p, &err);
         if (rc)
@@ -261,7 +296,9 @@ static rollout_plan *pattern_plan(const char *pattern)
 {
     gen g = {0};
     put(&g, "%scohorts:\n  - {id: c, match: {attr: v, matches: '%s'}}\n  - {id: rest, match: "
-            "{everyone: true}}\nphases:\n  - {id: p, cohort: c, steps: [{at: 0, weight: 100%%, "
+            "{everyone: true}}\n"
+            "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\n"
+            "phases:\n  - {id: p, cohort: c, steps: [{at: 0, weight: 100%%, "
             "unit: request}]}\n", head, pattern);
     rollout_plan *p = t_plan(g.s);
     free(g.s);
@@ -450,6 +487,7 @@ Test(times, a_plan_before_the_epoch_decides_but_the_machine_needs_positive_times
     static const char yaml[] =
         "format: 1\nid: old\nsalt: s\nstart: 0001-01-01T00:00:00Z\n"
         "versions: {stable: a, new: b}\ncohorts: [{id: all, match: {everyone: true}}]\n"
+        "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\n"
         "phases: [{id: p, cohort: all, steps: [{at: 0, weight: 100%, unit: org}]}]\n";
     rollout_plan *p;
     rollout_error err;
@@ -502,6 +540,7 @@ Test(times, overflowing_numbers_are_refused)
     for (size_t i = 0; i < RP_COUNT(cases); i++) {
         gen g = {0};
         put(&g, "%scohorts: [{id: all, match: {everyone: true}}]\n"
+                "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\n"
                 "phases: [{id: p, cohort: all, steps: [%s]}]\n", head, cases[i].step);
         rollout_plan *p;
         rollout_error err;
@@ -517,6 +556,7 @@ Test(times, overflowing_numbers_are_refused)
         gen g = {0};
         put(&g, "format: 1\nid: x\nsalt: s\nstart: %s\nversions: {stable: a, new: b}\n"
                 "cohorts: [{id: all, match: {everyone: true}}]\n"
+                "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\n"
                 "phases: [{id: p, cohort: all, steps: [{at: 0, weight: 1%%, unit: org}]}]\n",
             starts[i]);
         rollout_plan *p;

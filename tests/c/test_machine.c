@@ -855,6 +855,7 @@ Test(machine, a_repeated_weight_is_announced_once)
         "format: 1\nid: t\nsalt: s\nstart: 2026-02-28T09:00:00Z\n"
         "versions: {stable: a, new: b}\nroles: {owner: Owner}\n"
         "cohorts:\n  - {id: all, match: {everyone: true}}\n"
+        "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\n"
         "phases:\n  - id: ga\n    cohort: all\n    steps:\n"
         "      - {at: 0, weight: 50%, unit: org}\n"
         "      - {at: 1h, weight: 50%, unit: user}\n"

@@ -539,7 +539,7 @@ static const load_case load_cases[] = {
      "m.yaml:3:5: new.custom.critical_errors: \"critical_errors\" is a standard metric; write "
      "it outside custom:"},
     {"new:\n  custom:\n    kpi: 1\n    kpi: 2\n", ROLLOUT_ERR_DUPLICATE, 4, 5,
-     "m.yaml:4:5: new.custom.kpi: \"kpi\" appears twice (first at line 3)"},
+     "m.yaml:4:5: new.custom.kpi: key \"kpi\" appears twice (first at line 3, column 5)"},
     /* structure */
     {"new:\n  reqests: 5\n", ROLLOUT_ERR_UNKNOWN_KEY, 2, 3,
      "m.yaml:2:3: new.reqests: unknown key \"reqests\" (expected one of: requests, errors, "
@@ -557,7 +557,7 @@ static const load_case load_cases[] = {
     {"new:\n  requests: {a: 1}\n", ROLLOUT_ERR_TYPE, 2, 13,
      "m.yaml:2:13: new.requests: expected a value, got a mapping"},
     {"new:\n  requests: 5\n  requests: 6\n", ROLLOUT_ERR_DUPLICATE, 3, 3,
-     "m.yaml:3:3: new.requests: key \"requests\" appears twice (first at line 2)"},
+     "m.yaml:3:3: new.requests: key \"requests\" appears twice (first at line 2, column 3)"},
     {"", ROLLOUT_ERR_EMPTY, 0, 0,
      "m.yaml: the metrics file is empty (it needs at least \"new:\")"},
 };
@@ -636,4 +636,75 @@ Test(metrics_load, buffer_name_defaults)
                  err.message);
     cr_expect_eq(get(m, ROLLOUT_NEW, "requests"), 5);
     rollout_metrics_free(m);
+}
+
+/* The YAML reader's rules hold for snapshots as for plans: one key per
+ * mapping, no tags that change the value, control characters placed, a cap
+ * on anchors, and no unit that scales a number out of the doubles. */
+static void expect_metrics_error(const char *yaml, size_t len, int code, int line, int col,
+                                 const char *message)
+{
+    rollout_metrics *m = (rollout_metrics *)1;
+    rollout_error err;
+    memset(&err, 0, sizeof err);
+    int rc = rollout_metrics_load_buffer(yaml, len, "m.yaml", &m, &err);
+    cr_expect_eq(rc, code, "got %s (%s)", rollout_code_name(rc), err.message);
+    cr_expect_null(m);
+    cr_expect_eq(err.line, line, "line %d (%s)", err.line, err.message);
+    cr_expect_eq(err.column, col, "column %d (%s)", err.column, err.message);
+    cr_expect_str_eq(err.message, message);
+}
+
+Test(metrics_load, the_yaml_readers_rules_apply)
+{
+    const char *dup = "new: {requests: 5}\nbaseline: {requests: 5}\nnew: {requests: 9}\n";
+    expect_metrics_error(dup, strlen(dup), ROLLOUT_ERR_DUPLICATE, 3, 1,
+                         "m.yaml:3:1: new: key \"new\" appears twice (first at line 1, column 1)");
+    const char *tag = "new:\n  requests: !!float 5\n";
+    expect_metrics_error(tag, strlen(tag), ROLLOUT_ERR_TYPE, 2, 13,
+                         "m.yaml:2:13: new.requests: YAML tag !!float is not allowed on a scalar "
+                         "(plans and metrics take no tags but !!str, !!seq and !!map on their "
+                         "own kind)");
+    const char *ctl = "new:\n  requests: 5\x08\n";
+    expect_metrics_error(ctl, strlen(ctl), ROLLOUT_ERR_ENCODING, 2, 14,
+                         "m.yaml:2:14: control character U+0008 is not allowed in YAML text "
+                         "(write it as an escape inside double quotes)");
+    const char *huge = "new:\n  requests: 10\n  latency_p95: 1e308h\n";
+    expect_metrics_error(huge, strlen(huge), ROLLOUT_ERR_METRICS, 3, 16,
+                         "m.yaml:3:16: new.latency_p95: \"1e308h\" is infinite; metrics must be "
+                         "finite numbers");
+}
+
+static char *samples_with_anchors(int n, size_t *len)
+{
+    size_t cap = 64 + (size_t)n * 24;
+    char *s = malloc(cap);
+    cr_assert(s);
+    size_t off = (size_t)snprintf(s, cap, "new:\n  requests: 10\n  latency_samples: [");
+    for (int i = 0; i < n; i++)
+        off += (size_t)snprintf(s + off, cap - off, "%s&a%d %d", i ? ", " : "", i, i % 100);
+    off += (size_t)snprintf(s + off, cap - off, "]\n  custom: {x: *a%d}\n", n - 1);
+    cr_assert_lt(off, cap);
+    *len = off;
+    return s;
+}
+
+Test(metrics_load, anchors_are_capped)
+{
+    size_t len;
+    char *yaml = samples_with_anchors(ROLLOUT_MAX_ANCHORS, &len);
+    rollout_metrics *m = NULL;
+    rollout_error err;
+    cr_expect_eq(rollout_metrics_load_buffer(yaml, len, "m.yaml", &m, &err), ROLLOUT_OK, "%s",
+                 err.message);
+    rollout_metrics_free(m);
+    free(yaml);
+    yaml = samples_with_anchors(ROLLOUT_MAX_ANCHORS + 1, &len);
+    m = (rollout_metrics *)1;
+    cr_expect_eq(rollout_metrics_load_buffer(yaml, len, "m.yaml", &m, &err), ROLLOUT_ERR_LIMIT);
+    cr_expect_null(m);
+    cr_expect_eq(err.line, 3);
+    cr_expect(strstr(err.message, "more than 50000 anchors (&name) in the file") != NULL, "%s",
+              err.message);
+    free(yaml);
 }

@@ -17,6 +17,7 @@ static rollout_plan *pattern_plan(const char *pattern)
              "format: 1\nid: dfa\nsalt: s\nstart: 2026-01-01T00:00:00Z\n"
              "versions: {stable: a, new: b}\n"
              "cohorts:\n  - id: c0\n    match: {attr: a, matches: '%s'}\n"
+             "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\n"
              "phases:\n  - id: p\n    cohort: c0\n    steps: [{at: 0h, weight: 50%%, unit: request}]\n",
              pattern);
     return t_plan(yaml);
@@ -411,6 +412,7 @@ Test(pattern_dfa, a_plan_has_a_budget_of_states)
         len += (size_t)snprintf(yaml + len, cap - len,
                                 "        - {attr: a, matches: 'a[ab]{6}c|%d'}\n", i);
     snprintf(yaml + len, cap - len,
+             "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\n"
              "phases:\n  - id: p\n    cohort: c0\n    steps: [{at: 0h, weight: 50%%, unit: request}]\n");
     rollout_plan *p = t_plan(yaml);
     free(yaml);

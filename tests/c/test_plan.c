@@ -12,6 +12,7 @@
 #include "plan.h"
 #include "support.h"
 #include "evaluate.h"
+#include "targeting.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -948,8 +949,11 @@ static rollout_plan *mini(const char *start, const char *steps, const char *extr
              "format: 1\nid: mini\nsalt: s\nstart: %s\n"
              "versions: {stable: a, new: b}\n"
              "cohorts:\n  - id: all\n    match: {everyone: true}\n"
-             "phases:\n  - id: only\n    cohort: all\n    steps:\n%s%s",
-             start, steps, extra);
+             "phases:\n  - id: only\n    cohort: all\n    steps:\n%s%s%s",
+             start, steps, extra,
+             strstr(extra, "rollback:") ? ""
+                                        : "rollback: {deadline: 30m, procedure: [{id: restore, "
+                                          "action: restore_previous}]}\n");
     return t_plan(yaml);
 }
 
@@ -1103,6 +1107,7 @@ Test(valid, gate_at_the_step_time_and_next_phase_at_the_gate_time)
                              "versions: {stable: a, new: b}\nroles: {sre: SRE}\n"
                              "cohorts:\n  - {id: a, match: {org_in: [x]}}\n"
                              "  - {id: b, match: {everyone: true}}\n"
+                             "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\n"
                              "phases:\n"
                              "  - id: one\n    cohort: a\n    steps:\n"
                              "      - {at: 1h, weight: 100%, unit: org}\n"
@@ -1240,7 +1245,7 @@ Test(round_trip, awkward_strings_survive)
         "    match: {attr: \"x-header\", matches: '^(?:a|b)\\d+$'}\n"
         "  - id: rest\n"
         "    match: {everyone: true}\n"
-        "phases:\n"
+        "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\nphases:\n"
         "  - id: p\n"
         "    cohort: rest\n"
         "    description: \"1.5\"\n"
@@ -1473,4 +1478,262 @@ Test(arguments, every_public_function_survives_null)
                  ROLLOUT_ERR_ARG);
     cr_expect_eq(rollout_calendar_render(plan, NULL, 99, buf, sizeof buf, &n), ROLLOUT_ERR_ARG);
     rollout_plan_unref(plan);
+}
+
+/* ---- the YAML reader: anchors, keys, tags, control characters ---------------- */
+
+/* A valid plan whose cohort lists n anchored org ids and then, as user ids,
+ * an alias to each: n anchors and n aliases. */
+static char *anchors_plan(int n, size_t *len)
+{
+    size_t cap = 512 + (size_t)n * 32;
+    char *s = malloc(cap);
+    cr_assert(s);
+    size_t off = (size_t)snprintf(s, cap,
+                                  "format: 1\nid: anchors\nsalt: s\nstart: 2026-03-02T09:00:00Z\n"
+                                  "versions: {stable: a, new: b}\n"
+                                  "cohorts:\n  - id: c\n    match:\n      any:\n"
+                                  "        - org_in: [");
+    for (int i = 0; i < n; i++)
+        off += (size_t)snprintf(s + off, cap - off, "%s&a%d o%d", i ? ", " : "", i, i);
+    off += (size_t)snprintf(s + off, cap - off, "]\n        - user_in: [");
+    for (int i = 0; i < n; i++)
+        off += (size_t)snprintf(s + off, cap - off, "%s*a%d", i ? ", " : "", i);
+    off += (size_t)snprintf(s + off, cap - off,
+                            "]\nphases: [{id: p, cohort: c, steps: [{at: 0, weight: 5%%, "
+                            "unit: user}]}]\n"
+                            "rollback: {deadline: 30m, procedure: [{id: r, action: "
+                            "restore_previous}]}\n");
+    cr_assert_lt(off, cap);
+    *len = off;
+    return s;
+}
+
+Test(yaml_reader, anchors_up_to_the_cap_load_one_more_is_a_limit_error, .timeout = 60)
+{
+    /* aliases are found in a hash table: 50 000 anchors and 50 000 aliases
+     * load in a few tens of milliseconds (the list scan took seconds) */
+    size_t len;
+    char *yaml = anchors_plan(ROLLOUT_MAX_ANCHORS, &len);
+    rollout_plan *p = NULL;
+    rollout_error err;
+    cr_assert_eq(rollout_plan_load_buffer(yaml, len, "anchors.yaml", &p, &err), ROLLOUT_OK, "%s",
+                 err.message);
+    cr_expect_eq(p->cohorts[0].match->n_kids, 2);
+    rollout_context ctx = {.user = "o49999", .user_len = 6};
+    rollout_decision d;
+    cr_expect_eq(rollout_decide(p, NULL, rollout_plan_start(p), &ctx, &d), ROLLOUT_OK);
+    cr_expect_eq(d.cohort, 0, "the last alias resolves to the last anchor's id");
+    rollout_plan_unref(p);
+    free(yaml);
+
+    yaml = anchors_plan(ROLLOUT_MAX_ANCHORS + 1, &len);
+    p = (rollout_plan *)yaml;
+    cr_expect_eq(rollout_plan_load_buffer(yaml, len, "anchors.yaml", &p, &err), ROLLOUT_ERR_LIMIT);
+    cr_expect_null(p);
+    /* the 50 001st anchor, "&a50000", on line 10 */
+    const char *at = strstr(yaml, "&a50000 ");
+    cr_assert(at);
+    const char *line = strstr(yaml, "        - org_in: [");
+    cr_expect_eq(err.line, 10);
+    cr_expect_eq(err.column, (int)(at - line) + 1);
+    char want[160];
+    snprintf(want, sizeof want, "anchors.yaml:10:%d: more than 50000 anchors (&name) in the file",
+             (int)(at - line) + 1);
+    cr_expect_str_eq(err.message, want);
+    free(yaml);
+}
+
+Test(yaml_reader, an_anchor_named_again_means_the_newer_node)
+{
+    /* YAML lets a name be anchored twice; an alias refers to the latest */
+    rollout_plan *p = t_plan("format: 1\nid: &x first\nsalt: s\ndescription: *x\n"
+                             "start: 2026-03-02T09:00:00Z\nversions: {stable: &x v1, new: *x}\n"
+                             "cohorts: [{id: c, match: {everyone: true}}]\n"
+                             "phases: [{id: p, cohort: c, steps: [{at: 0, weight: 5%, unit: "
+                             "user}]}]\n"
+                             "rollback: {deadline: 30m, procedure: [{id: r, action: "
+                             "restore_previous}]}\n");
+    cr_expect_str_eq(p->description, "first");
+    cr_expect_str_eq(p->labels[1], "v1");
+    rollout_plan_unref(p);
+}
+
+Test(yaml_reader, a_key_written_twice_is_refused_in_every_mapping)
+{
+    /* the case: the second criteria set of one name was ignored */
+    const char *criteria = "format: 1\ncriteria:\n  c:\n    - {id: a, metric: errors, max: 1}\n"
+                           "  c:\n    - {id: a, metric: errors, max: 9}\n";
+    expect_buffer_error(criteria, strlen(criteria), ROLLOUT_ERR_DUPLICATE, 5, 3, "criteria.c",
+                        "gen.yaml:5:3: criteria.c: key \"c\" appears twice (first at line 3, "
+                        "column 3)");
+    /* inside a list item, in flow style */
+    const char *flow = "format: 1\nphases:\n  - {id: p, steps: [{at: 0, at: 1h}]}\n";
+    expect_buffer_error(flow, strlen(flow), ROLLOUT_ERR_DUPLICATE, 3, 29,
+                        "phases[0].steps[0].at",
+                        "gen.yaml:3:29: phases[0].steps[0].at: key \"at\" appears twice (first "
+                        "at line 3, column 22)");
+    /* quoting does not make another key */
+    const char *quoted = "format: 1\n\"format\": 1\n";
+    expect_buffer_error(quoted, strlen(quoted), ROLLOUT_ERR_DUPLICATE, 2, 1, "format",
+                        "gen.yaml:2:1: format: key \"format\" appears twice (first at line 1, "
+                        "column 1)");
+    /* an aliased key is placed where the alias is written */
+    const char *alias = "format: 1\nroles: {&k sre: SRE, ops: Ops, *k : Other}\n";
+    expect_buffer_error(alias, strlen(alias), ROLLOUT_ERR_DUPLICATE, 2, 32, "roles.sre",
+                        "gen.yaml:2:32: roles.sre: key \"sre\" appears twice (first at line 2, "
+                        "column 9)");
+    /* a large mapping (hashed rather than compared pairwise): the dup is last */
+    char big[4096];
+    size_t off = (size_t)snprintf(big, sizeof big, "format: 1\nroles:\n");
+    for (int i = 0; i < 40; i++)
+        off += (size_t)snprintf(big + off, sizeof big - off, "  r%d: R\n", i);
+    off += (size_t)snprintf(big + off, sizeof big - off, "  r7: again\n");
+    expect_buffer_error(big, off, ROLLOUT_ERR_DUPLICATE, 43, 3, "roles.r7",
+                        "gen.yaml:43:3: roles.r7: key \"r7\" appears twice (first at line 10, "
+                        "column 3)");
+    /* a mapping nested in an aliased node is checked where it is written */
+    const char *nested = "format: 1\nx: &n {a: 1, b: {c: 1, c: 2}}\n";
+    expect_buffer_error(nested, strlen(nested), ROLLOUT_ERR_DUPLICATE, 2, 24, "x.b.c",
+                        "gen.yaml:2:24: x.b.c: key \"c\" appears twice (first at line 2, "
+                        "column 18)");
+}
+
+Test(yaml_reader, tags_other_than_str_seq_and_map_are_refused)
+{
+    const char *binary = "format: 1\nid: t\nsalt: !!binary c2FsdA==\n";
+    expect_buffer_error(binary, strlen(binary), ROLLOUT_ERR_TYPE, 3, 7, "salt",
+                        "gen.yaml:3:7: salt: YAML tag !!binary is not allowed on a scalar "
+                        "(plans and metrics take no tags but !!str, !!seq and !!map on their "
+                        "own kind)");
+    const char *integer = "format: !!int 1\n";
+    expect_buffer_error(integer, strlen(integer), ROLLOUT_ERR_TYPE, 1, 9, "format",
+                        "gen.yaml:1:9: format: YAML tag !!int is not allowed on a scalar "
+                        "(plans and metrics take no tags but !!str, !!seq and !!map on their "
+                        "own kind)");
+    const char *local = "format: 1\ncohorts:\n  - !cohort {id: c}\n";
+    expect_buffer_error(local, strlen(local), ROLLOUT_ERR_TYPE, 3, 5, "cohorts[0]",
+                        "gen.yaml:3:5: cohorts[0]: YAML tag !cohort is not allowed (plans and "
+                        "metrics take no tags but !!str, !!seq and !!map on their own kind)");
+    const char *wrong_kind = "format: 1\nversions: !!str {stable: a, new: b}\n";
+    expect_buffer_error(wrong_kind, strlen(wrong_kind), ROLLOUT_ERR_TYPE, 2, 11, "versions",
+                        "gen.yaml:2:11: versions: YAML tag !!str is not allowed on a mapping "
+                        "(plans and metrics take no tags but !!str, !!seq and !!map on their "
+                        "own kind)");
+    /* %TAG can rename !!: the tag is judged by what it resolves to */
+    const char *renamed = "%TAG !! tag:example.com,2026:\n---\nformat: 1\nid: !!str x\n";
+    expect_buffer_error(renamed, strlen(renamed), ROLLOUT_ERR_TYPE, 4, 5, "id",
+                        "gen.yaml:4:5: id: YAML tag tag:example.com,2026:str is not allowed "
+                        "(plans and metrics take no tags but !!str, !!seq and !!map on their "
+                        "own kind)");
+    /* the three that change nothing load */
+    rollout_plan *p = t_plan("format: 1\nid: t\nsalt: !!str 123\nstart: 2026-03-02T09:00:00Z\n"
+                             "versions: !!map {stable: a, new: b}\n"
+                             "cohorts: !!seq [{id: c, match: {everyone: true}}]\n"
+                             "phases: [{id: p, cohort: c, steps: [{at: 0, weight: 5%, unit: "
+                             "user}]}]\n"
+                             "rollback: {deadline: 30m, procedure: [{id: r, action: "
+                             "restore_previous}]}\n");
+    cr_expect_str_eq(p->salt, "123");
+    rollout_plan_unref(p);
+}
+
+Test(yaml_reader, control_characters_are_placed_by_line_and_column)
+{
+    /* libyaml's reader reports an offset and no mark: it used to come out as 1:1 */
+    const char *yaml = "format: 1\nid: t\ndescription: New \x01search\n";
+    expect_buffer_error(yaml, strlen(yaml), ROLLOUT_ERR_ENCODING, 3, 18, "",
+                        "gen.yaml:3:18: control character U+0001 is not allowed in YAML text "
+                        "(write it as an escape inside double quotes)");
+    /* columns count characters ("é" is one), CRLF is one line break */
+    const char *wide = "format: 1\r\nid: t\r\ndescription: \xC3\xA9t\xC3\xA9 \x1b[2J\r\n";
+    expect_buffer_error(wide, strlen(wide), ROLLOUT_ERR_ENCODING, 3, 18, "",
+                        "gen.yaml:3:18: control character U+001B is not allowed in YAML text "
+                        "(write it as an escape inside double quotes)");
+    /* far into a file: the reader decodes ahead of the parser */
+    char big[40000];
+    size_t off = (size_t)snprintf(big, sizeof big, "format: 1\nroles:\n");
+    for (int i = 0; i < 1000; i++)
+        off += (size_t)snprintf(big + off, sizeof big - off, "  r%d: Role %d\n", i, i);
+    off += (size_t)snprintf(big + off, sizeof big - off, "  last: a\x7f" "b\n");
+    expect_buffer_error(big, off, ROLLOUT_ERR_ENCODING, 1003, 10, "",
+                        "gen.yaml:1003:10: control character U+007F is not allowed in YAML "
+                        "text (write it as an escape inside double quotes)");
+}
+
+Test(plan_checks, thresholds_that_overflow_once_scaled_are_refused)
+{
+    /* 1e308h is finite as written and infinite in seconds: it always passed,
+     * and `show` wrote "infs", which does not load */
+    char yaml[1024];
+    const char *bad[][2] = {
+        {"1e308h", "1e308h is too large a latency (it overflows in seconds)"},
+        {"1e307m", "1e307m is too large a latency (it overflows in seconds)"},
+        {"1e-305us", "1e-305us is too small a latency (it underflows in seconds)"},
+    };
+    for (size_t i = 0; i < RP_COUNT(bad); i++) {
+        int n = snprintf(yaml, sizeof yaml,
+                         "format: 1\nid: t\nsalt: s\nstart: 2026-03-02T09:00:00Z\n"
+                         "versions: {stable: a, new: b}\n"
+                         "criteria:\n  c:\n    - {id: l, metric: latency_p95, max: %s}\n",
+                         bad[i][0]);
+        char want[256];
+        snprintf(want, sizeof want, "gen.yaml:8:41: criteria.c[0].max: %s", bad[i][1]);
+        expect_buffer_error(yaml, (size_t)n, ROLLOUT_ERR_RANGE, 8, 41, "criteria.c[0].max",
+                            want);
+    }
+    /* the largest that fit still load, and `show` writes them back */
+    rollout_plan *p = t_plan("format: 1\nid: t\nsalt: s\nstart: 2026-03-02T09:00:00Z\n"
+                             "versions: {stable: a, new: b}\n"
+                             "criteria:\n  c:\n    - {id: l, metric: latency_p95, max: 1e304h}\n"
+                             "cohorts: [{id: c, match: {everyone: true}}]\n"
+                             "phases: [{id: p, cohort: c, steps: [{at: 0, weight: 5%, unit: "
+                             "user}]}]\n"
+                             "rollback: {deadline: 30m, procedure: [{id: r, action: "
+                             "restore_previous}]}\n");
+    size_t len = 0;
+    cr_assert_eq(rollout_plan_dump(p, ROLLOUT_FORMAT_YAML, NULL, 0, &len), ROLLOUT_ERR_BUFFER);
+    char *text = malloc(len + 1);
+    cr_assert(text);
+    cr_assert_eq(rollout_plan_dump(p, ROLLOUT_FORMAT_YAML, text, len + 1, NULL), ROLLOUT_OK);
+    rollout_plan *again = NULL;
+    rollout_error err;
+    cr_expect_eq(rollout_plan_load_buffer(text, len, "dump.yaml", &again, &err), ROLLOUT_OK,
+                 "%s", err.message);
+    rollout_plan_unref(again);
+    free(text);
+    rollout_plan_unref(p);
+}
+
+Test(plan_checks, a_plan_cut_before_its_rollback_does_not_load)
+{
+    /* a truncated file that lost its rollback section used to validate, and
+     * a rollback then went straight to rolled_back after a lone halt */
+    size_t len;
+    char *seed = t_read_file("examples/plans/seed.yaml", &len);
+    char *cut = strstr(seed, "\nrollback:\n");
+    cr_assert(cut);
+    rollout_plan *p = NULL;
+    rollout_error err;
+    cr_expect_eq(rollout_plan_load_buffer(seed, (size_t)(cut - seed) + 1, "cut.yaml", &p, &err),
+                 ROLLOUT_ERR_MISSING);
+    cr_expect_null(p);
+    cr_expect_str_eq(err.field, "");
+    cr_expect(strstr(err.message, "missing required key \"rollback\" (every plan states its "
+                                  "rollback procedure)") != NULL,
+              "%s", err.message);
+    free(seed);
+
+    /* a rollback section needs its procedure, with at least one step */
+    const char *head = "format: 1\nid: t\nsalt: s\nstart: 2026-03-02T09:00:00Z\n"
+                       "versions: {stable: a, new: b}\n"
+                       "cohorts: [{id: c, match: {everyone: true}}]\n"
+                       "phases: [{id: p, cohort: c, steps: [{at: 0, weight: 5%, unit: user}]}]\n";
+    char yaml[1024];
+    int n = snprintf(yaml, sizeof yaml, "%srollback: {deadline: 30m}\n", head);
+    expect_buffer_error(yaml, (size_t)n, ROLLOUT_ERR_MISSING, 8, 11, "rollback",
+                        "gen.yaml:8:11: rollback: missing required key \"procedure\"");
+    n = snprintf(yaml, sizeof yaml, "%srollback: {deadline: 30m, procedure: []}\n", head);
+    expect_buffer_error(yaml, (size_t)n, ROLLOUT_ERR_VALUE, 8, 38, "rollback.procedure",
+                        "gen.yaml:8:38: rollback.procedure: needs at least 1 procedure steps");
 }

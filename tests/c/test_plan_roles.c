@@ -34,6 +34,7 @@ Test(roles, plan_without_roles)
     rollout_plan *p = t_plan("format: 1\nid: r\nsalt: s\nstart: 2026-01-01T00:00:00Z\n"
                              "versions: {stable: a, new: b}\n"
                              "cohorts: [{id: all, match: {everyone: true}}]\n"
+                             "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\n"
                              "phases: [{id: p, cohort: all, steps: [{at: 0, weight: 5%, unit: user}]}]\n");
     cr_expect_eq(rollout_plan_role_count(p), 0);
     cr_expect_null(rollout_plan_role_name(p, 0));

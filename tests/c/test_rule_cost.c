@@ -38,7 +38,10 @@
     "  - id: p\n"                                    \
     "    cohort: c0\n"                               \
     "    steps:\n"                                   \
-    "      - {at: 0h, weight: 100%%, unit: org}\n"
+    "      - {at: 0h, weight: 100%%, unit: org}\n"        \
+    "rollback:\n"                                    \
+    "  deadline: 30m\n"                              \
+    "  procedure: [{id: halt, action: halt_traffic}]\n"
 
 /* A growable plan text. */
 typedef struct text {

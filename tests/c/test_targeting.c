@@ -27,6 +27,7 @@
     "cohorts:\n"
 
 #define PLAN_TAIL                                      \
+    "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\n" \
     "phases:\n"                                        \
     "  - id: p\n"                                      \
     "    cohort: c0\n"                                 \
@@ -984,7 +985,7 @@ Test(targeting_errors, nested_rules)
 Test(targeting_errors, keys_and_scalars)
 {
     expect_error(ONE("{org_in: [a], org_in: [b]}"), ROLLOUT_ERR_DUPLICATE, 8, 26,
-                 "cohorts[0].match.org_in", "key \"org_in\" appears twice (first at line 8)");
+                 "cohorts[0].match.org_in", "key \"org_in\" appears twice (first at line 8, column 13)");
     expect_error(ONE("{[a]: b}"), ROLLOUT_ERR_TYPE, 8, 13, "cohorts[0].match",
                  "mapping keys must be plain names");
     expect_error(ONE("{everyone: maybe}"), ROLLOUT_ERR_VALUE, 8, 23, "cohorts[0].match.everyone",

@@ -58,7 +58,7 @@ static const char rules_yaml[] =
     "    match: {org_in: [o0, o1, o2]}\n"
     "  - id: rest\n"
     "    match: {everyone: true}\n"
-    "phases:\n"
+    "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\nphases:\n"
     "  - id: p-redos\n"
     "    cohort: redos\n"
     "    steps: [{at: 0, weight: 50%, unit: request}]\n"
@@ -123,7 +123,8 @@ static rollout_plan *literal_plan(int which)
             n += (size_t)snprintf(yaml + n, sizeof yaml - n,
                                   "  - {id: c%d, match: {attr: %s, matches: '%s'}}\n", i,
                                   attr_of[i], literal_patterns[i][which]);
-        n += (size_t)snprintf(yaml + n, sizeof yaml - n, "phases:\n");
+        n += (size_t)snprintf(yaml + n, sizeof yaml - n, "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\n"
+                                                         "phases:\n");
         for (int i = 0; i < N_LITERALS; i++)
             n += (size_t)snprintf(yaml + n, sizeof yaml - n,
                                   "  - {id: p%d, cohort: c%d, steps: [{at: 0, weight: %d%%, "

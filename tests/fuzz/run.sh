@@ -35,6 +35,9 @@ cmake --build "$build" -j"$(nproc)" --target "${targets[@]}" >/dev/null
 python3 tests/fuzz/gen_corpus.py "$build/tests/fuzz/fuzz_seedgen" "$build/corpus" >/dev/null
 
 mkdir -p "$build/artifacts" "$build/logs"
+# libFuzzer takes one -dict: the plan and metrics harnesses get the formats'
+# keywords and the anchors/tags/control-character tokens together
+cat tests/fuzz/yaml.dict tests/fuzz/anchors.dict > "$build/yaml+anchors.dict"
 failed=0
 printf '%-8s %12s %8s %10s %9s  %s\n' harness executions seconds "exec/s" corpus result
 for h in "${harnesses[@]}"; do
@@ -42,7 +45,7 @@ for h in "${harnesses[@]}"; do
   args=(-max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
         -artifact_prefix="$build/artifacts/$h-")
   case $h in
-    plan|metrics) args+=(-dict=tests/fuzz/yaml.dict -max_len=65536) ;;
+    plan|metrics) args+=(-dict="$build/yaml+anchors.dict" -max_len=65536) ;;
     decide) args+=(-dict=tests/fuzz/decide.dict) ;;
     pattern) args+=(-dict=tests/fuzz/pattern.dict -max_len=1024) ;;
   esac

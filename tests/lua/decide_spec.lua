@@ -113,6 +113,7 @@ versions: {stable: v1, new: v2}
 cohorts:
   - {id: pilot, match: {org_in: [acme]}}
   - {id: everyone, match: {everyone: true}}
+rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}
 phases:
   - {id: pilot, cohort: pilot, steps: [{at: 0, weight: 100%, unit: session}]}
   - {id: ga, cohort: everyone, steps: [{at: 0, weight: 50%, unit: request}]}
@@ -234,6 +235,7 @@ start: 2026-01-01T00:00:00Z
 versions: {stable: a, new: b}
 roles: {lead: Lead}
 cohorts: [{id: all, match: {everyone: true}}]
+rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}
 phases:
   - id: p
     cohort: all
@@ -262,6 +264,7 @@ salt: nc
 start: 2026-01-01T00:00:00Z
 versions: {stable: a, new: b}
 cohorts: [{id: vip, match: {org_in: [vip]}}]
+rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}
 phases: [{id: p, cohort: vip, steps: [{at: 0, weight: 100%, unit: org}]}]
 ]])
         local d = p:decide("other", "u", "s", p:start())

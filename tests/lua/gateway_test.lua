@@ -113,6 +113,7 @@ cohorts:
   - id: staff
     match: {any: [{attr: role, equals: staff}, {all: [{not: {user_in: [u-1, u-2]}}, {attr: role, in: [ops]}]}]}
   - {id: everyone, match: {everyone: true}}
+rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}
 phases:
   - {id: staff, cohort: staff, steps: [{at: 0, weight: 50%, unit: request}]}
   - {id: ga, cohort: everyone, steps: [{at: 0, weight: 40%, unit: org}]}
@@ -123,6 +124,7 @@ phases:
         name = "steps", yaml = HEAD:format("steps", "steps") .. [[
 cohorts:
   - {id: everyone, match: {everyone: true}}
+rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}
 phases:
   - {id: ga, cohort: everyone, steps: [{at: 0, weight: 10%, unit: session}, {at: 1d, weight: 60%, unit: user}]}
 ]],
@@ -135,6 +137,7 @@ cohorts:
   - {id: no-role, match: {attr: role, equals: ""}}
   - {id: blank-email, match: {attr: email, matches: '^$'}}
   - {id: everyone, match: {everyone: true}}
+rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}
 phases:
   - {id: no-role, cohort: no-role, steps: [{at: 0, weight: 50%, unit: session}]}
   - {id: blank-email, cohort: blank-email, steps: [{at: 0, weight: 70%, unit: user}]}

@@ -25,6 +25,7 @@ start: 2026-01-01T00:00:00Z
 versions: {stable: a, new: b}
 cohorts: [{id: all, match: {everyone: true}}]
 phases: [{id: p, cohort: all, steps: [{at: 0, weight: 5%, unit: user}]}]
+rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}
 ]]
 
 describe("plans (" .. H.binding .. ")", function()

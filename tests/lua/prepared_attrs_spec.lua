@@ -30,6 +30,7 @@ cohorts:
 phases:
   - {id: n, cohort: numeric, steps: [{at: 0h, weight: 100%, unit: session}]}
   - {id: e, cohort: everyone, steps: [{at: 0h, weight: 0%, unit: session}]}
+rollback: {deadline: 30m, procedure: [{id: halt, action: halt_traffic}]}
 ]]
 
 -- What the child runs (and, for set(), the spec itself): 1 000 decisions

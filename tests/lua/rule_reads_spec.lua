@@ -55,6 +55,7 @@ describe("plan:rule_reads (" .. H.binding .. ")", function()
     it("reads nothing for a plan of everyone", function()
         local p = H.plan(HEAD .. [[
 cohorts: [{id: all, match: {everyone: true}}]
+rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}
 phases: [{id: p, cohort: all, steps: [{at: 0, weight: 5%, unit: session}]}]
 ]])
         -- the step's unit (session) is not a rule's read
@@ -77,6 +78,7 @@ cohorts:
   - id: c
     match: {attr: tier, in: [gold]}
   - {id: everyone, match: {everyone: true}}
+rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}
 phases:
   - {id: a, cohort: a, steps: [{at: 0, weight: 50%, unit: request}]}
   - {id: ga, cohort: everyone, steps: [{at: 0, weight: 40%, unit: org}]}
@@ -89,6 +91,7 @@ phases:
         local p = H.plan(HEAD .. [[
 cohorts:
   - {id: a, match: {any: [{not: {org_in: [o-1]}}, {user_in: [u-1]}]}}
+rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}
 phases: [{id: p, cohort: a, steps: [{at: 0, weight: 5%, unit: user}]}]
 ]])
         assert.are.same(reads(true, true, {}), p:rule_reads())

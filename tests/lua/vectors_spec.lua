@@ -24,6 +24,7 @@ salt: %s
 start: 2026-01-01T00:00:00Z
 versions: {stable: a, new: b}
 cohorts: [{id: all, match: {everyone: true}}]
+rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}
 phases: [{id: p, cohort: all, steps: [{at: 0, weight: 100%%, unit: user}]}]
 ]]):format(yaml_quote(salt)))
     end

@@ -103,7 +103,7 @@ def test_no_cohort_and_match_error():
     head = ("format: 1\nid: t\nsalt: ledger-v2-2026-02\nstart: 2026-01-01T00:00:00Z\n"
             "versions: {stable: a, new: b}\n")
     p = rollout.Plan.from_string(head + "cohorts:\n  - {id: c, match: {org_in: [acme]}}\n"
-                                 "phases:\n  - id: p\n    cohort: c\n"
+                                 "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\nphases:\n  - id: p\n    cohort: c\n"
                                  "    steps: [{at: 0h, weight: 100%, unit: org}]\n")
     d = p.decide(org="globex", user="u", session="s", at=p.start)
     assert (d.variant, d.reason, d.cohort) == ("stable", "NO_COHORT", None)
@@ -113,7 +113,7 @@ def test_no_cohort_and_match_error():
     p = rollout.Plan.from_string(head + "cohorts:\n"
                                  "  - {id: bots, match: {attr: ua, matches: '^(?=a)(a+)+$'}}\n"
                                  "  - {id: rest, match: {everyone: true}}\n"
-                                 "phases:\n  - id: p\n    cohort: rest\n"
+                                 "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\nphases:\n  - id: p\n    cohort: rest\n"
                                  "    steps: [{at: 0h, weight: 100%, unit: org}]\n")
     d = p.decide(org="org_42", attrs={"ua": "a" * 30 + "!"}, at=p.start)
     assert (d.variant, d.reason, d.cohort) == ("stable", "MATCH_ERROR", "bots")

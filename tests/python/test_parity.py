@@ -34,6 +34,7 @@ cohorts:
   - id: de
     match: {all: [{attr: country, equals: DE}, {not: {org_in: [acme-corp]}}]}
   - {id: gold, match: {any: [{attr: plan_tier, in: [gold, platinum]}, {user_in: [Z]}]}}
+rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}
 phases:
   - id: p1
     cohort: de

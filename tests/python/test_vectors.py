@@ -116,6 +116,7 @@ criteria:
   c:
     - id: k
 {criterion_yaml}
+rollback: {{deadline: 30m, procedure: [{{id: restore, action: restore_previous}}]}}
 phases:
   - id: ga
     cohort: everyone

@@ -20,6 +20,7 @@ roles: {ops: "Ops & <on-call>"}
 cohorts:
   - {id: staff, match: {attr: role, in: [staff]}}
   - {id: everyone, match: {everyone: true}}
+rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}
 phases:
   - id: staff
     cohort: staff
