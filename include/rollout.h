@@ -108,6 +108,21 @@ typedef struct rollout_error {
 } rollout_error;
 
 /* ------------------------------------------------------------------------
+ * Time
+ * ---------------------------------------------------------------------- */
+
+/* The moments the library accepts, in epoch seconds: 0001-01-01T00:00:00Z
+ * to 9999-12-31T23:59:59Z, the years an ISO-8601 date can write. Every call
+ * that takes `now` (rollout_apply, rollout_decide, rollout_decide_ids,
+ * rollout_batch_prepare, rollout_schedule) refuses one outside this range
+ * with ROLLOUT_ERR_ARG, a state recording a time outside it is
+ * ROLLOUT_ERR_STATE, and plan times outside it do not load. Results use
+ * INT64_MAX for "never" (a step behind a gate without a GO); it lies
+ * beyond ROLLOUT_TIME_MAX, so no accepted `now` ever reaches it. */
+#define ROLLOUT_TIME_MIN (-INT64_C(62135596800))
+#define ROLLOUT_TIME_MAX INT64_C(253402300799)
+
+/* ------------------------------------------------------------------------
  * Plans
  * ---------------------------------------------------------------------- */
 
