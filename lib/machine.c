@@ -31,9 +31,10 @@ typedef struct machine {
     rollout_error *err;
 } machine;
 
-/* t + d for a duration d >= 0, stopping at INT64_MAX: a caller may pass any
- * time up to INT64_MAX, and a deadline past the end of time is "never"
- * (signed overflow found by fuzz_state). */
+/* t + d for a duration d >= 0, stopping at INT64_MAX ("never"). With now
+ * and a state's times at most ROLLOUT_TIME_MAX and durations at most a
+ * century the sum fits; the stop stays for whatever else comes (signed
+ * overflow found by fuzz_state when any time was accepted). */
 static int64_t time_after(int64_t t, int64_t d)
 {
     return t > INT64_MAX - d ? INT64_MAX : t + d;
