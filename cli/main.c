@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "internal.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,18 +50,27 @@ int cli_load_plan(const char *path, rollout_plan **out)
 bool cli_parse_time(const char *s, int64_t *out)
 {
     char *end;
-    long long v = strtoll(s, &end, 10);
-    if (*s && *end == '\0') {
-        *out = v;
-        return true;
-    }
-    size_t len = strlen(s);
+    errno = 0;
+    int64_t v = strtoll(s, &end, 10);
+    bool epoch = *s && *end == '\0';
     /* the library's strict ISO-8601 grammar, shared with plans */
-    if (rp_parse_time(s, len, out))
-        return true;
-    fprintf(stderr, "rollout: \"%s\" is not a time (write 2026-02-28T09:00:00Z or epoch seconds)\n",
-            cli_text(s));
-    return false;
+    if (!epoch && !rp_parse_time(s, strlen(s), &v)) {
+        fprintf(stderr,
+                "rollout: \"%s\" is not a time (write 2026-02-28T09:00:00Z or epoch seconds)\n",
+                cli_text(s));
+        return false;
+    }
+    /* strtoll clamps an overflow to LLONG_MAX, which the schedule reads as
+     * "never"; a millisecond timestamp would lock a state file until 9999 */
+    if ((epoch && errno == ERANGE) || v < ROLLOUT_TIME_MIN || v > ROLLOUT_TIME_MAX) {
+        fprintf(stderr,
+                "rollout: \"%s\" is outside the times the library accepts, "
+                "0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z (epoch %lld .. %lld seconds)\n",
+                cli_text(s), (long long)ROLLOUT_TIME_MIN, (long long)ROLLOUT_TIME_MAX);
+        return false;
+    }
+    *out = v;
+    return true;
 }
 
 bool cli_opt(int argc, char **argv, int *i, const char *name, const char **value)

@@ -108,6 +108,21 @@ typedef struct rollout_error {
 } rollout_error;
 
 /* ------------------------------------------------------------------------
+ * Time
+ * ---------------------------------------------------------------------- */
+
+/* The moments the library accepts, in epoch seconds: 0001-01-01T00:00:00Z
+ * to 9999-12-31T23:59:59Z, the years an ISO-8601 date can write. Every call
+ * that takes `now` (rollout_apply, rollout_decide, rollout_decide_ids,
+ * rollout_batch_prepare, rollout_schedule) refuses one outside this range
+ * with ROLLOUT_ERR_ARG, a state recording a time outside it is
+ * ROLLOUT_ERR_STATE, and plan times outside it do not load. Results use
+ * INT64_MAX for "never" (a step behind a gate without a GO); it lies
+ * beyond ROLLOUT_TIME_MAX, so no accepted `now` ever reaches it. */
+#define ROLLOUT_TIME_MIN (-INT64_C(62135596800))
+#define ROLLOUT_TIME_MAX INT64_C(253402300799)
+
+/* ------------------------------------------------------------------------
  * Plans
  * ---------------------------------------------------------------------- */
 
@@ -279,7 +294,9 @@ typedef struct rollout_state rollout_state;
 
 /* Decides whether the request goes to the new version. Allocates nothing,
  * takes no lock, does no I/O; safe on a shared plan from any thread. state may
- * be NULL, meaning "started at the plan's start time, no gate decided yet". */
+ * be NULL, meaning "started at the plan's start time, no gate decided yet".
+ * A now outside ROLLOUT_TIME_MIN..ROLLOUT_TIME_MAX is ROLLOUT_ERR_ARG, with
+ * a STABLE answer in *out. */
 ROLLOUT_API int rollout_decide(const rollout_plan *plan, const rollout_state *state,
                                int64_t now, const rollout_context *ctx,
                                rollout_decision *out);
@@ -675,7 +692,8 @@ typedef struct rollout_action {
 /* Applies event at now to state. On success *next is the new state (it may
  * be the same object as state) and actions[0..*n_actions) what the caller
  * must do, in order; *n_actions is the array's capacity on input. now must
- * be positive and not before the state's updated_at (ROLLOUT_ERR_ARG). An event
+ * be positive, at most ROLLOUT_TIME_MAX and not before the state's
+ * updated_at (ROLLOUT_ERR_ARG). An event
  * not valid in the current state returns ROLLOUT_ERR_TRANSITION, a state of
  * another plan ROLLOUT_ERR_STATE_PLAN; then *next is untouched and
  * *n_actions is 0. Allocates nothing. */
@@ -698,8 +716,11 @@ ROLLOUT_API size_t rollout_state_encode(const rollout_state *state, char *buf, s
 
 /* Decodes text written by rollout_state_encode. Rejects truncation, any
  * altered character, a foreign format (ROLLOUT_ERR_STATE or
- * ROLLOUT_ERR_UNSUPPORTED) and, when plan is not NULL, a state recorded for
- * another plan (ROLLOUT_ERR_STATE_PLAN). *state is written only on success. */
+ * ROLLOUT_ERR_UNSUPPORTED), a state no sequence of events makes (a time
+ * outside ROLLOUT_TIME_MIN..MAX, updated_at before started_at, ...:
+ * ROLLOUT_ERR_STATE, docs/state-machine.md) and, when plan is not NULL, a
+ * state recorded for another plan (ROLLOUT_ERR_STATE_PLAN). *state is
+ * written only on success. */
 ROLLOUT_API int rollout_state_decode(const rollout_plan *plan, const char *text, size_t len,
                                      rollout_state *state, rollout_error *err);
 
@@ -767,7 +788,10 @@ typedef struct rollout_schedule_info {
 /* Where the rollout stands at now. state NULL means started at the plan's
  * start with no gate decided. Rolled back, rolling back and halted states
  * give weight 0 to every cohort; a paused state freezes the weights and the
- * schedule's clock. See docs/scheduling.md. */
+ * schedule's clock. See docs/scheduling.md. A now outside ROLLOUT_TIME_MIN..
+ * ROLLOUT_TIME_MAX is ROLLOUT_ERR_ARG; a state is checked as rollout_apply
+ * checks it (ROLLOUT_ERR_STATE, ROLLOUT_ERR_STATE_PLAN). On any error *out
+ * says nothing is scheduled. */
 ROLLOUT_API int rollout_schedule(const rollout_plan *plan, const rollout_state *state,
                                  int64_t now, rollout_schedule_info *out);
 
@@ -801,7 +825,9 @@ typedef struct rollout_calendar_event {
 /* Every scheduled step, gate and message in time order, slipped as the state
  * records, assuming GOs still to come arrive on time. Writes at most cap
  * events and the total into *n; ROLLOUT_ERR_BUFFER when cap is too small
- * (ROLLOUT_MAX_CALENDAR always suffices). */
+ * (ROLLOUT_MAX_CALENDAR always suffices). A state is checked as
+ * rollout_apply checks it (ROLLOUT_ERR_STATE, ROLLOUT_ERR_STATE_PLAN; *n is
+ * then 0). */
 ROLLOUT_API int rollout_calendar(const rollout_plan *plan, const rollout_state *state,
                                  rollout_calendar_event *events, size_t cap, size_t *n);
 
@@ -818,8 +844,8 @@ typedef enum rollout_calendar_format {
  * are byte for byte equal. Buffer protocol as rollout_plan_dump: buf is
  * NUL-terminated when cap > 0, *needed (if not NULL) receives the full
  * length without the NUL, ROLLOUT_ERR_BUFFER when cap is too small;
- * ROLLOUT_ERR_ARG for an unknown format or a state whose start is not a
- * date in the years 1 to 9999. */
+ * ROLLOUT_ERR_ARG for an unknown format; the state's errors of
+ * rollout_calendar. */
 ROLLOUT_API int rollout_calendar_render(const rollout_plan *plan, const rollout_state *state,
                                         int format, char *buf, size_t cap, size_t *needed);
 

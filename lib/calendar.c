@@ -137,7 +137,7 @@ static bool cancelled(const render *r, const rollout_calendar_event *e)
 /* Whether t can be written as a date: years 1 to 9999. */
 static bool in_calendar(int64_t t)
 {
-    return t >= -62135596800 && t <= 253402300799;
+    return RP_TIME_OK(t);
 }
 
 /* The moment a halt or rollback cut the rollout short, as the state tells it. */

@@ -68,11 +68,18 @@ static int state_reason(const rollout_plan *plan, const rollout_state *s, int64_
 }
 
 /* Everything decide answers from the state alone, before the request: the
- * state's verdict (a reason), or -1 to go on. A state that is not this
- * plan's sets *rc (else left ROLLOUT_OK) and answers NO_COHORT. */
+ * state's verdict (a reason), or -1 to go on. A now outside the library's
+ * range (ROLLOUT_ERR_ARG) or a state that is not this plan's sets *rc (else
+ * left ROLLOUT_OK) and answers NO_COHORT. */
 static inline int state_check(const rollout_plan *plan, const rollout_state *s, int64_t now,
                               int *rc)
 {
+    /* one compare: beyond ROLLOUT_TIME_MAX lies "never" (INT64_MAX), where
+     * steps behind a gate without a GO would count as happened */
+    if (RP_UNLIKELY(!RP_TIME_OK(now))) {
+        *rc = ROLLOUT_ERR_ARG;
+        return ROLLOUT_REASON_NO_COHORT;
+    }
     if (s) {
         if (s->format != ROLLOUT_STATE_FORMAT || s->status < 0 ||
             s->status >= ROLLOUT_STATUS_COUNT)

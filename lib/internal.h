@@ -30,6 +30,11 @@
 #define RP_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 /* "no time": a schedule event that will never happen */
 #define RP_NEVER INT64_MAX
+/* t within ROLLOUT_TIME_MIN..ROLLOUT_TIME_MAX: one subtraction and one
+ * unsigned compare, cheap enough for the decide path. */
+#define RP_TIME_OK(t) \
+    ((uint64_t)(t) - (uint64_t)ROLLOUT_TIME_MIN <= \
+     (uint64_t)ROLLOUT_TIME_MAX - (uint64_t)ROLLOUT_TIME_MIN)
 
 /* ---- arena ------------------------------------------------------------ */
 
@@ -141,12 +146,15 @@ int rp_latency(rp_ctx *c, const rp_node *n, double *out);
 /* Pure string parsers shared by the loader, the CLI and metrics. Each
  * returns true on success. */
 bool rp_parse_duration(const char *s, size_t len, int64_t *out);
+/* Years 0001 to 9999 with an offset: the result may lie up to a day
+ * outside ROLLOUT_TIME_MIN..MAX, which callers check (RP_TIME_OK). */
 bool rp_parse_time(const char *s, size_t len, int64_t *out);
 bool rp_parse_weight(const char *s, size_t len, uint32_t *out);
 /* Days since 1970-01-01 for a proleptic Gregorian date, and back. */
 int64_t rp_days_from_civil(int64_t y, unsigned m, unsigned d);
 void rp_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
-/* Formats t as "2026-02-28T09:00:00Z" into buf (>= 21 bytes). */
+/* Formats t as "2026-02-28T09:00:00Z" into buf (>= 21 bytes). Any int64_t
+ * formats, as a proleptic year of up to 12 digits and a sign (32 bytes). */
 void rp_format_time(int64_t t, char *buf, size_t cap);
 /* Formats seconds as "1d12h", "90m", "0s". */
 void rp_format_duration(int64_t secs, char *buf, size_t cap);

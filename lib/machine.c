@@ -31,9 +31,10 @@ typedef struct machine {
     rollout_error *err;
 } machine;
 
-/* t + d for a duration d >= 0, stopping at INT64_MAX: a caller may pass any
- * time up to INT64_MAX, and a deadline past the end of time is "never"
- * (signed overflow found by fuzz_state). */
+/* t + d for a duration d >= 0, stopping at INT64_MAX ("never"). With now
+ * and a state's times at most ROLLOUT_TIME_MAX and durations at most a
+ * century the sum fits; the stop stays for whatever else comes (signed
+ * overflow found by fuzz_state when any time was accepted). */
 static int64_t time_after(int64_t t, int64_t d)
 {
     return t > INT64_MAX - d ? INT64_MAX : t + d;
@@ -152,7 +153,7 @@ static void catch_up(machine *m, const rollout_state *before, int64_t before_at,
     rollout_state view = m->s;
     if (lift)
         view.status = ROLLOUT_STATUS_RUNNING; /* the schedule's weights apply again */
-    rollout_schedule(p, &view, now, &info);
+    rp_schedule_info(p, &view, now, &info);
     for (int c = 0; c < p->n_cohorts; c++) {
         if (!(changed & (1u << c)))
             continue;
@@ -557,10 +558,6 @@ static int dispatch(machine *m, const rollout_event *ev, const rollout_state *or
                   rollout_status_name(st));
 }
 
-/* shared with state_codec.c: NULL when s is consistent (with plan, when not
- * NULL), else why not */
-const char *rp_state_check(const rollout_plan *plan, const rollout_state *s);
-
 int rollout_apply(const rollout_plan *plan, const rollout_state *state, const rollout_event *event,
                   int64_t now, rollout_state *next, rollout_action *actions, size_t *n_actions,
                   rollout_error *err)
@@ -571,18 +568,9 @@ int rollout_apply(const rollout_plan *plan, const rollout_state *state, const ro
     if (!plan || !state || !event || !next || !n_actions || (!actions && cap))
         return rp_error_set(err, ROLLOUT_ERR_ARG, NULL, 0, 0, NULL,
                             "plan, state, event, next and n_actions are required");
-    const char *why = rp_state_check(NULL, state);
-    if (why)
-        return rp_error_set(err, ROLLOUT_ERR_STATE, NULL, 0, 0, NULL,
-                            "the state was not made by rollout_state_init: %s", why);
-    if (state->plan_fingerprint != plan->fingerprint)
-        return rp_error_set(err, ROLLOUT_ERR_STATE_PLAN, NULL, 0, 0, NULL,
-                            "the state belongs to another plan (fingerprint %016llx, plan %016llx)",
-                            (unsigned long long)state->plan_fingerprint,
-                            (unsigned long long)plan->fingerprint);
-    if ((why = rp_state_check(plan, state)))
-        return rp_error_set(err, ROLLOUT_ERR_STATE, NULL, 0, 0, NULL,
-                            "the state does not fit the plan: %s", why);
+    int rc = rp_state_usable(plan, state, err);
+    if (rc)
+        return rc;
     /* A state writes 0 for "not yet" (a pause under way ends at 0), so an
      * event at or before the epoch would record times that read back as
      * something else: RESUME at 0 left a running state with an open pause,
@@ -591,12 +579,18 @@ int rollout_apply(const rollout_plan *plan, const rollout_state *state, const ro
         return rp_error_set(err, ROLLOUT_ERR_ARG, NULL, 0, 0, NULL,
                             "now must be after 1970-01-01T00:00:00Z (states record 0 as "
                             "\"not yet\")");
+    /* beyond it lies "never" (INT64_MAX): at now == INT64_MAX every step
+     * behind a gate without a GO would count as due */
+    if (now > ROLLOUT_TIME_MAX)
+        return rp_error_set(err, ROLLOUT_ERR_ARG, NULL, 0, 0, NULL,
+                            "now must not be after 9999-12-31T23:59:59Z (epoch %lld)",
+                            (long long)ROLLOUT_TIME_MAX);
     if (now < state->updated_at)
         return rp_error_set(err, ROLLOUT_ERR_ARG, NULL, 0, 0, NULL,
                             "time runs backwards: now is before the state's last transition");
 
     machine m = {.p = plan, .s = *state, .now = now, .o = {actions, cap, 0}, .err = err};
-    int rc = dispatch(&m, event, state);
+    rc = dispatch(&m, event, state);
     if (rc)
         return rc;
     if (m.o.n > cap)

@@ -249,6 +249,10 @@ int rp_time(rp_ctx *c, const rp_node *n, int64_t *out)
         return rp_fail(c, n, ROLLOUT_ERR_VALUE,
                        "\"%s\" is not a time (write 2026-02-28T09:00:00Z or with +01:00)",
                        n->str);
+    /* year 0001 or 9999 with an offset can fall outside the years in UTC */
+    if (!RP_TIME_OK(*out))
+        return rp_fail(c, n, ROLLOUT_ERR_RANGE,
+                       "\"%s\" is outside 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z", n->str);
     return ROLLOUT_OK;
 }
 
@@ -467,8 +471,12 @@ bool rp_parse_weight(const char *s, size_t len, uint32_t *out)
 
 void rp_format_time(int64_t t, char *buf, size_t cap)
 {
-    int64_t days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
-    int64_t rem = t - days * 86400;
+    /* floor division without negating t: -INT64_MIN overflows */
+    int64_t days = t / 86400, rem = t % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days--;
+    }
     int64_t y;
     unsigned m, d;
     rp_civil_from_days(days, &y, &m, &d);

@@ -263,6 +263,15 @@ typedef struct rp_timeline {
 } rp_timeline;
 void rp_timeline_compute(const rollout_plan *p, const rollout_state *s, bool assume_go,
                          rp_timeline *out);
+/* schedule.c: rollout_schedule without its checks of now and the state, for
+ * the state machine, whose state is checked and whose now is in range. */
+void rp_schedule_info(const rollout_plan *p, const rollout_state *s, int64_t now,
+                      rollout_schedule_info *out);
+/* state_codec.c: what rollout_apply, rollout_schedule and rollout_calendar
+ * check of a state: ROLLOUT_ERR_STATE for one no state function could have
+ * made (with why in err), ROLLOUT_ERR_STATE_PLAN for another plan's. */
+int rp_state_usable(const rollout_plan *plan, const rollout_state *s, rollout_error *err);
+
 /* Whether step i takes its phase to a weight it did not have: only then is a
  * "step" communication row sent. */
 bool rp_step_reaches_new_weight(const rollout_plan *p, int i);

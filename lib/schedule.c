@@ -252,6 +252,24 @@ int rollout_schedule(const rollout_plan *p, const rollout_state *s, int64_t now,
 {
     if (!p || !out)
         return ROLLOUT_ERR_ARG;
+    /* the answer for a refused call says nothing is scheduled */
+    memset(out, 0, sizeof *out);
+    out->phase = out->step = out->gate = out->next_phase = out->next_step = -1;
+    out->next_at = out->bake_start = out->complete_at = out->gate_due = RP_NEVER;
+    /* outside the range, now could reach "never" (RP_NEVER) and find every
+     * step behind a gate without a GO due */
+    if (!RP_TIME_OK(now))
+        return ROLLOUT_ERR_ARG;
+    int rc = s ? rp_state_usable(p, s, NULL) : ROLLOUT_OK;
+    if (rc)
+        return rc;
+    rp_schedule_info(p, s, now, out);
+    return ROLLOUT_OK;
+}
+
+void rp_schedule_info(const rollout_plan *p, const rollout_state *s, int64_t now,
+                      rollout_schedule_info *out)
+{
     memset(out, 0, sizeof *out);
     out->phase = out->step = out->gate = out->next_phase = out->next_step = -1;
     out->next_at = out->bake_start = out->complete_at = out->gate_due = RP_NEVER;
@@ -264,12 +282,12 @@ int rollout_schedule(const rollout_plan *p, const rollout_state *s, int64_t now,
     if (s && s->status != ROLLOUT_STATUS_NOT_STARTED && not_running(s)) {
         out->status = s->status;
         out->next_change = ROLLOUT_CHANGE_NONE;
-        return ROLLOUT_OK;
+        return;
     }
     if (s && s->status == ROLLOUT_STATUS_NOT_STARTED) {
         out->status = ROLLOUT_STATUS_NOT_STARTED;
         out->next_change = ROLLOUT_CHANGE_WAIT;
-        return ROLLOUT_OK;
+        return;
     }
 
     /* Walk every step that has happened; stop at the first that has not. */
@@ -299,7 +317,7 @@ int rollout_schedule(const rollout_plan *p, const rollout_state *s, int64_t now,
         out->next_weight = p->steps[0].weight;
         out->slip = t == RP_NEVER ? 0 : t - (start_of(p, s) + p->steps[0].at);
         gate_ahead(p, s, 0, t, out);
-        return ROLLOUT_OK;
+        return;
     }
 
     const rp_step *cur = &p->steps[current];
@@ -322,7 +340,7 @@ int rollout_schedule(const rollout_plan *p, const rollout_state *s, int64_t now,
             out->next_change = out->gate_pending || due == RP_NEVER ? ROLLOUT_CHANGE_WAIT
                                                                     : ROLLOUT_CHANGE_GATE;
             out->next_at = out->gate_pending ? RP_NEVER : due;
-            return ROLLOUT_OK;
+            return;
         }
     }
 
@@ -339,7 +357,7 @@ int rollout_schedule(const rollout_plan *p, const rollout_state *s, int64_t now,
             out->slip = t - (start_of(p, s) + nx->at);
         }
         gate_ahead(p, s, current + 1, t, out);
-        return ROLLOUT_OK;
+        return;
     }
 
     /* After the last step: the bake, then completion. */
@@ -355,7 +373,6 @@ int rollout_schedule(const rollout_plan *p, const rollout_state *s, int64_t now,
             out->complete_at == RP_NEVER ? ROLLOUT_CHANGE_WAIT : ROLLOUT_CHANGE_COMPLETE;
         out->next_at = out->complete_at;
     }
-    return ROLLOUT_OK;
 }
 
 /* ---- the calendar ------------------------------------------------------------------ */
@@ -422,6 +439,10 @@ int rollout_calendar(const rollout_plan *p, const rollout_state *s, rollout_cale
 {
     if (!p || !n || (!events && cap))
         return ROLLOUT_ERR_ARG;
+    *n = 0;
+    int rc = s ? rp_state_usable(p, s, NULL) : ROLLOUT_OK;
+    if (rc)
+        return rc;
     cal c = {events, cap, 0};
     int64_t prev = 0;
     bool projected = false;

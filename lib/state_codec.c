@@ -93,6 +93,22 @@ static uint32_t get_u32(rbuf *r)
 /* Shared with machine.c, which checks every state it is given. */
 const char *rp_state_check(const rollout_plan *plan, const rollout_state *s);
 
+/* Whether every time s records lies in ROLLOUT_TIME_MIN..MAX: a time beyond
+ * would be compared with "never" (INT64_MAX) or overflow a formatter. Pause
+ * slots past n_pauses are not part of the state. */
+static bool times_in_range(const rollout_state *s)
+{
+    bool ok = RP_TIME_OK(s->started_at) && RP_TIME_OK(s->updated_at) &&
+              RP_TIME_OK(s->rollback_started_at);
+    for (int i = 0; i < s->n_pauses; i++)
+        ok = ok && RP_TIME_OK(s->pause_from[i]) && RP_TIME_OK(s->pause_to[i]);
+    for (int g = 0; g < ROLLOUT_MAX_GATES; g++)
+        ok = ok && RP_TIME_OK(s->gate_go_at[g]) && RP_TIME_OK(s->gate_no_go_at[g]);
+    for (int i = 0; i < ROLLOUT_STATUS_COUNT; i++)
+        ok = ok && RP_TIME_OK(s->status_since[i]);
+    return ok;
+}
+
 /* NULL when s is a state the machine can work on (and, when plan is not
  * NULL, one that fits plan), else why not. The checksum keeps accidents out;
  * this keeps out states that are well formed but impossible, whoever made
@@ -126,6 +142,8 @@ const char *rp_state_check(const rollout_plan *plan, const rollout_state *s)
     for (int g = 0; g < ROLLOUT_MAX_GATES; g++)
         if (s->gate_override_role[g] < -1 || s->gate_override_role[g] >= ROLLOUT_MAX_ROLES)
             return "override role out of range";
+    if (!times_in_range(s))
+        return "a time outside 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z";
     if (!plan)
         return NULL;
     if (s->phase >= plan->n_phases || (s->phase >= 0 && s->step >= plan->phases[s->phase].n_steps))
@@ -139,6 +157,107 @@ const char *rp_state_check(const rollout_plan *plan, const rollout_state *s)
             return "it records a decision on a gate the plan does not have";
         if ((s->gate_approvals[g] & ~roles) || s->gate_override_role[g] >= plan->n_roles)
             return "it records a role the plan does not have";
+    }
+    return NULL;
+}
+
+int rp_state_usable(const rollout_plan *plan, const rollout_state *s, rollout_error *err)
+{
+    const char *why = rp_state_check(NULL, s);
+    if (why)
+        return rp_error_set(err, ROLLOUT_ERR_STATE, NULL, 0, 0, NULL,
+                            "the state was not made by rollout_state_init: %s", why);
+    if (s->plan_fingerprint != plan->fingerprint)
+        return rp_error_set(err, ROLLOUT_ERR_STATE_PLAN, NULL, 0, 0, NULL,
+                            "the state belongs to another plan (fingerprint %016llx, plan %016llx)",
+                            (unsigned long long)s->plan_fingerprint,
+                            (unsigned long long)plan->fingerprint);
+    if ((why = rp_state_check(plan, s)))
+        return rp_error_set(err, ROLLOUT_ERR_STATE, NULL, 0, 0, NULL,
+                            "the state does not fit the plan: %s", why);
+    return ROLLOUT_OK;
+}
+
+/* The orders of time every state the machine makes keeps, or why s breaks
+ * one. rollout_apply refuses a `now` at or before the epoch and before the
+ * state's last transition, and stamps every time it records with that now,
+ * so: no time is negative or after updated_at; a rollout is started (at
+ * started_at) before it pauses or decides a gate; pauses follow one another
+ * and only the last may be under way; gates get their GO in plan order (a
+ * GO only goes to the first gate without one), and a NO-GO only to the first
+ * gate without a GO; a rollback starts after all of that and nothing
+ * follows it but confirmations; the current status was the last entered.
+ * Only the decoder applies these: a state built by hand in memory (a tool's
+ * "what if it had started at T") need not keep them. */
+static const char *time_order(const rollout_state *s)
+{
+    const int64_t start = s->started_at, last = s->updated_at, rb = s->rollback_started_at;
+    const bool rolled_back =
+        s->status == ROLLOUT_STATUS_ROLLING_BACK || s->status == ROLLOUT_STATUS_ROLLED_BACK;
+    int64_t latest = start; /* the latest pause or gate time seen */
+    if (start < 0 || last < 0 || rb < 0)
+        return "a time before 1970-01-01T00:00:00Z (the state machine records none)";
+    if (last < start)
+        return "updated_at is before started_at";
+    if (start == 0 && s->status != ROLLOUT_STATUS_NOT_STARTED && !rolled_back)
+        return "a rollout that is under way has no start time (started_at 0)";
+    if (start != 0 && s->status == ROLLOUT_STATUS_NOT_STARTED)
+        return "a rollout that has not started records a start time";
+    for (int i = 0; i < s->n_pauses; i++) {
+        int64_t from = s->pause_from[i], to = s->pause_to[i];
+        if (start == 0 || from < latest)
+            return "a pause begins before the rollout started or before the previous pause "
+                   "ended";
+        if (to == 0 && i + 1 < s->n_pauses)
+            return "a pause other than the last never ended";
+        if (to != 0 && to < from)
+            return "a pause ends before it begins";
+        if (from > last || to > last)
+            return "a pause is after updated_at";
+        latest = to ? to : from;
+    }
+    int64_t prev_go = start;
+    bool open_seen = false; /* a gate without a GO came before */
+    for (int g = 0; g < ROLLOUT_MAX_GATES; g++) {
+        int64_t go = s->gate_go_at[g], no_go = s->gate_no_go_at[g];
+        if (go) {
+            if (open_seen)
+                return "a gate has its GO while an earlier gate has none";
+            if (start == 0 || go < prev_go)
+                return "a gate's GO is before the rollout started or before the previous "
+                       "gate's GO";
+            if (no_go)
+                return "a gate records both its GO and a later NO-GO";
+            prev_go = go;
+        } else if (no_go) {
+            if (open_seen)
+                return "a NO-GO on a gate behind the first gate without a GO";
+            if (start == 0 || no_go < prev_go)
+                return "a NO-GO is before the rollout started or before the previous gate's GO";
+        }
+        if (!go)
+            open_seen = true;
+        if (go > last || no_go > last)
+            return "a gate decision is after updated_at";
+        if (go > latest)
+            latest = go;
+        if (no_go > latest)
+            latest = no_go;
+    }
+    if ((rb != 0) != rolled_back)
+        return rb ? "rollback_started_at set on a rollout that is not rolling back"
+                  : "a rollback without rollback_started_at";
+    if (rb && (rb < latest || rb > last))
+        return "rollback_started_at is before a pause, a gate decision or the start, or after "
+               "updated_at";
+    int64_t entered = s->status_since[s->status];
+    if (s->status != ROLLOUT_STATUS_NOT_STARTED && (entered == 0 || entered < start))
+        return "the current status has no entry time, or one before started_at";
+    for (int i = 0; i < ROLLOUT_STATUS_COUNT; i++) {
+        if (s->status_since[i] < 0 || s->status_since[i] > last)
+            return "a status entered before 1970 or after updated_at";
+        if (s->status_since[i] > entered)
+            return "a status entered after the current status was";
     }
     return NULL;
 }
@@ -333,6 +452,8 @@ int rollout_state_decode(const rollout_plan *plan, const char *text, size_t len,
     if (r.i != r.n)
         return corrupt(err, "trailing bytes");
     const char *why = rp_state_check(NULL, &s);
+    if (!why)
+        why = time_order(&s);
     if (why)
         return corrupt(err, why);
     /* one state, one text: a valid checksum over a non-canonical encoding

@@ -791,19 +791,26 @@ Test(calendar, office_hours_example)
 Test(render, corrupt_state_times)
 {
     rollout_plan *p = t_seed();
+    /* times outside the years 1 to 9999 make a state no state function
+     * made: refused as rollout_apply refuses it */
     rollout_state s = running(p, INT64_MAX - 100);
-    size_t needed;
+    size_t needed, n;
+    rollout_calendar_event ev[ROLLOUT_MAX_CALENDAR];
+    cr_expect_eq(rollout_calendar(p, &s, ev, RP_COUNT(ev), &n), ROLLOUT_ERR_STATE);
     for (int f = ROLLOUT_CALENDAR_TABLE; f <= ROLLOUT_CALENDAR_SVG; f++)
-        cr_expect_eq(rollout_calendar_render(p, &s, f, NULL, 0, &needed), ROLLOUT_ERR_ARG,
+        cr_expect_eq(rollout_calendar_render(p, &s, f, NULL, 0, &needed), ROLLOUT_ERR_STATE,
                      "format %d: a start no calendar can show", f);
-
-    /* a pause that ends past year 9999: what follows it waits, like a pause
-     * under way, and every format still renders */
     s = running(p, seed_start());
     s.n_pauses = 1;
     s.pause_from[0] = seed_start() + 1 * H;
     s.pause_to[0] = INT64_MAX - 10;
-    s.updated_at = INT64_MIN + 1;
+    for (int f = ROLLOUT_CALENDAR_TABLE; f <= ROLLOUT_CALENDAR_SVG; f++)
+        cr_expect_eq(rollout_calendar_render(p, &s, f, NULL, 0, &needed), ROLLOUT_ERR_STATE);
+
+    /* a pause that ends at the last second of year 9999: what follows it
+     * cannot be written as a date and waits, like a pause under way, and
+     * every format still renders */
+    s.pause_to[0] = ROLLOUT_TIME_MAX;
     for (int f = ROLLOUT_CALENDAR_TABLE; f <= ROLLOUT_CALENDAR_SVG; f++) {
         char *out = render(p, &s, f, NULL);
         free(out);

@@ -41,7 +41,7 @@ static rollout_state running(const rollout_plan *p, int64_t start)
     s.started_at = start;
     s.updated_at = start;
     s.phase = s.step = -1;
-    s.gate = 0;
+    s.gate = rollout_plan_gate_count(p) ? 0 : -1;
     s.last_verdict = -1;
     s.rollback_reason = -1;
     for (int g = 0; g < ROLLOUT_MAX_GATES; g++)

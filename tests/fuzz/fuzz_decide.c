@@ -13,7 +13,8 @@
  * Every field is copied into its own exactly sized allocation, so a read
  * past an id's end is an ASan report.
  *
- * Checked: decide always answers OK; NEW exactly when IN_ROLLOUT, and then
+ * Checked: decide answers OK (ROLLOUT_ERR_ARG and STABLE for a time outside
+ * ROLLOUT_TIME_MIN..MAX); NEW exactly when IN_ROLLOUT, and then
  * bucket < weight; the same context gives the same decision twice; indices
  * are in range; explain reports one length whatever the buffer, always
  * NUL-terminates, and a short buffer holds a prefix of the full text;
@@ -270,16 +271,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ctx.n_attrs = n_attrs ? n_attrs : SIZE_MAX;
     }
 
+    /* a time outside the years 1 to 9999 is refused by every call, with the
+     * STABLE answer */
+    const int want = now >= ROLLOUT_TIME_MIN && now <= ROLLOUT_TIME_MAX ? ROLLOUT_OK
+                                                                          : ROLLOUT_ERR_ARG;
     rollout_decision d1, d2;
     int rc = rollout_decide(plan, state, now, &ctx, &d1);
-    FZ_CHECK(rc == ROLLOUT_OK, "decide: %s", rollout_code_name(rc));
+    FZ_CHECK(rc == want, "decide: %s", rollout_code_name(rc));
+    FZ_CHECK(rc == ROLLOUT_OK || d1.variant == ROLLOUT_STABLE, "refused but NEW");
     check_decision(plan, &d1);
     rc = rollout_decide(plan, state, now, &ctx, &d2);
-    FZ_CHECK(rc == ROLLOUT_OK && memcmp(&d1, &d2, sizeof d1) == 0, "decide is not repeatable");
+    FZ_CHECK(rc == want && memcmp(&d1, &d2, sizeof d1) == 0, "decide is not repeatable");
     check_explain(plan, &d1, &ctx, flags >> 2);
     /* a context without anything must give an answer too */
     rollout_decision d3;
-    FZ_CHECK(rollout_decide(plan, state, now, NULL, &d3) == ROLLOUT_OK, "NULL context");
+    FZ_CHECK(rollout_decide(plan, state, now, NULL, &d3) == want, "NULL context");
     check_decision(plan, &d3);
 
     /* the batch call, with this context as its base, for each unit */
@@ -287,12 +293,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rollout_id one = {ids[unit], lens[unit]};
         unsigned char v = 0xAA;
         rc = rollout_decide_ids(plan, state, now, &ctx, unit, &one, 1, &v);
-        FZ_CHECK(rc == ROLLOUT_OK && v == d1.variant, "decide_ids unit %d: rc %s, %d vs %d",
+        FZ_CHECK(rc == want && v == d1.variant, "decide_ids unit %d: rc %s, %d vs %d",
                  unit, rollout_code_name(rc), v, d1.variant);
         rollout_batch batch;
         rc = rollout_batch_prepare(plan, state, now, &ctx, unit, &batch);
         int bv = rollout_batch_variant(&batch, one.s, one.len);
-        FZ_CHECK(rc == ROLLOUT_OK && bv == (int)d1.variant,
+        FZ_CHECK(rc == want && bv == (int)d1.variant,
                  "batch unit %d: rc %s, %d vs %d", unit, rollout_code_name(rc), bv, d1.variant);
     }
 

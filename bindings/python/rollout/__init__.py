@@ -64,15 +64,42 @@ __all__ = [
 Time = Union[_dt.datetime, int]
 
 
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+_NEVER = 2**63 - 1  # INT64_MAX: what the library gives for "never"
+
+
 def from_epoch(t: Optional[int]) -> Optional[_dt.datetime]:
-    """An epoch-seconds value as an aware UTC datetime (None stays None)."""
+    """An epoch-seconds value as an aware UTC datetime (None stays None).
+
+    ValueError for a time outside the years 1 to 9999, which no datetime holds.
+    """
     if t is None:
         return None
-    return _dt.datetime.fromtimestamp(t, _dt.timezone.utc)
+    # exact arithmetic rather than fromtimestamp, which depends on the
+    # platform's time_t and raises OSError past it
+    try:
+        return _EPOCH + _dt.timedelta(seconds=t)
+    except OverflowError:
+        raise ValueError(f"{t} epoch seconds is outside the years 1 to 9999") from None
 
 
 def _iso(t: int) -> str:
-    return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """t as the C library writes it (rp_format_time): any 64-bit time, with the
+    proleptic Gregorian calendar's year outside 1..9999; "never" for INT64_MAX."""
+    if t == _NEVER:
+        return "never"
+    days, rem = divmod(t, 86400)
+    # days to civil date (H. Hinnant's algorithm, as lib/parse.c)
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    y = yoe + era * 400 + (m <= 2)
+    return f"{y:04d}-{m:02d}-{d:02d}T{rem // 3600:02d}:{rem // 60 % 60:02d}:{rem % 60:02d}Z"
 
 
 def _percent(weight: Optional[int]) -> str:
@@ -131,8 +158,10 @@ class CalendarEvent(NamedTuple):
 
     @property
     def when(self) -> _dt.datetime:
-        """``at`` as an aware UTC datetime."""
-        return _dt.datetime.fromtimestamp(self.at, _dt.timezone.utc)
+        """``at`` as an aware UTC datetime (ValueError outside the years 1 to 9999)."""
+        result = from_epoch(self.at)
+        assert result is not None
+        return result
 
 
 class CriterionResult(NamedTuple):

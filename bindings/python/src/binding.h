@@ -131,6 +131,11 @@ static inline int rb_str_fast(PyObject *o, rb_str *s, const char *what, int allo
  * library never does). A naive datetime is a ValueError, anything else a
  * TypeError. */
 int rb_time(PyObject *o, int64_t *out, const char *what);
+/* t within ROLLOUT_TIME_MIN..MAX (one compare); rb_time raises ArgumentError,
+ * a ValueError, for a time outside them. */
+#define RB_TIME_OK(t) \
+    ((uint64_t)(t) - (uint64_t)ROLLOUT_TIME_MIN <= \
+     (uint64_t)ROLLOUT_TIME_MAX - (uint64_t)ROLLOUT_TIME_MIN)
 
 /* Raises the exception for code, with the message and position of err when
  * given (else `msg`, else the code's name). ctx chooses the class for codes
@@ -168,10 +173,12 @@ static inline int rb_time_fast(PyObject *o, int64_t *out, const char *what)
 #if PY_SSIZE_T_MAX >= INT64_MAX
     if (o && Py_TYPE(o) == &PyLong_Type) {
         Py_ssize_t v = PyLong_AsSsize_t(o);
-        if (v == -1 && PyErr_Occurred())
-            return -1;
-        *out = (int64_t)v;
-        return 0;
+        if (RB_TIME_OK(v) && (v != -1 || !PyErr_Occurred())) {
+            *out = (int64_t)v;
+            return 0;
+        }
+        /* out of range or too big: rb_time says which */
+        PyErr_Clear();
     }
 #endif
     return rb_time(o, out, what);

@@ -152,6 +152,36 @@ int rb_str_get(PyObject *o, rb_str *s, const char *what, int allow_none)
     return type_error(what, allow_none ? "str, bytes or None" : "str or bytes", o);
 }
 
+/* ArgumentError (a ValueError) for a time outside ROLLOUT_TIME_MIN..MAX;
+ * exact is 0 when the value did not even fit 64 bits. */
+static int time_range_error(const char *what, long long v, int exact)
+{
+    char msg[256], got[48] = "an int beyond 64 bits";
+    if (exact)
+        snprintf(got, sizeof got, "%lld", v);
+    snprintf(msg, sizeof msg,
+             "%s is outside the times the library accepts, 0001-01-01T00:00:00Z .. "
+             "9999-12-31T23:59:59Z (epoch seconds %lld .. %lld): got %s",
+             what, (long long)ROLLOUT_TIME_MIN, (long long)ROLLOUT_TIME_MAX, got);
+    rb_raise(ROLLOUT_ERR_ARG, NULL, msg, RB_CTX_GENERIC);
+    return -1;
+}
+
+/* v, which came from a conversion that may have failed, as a time. */
+static int time_checked(long long v, int64_t *out, const char *what)
+{
+    if (v == -1 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError))
+            return -1;
+        PyErr_Clear();
+        return time_range_error(what, 0, 0);
+    }
+    if (!RB_TIME_OK(v))
+        return time_range_error(what, v, 1);
+    *out = (int64_t)v;
+    return 0;
+}
+
 int rb_time(PyObject *o, int64_t *out, const char *what)
 {
     if (!o || o == Py_None) {
@@ -168,10 +198,7 @@ int rb_time(PyObject *o, int64_t *out, const char *what)
 #else
         long long v = PyLong_AsLongLong(o);
 #endif
-        if (v == -1 && PyErr_Occurred())
-            return -1;
-        *out = (int64_t)v;
-        return 0;
+        return time_checked(v, out, what);
     }
     int is_dt = PyObject_IsInstance(o, datetime_type);
     if (is_dt < 0)
@@ -200,10 +227,9 @@ int rb_time(PyObject *o, int64_t *out, const char *what)
         return -1;
     long long v = PyLong_AsLongLong(secs);
     Py_DECREF(secs);
-    if (v == -1 && PyErr_Occurred())
-        return -1;
-    *out = v;
-    return 0;
+    /* a datetime holds years 1 to 9999 in its own zone, which can be a
+     * day outside them in UTC */
+    return time_checked(v, out, what);
 }
 
 PyTypeObject *rb_state_known;
@@ -319,9 +345,14 @@ static PyObject *mod_bucket(PyObject *mod, PyObject *args)
 
 static PyObject *mod_code_name(PyObject *mod, PyObject *arg)
 {
-    long code = PyLong_AsLong(arg);
+    int overflow;
+    long code = PyLong_AsLongAndOverflow(arg, &overflow);
     if (code == -1 && PyErr_Occurred())
         return NULL;
+    /* an int that does not fit a C int is no code: casting it would name
+     * whatever its low bits are (2**32 + 1 read as ROLLOUT_ERR_NOMEM) */
+    if (overflow || code < INT_MIN || code > INT_MAX)
+        code = -1;
     return PyUnicode_FromString(rollout_code_name((int)code));
 }
 
