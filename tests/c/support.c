@@ -1,10 +1,15 @@
 /* support.c — helpers shared by the Criterion suites. */
+#define _POSIX_C_SOURCE 200809L
+
 #include "support.h"
 
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 char *t_read_file(const char *path, size_t *len)
 {
@@ -87,4 +92,79 @@ uint64_t t_rand(uint64_t *state)
     x ^= x >> 7;
     x ^= x << 17;
     return *state = x;
+}
+
+/* ---- running the rollout tool (ROLLOUT_CLI) ---- */
+
+static char *slurp(int fd, size_t *len)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    cr_assert(buf);
+    lseek(fd, 0, SEEK_SET);
+    for (;;) {
+        if (n + 1 >= cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            cr_assert(buf);
+        }
+        ssize_t r = read(fd, buf + n, cap - n - 1);
+        cr_assert_geq(r, 0);
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static int temp_fd(const char *tag)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/rollout-cli-%ld-%s-XXXXXX", (long)getpid(), tag);
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    unlink(path);
+    return fd;
+}
+
+/* Runs ROLLOUT_CLI with args (NULL-terminated), stdin from /dev/null. */
+run_result t_run(const char *const *args)
+{
+    const char *argv[32];
+    size_t n = 0;
+    argv[n++] = ROLLOUT_CLI;
+    for (; args[n - 1] && n < RP_COUNT(argv) - 1; n++)
+        argv[n] = args[n - 1];
+    argv[n] = NULL;
+    int out = temp_fd("out"), err = temp_fd("err");
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        int in = open("/dev/null", O_RDONLY);
+        dup2(in, 0);
+        dup2(out, 1);
+        dup2(err, 2);
+        execv(ROLLOUT_CLI, (char *const *)argv);
+        _exit(127);
+    }
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    run_result r;
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    r.out = slurp(out, &r.out_len);
+    r.err = slurp(err, &r.err_len);
+    close(out);
+    close(err);
+    return r;
+}
+
+
+void t_run_free(run_result *r)
+{
+    free(r->out);
+    free(r->err);
 }

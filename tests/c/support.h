@@ -32,4 +32,17 @@ uint64_t t_rand(uint64_t *state);
  * machine's message) when the event is refused. The actions are dropped. */
 void t_apply(const rollout_plan *p, rollout_state *s, rollout_event ev, int64_t now);
 
+/* The result of running the rollout tool. */
+typedef struct run_result {
+    int status;      /* exit code, or 128 + signal */
+    char *out, *err; /* NUL-terminated, free() them */
+    size_t out_len, err_len;
+} run_result;
+
+/* Runs ROLLOUT_CLI with args (NULL-terminated), stdin from /dev/null; fails
+ * the test when it cannot be run. Free with t_run_free. */
+run_result t_run(const char *const *args);
+#define T_RUN(...) t_run((const char *const[]){__VA_ARGS__, NULL})
+void t_run_free(run_result *r);
+
 #endif

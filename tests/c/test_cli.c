@@ -16,86 +16,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-typedef struct run_result {
-    int status;      /* exit code, or 128 + signal */
-    char *out, *err; /* NUL-terminated, free() them */
-    size_t out_len, err_len;
-} run_result;
-
-static char *slurp(int fd, size_t *len)
-{
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    cr_assert(buf);
-    lseek(fd, 0, SEEK_SET);
-    for (;;) {
-        if (n + 1 >= cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            cr_assert(buf);
-        }
-        ssize_t r = read(fd, buf + n, cap - n - 1);
-        cr_assert_geq(r, 0);
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
-static int temp_fd(const char *tag)
-{
-    char path[256];
-    snprintf(path, sizeof path, "/tmp/rollout-cli-%ld-%s-XXXXXX", (long)getpid(), tag);
-    int fd = mkstemp(path);
-    cr_assert_geq(fd, 0);
-    unlink(path);
-    return fd;
-}
-
-/* Runs ROLLOUT_CLI with args (NULL-terminated), stdin from /dev/null. */
-static run_result run(const char *const *args)
-{
-    const char *argv[32];
-    size_t n = 0;
-    argv[n++] = ROLLOUT_CLI;
-    for (; args[n - 1] && n < RP_COUNT(argv) - 1; n++)
-        argv[n] = args[n - 1];
-    argv[n] = NULL;
-    int out = temp_fd("out"), err = temp_fd("err");
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        int in = open("/dev/null", O_RDONLY);
-        dup2(in, 0);
-        dup2(out, 1);
-        dup2(err, 2);
-        execv(ROLLOUT_CLI, (char *const *)argv);
-        _exit(127);
-    }
-    int st;
-    cr_assert_eq(waitpid(pid, &st, 0), pid);
-    run_result r;
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    r.out = slurp(out, &r.out_len);
-    r.err = slurp(err, &r.err_len);
-    close(out);
-    close(err);
-    return r;
-}
-
-#define RUN(...) run((const char *const[]){__VA_ARGS__, NULL})
-
-static void run_free(run_result *r)
-{
-    free(r->out);
-    free(r->err);
-}
-
 static rollout_plan *load_text(const char *text, size_t len, const char *name)
 {
     rollout_plan *p = NULL;
@@ -109,26 +29,26 @@ static rollout_plan *load_text(const char *text, size_t len, const char *name)
 
 Test(validate, the_embedded_seed)
 {
-    run_result r = RUN("validate");
+    run_result r = T_RUN("validate");
     cr_expect_eq(r.status, 0, "stderr: %s", r.err);
     cr_expect_str_eq(r.out, "<seed>: valid plan \"ledger-v2\" (3 phases, 5 gates, 3 cohorts)\n");
     cr_expect_str_eq(r.err, "");
-    run_free(&r);
+    t_run_free(&r);
 }
 
 Test(validate, example_files)
 {
-    run_result r = RUN("validate", "examples/plans/seed.yaml");
+    run_result r = T_RUN("validate", "examples/plans/seed.yaml");
     cr_expect_eq(r.status, 0, "stderr: %s", r.err);
     cr_expect_str_eq(r.out, "examples/plans/seed.yaml: valid plan \"ledger-v2\" (3 phases, 5 "
                             "gates, 3 cohorts)\n");
     cr_expect_str_eq(r.err, "");
-    run_free(&r);
-    r = RUN("validate", "examples/plans/windows.yaml");
+    t_run_free(&r);
+    r = T_RUN("validate", "examples/plans/windows.yaml");
     cr_expect_eq(r.status, 0, "stderr: %s", r.err);
     cr_expect_str_eq(r.out, "examples/plans/windows.yaml: valid plan \"billing-api-v5\" (3 "
                             "phases, 2 gates, 3 cohorts)\n");
-    run_free(&r);
+    t_run_free(&r);
 }
 
 Test(validate, an_invalid_plan_exits_1_with_file_line_col_on_stderr)
@@ -154,46 +74,46 @@ Test(validate, an_invalid_plan_exits_1_with_file_line_col_on_stderr)
          "nodes (alias bomb?)\n"},
     };
     for (size_t i = 0; i < RP_COUNT(cases); i++) {
-        run_result r = RUN("validate", cases[i].path);
+        run_result r = T_RUN("validate", cases[i].path);
         cr_expect_eq(r.status, 1, "%s: exit %d", cases[i].path, r.status);
         cr_expect_str_eq(r.err, cases[i].message);
         cr_expect_str_eq(r.out, "", "%s: nothing on stdout", cases[i].path);
-        run_free(&r);
+        t_run_free(&r);
     }
 }
 
 Test(validate, a_missing_file_exits_2)
 {
-    run_result r = RUN("validate", "tests/plans/no-such-plan.yaml");
+    run_result r = T_RUN("validate", "tests/plans/no-such-plan.yaml");
     cr_expect_eq(r.status, 2);
     cr_expect_str_eq(r.err,
                      "tests/plans/no-such-plan.yaml: cannot open: No such file or directory\n");
     cr_expect_str_eq(r.out, "");
-    run_free(&r);
-    r = RUN("validate", "tests/plans");
+    t_run_free(&r);
+    r = T_RUN("validate", "tests/plans");
     cr_expect_eq(r.status, 2, "a directory is an I/O error");
     cr_expect_str_eq(r.err, "tests/plans: cannot read: Is a directory\n");
-    run_free(&r);
+    t_run_free(&r);
 }
 
 Test(validate, usage_errors_exit_2)
 {
-    run_result r = RUN("validate", "a.yaml", "b.yaml");
+    run_result r = T_RUN("validate", "a.yaml", "b.yaml");
     cr_expect_eq(r.status, 2);
     cr_expect_str_eq(r.err, "usage: rollout validate [PLAN]\n");
-    run_free(&r);
-    r = RUN("validate", "--strict");
+    t_run_free(&r);
+    r = T_RUN("validate", "--strict");
     cr_expect_eq(r.status, 2);
     cr_expect_str_eq(r.err, "usage: rollout validate [PLAN]\n");
-    run_free(&r);
+    t_run_free(&r);
 }
 
 /* ---- show ----------------------------------------------------------------------- */
 
 static void expect_show_reloads(const char *path, bool json)
 {
-    run_result r = path ? (json ? RUN("show", path, "--json") : RUN("show", path))
-                        : (json ? RUN("show", "--json") : RUN("show"));
+    run_result r = path ? (json ? T_RUN("show", path, "--json") : T_RUN("show", path))
+                        : (json ? T_RUN("show", "--json") : T_RUN("show"));
     cr_assert_eq(r.status, 0, "show %s: %s", path ? path : "", r.err);
     cr_expect_str_eq(r.err, "");
     rollout_plan *shown = load_text(r.out, r.out_len, json ? "show.json" : "show.yaml");
@@ -221,7 +141,7 @@ static void expect_show_reloads(const char *path, bool json)
     free(dump);
     rollout_plan_unref(shown);
     rollout_plan_unref(orig);
-    run_free(&r);
+    t_run_free(&r);
 }
 
 Test(show, output_loads_back_as_the_same_plan)
@@ -237,46 +157,46 @@ Test(show, output_loads_back_as_the_same_plan)
 
 Test(show, seed_yaml_spot_check)
 {
-    run_result r = RUN("show");
+    run_result r = T_RUN("show");
     cr_assert_eq(r.status, 0);
     cr_expect_eq(strncmp(r.out, "format: 1\nid: ledger-v2\n", 24), 0, "%.60s", r.out);
     cr_expect_not_null(strstr(r.out, "start: 2026-02-28T09:00:00Z\n"));
     cr_expect_not_null(strstr(r.out, "deadline: 30m\n"));
     cr_expect_not_null(strstr(r.out, "postmortem_within: 1d\n"));
     cr_expect_not_null(strstr(r.out, "  duration: 7d\n"));
-    run_free(&r);
-    r = RUN("show", "--json");
+    t_run_free(&r);
+    r = T_RUN("show", "--json");
     cr_assert_eq(r.status, 0);
     cr_expect_eq(strncmp(r.out, "{\"format\": 1, \"id\": \"ledger-v2\"", 31), 0, "%.60s", r.out);
-    run_free(&r);
+    t_run_free(&r);
 }
 
 Test(show, errors)
 {
-    run_result r = RUN("show", "tests/plans/invalid/dup-key.yaml");
+    run_result r = T_RUN("show", "tests/plans/invalid/dup-key.yaml");
     cr_expect_eq(r.status, 1);
     cr_expect_str_eq(r.err, "tests/plans/invalid/dup-key.yaml:36:9: phases[1].steps[0].weight: "
                             "key \"weight\" appears twice (first at line 35, column 9)\n");
     cr_expect_str_eq(r.out, "");
-    run_free(&r);
-    r = RUN("show", "--yaml");
+    t_run_free(&r);
+    r = T_RUN("show", "--yaml");
     cr_expect_eq(r.status, 2);
     cr_expect_str_eq(r.err, "usage: rollout show [PLAN] [--json]\n");
-    run_free(&r);
-    r = RUN("show", "a.yaml", "b.yaml");
+    t_run_free(&r);
+    r = T_RUN("show", "a.yaml", "b.yaml");
     cr_expect_eq(r.status, 2);
-    run_free(&r);
+    t_run_free(&r);
 }
 
 /* Every command exits 2 for a plan it cannot read, 1 for a plan that is
  * invalid, as validate does. */
 Test(show, a_missing_file_exits_2)
 {
-    run_result r = RUN("show", "tests/plans/no-such-plan.yaml");
+    run_result r = T_RUN("show", "tests/plans/no-such-plan.yaml");
     cr_expect_eq(r.status, 2);
     cr_expect_str_eq(r.err,
                      "tests/plans/no-such-plan.yaml: cannot open: No such file or directory\n");
-    run_free(&r);
+    t_run_free(&r);
 }
 
 /* ---- help, version, dispatch ------------------------------------------------------ */
@@ -285,23 +205,23 @@ Test(help, top_level)
 {
     static const char *const forms[] = {"--help", "-h", "help"};
     for (size_t i = 0; i < RP_COUNT(forms); i++) {
-        run_result r = RUN(forms[i]);
+        run_result r = T_RUN(forms[i]);
         cr_expect_eq(r.status, 0, "%s", forms[i]);
         cr_expect_eq(strncmp(r.out, "usage: rollout COMMAND [ARGS]\n", 30), 0, "%s", r.out);
         cr_expect_not_null(strstr(r.out, "\n  validate "));
         cr_expect_not_null(strstr(r.out, "\n  show "));
         cr_expect_str_eq(r.err, "");
-        run_free(&r);
+        t_run_free(&r);
     }
-    run_result r = RUN("--version");
+    run_result r = T_RUN("--version");
     cr_expect_eq(r.status, 0);
     cr_expect_str_eq(r.out, "rollout 0.1.0\n");
-    run_free(&r);
+    t_run_free(&r);
 }
 
 Test(help, every_subcommand_listed_has_help)
 {
-    run_result top = RUN("--help");
+    run_result top = T_RUN("--help");
     cr_assert_eq(top.status, 0);
     const char *list = strstr(top.out, "commands:\n");
     cr_assert(list, "%s", top.out);
@@ -314,31 +234,31 @@ Test(help, every_subcommand_listed_has_help)
         saw_validate |= strcmp(name, "validate") == 0;
         saw_show |= strcmp(name, "show") == 0;
         for (int form = 0; form < 2; form++) {
-            run_result r = RUN(name, form ? "-h" : "--help");
+            run_result r = T_RUN(name, form ? "-h" : "--help");
             cr_expect_eq(r.status, 0, "rollout %s --help exits %d", name, r.status);
             char want[96];
             snprintf(want, sizeof want, "usage: rollout %s", name);
             cr_expect_eq(strncmp(r.out, want, strlen(want)), 0, "rollout %s --help: %.80s", name,
                          r.out);
             cr_expect_str_eq(r.err, "", "rollout %s --help wrote to stderr", name);
-            run_free(&r);
+            t_run_free(&r);
         }
         n++;
     }
     cr_expect(saw_validate && saw_show);
     cr_expect_geq(n, 2);
-    run_free(&top);
+    t_run_free(&top);
 }
 
 Test(help, no_command_or_an_unknown_one_exits_2)
 {
-    run_result r = run((const char *const[]){NULL});
+    run_result r = t_run((const char *const[]){NULL});
     cr_expect_eq(r.status, 2);
     cr_expect_eq(strncmp(r.err, "usage: rollout COMMAND [ARGS]\n", 30), 0, "%s", r.err);
     cr_expect_str_eq(r.out, "");
-    run_free(&r);
-    r = RUN("valdiate");
+    t_run_free(&r);
+    r = T_RUN("valdiate");
     cr_expect_eq(r.status, 2);
     cr_expect_eq(strncmp(r.err, "rollout: unknown command \"valdiate\"\n", 36), 0, "%s", r.err);
-    run_free(&r);
+    t_run_free(&r);
 }

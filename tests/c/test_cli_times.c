@@ -20,86 +20,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-typedef struct run_result {
-    int status;      /* exit code, or 128 + signal */
-    char *out, *err; /* NUL-terminated, free() them */
-    size_t out_len, err_len;
-} run_result;
-
-static char *slurp(int fd, size_t *len)
-{
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    cr_assert(buf);
-    lseek(fd, 0, SEEK_SET);
-    for (;;) {
-        if (n + 1 >= cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            cr_assert(buf);
-        }
-        ssize_t r = read(fd, buf + n, cap - n - 1);
-        cr_assert_geq(r, 0);
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
-static int temp_fd(const char *tag)
-{
-    char path[256];
-    snprintf(path, sizeof path, "/tmp/rollout-cli-times-%ld-%s-XXXXXX", (long)getpid(), tag);
-    int fd = mkstemp(path);
-    cr_assert_geq(fd, 0);
-    unlink(path);
-    return fd;
-}
-
-/* Runs ROLLOUT_CLI with args (NULL-terminated), stdin from /dev/null. */
-static run_result run(const char *const *args)
-{
-    const char *argv[32];
-    size_t n = 0;
-    argv[n++] = ROLLOUT_CLI;
-    for (; args[n - 1] && n < RP_COUNT(argv) - 1; n++)
-        argv[n] = args[n - 1];
-    argv[n] = NULL;
-    int out = temp_fd("out"), err = temp_fd("err");
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        int in = open("/dev/null", O_RDONLY);
-        dup2(in, 0);
-        dup2(out, 1);
-        dup2(err, 2);
-        execv(ROLLOUT_CLI, (char *const *)argv);
-        _exit(127);
-    }
-    int st;
-    cr_assert_eq(waitpid(pid, &st, 0), pid);
-    run_result r;
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    r.out = slurp(out, &r.out_len);
-    r.err = slurp(err, &r.err_len);
-    close(out);
-    close(err);
-    return r;
-}
-
-#define RUN(...) run((const char *const[]){__VA_ARGS__, NULL})
-
-static void run_free(run_result *r)
-{
-    free(r->out);
-    free(r->err);
-}
-
 static const char *const bad_times[] = {
     "-9223372036854775808", /* INT64_MIN: rp_format_time negated it (UBSan) */
     "9223372036854775807",  /* INT64_MAX: "never" */
@@ -127,21 +47,21 @@ Test(cli_times, every_time_option_refuses_out_of_range_values)
 {
     for (size_t i = 0; i < RP_COUNT(bad_times); i++) {
         const char *t = bad_times[i];
-        run_result r = RUN("schedule", "--at", t);
+        run_result r = T_RUN("schedule", "--at", t);
         expect_refused(&r, "schedule --at");
-        run_free(&r);
-        r = RUN("schedule", "--at", "2026-03-01T00:00:00Z", "--start", t);
+        t_run_free(&r);
+        r = T_RUN("schedule", "--at", "2026-03-01T00:00:00Z", "--start", t);
         expect_refused(&r, "schedule --start");
-        run_free(&r);
-        r = RUN("calendar", "--start", t);
+        t_run_free(&r);
+        r = T_RUN("calendar", "--start", t);
         expect_refused(&r, "calendar --start");
-        run_free(&r);
-        r = RUN("decide", "--org", "acme-corp", "--at", t);
+        t_run_free(&r);
+        r = T_RUN("decide", "--org", "acme-corp", "--at", t);
         expect_refused(&r, "decide --at");
-        run_free(&r);
-        r = RUN("simulate", "--start", t, "--out", "/nonexistent/never-written");
+        t_run_free(&r);
+        r = T_RUN("simulate", "--start", t, "--out", "/nonexistent/never-written");
         expect_refused(&r, "simulate --start");
-        run_free(&r);
+        t_run_free(&r);
     }
 }
 
@@ -150,10 +70,10 @@ Test(cli_times, the_ends_of_the_range_are_accepted)
     static const char *const ok[] = {"253402300799", "9999-12-31T23:59:59Z", "-62135596800",
                                      "0001-01-01T00:00:00Z", "9999-12-31T23:59:59+01:00"};
     for (size_t i = 0; i < RP_COUNT(ok); i++) {
-        run_result r = RUN("schedule", "--at", ok[i]);
+        run_result r = T_RUN("schedule", "--at", ok[i]);
         cr_expect_eq(r.status, 0, "%s: %s", ok[i], r.err);
         cr_expect(!strstr(r.err, "runtime error"), "%s", r.err);
-        run_free(&r);
+        t_run_free(&r);
     }
 }
 
@@ -164,9 +84,9 @@ static const char *state_file(void)
     snprintf(dir, sizeof dir, "/tmp/rollout-cli-times-%ld-XXXXXX", (long)getpid());
     cr_assert(mkdtemp(dir));
     snprintf(path, sizeof path, "%s/state", dir);
-    run_result r = RUN("state", "init", "--state", path);
+    run_result r = T_RUN("state", "init", "--state", path);
     cr_assert_eq(r.status, 0, "%s", r.err);
-    run_free(&r);
+    t_run_free(&r);
     return path;
 }
 
@@ -190,24 +110,24 @@ Test(cli_times, state_apply_at_the_end_of_time_is_refused)
     const char *path = state_file();
     char *before = read_text(path);
     for (size_t i = 0; i < RP_COUNT(bad_times); i++) {
-        run_result r = RUN("state", "apply", "start", "--state", path, "--at", bad_times[i]);
+        run_result r = T_RUN("state", "apply", "start", "--state", path, "--at", bad_times[i]);
         expect_refused(&r, "state apply start --at");
         cr_expect(!strstr(r.out, "set_weight"), "%s", r.out);
-        run_free(&r);
-        r = RUN("state", "tick", "--state", path, "--at", bad_times[i]);
+        t_run_free(&r);
+        r = T_RUN("state", "tick", "--state", path, "--at", bad_times[i]);
         expect_refused(&r, "state tick --at");
-        run_free(&r);
-        r = RUN("state", "show", "--state", path, "--at", bad_times[i]);
+        t_run_free(&r);
+        r = T_RUN("state", "show", "--state", path, "--at", bad_times[i]);
         expect_refused(&r, "state show --at");
-        run_free(&r);
+        t_run_free(&r);
     }
     char *after = read_text(path);
     cr_expect_str_eq(after, before, "the state file is untouched");
     free(after);
-    run_result r = RUN("state", "apply", "start", "--state", path, "--at", "2026-02-28T09:00:00Z");
+    run_result r = T_RUN("state", "apply", "start", "--state", path, "--at", "2026-02-28T09:00:00Z");
     cr_expect_eq(r.status, 0, "%s", r.err);
     cr_expect(strstr(r.out, "set_weight") && !strstr(r.out, "everyone"), "%s", r.out);
-    run_free(&r);
+    t_run_free(&r);
     free(before);
 }
 
@@ -230,11 +150,11 @@ Test(cli_times, state_show_of_a_start_before_year_1_is_refused)
     cr_assert(f);
     fprintf(f, "%s\n", text);
     fclose(f);
-    run_result r = RUN("state", "show", "--state", path, "--at", "2026-03-01T00:00:00Z");
+    run_result r = T_RUN("state", "show", "--state", path, "--at", "2026-03-01T00:00:00Z");
     cr_expect_eq(r.status, 1, "exit %d: %s", r.status, r.err);
     cr_expect(strstr(r.err, "not a valid rollout state: a time outside 0001-01-01T00:00:00Z .. "
                             "9999-12-31T23:59:59Z"),
               "%s", r.err);
     cr_expect(!strstr(r.err, "runtime error"), "%s", r.err);
-    run_free(&r);
+    t_run_free(&r);
 }
