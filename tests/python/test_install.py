@@ -22,7 +22,7 @@ def have_pip_and_setuptools():
 @pytest.mark.skipif(not have_pip_and_setuptools(), reason="needs pip and setuptools")
 def test_offline_pip_install(tmp_path):
     checkout = tmp_path / "checkout"
-    for part in ("include", "lib", os.path.join("examples", "plans")):
+    for part in ("include", "lib", "store", os.path.join("examples", "plans")):
         shutil.copytree(os.path.join(ROOT, part), checkout / part)
     shutil.copytree(os.path.join(ROOT, "bindings", "python"), checkout / "bindings" / "python",
                     ignore=shutil.ignore_patterns("build", "*.egg-info", "*.so", "__pycache__"))
