@@ -42,7 +42,7 @@ def test_offline_pip_install(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(target), ROLLOUT_EXPECT_BUILD=str(target),
                PYTHONDONTWRITEBYTECODE="1")
     tests = [os.path.join(ROOT, "tests", "python", f)
-             for f in ("test_vectors.py", "test_decide.py", "test_errors.py")]
+             for f in ("test_vectors.py", "test_decide.py", "test_errors.py", "test_store.py")]
     run = subprocess.run([sys.executable, "-B", "-m", "pytest", "-q", "-p", "no:cacheprovider",
                           *tests], capture_output=True, text=True, env=env, timeout=900)
     assert run.returncode == 0, run.stdout[-3000:]

@@ -437,4 +437,5 @@ class Store(_rollout.Store):
             event, at, plan=plan, gate=gate, role=role, override=override, verdict=verdict,
             reason=reason, confirmation=confirmation,
         )
+        assert isinstance(state, State)  # _state_type: the C type makes rollout.State
         return state, [Action(**a) for a in actions]
