@@ -323,7 +323,7 @@ def test_one_thread_at_a_time_and_the_gil_is_released(redis, plan):
 
     def waiter():
         try:
-            store.watch(1, timeout=1.0)
+            store.watch(1, timeout=3.0)
         except Exception as e:  # noqa: BLE001 (reported below)
             errors.append(e)
 
