@@ -46,6 +46,9 @@ export TSAN_OPTIONS=halt_on_error=1:exitcode=66
 build-tsan/tests/stress/concurrency || failed=1
 bash tests/stress/check_proxy_demo.sh build-tsan/examples/c/rollout-proxy-demo build/rollout ||
   failed=1
+# the store's sync thread beside the workers (a real redis-server)
+bash tests/stress/check_proxy_store.sh build-tsan/examples/c/rollout-proxy-demo build/rollout ||
+  failed=1
 unset TSAN_OPTIONS
 
 step "Fuzz harnesses, ${ROLLOUT_FUZZ_SECONDS:-15} s each"

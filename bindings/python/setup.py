@@ -4,10 +4,12 @@
 
 Offline by design: it needs only the interpreter's own setuptools, a C
 compiler, pkg-config and the -dev packages librollout itself builds with
-(libyaml-dev, libpcre2-dev, libxxhash-dev). It compiles the library's C
-sources (../../lib/*.c, with the seed plan embedded as the CMake build does)
-together with the binding into one extension, rollout/_rollout.abi3.so: the
-limited API of Python 3.8, so the same file serves every CPython >= 3.8.
+(libyaml-dev, libpcre2-dev, libxxhash-dev, and for rollout.Store
+libhiredis-dev and libssl-dev). It compiles the library's C sources
+(../../lib/*.c, with the seed plan embedded as the CMake build does) and the
+store component's (../../store/*.c) together with the binding into one
+extension, rollout/_rollout.abi3.so: the limited API of Python 3.8, so the
+same file serves every CPython >= 3.8.
 
 Because the library's sources live outside this directory, install from the
 checkout (pip builds local directories in place); a copy of bindings/python
@@ -58,9 +60,9 @@ def pkg_config(*args: str) -> list:
     return shlex.split(out.stdout)
 
 
-PACKAGES = ["yaml-0.1", "libpcre2-8", "libxxhash"]
+PACKAGES = ["yaml-0.1", "libpcre2-8", "libxxhash", "hiredis", "libcrypto"]
 cflags = pkg_config("--cflags", *PACKAGES)
-libs = pkg_config("--libs", *PACKAGES) or ["-lyaml", "-lpcre2-8"]
+libs = pkg_config("--libs", *PACKAGES) or ["-lyaml", "-lpcre2-8", "-lhiredis", "-lcrypto"]
 
 include_dirs = [os.path.join(ROOT, "include"), os.path.join(ROOT, "lib"),
                 os.path.join(HERE, "src")]
@@ -70,6 +72,11 @@ libraries = [f[2:] for f in libs if f.startswith("-l")] + ["m"]
 
 lib_sources = sorted(
     os.path.join(ROOT, "lib", f) for f in os.listdir(os.path.join(ROOT, "lib")) if f.endswith(".c")
+)
+# the store component (rollout.Store): librollout_store's sources
+store_sources = sorted(
+    os.path.join(ROOT, "store", f) for f in os.listdir(os.path.join(ROOT, "store"))
+    if f.endswith(".c")
 )
 binding_sources = sorted(
     os.path.join("src", f) for f in os.listdir(os.path.join(HERE, "src")) if f.endswith(".c")
@@ -95,7 +102,7 @@ class build_ext(_build_ext):  # noqa: N801 (setuptools' command name)
 
 extension = Extension(
     "rollout._rollout",
-    sources=binding_sources + lib_sources,
+    sources=binding_sources + lib_sources + store_sources,
     include_dirs=include_dirs,
     library_dirs=library_dirs,
     libraries=libraries,

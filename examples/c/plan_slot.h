@@ -117,6 +117,21 @@ static inline uint64_t rollout_slot_publish(rollout_slot *s, rollout_snapshot *s
     return g;
 }
 
+/* Publishes a snapshot of plan (a new reference is taken; the caller keeps
+ * its own) and a copy of *state: what a store's sync thread does with each
+ * state it accepts. -1 when out of memory (the snapshot in force stays). */
+static inline int rollout_slot_publish_state(rollout_slot *s, rollout_plan *plan,
+                                             const rollout_state *state, uint64_t *generation)
+{
+    rollout_snapshot *snap = rollout_snapshot_new(rollout_plan_ref(plan), state);
+    if (!snap)
+        return -1;
+    uint64_t g = rollout_slot_publish(s, snap);
+    if (generation)
+        *generation = g;
+    return 0;
+}
+
 /* A new reference to the current snapshot (for a reloader that builds the
  * next one from it), and its generation. */
 static inline rollout_snapshot *rollout_slot_acquire(rollout_slot *s, uint64_t *generation)

@@ -1,7 +1,8 @@
 /*
  * proxy_demo.c — librollout embedded the way a proxy embeds it.
  *
- *   rollout-proxy-demo [--plan FILE] [--state FILE] [--workers N] [--at TIME]
+ *   rollout-proxy-demo [--plan FILE] [--state FILE | --store URL [--key-file F]]
+ *                      [--workers N] [--at TIME]
  *
  * Reads one request per line from stdin:
  *
@@ -33,6 +34,16 @@
  *     written for the earlier plan (until `rollout state migrate` rebinds
  *     it), every new state in it is carried over the same way. An edit the
  *     state cannot be carried to is logged and the plan in force stays;
+ *   - with --store, the state comes from the fleet's store (docs/fleet.md)
+ *     instead of a file: a sync thread watches it (rollout_store_watch, with
+ *     bounded waits) and publishes every state it accepts. A store outage
+ *     changes nothing: the last good state stays in force and the thread logs
+ *     its age. A value the store refuses to vouch for (unsigned while a key is
+ *     held, forged, another plan's, replayed) is logged and not used. With no
+ *     state and no store, a fresh state (not started) answers STABLE for
+ *     everyone. On SIGHUP with an edited plan the thread migrates the stored
+ *     state (rollout_state_migrate, then a compare-and-set), or takes the
+ *     migration another gateway already wrote;
  *   - the library never reads the clock: the proxy passes `now` (the wall
  *     clock, or --at TIME, epoch seconds or 2026-02-28T15:00:00Z, for tests).
  * Without --plan the seed plan compiled into the library is used.
@@ -40,6 +51,10 @@
 #define _GNU_SOURCE /* timegm, strptime */
 
 #include "plan_slot.h"
+
+#ifdef ROLLOUT_DEMO_STORE
+#include <rollout_store.h>
+#endif
 
 #include <errno.h>
 #include <signal.h>
@@ -58,6 +73,8 @@ enum { MAX_WORKERS = 64, QUEUE_CAP = 256, MAX_ATTRS = 32 };
 
 static const char *plan_path;     /* NULL: the built-in seed plan */
 static const char *state_path;    /* NULL: decide without a state */
+static const char *store_url;     /* --store: the state from the fleet's store */
+static const char *key_file;      /* --key-file: the HMAC key of the store's states */
 static int64_t fixed_now = -1;    /* --at, else the wall clock */
 static rollout_slot slot;
 
@@ -232,6 +249,8 @@ static void *reloader(void *arg)
     while (!atomic_load(&stopping)) {
         struct timespec tick = {0, 10 * 1000 * 1000};  /* 10 ms */
         nanosleep(&tick, NULL);
+        if (store_url)
+            continue; /* the sync thread reloads: the plan and the stored state go together */
         if (atomic_exchange(&hup_requested, false)) {
             /* the state is read with the plan, so they take effect together */
             state_seen = identify(state_path);
@@ -264,6 +283,246 @@ static void *reloader(void *arg)
     }
     return NULL;
 }
+
+/* ---- the store's sync thread ---------------------------------------------- */
+
+#ifdef ROLLOUT_DEMO_STORE
+/* All of it belongs to the sync thread (main sets it up before starting
+ * the thread): a store handle is used by one thread at a time. */
+static struct {
+    rollout_store *st;
+    rollout_plan *plan;     /* the plan in force (own reference) */
+    rollout_plan *from;     /* an edited plan's predecessor while the store still
+                               holds a state written for it, else NULL */
+    rollout_state held;     /* the last good state, published */
+    bool have_store_state;  /* held came from the store (else a fresh state) */
+    struct timespec synced; /* when the store last answered */
+    int64_t last_stale_log_ms;
+} sync_ctx;
+
+static int64_t mono_ms(const struct timespec *t)
+{
+    return (int64_t)t->tv_sec * 1000 + t->tv_nsec / 1000000;
+}
+
+static int64_t mono_now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return mono_ms(&t);
+}
+
+static void sync_publish(const char *why)
+{
+    uint64_t g = 0;
+    if (rollout_slot_publish_state(&slot, sync_ctx.plan, &sync_ctx.held, &g) < 0) {
+        log_msg("out of memory: keeping the snapshot in force");
+        return;
+    }
+    log_msg("%s: plan %s, state revision %llu (%s), generation %llu", why,
+            rollout_plan_id(sync_ctx.plan), (unsigned long long)sync_ctx.held.revision,
+            rollout_status_name(sync_ctx.held.status), (unsigned long long)g);
+}
+
+/* The store answered: the state in force is current as of now. */
+static void sync_fresh(void)
+{
+    clock_gettime(CLOCK_MONOTONIC, &sync_ctx.synced);
+}
+
+/* The store is away: say how old the state in force is, once a second. */
+static void sync_stale(const rollout_error *err)
+{
+    int64_t now = mono_now_ms();
+    if (now - sync_ctx.last_stale_log_ms < 1000)
+        return;
+    sync_ctx.last_stale_log_ms = now;
+    log_msg("store unreachable (%s); keeping state revision %llu (%s), %.1f s since the "
+            "last sync", err->message, (unsigned long long)sync_ctx.held.revision,
+            rollout_status_name(sync_ctx.held.status),
+            (double)(now - mono_ms(&sync_ctx.synced)) / 1000.0);
+}
+
+/* The store holds a state written for sync_ctx.from, the plan before an
+ * edit: carry it over to the plan in force and write it back with a
+ * compare-and-set, or take the state another gateway or an operator already
+ * migrated. 1: held is now the store's state for the plan in force; 0: the
+ * store is away or the write lost a race (tried again); -1: nothing to
+ * migrate, or a state that cannot be carried over or is refused (logged). */
+static int sync_migrate_store(void)
+{
+    rollout_error err;
+    for (int attempt = 0; attempt < 5; attempt++) {
+        rollout_state cur, old, moved;
+        int rc = rollout_store_load(sync_ctx.st, sync_ctx.plan, &cur, &err);
+        if (rc == ROLLOUT_OK) { /* someone else migrated it */
+            sync_ctx.held = cur;
+            return 1;
+        }
+        if (rc == ROLLOUT_ERR_STATE_PLAN) {
+            rc = rollout_store_load(sync_ctx.st, sync_ctx.from, &old, &err);
+            if (rc == ROLLOUT_OK)
+                rc = rollout_state_migrate(sync_ctx.from, &old, sync_ctx.plan, &moved, &err);
+            if (rc == ROLLOUT_OK)
+                rc = rollout_store_put(sync_ctx.st, sync_ctx.plan, old.revision, &moved, &err);
+            if (rc == ROLLOUT_OK) {
+                log_msg("store state carried over to the edited plan: %s, revision %llu",
+                        rollout_status_name(moved.status), (unsigned long long)moved.revision);
+                sync_ctx.held = moved;
+                return 1;
+            }
+            if (rc == ROLLOUT_ERR_CONFLICT)
+                continue;
+        }
+        if (rc == ROLLOUT_ERR_STORE || rc == ROLLOUT_ERR_TIMEOUT) {
+            sync_stale(&err);
+            return 0;
+        }
+        if (rc == ROLLOUT_ERR_NOT_FOUND)
+            return -1; /* nothing stored: nothing to migrate */
+        log_msg("store state not carried over to the edited plan: %s; keeping state "
+                "revision %llu (%s)", err.message, (unsigned long long)sync_ctx.held.revision,
+                rollout_status_name(sync_ctx.held.status));
+        return -1;
+    }
+    return 0;
+}
+
+/* SIGHUP: a new plan. An edit of the plan in force (same rollout id) takes
+ * the state over with rollout_state_migrate at once, locally, and the sync
+ * loop then migrates the stored state; a state that cannot be carried over
+ * keeps the old plan and state. Another rollout starts from a fresh state
+ * until its own stored state is read. */
+static void sync_reload(void)
+{
+    rollout_plan *plan = load_plan();
+    if (!plan) {
+        log_msg("reload failed: keeping the plan in force");
+        return;
+    }
+    rollout_error err;
+    rollout_state next;
+    rollout_plan *store_from = NULL; /* the plan the stored state is written for */
+    if (strcmp(rollout_plan_id(plan), rollout_plan_id(sync_ctx.plan)) != 0) {
+        rollout_state_init(plan, &next);
+        sync_ctx.have_store_state = false;
+    } else {
+        int rc = rollout_state_migrate(sync_ctx.plan, &sync_ctx.held, plan, &next, &err);
+        if (rc != ROLLOUT_OK) {
+            log_msg("reload failed: the state cannot be carried over: %s; keeping the plan "
+                    "in force", err.message);
+            rollout_plan_unref(plan);
+            return;
+        }
+        rollout_plan *from = sync_ctx.from ? sync_ctx.from : sync_ctx.plan;
+        if (sync_ctx.have_store_state &&
+            rollout_plan_fingerprint(from) != rollout_plan_fingerprint(plan))
+            store_from = rollout_plan_ref(from);
+    }
+    rollout_plan_unref(sync_ctx.from);
+    sync_ctx.from = store_from;
+    rollout_plan_unref(sync_ctx.plan);
+    sync_ctx.plan = plan;
+    sync_ctx.held = next;
+    sync_publish("plan reloaded");
+}
+
+static void *syncer(void *arg)
+{
+    (void)arg;
+    struct timespec pause = {0, 100 * 1000 * 1000};
+    while (!atomic_load(&stopping)) {
+        if (atomic_exchange(&hup_requested, false))
+            sync_reload();
+        if (sync_ctx.from) {
+            int m = sync_migrate_store();
+            if (m == 0) {
+                nanosleep(&pause, NULL);
+                continue;
+            }
+            rollout_plan_unref(sync_ctx.from);
+            sync_ctx.from = NULL;
+            if (m > 0) {
+                sync_fresh();
+                sync_publish("state synced");
+            }
+        }
+        rollout_state fresh;
+        rollout_error err;
+        /* bounded, so a SIGHUP or the end is handled within 200 ms */
+        int rc = rollout_store_watch(sync_ctx.st, sync_ctx.plan, sync_ctx.held.revision, 200,
+                                     &fresh, &err);
+        if (rc == ROLLOUT_OK) {
+            sync_ctx.held = fresh;
+            sync_ctx.have_store_state = true;
+            sync_fresh();
+            sync_publish("state synced");
+        } else if (rc == ROLLOUT_STORE_NO_CHANGE) {
+            sync_fresh();
+        } else if (rc == ROLLOUT_ERR_STORE || rc == ROLLOUT_ERR_TIMEOUT) {
+            sync_stale(&err);
+            nanosleep(&pause, NULL);
+        } else {
+            log_msg("store state refused: %s; keeping state revision %llu (%s)", err.message,
+                    (unsigned long long)sync_ctx.held.revision,
+                    rollout_status_name(sync_ctx.held.status));
+        }
+    }
+    return NULL;
+}
+
+/* Opens the store (a URL that does not parse, or an unreadable key, is a
+ * usage error) and reads the state before the first request is served; a
+ * store that is away leaves a fresh state (STABLE for everyone) that the
+ * sync thread replaces when it returns. */
+static int sync_start(rollout_plan *plan)
+{
+    rollout_store_options o;
+    rollout_store_options_init(&o);
+    o.lazy_connect = 1;
+    unsigned char key[ROLLOUT_STORE_KEY_MAX];
+    rollout_error err;
+    int rc;
+    if (key_file) {
+        if ((rc = rollout_store_read_key_file(key_file, key, sizeof key, &o.key_len, &err))) {
+            log_msg("%s", err.message);
+            return -1;
+        }
+        o.key = key;
+        o.require_signature = 1;
+    }
+    rc = rollout_store_open(store_url, &o, &sync_ctx.st, &err);
+    memset(key, 0, sizeof key);
+    if (rc) {
+        log_msg("%s", err.message);
+        return -1;
+    }
+    sync_ctx.plan = plan;
+    clock_gettime(CLOCK_MONOTONIC, &sync_ctx.synced);
+    rc = rollout_store_load(sync_ctx.st, plan, &sync_ctx.held, &err);
+    if (rc == ROLLOUT_OK) {
+        sync_ctx.have_store_state = true;
+        return 0;
+    }
+    if (rc == ROLLOUT_ERR_STORE || rc == ROLLOUT_ERR_TIMEOUT)
+        log_msg("store unreachable at start (%s): STABLE for everyone until it answers",
+                err.message);
+    else if (rc == ROLLOUT_ERR_NOT_FOUND)
+        log_msg("%s: STABLE for everyone until a state is stored", err.message);
+    else
+        log_msg("store state refused: %s: STABLE for everyone until a good one is stored",
+                err.message);
+    rollout_state_init(plan, &sync_ctx.held);
+    return 0;
+}
+
+static void sync_stop(void)
+{
+    rollout_store_close(sync_ctx.st);
+    rollout_plan_unref(sync_ctx.plan);
+    rollout_plan_unref(sync_ctx.from);
+}
+#endif
 
 /* ---- requests ------------------------------------------------------------- */
 
@@ -396,8 +655,8 @@ static int64_t parse_time(const char *s)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: rollout-proxy-demo [--plan FILE] [--state FILE] [--workers N] "
-                    "[--at TIME]\n");
+    fprintf(stderr, "usage: rollout-proxy-demo [--plan FILE] [--state FILE | --store URL "
+                    "[--key-file FILE]] [--workers N] [--at TIME]\n");
     return 2;
 }
 
@@ -413,6 +672,10 @@ int main(int argc, char **argv)
             plan_path = argv[++i];
         else if (!strcmp(argv[i], "--state"))
             state_path = argv[++i];
+        else if (!strcmp(argv[i], "--store"))
+            store_url = argv[++i];
+        else if (!strcmp(argv[i], "--key-file"))
+            key_file = argv[++i];
         else if (!strcmp(argv[i], "--workers"))
             workers = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--at")) {
@@ -421,11 +684,29 @@ int main(int argc, char **argv)
         } else
             return usage();
     }
-    if (workers < 1 || workers > MAX_WORKERS)
+    if (workers < 1 || workers > MAX_WORKERS || (store_url && state_path) ||
+        (key_file && !store_url))
         return usage();
+#ifndef ROLLOUT_DEMO_STORE
+    if (store_url) {
+        log_msg("built without the store component (librollout_store): --store is unavailable");
+        return 2;
+    }
+#endif
 
     rollout_plan *plan = load_plan();
-    rollout_snapshot *first = plan ? make_snapshot(plan, NULL) : NULL;
+    rollout_snapshot *first = NULL;
+#ifdef ROLLOUT_DEMO_STORE
+    if (store_url && plan) {
+        if (sync_start(rollout_plan_ref(plan)) < 0) {
+            rollout_plan_unref(plan);
+            return 2;
+        }
+        first = rollout_snapshot_new(plan, &sync_ctx.held);
+    }
+#endif
+    if (!store_url)
+        first = plan ? make_snapshot(plan, NULL) : NULL;
     if (!first)
         return 1;
     rollout_slot_init(&slot, first);
@@ -445,6 +726,11 @@ int main(int argc, char **argv)
 
     pthread_t reload_thread, threads[MAX_WORKERS];
     pthread_create(&reload_thread, NULL, reloader, NULL);
+#ifdef ROLLOUT_DEMO_STORE
+    pthread_t sync_thread;
+    if (store_url)
+        pthread_create(&sync_thread, NULL, syncer, NULL);
+#endif
     for (int i = 0; i < workers; i++)
         pthread_create(&threads[i], NULL, worker, NULL);
 
@@ -464,6 +750,12 @@ int main(int argc, char **argv)
         pthread_join(threads[i], NULL);
     atomic_store(&stopping, true);
     pthread_join(reload_thread, NULL);
+#ifdef ROLLOUT_DEMO_STORE
+    if (store_url) {
+        pthread_join(sync_thread, NULL);
+        sync_stop();
+    }
+#endif
     rollout_plan_unref(state_plan);
     rollout_slot_destroy(&slot);
     log_msg("%lu requests", seq);

@@ -20,13 +20,21 @@ performed for you: this script prints, you (or your automation) act.
   rollout_ops.py --state state.txt rollback critical_bug
   rollout_ops.py --state state.txt confirm traffic_halted
 
+--store URL [--key-file F] keeps the state in a shared store (Redis,
+docs/fleet.md) in place of the file: every event is a compare-and-set on
+the stored state, retried when another operator got in first, and with a
+key file every state is signed and every read checked:
+
+  rollout_ops.py --store redis://10.0.0.5:6379 --key-file rollout.key rollback manual
+
 --plan PLAN picks the plan (default: the seed plan built into librollout);
 the state records the plan's fingerprint, so a state is never applied to a
 different plan. --at TIME (2026-02-28T09:00:00Z or epoch seconds) replays
 an event at a given moment; the default is now.
 
 Exit status: 0 done, 1 refused by the rollout (invalid transition, bad
-plan/state/metrics), 2 usage or file errors.
+plan/state/metrics, a stored state refused), 2 usage, file or store errors
+(unreachable, silent past the timeout: nothing was written).
 """
 
 import argparse
@@ -143,11 +151,81 @@ def print_status(plan, state, at):
         print(f"rollback  {state.rollback_reason} since {fmt_time(state.rollback_started_at)}")
 
 
+def show(plan, state, args, at):
+    if args.command == "status":
+        print_status(plan, state, at)
+    else:
+        print(plan.calendar_render(args.format, state=state), end="")
+    return 0
+
+
+def event_args(plan, state, args, at):
+    """The event and its arguments for the command; (None, None) when there
+    is nothing to apply (logged)."""
+    event, kw = args.command.replace("-", "_"), {}
+    if args.command in ("approve", "go", "no-go"):
+        kw["gate"] = args.gate
+    if args.command == "approve":
+        kw["role"] = args.role
+    elif args.command == "go" and args.override:
+        kw.update(role=args.override, override=True)
+    elif args.command == "verdict":
+        metrics = rollout.Metrics.from_file(args.metrics)
+        gate = plan.schedule(at, state=state).gate
+        if gate is None:
+            print("rollout_ops: no gate is open to judge", file=sys.stderr)
+            return None, None
+        evaluation = plan.evaluate(gate=gate, metrics=metrics)
+        print(f"{gate}: {evaluation.verdict} ({evaluation.criteria})")
+        for r in evaluation.results:
+            print(f"  {r.verdict:<12} {r.id}: {r.reason}")
+        kw["verdict"] = evaluation
+    elif args.command == "rollback":
+        kw["reason"] = args.reason
+    elif args.command == "confirm":
+        kw["confirmation"] = args.what
+    return event, kw
+
+
+def run_on_store(store, plan, args, at):
+    """A command against the stored state: the event goes through the store's
+    compare-and-set loop, so it is applied to the latest state whoever wrote it."""
+    if args.command == "init":
+        if args.force:
+            raise UsageError("--force does not apply to a store: a stored state is never "
+                             "replaced")
+        try:
+            store.init()
+        except rollout.ConflictError:
+            print(f"rollout_ops: {store.name} already holds a state for {plan.id} "
+                  "(apply events to it)", file=sys.stderr)
+            return 1
+        print(f"{store.name}: new state for plan {plan.id}, planned start "
+              f"{fmt_time(plan.start)}")
+        return 0
+    state = store.load()
+    if args.command in ("status", "calendar"):
+        return show(plan, state, args, at)
+    event, kw = event_args(plan, state, args, at)
+    if event is None:
+        return 1
+    new_state, actions = store.apply(event, at=at, **kw)
+    print(f"{event}: {new_state.status} (revision {new_state.revision}, {store.name})")
+    print_actions(actions)
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(
         prog="rollout_ops.py", description=__doc__.split("\n\n")[1],
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--state", required=True, help="the state file")
+    where = ap.add_mutually_exclusive_group(required=True)
+    where.add_argument("--state", help="the state file")
+    where.add_argument("--store", metavar="URL",
+                       help="the shared store: redis://[[user]:password@]host[:port][/db] "
+                            "or unix:///path")
+    ap.add_argument("--key-file", help="with --store: the HMAC key that signs states and "
+                                       "that every read must match")
     ap.add_argument("--plan", help="the plan file (default: the built-in seed plan)")
     ap.add_argument("--at", help="when: 2026-02-28T09:00:00Z or epoch seconds (default: now)")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -178,10 +256,19 @@ def main(argv=None):
     p = sub.add_parser("confirm", help="a rollback procedure step is done")
     p.add_argument("what", choices=rollout.CONFIRMATIONS)
     args = ap.parse_args(argv)
+    if args.key_file and not args.store:
+        ap.error("--key-file goes with --store")
 
     try:
         at = parse_time(args.at)
         plan = load_plan(args.plan)
+        if args.store:
+            try:
+                store = rollout.Store(args.store, key_file=args.key_file, plan=plan)
+            except rollout.ArgumentError as e:  # a URL or key file that does not parse
+                raise UsageError(str(e)) from None
+            with store:
+                return run_on_store(store, plan, args, at)
         if args.command == "init":
             if os.path.exists(args.state) and not args.force:
                 print(f"rollout_ops: {args.state} exists (use --force to start over)",
@@ -194,41 +281,21 @@ def main(argv=None):
             return 0
 
         state = read_state(args.state, plan)
-        if args.command == "status":
-            print_status(plan, state, at)
-            return 0
-        if args.command == "calendar":
-            print(plan.calendar_render(args.format, state=state), end="")
-            return 0
-
-        event, kw = args.command.replace("-", "_"), {}
-        if args.command in ("approve", "go", "no-go"):
-            kw["gate"] = args.gate
-        if args.command == "approve":
-            kw["role"] = args.role
-        elif args.command == "go" and args.override:
-            kw.update(role=args.override, override=True)
-        elif args.command == "verdict":
-            metrics = rollout.Metrics.from_file(args.metrics)
-            gate = plan.schedule(at, state=state).gate
-            if gate is None:
-                print("rollout_ops: no gate is open to judge", file=sys.stderr)
-                return 1
-            evaluation = plan.evaluate(gate=gate, metrics=metrics)
-            print(f"{gate}: {evaluation.verdict} ({evaluation.criteria})")
-            for r in evaluation.results:
-                print(f"  {r.verdict:<12} {r.id}: {r.reason}")
-            kw["verdict"] = evaluation
-        elif args.command == "rollback":
-            kw["reason"] = args.reason
-        elif args.command == "confirm":
-            kw["confirmation"] = args.what
-
+        if args.command in ("status", "calendar"):
+            return show(plan, state, args, at)
+        event, kw = event_args(plan, state, args, at)
+        if event is None:
+            return 1
         new_state, actions = state.apply(event, at=at, **kw)
         write_state(args.state, new_state)
         print(f"{event}: {state.status} -> {new_state.status} (revision {new_state.revision})")
         print_actions(actions)
         return 0
+    except rollout.StoreError as e:
+        # a refused stored state is the rollout's refusal (1); the store
+        # being away, silent or in conflict is an operational failure (2)
+        print(f"rollout_ops: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1 if isinstance(e, rollout.StateError) else 2
     except rollout.Error as e:
         print(f"rollout_ops: {type(e).__name__}: {e}", file=sys.stderr)
         return 1

@@ -22,7 +22,7 @@ def have_pip_and_setuptools():
 @pytest.mark.skipif(not have_pip_and_setuptools(), reason="needs pip and setuptools")
 def test_offline_pip_install(tmp_path):
     checkout = tmp_path / "checkout"
-    for part in ("include", "lib", os.path.join("examples", "plans")):
+    for part in ("include", "lib", "store", os.path.join("examples", "plans")):
         shutil.copytree(os.path.join(ROOT, part), checkout / part)
     shutil.copytree(os.path.join(ROOT, "bindings", "python"), checkout / "bindings" / "python",
                     ignore=shutil.ignore_patterns("build", "*.egg-info", "*.so", "__pycache__"))
@@ -42,7 +42,7 @@ def test_offline_pip_install(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(target), ROLLOUT_EXPECT_BUILD=str(target),
                PYTHONDONTWRITEBYTECODE="1")
     tests = [os.path.join(ROOT, "tests", "python", f)
-             for f in ("test_vectors.py", "test_decide.py", "test_errors.py")]
+             for f in ("test_vectors.py", "test_decide.py", "test_errors.py", "test_store.py")]
     run = subprocess.run([sys.executable, "-B", "-m", "pytest", "-q", "-p", "no:cacheprovider",
                           *tests], capture_output=True, text=True, env=env, timeout=900)
     assert run.returncode == 0, run.stdout[-3000:]

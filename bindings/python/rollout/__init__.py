@@ -15,6 +15,9 @@ here; this package only marshals arguments and results::
     state, actions = state.apply("start", at=now)      # perform the actions
     text = state.encode()                              # keep it anywhere
 
+    with rollout.Store("redis://10.0.0.5:6379", key_file="rollout.key", plan=plan) as store:
+        state, actions = store.apply("rollback", reason="critical_bug")  # CAS, retried
+
 Times are aware ``datetime`` objects or int epoch seconds (a naive datetime
 is refused); where a time may be omitted it means "now", read by this
 binding (the library itself never reads a clock). Weights are integers in
@@ -41,12 +44,17 @@ from ._rollout import (
     VERDICTS,
     WEIGHT_MAX,
     ArgumentError,
+    ConflictError,
     Decision,
     Error,
     MetricsError,
     NotFoundError,
     PlanError,
+    ReplayError,
+    SignatureError,
     StateError,
+    StoreError,
+    StoreTimeoutError,
     TransitionError,
     __version__,
     bucket,
@@ -54,9 +62,11 @@ from ._rollout import (
 )
 
 __all__ = [
-    "Action", "ArgumentError", "CalendarEvent", "CohortWeight", "CriterionResult",
-    "Decision", "Error", "Evaluation", "Metrics", "MetricsError", "NotFoundError", "Plan",
-    "PlanError", "Schedule", "State", "StateError", "TransitionError", "bucket", "code_name",
+    "Action", "ArgumentError", "CalendarEvent", "CohortWeight", "ConflictError",
+    "CriterionResult", "Decision", "Error", "Evaluation", "Metrics", "MetricsError",
+    "NotFoundError", "Plan", "PlanError", "ReplayError", "Schedule", "SignatureError", "State",
+    "StateError", "Store", "StoreError", "StoreTimeoutError", "TransitionError", "bucket",
+    "code_name",
     "from_epoch", "ACTIONS", "BUCKETS", "CONFIRMATIONS", "EVENTS", "REASONS",
     "ROLLBACK_REASONS", "STATUSES", "UNITS", "VERDICTS", "WEIGHT_MAX", "__version__",
 ]
@@ -367,4 +377,65 @@ class State(_rollout.State):
             event, at, gate=gate, role=role, override=override, verdict=verdict,
             reason=reason, confirmation=confirmation,
         )
+        return state, [Action(**a) for a in actions]
+
+
+class Store(_rollout.Store):
+    """The rollout state in a shared store (Redis), through librollout's store
+    component: one state per rollout for the whole fleet (docs/fleet.md).
+
+    ``Store(url, key_file=None, timeout_ms=500, *, plan=None, ...)`` connects
+    to ``redis://[[user]:password@]host[:port][/db]`` or ``unix:///path``.
+    With ``key_file``, every write is signed (HMAC-SHA-256) and every read
+    must carry a valid signature. ``plan`` is the plan calls use when they
+    are given none. Every call is bounded by ``timeout_ms`` and releases the
+    GIL while it waits on the store; a Store is used by one thread at a time
+    (open one per thread). Use it as a context manager, or call ``close()``.
+
+    Errors: :class:`StoreError` (unreachable, an error reply; the message
+    names the store), :class:`StoreTimeoutError` (also a ``TimeoutError``),
+    :class:`ConflictError` (a compare-and-set lost), :class:`SignatureError`
+    and :class:`ReplayError` (a stored value refused; also
+    :class:`StateError`s), :class:`NotFoundError` (no state stored).
+    """
+
+    __slots__ = ()
+    _state_type = State
+
+    def init(self, plan: Optional[Plan] = None) -> State:
+        """Stores a fresh state (revision 0) for ``plan``'s rollout and returns
+        it; ConflictError when a state is already stored (it is never replaced)."""
+        chosen = plan if plan is not None else self.plan
+        if chosen is None:
+            raise TypeError("no plan: pass plan= to the call or to Store()")
+        state = State.new(chosen)
+        self.create(state)
+        return state
+
+    def apply(
+        self,
+        event: str,
+        at: Optional[Time] = None,
+        *,
+        plan: Optional[Plan] = None,
+        gate: Optional[str] = None,
+        role: Optional[str] = None,
+        override: bool = False,
+        verdict: Union[str, Evaluation, None] = None,
+        reason: Optional[str] = None,
+        confirmation: Optional[str] = None,
+    ) -> Tuple[State, List[Action]]:
+        """An operator's event on the stored state: read, ``State.apply``,
+        compare-and-set, again from the read when another writer got in first.
+        Arguments as :meth:`State.apply`. Returns the stored state and the
+        actions to perform; on any error nothing was written."""
+        if isinstance(verdict, Evaluation):
+            if reason is None and verdict.verdict == "ROLLBACK":
+                reason = verdict.rollback_reason
+            verdict = verdict.verdict
+        state, actions = self._apply(
+            event, at, plan=plan, gate=gate, role=role, override=override, verdict=verdict,
+            reason=reason, confirmation=confirmation,
+        )
+        assert isinstance(state, State)  # _state_type: the C type makes rollout.State
         return state, [Action(**a) for a in actions]

@@ -66,11 +66,15 @@ typedef struct {
     int busy;
 } MetricsObject;
 
-extern PyTypeObject *rb_PlanType, *rb_DecisionType, *rb_StateType, *rb_MetricsType;
+extern PyTypeObject *rb_PlanType, *rb_DecisionType, *rb_StateType, *rb_MetricsType,
+    *rb_StoreType;
 
 /* Exceptions: Error and its subclasses (module.c). */
 extern PyObject *rb_Error, *rb_PlanError, *rb_StateError, *rb_TransitionError,
     *rb_MetricsError, *rb_ArgumentError, *rb_NotFoundError;
+/* The store's (store.c): StoreError and its subclasses. */
+extern PyObject *rb_StoreError, *rb_StoreTimeoutError, *rb_ConflictError, *rb_SignatureError,
+    *rb_ReplayError;
 
 /* ---- runtime features ------------------------------------------------------- */
 
@@ -140,7 +144,7 @@ int rb_time(PyObject *o, int64_t *out, const char *what);
 /* Raises the exception for code, with the message and position of err when
  * given (else `msg`, else the code's name). ctx chooses the class for codes
  * that depend on what was being read. Returns NULL for `return rb_raise(...)`. */
-enum { RB_CTX_GENERIC, RB_CTX_PLAN, RB_CTX_STATE, RB_CTX_METRICS };
+enum { RB_CTX_GENERIC, RB_CTX_PLAN, RB_CTX_STATE, RB_CTX_METRICS, RB_CTX_STORE };
 PyObject *rb_raise(int code, const rollout_error *err, const char *msg, int ctx);
 
 /* Interned strings shared by the types. */
@@ -209,6 +213,15 @@ int rb_plan_init(PyObject *module);
 int rb_decision_init(PyObject *module);
 int rb_state_init(PyObject *module);
 int rb_metrics_init(PyObject *module);
+int rb_store_init(PyObject *module);
+
+/* state.c, shared with the store: a State of `type` for plan holding s; an
+ * event and its time from apply's arguments (event, at=None, *, gate, role,
+ * override, verdict, reason, confirmation); the actions as a list of dicts. */
+PyObject *rb_state_make(PyTypeObject *type, PlanObject *plan, const rollout_state *s);
+int rb_event_args(PlanObject *p, PyObject *args, PyObject *kwargs, rollout_event *ev,
+                  int64_t *at);
+PyObject *rb_action_list(PlanObject *p, const rollout_action *actions, size_t n);
 
 /* decide.c: the decide and decide_many methods Plan registers (the fast
  * forms on 3.10+). */

@@ -4,6 +4,8 @@
  */
 #include "binding.h"
 
+#include "rollout_store.h"
+
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +13,8 @@
 
 PyObject *rb_Error, *rb_PlanError, *rb_StateError, *rb_TransitionError, *rb_MetricsError,
     *rb_ArgumentError, *rb_NotFoundError;
+PyObject *rb_StoreError, *rb_StoreTimeoutError, *rb_ConflictError, *rb_SignatureError,
+    *rb_ReplayError;
 
 int rb_py310;
 
@@ -54,12 +58,25 @@ PyObject *rb_raise(int code, const rollout_error *err, const char *msg, int ctx)
     case ROLLOUT_ERR_METRICS: cls = rb_MetricsError; break;
     case ROLLOUT_ERR_ARG: cls = rb_ArgumentError; break;
     case ROLLOUT_ERR_NOT_FOUND: cls = rb_NotFoundError; break;
+    case ROLLOUT_ERR_STORE: cls = rb_StoreError; break;
+    case ROLLOUT_ERR_TIMEOUT: cls = rb_StoreTimeoutError; break;
+    case ROLLOUT_ERR_CONFLICT: cls = rb_ConflictError; break;
+    case ROLLOUT_ERR_SIGNATURE: cls = rb_SignatureError; break;
+    case ROLLOUT_ERR_REPLAY: cls = rb_ReplayError; break;
+    case ROLLOUT_ERR_VALUE:
+        /* a store URL or key that does not parse: a bad argument */
+        if (ctx == RB_CTX_STORE) {
+            cls = rb_ArgumentError;
+            break;
+        }
+        /* fall through */
     default:
         /* the same code (IO, SYNTAX, UNSUPPORTED...) means a bad plan, a bad
          * state or a bad metrics file depending on what was being read */
         cls = ctx == RB_CTX_PLAN      ? rb_PlanError
               : ctx == RB_CTX_STATE   ? rb_StateError
               : ctx == RB_CTX_METRICS ? rb_MetricsError
+              : ctx == RB_CTX_STORE   ? rb_StoreError
                                       : rb_Error;
     }
     const char *m = err && err->message[0] ? err->message : msg ? msg : rollout_code_name(code);
@@ -75,7 +92,7 @@ PyObject *rb_raise(int code, const rollout_error *err, const char *msg, int ctx)
     }
     int has_pos = err && err->line > 0;
     if (set_attr(exc, "code", PyLong_FromLong(code)) < 0 ||
-        set_attr(exc, "code_name", PyUnicode_FromString(rollout_code_name(code))) < 0 ||
+        set_attr(exc, "code_name", PyUnicode_FromString(rollout_store_code_name(code))) < 0 ||
         (Py_INCREF(text), set_attr(exc, "message", text)) < 0 ||
         set_attr(exc, "path",
                  err && err->file[0]
@@ -353,7 +370,7 @@ static PyObject *mod_code_name(PyObject *mod, PyObject *arg)
      * whatever its low bits are (2**32 + 1 read as ROLLOUT_ERR_NOMEM) */
     if (overflow || code < INT_MIN || code > INT_MAX)
         code = -1;
-    return PyUnicode_FromString(rollout_code_name((int)code));
+    return PyUnicode_FromString(rollout_store_code_name((int)code));
 }
 
 static PyMethodDef module_methods[] = {
@@ -464,7 +481,40 @@ static int init_errors(PyObject *m)
                                           "exist (ROLLOUT_ERR_NOT_FOUND); also a LookupError.")
                              : NULL;
     Py_XDECREF(bases);
-    return rb_ArgumentError && rb_NotFoundError ? 0 : -1;
+    if (!rb_ArgumentError || !rb_NotFoundError)
+        return -1;
+
+    rb_StoreError = make_error(m, "StoreError", rb_Error,
+                               "The store is unreachable, broke the connection or answered an\n"
+                               "error (ROLLOUT_ERR_STORE); the message names the store. Base of\n"
+                               "every store error.");
+    if (!rb_StoreError)
+        return -1;
+    bases = PyTuple_Pack(2, rb_StoreError, PyExc_TimeoutError);
+    rb_StoreTimeoutError = bases ? make_error(m, "StoreTimeoutError", bases,
+                                              "The store did not answer within the timeout\n"
+                                              "(ROLLOUT_ERR_TIMEOUT); also a TimeoutError.")
+                                 : NULL;
+    Py_XDECREF(bases);
+    rb_ConflictError = make_error(m, "ConflictError", rb_StoreError,
+                                  "A compare-and-set lost: the stored revision is not the one\n"
+                                  "expected, or a state is already stored (ROLLOUT_ERR_CONFLICT).");
+    if (!rb_StoreTimeoutError || !rb_ConflictError)
+        return -1;
+    /* a refused value is both a store error and a state that is not used */
+    bases = PyTuple_Pack(2, rb_StoreError, rb_StateError);
+    rb_SignatureError = bases ? make_error(m, "SignatureError", bases,
+                                           "A stored state is unsigned while a key is held, or\n"
+                                           "its signature does not match (ROLLOUT_ERR_SIGNATURE);\n"
+                                           "it was refused. Also a StateError.")
+                              : NULL;
+    rb_ReplayError = bases ? make_error(m, "ReplayError", bases,
+                                        "A stored state's revision is below the last good one\n"
+                                        "this handle saw (ROLLOUT_ERR_REPLAY); it was refused.\n"
+                                        "Also a StateError.")
+                           : NULL;
+    Py_XDECREF(bases);
+    return rb_SignatureError && rb_ReplayError ? 0 : -1;
 }
 
 static int init_strings(void)
@@ -522,7 +572,8 @@ PyMODINIT_FUNC PyInit__rollout(void)
     if (!m)
         return NULL;
     if (init_errors(m) < 0 || init_strings() < 0 || init_datetime() < 0 || rb_plan_init(m) < 0 ||
-        rb_decision_init(m) < 0 || rb_state_init(m) < 0 || rb_metrics_init(m) < 0)
+        rb_decision_init(m) < 0 || rb_state_init(m) < 0 || rb_metrics_init(m) < 0 ||
+        rb_store_init(m) < 0)
         goto fail;
     if (add(m, "__version__", PyUnicode_FromString(rollout_version())) < 0 ||
         PyModule_AddIntConstant(m, "VERSION_NUMBER", (long)rollout_version_number()) < 0 ||

@@ -29,8 +29,7 @@ static PyObject *state_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwar
     return NULL;
 }
 
-/* A State of `type` for plan holding s. */
-static PyObject *state_make(PyTypeObject *type, PlanObject *plan, const rollout_state *s)
+PyObject *rb_state_make(PyTypeObject *type, PlanObject *plan, const rollout_state *s)
 {
     allocfunc alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
     StateObject *o = (StateObject *)alloc(type, 0);
@@ -51,7 +50,7 @@ static PyObject *state_new(PyObject *cls, PyObject *args)
     int rc = rollout_state_init(((PlanObject *)plan)->plan, &s);
     if (rc)
         return rb_raise(rc, NULL, NULL, RB_CTX_STATE);
-    return state_make((PyTypeObject *)cls, (PlanObject *)plan, &s);
+    return rb_state_make((PyTypeObject *)cls, (PlanObject *)plan, &s);
 }
 
 static PyObject *state_decode(PyObject *cls, PyObject *args)
@@ -68,7 +67,7 @@ static PyObject *state_decode(PyObject *cls, PyObject *args)
     rb_str_clear(&text);
     if (rc)
         return rb_raise(rc, &err, NULL, RB_CTX_STATE);
-    return state_make((PyTypeObject *)cls, (PlanObject *)plan, &s);
+    return rb_state_make((PyTypeObject *)cls, (PlanObject *)plan, &s);
 }
 
 static PyObject *state_encode(PyObject *self, PyObject *unused)
@@ -179,7 +178,8 @@ static PyObject *action_dict(PlanObject *p, const rollout_action *a)
 #undef STR
 }
 
-static PyObject *state_apply(PyObject *self, PyObject *args, PyObject *kwargs)
+int rb_event_args(PlanObject *p, PyObject *args, PyObject *kwargs, rollout_event *ev,
+                  int64_t *at)
 {
     static char *kwlist[] = {"event",   "at",     "gate",         "role", "override",
                              "verdict", "reason", "confirmation", NULL};
@@ -189,27 +189,49 @@ static PyObject *state_apply(PyObject *self, PyObject *args, PyObject *kwargs)
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O$OOpOOO:apply", kwlist, &event_o, &at_o,
                                      &gate_o, &role_o, &override, &verdict_o, &reason_o,
                                      &conf_o))
-        return NULL;
+        return -1;
+    memset(ev, 0, sizeof *ev);
+    if (enum_arg(event_o, rollout_event_name, ROLLOUT_EVENT_COUNT, -1, "event", &ev->type) < 0 ||
+        rb_time(at_o, at, "at") < 0 ||
+        plan_name_arg(gate_o, p->gate_names, p->n_gates, "gate", &ev->gate) < 0 ||
+        plan_name_arg(role_o, p->role_names, p->n_roles, "role", &ev->role) < 0 ||
+        enum_arg(verdict_o, rollout_verdict_name, 4, -1, "verdict", &ev->verdict) < 0 ||
+        enum_arg(reason_o, rollout_rollback_reason_name, ROLLOUT_ROLLBACK_COUNT, -1, "reason",
+                 &ev->reason) < 0 ||
+        enum_arg(conf_o, rollout_confirmation_name, ROLLOUT_CONFIRM_COUNT, -1, "confirmation",
+                 &ev->confirmation) < 0)
+        return -1;
+    if (ev->type < 0) {
+        PyErr_SetString(PyExc_TypeError, "event must name an event");
+        return -1;
+    }
+    ev->override = override;
+    return 0;
+}
+
+PyObject *rb_action_list(PlanObject *p, const rollout_action *actions, size_t n)
+{
+    PyObject *list = PyList_New(0);
+    for (size_t i = 0; list && i < n; i++) {
+        PyObject *d = action_dict(p, &actions[i]);
+        if (!d || PyList_Append(list, d) < 0) {
+            Py_XDECREF(d);
+            Py_CLEAR(list);
+        } else {
+            Py_DECREF(d);
+        }
+    }
+    return list;
+}
+
+static PyObject *state_apply(PyObject *self, PyObject *args, PyObject *kwargs)
+{
     StateObject *st = (StateObject *)self;
     PlanObject *p = st->plan;
     rollout_event ev;
-    memset(&ev, 0, sizeof ev);
     int64_t at;
-    if (enum_arg(event_o, rollout_event_name, ROLLOUT_EVENT_COUNT, -1, "event", &ev.type) < 0 ||
-        rb_time(at_o, &at, "at") < 0 ||
-        plan_name_arg(gate_o, p->gate_names, p->n_gates, "gate", &ev.gate) < 0 ||
-        plan_name_arg(role_o, p->role_names, p->n_roles, "role", &ev.role) < 0 ||
-        enum_arg(verdict_o, rollout_verdict_name, 4, -1, "verdict", &ev.verdict) < 0 ||
-        enum_arg(reason_o, rollout_rollback_reason_name, ROLLOUT_ROLLBACK_COUNT, -1, "reason",
-                 &ev.reason) < 0 ||
-        enum_arg(conf_o, rollout_confirmation_name, ROLLOUT_CONFIRM_COUNT, -1, "confirmation",
-                 &ev.confirmation) < 0)
+    if (rb_event_args(p, args, kwargs, &ev, &at) < 0)
         return NULL;
-    if (ev.type < 0) {
-        PyErr_SetString(PyExc_TypeError, "event must name an event");
-        return NULL;
-    }
-    ev.override = override;
 
     rollout_state next;
     rollout_action *actions = PyMem_Malloc(sizeof *actions * ROLLOUT_MAX_ACTIONS);
@@ -222,20 +244,11 @@ static PyObject *state_apply(PyObject *self, PyObject *args, PyObject *kwargs)
         PyMem_Free(actions);
         return rb_raise(rc, &err, NULL, RB_CTX_STATE);
     }
-    PyObject *list = PyList_New(0);
-    for (size_t i = 0; list && i < n; i++) {
-        PyObject *d = action_dict(p, &actions[i]);
-        if (!d || PyList_Append(list, d) < 0) {
-            Py_XDECREF(d);
-            Py_CLEAR(list);
-        } else {
-            Py_DECREF(d);
-        }
-    }
+    PyObject *list = rb_action_list(p, actions, n);
     PyMem_Free(actions);
     if (!list)
         return NULL;
-    PyObject *ns = state_make(Py_TYPE(self), p, &next);
+    PyObject *ns = rb_state_make(Py_TYPE(self), p, &next);
     if (!ns) {
         Py_DECREF(list);
         return NULL;
@@ -381,7 +394,7 @@ static PyObject *state_migrate(PyObject *self, PyObject *args)
     int rc = rollout_state_migrate(st->plan->plan, &st->s, ((PlanObject *)plan)->plan, &out, &err);
     if (rc)
         return rb_raise(rc, &err, NULL, RB_CTX_STATE);
-    return state_make(Py_TYPE(self), (PlanObject *)plan, &out);
+    return rb_state_make(Py_TYPE(self), (PlanObject *)plan, &out);
 }
 
 static PyMethodDef state_methods[] = {

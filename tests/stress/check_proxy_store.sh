@@ -1,0 +1,350 @@
+#!/usr/bin/env bash
+# The proxy example on the fleet's store: its sync thread against a real
+# redis-server (127.0.0.1, an ephemeral port, a temporary directory, AOF on;
+# stopped afterwards; a missing redis-server fails the check).
+#
+#   check_proxy_store.sh DEMO ROLLOUT_CLI      (from the source tree)
+#
+# The seed plan (renamed) in its pilot phase, states signed with a key, the
+# proxy started with --store and --key-file, requests fed in batches:
+#   1. the state read from the store at start answers the first batch;
+#   2. a rollback applied with the CLI on the store reaches the proxy's
+#      answers (every request after it STABLE);
+#   3. Redis killed: the proxy logs the outage and the age of its state, and
+#      answers exactly as before; Redis restarted (AOF) and a confirmation
+#      applied with the CLI: the proxy resyncs;
+#   4. bad values written straight into Redis (unsigned, forged, another
+#      plan's, a replayed older one): each is refused and logged, the last
+#      good state answers; the good value is put back;
+#   5. SIGHUP with an edited plan: the proxy migrates the stored state
+#      (rollout_state_migrate, then a compare-and-set), and the rollback
+#      holds under the edited plan; the CLI reads the migrated state with it.
+# Then a proxy with no state and no store (nothing listening) answers
+# STABLE for everyone. Every answer is recomputed with `rollout decide` for
+# the plan and the stored state (by revision) it names.
+set -euo pipefail
+demo=$1
+cli=$2
+exec python3 - "$demo" "$cli" <<'PY'
+import hashlib, hmac, json, os, shutil, signal, socket, subprocess, sys, tempfile, time
+
+demo, cli = sys.argv[1:3]
+tmp = tempfile.mkdtemp(prefix="rollout-proxy-store-")
+AT = "2026-03-03T10:00:00Z"
+KEY = b"proxy-demo-key-0123456789abcdef!"
+procs = []
+
+
+def fail(msg):
+    print(f"check_proxy_store: {msg}", file=sys.stderr)
+    for name in ("err", "err2"):
+        p = os.path.join(tmp, name)
+        if os.path.exists(p):
+            print(f"--- {name}:\n" + open(p).read()[-4000:], file=sys.stderr)
+    sys.exit(1)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+redis_exe = shutil.which("redis-server")
+if not redis_exe:
+    fail("redis-server is not installed (scripts/install-deps.sh installs it)")
+rdir = os.path.join(tmp, "redis")
+os.mkdir(rdir)
+port = free_port()
+url = f"redis://127.0.0.1:{port}"
+redis = None
+
+
+def cmd(*args):
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+        out = b"*%d\r\n" % len(args)
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+        s.sendall(out)
+        f = s.makefile("rb")
+
+        def reply():
+            line = f.readline().rstrip(b"\r\n")
+            k, rest = line[:1], line[1:]
+            if k == b"+":
+                return rest.decode()
+            if k == b"-":
+                raise RuntimeError(rest.decode())
+            if k == b":":
+                return int(rest)
+            if k == b"$":
+                n = int(rest)
+                return None if n < 0 else f.read(n + 2)[:-2].decode()
+            if k == b"*":
+                return [reply() for _ in range(int(rest))]
+            raise RuntimeError(line)
+        return reply()
+
+
+def start_redis():
+    global redis
+    redis = subprocess.Popen([redis_exe, "--port", str(port), "--bind", "127.0.0.1", "--dir", rdir,
+                              "--save", "", "--appendonly", "yes", "--appendfsync", "always",
+                              "--logfile", "redis.log"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if cmd("PING") == "PONG":
+                return
+        except OSError:
+            time.sleep(0.05)
+    fail("redis-server did not start")
+
+
+def kill_redis():
+    redis.kill()
+    redis.wait()
+
+
+def run(*args, check=True):
+    r = subprocess.run(list(args), capture_output=True, text=True)
+    if check and r.returncode != 0:
+        fail(f"{' '.join(args)}: exit {r.returncode}: {r.stderr}")
+    return r
+
+
+with open("examples/plans/seed.yaml", encoding="utf-8") as f:
+    seed = f.read()
+import re
+plan_a = re.sub(r"(?m)^id: .*", "id: demo-store", seed, count=1)
+old_step = "{at: 12h, weight: 50%, unit: user}"
+assert old_step in plan_a
+plan_a1 = plan_a.replace(old_step, "{at: 12h, weight: 40%, unit: user}")
+plan_other = plan_a.replace(old_step, "{at: 12h, weight: 30%, unit: user}")
+for name, text in (("a", plan_a), ("a1", plan_a1), ("other", plan_other)):
+    with open(os.path.join(tmp, f"{name}.yaml"), "w", encoding="utf-8") as f:
+        f.write(text)
+plan_file = os.path.join(tmp, "plan.yaml")
+shutil.copy(os.path.join(tmp, "a.yaml"), plan_file)
+key_file = os.path.join(tmp, "rollout.key")
+with open(key_file, "wb") as f:
+    f.write(KEY + b"\n")
+HASH = "rollout:{demo-store}:state"
+
+
+def st(*args, plan="a"):
+    return run(cli, "state", *args, "--store", url, "--key-file", key_file,
+               os.path.join(tmp, f"{plan}.yaml"))
+
+
+def stored():
+    rev, value = cmd("HMGET", HASH, "rev", "value")
+    return int(rev), value
+
+
+def state_line(value):
+    return value.split(" ")[0]
+
+
+def sign(rev, line, key=KEY):
+    mac = hmac.new(key, f"{HASH}\n{rev}\n{line}".encode(), hashlib.sha256).hexdigest()
+    return f"{line} hmac-sha256={mac}"
+
+
+try:
+    start_redis()
+    st("init")
+    st("apply", "start", "--at", "2026-02-28T09:00:00Z")
+    st("apply", "go", "canary-go", "--override", "engineering-lead", "--at", "2026-02-28T11:00:00Z")
+    st("apply", "go", "pilot-go", "--override", "sre-lead", "--at", "2026-03-01T09:00:00Z")
+    # revision -> (plan file, state line): what each answer is checked against
+    configs = {}
+
+    def remember(plan="a"):
+        rev, value = stored()
+        configs[rev] = (plan, state_line(value))
+        return rev, value
+
+    running_rev, running_value = remember()
+
+    err = open(os.path.join(tmp, "err"), "w")
+    out = open(os.path.join(tmp, "out"), "w")
+    proxy = subprocess.Popen([demo, "--plan", plan_file, "--store", url, "--key-file", key_file,
+                              "--workers", "4", "--at", AT],
+                             stdin=subprocess.PIPE, stdout=out, stderr=err, text=True)
+    procs.append(proxy)
+    sent = 0
+
+    def request(i):
+        k = i % 4
+        if k == 0:
+            return ("acme-corp", f"u{i}", f"s{i}", [])
+        if k == 1:
+            return (None, None, f"s{i}", [("email", f"user{i}@example.com")])
+        return (f"org-{i * 7919}", f"u{i}", f"s{i}", [])
+
+    def feed(n):
+        global sent
+        for i in range(sent, sent + n):
+            org, user, session, attrs = request(i)
+            proxy.stdin.write(" ".join([org or "-", user or "-", session]
+                                       + [f"{k}={v}" for k, v in attrs]) + "\n")
+        proxy.stdin.flush()
+        sent += n
+        wait_for(lambda: sum(1 for _ in open(os.path.join(tmp, "out"))) >= sent,
+                 f"{sent} answers")
+
+    def log():
+        return open(os.path.join(tmp, "err")).read()
+
+    def wait_for(cond, what, seconds=20):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if cond():
+                return
+            time.sleep(0.05)
+        fail(f"timed out waiting for {what}")
+
+    def logged(text, times=1):
+        return log().count(text) >= times
+
+    marks = {}  # name -> the first request sequence number after it
+
+    # 1. the stored state at start
+    wait_for(lambda: logged("started"), "the start")
+    feed(100)
+    # 2. a rollback with the CLI on the store
+    st("apply", "escalate", "--at", "2026-03-02T08:00:00Z")
+    remember()
+    st("apply", "rollback", "manual", "--at", "2026-03-02T09:00:00Z")
+    rb_rev, rb_value = remember()
+    wait_for(lambda: logged(f"state synced: plan demo-store, state revision {rb_rev} "
+                            "(rolling_back)"), "the rollback to reach the proxy")
+    marks["rollback"] = sent + 1
+    feed(100)
+    # 3. outage: kill Redis, answers unchanged, then restart and resync
+    kill_redis()
+    wait_for(lambda: logged("store unreachable"), "the outage to be logged")
+    feed(100)
+    wait_for(lambda: logged("s since the last sync", 2), "a second staleness report")
+    if run(cli, "state", "apply", "pause", "--store", url, "--key-file", key_file,
+           os.path.join(tmp, "a.yaml"), check=False).returncode != 2:
+        fail("a write to the dead store did not exit 2")
+    start_redis()
+    if stored()[0] != rb_rev:
+        fail("Redis came back without the rollback (AOF)")
+    st("apply", "confirm", "traffic_halted", "--at", "2026-03-02T09:05:00Z")
+    conf_rev, conf_value = remember()
+    wait_for(lambda: logged(f"state revision {conf_rev} "), "the resync after the outage")
+    feed(100)
+    # 4. bad values written straight into Redis
+    local = os.path.join(tmp, "local-state")
+    with open(local, "w") as f:
+        f.write(state_line(conf_value) + "\n")
+    run(cli, "state", "apply", "confirm", "previous_restored", "--state", local,
+        os.path.join(tmp, "a.yaml"), "--at", "2026-03-02T09:10:00Z")
+    next_line = open(local).read().strip()
+    other_state = os.path.join(tmp, "other-state")
+    with open(other_state, "w") as f:
+        f.write(state_line(conf_value) + "\n")
+    run(cli, "state", "migrate", "--from", os.path.join(tmp, "a.yaml"), "--state", other_state,
+        os.path.join(tmp, "other.yaml"))
+    other_line = open(other_state).read().strip()
+    bad = [
+        ("unsigned", conf_rev + 1, next_line),
+        ("forged", conf_rev + 1, sign(conf_rev + 1, next_line, key=b"x" * 32)),
+        ("another plan's", conf_rev + 1, sign(conf_rev + 1, other_line)),
+        ("replayed", running_rev, running_value),
+    ]
+    for n, (what, rev, value) in enumerate(bad, 1):
+        cmd("HSET", HASH, "rev", rev, "value", value)
+        wait_for(lambda: logged("store state refused", n), f"the {what} value to be refused")
+        feed(50)
+    marks["bad"] = sent
+    cmd("HSET", HASH, "rev", conf_rev, "value", conf_value)
+    # 5. SIGHUP with an edited plan: the store's state is migrated
+    shutil.copy(os.path.join(tmp, "a1.yaml"), plan_file + ".tmp")
+    os.replace(plan_file + ".tmp", plan_file)
+    proxy.send_signal(signal.SIGHUP)
+    wait_for(lambda: logged("store state carried over to the edited plan: rolling_back"),
+             "the store's state to be migrated")
+    mig_rev, mig_value = remember("a1")
+    if mig_rev != conf_rev + 1:
+        fail(f"migrated revision {mig_rev}, want {conf_rev + 1}")
+    shown = json.loads(run(cli, "state", "show", "--store", url, "--key-file", key_file,
+                           os.path.join(tmp, "a1.yaml"), "--json").stdout)
+    if shown["revision"] != mig_rev or shown["status"] != "rolling_back":
+        fail(f"the CLI with the edited plan reads {shown}")
+    wait_for(lambda: logged(f"state revision {mig_rev} "), "the migrated state in force")
+    marks["edit"] = sent + 1
+    feed(100)
+    proxy.stdin.close()
+    if proxy.wait(timeout=30) != 0:
+        fail(f"the proxy exited {proxy.returncode}")
+    err.close()
+    out.close()
+
+    # every answer against `rollout decide` for the plan and state it names
+    answers = {}
+    for line in open(os.path.join(tmp, "out")):
+        seq, variant, label, reason, plan, state = line.split()
+        answers[int(seq)] = (variant, label, reason, plan.split("=")[1], state.split("=")[1])
+    if sorted(answers) != list(range(1, sent + 1)):
+        fail(f"{len(answers)} answers for {sent} requests")
+    used = {}
+    for seq, (variant, label, reason, plan, revision) in sorted(answers.items()):
+        rev = int(revision)
+        if rev not in configs or plan != "demo-store":
+            fail(f"request {seq} used an unknown plan/state {plan} {revision}")
+        if seq >= marks["rollback"] and variant != "STABLE":
+            fail(f"request {seq} is {variant} after the rollback")
+        if seq >= marks["edit"] and rev != mig_rev:
+            fail(f"request {seq} after the edit used revision {rev}")
+        if marks["rollback"] <= seq <= marks["bad"] and rev not in (rb_rev, conf_rev):
+            fail(f"request {seq} used revision {rev} during the outage or the bad values")
+        used[rev] = used.get(rev, 0) + 1
+    expected = {}
+    for seq, (variant, label, reason, plan, revision) in answers.items():
+        plan_name, line = configs[int(revision)]
+        org, user, session, attrs = request(seq - 1)
+        c = [cli, "decide", os.path.join(tmp, f"{plan_name}.yaml"), "--at", AT, "--state", line,
+             "--json"]
+        for flag, value in (("--org", org), ("--user", user), ("--session", session)):
+            if value is not None:
+                c += [flag, value]
+        for k, v in attrs:
+            c += ["--attr", f"{k}={v}"]
+        want = json.loads(run(*c).stdout)
+        if (variant.lower(), label, reason) != (want["variant"], want["version"], want["reason"]):
+            fail(f"request {seq} (revision {revision}): proxy {variant} {label} {reason}, "
+                 f"rollout decide {want['variant']} {want['version']} {want['reason']}")
+    if set(used) != {running_rev, rb_rev, conf_rev, mig_rev}:
+        fail(f"revisions used: {used}")
+    print(f"check_proxy_store: {sent} answers checked against rollout decide "
+          f"(revision: requests {dict(sorted(used.items()))})")
+
+    # no state and no store: STABLE for everyone
+    dead = f"redis://127.0.0.1:{free_port()}"
+    r = subprocess.run([demo, "--plan", os.path.join(tmp, "a.yaml"), "--store", dead,
+                        "--workers", "2", "--at", AT],
+                       input="".join(f"org-{i} u{i} s{i}\n- - s{i} email=a{i}@example.com\n"
+                                     for i in range(50)),
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0 or "store unreachable at start" not in r.stderr:
+        fail(f"the proxy without a store: exit {r.returncode}: {r.stderr}")
+    lines = r.stdout.splitlines()
+    if len(lines) != 100 or any(l.split()[1] != "STABLE" or "state=0" not in l for l in lines):
+        fail("a proxy with no state and no store did not answer STABLE for everyone:\n"
+             + "\n".join(lines[:5]))
+    print("check_proxy_store: no state, no store: 100 requests STABLE")
+finally:
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+    if redis and redis.poll() is None:
+        kill_redis()
+    shutil.rmtree(tmp, ignore_errors=True)
+print("check_proxy_store: ok")
+PY
