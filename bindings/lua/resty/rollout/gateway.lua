@@ -28,6 +28,17 @@
 --   * no line in the dict means "no event yet": decisions use the plan's own
 --     schedule (started at the plan's start, no gate decided).
 --
+-- With a store (init{ store = "redis://...", key_file = ... }): the state
+-- is the fleet's, kept in the store (docs/fleet.md). One process per nginx
+-- instance, the privileged agent, follows it (rollout_store_watch: pushed
+-- changes within milliseconds, a poll every 250 ms besides) and writes each
+-- verified state into the dict; workers read the dict exactly as without a
+-- store, so no request ever waits on the store. Admin events go to the store
+-- as a compare-and-set (rollout_store_apply). A store outage changes
+-- nothing: the dict keeps the last good state, and /_rollout/state reports
+-- how old it is. "No state" means STABLE for everyone (a fresh, not started
+-- state), never the plan's schedule. docs/lua.md, "A store for the fleet".
+--
 -- Reloading the plan: edit the file, then `nginx -s reload` (HUP). nginx
 -- runs init_by_lua again in the master, starts new workers with the new
 -- plan and lets the old ones finish their requests, so nothing is dropped.
@@ -54,6 +65,12 @@ _M.plan = nil
 
 local plan
 local dict, state_key, lock_key, active_key
+-- With a store: its URL and options (the key's bytes read by init in the
+-- master, before the workers fork and drop privileges), the state that
+-- stands for "none yet" (not started: STABLE for everyone), and the
+-- dict's keys where the agent records its sync for /_rollout/state
+local store_cfg, fresh_state, sync_key
+local store_config
 -- Per worker: the last line read from the dict and what it decoded to.
 local cached_text, cached_state, cached_err = nil, nil, nil
 
@@ -143,7 +160,7 @@ end
 -- the plan that served until now over to it. true, or nil and why not (the
 -- dict is then as it was, but for a carried state written under p's key,
 -- which nothing reads until p serves).
-local function take_over(p, text)
+local function take_over(p, text, with_store)
     local id, fp = p:id(), p:fingerprint()
     local lock = "lock:" .. id
     local locked = false
@@ -192,12 +209,276 @@ local function take_over(p, text)
                         " bytes): " .. tostring(terr) .. "; make lua_shared_dict larger"
         end
         dict:set(active, fp)
-        if prev ~= nil then dict:delete("plan:" .. prev) end
+        if prev ~= nil then
+            -- with a store, the store's copy of the state is migrated too,
+            -- by the sync process (it holds the connection): it needs the
+            -- plan the stored state was written for
+            if with_store then
+                local ptext = dict:get("plan:" .. prev)
+                if ptext then dict:set("from:" .. fp, ptext) end
+            end
+            dict:delete("plan:" .. prev)
+        end
         return true
     end)
     dict:delete(lock)
     if not ok then error(res, 0) end
     return res, why
+end
+
+-- ---- the fleet's store ---------------------------------------------------------------
+--
+-- One sync per nginx instance: the privileged agent (lua-resty-core's
+-- ngx.process), a process nginx forks beside the workers that serves no
+-- request. Its loop is one ngx.timer callback per rollout_store_watch call:
+-- the call blocks that process for at most sync_wait_ms (plus the store's
+-- timeout), then the callback schedules the next one and returns to nginx's
+-- event loop, so a reload or a stop reaches the agent within that bound.
+-- Blocking is what the agent is for: it runs the C component (hiredis, the
+-- HMAC check, the plan and replay checks) unchanged, where a cosocket timer
+-- in a worker would need the protocol, the signature and the decoding
+-- written again in Lua.
+
+local STORE_DOWN = { ROLLOUT_ERR_STORE = true, ROLLOUT_ERR_TIMEOUT = true }
+
+local function positive(v, what, default)
+    if v == nil then return default end
+    if type(v) ~= "number" or v < 1 or v ~= math.floor(v) then
+        error("rollout gateway: " .. what .. ": a positive integer expected", 3)
+    end
+    return v
+end
+
+-- The store's configuration from init's options: checked (the URL parsed,
+-- the key read) in the master, so a wrong one refuses the configuration.
+store_config = function(opts)
+    if type(opts.store) ~= "string" then return nil, "store: a URL expected" end
+    local ok, err = rollout.load_store_library(opts.store_library)
+    if not ok then return nil, err end
+    local cfg = {
+        url = opts.store,
+        timeout_ms = positive(opts.store_timeout_ms, "store_timeout_ms", 500),
+        poll_interval_ms = positive(opts.poll_interval_ms, "poll_interval_ms", 250),
+        wait_ms = positive(opts.sync_wait_ms, "sync_wait_ms", 500),
+        stale_after = positive(opts.stale_after, "stale_after", 5),
+        subscribe = opts.subscribe ~= false,
+    }
+    if opts.key_file ~= nil then
+        if type(opts.key_file) ~= "string" then return nil, "key_file: a path expected" end
+        local key, kerr = rollout.read_key_file(opts.key_file)
+        if not key then return nil, "key_file: " .. kerr end
+        cfg.key = key
+    end
+    local st, serr = rollout.store_open(cfg.url, { lazy = true, key = cfg.key })
+    if not st then return nil, serr end
+    cfg.name = st.name
+    st:close()
+    local okp, process = pcall(require, "ngx.process")
+    if not okp then return nil, "a store needs lua-resty-core's ngx.process" end
+    local pok, perr = process.enable_privileged_agent()
+    if not pok then return nil, "cannot enable the privileged agent: " .. tostring(perr) end
+    return cfg
+end
+
+local function store_open(cfg, extra)
+    local o = { key = cfg.key, require_signature = cfg.key ~= nil, timeout_ms = cfg.timeout_ms,
+                poll_interval_ms = cfg.poll_interval_ms, subscribe = cfg.subscribe }
+    for k, v in pairs(extra or {}) do o[k] = v end
+    return rollout.store_open(cfg.url, o)
+end
+
+-- Writes a state into the dict, under the admin lock, unless the dict
+-- already holds this revision or a later one: the agent and an admin
+-- request may both publish the same change, in either order.
+local function publish(s, wait)
+    local line, rev = s:encode(), s:revision()
+    for _ = 1, 500 do
+        if dict:add(lock_key, true, 5) then
+            local cur = dict:get(state_key)
+            local held = cur and plan:decode_state(cur)
+            local wrote = false
+            if not held or held:revision() < rev then
+                dict:set(state_key, line)
+                wrote = true
+            end
+            dict:delete(lock_key)
+            return wrote
+        end
+        wait(0.01)
+    end
+    return nil
+end
+
+-- The agent's side ------------------------------------------------------------------
+
+local agent = nil   -- { st, from_text, err, err_since, err_logged_at }
+
+local function now_s()
+    ngx.update_time()
+    return ngx.now()
+end
+
+local function sync_error(msg, code)
+    local t = now_s()
+    dict:set(sync_key .. "error", msg)
+    dict:set(sync_key .. "error_code", code)
+    dict:set(sync_key .. "error_at", t)
+    if STORE_DOWN[code] then
+        if not agent.down_since then agent.down_since = t end
+        -- the first failure, and then every 10 s while it lasts
+        if agent.err ~= msg or t - (agent.err_logged_at or 0) >= 10 then
+            local ok_at = dict:get(sync_key .. "ok_at")
+            local held = dict:get(state_key)
+            local s = held and plan:decode_state(held)
+            ngx.log(ngx.ERR, "rollout: store ", store_cfg.name, " unreachable for ",
+                    ("%.1f"):format(t - agent.down_since), " s (", msg, "); routing stays on ",
+                    s and ("revision " .. s:revision() .. ", " .. s:status()) or "no state (STABLE)",
+                    ", last synced ", ok_at and ("%.1f s ago"):format(t - ok_at) or "never")
+            agent.err_logged_at = t
+        end
+    else
+        -- a refused value: reported once by the store component
+        ngx.log(ngx.ERR, "rollout: store ", store_cfg.name, ": ", msg, " (", code,
+                "); the gateway keeps its last good state")
+    end
+    agent.err = msg
+end
+
+local function sync_ok()
+    local t = now_s()
+    dict:set(sync_key .. "ok_at", t)
+    if agent.down_since then
+        ngx.log(ngx.NOTICE, "rollout: store ", store_cfg.name, " reachable again after ",
+                ("%.1f"):format(t - agent.down_since), " s")
+        agent.down_since = nil
+    end
+    agent.err = nil
+end
+
+-- A plan edit: the store still holds the state of the plan this one
+-- replaced (docs/fleet.md, "Plan edits"). Migrate it and compare-and-set it
+-- in place of the revision read; when the compare-and-set loses, the state
+-- moved on: next time round, read it again (still the old plan's: migrate
+-- that one; already this plan's: another gateway did it, nothing to do).
+local function migrate_store()
+    local old, lerr = rollout.load_string(agent.from_text, "the plan before the edit")
+    if not old then
+        ngx.log(ngx.ERR, "rollout: the plan before the edit does not load: ", lerr)
+        agent.from_text = nil
+        return
+    end
+    local s, err, code = agent.st:load(old)
+    if not s then
+        if STORE_DOWN[code] then return sync_error(err, code) end
+        -- none stored, or not the old plan's (migrated already): nothing to carry
+        if code ~= "ROLLOUT_ERR_NOT_FOUND" and code ~= "ROLLOUT_ERR_STATE_PLAN" then
+            sync_error(err, code)
+        end
+        agent.from_text = nil
+        dict:delete("from:" .. state_key)
+        return
+    end
+    local m, merr = plan:migrate(s, old)
+    if not m then
+        ngx.log(ngx.ERR, "rollout: the store's state (revision ", s:revision(), ", ", s:status(),
+                ") cannot be carried over to this plan: ", merr,
+                "; this gateway keeps its own state until the store holds one of this plan")
+        agent.from_text = nil
+        return
+    end
+    local ok, perr, pcode = agent.st:put(plan, s:revision(), m)
+    if ok then
+        ngx.log(ngx.WARN, "rollout: plan edited: the store's state carried over (revision ",
+                s:revision(), " -> ", m:revision(), ", ", m:status(), ")")
+        publish(m, ngx.sleep)
+    elseif pcode == "ROLLOUT_ERR_CONFLICT" then
+        ngx.log(ngx.NOTICE, "rollout: the store's state changed while migrating it: ", perr,
+                "; reading it again")
+        return
+    elseif STORE_DOWN[pcode] then
+        return sync_error(perr, pcode)
+    else
+        ngx.log(ngx.ERR, "rollout: the migrated state was not written: ", perr)
+    end
+    agent.from_text = nil
+    dict:delete("from:" .. state_key)
+end
+
+local function sync_once()
+    if not agent.st then
+        local st, err, code = store_open(store_cfg, { lazy = true })
+        if not st then sync_error(err, code or "ROLLOUT_ERR_STORE") return 0.25 end
+        agent.st = st
+    end
+    if agent.from_text then
+        migrate_store()
+        if agent.from_text and agent.down_since then return 0.25 end
+    end
+    local cur = dict:get(state_key)
+    local held = cur and plan:decode_state(cur)
+    local s, err, code = agent.st:watch(plan, held and held:revision() or 0, store_cfg.wait_ms)
+    if s then
+        sync_ok()
+        if publish(s, ngx.sleep) then
+            ngx.log(ngx.NOTICE, "rollout: state from the store: revision ", s:revision(), ", ",
+                    s:status())
+        end
+    elseif s == false then
+        sync_ok()
+    else
+        sync_error(err, code)
+        if STORE_DOWN[code] then return 0.25 end
+        -- the old plan's state, after an edit this agent could not migrate
+        -- yet (e.g. another generation wrote it meanwhile): try again
+        if code == "ROLLOUT_ERR_STATE_PLAN" then agent.from_text = dict:get("from:" .. state_key) end
+    end
+    return 0
+end
+
+local function sync_step(premature)
+    if premature or ngx.worker.exiting() then
+        if agent and agent.st then agent.st:close() agent.st = nil end
+        return
+    end
+    local ok, delay = pcall(sync_once)
+    if not ok then
+        ngx.log(ngx.ERR, "rollout: store sync: ", delay)
+        delay = 1
+    end
+    local tok, terr = ngx.timer.at(delay, sync_step)
+    if not tok and terr ~= "process exiting" then
+        ngx.log(ngx.ALERT, "rollout: store sync stopped: ", terr)
+    end
+end
+
+-- init_worker(): from init_worker_by_lua. With a store, starts the sync in
+-- the privileged agent; nothing in the workers. Without one, nothing.
+function _M.init_worker()
+    if not store_cfg then return true end
+    local process = require "ngx.process"
+    if process.type() ~= "privileged agent" then return true end
+    agent = { from_text = dict:get("from:" .. state_key) }
+    ngx.log(ngx.NOTICE, "rollout: store sync for ", plan:id(), " from ", store_cfg.name,
+            store_cfg.subscribe and " (push and poll)" or " (poll only)")
+    local ok, err = ngx.timer.at(0, sync_step)
+    if not ok then ngx.log(ngx.ALERT, "rollout: cannot start the store sync: ", err) end
+    return ok
+end
+
+-- What /_rollout/state reports of the sync: when this instance last heard
+-- from the store, how old that makes its state, and the last error.
+local function sync_report(now)
+    local ok_at = dict:get(sync_key .. "ok_at")
+    local err_at = dict:get(sync_key .. "error_at")
+    local age = ok_at and math.max(0, now - ok_at) or nil
+    return {
+        url = store_cfg.name, signed = store_cfg.key ~= nil,
+        last_sync = ok_at, age = age,
+        stale = age == nil or age > store_cfg.stale_after,
+        last_error = err_at and dict:get(sync_key .. "error") or nil,
+        last_error_code = err_at and dict:get(sync_key .. "error_code") or nil,
+        last_error_at = err_at,
+    }
 end
 
 -- init{ plan = FILE, dict = "rollout", library = nil,
@@ -217,6 +498,13 @@ end
 -- header sent empty) the empty string (docs/targeting.md). upstreams: what
 -- route() returns for each variant. reason_var: the variable (declared with
 -- set) route() puts the decision's label in.
+-- store: the fleet's store ("redis://[[user]:password@]host[:port][/db]" or
+-- "unix:///path"); key_file: the HMAC key file (states must then be signed);
+-- store_timeout_ms (500), poll_interval_ms (250), sync_wait_ms (500: how
+-- long one watch call blocks the agent), stale_after (5 s: when
+-- /_rollout/state calls the state stale), subscribe (false: poll only),
+-- store_library (an explicit librollout_store.so.0). A store needs
+-- init_worker() in init_worker_by_lua as well.
 function _M.init(opts)
     if type(opts) ~= "table" or type(opts.plan) ~= "string" then
         error("rollout gateway: init{ plan = FILE } expected", 2)
@@ -233,7 +521,12 @@ function _M.init(opts)
     if not dict then
         error("rollout gateway: no lua_shared_dict named \"" .. name .. "\"", 2)
     end
-    local took, terr = take_over(p, text)
+    local cfg
+    if opts.store ~= nil then
+        cfg, err = store_config(opts)
+        if not cfg then error("rollout gateway: " .. err, 2) end
+    end
+    local took, terr = take_over(p, text, cfg ~= nil)
     if not took then
         error("rollout gateway: " .. opts.plan .. ": " .. terr ..
               " (the serving plan and state stay)", 2)
@@ -295,6 +588,9 @@ function _M.init(opts)
     end
     plan = p
     _M.plan = plan
+    store_cfg = cfg
+    fresh_state = cfg and plan:new_state() or nil
+    sync_key = "sync:" .. plan:fingerprint() .. ":"
     bad_state_text, bad_state_label = nil, nil
     -- the fingerprint (a digest of the normalized plan, id included) names
     -- the plan; a short key because every request hashes it (crc32) to
@@ -308,7 +604,8 @@ function _M.init(opts)
     -- already recorded for it (e.g. a rollback that survives the reload)
     local text = dict:get(state_key)
     ngx.log(ngx.NOTICE, "rollout: plan ", plan:id(), " (", plan:fingerprint(), ") from ",
-            opts.plan, text and (", state " .. text) or ", no state yet")
+            opts.plan, text and (", state " .. text) or ", no state yet",
+            cfg and (", store " .. cfg.name .. (cfg.key and " (signed)" or " (unsigned)")) or "")
     return plan
 end
 
@@ -321,7 +618,9 @@ function _M.state()
     local text = dict:get(state_key)
     if text ~= cached_text then
         if text == nil then
-            cached_state, cached_err = nil, nil
+            -- with a store, no state yet is not started: STABLE for
+            -- everyone until the fleet's state arrives
+            cached_state, cached_err = fresh_state, nil
         else
             local s, err = plan:decode_state(text)
             cached_state, cached_err = s, err
@@ -514,6 +813,7 @@ end
 local function current_state(plan, now)
     local text = dict:get(state_key)
     if text then return plan:decode_state(text) end
+    if fresh_state then return fresh_state end
     local s = plan:new_state()
     if now >= plan:start() then
         local started, err = plan:apply(s, "start", plan:start())
@@ -592,6 +892,41 @@ local function explain(args, now)
     return respond(200, d)
 end
 
+-- An event through the store: read, apply, compare-and-set, retried on a
+-- conflict (rollout_store_apply), in this worker. It blocks the worker for
+-- at most a connect, then a read and a compare-and-set per attempt, each
+-- bounded by store_timeout_ms: admin requests are rare and come from
+-- operators, and an operator must learn at once whether the fleet took the
+-- event (200) or not (503 with the store's error, nothing written). The
+-- state written is put into this instance's dict as well, so its next
+-- request follows it; the other gateways get it from the store's push.
+local function store_event(plan, event, now)
+    if dict:get(active_key) ~= state_key then
+        return respond(503, { error = retiring(), code = "RELOADED" })
+    end
+    local st, err, code = store_open(store_cfg, { max_retries = 10 })
+    local nxt, actions
+    if st then
+        nxt, actions, code = st:apply(plan, event, now)
+        if not nxt then err = actions end
+        st:close()
+    end
+    if not nxt then
+        local status = (code == "ROLLOUT_ERR_TRANSITION" or code == "ROLLOUT_ERR_NOT_FOUND" or
+                        code == "ROLLOUT_ERR_CONFLICT") and 409 or
+                       ((code == "ROLLOUT_ERR_ARG" or code == "ROLLOUT_ERR_VALUE") and 400 or 503)
+        ngx.log(ngx.WARN, "rollout: event ", event.type, " not applied: ", err)
+        return respond(status, { error = err, code = code })
+    end
+    publish(nxt, ngx.sleep)
+    local body = describe(plan, nxt, now)
+    body.actions = actions
+    body.store = sync_report(ngx.now())
+    ngx.log(ngx.WARN, "rollout: event ", event.type, " applied through the store ",
+            store_cfg.name, "; status ", body.status, ", revision ", body.revision)
+    return respond(200, body)
+end
+
 -- Handles, from a location that only loopback may reach:
 --   GET    .../state                  the state, the plan and each cohort's weight now
 --   GET    .../explain?org=&user=&session=&<attr>=   a context's decision, label and
@@ -611,9 +946,16 @@ function _M.admin()
         if method == "GET" then
             local s, err = current_state(plan, now)
             if not s then return respond(500, { error = err }) end
-            if not dict:get(state_key) then s = nil end
-            return respond(200, describe(plan, s, now))
+            if not dict:get(state_key) and not store_cfg then s = nil end
+            local body = describe(plan, s, now)
+            if store_cfg then body.store = sync_report(ngx.now()) end
+            return respond(200, body)
         elseif method == "DELETE" then
+            if store_cfg then
+                return respond(409, { error = "the state is the fleet's, in the store " ..
+                                      store_cfg.name .. "; a gateway does not delete it",
+                                      code = "STORE" })
+            end
             local done, err, code = with_lock(function()
                 if dict:get(active_key) ~= state_key then return nil, retiring(), "RELOADED" end
                 dict:delete(state_key)
@@ -638,6 +980,8 @@ function _M.admin()
         override = args.override == "1" or args.override == "true",
     }
     if type(event.type) ~= "string" then return respond(400, { error = "name=EVENT is required" }) end
+
+    if store_cfg then return store_event(plan, event, now) end
 
     local result, err, code = with_lock(function()
         if dict:get(active_key) ~= state_key then return nil, retiring(), "RELOADED" end
