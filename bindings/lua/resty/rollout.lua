@@ -1626,4 +1626,38 @@ function Store:watch(plan, after, wait_ms)
     return wrap_state(s)
 end
 
+-- ---- for a sync run in another thread (resty/rollout/sync_thread.lua) ------------
+--
+-- nginx's worker threads (ngx.run_worker_thread) run Lua in VMs of their
+-- own, which can share only numbers and strings with the worker. The store
+-- handle and the plan live in the process, so they cross as addresses; the
+-- worker keeps both alive, and uses neither while the thread does.
+
+function _M.library_paths() return loaded_from, S_from end
+
+function _M.address(obj)
+    local p = obj._st or obj._ptr
+    return tonumber(ffi.cast("uintptr_t", p))
+end
+
+local function as_plan_ptr(addr) return ffi.cast("rollout_plan *", addr) end
+local function as_store_ptr(addr) return ffi.cast("rollout_store *", addr) end
+
+-- watch by addresses: the state's text; false; or nil, message, code.
+function _M.watch_at(st_addr, plan_addr, after, wait_ms)
+    local s = state_ct()
+    local rc = S.rollout_store_watch(as_store_ptr(st_addr), as_plan_ptr(plan_addr), after,
+                                     wait_ms, s, err)
+    if rc == NO_CHANGE then return false end
+    if rc ~= 0 then return store_fail(rc) end
+    local n = C.rollout_state_encode(s, state_text, STATE_TEXT_MAX)
+    return ffi_string(state_text, n)
+end
+
+-- The store as a Store object around an address the caller owns (not closed
+-- by this object).
+function _M.store_at(st_addr)
+    return setmetatable({ _st = as_store_ptr(st_addr), name = "" }, Store)
+end
+
 return _M

@@ -29,9 +29,10 @@
 --     schedule (started at the plan's start, no gate decided).
 --
 -- With a store (init{ store = "redis://...", key_file = ... }): the state
--- is the fleet's, kept in the store (docs/fleet.md). One process per nginx
--- instance, the privileged agent, follows it (rollout_store_watch: pushed
--- changes within milliseconds, a poll every 250 ms besides) and writes each
+-- is the fleet's, kept in the store (docs/fleet.md). One sync per nginx
+-- instance, in worker 0 with the blocking calls in nginx's thread pool,
+-- follows it (rollout_store_watch: pushed changes within milliseconds, a
+-- poll every 250 ms besides) and writes each
 -- verified state into the dict; workers read the dict exactly as without a
 -- store, so no request ever waits on the store. Admin events go to the store
 -- as a compare-and-set (rollout_store_apply). A store outage changes
@@ -228,16 +229,17 @@ end
 
 -- ---- the fleet's store ---------------------------------------------------------------
 --
--- One sync per nginx instance: the privileged agent (lua-resty-core's
--- ngx.process), a process nginx forks beside the workers that serves no
--- request. Its loop is one ngx.timer callback per rollout_store_watch call:
--- the call blocks that process for at most sync_wait_ms (plus the store's
--- timeout), then the callback schedules the next one and returns to nginx's
--- event loop, so a reload or a stop reaches the agent within that bound.
--- Blocking is what the agent is for: it runs the C component (hiredis, the
--- HMAC check, the plan and replay checks) unchanged, where a cosocket timer
--- in a worker would need the protocol, the signature and the decoding
--- written again in Lua.
+-- One sync per nginx instance: worker 0 (a respawned worker 0 takes it over,
+-- and a reload's new worker 0 replaces the old one's) runs a loop of
+-- ngx.timer callbacks, each one rollout_store_watch call with a bounded wait.
+-- The call blocks, so it runs in one of nginx's worker threads
+-- (ngx.run_worker_thread): the worker's event loop goes on serving requests
+-- meanwhile, and only the result (a state's text) comes back, to be
+-- decoded and written into the dict. Blocking in a thread lets the C
+-- component (hiredis, the HMAC check, the plan and replay checks) run
+-- unchanged, where a cosocket loop would need the protocol, the signature
+-- and the decoding written again in Lua. (OpenResty's privileged agent
+-- would be the other home for it; Debian's nginx lacks the patch it needs.)
 
 local STORE_DOWN = { ROLLOUT_ERR_STORE = true, ROLLOUT_ERR_TIMEOUT = true }
 
@@ -253,6 +255,10 @@ end
 -- the key read) in the master, so a wrong one refuses the configuration.
 store_config = function(opts)
     if type(opts.store) ~= "string" then return nil, "store: a URL expected" end
+    if type(ngx.run_worker_thread) ~= "function" then
+        return nil, "a store needs ngx.run_worker_thread (lua-nginx-module 0.10.21 or later, " ..
+                    "nginx built --with-threads)"
+    end
     local ok, err = rollout.load_store_library(opts.store_library)
     if not ok then return nil, err end
     local cfg = {
@@ -262,6 +268,7 @@ store_config = function(opts)
         wait_ms = positive(opts.sync_wait_ms, "sync_wait_ms", 500),
         stale_after = positive(opts.stale_after, "stale_after", 5),
         subscribe = opts.subscribe ~= false,
+        thread_pool = opts.thread_pool or "rollout",
     }
     if opts.key_file ~= nil then
         if type(opts.key_file) ~= "string" then return nil, "key_file: a path expected" end
@@ -273,10 +280,7 @@ store_config = function(opts)
     if not st then return nil, serr end
     cfg.name = st.name
     st:close()
-    local okp, process = pcall(require, "ngx.process")
-    if not okp then return nil, "a store needs lua-resty-core's ngx.process" end
-    local pok, perr = process.enable_privileged_agent()
-    if not pok then return nil, "cannot enable the privileged agent: " .. tostring(perr) end
+    cfg.lib, cfg.store_lib = rollout.library_paths()
     return cfg
 end
 
@@ -288,9 +292,9 @@ local function store_open(cfg, extra)
 end
 
 -- Writes a state into the dict, under the admin lock, unless the dict
--- already holds this revision or a later one: the agent and an admin
+-- already holds this revision or a later one: the sync and an admin
 -- request may both publish the same change, in either order.
-local function publish(s, wait)
+local function publish(s)
     local line, rev = s:encode(), s:revision()
     for _ = 1, 500 do
         if dict:add(lock_key, true, 5) then
@@ -304,18 +308,23 @@ local function publish(s, wait)
             dict:delete(lock_key)
             return wrote
         end
-        wait(0.01)
+        ngx.sleep(0.01)
     end
     return nil
 end
 
--- The agent's side ------------------------------------------------------------------
+-- The sync's side (worker 0) --------------------------------------------------------
 
-local agent = nil   -- { st, from_text, err, err_since, err_logged_at }
+local agent = nil   -- { st, from_text, err, down_since, err_logged_at }
 
 local function now_s()
     ngx.update_time()
     return ngx.now()
+end
+
+local function held_state()
+    local cur = dict:get(state_key)
+    return cur and plan:decode_state(cur)
 end
 
 local function sync_error(msg, code)
@@ -328,8 +337,7 @@ local function sync_error(msg, code)
         -- the first failure, and then every 10 s while it lasts
         if agent.err ~= msg or t - (agent.err_logged_at or 0) >= 10 then
             local ok_at = dict:get(sync_key .. "ok_at")
-            local held = dict:get(state_key)
-            local s = held and plan:decode_state(held)
+            local s = held_state()
             ngx.log(ngx.ERR, "rollout: store ", store_cfg.name, " unreachable for ",
                     ("%.1f"):format(t - agent.down_since), " s (", msg, "); routing stays on ",
                     s and ("revision " .. s:revision() .. ", " .. s:status()) or "no state (STABLE)",
@@ -337,7 +345,7 @@ local function sync_error(msg, code)
             agent.err_logged_at = t
         end
     else
-        -- a refused value: reported once by the store component
+        -- a refused value: the store component reports each one once
         ngx.log(ngx.ERR, "rollout: store ", store_cfg.name, ": ", msg, " (", code,
                 "); the gateway keeps its last good state")
     end
@@ -355,50 +363,37 @@ local function sync_ok()
     agent.err = nil
 end
 
+local function in_thread(fn, ...)
+    return ngx.run_worker_thread(store_cfg.thread_pool, "resty.rollout.sync_thread", fn,
+                                 store_cfg.lib, store_cfg.store_lib, ...)
+end
+
 -- A plan edit: the store still holds the state of the plan this one
--- replaced (docs/fleet.md, "Plan edits"). Migrate it and compare-and-set it
--- in place of the revision read; when the compare-and-set loses, the state
--- moved on: next time round, read it again (still the old plan's: migrate
--- that one; already this plan's: another gateway did it, nothing to do).
+-- replaced (docs/fleet.md, "Plan edits"). sync_thread.migrate migrates it
+-- and compare-and-sets it in place of the revision it read; a lost
+-- compare-and-set means the state moved on: the next round reads it again
+-- (still the old plan's: migrate that one; this plan's: another gateway
+-- did it, nothing to do).
 local function migrate_store()
-    local old, lerr = rollout.load_string(agent.from_text, "the plan before the edit")
-    if not old then
-        ngx.log(ngx.ERR, "rollout: the plan before the edit does not load: ", lerr)
-        agent.from_text = nil
+    local held = held_state()
+    local ok, tag, a, b = in_thread("migrate", rollout.address(agent.st), agent.from_text,
+                                    dict:get("plan:" .. state_key), held and held:revision())
+    if not ok then return sync_error("worker thread: " .. tostring(tag), "ROLLOUT_ERR_IO") end
+    if tag == "down" then return sync_error(a, b) end
+    if tag == "conflict" then
+        ngx.log(ngx.NOTICE, "rollout: the store's state changed while it was migrated (", a,
+                "); reading it again")
         return
     end
-    local s, err, code = agent.st:load(old)
-    if not s then
-        if STORE_DOWN[code] then return sync_error(err, code) end
-        -- none stored, or not the old plan's (migrated already): nothing to carry
-        if code ~= "ROLLOUT_ERR_NOT_FOUND" and code ~= "ROLLOUT_ERR_STATE_PLAN" then
-            sync_error(err, code)
-        end
-        agent.from_text = nil
-        dict:delete("from:" .. state_key)
-        return
-    end
-    local m, merr = plan:migrate(s, old)
-    if not m then
-        ngx.log(ngx.ERR, "rollout: the store's state (revision ", s:revision(), ", ", s:status(),
-                ") cannot be carried over to this plan: ", merr,
+    if tag == "written" then
+        ngx.log(ngx.WARN, "rollout: plan edited: the store's state carried over (", b, ")")
+        local m = plan:decode_state(a)
+        if m then publish(m) end
+    elseif tag == "cannot" then
+        ngx.log(ngx.ERR, "rollout: the store's state cannot be carried over to this plan: ", a,
                 "; this gateway keeps its own state until the store holds one of this plan")
-        agent.from_text = nil
-        return
-    end
-    local ok, perr, pcode = agent.st:put(plan, s:revision(), m)
-    if ok then
-        ngx.log(ngx.WARN, "rollout: plan edited: the store's state carried over (revision ",
-                s:revision(), " -> ", m:revision(), ", ", m:status(), ")")
-        publish(m, ngx.sleep)
-    elseif pcode == "ROLLOUT_ERR_CONFLICT" then
-        ngx.log(ngx.NOTICE, "rollout: the store's state changed while migrating it: ", perr,
-                "; reading it again")
-        return
-    elseif STORE_DOWN[pcode] then
-        return sync_error(perr, pcode)
-    else
-        ngx.log(ngx.ERR, "rollout: the migrated state was not written: ", perr)
+    elseif tag == "refused" then
+        sync_error(a, b)
     end
     agent.from_text = nil
     dict:delete("from:" .. state_key)
@@ -414,22 +409,30 @@ local function sync_once()
         migrate_store()
         if agent.from_text and agent.down_since then return 0.25 end
     end
-    local cur = dict:get(state_key)
-    local held = cur and plan:decode_state(cur)
-    local s, err, code = agent.st:watch(plan, held and held:revision() or 0, store_cfg.wait_ms)
-    if s then
+    local held = held_state()
+    local ok, text, err, code = in_thread("watch", rollout.address(agent.st),
+                                          rollout.address(plan),
+                                          held and held:revision() or 0, store_cfg.wait_ms)
+    if not ok then
+        sync_error("worker thread: " .. tostring(text), "ROLLOUT_ERR_IO")
+        return 1
+    end
+    if text then
         sync_ok()
-        if publish(s, ngx.sleep) then
+        local s, derr = plan:decode_state(text)
+        if not s then
+            sync_error(derr, "ROLLOUT_ERR_STATE")
+        elseif publish(s) then
             ngx.log(ngx.NOTICE, "rollout: state from the store: revision ", s:revision(), ", ",
                     s:status())
         end
-    elseif s == false then
+    elseif text == false then
         sync_ok()
     else
         sync_error(err, code)
         if STORE_DOWN[code] then return 0.25 end
-        -- the old plan's state, after an edit this agent could not migrate
-        -- yet (e.g. another generation wrote it meanwhile): try again
+        -- the old plan's state after an edit not migrated yet (another
+        -- generation wrote it meanwhile): try again
         if code == "ROLLOUT_ERR_STATE_PLAN" then agent.from_text = dict:get("from:" .. state_key) end
     end
     return 0
@@ -451,15 +454,13 @@ local function sync_step(premature)
     end
 end
 
--- init_worker(): from init_worker_by_lua. With a store, starts the sync in
--- the privileged agent; nothing in the workers. Without one, nothing.
+-- init_worker(): from init_worker_by_lua. With a store, worker 0 starts the
+-- sync; nothing else. Without a store, nothing.
 function _M.init_worker()
-    if not store_cfg then return true end
-    local process = require "ngx.process"
-    if process.type() ~= "privileged agent" then return true end
+    if not store_cfg or ngx.worker.id() ~= 0 then return true end
     agent = { from_text = dict:get("from:" .. state_key) }
     ngx.log(ngx.NOTICE, "rollout: store sync for ", plan:id(), " from ", store_cfg.name,
-            store_cfg.subscribe and " (push and poll)" or " (poll only)")
+            store_cfg.subscribe and " (push and poll)" or " (poll only)", " in worker 0")
     local ok, err = ngx.timer.at(0, sync_step)
     if not ok then ngx.log(ngx.ALERT, "rollout: cannot start the store sync: ", err) end
     return ok
@@ -503,8 +504,9 @@ end
 -- store_timeout_ms (500), poll_interval_ms (250), sync_wait_ms (500: how
 -- long one watch call blocks the agent), stale_after (5 s: when
 -- /_rollout/state calls the state stale), subscribe (false: poll only),
--- store_library (an explicit librollout_store.so.0). A store needs
--- init_worker() in init_worker_by_lua as well.
+-- store_library (an explicit librollout_store.so.0), thread_pool ("rollout":
+-- the nginx thread_pool the sync's blocking calls run in). A store needs
+-- init_worker() in init_worker_by_lua and that thread_pool as well.
 function _M.init(opts)
     if type(opts) ~= "table" or type(opts.plan) ~= "string" then
         error("rollout gateway: init{ plan = FILE } expected", 2)
@@ -599,7 +601,8 @@ function _M.init(opts)
     -- one lock per rollout, shared with the other generation during a reload
     lock_key = "lock:" .. plan:id()
     active_key = "active:" .. plan:id()
-    cached_text, cached_state, cached_err = nil, nil, nil
+    -- a store's "no state yet" is not started (STABLE), from the first request
+    cached_text, cached_state, cached_err = nil, fresh_state, nil
     -- say which plan this configuration routes by, and whether a state is
     -- already recorded for it (e.g. a rollback that survives the reload)
     local text = dict:get(state_key)
@@ -918,7 +921,7 @@ local function store_event(plan, event, now)
         ngx.log(ngx.WARN, "rollout: event ", event.type, " not applied: ", err)
         return respond(status, { error = err, code = code })
     end
-    publish(nxt, ngx.sleep)
+    publish(nxt)
     local body = describe(plan, nxt, now)
     body.actions = actions
     body.store = sync_report(ngx.now())
