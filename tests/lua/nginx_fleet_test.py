@@ -53,7 +53,7 @@ def fleet_plan(text):
     assert text.count(old) == 1
     return text.replace(old, "    steps:\n      - {at: 0, weight: 20%, unit: org, gate: {id: ga-go, "
                              "at: 0, approvers: [sre-lead], on_no_go: hold}}\n"
-                             "      - {at: 1h, weight: 40%, unit: org}\n")
+                             "      - {at: 1h, weight: 80%, unit: org}\n")
 
 
 PLAN_A = fleet_plan(nt.PLAN_A)
