@@ -130,7 +130,7 @@ class Redis:
 # ---- one gateway ----------------------------------------------------------------------
 
 class Gateway:
-    def __init__(self, args, root, n, url, key_file, extra=""):
+    def __init__(self, args, root, n, url, key_file, extra="", workers=2, launcher=(), extra_header=True):
         self.prefix = os.path.join(root, "gw%d" % n)
         os.makedirs(os.path.join(self.prefix, "logs"))
         os.chmod(self.prefix, 0o755)
@@ -138,7 +138,7 @@ class Gateway:
         nt.replace_plan(self.plan, PLAN_A)
         self.port, sp, cp = nt.free_ports(3)
         conf = nt.make_config(self.prefix, self.plan, args.library, self.port, sp, cp,
-                              workers=2)
+                              workers=workers, extra_header=extra_header)
         with open(conf) as f:
             text = f.read()
         old = '            dict = "rollout",\n'
@@ -149,7 +149,7 @@ class Gateway:
         text = text.replace("# thread_pool rollout threads=1;", "thread_pool rollout threads=1;")
         with open(conf, "w") as f:
             f.write(text)
-        self.nginx = nt.Nginx(args.nginx, self.prefix, conf)
+        self.nginx = nt.Nginx(args.nginx, self.prefix, conf, launcher=launcher)
         self.error_log = os.path.join(self.prefix, "logs", "error.log")
 
     def state(self):
