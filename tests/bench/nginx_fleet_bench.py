@@ -104,7 +104,10 @@ def propagation(args, root, subscribe):
         for i in range(args.changes):
             time.sleep(rnd.uniform(0, 0.3))
             t0 = time.monotonic()
-            cli("apply", "pause" if i % 2 == 0 else "resume")
+            if i == args.changes - 1:
+                cli("apply", "rollback", "manual")
+            else:
+                cli("apply", "pause" if i % 2 == 0 else "resume")
             cli_ms.append((time.monotonic() - t0) * 1000)
             rev += 1
             deadline = time.monotonic() + 5
@@ -212,12 +215,16 @@ def main():
     ap.add_argument("--cli", required=True)
     ap.add_argument("--nginx", default="/usr/sbin/nginx")
     ap.add_argument("--redis", default=shutil.which("redis-server") or "redis-server")
-    ap.add_argument("--changes", type=int, default=40)
+    ap.add_argument("--changes", type=int, default=32,
+                    help="state changes: pause/resume in turn, then a rollback (at most 32: "
+                         "a plan allows 16 pauses)")
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--connections", type=int, default=32)
     args = ap.parse_args()
     args.library = os.path.abspath(args.library)
+    if not 2 <= args.changes <= 32:
+        ap.error("--changes: 2 to 32")
     root = tempfile.mkdtemp(prefix="rollout-fleet-bench-")
     os.chmod(root, 0o755)
     try:
