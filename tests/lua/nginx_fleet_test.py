@@ -15,7 +15,9 @@ temporary directory, signed states) and the `rollout` CLI as the operator:
 2. outage: Redis killed: every gateway keeps its answers, /_rollout/state
    reports the state stale with the store's error, the agent logs it; a CLI
    write exits 2 within seconds; Redis restarted on its AOF: the state is
-   there, and a change made after the restart reaches every gateway;
+   there, and a change made after the restart reaches every gateway; a
+   gateway started during the outage (no state, no store) answers STABLE
+   for everyone, then catches up;
 3. bad states written straight into Redis (unsigned, forged, another plan's,
    an older revision replayed) are refused by every gateway: state and
    answers unchanged, each refusal in every error log;
@@ -285,12 +287,24 @@ def main():
         status, res = nt.admin(gws[1].port, "POST", "/_rollout/event?name=pause")
         assert status == 503 and res["code"] in ("ROLLOUT_ERR_STORE", "ROLLOUT_ERR_TIMEOUT"), res
         log("store down: answers unchanged, stale reported, CLI exit 2 in %.2f s" % took)
+        # a gateway that starts now has no state and no store: STABLE for everyone
+        late = Gateway(args, root, 3, url, key_file)
+        gws.append(late)
+        late.nginx.start(late.port)
+        b = wait_for("the late gateway to report the outage",
+                     lambda: (lambda b: b if b["store"].get("last_error_code") else None)(late.state()))
+        assert b["status"] == "not_started" and b["revision"] == 0 and b["store"]["stale"], b
+        want_none = nt.expected(args.luajit, args.library, plan_a, b["state"], contexts)
+        assert all(v == "stable" for v, *_ in want_none)
+        nt.check_all(late.port, contexts, want_none, "started with no state and no store")
         redis.start()
         assert redis.cmd("HGET", HASH, "rev") == "4", "the AOF lost the state"
         for g in gws:
             wait_for("resync", lambda g=g: not g.state()["store"]["stale"])
         cli_ok("apply", "pause")
         wait_revision(gws, 5)
+        log("the gateway started during the outage caught up with the others")
+        gws.pop().nginx.stop()
         cli_ok("apply", "resume")
         cur = wait_revision(gws, 6)
         log("redis restarted (AOF): every gateway resynced and follows new changes")

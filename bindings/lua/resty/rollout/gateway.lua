@@ -457,7 +457,9 @@ end
 -- init_worker(): from init_worker_by_lua. With a store, worker 0 starts the
 -- sync; nothing else. Without a store, nothing.
 function _M.init_worker()
-    if not store_cfg or ngx.worker.id() ~= 0 then return true end
+    -- worker 0, or the only process when master_process is off (no id)
+    local id = ngx.worker.id()
+    if not store_cfg or (id ~= nil and id ~= 0) then return true end
     agent = { from_text = dict:get("from:" .. state_key) }
     ngx.log(ngx.NOTICE, "rollout: store sync for ", plan:id(), " from ", store_cfg.name,
             store_cfg.subscribe and " (push and poll)" or " (poll only)", " in worker 0")
