@@ -69,7 +69,7 @@ local dict, state_key, lock_key, active_key
 -- With a store: its URL and options (the key's bytes read by init in the
 -- master, before the workers fork and drop privileges), the state that
 -- stands for "none yet" (not started: STABLE for everyone), and the
--- dict's keys where the agent records its sync for /_rollout/state
+-- dict's keys where the sync records its state for /_rollout/state
 local store_cfg, fresh_state, sync_key
 local store_config
 -- Per worker: the last line read from the dict and what it decoded to.
