@@ -527,8 +527,11 @@ static int consider(rollout_store *st, const rollout_plan *plan, const char *rev
     rollout_state s;
     int rc = check_value(st, plan, rev_field, value, &s, err);
     if (rc) {
+        /* A pushed value older than one already read is silently not news
+         * (NO_CHANGE), not refused: remembering it as refused would hide it
+         * from the poll, which must report a replay written to the hash. */
         seen = seen_for(st, rollout_plan_id(plan));
-        if (seen)
+        if (seen && rc != ROLLOUT_STORE_NO_CHANGE)
             seen->refused_hash = h;
         return rc;
     }

@@ -757,6 +757,60 @@ Test(store_watch, unpublished_write_is_seen_by_the_poll)
     watch_case(0, 0, 200, 300 + 200 + 1500);
 }
 
+/* A replay written while the watcher waits on its push connection: the
+ * push delivers it first (older than what was read: silently not news), and
+ * the poll that reads it from the hash must still report it. */
+typedef struct {
+    const t_redis *r;
+    const char *value;
+} replay_arg;
+
+static void *replayer(void *arg)
+{
+    replay_arg *a = arg;
+    struct timespec ts = {0, 300 * 1000000L};
+    nanosleep(&ts, NULL);
+    raw_write(a->r, "1", a->value, 1);
+    return NULL;
+}
+
+Test(store_watch, replay_pushed_first_is_still_reported_by_the_poll)
+{
+    t_redis r;
+    t_redis_start(&r, 0);
+    rollout_plan *p = t_seed();
+    rollout_store *st = started(r.url, p, 1);
+    rollout_state first, s;
+    rollout_error err;
+    cr_assert_eq(rollout_store_load(st, p, &first, &err), ROLLOUT_OK);
+    cr_assert_eq(apply(st, p, ev(ROLLOUT_EVENT_PAUSE), T0 + 60, &s, &err), ROLLOUT_OK);
+    rollout_store_options o;
+    rollout_store_options_init(&o);
+    o.key = KEY;
+    o.key_len = KEY_LEN;
+    o.poll_interval_ms = 200;
+    rollout_store *w;
+    cr_assert_eq(rollout_store_open(r.url, &o, &w, &err), ROLLOUT_OK);
+    cr_assert_eq(rollout_store_watch(w, p, 0, 500, &s, &err), ROLLOUT_OK);
+    cr_assert_eq(s.revision, 2u);
+
+    char line[ROLLOUT_STATE_TEXT_MAX], v[ROLLOUT_STATE_TEXT_MAX + 100];
+    rollout_state_encode(&first, line, sizeof line);
+    sign_value(HASH, 1, line, KEY, KEY_LEN, v, sizeof v);
+    replay_arg a = {&r, v};
+    pthread_t th;
+    pthread_create(&th, NULL, replayer, &a);
+    rollout_state held = s;
+    int rc = rollout_store_watch(w, p, 2, 2000, &s, &err);
+    pthread_join(th, NULL);
+    cr_assert_eq(rc, ROLLOUT_ERR_REPLAY, "%s: %s", rollout_store_code_name(rc), err.message);
+    cr_assert(memcmp(&s, &held, sizeof s) == 0);
+    rollout_store_close(w);
+    rollout_store_close(st);
+    rollout_plan_unref(p);
+    t_redis_stop(&r);
+}
+
 /* ------------------------------------------------------------------------
  * Concurrent operators
  * ---------------------------------------------------------------------- */

@@ -1425,4 +1425,239 @@ end
 
 Plan.__tostring = function(self) return "rollout.plan: " .. self:id() end
 
+-- ---------------------------------------------------------------------------
+-- The fleet's store (include/rollout_store.h, docs/fleet.md)
+-- ---------------------------------------------------------------------------
+--
+-- librollout_store.so.0 is a library of its own (it links hiredis and
+-- libcrypto), loaded on first use: from the directory librollout came from,
+-- then package.cpath's directories, then the dynamic linker. Every call
+-- blocks for at most the store's timeout (watch: its wait as well), so in
+-- nginx it belongs in the privileged agent or an admin request, never in a
+-- request's decision (resty/rollout/gateway.lua).
+
+if not pcall(ffi.typeof, "rollout_store_options") then
+ffi.cdef[[
+typedef struct rollout_store rollout_store;
+typedef struct rollout_store_options {
+    int timeout_ms;
+    const unsigned char *key;
+    size_t key_len;
+    int require_signature;
+    int poll_interval_ms;
+    int no_subscribe;
+    int lazy_connect;
+    int max_retries;
+} rollout_store_options;
+const char *rollout_store_code_name(int code);
+void rollout_store_options_init(rollout_store_options *opts);
+int rollout_store_open(const char *url, const rollout_store_options *opts,
+                       rollout_store **out, rollout_error *err);
+void rollout_store_close(rollout_store *st);
+const char *rollout_store_name(const rollout_store *st);
+int rollout_store_read_key_file(const char *path, unsigned char *key, size_t cap,
+                                size_t *len, rollout_error *err);
+int rollout_store_load(rollout_store *st, const rollout_plan *plan, rollout_state *state,
+                       rollout_error *err);
+int rollout_store_put(rollout_store *st, const rollout_plan *plan, uint64_t expected,
+                      const rollout_state *state, rollout_error *err);
+int rollout_store_apply(rollout_store *st, const rollout_plan *plan,
+                        const rollout_event *event, int64_t now, rollout_state *next,
+                        rollout_action *actions, size_t *n_actions, rollout_error *err);
+int rollout_store_watch(rollout_store *st, const rollout_plan *plan, uint64_t after,
+                        int wait_ms, rollout_state *state, rollout_error *err);
+]]
+end
+
+local S                -- librollout_store's namespace; nil until loaded
+local S_from
+local STORE_KEY_MAX = 1024
+local NO_CHANGE = 69   -- ROLLOUT_STORE_NO_CHANGE
+
+local function store_fail(code)
+    return nil, ffi_string(err.message), ffi_string(S.rollout_store_code_name(code))
+end
+
+-- Loads librollout_store (path: exactly that file). Needs librollout loaded
+-- first: the store library links it, and must resolve to the same copy.
+function _M.load_store_library(path)
+    local ok, e = need_library()
+    if not ok then return nil, e end
+    if S then
+        if path == nil or path == S_from then return true end
+        return nil, "librollout_store is already loaded from " .. S_from
+    end
+    local list = {}
+    if path ~= nil then
+        list[1] = path
+    else
+        local dir = loaded_from:match("^(.*/)[^/]*$")
+        if dir then
+            list[#list + 1] = dir .. "librollout_store.so.0"
+            list[#list + 1] = dir .. "store/librollout_store.so.0"
+        end
+        for tpl in package.cpath:gmatch("[^;]+") do
+            local d = tpl:match("^(.*/)%?[^/]*$")
+            if d then
+                list[#list + 1] = d .. "librollout_store.so.0"
+                list[#list + 1] = d .. "store/librollout_store.so.0"
+            end
+        end
+    end
+    local why = "not found"
+    for _, p in ipairs(list) do
+        if path ~= nil or file_exists(p) then
+            local lok, lib = pcall(ffi.load, p)
+            if lok then S, S_from = lib, p return true end
+            why = tostring(lib)
+        end
+    end
+    if path == nil then
+        local lok, lib = pcall(ffi.load, "librollout_store.so.0")
+        if lok then S, S_from = lib, "librollout_store.so.0" return true end
+        why = tostring(lib)
+    end
+    return nil, "cannot load librollout_store" .. (path and (" from " .. path) or "") .. ": " .. why
+end
+
+-- Reads an HMAC key file (rollout_store_read_key_file): the key's bytes as
+-- a Lua string, or nil, message, code.
+function _M.read_key_file(path)
+    check_string(path, 1, "read_key_file")
+    local ok, e = _M.load_store_library()
+    if not ok then return nil, e, "ROLLOUT_ERR_IO" end
+    local buf = ffi_new("unsigned char[?]", STORE_KEY_MAX)
+    local rc = S.rollout_store_read_key_file(path, buf, STORE_KEY_MAX, size_out, err)
+    if rc ~= 0 then return store_fail(rc) end
+    local key = ffi_string(buf, size_out[0])
+    ffi.fill(buf, STORE_KEY_MAX)
+    return key
+end
+
+local Store = {}
+Store.__index = Store
+
+-- Opens a store: url "redis://..." or "unix://...", opts { key = bytes,
+-- require_signature = bool, timeout_ms =, poll_interval_ms =,
+-- subscribe = false (poll only), lazy = bool (connect on first use),
+-- max_retries = }. A Store, or nil, message, code.
+function _M.store_open(url, opts)
+    check_string(url, 1, "store_open")
+    opts = opts or {}
+    local ok, e = _M.load_store_library(opts.library)
+    if not ok then return nil, e, "ROLLOUT_ERR_IO" end
+    local o = ffi_new("rollout_store_options")
+    S.rollout_store_options_init(o)
+    if opts.timeout_ms then o.timeout_ms = opts.timeout_ms end
+    if opts.poll_interval_ms then o.poll_interval_ms = opts.poll_interval_ms end
+    if opts.max_retries then o.max_retries = opts.max_retries end
+    o.require_signature = opts.require_signature and 1 or 0
+    o.no_subscribe = opts.subscribe == false and 1 or 0
+    o.lazy_connect = opts.lazy and 1 or 0
+    local key = opts.key
+    if key ~= nil then
+        o.key, o.key_len = key, #key   -- copied by the library
+    end
+    local out = ffi_new("rollout_store *[1]")
+    local rc = S.rollout_store_open(url, o, out, err)
+    if rc ~= 0 then return store_fail(rc) end
+    local st = setmetatable({ _st = ffi_gc(out[0], S.rollout_store_close) }, Store)
+    st.name = ffi_string(S.rollout_store_name(st._st))
+    return st
+end
+
+function Store:close()
+    if self._st ~= nil then
+        S.rollout_store_close(ffi_gc(self._st, nil))
+        self._st = nil
+    end
+end
+
+local function open_store(self)
+    if self._st == nil then raise("the store is closed") end
+    return self._st
+end
+
+-- The stored state of plan's rollout: a state, or nil, message, code
+-- ("ROLLOUT_ERR_NOT_FOUND" when none is stored).
+function Store:load(plan)
+    local st = open_store(self)
+    local s = state_ct()
+    local rc = S.rollout_store_load(st, plan._ptr, s, err)
+    if rc ~= 0 then return store_fail(rc) end
+    return wrap_state(s)
+end
+
+-- Compare-and-set: state in place of the stored revision expected.
+function Store:put(plan, expected, state)
+    local st = open_store(self)
+    state = state_arg(state, 3, "put")
+    local rc = S.rollout_store_put(st, plan._ptr, expected, state, err)
+    if rc ~= 0 then return store_fail(rc) end
+    return true
+end
+
+-- An operator's event through the store (read, apply, compare-and-set,
+-- retried on a conflict): the stored state and the actions, as Plan:apply.
+function Store:apply(plan, event, now)
+    local st = open_store(self)
+    check_time(now, 3, "apply")
+    local ok, msg, code = fill_event(plan, event)
+    if not ok then return nil, msg, code or "ROLLOUT_ERR_ARG" end
+    if not actions_buf then actions_buf = ffi_new("rollout_action[?]", MAX_ACTIONS) end
+    local nxt = state_ct()
+    size_out[0] = MAX_ACTIONS
+    local rc = S.rollout_store_apply(st, plan._ptr, event_buf, now, nxt, actions_buf, size_out, err)
+    if rc ~= 0 then return store_fail(rc) end
+    local list = {}
+    for i = 0, tonumber(size_out[0]) - 1 do list[i + 1] = action_table(plan, actions_buf[i]) end
+    return wrap_state(nxt), list
+end
+
+-- Waits up to wait_ms for a state newer than revision after: the state;
+-- false when nothing newer came; or nil, message, code (a refused value,
+-- or the store unreachable).
+function Store:watch(plan, after, wait_ms)
+    local st = open_store(self)
+    local s = state_ct()
+    local rc = S.rollout_store_watch(st, plan._ptr, after, wait_ms, s, err)
+    if rc == NO_CHANGE then return false end
+    if rc ~= 0 then return store_fail(rc) end
+    return wrap_state(s)
+end
+
+-- ---- for a sync run in another thread (resty/rollout/sync_thread.lua) ------------
+--
+-- nginx's worker threads (ngx.run_worker_thread) run Lua in VMs of their
+-- own, which can share only numbers and strings with the worker. The store
+-- handle and the plan live in the process, so they cross as addresses; the
+-- worker keeps both alive, and uses neither while the thread does.
+
+function _M.library_paths() return loaded_from, S_from end
+
+function _M.address(obj)
+    local p = obj._st or obj._ptr
+    return tonumber(ffi.cast("uintptr_t", p))
+end
+
+local function as_plan_ptr(addr) return ffi.cast("rollout_plan *", addr) end
+local function as_store_ptr(addr) return ffi.cast("rollout_store *", addr) end
+
+-- watch by addresses: the state's text; false; or nil, message, code.
+function _M.watch_at(st_addr, plan_addr, after, wait_ms)
+    local s = state_ct()
+    local rc = S.rollout_store_watch(as_store_ptr(st_addr), as_plan_ptr(plan_addr), after,
+                                     wait_ms, s, err)
+    if rc == NO_CHANGE then return false end
+    if rc ~= 0 then return store_fail(rc) end
+    local n = C.rollout_state_encode(s, state_text, STATE_TEXT_MAX)
+    return ffi_string(state_text, n)
+end
+
+-- The store as a Store object around an address the caller owns (not closed
+-- by this object).
+function _M.store_at(st_addr)
+    return setmetatable({ _st = as_store_ptr(st_addr), name = "" }, Store)
+end
+
 return _M

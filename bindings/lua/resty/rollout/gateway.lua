@@ -28,6 +28,18 @@
 --   * no line in the dict means "no event yet": decisions use the plan's own
 --     schedule (started at the plan's start, no gate decided).
 --
+-- With a store (init{ store = "redis://...", key_file = ... }): the state
+-- is the fleet's, kept in the store (docs/fleet.md). One sync per nginx
+-- instance, in worker 0 with the blocking calls in nginx's thread pool,
+-- follows it (rollout_store_watch: pushed changes within milliseconds, a
+-- poll every 250 ms besides) and writes each
+-- verified state into the dict; workers read the dict exactly as without a
+-- store, so no request ever waits on the store. Admin events go to the store
+-- as a compare-and-set (rollout_store_apply). A store outage changes
+-- nothing: the dict keeps the last good state, and /_rollout/state reports
+-- how old it is. "No state" means STABLE for everyone (a fresh, not started
+-- state), never the plan's schedule. docs/lua.md, "A store for the fleet".
+--
 -- Reloading the plan: edit the file, then `nginx -s reload` (HUP). nginx
 -- runs init_by_lua again in the master, starts new workers with the new
 -- plan and lets the old ones finish their requests, so nothing is dropped.
@@ -54,6 +66,12 @@ _M.plan = nil
 
 local plan
 local dict, state_key, lock_key, active_key
+-- With a store: its URL and options (the key's bytes read by init in the
+-- master, before the workers fork and drop privileges), the state that
+-- stands for "none yet" (not started: STABLE for everyone), and the
+-- dict's keys where the sync records its state for /_rollout/state
+local store_cfg, fresh_state, sync_key
+local store_config
 -- Per worker: the last line read from the dict and what it decoded to.
 local cached_text, cached_state, cached_err = nil, nil, nil
 
@@ -143,7 +161,7 @@ end
 -- the plan that served until now over to it. true, or nil and why not (the
 -- dict is then as it was, but for a carried state written under p's key,
 -- which nothing reads until p serves).
-local function take_over(p, text)
+local function take_over(p, text, with_store)
     local id, fp = p:id(), p:fingerprint()
     local lock = "lock:" .. id
     local locked = false
@@ -192,12 +210,278 @@ local function take_over(p, text)
                         " bytes): " .. tostring(terr) .. "; make lua_shared_dict larger"
         end
         dict:set(active, fp)
-        if prev ~= nil then dict:delete("plan:" .. prev) end
+        if prev ~= nil then
+            -- with a store, the store's copy of the state is migrated too,
+            -- by the sync process (it holds the connection): it needs the
+            -- plan the stored state was written for
+            if with_store then
+                local ptext = dict:get("plan:" .. prev)
+                if ptext then dict:set("from:" .. fp, ptext) end
+            end
+            dict:delete("plan:" .. prev)
+        end
         return true
     end)
     dict:delete(lock)
     if not ok then error(res, 0) end
     return res, why
+end
+
+-- ---- the fleet's store ---------------------------------------------------------------
+--
+-- One sync per nginx instance: worker 0 (a respawned worker 0 takes it over,
+-- and a reload's new worker 0 replaces the old one's) runs a loop of
+-- ngx.timer callbacks, each one rollout_store_watch call with a bounded wait.
+-- The call blocks, so it runs in one of nginx's worker threads
+-- (ngx.run_worker_thread): the worker's event loop goes on serving requests
+-- meanwhile, and only the result (a state's text) comes back, to be
+-- decoded and written into the dict. Blocking in a thread lets the C
+-- component (hiredis, the HMAC check, the plan and replay checks) run
+-- unchanged, where a cosocket loop would need the protocol, the signature
+-- and the decoding written again in Lua. (OpenResty's privileged agent
+-- would be the other home for it; Debian's nginx lacks the patch it needs.)
+
+local STORE_DOWN = { ROLLOUT_ERR_STORE = true, ROLLOUT_ERR_TIMEOUT = true }
+
+local function positive(v, what, default)
+    if v == nil then return default end
+    if type(v) ~= "number" or v < 1 or v ~= math.floor(v) then
+        error("rollout gateway: " .. what .. ": a positive integer expected", 3)
+    end
+    return v
+end
+
+-- The store's configuration from init's options: checked (the URL parsed,
+-- the key read) in the master, so a wrong one refuses the configuration.
+store_config = function(opts)
+    if type(opts.store) ~= "string" then return nil, "store: a URL expected" end
+    if type(ngx.run_worker_thread) ~= "function" then
+        return nil, "a store needs ngx.run_worker_thread (lua-nginx-module 0.10.21 or later, " ..
+                    "nginx built --with-threads)"
+    end
+    local ok, err = rollout.load_store_library(opts.store_library)
+    if not ok then return nil, err end
+    local cfg = {
+        url = opts.store,
+        timeout_ms = positive(opts.store_timeout_ms, "store_timeout_ms", 500),
+        poll_interval_ms = positive(opts.poll_interval_ms, "poll_interval_ms", 250),
+        wait_ms = positive(opts.sync_wait_ms, "sync_wait_ms", 500),
+        stale_after = positive(opts.stale_after, "stale_after", 5),
+        subscribe = opts.subscribe ~= false,
+        thread_pool = opts.thread_pool or "rollout",
+    }
+    if opts.key_file ~= nil then
+        if type(opts.key_file) ~= "string" then return nil, "key_file: a path expected" end
+        local key, kerr = rollout.read_key_file(opts.key_file)
+        if not key then return nil, "key_file: " .. kerr end
+        cfg.key = key
+    end
+    local st, serr = rollout.store_open(cfg.url, { lazy = true, key = cfg.key })
+    if not st then return nil, serr end
+    cfg.name = st.name
+    st:close()
+    cfg.lib, cfg.store_lib = rollout.library_paths()
+    return cfg
+end
+
+local function store_open(cfg, extra)
+    local o = { key = cfg.key, require_signature = cfg.key ~= nil, timeout_ms = cfg.timeout_ms,
+                poll_interval_ms = cfg.poll_interval_ms, subscribe = cfg.subscribe }
+    for k, v in pairs(extra or {}) do o[k] = v end
+    return rollout.store_open(cfg.url, o)
+end
+
+-- Writes a state into the dict, under the admin lock, unless the dict
+-- already holds this revision or a later one: the sync and an admin
+-- request may both publish the same change, in either order.
+local function publish(s)
+    local line, rev = s:encode(), s:revision()
+    for _ = 1, 500 do
+        if dict:add(lock_key, true, 5) then
+            local cur = dict:get(state_key)
+            local held = cur and plan:decode_state(cur)
+            local wrote = false
+            if not held or held:revision() < rev then
+                dict:set(state_key, line)
+                wrote = true
+            end
+            dict:delete(lock_key)
+            return wrote
+        end
+        ngx.sleep(0.01)
+    end
+    return nil
+end
+
+-- The sync's side (worker 0) --------------------------------------------------------
+
+local agent = nil   -- { st, from_text, err, down_since, err_logged_at }
+
+local function now_s()
+    ngx.update_time()
+    return ngx.now()
+end
+
+local function held_state()
+    local cur = dict:get(state_key)
+    return cur and plan:decode_state(cur)
+end
+
+local function sync_error(msg, code)
+    local t = now_s()
+    dict:set(sync_key .. "error", msg)
+    dict:set(sync_key .. "error_code", code)
+    dict:set(sync_key .. "error_at", t)
+    if STORE_DOWN[code] then
+        if not agent.down_since then agent.down_since = t end
+        -- the first failure, and then every 10 s while it lasts
+        if agent.err ~= msg or t - (agent.err_logged_at or 0) >= 10 then
+            local ok_at = dict:get(sync_key .. "ok_at")
+            local s = held_state()
+            ngx.log(ngx.ERR, "rollout: store ", store_cfg.name, " unreachable for ",
+                    ("%.1f"):format(t - agent.down_since), " s (", msg, "); routing stays on ",
+                    s and ("revision " .. s:revision() .. ", " .. s:status()) or "no state (STABLE)",
+                    ", last synced ", ok_at and ("%.1f s ago"):format(t - ok_at) or "never")
+            agent.err_logged_at = t
+        end
+    else
+        -- a refused value: the store component reports each one once
+        ngx.log(ngx.ERR, "rollout: store ", store_cfg.name, ": ", msg, " (", code,
+                "); the gateway keeps its last good state")
+    end
+    agent.err = msg
+end
+
+local function sync_ok()
+    local t = now_s()
+    dict:set(sync_key .. "ok_at", t)
+    if agent.down_since then
+        ngx.log(ngx.NOTICE, "rollout: store ", store_cfg.name, " reachable again after ",
+                ("%.1f"):format(t - agent.down_since), " s")
+        agent.down_since = nil
+    end
+    agent.err = nil
+end
+
+local function in_thread(fn, ...)
+    return ngx.run_worker_thread(store_cfg.thread_pool, "resty.rollout.sync_thread", fn,
+                                 store_cfg.lib, store_cfg.store_lib, ...)
+end
+
+-- A plan edit: the store still holds the state of the plan this one
+-- replaced (docs/fleet.md, "Plan edits"). sync_thread.migrate migrates it
+-- and compare-and-sets it in place of the revision it read; a lost
+-- compare-and-set means the state moved on: the next round reads it again
+-- (still the old plan's: migrate that one; this plan's: another gateway
+-- did it, nothing to do).
+local function migrate_store()
+    local held = held_state()
+    local ok, tag, a, b = in_thread("migrate", rollout.address(agent.st), agent.from_text,
+                                    dict:get("plan:" .. state_key), held and held:revision())
+    if not ok then return sync_error("worker thread: " .. tostring(tag), "ROLLOUT_ERR_IO") end
+    if tag == "down" then return sync_error(a, b) end
+    if tag == "conflict" then
+        ngx.log(ngx.NOTICE, "rollout: the store's state changed while it was migrated (", a,
+                "); reading it again")
+        return
+    end
+    if tag == "written" then
+        ngx.log(ngx.WARN, "rollout: plan edited: the store's state carried over (", b, ")")
+        local m = plan:decode_state(a)
+        if m then publish(m) end
+    elseif tag == "cannot" then
+        ngx.log(ngx.ERR, "rollout: the store's state cannot be carried over to this plan: ", a,
+                "; this gateway keeps its own state until the store holds one of this plan")
+    elseif tag == "refused" then
+        sync_error(a, b)
+    end
+    agent.from_text = nil
+    dict:delete("from:" .. state_key)
+end
+
+local function sync_once()
+    if not agent.st then
+        local st, err, code = store_open(store_cfg, { lazy = true })
+        if not st then sync_error(err, code or "ROLLOUT_ERR_STORE") return 0.25 end
+        agent.st = st
+    end
+    if agent.from_text then
+        migrate_store()
+        if agent.from_text and agent.down_since then return 0.25 end
+    end
+    local held = held_state()
+    local ok, text, err, code = in_thread("watch", rollout.address(agent.st),
+                                          rollout.address(plan),
+                                          held and held:revision() or 0, store_cfg.wait_ms)
+    if not ok then
+        sync_error("worker thread: " .. tostring(text), "ROLLOUT_ERR_IO")
+        return 1
+    end
+    if text then
+        sync_ok()
+        local s, derr = plan:decode_state(text)
+        if not s then
+            sync_error(derr, "ROLLOUT_ERR_STATE")
+        elseif publish(s) then
+            ngx.log(ngx.NOTICE, "rollout: state from the store: revision ", s:revision(), ", ",
+                    s:status())
+        end
+    elseif text == false then
+        sync_ok()
+    else
+        sync_error(err, code)
+        if STORE_DOWN[code] then return 0.25 end
+        -- the old plan's state after an edit not migrated yet (another
+        -- generation wrote it meanwhile): try again
+        if code == "ROLLOUT_ERR_STATE_PLAN" then agent.from_text = dict:get("from:" .. state_key) end
+    end
+    return 0
+end
+
+local function sync_step(premature)
+    if premature or ngx.worker.exiting() then
+        if agent and agent.st then agent.st:close() agent.st = nil end
+        return
+    end
+    local ok, delay = pcall(sync_once)
+    if not ok then
+        ngx.log(ngx.ERR, "rollout: store sync: ", delay)
+        delay = 1
+    end
+    local tok, terr = ngx.timer.at(delay, sync_step)
+    if not tok and terr ~= "process exiting" then
+        ngx.log(ngx.ALERT, "rollout: store sync stopped: ", terr)
+    end
+end
+
+-- init_worker(): from init_worker_by_lua. With a store, worker 0 starts the
+-- sync; nothing else. Without a store, nothing.
+function _M.init_worker()
+    -- worker 0, or the only process when master_process is off (no id)
+    local id = ngx.worker.id()
+    if not store_cfg or (id ~= nil and id ~= 0) then return true end
+    agent = { from_text = dict:get("from:" .. state_key) }
+    ngx.log(ngx.NOTICE, "rollout: store sync for ", plan:id(), " from ", store_cfg.name,
+            store_cfg.subscribe and " (push and poll)" or " (poll only)", " in worker 0")
+    local ok, err = ngx.timer.at(0, sync_step)
+    if not ok then ngx.log(ngx.ALERT, "rollout: cannot start the store sync: ", err) end
+    return ok
+end
+
+-- What /_rollout/state reports of the sync: when this instance last heard
+-- from the store, how old that makes its state, and the last error.
+local function sync_report(now)
+    local ok_at = dict:get(sync_key .. "ok_at")
+    local err_at = dict:get(sync_key .. "error_at")
+    local age = ok_at and math.max(0, now - ok_at) or nil
+    return {
+        url = store_cfg.name, signed = store_cfg.key ~= nil,
+        last_sync = ok_at, age = age,
+        stale = age == nil or age > store_cfg.stale_after,
+        last_error = err_at and dict:get(sync_key .. "error") or nil,
+        last_error_code = err_at and dict:get(sync_key .. "error_code") or nil,
+        last_error_at = err_at,
+    }
 end
 
 -- init{ plan = FILE, dict = "rollout", library = nil,
@@ -217,6 +501,14 @@ end
 -- header sent empty) the empty string (docs/targeting.md). upstreams: what
 -- route() returns for each variant. reason_var: the variable (declared with
 -- set) route() puts the decision's label in.
+-- store: the fleet's store ("redis://[[user]:password@]host[:port][/db]" or
+-- "unix:///path"); key_file: the HMAC key file (states must then be signed);
+-- store_timeout_ms (500), poll_interval_ms (250), sync_wait_ms (500: how
+-- long one watch call blocks the agent), stale_after (5 s: when
+-- /_rollout/state calls the state stale), subscribe (false: poll only),
+-- store_library (an explicit librollout_store.so.0), thread_pool ("rollout":
+-- the nginx thread_pool the sync's blocking calls run in). A store needs
+-- init_worker() in init_worker_by_lua and that thread_pool as well.
 function _M.init(opts)
     if type(opts) ~= "table" or type(opts.plan) ~= "string" then
         error("rollout gateway: init{ plan = FILE } expected", 2)
@@ -233,7 +525,12 @@ function _M.init(opts)
     if not dict then
         error("rollout gateway: no lua_shared_dict named \"" .. name .. "\"", 2)
     end
-    local took, terr = take_over(p, text)
+    local cfg
+    if opts.store ~= nil then
+        cfg, err = store_config(opts)
+        if not cfg then error("rollout gateway: " .. err, 2) end
+    end
+    local took, terr = take_over(p, text, cfg ~= nil)
     if not took then
         error("rollout gateway: " .. opts.plan .. ": " .. terr ..
               " (the serving plan and state stay)", 2)
@@ -295,6 +592,9 @@ function _M.init(opts)
     end
     plan = p
     _M.plan = plan
+    store_cfg = cfg
+    fresh_state = cfg and plan:new_state() or nil
+    sync_key = "sync:" .. plan:fingerprint() .. ":"
     bad_state_text, bad_state_label = nil, nil
     -- the fingerprint (a digest of the normalized plan, id included) names
     -- the plan; a short key because every request hashes it (crc32) to
@@ -303,12 +603,14 @@ function _M.init(opts)
     -- one lock per rollout, shared with the other generation during a reload
     lock_key = "lock:" .. plan:id()
     active_key = "active:" .. plan:id()
-    cached_text, cached_state, cached_err = nil, nil, nil
+    -- a store's "no state yet" is not started (STABLE), from the first request
+    cached_text, cached_state, cached_err = nil, fresh_state, nil
     -- say which plan this configuration routes by, and whether a state is
     -- already recorded for it (e.g. a rollback that survives the reload)
     local text = dict:get(state_key)
     ngx.log(ngx.NOTICE, "rollout: plan ", plan:id(), " (", plan:fingerprint(), ") from ",
-            opts.plan, text and (", state " .. text) or ", no state yet")
+            opts.plan, text and (", state " .. text) or ", no state yet",
+            cfg and (", store " .. cfg.name .. (cfg.key and " (signed)" or " (unsigned)")) or "")
     return plan
 end
 
@@ -321,7 +623,9 @@ function _M.state()
     local text = dict:get(state_key)
     if text ~= cached_text then
         if text == nil then
-            cached_state, cached_err = nil, nil
+            -- with a store, no state yet is not started: STABLE for
+            -- everyone until the fleet's state arrives
+            cached_state, cached_err = fresh_state, nil
         else
             local s, err = plan:decode_state(text)
             cached_state, cached_err = s, err
@@ -514,6 +818,7 @@ end
 local function current_state(plan, now)
     local text = dict:get(state_key)
     if text then return plan:decode_state(text) end
+    if fresh_state then return fresh_state end
     local s = plan:new_state()
     if now >= plan:start() then
         local started, err = plan:apply(s, "start", plan:start())
@@ -592,6 +897,41 @@ local function explain(args, now)
     return respond(200, d)
 end
 
+-- An event through the store: read, apply, compare-and-set, retried on a
+-- conflict (rollout_store_apply), in this worker. It blocks the worker for
+-- at most a connect, then a read and a compare-and-set per attempt, each
+-- bounded by store_timeout_ms: admin requests are rare and come from
+-- operators, and an operator must learn at once whether the fleet took the
+-- event (200) or not (503 with the store's error, nothing written). The
+-- state written is put into this instance's dict as well, so its next
+-- request follows it; the other gateways get it from the store's push.
+local function store_event(plan, event, now)
+    if dict:get(active_key) ~= state_key then
+        return respond(503, { error = retiring(), code = "RELOADED" })
+    end
+    local st, err, code = store_open(store_cfg, { max_retries = 10 })
+    local nxt, actions
+    if st then
+        nxt, actions, code = st:apply(plan, event, now)
+        if not nxt then err = actions end
+        st:close()
+    end
+    if not nxt then
+        local status = (code == "ROLLOUT_ERR_TRANSITION" or code == "ROLLOUT_ERR_NOT_FOUND" or
+                        code == "ROLLOUT_ERR_CONFLICT") and 409 or
+                       ((code == "ROLLOUT_ERR_ARG" or code == "ROLLOUT_ERR_VALUE") and 400 or 503)
+        ngx.log(ngx.WARN, "rollout: event ", event.type, " not applied: ", err)
+        return respond(status, { error = err, code = code })
+    end
+    publish(nxt)
+    local body = describe(plan, nxt, now)
+    body.actions = actions
+    body.store = sync_report(ngx.now())
+    ngx.log(ngx.WARN, "rollout: event ", event.type, " applied through the store ",
+            store_cfg.name, "; status ", body.status, ", revision ", body.revision)
+    return respond(200, body)
+end
+
 -- Handles, from a location that only loopback may reach:
 --   GET    .../state                  the state, the plan and each cohort's weight now
 --   GET    .../explain?org=&user=&session=&<attr>=   a context's decision, label and
@@ -611,9 +951,16 @@ function _M.admin()
         if method == "GET" then
             local s, err = current_state(plan, now)
             if not s then return respond(500, { error = err }) end
-            if not dict:get(state_key) then s = nil end
-            return respond(200, describe(plan, s, now))
+            if not dict:get(state_key) and not store_cfg then s = nil end
+            local body = describe(plan, s, now)
+            if store_cfg then body.store = sync_report(ngx.now()) end
+            return respond(200, body)
         elseif method == "DELETE" then
+            if store_cfg then
+                return respond(409, { error = "the state is the fleet's, in the store " ..
+                                      store_cfg.name .. "; a gateway does not delete it",
+                                      code = "STORE" })
+            end
             local done, err, code = with_lock(function()
                 if dict:get(active_key) ~= state_key then return nil, retiring(), "RELOADED" end
                 dict:delete(state_key)
@@ -638,6 +985,8 @@ function _M.admin()
         override = args.override == "1" or args.override == "true",
     }
     if type(event.type) ~= "string" then return respond(400, { error = "name=EVENT is required" }) end
+
+    if store_cfg then return store_event(plan, event, now) end
 
     local result, err, code = with_lock(function()
         if dict:get(active_key) ~= state_key then return nil, retiring(), "RELOADED" end
