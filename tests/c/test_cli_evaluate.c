@@ -38,8 +38,9 @@ Test(cli_evaluate, healthy_canary_passes)
                      "PASS          smoke-tests              all 7 smoke tests passed\n"
                      "PASS          latency-p95              latency_p95 1.4s <= max 2s\n"
                      "PASS          no-unhandled-exceptions  unhandled_exceptions is 0\n"
+                     "PASS          data-integrity           data_integrity_issues is 0\n"
                      "PASS          error-rate-runaway       error_rate 0.07% <= max 5%\n"
-                     "verdict: PASS (criteria canary: 5 pass, 0 fail, 0 inconclusive)\n");
+                     "verdict: PASS (criteria canary: 6 pass, 0 fail, 0 inconclusive)\n");
 }
 
 Test(cli_evaluate, exit_code_per_verdict)
@@ -47,9 +48,9 @@ Test(cli_evaluate, exit_code_per_verdict)
     char out[8192];
     cr_expect_eq(run("--phase pilot " M "slightly-worse.yaml", false, out, sizeof out), 0);
     cr_expect_eq(run("--phase pilot " M "clearly-worse.yaml", false, out, sizeof out), 3);
-    cr_expect(strstr(out, "FAIL          latency-p95         latency_p95 3.4s > max 3s\n"), "%s",
+    cr_expect(strstr(out, "FAIL          latency-p95           latency_p95 3.4s > max 3s\n"), "%s",
               out);
-    cr_expect(strstr(out, "verdict: FAIL (criteria pilot: 4 pass, 2 fail, 0 inconclusive)\n"),
+    cr_expect(strstr(out, "verdict: FAIL (criteria pilot: 5 pass, 2 fail, 0 inconclusive)\n"),
               "%s", out);
     cr_expect_eq(run("--phase canary " M "no-data.yaml", false, out, sizeof out), 4);
     cr_expect(strstr(out, "verdict: INCONCLUSIVE"), "%s", out);
@@ -57,12 +58,12 @@ Test(cli_evaluate, exit_code_per_verdict)
     cr_expect(strstr(out, "FAIL          zero-critical-errors     critical_errors is 2; it must "
                           "be 0  [rollback]\n"),
               "%s", out);
-    cr_expect(strstr(out, "verdict: ROLLBACK (criteria canary: 2 pass, 3 fail, 0 inconclusive); "
+    cr_expect(strstr(out, "verdict: ROLLBACK (criteria canary: 2 pass, 4 fail, 0 inconclusive); "
                           "rollback triggered by zero-critical-errors (critical_bug)\n"),
               "%s", out);
     /* the seed's third trigger: an uncontrollable error rate, in any phase */
     cr_expect_eq(run("--phase pilot " M "runaway.yaml", false, out, sizeof out), 5);
-    cr_expect(strstr(out, "FAIL          error-rate-runaway  error_rate 9% > max 5%  [rollback]\n"),
+    cr_expect(strstr(out, "FAIL          error-rate-runaway    error_rate 9% > max 5%  [rollback]\n"),
               "%s", out);
     cr_expect(strstr(out, "rollback triggered by error-rate-runaway (error_rate)\n"), "%s", out);
 }
@@ -75,9 +76,9 @@ Test(cli_evaluate, targets_and_an_explicit_plan)
                  5);
     cr_expect(strstr(out, "rollback triggered by data-integrity"), "%s", out);
     cr_expect_eq(run("--criteria ga " M "healthy.yaml", false, out, sizeof out), 0);
-    cr_expect(strstr(out, "(criteria ga: 6 pass"), "%s", out);
+    cr_expect(strstr(out, "(criteria ga: 8 pass"), "%s", out);
     cr_expect_eq(run(M "post-rollout.json --bake", false, out, sizeof out), 0);
-    cr_expect(strstr(out, "(criteria post-rollout: 7 pass"), "%s", out);
+    cr_expect(strstr(out, "(criteria post-rollout: 8 pass"), "%s", out);
 }
 
 Test(cli_evaluate, json)
@@ -85,11 +86,11 @@ Test(cli_evaluate, json)
     char out[16384];
     cr_assert_eq(run("--phase canary --json " M "critical.yaml", false, out, sizeof out), 5);
     cr_expect(!strncmp(out, "{\"criteria\": \"canary\", \"verdict\": \"ROLLBACK\", \"pass\": 2, "
-                            "\"fail\": 3, \"inconclusive\": 0, \"rollback_criterion\": "
+                            "\"fail\": 4, \"inconclusive\": 0, \"rollback_criterion\": "
                             "\"zero-critical-errors\", \"rollback_reason\": \"critical_bug\", "
                             "\"results\": [\n",
                        strlen("{\"criteria\": \"canary\", \"verdict\": \"ROLLBACK\", \"pass\": "
-                              "2, \"fail\": 3, \"inconclusive\": 0, \"rollback_criterion\": "
+                              "2, \"fail\": 4, \"inconclusive\": 0, \"rollback_criterion\": "
                               "\"zero-critical-errors\", \"rollback_reason\": \"critical_bug\", "
                               "\"results\": [\n")),
               "%s", out);

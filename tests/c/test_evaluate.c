@@ -873,7 +873,7 @@ Test(seed, healthy_passes_every_gate)
     rollout_metrics *m = load("examples/metrics/healthy.yaml");
     seed_eval(seed, ROLLOUT_EVAL_PHASE, "canary", m);
     cr_expect_eq(ev.verdict, PASS, "canary");
-    cr_expect_eq(ev.n_results, 5);
+    cr_expect_eq(ev.n_results, 6);
     /* baseline 1.35 s + 10 % = 1.485 s is stricter than 2 s, so 2 s holds */
     cr_expect_str_eq(ev.results[2].reason, "latency_p95 1.4s <= max 2s");
     seed_eval(seed, ROLLOUT_EVAL_PHASE, "pilot", m);
@@ -960,11 +960,48 @@ Test(seed, critical_error_rolls_back)
     cr_expect_str_eq(ev.results[0].id, "zero-critical-errors");
     cr_expect_str_eq(ev.results[0].reason, "critical_errors is 2; it must be 0");
     cr_expect_str_eq(ev.results[1].reason, "1 of 7 smoke tests failed: trial-balance");
-    cr_expect_eq(ev.n_fail, 3, "critical errors, smoke tests, unhandled exceptions");
+    cr_expect_eq(ev.n_fail, 4, "critical errors, smoke tests, unhandled exceptions, data integrity");
     seed_eval(seed, ROLLOUT_EVAL_PHASE, "pilot", m);
     cr_expect_eq(ev.verdict, ROLLBACK);
     cr_expect_eq(ev.rollback_index, 3);
     cr_expect_str_eq(ev.results[3].id, "data-integrity");
+    rollout_metrics_free(m);
+    rollout_plan_unref(seed);
+}
+
+/* The seed's "Quick Rollback (any phase)": a critical bug or data corruption
+ * rolls back at every gate and in the 7-day check, not only in the canary
+ * and the pilot. */
+Test(seed, quick_rollback_in_every_phase)
+{
+    static const struct { int target; const char *name; } where[] = {
+        {ROLLOUT_EVAL_GATE, "canary-go"},  {ROLLOUT_EVAL_GATE, "pilot-go"},
+        {ROLLOUT_EVAL_GATE, "ga-day2-go"}, {ROLLOUT_EVAL_GATE, "ga-day3-go"},
+        {ROLLOUT_EVAL_GATE, "ga-day4-go"}, {ROLLOUT_EVAL_BAKE, NULL}};
+    static const struct { const char *metric; int reason; } triggers[] = {
+        {"critical_errors", ROLLOUT_ROLLBACK_CRITICAL_BUG},
+        {"data_integrity_issues", ROLLOUT_ROLLBACK_DATA_CORRUPTION}};
+    rollout_plan *seed = t_seed();
+    for (size_t t = 0; t < sizeof triggers / sizeof triggers[0]; t++) {
+        for (size_t w = 0; w < sizeof where / sizeof where[0]; w++) {
+            rollout_metrics *m = load("examples/metrics/healthy.yaml");
+            set(m, NEW, triggers[t].metric, triggers[t].metric[0] == 'c' ? 2 : 1);
+            seed_eval(seed, where[w].target, where[w].name, m);
+            cr_expect_eq(ev.verdict, ROLLBACK, "%s at %s: %s", triggers[t].metric,
+                         where[w].name ? where[w].name : "bake",
+                         rollout_verdict_name(ev.verdict));
+            cr_expect_eq(ev.rollback_reason, triggers[t].reason, "%s at %s", triggers[t].metric,
+                         where[w].name ? where[w].name : "bake");
+            rollout_metrics_free(m);
+        }
+    }
+    /* critical.yaml (2 critical errors, 1 data-integrity issue) everywhere */
+    rollout_metrics *m = load("examples/metrics/critical.yaml");
+    for (size_t w = 0; w < sizeof where / sizeof where[0]; w++) {
+        seed_eval(seed, where[w].target, where[w].name, m);
+        cr_expect_eq(ev.verdict, ROLLBACK, "critical.yaml at %s",
+                     where[w].name ? where[w].name : "bake");
+    }
     rollout_metrics_free(m);
     rollout_plan_unref(seed);
 }
@@ -1018,7 +1055,7 @@ Test(api, targets)
     cr_expect_str_eq(ev.criteria, "ga");
     cr_assert_eq(rollout_evaluate(seed, ROLLOUT_EVAL_CRITERIA, "post-rollout", m, &ev, &err),
                  ROLLOUT_OK);
-    cr_expect_eq(ev.n_results, 7);
+    cr_expect_eq(ev.n_results, 8);
 
     cr_expect_eq(rollout_evaluate(seed, ROLLOUT_EVAL_PHASE, "beta", m, &ev, &err),
                  ROLLOUT_ERR_NOT_FOUND);

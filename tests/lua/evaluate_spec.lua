@@ -50,7 +50,7 @@ describe("evaluation (" .. H.binding .. ")", function()
 
     it("gives the canary criteria's results one by one", function()
         local e = assert(seed:evaluate("phase", "canary", HEALTHY))
-        assert.are.equal(5, #e.results)
+        assert.are.equal(6, #e.results)
         local r = e.results[1]
         assert.are.equal("zero-critical-errors", r.id)
         assert.are.equal("critical_errors", r.metric)
@@ -64,9 +64,11 @@ describe("evaluation (" .. H.binding .. ")", function()
         assert.are.equal(1.4, e.results[3].observed)
         assert.is_nil(e.results[3].p_value)   -- no statistical test ran: NaN -> nil
         assert.are.equal("no-unhandled-exceptions", e.results[4].id)
-        assert.are.equal("error-rate-runaway", e.results[5].id)
-        assert.are.equal("PASS", e.results[5].verdict)
+        assert.are.equal("data-integrity", e.results[5].id)
         assert.is_true(e.results[5].rollback)
+        assert.are.equal("error-rate-runaway", e.results[6].id)
+        assert.are.equal("PASS", e.results[6].verdict)
+        assert.is_true(e.results[6].rollback)
     end)
 
     it("says ROLLBACK on the critical snapshot", function()
