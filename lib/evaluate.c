@@ -581,6 +581,25 @@ static bool ge_tol(double a, double b)
     return a >= b || b - a <= RP_EQ_TOL * fabs(b);
 }
 
+/* The significance level 1 - C as the decimal the plan wrote: confidences
+ * are read from percentages with at most a dozen digits, so rounding C to
+ * 1e-12 recovers that decimal, and the division rounds the difference once
+ * (1 - 0.95 in binary is 0.050000000000000044, which made an exact p of
+ * 1/20 "significant" at 95 %). */
+static double alpha_of(double confidence)
+{
+    double scaled = nearbyint(confidence * 1e12);
+    return (1e12 - scaled) / 1e12;
+}
+
+/* p < alpha, the documented rule. A p-value within one part in 10^9 below
+ * alpha counts as equal to it (not significant): an exact p-value such as
+ * 1/20 is a sum of rounded probabilities and may land an ulp under. */
+static bool significant(double p, double alpha)
+{
+    return p < alpha && alpha - p > RP_EQ_TOL * alpha;
+}
+
 static void say(rollout_criterion_result *r, int verdict, const char *fmt, ...) RP_PRINTF(3, 4);
 static void say(rollout_criterion_result *r, int verdict, const char *fmt, ...)
 {
@@ -607,6 +626,18 @@ static vbuf fp(double p)
 {
     vbuf b;
     snprintf(b.s, sizeof b.s, "%.2g", p);
+    return b;
+}
+
+/* "p=0.05", or "p<1e-300" for a p-value that underflowed (to 0 or to a
+ * subnormal): "p=0" would claim certainty the test never gives. */
+static vbuf fpv(double p)
+{
+    vbuf b;
+    if (p < 1e-300)
+        snprintf(b.s, sizeof b.s, "p<1e-300");
+    else
+        snprintf(b.s, sizeof b.s, "p=%.2g", p);
     return b;
 }
 
@@ -885,7 +916,7 @@ static void judge_rate(const rollout_metrics *m, const rp_criterion *cr,
     }
     if (!enough(m, ROLLOUT_NEW, cr, r))
         return;
-    double obs = x / n, alpha = 1.0 - cr->confidence;
+    double obs = x / n, alpha = alpha_of(cr->confidence);
     int conf_pct = (int)lround(cr->confidence * 100);
     r->observed = obs;
 
@@ -942,16 +973,16 @@ static void judge_rate(const rollout_metrics *m, const rp_criterion *cr,
         r->baseline = xb / nb;
         blimit = ratio * r->baseline;
         pb = rp_two_prop_pvalue(x, n, xb, nb, ratio, NULL);
-        b = pb < alpha ? ROLLOUT_VERDICT_FAIL : ROLLOUT_VERDICT_PASS;
+        b = significant(pb, alpha) ? ROLLOUT_VERDICT_FAIL : ROLLOUT_VERDICT_PASS;
         char lim[128];
         if (ratio == 1.0)
             snprintf(lim, sizeof lim, "baseline %s", fpct(r->baseline).s);
         else
             snprintf(lim, sizeof lim, "baseline %s x %g = %s", fpct(r->baseline).s, ratio,
                      fpct(blimit).s);
-        snprintf(bwhy, sizeof bwhy, "%s %s (p=%s %s %s)",
+        snprintf(bwhy, sizeof bwhy, "%s %s (%s %s %s)",
                  b == ROLLOUT_VERDICT_FAIL ? "significantly above" : "not significantly above",
-                 lim, fp(pb).s, b == ROLLOUT_VERDICT_FAIL ? "<" : ">=", fp(alpha).s);
+                 lim, fpv(pb).s, b == ROLLOUT_VERDICT_FAIL ? "<" : ">=", fp(alpha).s);
     }
 
     if (cr->form != RP_FORM_MAX) {
@@ -1009,25 +1040,26 @@ static int judge_mann_whitney(const rollout_metrics *m, const rp_criterion *cr,
     double q = rp_metric_table[cr->metric_id].quantile;
     double obs = rp_dist_quantile(&dn, q), base = rp_dist_quantile(&db, q);
     double thr = base * ratio * (1.0 + cr->effect_size);
-    double alpha = 1.0 - cr->confidence;
+    double alpha = alpha_of(cr->confidence);
+    bool sig = significant(w.p, alpha);
     r->observed = obs;
     r->baseline = base;
     r->threshold = thr;
     r->p_value = w.p;
     const char *name = cr->metric + strlen("latency_");
-    if (w.p < alpha && !le_tol(obs, thr))
+    if (sig && !le_tol(obs, thr))
         say(r, ROLLOUT_VERDICT_FAIL,
-            "%s %s vs baseline %s: slower (Mann-Whitney p=%s < %s) and above %s "
+            "%s %s vs baseline %s: slower (Mann-Whitney %s < %s) and above %s "
             "(effect size %s)", name, fv(obs, RP_MK_LATENCY).s, fv(base, RP_MK_LATENCY).s,
-            fp(w.p).s, fp(alpha).s, fv(thr, RP_MK_LATENCY).s, fpct(cr->effect_size).s);
-    else if (w.p >= alpha)
+            fpv(w.p).s, fp(alpha).s, fv(thr, RP_MK_LATENCY).s, fpct(cr->effect_size).s);
+    else if (!sig)
         say(r, ROLLOUT_VERDICT_PASS,
-            "%s %s vs baseline %s: not significantly slower (Mann-Whitney p=%s >= %s)", name,
-            fv(obs, RP_MK_LATENCY).s, fv(base, RP_MK_LATENCY).s, fp(w.p).s, fp(alpha).s);
+            "%s %s vs baseline %s: not significantly slower (Mann-Whitney %s >= %s)", name,
+            fv(obs, RP_MK_LATENCY).s, fv(base, RP_MK_LATENCY).s, fpv(w.p).s, fp(alpha).s);
     else
         say(r, ROLLOUT_VERDICT_PASS,
-            "%s %s vs baseline %s: slower (Mann-Whitney p=%s) but within %s (effect size %s)",
-            name, fv(obs, RP_MK_LATENCY).s, fv(base, RP_MK_LATENCY).s, fp(w.p).s,
+            "%s %s vs baseline %s: slower (Mann-Whitney %s) but within %s (effect size %s)",
+            name, fv(obs, RP_MK_LATENCY).s, fv(base, RP_MK_LATENCY).s, fpv(w.p).s,
             fv(thr, RP_MK_LATENCY).s, fpct(cr->effect_size).s);
     return ROLLOUT_OK;
 }

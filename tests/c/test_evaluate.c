@@ -715,6 +715,28 @@ Test(mann_whitney, significant_but_within_the_effect_size)
     rollout_metrics_free(m);
 }
 
+Test(mann_whitney, exact_p_equal_to_alpha_is_not_significant)
+{
+    /* 3 samples against 3, every new one slower: the exact p is
+     * P(U >= 9) = 1/C(6,3) = 1/20, exactly 1 - 95 %. The rule is p < 1 - C,
+     * so this is not significant (1 - 0.95 is 0.050000000000000044 in
+     * binary floating point, which made it look significant). */
+    rollout_metrics *m = snap();
+    static const double x[] = {10, 11, 12}, y[] = {1, 2, 3};
+    cr_assert_eq(rollout_metrics_set_latency_samples(m, NEW, x, 3, NULL), ROLLOUT_OK);
+    cr_assert_eq(rollout_metrics_set_latency_samples(m, BASE, y, 3, NULL), ROLLOUT_OK);
+    expect("\n    - {id: c, metric: latency_p95, max_baseline_plus: 0%, test: mann_whitney, "
+           "min_samples: 3}\n",
+           m, PASS, "p95 11.9s vs baseline 2.9s: not significantly slower (Mann-Whitney p=0.05 "
+                    ">= 0.05)");
+    cr_expect(rel_close(ev.results[0].p_value, 0.05, 1e-12));
+    /* at 94 % the same p is significant */
+    expect("\n    - {id: c, metric: latency_p95, max_baseline_plus: 0%, test: mann_whitney, "
+           "min_samples: 3, confidence: 94%}\n",
+           m, FAIL, NULL);
+    rollout_metrics_free(m);
+}
+
 Test(mann_whitney, needs_samples_on_both_sides)
 {
     rollout_metrics *m = snap();
@@ -943,6 +965,11 @@ Test(seed, clearly_worse_fails)
     cr_expect_eq(ev.verdict, FAIL);
     cr_expect_eq(ev.n_fail, 2);
     cr_expect_eq(ev.results[0].verdict, FAIL, "%s", ev.results[0].reason);
+    /* the pooled z is about 28: p underflows to 0, and the reason says how
+     * small it is instead of "p=0" */
+    cr_expect_str_eq(ev.results[0].reason,
+                     "error rate 2% (1000/50000): 95% lower bound 1.9% > 0.5% and significantly "
+                     "above baseline 0.45% (p<1e-300 < 0.05)");
     cr_expect(rel_close(ev.results[0].lower, 0.01899583095561279, 1e-9));
     cr_expect_eq(ev.results[1].verdict, FAIL);
     cr_expect_str_eq(ev.results[1].reason, "latency_p95 3.4s > max 3s");
