@@ -117,6 +117,64 @@ static size_t number_prefix(const char *s, size_t len)
     return i;
 }
 
+/* Judges the decimal text of a count exactly (t is a number_prefix, NUL
+ * terminated): strtod would round 2^53 + 1 to 2^53, 1e-400 to 0 and
+ * 0.99999999999999999 to 1 before any check could see them. */
+static int count_exact(const char *t, double *out)
+{
+    bool neg = false;
+    if (*t == '+' || *t == '-')
+        neg = *t++ == '-';
+    char dig[64];
+    size_t nd = 0;
+    long exp10 = 0;
+    bool frac = false;
+    for (; (*t >= '0' && *t <= '9') || *t == '.'; t++) {
+        if (*t == '.') {
+            frac = true;
+            continue;
+        }
+        if ((nd || *t != '0') && nd < sizeof dig) /* the text is shorter than dig */
+            dig[nd++] = *t;
+        if (frac)
+            exp10--;
+    }
+    if (*t == 'e' || *t == 'E') {
+        t++;
+        bool eneg = *t == '-';
+        if (*t == '+' || *t == '-')
+            t++;
+        long e = 0;
+        for (; *t >= '0' && *t <= '9'; t++)
+            if (e < 100000)
+                e = e * 10 + (*t - '0');
+        exp10 += eneg ? -e : e;
+    }
+    while (nd && dig[nd - 1] == '0') {
+        nd--;
+        exp10++;
+    }
+    if (nd == 0) {
+        *out = 0;
+        return RP_VALUE_OK;
+    }
+    if (neg)
+        return RP_VALUE_NEGATIVE;
+    if (exp10 < 0)
+        return RP_VALUE_FRACTIONAL;
+    if ((long)nd + exp10 > 16)
+        return RP_VALUE_TOO_BIG;
+    uint64_t v = 0;
+    for (size_t i = 0; i < nd; i++)
+        v = v * 10 + (uint64_t)(dig[i] - '0');
+    for (long i = 0; i < exp10; i++)
+        v *= 10;
+    if (v > (uint64_t)1 << 53)
+        return RP_VALUE_TOO_BIG;
+    *out = (double)v;
+    return RP_VALUE_OK;
+}
+
 int rp_parse_value(const char *s, size_t len, int kind, double *out)
 {
     /* Name NaN and infinity in every spelling YAML and JSON exporters use,
@@ -183,6 +241,8 @@ int rp_parse_value(const char *s, size_t len, int kind, double *out)
     }
     if (!ok)
         return RP_VALUE_SYNTAX;
+    if (kind == RP_MK_COUNT && isfinite(v))
+        return count_exact(tmp, out);
     int st = check_value(v, kind);
     if (st == RP_VALUE_OK)
         *out = v;

@@ -457,6 +457,23 @@ static const load_case load_cases[] = {
      "m.yaml:2:13: new.requests: \"12.5\" is not a whole number; counts are whole"},
     {"new:\n  requests: 1e16\n", ROLLOUT_ERR_METRICS, 2, 13,
      "m.yaml:2:13: new.requests: \"1e16\" is more than 2^53"},
+    /* counts are read exactly from the text, not after rounding to a double */
+    {"new:\n  requests: 9007199254740993\n", ROLLOUT_ERR_METRICS, 2, 13,
+     "m.yaml:2:13: new.requests: \"9007199254740993\" is more than 2^53"},
+    {"new:\n  requests: 4503599627370496.5\n", ROLLOUT_ERR_METRICS, 2, 13,
+     "m.yaml:2:13: new.requests: \"4503599627370496.5\" is not a whole number; counts are "
+     "whole"},
+    {"new:\n  critical_errors: 1e-400\n", ROLLOUT_ERR_METRICS, 2, 20,
+     "m.yaml:2:20: new.critical_errors: \"1e-400\" is not a whole number; counts are whole"},
+    {"new:\n  critical_errors: 0.99999999999999999\n", ROLLOUT_ERR_METRICS, 2, 20,
+     "m.yaml:2:20: new.critical_errors: \"0.99999999999999999\" is not a whole number; counts "
+     "are whole"},
+    {"new:\n  latency_histogram:\n    - {le: 1s, count: 1.0000000000000001}\n",
+     ROLLOUT_ERR_METRICS, 3, 23,
+     "m.yaml:3:23: new.latency_histogram[0].count: \"1.0000000000000001\" is not a whole "
+     "number; counts are whole"},
+    {"new:\n  requests: -1e-400\n", ROLLOUT_ERR_METRICS, 2, 13,
+     "m.yaml:2:13: new.requests: \"-1e-400\" is negative; counts start at 0"},
     {"new:\n  requests: 1e400\n", ROLLOUT_ERR_METRICS, 2, 13,
      "m.yaml:2:13: new.requests: \"1e400\" is infinite; metrics must be finite numbers"},
     {"new:\n  requests: lots\n", ROLLOUT_ERR_METRICS, 2, 13,
@@ -561,6 +578,26 @@ static const load_case load_cases[] = {
     {"", ROLLOUT_ERR_EMPTY, 0, 0,
      "m.yaml: the metrics file is empty (it needs at least \"new:\")"},
 };
+
+Test(metrics_load, exact_counts)
+{
+    static const struct { const char *text; double want; } ok[] = {
+        {"9007199254740992", 9007199254740992.0}, {"1.2e5", 120000}, {"12.50e1", 125},
+        {"0.000", 0}, {"0e999999999", 0}, {"-0", 0}, {"+7", 7}, {"900719925474099.2e1",
+        9007199254740992.0}, {"00012", 12}, {"1200e-2", 12}};
+    for (size_t i = 0; i < RP_COUNT(ok); i++) {
+        char yaml[96];
+        snprintf(yaml, sizeof yaml, "new:\n  requests: %s\n", ok[i].text);
+        rollout_metrics *m;
+        rollout_error err;
+        cr_assert_eq(rollout_metrics_load_buffer(yaml, strlen(yaml), "m.yaml", &m, &err),
+                     ROLLOUT_OK, "%s: %s", ok[i].text, err.message);
+        double v = -1;
+        cr_expect_eq(rollout_metrics_get(m, ROLLOUT_NEW, "requests", &v), ROLLOUT_OK);
+        cr_expect_eq(v, ok[i].want, "%s read as %.17g", ok[i].text, v);
+        rollout_metrics_free(m);
+    }
+}
 
 Test(metrics_load, every_error_path)
 {
