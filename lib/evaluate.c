@@ -622,6 +622,16 @@ static vbuf fv(double v, int kind)
     return b;
 }
 
+/* The new version's value; a percentile in a histogram's +Inf bucket says
+ * where it is. */
+static vbuf fobs(double v, int kind)
+{
+    vbuf b = fv(v, kind);
+    if (isinf(v))
+        snprintf(b.s, sizeof b.s, "+Inf (beyond the last histogram bound)");
+    return b;
+}
+
 static vbuf fp(double p)
 {
     vbuf b;
@@ -795,7 +805,7 @@ static void judge_plain(const rollout_metrics *m, const rp_criterion *cr,
         if (obs == 0)
             say(r, ROLLOUT_VERDICT_PASS, "%s is 0", cr->metric);
         else
-            say(r, ROLLOUT_VERDICT_FAIL, "%s is %s; it must be 0", cr->metric, fv(obs, k).s);
+            say(r, ROLLOUT_VERDICT_FAIL, "%s is %s; it must be 0", cr->metric, fobs(obs, k).s);
         return;
     }
 
@@ -839,15 +849,20 @@ static void judge_plain(const rollout_metrics *m, const rp_criterion *cr,
         }
         r->threshold = thr;
         describe_limit(cr, thr, base, base_used, limit, sizeof limit);
+        if (is_max && isinf(obs) && isinf(thr)) {
+            say(r, ROLLOUT_VERDICT_INCONCLUSIVE, "%s %s against %s: both percentiles are "
+                "beyond the last histogram bound", cr->metric, fobs(obs, k).s, limit);
+            return;
+        }
         bool ok = is_max ? le_tol(obs, thr) : ge_tol(obs, thr);
         if (ok)
-            say(r, ROLLOUT_VERDICT_PASS, "%s %s %s %s", cr->metric, fv(obs, k).s,
+            say(r, ROLLOUT_VERDICT_PASS, "%s %s %s %s", cr->metric, fobs(obs, k).s,
                 is_max ? "<=" : ">=", limit);
         else if (cr->lenient != RP_LENIENT_NONE && !have_base)
             say(r, ROLLOUT_VERDICT_INCONCLUSIVE, "%s %s %s %s, and %s", cr->metric,
-                fv(obs, k).s, is_max ? ">" : "<", limit, why_no_base);
+                fobs(obs, k).s, is_max ? ">" : "<", limit, why_no_base);
         else
-            say(r, ROLLOUT_VERDICT_FAIL, "%s %s %s %s", cr->metric, fv(obs, k).s,
+            say(r, ROLLOUT_VERDICT_FAIL, "%s %s %s %s", cr->metric, fobs(obs, k).s,
                 is_max ? ">" : "<", limit);
         return;
     }
@@ -871,14 +886,20 @@ static void judge_plain(const rollout_metrics *m, const rp_criterion *cr,
         say(r, ROLLOUT_VERDICT_INCONCLUSIVE,
             "%s %s against a baseline of 0: a relative limit cannot judge it "
             "(add an absolute max)",
-            cr->metric, fv(obs, k).s);
+            cr->metric, fobs(obs, k).s);
         return;
     }
     describe_limit(cr, thr, base, true, limit, sizeof limit);
+    if (isinf(obs) && isinf(thr)) {
+        /* "+Inf <= +Inf" would pass a version whose percentile is unknown */
+        say(r, ROLLOUT_VERDICT_INCONCLUSIVE, "%s %s against baseline %s: both percentiles are "
+            "beyond the last histogram bound", cr->metric, fobs(obs, k).s, fv(base, k).s);
+        return;
+    }
     if (le_tol(obs, thr))
-        say(r, ROLLOUT_VERDICT_PASS, "%s %s <= %s", cr->metric, fv(obs, k).s, limit);
+        say(r, ROLLOUT_VERDICT_PASS, "%s %s <= %s", cr->metric, fobs(obs, k).s, limit);
     else
-        say(r, ROLLOUT_VERDICT_FAIL, "%s %s > %s", cr->metric, fv(obs, k).s, limit);
+        say(r, ROLLOUT_VERDICT_FAIL, "%s %s > %s", cr->metric, fobs(obs, k).s, limit);
 }
 
 static bool counts(const rollout_metrics *m, int variant, double *n, double *x)
@@ -1047,7 +1068,12 @@ static int judge_mann_whitney(const rollout_metrics *m, const rp_criterion *cr,
     r->threshold = thr;
     r->p_value = w.p;
     const char *name = cr->metric + strlen("latency_");
-    if (sig && !le_tol(obs, thr))
+    if (sig && isinf(obs))
+        /* beyond the last bound: above any threshold, however computed */
+        say(r, ROLLOUT_VERDICT_FAIL,
+            "%s %s vs baseline %s: slower (Mann-Whitney %s < %s)", name,
+            fobs(obs, RP_MK_LATENCY).s, fv(base, RP_MK_LATENCY).s, fpv(w.p).s, fp(alpha).s);
+    else if (sig && !le_tol(obs, thr))
         say(r, ROLLOUT_VERDICT_FAIL,
             "%s %s vs baseline %s: slower (Mann-Whitney %s < %s) and above %s "
             "(effect size %s)", name, fv(obs, RP_MK_LATENCY).s, fv(base, RP_MK_LATENCY).s,

@@ -286,6 +286,11 @@ void rp_format_value(double v, int kind, char *buf, size_t cap)
         snprintf(buf, cap, "n/a");
         return;
     }
+    if (isinf(v)) {
+        /* a percentile in a histogram's +Inf bucket; never "infs" */
+        snprintf(buf, cap, "%sInf", v < 0 ? "-" : "+");
+        return;
+    }
     switch (kind) {
     case RP_MK_RATE: {
         double pct = v * 100.0;

@@ -141,3 +141,44 @@ Test(cli_evaluate, usage_and_io_are_2)
     cr_expect(strstr(out, "usage: rollout evaluate"), "%s", out);
     cr_expect(strstr(out, "Exit status: 0 PASS (go), 3 FAIL (no-go), 4 INCONCLUSIVE"), "%s", out);
 }
+
+/* Every "# expect: ARGS => VERDICT" line at the top of a snapshot under
+ * examples/metrics/ is what a reader of the seed expects `rollout evaluate`
+ * to answer; each is run and checked, verdict line and exit status. */
+Test(cli_evaluate, example_snapshots_give_the_verdicts_their_comments_promise)
+{
+    static const char *const files[] = {"critical.yaml", "beyond-last-bucket.yaml"};
+    static const struct { const char *verdict; int exit; } codes[] = {
+        {"PASS", 0}, {"FAIL", 3}, {"INCONCLUSIVE", 4}, {"ROLLBACK", 5}};
+    int checked = 0;
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[256], line[512];
+        snprintf(path, sizeof path, M "%s", files[i]);
+        FILE *f = fopen(path, "r");
+        cr_assert(f, "cannot open %s", path);
+        int in_file = 0;
+        while (fgets(line, sizeof line, f) && line[0] == '#') {
+            char args[256], verdict[32];
+            if (sscanf(line, "# expect: %255[^=]=> %31s", args, verdict) != 2)
+                continue;
+            int want = -1;
+            for (size_t c = 0; c < sizeof codes / sizeof codes[0]; c++)
+                if (!strcmp(codes[c].verdict, verdict))
+                    want = codes[c].exit;
+            cr_assert_geq(want, 0, "%s: unknown verdict %s", path, verdict);
+            char cmd[600], out[8192], vline[64];
+            snprintf(cmd, sizeof cmd, "%s %s", args, path);
+            int got = run(cmd, false, out, sizeof out);
+            snprintf(vline, sizeof vline, "verdict: %s (", verdict);
+            cr_expect_eq(got, want, "%s: %s exited %d, want %d\n%s", files[i], args, got, want,
+                         out);
+            cr_expect(strstr(out, vline), "%s: %s\n%s", files[i], args, out);
+            cr_expect(!strstr(out, "infs") && !strstr(out, "nans"), "%s", out);
+            in_file++;
+        }
+        fclose(f);
+        cr_expect_gt(in_file, 0, "%s has no \"# expect:\" line", path);
+        checked += in_file;
+    }
+    cr_expect_geq(checked, 5);
+}

@@ -756,6 +756,32 @@ Test(mann_whitney, needs_samples_on_both_sides)
     rollout_metrics_free(m);
 }
 
+/* Half the new version's requests beyond the histogram's last finite bound:
+ * its p95 is +Inf, which is above any threshold, never "inf <= inf", and is
+ * printed as +Inf, never "infs". */
+Test(mann_whitney, percentile_beyond_the_last_bound)
+{
+    rollout_metrics *m = snap();
+    const double le[] = {0.1, 1.0, INFINITY};
+    const uint64_t base[] = {900, 40, 60}, canary[] = {400, 100, 500};
+    cr_assert_eq(rollout_metrics_set_latency_histogram(m, BASE, le, base, 3, NULL), ROLLOUT_OK);
+    cr_assert_eq(rollout_metrics_set_latency_histogram(m, NEW, le, canary, 3, NULL), ROLLOUT_OK);
+    expect(degradation, m, FAIL, NULL);
+    cr_expect(strstr(ev.results[0].reason, "+Inf"), "%s", ev.results[0].reason);
+    cr_expect(!strstr(ev.results[0].reason, "inf"), "%s", ev.results[0].reason);
+    cr_expect(isinf(ev.results[0].observed));
+    expect(max_latency, m, FAIL, "latency_p95 +Inf (beyond the last histogram bound) > max 2s");
+    /* relative to a baseline whose p95 is beyond the last bound too: unknown */
+    expect(plus10, m, INCONCLUSIVE,
+           "latency_p95 +Inf (beyond the last histogram bound) against baseline +Inf: both "
+           "percentiles are beyond the last histogram bound");
+    /* a new version inside the bounds against such a baseline passes */
+    const uint64_t fast[] = {1000, 0, 0};
+    cr_assert_eq(rollout_metrics_set_latency_histogram(m, NEW, le, fast, 3, NULL), ROLLOUT_OK);
+    expect(plus10, m, PASS, NULL);
+    rollout_metrics_free(m);
+}
+
 Test(mann_whitney, histograms_with_huge_counts)
 {
     /* 1e9 requests per side; the canary moved 2e8 of them from the 0.25 s
