@@ -449,8 +449,11 @@ ROLLOUT_API int rollout_metrics_get(const rollout_metrics *m, int variant, const
  *                custom: {data_integrity_issues: 0}}
  *   baseline:   {requests: 500000, errors: 600, latency_p95: 1.3s}
  *
- * Errors carry "file:line:column: field: " like plan errors; a bad value is
- * ROLLOUT_ERR_METRICS. On failure *out is NULL and nothing is left allocated. */
+ * Errors carry "file:line:column: field: " like plan errors; an impossible
+ * value is ROLLOUT_ERR_METRICS. A NaN or infinite value does not refuse the
+ * file: that metric is left unset and the criteria reading it evaluate
+ * INCONCLUSIVE, naming where it was. On failure *out is NULL and nothing is
+ * left allocated. */
 ROLLOUT_API int rollout_metrics_load_file(const char *path, rollout_metrics **out,
                                           rollout_error *err);
 /* Same for a buffer (need not be NUL-terminated; not retained). `name` is

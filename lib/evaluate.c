@@ -1090,6 +1090,34 @@ static int judge_mann_whitney(const rollout_metrics *m, const rp_criterion *cr,
     return ROLLOUT_OK;
 }
 
+/* True (with why) when a value this criterion reads was NaN or infinite
+ * in the snapshot file: the criterion cannot be judged, the others can. */
+static bool reads_bad_value(const rollout_metrics *m, const rp_criterion *cr, char *why,
+                            size_t cap)
+{
+    if (rp_metrics_bad(m, ROLLOUT_NEW, cr->metric_id, cr->metric, why, cap))
+        return true;
+    bool counts_read = cr->test == RP_TEST_RATE ||
+                       (cr->min_samples && !(is_latency(cr->metric_id) &&
+                                             m->side[ROLLOUT_NEW].dist_n));
+    bool uses_base = cr->form == RP_FORM_BASELINE_PLUS || cr->form == RP_FORM_BASELINE_TIMES ||
+                     (cr->test == RP_TEST_RATE && cr->form != RP_FORM_MAX);
+    for (int v = ROLLOUT_NEW; v >= ROLLOUT_STABLE; v--) {
+        if (v == ROLLOUT_STABLE && !uses_base && cr->test != RP_TEST_MANN_WHITNEY)
+            break;
+        if (v == ROLLOUT_STABLE &&
+            rp_metrics_bad(m, v, cr->metric_id, cr->metric, why, cap))
+            return true;
+        if (counts_read && (rp_metrics_bad(m, v, RP_M_REQUESTS, "requests", why, cap) ||
+                            (cr->test == RP_TEST_RATE &&
+                             rp_metrics_bad(m, v, RP_M_ERRORS, "errors", why, cap))))
+            return true;
+        if (cr->test == RP_TEST_MANN_WHITNEY && rp_metrics_dist_bad(m, v, why, cap))
+            return true;
+    }
+    return false;
+}
+
 int rp_evaluate_set(const rollout_plan *plan, int set, const rollout_metrics *metrics,
                     rollout_evaluation *out, rollout_error *err)
 {
@@ -1110,7 +1138,10 @@ int rp_evaluate_set(const rollout_plan *plan, int set, const rollout_metrics *me
         r->observed = r->threshold = r->baseline = r->p_value = NAN;
         r->lower = r->upper = r->samples = NAN;
         int rc = ROLLOUT_OK;
-        if (cr->form == RP_FORM_SMOKE)
+        char why[140];
+        if (cr->form != RP_FORM_SMOKE && reads_bad_value(metrics, cr, why, sizeof why))
+            say(r, ROLLOUT_VERDICT_INCONCLUSIVE, "%s; this criterion cannot be judged", why);
+        else if (cr->form == RP_FORM_SMOKE)
             judge_smoke(plan, metrics, cr, r);
         else if (cr->test == RP_TEST_RATE)
             judge_rate(metrics, cr, r);

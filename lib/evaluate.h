@@ -47,9 +47,18 @@ int rp_metric_lookup(const char *name, size_t len);
 
 /* ---- the snapshot ------------------------------------------------------- */
 
+/* Where a value the file wrote as NaN or infinite was: such a metric is
+ * unusable (criteria reading it are INCONCLUSIVE) but the rest of the
+ * snapshot still counts. status is 0 for a good value. */
+typedef struct rp_bad_value {
+    int status;        /* RP_VALUE_NAN or RP_VALUE_INFINITE */
+    int line, col;
+} rp_bad_value;
+
 typedef struct rp_named_value {
     char *name;
     double value;
+    rp_bad_value bad;
 } rp_named_value;
 
 typedef struct rp_smoke_result {
@@ -69,11 +78,16 @@ typedef struct rp_side {
     size_t n_custom;
     rp_smoke_result *smoke;
     size_t n_smoke;
+    uint32_t bad;                  /* bit m: the file wrote std[m] as NaN or infinite */
+    rp_bad_value bad_std[RP_M_COUNT];
+    rp_bad_value bad_dist;         /* a sample or bucket was NaN or infinite */
+    const char *bad_dist_key;      /* "latency_samples" or "latency_histogram" */
 } rp_side;
 
 /* side[ROLLOUT_NEW] is the version rolled out, side[ROLLOUT_STABLE] the baseline. */
 struct rollout_metrics {
     rp_side side[2];
+    char file[96];                 /* the loaded file's name, for bad-value reasons */
 };
 
 /* The value criteria see for a metric (error_rate derived from counts,
@@ -82,6 +96,12 @@ bool rp_metrics_value(const rollout_metrics *m, int variant, int metric_id, cons
                       double *out);
 /* The latency distribution of a side, or false when it has none. */
 bool rp_metrics_dist(const rollout_metrics *m, int variant, rp_dist *out);
+/* True when the value criteria would read for a metric (or what it is
+ * derived from) was NaN or infinite in the file; why says which and where. */
+bool rp_metrics_bad(const rollout_metrics *m, int variant, int metric_id, const char *name,
+                    char *why, size_t cap);
+/* True when the side's latency distribution was dropped for a bad value. */
+bool rp_metrics_dist_bad(const rollout_metrics *m, int variant, char *why, size_t cap);
 /* A smoke result by test id: 1 passed, 0 failed, -1 not reported. */
 int rp_metrics_smoke(const rollout_metrics *m, int variant, const char *test);
 

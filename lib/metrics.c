@@ -241,8 +241,8 @@ int rp_parse_value(const char *s, size_t len, int kind, double *out)
     }
     if (!ok)
         return RP_VALUE_SYNTAX;
-    if (kind == RP_MK_COUNT && isfinite(v))
-        return count_exact(tmp, out);
+    if (kind == RP_MK_COUNT)
+        return count_exact(tmp, out); /* 1e400 is a count too big, not an infinity */
     int st = check_value(v, kind);
     if (st == RP_VALUE_OK)
         *out = v;
@@ -421,6 +421,7 @@ static int side_set_std(rp_side *s, int id, double v, char *why, size_t cap)
     }
     s->std[id] = v;
     s->have |= 1u << id;
+    s->bad &= ~(1u << id); /* a value set later replaces a bad one */
     return ROLLOUT_OK;
 }
 
@@ -435,6 +436,7 @@ static int side_set_custom(rp_side *s, const char *name, size_t len, double v, c
     for (size_t i = 0; i < s->n_custom; i++) {
         if (strlen(s->custom[i].name) == len && !memcmp(s->custom[i].name, name, len)) {
             s->custom[i].value = v;
+            s->custom[i].bad = (rp_bad_value){0};
             return ROLLOUT_OK;
         }
     }
@@ -453,6 +455,7 @@ static int side_set_custom(rp_side *s, const char *name, size_t len, double v, c
     copy[len] = '\0';
     s->custom[s->n_custom].name = copy;
     s->custom[s->n_custom].value = v;
+    s->custom[s->n_custom].bad = (rp_bad_value){0};
     s->n_custom++;
     return ROLLOUT_OK;
 }
@@ -519,6 +522,7 @@ static int side_set_dist(rp_side *s, double *v, double *c, size_t n)
         total += c[i];
     free(s->dist_v);
     free(s->dist_c);
+    s->bad_dist = (rp_bad_value){0};
     s->dist_v = v;
     s->dist_c = c;
     s->dist_n = n;
@@ -571,6 +575,7 @@ int rollout_metrics_set_requests(rollout_metrics *m, int variant, uint64_t reque
     s->std[RP_M_REQUESTS] = (double)requests;
     s->std[RP_M_ERRORS] = (double)errors;
     s->have |= (1u << RP_M_REQUESTS) | (1u << RP_M_ERRORS);
+    s->bad &= ~((1u << RP_M_REQUESTS) | (1u << RP_M_ERRORS));
     return ROLLOUT_OK;
 }
 
@@ -597,6 +602,7 @@ int rollout_metrics_set_latency(rollout_metrics *m, int variant, double p50, dou
     for (int i = 0; i < 3; i++) {
         s->std[ids[i]] = v[i];
         s->have |= 1u << ids[i];
+        s->bad &= ~(1u << ids[i]);
     }
     return ROLLOUT_OK;
 }
@@ -761,7 +767,7 @@ bool rp_metrics_value(const rollout_metrics *m, int variant, int metric_id, cons
         for (size_t i = 0; i < s->n_custom; i++) {
             if (!strcmp(s->custom[i].name, name)) {
                 *out = s->custom[i].value;
-                return true;
+                return !s->custom[i].bad.status;
             }
         }
         return false;
@@ -785,6 +791,52 @@ bool rp_metrics_value(const rollout_metrics *m, int variant, int metric_id, cons
         *out = rp_dist_quantile(&d, q);
         return true;
     }
+    return false;
+}
+
+static bool say_bad(const rollout_metrics *m, int variant, const char *what,
+                    const rp_bad_value *b, char *why, size_t cap)
+{
+    snprintf(why, cap, "%s.%s is %s at %.60s:%d:%d", variant_key(variant), what,
+             b->status == RP_VALUE_NAN ? "NaN" : "infinite", m->file[0] ? m->file : "<buffer>",
+             b->line, b->col);
+    return true;
+}
+
+bool rp_metrics_dist_bad(const rollout_metrics *m, int variant, char *why, size_t cap)
+{
+    const rp_side *s = &m->side[variant];
+    if (!s->bad_dist.status)
+        return false;
+    return say_bad(m, variant, s->bad_dist_key, &s->bad_dist, why, cap);
+}
+
+bool rp_metrics_bad(const rollout_metrics *m, int variant, int metric_id, const char *name,
+                    char *why, size_t cap)
+{
+    const rp_side *s = &m->side[variant];
+    if (metric_id < 0) {
+        for (size_t i = 0; i < s->n_custom; i++)
+            if (!strcmp(s->custom[i].name, name) && s->custom[i].bad.status)
+                return say_bad(m, variant, name, &s->custom[i].bad, why, cap);
+        return false;
+    }
+    if (metric_id == RP_M_ERROR_RATE) {
+        /* counts win over a reported rate, so a bad count spoils the rate */
+        uint32_t need = (1u << RP_M_REQUESTS) | (1u << RP_M_ERRORS);
+        if ((s->have & need) == need)
+            return false;
+        static const int from[] = {RP_M_REQUESTS, RP_M_ERRORS};
+        for (size_t i = 0; i < RP_COUNT(from); i++)
+            if (s->bad & (1u << from[i]))
+                return say_bad(m, variant, rp_metric_table[from[i]].name,
+                               &s->bad_std[from[i]], why, cap);
+    }
+    if (s->bad & (1u << metric_id))
+        return say_bad(m, variant, rp_metric_table[metric_id].name, &s->bad_std[metric_id],
+                       why, cap);
+    if (rp_metric_table[metric_id].quantile > 0 && !(s->have & (1u << metric_id)))
+        return rp_metrics_dist_bad(m, variant, why, cap);
     return false;
 }
 
@@ -815,12 +867,22 @@ static int node_fail(rp_ctx *c, const rp_node *n, int code, const char *why)
     return rp_fail(c, n, code, "%s", why);
 }
 
-static int load_value(rp_ctx *c, const rp_node *n, int kind, double *out)
+/* Reads a value of kind; a NaN or an infinity is recorded in *bad (and
+ * ROLLOUT_OK returned) instead of refusing the whole file: exporters write
+ * them for "no data" (0/0, a rate over an empty window), and one of them
+ * must not hide the metrics that can be judged. */
+static int load_or_mark(rp_ctx *c, const rp_node *n, int kind, double *out, rp_bad_value *bad)
 {
     int rc = rp_expect(c, n, RP_SCALAR);
     if (rc)
         return rc;
     int st = rp_parse_value(n->str, n->len, kind, out);
+    if (st == RP_VALUE_NAN || st == RP_VALUE_INFINITE) {
+        bad->status = st;
+        bad->line = n->line;
+        bad->col = n->col;
+        return ROLLOUT_OK;
+    }
     if (st)
         return rp_fail(c, n, ROLLOUT_ERR_METRICS, "\"%s\" %s", n->str, rp_value_problem(st, kind));
     return ROLLOUT_OK;
@@ -839,13 +901,24 @@ static int load_samples(rp_ctx *c, const rp_node *n, rp_side *s)
     double *v = malloc(n->n * sizeof *v);
     if (!v)
         return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
+    rp_bad_value bad = {0};
     for (size_t i = 0; i < n->n; i++) {
         size_t mark = rp_path_index(c, i);
-        if ((rc = load_value(c, n->items[i], RP_MK_LATENCY, &v[i]))) {
+        rp_bad_value b = {0};
+        if ((rc = load_or_mark(c, n->items[i], RP_MK_LATENCY, &v[i], &b))) {
             free(v);
             return rc;
         }
+        if (b.status && !bad.status)
+            bad = b;
         rp_path_pop(c, mark);
+    }
+    if (bad.status) {
+        /* the distribution is unusable, not the snapshot */
+        free(v);
+        s->bad_dist = bad;
+        s->bad_dist_key = "latency_samples";
+        return ROLLOUT_OK;
     }
     if ((rc = side_set_dist(s, v, NULL, n->n)))
         return rp_fail(c, NULL, rc, "out of memory");
@@ -863,6 +936,7 @@ static int load_histogram(rp_ctx *c, const rp_node *n, rp_side *s)
     if (n->n > ROLLOUT_MAX_SAMPLES)
         return rp_fail(c, n, ROLLOUT_ERR_LIMIT, "%zu buckets; the limit is %u", n->n,
                        ROLLOUT_MAX_SAMPLES);
+    rp_bad_value bad = {0};
     double *le = malloc(n->n * sizeof *le), *cnt = malloc(n->n * sizeof *cnt);
     if (!le || !cnt) {
         rc = rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
@@ -883,7 +957,11 @@ static int load_histogram(rp_ctx *c, const rp_node *n, rp_side *s)
         st = rp_parse_value(v->str, v->len, RP_MK_LATENCY, &le[i]);
         if (st == RP_VALUE_INFINITE && i == n->n - 1 && v->str[0] != '-')
             le[i] = INFINITY;
-        else if (st) {
+        else if (st == RP_VALUE_NAN) {
+            bad = (rp_bad_value){st, v->line, v->col};
+            rc = ROLLOUT_OK;
+            goto done;
+        } else if (st) {
             rc = rp_fail(c, v, ROLLOUT_ERR_METRICS, "\"%s\" %s", v->str,
                          rp_value_problem(st, RP_MK_LATENCY));
             goto done;
@@ -892,7 +970,9 @@ static int load_histogram(rp_ctx *c, const rp_node *n, rp_side *s)
         if ((rc = rp_map_require(c, b, "count", &v)))
             goto done;
         m2 = rp_path_key(c, "count");
-        if ((rc = load_value(c, v, RP_MK_COUNT, &cnt[i])))
+        if ((rc = load_or_mark(c, v, RP_MK_COUNT, &cnt[i], &bad)))
+            goto done;
+        if (bad.status)
             goto done;
         rp_path_pop(c, m2);
         if (i && !(le[i] > le[i - 1])) {
@@ -904,14 +984,19 @@ static int load_histogram(rp_ctx *c, const rp_node *n, rp_side *s)
         rp_path_pop(c, mark);
     }
     char why[160];
-    size_t bad;
-    if ((rc = check_histogram(le, cnt, n->n, &bad, why, sizeof why))) {
+    size_t bad_at;
+    if ((rc = check_histogram(le, cnt, n->n, &bad_at, why, sizeof why))) {
         rc = node_fail(c, n, rc, why);
         goto done;
     }
     if ((rc = install_histogram(s, le, cnt, n->n)))
         rc = rp_fail(c, NULL, rc, "out of memory");
 done:
+    if (!rc && bad.status) {
+        /* the distribution is unusable, not the snapshot */
+        s->bad_dist = bad;
+        s->bad_dist_key = "latency_histogram";
+    }
     free(le);
     free(cnt);
     return rc;
@@ -954,9 +1039,14 @@ static int load_names(rp_ctx *c, const rp_node *n, rp_side *s, bool smoke)
                 return rp_fail(c, k, ROLLOUT_ERR_METRICS,
                                "\"%s\" is a standard metric; write it outside custom:", k->str);
             double val;
-            if ((rc = load_value(c, v, RP_MK_NUMBER, &val)))
+            rp_bad_value bad = {0};
+            if ((rc = load_or_mark(c, v, RP_MK_NUMBER, &val, &bad)))
                 return rc;
-            rc = side_set_custom(s, k->str, k->len, val, why, sizeof why);
+            rc = side_set_custom(s, k->str, k->len, bad.status ? 0 : val, why, sizeof why);
+            if (!rc && bad.status) {
+                s->custom[s->n_custom - 1].value = NAN;
+                s->custom[s->n_custom - 1].bad = bad;
+            }
         }
         if (rc)
             return rp_fail(c, k, rc, "%s", rc == ROLLOUT_ERR_NOMEM ? "out of memory" : why);
@@ -989,10 +1079,15 @@ static int load_side(rp_ctx *c, const rp_node *n, rp_side *s)
         if (id >= 0) {
             double val;
             char why[160];
-            if ((rc = load_value(c, v, rp_metric_table[id].kind, &val)))
+            rp_bad_value bad = {0};
+            if ((rc = load_or_mark(c, v, rp_metric_table[id].kind, &val, &bad)))
                 return rc;
-            if ((rc = side_set_std(s, id, val, why, sizeof why)))
+            if (bad.status) {
+                s->bad |= 1u << id;
+                s->bad_std[id] = bad;
+            } else if ((rc = side_set_std(s, id, val, why, sizeof why))) {
                 return rp_fail(c, v, rc, "%s", why);
+            }
         } else if (!strcmp(k->str, "latency_samples")) {
             rc = load_samples(c, v, s);
         } else if (!strcmp(k->str, "latency_histogram")) {
@@ -1062,6 +1157,7 @@ int rollout_metrics_load_buffer(const char *text, size_t len, const char *name,
     if (!rc && !root)
         rc = rp_error_set(err, ROLLOUT_ERR_EMPTY, file, 0, 0, NULL,
                           "the metrics file is empty (it needs at least \"new:\")");
+    snprintf(m->file, sizeof m->file, "%s", file);
     if (!rc) {
         rp_ctx c = {.arena = &arena, .err = err, .file = file, .plan = NULL};
         rc = load_root(&c, root, m);

@@ -1059,6 +1059,38 @@ Test(seed, quick_rollback_in_every_phase)
     rollout_plan_unref(seed);
 }
 
+/* One NaN refused the whole snapshot, hiding 5 critical errors and a 40 %
+ * error rate. Now the NaN makes only the KPI criterion INCONCLUSIVE. */
+Test(seed, a_nan_value_hides_nothing_else)
+{
+    rollout_plan *seed = t_seed();
+    rollout_metrics *m = load("examples/metrics/nan-kpi.yaml");
+    seed_eval(seed, ROLLOUT_EVAL_CRITERIA, "ga", m);
+    cr_expect_eq(ev.verdict, ROLLBACK);
+    cr_expect_str_eq(ev.results[3].id, "usage-kpis");
+    cr_expect_eq(ev.results[3].verdict, INCONCLUSIVE);
+    cr_expect_str_eq(ev.results[3].reason,
+                     "new.usage_kpi_ratio is NaN at examples/metrics/nan-kpi.yaml:28:22; this "
+                     "criterion cannot be judged");
+    cr_expect_str_eq(ev.results[ev.rollback_index].id, "zero-critical-errors");
+    seed_eval(seed, ROLLOUT_EVAL_PHASE, "canary", m);
+    cr_expect_eq(ev.verdict, ROLLBACK);
+    cr_expect_eq(ev.n_inconclusive, 0);
+    rollout_metrics_free(m);
+
+    /* a NaN in a value the rollback criterion reads: that one cannot fire */
+    static const char nan_errors[] = "new:\n  requests: 1000\n  errors: .nan\n";
+    rollout_error err;
+    cr_assert_eq(rollout_metrics_load_buffer(nan_errors, strlen(nan_errors), "m.yaml", &m, &err),
+                 ROLLOUT_OK, "%s", err.message);
+    seed_eval(seed, ROLLOUT_EVAL_CRITERIA, "pilot", m);
+    cr_expect_eq(ev.verdict, INCONCLUSIVE);
+    cr_expect_str_eq(ev.results[0].reason,
+                     "new.errors is NaN at m.yaml:3:11; this criterion cannot be judged");
+    rollout_metrics_free(m);
+    rollout_plan_unref(seed);
+}
+
 Test(seed, no_data_holds)
 {
     rollout_plan *seed = t_seed();

@@ -475,17 +475,9 @@ static const load_case load_cases[] = {
     {"new:\n  requests: -1e-400\n", ROLLOUT_ERR_METRICS, 2, 13,
      "m.yaml:2:13: new.requests: \"-1e-400\" is negative; counts start at 0"},
     {"new:\n  requests: 1e400\n", ROLLOUT_ERR_METRICS, 2, 13,
-     "m.yaml:2:13: new.requests: \"1e400\" is infinite; metrics must be finite numbers"},
+     "m.yaml:2:13: new.requests: \"1e400\" is more than 2^53"},
     {"new:\n  requests: lots\n", ROLLOUT_ERR_METRICS, 2, 13,
      "m.yaml:2:13: new.requests: \"lots\" is not a whole number"},
-    {"new:\n  latency_p95: .nan\n", ROLLOUT_ERR_METRICS, 2, 16,
-     "m.yaml:2:16: new.latency_p95: \".nan\" is NaN; metrics must be finite numbers"},
-    {"new:\n  latency_p95: -.inf\n", ROLLOUT_ERR_METRICS, 2, 16,
-     "m.yaml:2:16: new.latency_p95: \"-.inf\" is infinite; metrics must be finite numbers"},
-    {"{\"new\": {\"requests\": NaN}}", ROLLOUT_ERR_METRICS, 1, 22,
-     "m.yaml:1:22: new.requests: \"NaN\" is NaN; metrics must be finite numbers"},
-    {"{\"new\": {\"errors\": \"Infinity\"}}", ROLLOUT_ERR_METRICS, 1, 20,
-     "m.yaml:1:20: new.errors: \"Infinity\" is infinite; metrics must be finite numbers"},
     {"new:\n  latency_p95: fast\n", ROLLOUT_ERR_METRICS, 2, 16,
      "m.yaml:2:16: new.latency_p95: \"fast\" is not a latency (write 1.2s, 850ms or a number "
      "of seconds)"},
@@ -500,8 +492,6 @@ static const load_case load_cases[] = {
     {"new:\n  issue_resolution_time: soon\n", ROLLOUT_ERR_METRICS, 2, 26,
      "m.yaml:2:26: new.issue_resolution_time: \"soon\" is not a duration (write 45m, 1h or a "
      "number of seconds)"},
-    {"new:\n  custom: {kpi: .NaN}\n", ROLLOUT_ERR_METRICS, 2, 17,
-     "m.yaml:2:17: new.custom.kpi: \".NaN\" is NaN; metrics must be finite numbers"},
     {"new:\n  custom: {kpi: high}\n", ROLLOUT_ERR_METRICS, 2, 17,
      "m.yaml:2:17: new.custom.kpi: \"high\" is not a number (write 0.98 or 98%)"},
     /* consistency */
@@ -513,8 +503,6 @@ static const load_case load_cases[] = {
      "m.yaml:3:16: new.latency_p95: latency_p95 1s is below latency_p50 2s; percentiles "
      "cannot decrease"},
     /* samples and histograms */
-    {"new:\n  latency_samples: [0.1, 0.2, .nan]\n", ROLLOUT_ERR_METRICS, 2, 31,
-     "m.yaml:2:31: new.latency_samples[2]: \".nan\" is NaN; metrics must be finite numbers"},
     {"new:\n  latency_samples: [0.1, -1ms]\n", ROLLOUT_ERR_METRICS, 2, 26,
      "m.yaml:2:26: new.latency_samples[1]: \"-1ms\" is negative; rates and times start at 0"},
     {"new:\n  latency_samples: []\n", ROLLOUT_ERR_METRICS, 2, 20,
@@ -595,6 +583,45 @@ Test(metrics_load, exact_counts)
         double v = -1;
         cr_expect_eq(rollout_metrics_get(m, ROLLOUT_NEW, "requests", &v), ROLLOUT_OK);
         cr_expect_eq(v, ok[i].want, "%s read as %.17g", ok[i].text, v);
+        rollout_metrics_free(m);
+    }
+}
+
+/* NaN and infinities are what exporters write for "no data": the metric is
+ * unusable (criteria reading it are INCONCLUSIVE, see test_evaluate), the
+ * file is not refused. */
+Test(metrics_load, nan_and_infinity_mark_the_metric_not_the_file)
+{
+    static const struct { const char *yaml, *name, *why; } cases[] = {
+        {"new:\n  latency_p95: .nan\n", "latency_p95", "new.latency_p95 is NaN at m.yaml:2:16"},
+        {"new:\n  latency_p95: -.inf\n", "latency_p95",
+         "new.latency_p95 is infinite at m.yaml:2:16"},
+        {"{\"new\": {\"requests\": NaN, \"errors\": 3}}", "error_rate",
+         "new.requests is NaN at m.yaml:1:22"},
+        {"{\"new\": {\"errors\": \"Infinity\"}}", "error_rate",
+         "new.errors is infinite at m.yaml:1:20"},
+        {"new:\n  custom: {kpi: .NaN}\n", "kpi", "new.kpi is NaN at m.yaml:2:17"},
+        {"new:\n  latency_samples: [0.1, 0.2, .nan]\n", "latency_p50",
+         "new.latency_samples is NaN at m.yaml:2:31"},
+        {"new:\n  latency_histogram:\n    - {le: .nan, count: 1}\n", "latency_p99",
+         "new.latency_histogram is NaN at m.yaml:3:12"},
+        {"new:\n  latency_histogram:\n    - {le: 1s, count: .nan}\n", "latency_p99",
+         "new.latency_histogram is NaN at m.yaml:3:23"},
+    };
+    for (size_t i = 0; i < RP_COUNT(cases); i++) {
+        rollout_metrics *m = NULL;
+        rollout_error err;
+        int rc = rollout_metrics_load_buffer(cases[i].yaml, strlen(cases[i].yaml), "m.yaml", &m,
+                                             &err);
+        cr_assert_eq(rc, ROLLOUT_OK, "case %zu: %s", i, err.message);
+        double v;
+        cr_expect_eq(rollout_metrics_get(m, ROLLOUT_NEW, cases[i].name, &v),
+                     ROLLOUT_ERR_NOT_FOUND, "case %zu", i);
+        char why[160] = "";
+        const char *n = cases[i].name;
+        cr_expect(rp_metrics_bad(m, ROLLOUT_NEW, rp_metric_lookup(n, strlen(n)), n, why,
+                                 sizeof why), "case %zu", i);
+        cr_expect_str_eq(why, cases[i].why, "case %zu", i);
         rollout_metrics_free(m);
     }
 }

@@ -232,11 +232,9 @@ class Metrics(_rollout.Metrics):
     def from_dict(cls, data: Mapping[str, Any]) -> "Metrics":
         # The dict goes through the library's own loader (as JSON), so it
         # means exactly what the same snapshot file would, and is checked
-        # the same way.
-        try:
-            text = _json.dumps(data, allow_nan=False)
-        except ValueError as e:  # NaN or infinity: no measurement is either
-            raise MetricsError(f"<dict>: {e}") from None
+        # the same way: a NaN or an infinity is written as NaN / Infinity,
+        # which makes the criteria reading that metric INCONCLUSIVE.
+        text = _json.dumps(data, allow_nan=True)
         return cls.from_string(text, "<dict>")
 
 
