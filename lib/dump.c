@@ -419,6 +419,13 @@ static void dump_plan(rp_emitter *e, const rollout_plan *p)
         }
         rp_emit_seq_end(e);
     }
+    if (p->n_custom_metrics) {
+        rp_emit_key(e, "custom_metrics");
+        rp_emit_seq_begin(e, true);
+        for (int i = 0; i < p->n_custom_metrics; i++)
+            rp_emit_str(e, p->custom_metrics[i]);
+        rp_emit_seq_end(e);
+    }
     if (p->n_criteria) {
         rp_emit_key(e, "criteria");
         rp_emit_map_begin(e);

@@ -179,6 +179,151 @@ static int parse_rollback(rp_ctx *c, const rp_node *v, rp_criterion *cr)
                    v->str);
 }
 
+/* ---- metric names --------------------------------------------------------- */
+
+#define RP_MAX_CUSTOM_DECLARED 64
+
+int rp_parse_custom_metrics(rp_ctx *c, const rp_node *n)
+{
+    rollout_plan *p = c->plan;
+    int rc = rp_expect(c, n, RP_SEQ);
+    if (rc)
+        return rc;
+    if (n->n > RP_MAX_CUSTOM_DECLARED)
+        return rp_fail(c, n, ROLLOUT_ERR_LIMIT, "%zu custom metrics; the limit is %d", n->n,
+                       RP_MAX_CUSTOM_DECLARED);
+    p->custom_metrics = rp_alloc_array(c->arena, n->n ? n->n : 1, sizeof *p->custom_metrics);
+    if (!p->custom_metrics)
+        return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n->n; i++) {
+        size_t mark = rp_path_index(c, i);
+        const char *name;
+        if ((rc = rp_ident(c, n->items[i], &name)))
+            return rc;
+        if (rp_metric_lookup(name, strlen(name)) >= 0)
+            return rp_fail(c, n->items[i], ROLLOUT_ERR_VALUE,
+                           "\"%s\" is a standard metric; list only custom ones here", name);
+        for (int j = 0; j < p->n_custom_metrics; j++)
+            if (!strcmp(p->custom_metrics[j], name))
+                return rp_fail(c, n->items[i], ROLLOUT_ERR_DUPLICATE,
+                               "custom metric \"%s\" is listed twice", name);
+        p->custom_metrics[p->n_custom_metrics++] = name;
+        rp_path_pop(c, mark);
+    }
+    return ROLLOUT_OK;
+}
+
+/* Splits s at '_' into at most 16 words (start, length); returns the count. */
+static size_t words(const char *s, const char *w[16], size_t wl[16])
+{
+    size_t n = 0;
+    while (*s && n < 16) {
+        size_t l = strcspn(s, "_");
+        w[n] = s;
+        wl[n++] = l;
+        s += l + (s[l] == '_');
+    }
+    return n;
+}
+
+/* The same letters in some order: "99p" and "p99". */
+static bool anagram(const char *a, size_t la, const char *b, size_t lb)
+{
+    if (la != lb)
+        return false;
+    int count[256] = {0};
+    for (size_t i = 0; i < la; i++) {
+        count[(unsigned char)a[i]]++;
+        count[(unsigned char)b[i]]--;
+    }
+    for (size_t i = 0; i < 256; i++)
+        if (count[i])
+            return false;
+    return true;
+}
+
+/* The same words (at least two, each possibly with its letters scrambled)
+ * in some order: p99_latency, latency_99p for latency_p99. */
+static bool same_words(const char *a, const char *b)
+{
+    const char *wa[16], *wb[16];
+    size_t la[16], lb[16];
+    size_t na = words(a, wa, la), nb = words(b, wb, lb);
+    if (na != nb || na < 2)
+        return false;
+    bool used[16] = {false};
+    for (size_t i = 0; i < na; i++) {
+        bool found = false;
+        for (size_t j = 0; j < nb && !found; j++) {
+            if (!used[j] && anagram(wa[i], la[i], wb[j], lb[j]))
+                found = used[j] = true;
+        }
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+/* Edit distance; names with the same words in another order (or with a
+ * word's letters swapped) count as 1, so p99_latency and latency_99p both
+ * find latency_p99. */
+static size_t name_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return SIZE_MAX;
+    if (la == lb && strcmp(a, b) && same_words(a, b))
+        return 1;
+    size_t row[65];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* A criterion's metric must be a standard one or declared under
+ * custom_metrics: a typo would otherwise be a custom metric no snapshot ever
+ * reports, INCONCLUSIVE forever. */
+static int check_metric_name(rp_ctx *c, const rp_node *n, const char *name)
+{
+    const rollout_plan *p = c->plan;
+    if (rp_metric_lookup(name, strlen(name)) >= 0)
+        return ROLLOUT_OK;
+    for (int i = 0; i < p->n_custom_metrics; i++)
+        if (!strcmp(p->custom_metrics[i], name))
+            return ROLLOUT_OK;
+    const char *best = NULL;
+    size_t best_d = SIZE_MAX;
+    for (int i = 0; i < RP_M_COUNT + p->n_custom_metrics; i++) {
+        const char *cand = i < RP_M_COUNT ? rp_metric_table[i].name
+                                          : p->custom_metrics[i - RP_M_COUNT];
+        size_t d = name_distance(name, cand);
+        if (d < best_d) {
+            best_d = d;
+            best = cand;
+        }
+    }
+    char hint[96] = "";
+    if (best && best_d <= (strlen(name) + 2) / 3)
+        snprintf(hint, sizeof hint, "did you mean %s? ", best);
+    return rp_fail(c, n, ROLLOUT_ERR_REFERENCE,
+                   "\"%s\" is not a known metric (%sa custom metric must be listed under "
+                   "custom_metrics:)", name, hint);
+}
+
 static bool is_latency_percentile(int id)
 {
     return id == RP_M_LATENCY_P50 || id == RP_M_LATENCY_P95 || id == RP_M_LATENCY_P99;
@@ -191,7 +336,8 @@ static int parse_metric_criterion(rp_ctx *c, const rp_node *n, rp_criterion *cr)
     size_t mark;
 
     mark = rp_path_key(c, "metric");
-    if ((rc = rp_ident(c, rp_map_get(n, "metric"), &cr->metric)))
+    if ((rc = rp_ident(c, rp_map_get(n, "metric"), &cr->metric)) ||
+        (rc = check_metric_name(c, rp_map_get(n, "metric"), cr->metric)))
         return rc;
     rp_path_pop(c, mark);
     cr->metric_id = rp_metric_lookup(cr->metric, strlen(cr->metric));

@@ -170,6 +170,7 @@ struct rollout_plan {
     rp_gate *gates;          int n_gates;
     rp_criteria_set *criteria; int n_criteria;
     rp_smoke_test *smoke;    int n_smoke;
+    const char **custom_metrics; int n_custom_metrics; /* names criteria may use */
     rp_comm *comms;          int n_comms;
     rp_window *windows;      int n_windows;
     rp_freeze *freezes;      int n_freezes;
@@ -215,6 +216,7 @@ void rp_dump_rule(struct rp_emitter *e, const struct rp_rule *r);
 
 /* evaluate.c: parses one criteria set (a list of criteria). */
 int rp_parse_criteria(rp_ctx *c, const rp_node *n, rp_criteria_set *out);
+int rp_parse_custom_metrics(rp_ctx *c, const rp_node *n);
 void rp_dump_criteria(struct rp_emitter *e, const rollout_plan *p, const rp_criteria_set *s);
 
 /* plan_load.c: keeps a compiled pattern for release with the plan. */

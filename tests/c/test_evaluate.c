@@ -31,11 +31,11 @@ static const char plan_head[] =
     "versions: {stable: v1, new: v2}\n"
     "roles: {sre: SRE}\n"
     "cohorts:\n"
-    "  - id: everyone\n"
-    "    match: {everyone: true}\n"
+    "  - {id: everyone, match: {everyone: true}}\n"
     "smoke_tests:\n"
     "  - {id: login, name: Login}\n"
     "  - {id: report, name: Report}\n"
+    "custom_metrics: [kpi, delta, data_integrity_issues, usage_kpi_ratio]\n"
     "phases:\n"
     "  - id: only\n"
     "    cohort: everyone\n"
@@ -1306,6 +1306,19 @@ static const parse_case parse_cases[] = {
          "both"},
     {"\n    - {id: a, metric: \"latency p95\", max: 2s}\n", ROLLOUT_ERR_VALUE, 21, 23,
      "criteria.set[0].metric: \"latency p95\" is not a valid id (1-64 of A-Z a-z 0-9 - _ .)"},
+    /* metric names: standard or declared, with the nearest name suggested */
+    {"\n    - {id: a, metric: latency_99p, max: 800ms}\n", ROLLOUT_ERR_REFERENCE, 21, 23,
+     "criteria.set[0].metric: \"latency_99p\" is not a known metric (did you mean latency_p99? a custom metric must be "
+     "listed under custom_metrics:)"},
+    {"\n    - {id: a, metric: p99_latency, max: 800ms}\n", ROLLOUT_ERR_REFERENCE, 21, 23,
+     "criteria.set[0].metric: \"p99_latency\" is not a known metric (did you mean latency_p99? a custom metric must be "
+     "listed under custom_metrics:)"},
+    {"\n    - {id: a, metric: kpii, min: 1}\n", ROLLOUT_ERR_REFERENCE, 21, 23,
+     "criteria.set[0].metric: \"kpii\" is not a known metric (did you mean kpi? a custom metric must be "
+     "listed under custom_metrics:)"},
+    {"\n    - {id: a, metric: revenue, min: 1}\n", ROLLOUT_ERR_REFERENCE, 21, 23,
+     "criteria.set[0].metric: \"revenue\" is not a known metric (a custom metric must be "
+     "listed under custom_metrics:)"},
     {"\n    - {id: a, metric: latency_p95}\n", ROLLOUT_ERR_MISSING, 21, 7,
      "criteria.set[0]: criterion \"a\" has no threshold (write one of max, min, must_be_zero, "
      "max_baseline_plus, max_baseline_times)"},
@@ -1412,7 +1425,37 @@ Test(parse, every_error_path)
         cr_expect_eq(rc, t->code, "case %zu: %s (%s)", i, rollout_code_name(rc), err.message);
         cr_expect_eq(err.line, t->line, "case %zu: line %d", i, err.line);
         cr_expect_eq(err.column, t->col, "case %zu: column %d", i, err.column);
-        cr_expect_str_eq(err.message, want, "case %zu", i);
+        cr_expect_str_eq(err.message, want, "case %zu: %s", i, err.message);
+    }
+}
+
+Test(parse, custom_metrics_declaration)
+{
+    static const struct { const char *decl, *message; int code; } bad[] = {
+        {"custom_metrics: [kpi, critical_errors]\n",
+         "test.yaml:12:23: custom_metrics[1]: \"critical_errors\" is a standard metric; list "
+         "only custom ones here", ROLLOUT_ERR_VALUE},
+        {"custom_metrics: [kpi, kpi]\n",
+         "test.yaml:12:23: custom_metrics[1]: custom metric \"kpi\" is listed twice",
+         ROLLOUT_ERR_DUPLICATE},
+        {"custom_metrics: kpi\n",
+         "test.yaml:12:17: custom_metrics: expected a list, got a scalar", ROLLOUT_ERR_TYPE},
+    };
+    static const char decl[] = "custom_metrics: [kpi, delta, data_integrity_issues, "
+                               "usage_kpi_ratio]\n";
+    for (size_t i = 0; i < RP_COUNT(bad); i++) {
+        char *text = plan_text("\n    - {id: a, metric: kpi, min: 1}\n");
+        char *at = strstr(text, decl);
+        cr_assert(at);
+        size_t n = strlen(text) + strlen(bad[i].decl) + 1;
+        char *edited = malloc(n);
+        cr_assert(edited);
+        snprintf(edited, n, "%.*s%s%s", (int)(at - text), text, bad[i].decl, at + strlen(decl));
+        rollout_error err;
+        cr_expect_eq(t_plan_error(edited, &err), bad[i].code, "case %zu: %s", i, err.message);
+        cr_expect_str_eq(err.message, bad[i].message, "case %zu", i);
+        free(edited);
+        free(text);
     }
 }
 
