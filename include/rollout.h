@@ -484,7 +484,19 @@ typedef struct rollout_criterion_result {
     double samples;      /* the new version's sample size (requests or latency
                             samples; smoke: tests with a result) */
     char reason[160];    /* one line a person can act on */
+    int dry_run;         /* 1: `dry_run: true`, reported but never counted in the verdict
+                            (nor in n_pass/n_fail/n_inconclusive, nor as a rollback) */
+    int direction;       /* rollout_direction: which way the metric gets worse */
+    double sla;          /* the `or_sla` bound it also passes at; NaN when none */
 } rollout_criterion_result;
+
+/* Which way a criterion's metric gets worse: latency and errors when they
+ * rise (max, max_baseline_*), throughput and KPIs when they fall (min,
+ * `direction: lower_is_worse`). */
+typedef enum rollout_direction {
+    ROLLOUT_HIGHER_IS_WORSE = 0,
+    ROLLOUT_LOWER_IS_WORSE = 1
+} rollout_direction;
 
 /* A whole evaluation. results follow the order of the criteria set. */
 typedef struct rollout_evaluation {

@@ -92,10 +92,12 @@ static int parse_bound(rp_ctx *c, const rp_node *n, int kind, double *out)
             return rp_fail(c, n, ROLLOUT_ERR_RANGE, "%s is outside 0%%..100%%", n->str);
         return ROLLOUT_OK;
     case RP_MK_COUNT:
+    case RP_MK_AMOUNT:
         if ((rc = rp_number(c, n, out)))
             return rc;
         if (*out < 0)
-            return rp_fail(c, n, ROLLOUT_ERR_RANGE, "%s is negative; counts start at 0", n->str);
+            return rp_fail(c, n, ROLLOUT_ERR_RANGE, "%s is negative; %s start at 0", n->str,
+                           kind == RP_MK_COUNT ? "counts" : "amounts");
         return ROLLOUT_OK;
     default:
         return rp_fraction(c, n, out);
@@ -411,6 +413,50 @@ static int parse_metric_criterion(rp_ctx *c, const rp_node *n, rp_criterion *cr)
             return rc;
     }
 
+    if ((v = rp_map_get(n, "strict"))) {
+        if (cr->form == RP_FORM_ZERO)
+            return fail_key(c, n, "strict", ROLLOUT_ERR_UNKNOWN_KEY,
+                            "strict applies to max, min, max_baseline_plus and "
+                            "max_baseline_times, not to must_be_zero");
+        mark = rp_path_key(c, "strict");
+        if ((rc = rp_bool(c, v, &cr->strict)))
+            return rc;
+        rp_path_pop(c, mark);
+    }
+
+    if ((v = rp_map_get(n, "or_sla"))) {
+        if (cr->form != RP_FORM_MAX && cr->form != RP_FORM_MIN)
+            return fail_key(c, n, "or_sla", ROLLOUT_ERR_UNKNOWN_KEY,
+                            "\"or_sla\" applies only to max or min, not to %s", form_key);
+        mark = rp_path_key(c, "or_sla");
+        if ((rc = parse_bound(c, v, cr->kind, &cr->sla)))
+            return rc;
+        rp_path_pop(c, mark);
+        cr->has_sla = true;
+    }
+
+    cr->direction = cr->form == RP_FORM_MIN ? ROLLOUT_LOWER_IS_WORSE : ROLLOUT_HIGHER_IS_WORSE;
+    if ((v = rp_map_get(n, "direction"))) {
+        mark = rp_path_key(c, "direction");
+        if ((rc = rp_expect(c, v, RP_SCALAR)))
+            return rc;
+        int dir = !strcmp(v->str, "higher_is_worse")  ? ROLLOUT_HIGHER_IS_WORSE
+                  : !strcmp(v->str, "lower_is_worse") ? ROLLOUT_LOWER_IS_WORSE
+                                                      : -1;
+        if (dir < 0)
+            return rp_fail(c, v, ROLLOUT_ERR_VALUE,
+                           "\"%s\" is not a direction (write higher_is_worse or lower_is_worse)",
+                           v->str);
+        rp_path_pop(c, mark);
+        if (cr->form != RP_FORM_BASELINE_PLUS && cr->form != RP_FORM_BASELINE_TIMES &&
+            dir != cr->direction)
+            return fail_key(c, n, "direction", ROLLOUT_ERR_UNKNOWN_KEY,
+                            "%s already says which way is worse; direction applies to "
+                            "max_baseline_plus and max_baseline_times",
+                            form_key);
+        cr->direction = dir;
+    }
+
     if ((v = rp_map_get(n, "min_samples"))) {
         mark = rp_path_key(c, "min_samples");
         if ((rc = rp_uint(c, v, (uint64_t)1 << 53, &cr->min_samples)))
@@ -468,6 +514,15 @@ static int parse_metric_criterion(rp_ctx *c, const rp_node *n, rp_criterion *cr)
         if ((rc = parse_with(c, n, "effect_size", parse_percent, &cr->effect_size)))
             return rc;
     }
+    if (cr->test == RP_TEST_MANN_WHITNEY && cr->strict)
+        return fail_key(c, n, "strict", ROLLOUT_ERR_UNKNOWN_KEY,
+                        "strict does not apply to test: mann_whitney (a test decides by "
+                        "p < 1 - confidence)");
+    if (cr->test != RP_TEST_NONE && cr->form != RP_FORM_MIN &&
+        cr->direction == ROLLOUT_LOWER_IS_WORSE)
+        return fail_key(c, n, "direction", ROLLOUT_ERR_UNKNOWN_KEY,
+                        "direction: lower_is_worse does not apply to statistical tests (they "
+                        "test for an increase)");
     return ROLLOUT_OK;
 }
 
@@ -477,7 +532,8 @@ static int parse_criterion(rp_ctx *c, const rp_node *n, rp_criterion *cr,
     static const char *const keys[] = {
         "id", "description", "metric", "smoke_tests", "max", "min", "must_be_zero",
         "max_baseline_plus", "max_baseline_times", "or_baseline", "or_baseline_plus",
-        "min_samples", "confidence", "test", "effect_size", "rollback", NULL};
+        "min_samples", "confidence", "test", "effect_size", "rollback", "strict", "or_sla",
+        "direction", "dry_run", NULL};
     int rc = rp_map_check(c, n, keys);
     if (rc)
         return rc;
@@ -498,6 +554,13 @@ static int parse_criterion(rp_ctx *c, const rp_node *n, rp_criterion *cr,
     if ((v = rp_map_get(n, "description"))) {
         mark = rp_path_key(c, "description");
         if ((rc = rp_string(c, v, &cr->description)))
+            return rc;
+        rp_path_pop(c, mark);
+    }
+
+    if ((v = rp_map_get(n, "dry_run"))) {
+        mark = rp_path_key(c, "dry_run");
+        if ((rc = rp_bool(c, v, &cr->dry_run)))
             return rc;
         rp_path_pop(c, mark);
     }
@@ -526,10 +589,10 @@ static int parse_criterion(rp_ctx *c, const rp_node *n, rp_criterion *cr,
     for (size_t i = 0; i < n->n; i++) {
         const char *k = n->items[2 * i]->str;
         if (strcmp(k, "id") && strcmp(k, "description") && strcmp(k, "smoke_tests") &&
-            strcmp(k, "rollback"))
+            strcmp(k, "rollback") && strcmp(k, "dry_run"))
             return fail_key(c, n, k, ROLLOUT_ERR_UNKNOWN_KEY,
                             "\"%s\" does not apply to a smoke_tests criterion (it takes id, "
-                            "description, smoke_tests, rollback)",
+                            "description, smoke_tests, rollback, dry_run)",
                             k);
     }
     mark = rp_path_key(c, "smoke_tests");
@@ -682,6 +745,16 @@ void rp_dump_criteria(rp_emitter *e, const rollout_plan *p, const rp_criteria_se
                 rp_emit_key(e, "or_baseline_plus");
                 emit_percent(e, cr->lenient_plus);
             }
+            if (cr->strict) {
+                rp_emit_key(e, "strict");
+                rp_emit_raw(e, "true");
+            }
+            if (cr->has_sla) {
+                rp_emit_key(e, "or_sla");
+                emit_bound(e, cr, cr->sla);
+            }
+            if (cr->direction == ROLLOUT_LOWER_IS_WORSE && cr->form != RP_FORM_MIN)
+                emit_kv_str(e, "direction", "lower_is_worse");
             if (cr->min_samples) {
                 rp_emit_key(e, "min_samples");
                 snprintf(buf, sizeof buf, "%llu", (unsigned long long)cr->min_samples);
@@ -697,6 +770,10 @@ void rp_dump_criteria(rp_emitter *e, const rollout_plan *p, const rp_criteria_se
                 rp_emit_key(e, "effect_size");
                 emit_percent(e, cr->effect_size);
             }
+        }
+        if (cr->dry_run) {
+            rp_emit_key(e, "dry_run");
+            rp_emit_raw(e, "true");
         }
         if (cr->rollback) {
             rp_emit_key(e, "rollback");
@@ -725,6 +802,23 @@ static bool le_tol(double a, double b)
 static bool ge_tol(double a, double b)
 {
     return a >= b || b - a <= RP_EQ_TOL * fabs(b);
+}
+
+/* Within an upper (is_max) or lower bound; strict: true makes a value equal
+ * to the bound (within RP_EQ_TOL) fail, as the seed's "< 2s" says. */
+static bool within(const rp_criterion *cr, bool is_max, double v, double bound)
+{
+    if (cr->strict)
+        return is_max ? !ge_tol(v, bound) : !le_tol(v, bound);
+    return is_max ? le_tol(v, bound) : ge_tol(v, bound);
+}
+
+/* The comparison a reason prints for a pass or a failure. */
+static const char *op(const rp_criterion *cr, bool is_max, bool pass)
+{
+    if (cr->strict)
+        return is_max ? (pass ? "<" : ">=") : (pass ? ">" : "<=");
+    return is_max ? (pass ? "<=" : ">") : (pass ? ">=" : "<");
 }
 
 /* The significance level 1 - C as the decimal the plan wrote: confidences
@@ -912,11 +1006,13 @@ static void describe_limit(const rp_criterion *cr, double thr, double base, bool
     int k = cr->kind;
     switch (cr->form) {
     case RP_FORM_BASELINE_PLUS:
-        snprintf(buf, cap, "baseline %s + %s = %s", fv(base, k).s, fpct(cr->value).s,
+        snprintf(buf, cap, "baseline %s %s %s = %s", fv(base, k).s,
+                 cr->direction == ROLLOUT_LOWER_IS_WORSE ? "-" : "+", fpct(cr->value).s,
                  fv(thr, k).s);
         return;
     case RP_FORM_BASELINE_TIMES:
-        snprintf(buf, cap, "baseline %s x %g = %s", fv(base, k).s, cr->value, fv(thr, k).s);
+        snprintf(buf, cap, "baseline %s %s %g = %s", fv(base, k).s,
+                 cr->direction == ROLLOUT_LOWER_IS_WORSE ? "/" : "x", cr->value, fv(thr, k).s);
         return;
     default:
         break;
@@ -1000,16 +1096,23 @@ static void judge_plain(const rollout_metrics *m, const rp_criterion *cr,
                 "beyond the last histogram bound", cr->metric, fobs(obs, k).s, limit);
             return;
         }
-        bool ok = is_max ? le_tol(obs, thr) : ge_tol(obs, thr);
+        bool ok = within(cr, is_max, obs, thr);
+        /* or_sla: "< 1% (or SLA)" passes at either bound; the SLA is inclusive */
+        bool sla_ok = cr->has_sla && (is_max ? le_tol(obs, cr->sla) : ge_tol(obs, cr->sla));
         if (ok)
             say(r, ROLLOUT_VERDICT_PASS, "%s %s %s %s", cr->metric, fobs(obs, k).s,
-                is_max ? "<=" : ">=", limit);
+                op(cr, is_max, true), limit);
+        else if (sla_ok)
+            say(r, ROLLOUT_VERDICT_PASS, "%s %s %s %s, but %s SLA %s", cr->metric,
+                fobs(obs, k).s, op(cr, is_max, false), limit, is_max ? "<=" : ">=",
+                fv(cr->sla, k).s);
         else if (cr->lenient != RP_LENIENT_NONE && !have_base)
             say(r, ROLLOUT_VERDICT_INCONCLUSIVE, "%s %s %s %s, and %s", cr->metric,
-                fobs(obs, k).s, is_max ? ">" : "<", limit, why_no_base);
+                fobs(obs, k).s, op(cr, is_max, false), limit, why_no_base);
         else
-            say(r, ROLLOUT_VERDICT_FAIL, "%s %s %s %s", cr->metric, fobs(obs, k).s,
-                is_max ? ">" : "<", limit);
+            say(r, ROLLOUT_VERDICT_FAIL, "%s %s %s %s%s%s", cr->metric, fobs(obs, k).s,
+                op(cr, is_max, false), limit, cr->has_sla ? " and SLA " : "",
+                cr->has_sla ? fv(cr->sla, k).s : "");
         return;
     }
 
@@ -1024,8 +1127,23 @@ static void judge_plain(const rollout_metrics *m, const rp_criterion *cr,
             cr->metric, fv(base, k).s);
         return;
     }
-    thr = cr->form == RP_FORM_BASELINE_PLUS ? base * (1.0 + cr->value) : base * cr->value;
+    bool lower = cr->direction == ROLLOUT_LOWER_IS_WORSE;
+    if (lower)
+        /* "not more than P below the baseline" (throughput, KPIs) */
+        thr = cr->form == RP_FORM_BASELINE_PLUS ? base * (1.0 - cr->value) : base / cr->value;
+    else
+        thr = cr->form == RP_FORM_BASELINE_PLUS ? base * (1.0 + cr->value) : base * cr->value;
     r->threshold = thr;
+    if (lower) {
+        describe_limit(cr, thr, base, true, limit, sizeof limit);
+        if (within(cr, false, obs, thr))
+            say(r, ROLLOUT_VERDICT_PASS, "%s %s %s %s", cr->metric, fobs(obs, k).s,
+                op(cr, false, true), limit);
+        else
+            say(r, ROLLOUT_VERDICT_FAIL, "%s %s %s %s", cr->metric, fobs(obs, k).s,
+                op(cr, false, false), limit);
+        return;
+    }
     if (base == 0 && obs > 0) {
         /* Any increase over zero is infinitely many percent: judging it would
          * fail every canary whose baseline happened to be quiet. */
@@ -1042,10 +1160,12 @@ static void judge_plain(const rollout_metrics *m, const rp_criterion *cr,
             "beyond the last histogram bound", cr->metric, fobs(obs, k).s, fv(base, k).s);
         return;
     }
-    if (le_tol(obs, thr))
-        say(r, ROLLOUT_VERDICT_PASS, "%s %s <= %s", cr->metric, fobs(obs, k).s, limit);
+    if (within(cr, true, obs, thr))
+        say(r, ROLLOUT_VERDICT_PASS, "%s %s %s %s", cr->metric, fobs(obs, k).s,
+            op(cr, true, true), limit);
     else
-        say(r, ROLLOUT_VERDICT_FAIL, "%s %s > %s", cr->metric, fobs(obs, k).s, limit);
+        say(r, ROLLOUT_VERDICT_FAIL, "%s %s %s %s", cr->metric, fobs(obs, k).s,
+            op(cr, true, false), limit);
 }
 
 static bool counts(const rollout_metrics *m, int variant, double *n, double *x)
@@ -1102,18 +1222,32 @@ static void judge_rate(const rollout_metrics *m, const rp_criterion *cr,
             a = ROLLOUT_VERDICT_PASS;
         else {
             pa = rp_score_pvalue(x, n, limit);
-            a = lo > limit ? ROLLOUT_VERDICT_FAIL
-                : hi <= limit ? ROLLOUT_VERDICT_PASS : ROLLOUT_VERDICT_INCONCLUSIVE;
+            a = !within(cr, true, lo, limit) ? ROLLOUT_VERDICT_FAIL
+                : within(cr, true, hi, limit) ? ROLLOUT_VERDICT_PASS
+                                              : ROLLOUT_VERDICT_INCONCLUSIVE;
         }
         r->threshold = limit;
         r->p_value = pa;
+        if (cr->has_sla && a != ROLLOUT_VERDICT_PASS) {
+            /* "< 1% (or SLA)": the SLA bound (inclusive) may still pass it */
+            int s_v = lo > cr->sla ? ROLLOUT_VERDICT_FAIL
+                      : hi <= cr->sla ? ROLLOUT_VERDICT_PASS : ROLLOUT_VERDICT_INCONCLUSIVE;
+            if (s_v == ROLLOUT_VERDICT_PASS) {
+                say(r, s_v, "error rate %s (%.0f/%.0f): %d%% upper bound %s <= SLA %s",
+                    fpct(obs).s, x, n, conf_pct, fpct(hi).s, fpct(cr->sla).s);
+                return;
+            }
+            if (s_v == ROLLOUT_VERDICT_INCONCLUSIVE)
+                a = s_v;
+        }
         if (cr->lenient == RP_LENIENT_NONE) {
             if (a == ROLLOUT_VERDICT_PASS)
-                say(r, a, "error rate %s (%.0f/%.0f): %d%% upper bound %s <= %s", fpct(obs).s, x,
-                    n, conf_pct, fpct(hi).s, fpct(limit).s);
+                say(r, a, "error rate %s (%.0f/%.0f): %d%% upper bound %s %s %s", fpct(obs).s,
+                    x, n, conf_pct, fpct(hi).s, op(cr, true, true), fpct(limit).s);
             else if (a == ROLLOUT_VERDICT_FAIL)
-                say(r, a, "error rate %s (%.0f/%.0f): %d%% lower bound %s > %s", fpct(obs).s, x,
-                    n, conf_pct, fpct(lo).s, fpct(limit).s);
+                say(r, a, "error rate %s (%.0f/%.0f): %d%% lower bound %s %s %s%s%s", fpct(obs).s,
+                    x, n, conf_pct, fpct(lo).s, op(cr, true, false), fpct(limit).s,
+                    cr->has_sla ? " and SLA " : "", cr->has_sla ? fpct(cr->sla).s : "");
             else
                 say(r, a, "error rate %s (%.0f/%.0f): %d%% bounds %s..%s straddle %s; need more "
                     "requests", fpct(obs).s, x, n, conf_pct, fpct(lo).s, fpct(hi).s,
@@ -1167,14 +1301,14 @@ static void judge_rate(const rollout_metrics *m, const rp_criterion *cr,
     if (!isnan(pb))
         r->p_value = isnan(pa) ? pb : fmax(pa, pb);
     if (a == ROLLOUT_VERDICT_PASS)
-        say(r, a, "error rate %s (%.0f/%.0f): %d%% upper bound %s <= %s", fpct(obs).s, x, n,
-            conf_pct, fpct(hi).s, fpct(limit).s);
+        say(r, a, "error rate %s (%.0f/%.0f): %d%% upper bound %s %s %s", fpct(obs).s, x, n,
+            conf_pct, fpct(hi).s, op(cr, true, true), fpct(limit).s);
     else if (b == ROLLOUT_VERDICT_PASS)
         say(r, b, "error rate %s (%.0f/%.0f) above %s but %s", fpct(obs).s, x, n,
             fpct(limit).s, bwhy);
     else if (a == ROLLOUT_VERDICT_FAIL && b == ROLLOUT_VERDICT_FAIL)
-        say(r, ROLLOUT_VERDICT_FAIL, "error rate %s (%.0f/%.0f): %d%% lower bound %s > %s and %s",
-            fpct(obs).s, x, n, conf_pct, fpct(lo).s, fpct(limit).s, bwhy);
+        say(r, ROLLOUT_VERDICT_FAIL, "error rate %s (%.0f/%.0f): %d%% lower bound %s %s %s and %s",
+            fpct(obs).s, x, n, conf_pct, fpct(lo).s, op(cr, true, false), fpct(limit).s, bwhy);
     else if (a == ROLLOUT_VERDICT_FAIL)
         say(r, ROLLOUT_VERDICT_INCONCLUSIVE, "error rate %s (%.0f/%.0f) above %s, and %s",
             fpct(obs).s, x, n, fpct(limit).s, bwhy);
@@ -1283,6 +1417,9 @@ int rp_evaluate_set(const rollout_plan *plan, int set, const rollout_metrics *me
         r->rollback_reason = cr->rollback_reason;
         r->observed = r->threshold = r->baseline = r->p_value = NAN;
         r->lower = r->upper = r->samples = NAN;
+        r->dry_run = cr->dry_run;
+        r->direction = cr->direction;
+        r->sla = cr->has_sla ? cr->sla : NAN;
         int rc = ROLLOUT_OK;
         char why[140];
         if (cr->form != RP_FORM_SMOKE && reads_bad_value(metrics, cr, why, sizeof why))
@@ -1301,6 +1438,8 @@ int rp_evaluate_set(const rollout_plan *plan, int set, const rollout_metrics *me
                                 "out of memory evaluating criterion \"%s\"", cr->id);
         }
         out->n_results++;
+        if (cr->dry_run)
+            continue; /* Argo's dryRun: evaluated and reported, never decides */
         if (r->verdict == ROLLOUT_VERDICT_PASS)
             out->n_pass++;
         else if (r->verdict == ROLLOUT_VERDICT_FAIL)

@@ -16,7 +16,8 @@ typedef enum rp_metric_kind {
     RP_MK_RATE,       /* fraction 0..1, written 0.5% or 0.005 */
     RP_MK_LATENCY,    /* seconds, written 2s / 1500ms */
     RP_MK_DURATION,   /* seconds, written 90m / 1h */
-    RP_MK_NUMBER      /* custom: any finite number, or a percentage */
+    RP_MK_NUMBER,     /* custom: any finite number, or a percentage */
+    RP_MK_AMOUNT      /* a plain number >= 0, not necessarily whole (throughput) */
 } rp_metric_kind;
 
 typedef enum rp_metric_id {
@@ -31,6 +32,7 @@ typedef enum rp_metric_id {
     RP_M_SUPPORT_TICKETS,
     RP_M_AVAILABILITY,
     RP_M_ISSUE_RESOLUTION_TIME,
+    RP_M_THROUGHPUT,          /* requests per second, per instance */
     RP_M_COUNT
 } rp_metric_id;
 
@@ -147,6 +149,11 @@ typedef struct rp_criterion {
     bool smoke_all;
     int *smoke;                /* plan smoke-test indices when !smoke_all */
     size_t n_smoke;
+    bool strict;               /* strict: true: < and > instead of <= and >= */
+    bool has_sla;              /* or_sla: V */
+    double sla;
+    int direction;             /* rollout_direction */
+    bool dry_run;              /* dry_run: true: reported, never counted */
 } rp_criterion;
 
 /* Evaluates criteria set `set` of plan (an index into plan->criteria). */

@@ -30,6 +30,7 @@ const rp_metric_info rp_metric_table[RP_M_COUNT] = {
     [RP_M_SUPPORT_TICKETS] = {"support_tickets", RP_MK_COUNT, 0},
     [RP_M_AVAILABILITY] = {"availability", RP_MK_RATE, 0},
     [RP_M_ISSUE_RESOLUTION_TIME] = {"issue_resolution_time", RP_MK_DURATION, 0},
+    [RP_M_THROUGHPUT] = {"throughput", RP_MK_AMOUNT, 0},
 };
 
 int rp_metric_lookup(const char *name, size_t len)
@@ -212,6 +213,7 @@ int rp_parse_value(const char *s, size_t len, int kind, double *out)
     bool ok = false;
     switch (kind) {
     case RP_MK_COUNT:
+    case RP_MK_AMOUNT:
         ok = ulen == 0;
         break;
     case RP_MK_RATE:
@@ -257,8 +259,9 @@ const char *rp_value_problem(int status, int kind)
     case RP_VALUE_INFINITE:
         return "is infinite; metrics must be finite numbers";
     case RP_VALUE_NEGATIVE:
-        return kind == RP_MK_COUNT ? "is negative; counts start at 0"
-                                   : "is negative; rates and times start at 0";
+        return kind == RP_MK_COUNT    ? "is negative; counts start at 0"
+               : kind == RP_MK_AMOUNT ? "is negative; throughput starts at 0"
+                                      : "is negative; rates and times start at 0";
     case RP_VALUE_FRACTIONAL:
         return "is not a whole number; counts are whole";
     case RP_VALUE_TOO_BIG:
@@ -275,6 +278,8 @@ const char *rp_value_problem(int status, int kind)
         return "is not a latency (write 1.2s, 850ms or a number of seconds)";
     case RP_MK_DURATION:
         return "is not a duration (write 45m, 1h or a number of seconds)";
+    case RP_MK_AMOUNT:
+        return "is not a number (write e.g. 850 or 12.5)";
     default:
         return "is not a number (write 0.98 or 98%)";
     }
@@ -1060,8 +1065,8 @@ static int load_side(rp_ctx *c, const rp_node *n, rp_side *s)
     static const char *const keys[] = {
         "requests", "errors", "error_rate", "latency_p50", "latency_p95", "latency_p99",
         "critical_errors", "unhandled_exceptions", "support_tickets", "availability",
-        "issue_resolution_time", "latency_samples", "latency_histogram", "smoke_tests",
-        "custom", NULL};
+        "issue_resolution_time", "throughput", "latency_samples", "latency_histogram",
+        "smoke_tests", "custom", NULL};
     int rc = rp_map_check(c, n, keys);
     if (rc)
         return rc;

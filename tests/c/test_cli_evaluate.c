@@ -36,7 +36,7 @@ Test(cli_evaluate, healthy_canary_passes)
     cr_assert_str_eq(out,
                      "PASS          zero-critical-errors     critical_errors is 0\n"
                      "PASS          smoke-tests              all 7 smoke tests passed\n"
-                     "PASS          latency-p95              latency_p95 1.4s <= max 2s\n"
+                     "PASS          latency-p95              latency_p95 1.4s < max 2s\n"
                      "PASS          no-unhandled-exceptions  unhandled_exceptions is 0\n"
                      "PASS          data-integrity           data_integrity_issues is 0\n"
                      "PASS          error-rate-runaway       error_rate 0.07% <= max 5%\n"
@@ -48,7 +48,7 @@ Test(cli_evaluate, exit_code_per_verdict)
     char out[8192];
     cr_expect_eq(run("--phase pilot " M "slightly-worse.yaml", false, out, sizeof out), 0);
     cr_expect_eq(run("--phase pilot " M "clearly-worse.yaml", false, out, sizeof out), 3);
-    cr_expect(strstr(out, "FAIL          latency-p95           latency_p95 3.4s > max 3s\n"), "%s",
+    cr_expect(strstr(out, "FAIL          latency-p95           latency_p95 3.4s >= max 3s\n"), "%s",
               out);
     cr_expect(strstr(out, "verdict: FAIL (criteria pilot: 5 pass, 2 fail, 0 inconclusive)\n"),
               "%s", out);
@@ -76,7 +76,7 @@ Test(cli_evaluate, targets_and_an_explicit_plan)
                  5);
     cr_expect(strstr(out, "rollback triggered by data-integrity"), "%s", out);
     cr_expect_eq(run("--criteria ga " M "healthy.yaml", false, out, sizeof out), 0);
-    cr_expect(strstr(out, "(criteria ga: 8 pass"), "%s", out);
+    cr_expect(strstr(out, "(criteria ga: 9 pass"), "%s", out);
     cr_expect_eq(run(M "post-rollout.json --bake", false, out, sizeof out), 0);
     cr_expect(strstr(out, "(criteria post-rollout: 8 pass"), "%s", out);
 }
@@ -97,7 +97,8 @@ Test(cli_evaluate, json)
     cr_expect(strstr(out, "{\"id\": \"zero-critical-errors\", \"metric\": \"critical_errors\", "
                           "\"verdict\": \"FAIL\", \"rollback\": true, \"observed\": 2, "
                           "\"threshold\": 0, \"baseline\": null, \"p_value\": null, \"lower\": "
-                          "null, \"upper\": null, \"samples\": 8000, \"reason\": "
+                          "null, \"upper\": null, \"samples\": 8000, \"dry_run\": false, "
+                          "\"direction\": \"higher_is_worse\", \"sla\": null, \"reason\": "
                           "\"critical_errors is 2; it must be 0\"}"),
               "%s", out);
     cr_expect(strstr(out, "\"id\": \"smoke-tests\", \"metric\": \"smoke_tests\", \"verdict\": "

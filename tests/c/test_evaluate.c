@@ -898,6 +898,115 @@ Test(verdicts, names)
     cr_expect_str_eq(rollout_verdict_name(-1), "?");
 }
 
+/* ---- strictness, SLA, direction, dry runs ---------------------------------------------- */
+
+Test(forms, strict_max_and_min)
+{
+    rollout_metrics *m = snap();
+    set(m, NEW, "latency_p95", 2.0);
+    expect(max_latency, m, PASS, "latency_p95 2s <= max 2s");
+    static const char strict_max[] = "\n    - {id: c, metric: latency_p95, max: 2s, strict: true}\n";
+    expect(strict_max, m, FAIL, "latency_p95 2s >= max 2s");
+    set(m, NEW, "latency_p95", 1.999);
+    expect(strict_max, m, PASS, "latency_p95 1.999s < max 2s");
+    /* within one part in 10^9 counts as equal, so as a failure */
+    set(m, NEW, "latency_p95", 2.0 * (1 - 1e-12));
+    expect(strict_max, m, FAIL, NULL);
+    set(m, NEW, "kpi", 0.95);
+    static const char strict_min[] = "\n    - {id: c, metric: kpi, min: 0.95, strict: true}\n";
+    expect(strict_min, m, FAIL, "kpi 0.95 <= min 0.95");
+    set(m, NEW, "kpi", 0.96);
+    expect(strict_min, m, PASS, "kpi 0.96 > min 0.95");
+    rollout_metrics_free(m);
+}
+
+Test(forms, or_sla_passes_at_either_bound)
+{
+    static const char sla[] =
+        "\n    - {id: c, metric: error_rate, max: 1%, strict: true, or_sla: 2%}\n";
+    rollout_metrics *m = snap();
+    set(m, NEW, "error_rate", 0.005);
+    expect(sla, m, PASS, "error_rate 0.5% < max 1%");
+    cr_expect(rel_close(ev.results[0].sla, 0.02, 1e-15));
+    set(m, NEW, "error_rate", 0.015);
+    expect(sla, m, PASS, "error_rate 1.5% >= max 1%, but <= SLA 2%");
+    set(m, NEW, "error_rate", 0.02);
+    expect(sla, m, PASS, NULL);
+    set(m, NEW, "error_rate", 0.025);
+    expect(sla, m, FAIL, "error_rate 2.5% >= max 1% and SLA 2%");
+    rollout_metrics_free(m);
+    /* with confidence: PASS when the upper bound clears either */
+    m = snap();
+    counts(m, NEW, 100000, 1500); /* 1.5 %: clearly above 1 %, clearly below 2 % */
+    expect("\n    - {id: c, metric: error_rate, max: 1%, strict: true, or_sla: 2%, "
+           "confidence: 95%}\n", m, PASS, NULL);
+    cr_expect(strstr(ev.results[0].reason, "<= SLA 2%"), "%s", ev.results[0].reason);
+    counts(m, NEW, 100000, 3000);
+    expect("\n    - {id: c, metric: error_rate, max: 1%, or_sla: 2%, confidence: 95%}\n", m,
+           FAIL, NULL);
+    rollout_metrics_free(m);
+    /* without it the plain bound decides */
+    m = snap();
+    set(m, NEW, "error_rate", 0.015);
+    expect("\n    - {id: c, metric: error_rate, max: 1%}\n", m, FAIL, NULL);
+    cr_expect(isnan(ev.results[0].sla));
+    rollout_metrics_free(m);
+}
+
+Test(baselines, lower_is_worse)
+{
+    static const char thr[] = "\n    - {id: c, metric: throughput, max_baseline_plus: 10%, "
+                              "direction: lower_is_worse}\n";
+    rollout_metrics *m = snap();
+    set(m, BASE, "throughput", 1000);
+    set(m, NEW, "throughput", 900);
+    expect(thr, m, PASS, "throughput 900 >= baseline 1000 - 10% = 900");
+    cr_expect_eq(ev.results[0].direction, ROLLOUT_LOWER_IS_WORSE);
+    set(m, NEW, "throughput", 899);
+    expect(thr, m, FAIL, "throughput 899 < baseline 1000 - 10% = 900");
+    set(m, NEW, "throughput", 5000); /* more is never worse */
+    expect(thr, m, PASS, NULL);
+    set(m, NEW, "throughput", 600);
+    expect("\n    - {id: c, metric: throughput, max_baseline_times: 1.5, "
+           "direction: lower_is_worse}\n", m, FAIL,
+           "throughput 600 < baseline 1000 / 1.5 = 666.667");
+    expect(thr, m, FAIL, NULL);
+    /* the default direction of a relative form is unchanged */
+    expect("\n    - {id: c, metric: throughput, max_baseline_plus: 10%}\n", m, PASS, NULL);
+    cr_expect_eq(ev.results[0].direction, ROLLOUT_HIGHER_IS_WORSE);
+    rollout_metrics_free(m);
+}
+
+Test(verdicts, dry_run_is_reported_but_never_decides)
+{
+    static const char two[] =
+        "\n    - {id: real, metric: latency_p95, max: 2s}"
+        "\n    - {id: trial, metric: critical_errors, must_be_zero: true, rollback: true, "
+        "dry_run: true}\n";
+    rollout_metrics *m = snap();
+    set(m, NEW, "latency_p95", 1.0);
+    set(m, NEW, "critical_errors", 3);
+    rollout_plan *p = plan_with(two);
+    eval_set(p, m);
+    cr_expect_eq(ev.verdict, PASS);
+    cr_expect_eq(ev.n_results, 2);
+    cr_expect_eq(ev.results[1].verdict, FAIL);
+    cr_expect(ev.results[1].dry_run);
+    cr_expect(!ev.results[0].dry_run);
+    cr_expect_eq(ev.n_pass, 1);
+    cr_expect_eq(ev.n_fail, 0);
+    cr_expect_eq(ev.rollback_index, -1);
+    /* nor does an INCONCLUSIVE dry run hold the gate */
+    rollout_metrics_free(m);
+    m = snap();
+    set(m, NEW, "latency_p95", 1.0);
+    eval_set(p, m);
+    cr_expect_eq(ev.results[1].verdict, INCONCLUSIVE);
+    cr_expect_eq(ev.verdict, PASS);
+    rollout_plan_unref(p);
+    rollout_metrics_free(m);
+}
+
 /* ---- the seed plan on realistic snapshots ------------------------------------------- */
 
 static rollout_metrics *load(const char *path)
@@ -923,14 +1032,14 @@ Test(seed, healthy_passes_every_gate)
     cr_expect_eq(ev.verdict, PASS, "canary");
     cr_expect_eq(ev.n_results, 6);
     /* baseline 1.35 s + 10 % = 1.485 s is stricter than 2 s, so 2 s holds */
-    cr_expect_str_eq(ev.results[2].reason, "latency_p95 1.4s <= max 2s");
+    cr_expect_str_eq(ev.results[2].reason, "latency_p95 1.4s < max 2s");
     seed_eval(seed, ROLLOUT_EVAL_PHASE, "pilot", m);
     cr_expect_eq(ev.verdict, PASS, "pilot");
     /* eval_boundaries.py: 84/120000 has 95 % bounds 0.0585 % .. 0.0837 % */
     cr_expect_str_eq(ev.results[0].reason,
-                     "error rate 0.07% (84/120000): 95% upper bound 0.08373% <= 0.5%");
+                     "error rate 0.07% (84/120000): 95% upper bound 0.08373% < 0.5%");
     cr_expect(rel_close(ev.results[0].upper, 0.0008373429650027587, 1e-9));
-    cr_expect_str_eq(ev.results[2].reason, "issue_resolution_time 40m <= max 1h");
+    cr_expect_str_eq(ev.results[2].reason, "issue_resolution_time 40m < max 1h");
     seed_eval(seed, ROLLOUT_EVAL_GATE, "ga-day3-go", m);
     cr_expect_eq(ev.verdict, PASS, "ga: %s / %s / %s", ev.results[0].reason,
                  ev.results[1].reason, ev.results[2].reason);
@@ -948,7 +1057,7 @@ Test(seed, slightly_worse_but_not_significant_passes)
     seed_eval(seed, ROLLOUT_EVAL_PHASE, "canary", m);
     cr_expect_eq(ev.verdict, PASS);
     cr_expect_str_eq(ev.results[2].reason,
-                     "latency_p95 2.1s <= max(2s, baseline 1.95s + 10%) = 2.145s");
+                     "latency_p95 2.1s < max(2s, baseline 1.95s + 10%) = 2.145s");
     seed_eval(seed, ROLLOUT_EVAL_PHASE, "pilot", m);
     cr_expect_eq(ev.verdict, PASS);
     /* eval_boundaries.py: 11/2000 vs 2250/500000, pooled p = 0.2525311695907046;
@@ -964,16 +1073,22 @@ Test(seed, slightly_worse_but_not_significant_passes)
 
 Test(seed, ga_error_rate_slightly_over_is_a_hold)
 {
-    /* 1.1 % on 12000 requests against "max 1 %": the 95 % bounds
-     * 0.954 % .. 1.268 % straddle it (eval_boundaries.py), so the GA gate
-     * holds instead of failing or passing */
+    /* 1.1 % on 12000 requests against "< 1 % (or SLA 2 %)": the 95 % bounds
+     * 0.954 % .. 1.268 % (eval_boundaries.py) straddle 1 % but are within
+     * the SLA, so the GA gate passes */
     rollout_plan *seed = t_seed();
     rollout_metrics *m = snap();
     counts(m, NEW, 12000, 132);
     seed_eval(seed, ROLLOUT_EVAL_CRITERIA, "ga", m);
-    cr_expect_eq(ev.results[0].verdict, INCONCLUSIVE, "%s", ev.results[0].reason);
+    cr_expect_eq(ev.results[0].verdict, PASS, "%s", ev.results[0].reason);
     cr_expect(rel_close(ev.results[0].lower, 0.009540386085476204, 1e-9));
     cr_expect(rel_close(ev.results[0].upper, 0.012680066002473948, 1e-9));
+    cr_expect_str_eq(ev.results[0].reason,
+                     "error rate 1.1% (132/12000): 95% upper bound 1.268% <= SLA 2%");
+    /* 2.1 %: above 1 % with confidence, but straddling the SLA: hold */
+    counts(m, NEW, 12000, 252);
+    seed_eval(seed, ROLLOUT_EVAL_CRITERIA, "ga", m);
+    cr_expect_eq(ev.results[0].verdict, INCONCLUSIVE, "%s", ev.results[0].reason);
     rollout_metrics_free(m);
     rollout_plan_unref(seed);
 }
@@ -994,11 +1109,11 @@ Test(seed, clearly_worse_fails)
     /* the pooled z is about 28: p underflows to 0, and the reason says how
      * small it is instead of "p=0" */
     cr_expect_str_eq(ev.results[0].reason,
-                     "error rate 2% (1000/50000): 95% lower bound 1.9% > 0.5% and significantly "
+                     "error rate 2% (1000/50000): 95% lower bound 1.9% >= 0.5% and significantly "
                      "above baseline 0.45% (p<1e-300 < 0.05)");
     cr_expect(rel_close(ev.results[0].lower, 0.01899583095561279, 1e-9));
     cr_expect_eq(ev.results[1].verdict, FAIL);
-    cr_expect_str_eq(ev.results[1].reason, "latency_p95 3.4s > max 3s");
+    cr_expect_str_eq(ev.results[1].reason, "latency_p95 3.4s >= max 3s");
     rollout_metrics_free(m);
     rollout_plan_unref(seed);
 }
@@ -1091,6 +1206,44 @@ Test(seed, a_nan_value_hides_nothing_else)
     rollout_plan_unref(seed);
 }
 
+/* The seed's "<" bounds are strict: "Latency p95 < 3s" at exactly 3 s is
+ * a no-go; GA's throughput may not drop more than 10 % below the baseline;
+ * GA's error rate passes at 1 % < rate <= SLA 2 %. */
+Test(seed, strict_bounds_throughput_and_sla)
+{
+    rollout_plan *seed = t_seed();
+    rollout_metrics *m = load("examples/metrics/healthy.yaml");
+    set(m, NEW, "latency_p99", 3.5);
+    set(m, NEW, "latency_p95", 3.0);
+    seed_eval(seed, ROLLOUT_EVAL_PHASE, "pilot", m);
+    cr_expect_str_eq(ev.results[1].id, "latency-p95");
+    cr_expect_str_eq(ev.results[1].reason, "latency_p95 3s >= max 3s");
+    rollout_metrics_free(m);
+
+    m = load("examples/metrics/healthy.yaml");
+    seed_eval(seed, ROLLOUT_EVAL_GATE, "ga-day2-go", m);
+    cr_expect_eq(ev.verdict, PASS);
+    int t = -1;
+    for (int i = 0; i < ev.n_results; i++)
+        if (!strcmp(ev.results[i].id, "throughput-stable"))
+            t = i;
+    cr_assert_geq(t, 0);
+    cr_expect_eq(ev.results[t].direction, ROLLOUT_LOWER_IS_WORSE);
+    set(m, NEW, "throughput", 300);
+    seed_eval(seed, ROLLOUT_EVAL_GATE, "ga-day2-go", m);
+    cr_expect_eq(ev.verdict, FAIL);
+    cr_expect_eq(ev.results[t].verdict, FAIL, "%s", ev.results[t].reason);
+    rollout_metrics_free(m);
+
+    m = load("examples/metrics/healthy.yaml");
+    counts(m, NEW, 120000, 1800); /* 1.5 %: above 1 %, within the SLA */
+    seed_eval(seed, ROLLOUT_EVAL_GATE, "ga-day2-go", m);
+    cr_expect_eq(ev.results[0].verdict, PASS, "%s", ev.results[0].reason);
+    cr_expect(strstr(ev.results[0].reason, "SLA 2%"), "%s", ev.results[0].reason);
+    rollout_metrics_free(m);
+    rollout_plan_unref(seed);
+}
+
 Test(seed, no_data_holds)
 {
     rollout_plan *seed = t_seed();
@@ -1121,7 +1274,7 @@ Test(seed, bake_with_samples)
     cr_expect_str_eq(ev.results[5].id, "no-degradation");
     cr_expect(rel_close(ev.results[5].p_value, 0.4569163682389365, 1e-9));
     cr_expect(rel_close(ev.results[5].observed, 0.3895000000000011, 1e-12));
-    cr_expect_str_eq(ev.results[2].reason, "latency_p95 389.5ms <= max 3s");
+    cr_expect_str_eq(ev.results[2].reason, "latency_p95 389.5ms < max 3s");
     rollout_metrics_free(m);
     rollout_plan_unref(seed);
 }
@@ -1298,7 +1451,8 @@ static const parse_case parse_cases[] = {
     {"\n    - {id: a, metric: latency_p95, maximum: 2s}\n", ROLLOUT_ERR_UNKNOWN_KEY, 21, 36,
      "criteria.set[0].maximum: unknown key \"maximum\" (expected one of: id, description, "
      "metric, smoke_tests, max, min, must_be_zero, max_baseline_plus, max_baseline_times, "
-     "or_baseline, or_baseline_plus, min_samples, confidence, test, effect_size, rollback)"},
+     "or_baseline, or_baseline_plus, min_samples, confidence, test, effect_size, rollback, "
+     "strict, or_sla, direction, dry_run)"},
     {"\n    - {id: a, description: nothing}\n", ROLLOUT_ERR_MISSING, 21, 7,
      "criteria.set[0]: criterion \"a\" needs \"metric\" or \"smoke_tests\""},
     {"\n    - {id: a, metric: critical_errors, smoke_tests: all}\n", ROLLOUT_ERR_UNKNOWN_KEY, 21,
@@ -1405,7 +1559,7 @@ static const parse_case parse_cases[] = {
      "criteria.set[0].smoke_tests[1]: smoke test \"login\" is listed twice"},
     {"\n    - {id: a, smoke_tests: all, max: 2}\n", ROLLOUT_ERR_UNKNOWN_KEY, 21, 33,
      "criteria.set[0].max: \"max\" does not apply to a smoke_tests criterion (it takes id, "
-     "description, smoke_tests, rollback)"},
+     "description, smoke_tests, rollback, dry_run)"},
     {"\n    - {id: a, smoke_tests: all, rollback: maybe}\n", ROLLOUT_ERR_VALUE, 21, 43,
      "criteria.set[0].rollback: \"maybe\" is not a rollback setting (write true, false, "
      "critical_bug, data_corruption or error_rate)"},

@@ -550,7 +550,7 @@ static const load_case load_cases[] = {
      "m.yaml:2:3: new.reqests: unknown key \"reqests\" (expected one of: requests, errors, "
      "error_rate, latency_p50, latency_p95, latency_p99, critical_errors, "
      "unhandled_exceptions, support_tickets, availability, issue_resolution_time, "
-     "latency_samples, latency_histogram, smoke_tests, custom)"},
+     "throughput, latency_samples, latency_histogram, smoke_tests, custom)"},
     {"neww: {}\n", ROLLOUT_ERR_UNKNOWN_KEY, 1, 1,
      "m.yaml:1:1: neww: unknown key \"neww\" (expected one of: format, new, baseline)"},
     {"baseline:\n  requests: 5\n", ROLLOUT_ERR_MISSING, 1, 1,

@@ -12,7 +12,7 @@ local HEALTHY = {
         requests = 120000, errors = 84,
         latency_p50 = 0.18, latency_p95 = 1.4, latency_p99 = 2.1,
         critical_errors = 0, unhandled_exceptions = 0, support_tickets = 3,
-        issue_resolution_time = 40 * 60, availability = 0.9995,
+        issue_resolution_time = 40 * 60, availability = 0.9995, throughput = 410,
         smoke_tests = { ["login-logout"] = "pass", ["journal-entry"] = true,
                         ["trial-balance"] = "passed", ["user-create-delete"] = true,
                         ["user-profile"] = true, ["help-panel"] = true, ["error-handling"] = true },
@@ -21,7 +21,7 @@ local HEALTHY = {
     baseline = {
         requests = 500000, errors = 400,
         latency_p50 = 0.175, latency_p95 = 1.35, latency_p99 = 2,
-        support_tickets = 4, availability = 0.9996, usage_kpi_ratio = 1,
+        support_tickets = 4, availability = 0.9996, throughput = 400, usage_kpi_ratio = 1,
     },
 }
 

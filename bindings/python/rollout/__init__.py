@@ -151,6 +151,9 @@ class CriterionResult(NamedTuple):
     upper: Optional[float]
     samples: Optional[float]
     reason: str
+    dry_run: bool = False  # reported only; never counted in the verdict
+    direction: str = "higher_is_worse"  # or "lower_is_worse" (min, throughput, KPIs)
+    sla: Optional[float] = None  # the or_sla bound it also passes at
 
 
 class Evaluation(NamedTuple):
