@@ -181,6 +181,11 @@ static int parse_rollback(rp_ctx *c, const rp_node *v, rp_criterion *cr)
                    v->str);
 }
 
+/* Default min_samples of statistical comparisons (docs/evaluation.md):
+ * latency samples per side for Mann-Whitney, requests per side for rates. */
+#define RP_MIN_SAMPLES_MANN_WHITNEY 20
+#define RP_MIN_SAMPLES_RATE 100
+
 /* ---- metric names --------------------------------------------------------- */
 
 #define RP_MAX_CUSTOM_DECLARED 64
@@ -513,6 +518,22 @@ static int parse_metric_criterion(rp_ctx *c, const rp_node *n, rp_criterion *cr)
                             "effect_size applies only with test: mann_whitney");
         if ((rc = parse_with(c, n, "effect_size", parse_percent, &cr->effect_size)))
             return rc;
+    }
+    /* A statistical comparison on a handful of samples can never reach
+     * significance (2 samples against 2: the smallest exact p is 1/6), so a
+     * 100x slower release would pass: every test gets a default minimum,
+     * written out by rollout show. */
+    if (cr->test != RP_TEST_NONE) {
+        const rp_node *ms = rp_map_get(n, "min_samples");
+        if (!ms)
+            cr->min_samples = cr->test == RP_TEST_MANN_WHITNEY ? RP_MIN_SAMPLES_MANN_WHITNEY
+                                                               : RP_MIN_SAMPLES_RATE;
+        else if (cr->min_samples == 0)
+            return fail_key(c, n, "min_samples", ROLLOUT_ERR_RANGE,
+                            "a statistical comparison needs samples: min_samples must be at "
+                            "least 1 (the default is %d)",
+                            cr->test == RP_TEST_MANN_WHITNEY ? RP_MIN_SAMPLES_MANN_WHITNEY
+                                                             : RP_MIN_SAMPLES_RATE);
     }
     if (cr->test == RP_TEST_MANN_WHITNEY && cr->strict)
         return fail_key(c, n, "strict", ROLLOUT_ERR_UNKNOWN_KEY,

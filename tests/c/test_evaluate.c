@@ -1460,6 +1460,9 @@ static const parse_case parse_cases[] = {
          "both"},
     {"\n    - {id: a, metric: \"latency p95\", max: 2s}\n", ROLLOUT_ERR_VALUE, 21, 23,
      "criteria.set[0].metric: \"latency p95\" is not a valid id (1-64 of A-Z a-z 0-9 - _ .)"},
+    {"\n    - {id: a, metric: latency_p95, max_baseline_plus: 0%, test: mann_whitney, min_samples: 0}\n", ROLLOUT_ERR_RANGE, 21, 79,
+     "criteria.set[0].min_samples: a statistical comparison needs samples: min_samples must "
+     "be at least 1 (the default is 20)"},
     /* metric names: standard or declared, with the nearest name suggested */
     {"\n    - {id: a, metric: latency_99p, max: 800ms}\n", ROLLOUT_ERR_REFERENCE, 21, 23,
      "criteria.set[0].metric: \"latency_99p\" is not a known metric (did you mean latency_p99? a custom metric must be "
@@ -1581,6 +1584,45 @@ Test(parse, every_error_path)
         cr_expect_eq(err.column, t->col, "case %zu: column %d", i, err.column);
         cr_expect_str_eq(err.message, want, "case %zu: %s", i, err.message);
     }
+}
+
+/* Statistical comparisons get a default min_samples, which rollout show
+ * prints: 2 samples against 2 can never FAIL a Mann-Whitney test. */
+Test(parse, statistical_tests_have_a_default_min_samples)
+{
+    rollout_plan *p = plan_with(
+        "\n    - {id: a, metric: latency_p95, max_baseline_plus: 0%, test: mann_whitney}"
+        "\n    - {id: b, metric: error_rate, max: 1%, confidence: 95%}"
+        "\n    - {id: c, metric: latency_p95, max_baseline_plus: 0%, test: mann_whitney, "
+        "min_samples: 5}"
+        "\n    - {id: d, metric: latency_p95, max: 2s}\n");
+    const rp_criteria_set *set = &p->criteria[0];
+    cr_expect_eq(set->items[0].min_samples, 20);
+    cr_expect_eq(set->items[1].min_samples, 100);
+    cr_expect_eq(set->items[2].min_samples, 5);
+    cr_expect_eq(set->items[3].min_samples, 0);
+    size_t need = 0;
+    rollout_plan_dump(p, ROLLOUT_FORMAT_YAML, NULL, 0, &need);
+    char *buf = malloc(need + 1);
+    cr_assert(buf);
+    cr_assert_eq(rollout_plan_dump(p, ROLLOUT_FORMAT_YAML, buf, need + 1, NULL), ROLLOUT_OK);
+    cr_expect(strstr(buf, "min_samples: 20"), "%s", buf);
+    cr_expect(strstr(buf, "min_samples: 100"), "%s", buf);
+    rollout_plan *again = t_plan(buf);
+    cr_expect_eq(again->fingerprint, p->fingerprint);
+    rollout_plan_unref(again);
+    free(buf);
+    /* two samples against two, 100x slower: INCONCLUSIVE, not PASS */
+    rollout_metrics *m = snap();
+    static const double x[] = {1.0, 1.02}, y[] = {0.010, 0.0102};
+    cr_assert_eq(rollout_metrics_set_latency_samples(m, NEW, x, 2, NULL), ROLLOUT_OK);
+    cr_assert_eq(rollout_metrics_set_latency_samples(m, BASE, y, 2, NULL), ROLLOUT_OK);
+    eval_set(p, m);
+    cr_expect_eq(ev.results[0].verdict, INCONCLUSIVE, "%s", ev.results[0].reason);
+    cr_expect_str_eq(ev.results[0].reason,
+                     "only 2 latency samples on the new version, fewer than min_samples 20");
+    rollout_metrics_free(m);
+    rollout_plan_unref(p);
 }
 
 Test(parse, custom_metrics_declaration)
