@@ -618,7 +618,9 @@ typedef enum rollout_event_type {
     ROLLOUT_EVENT_NO_GO,       /* gate: does what the gate's on_no_go says */
     ROLLOUT_EVENT_PAUSE,       /* freeze weights and the schedule's clock */
     ROLLOUT_EVENT_RESUME,      /* end a pause, or lift a halt back to awaiting the gate */
-    ROLLOUT_EVENT_VERDICT,     /* verdict: the result of rollout_evaluate for the current gate */
+    ROLLOUT_EVENT_VERDICT,     /* verdict: the result of rollout_evaluate for the current gate;
+                                  past the gate's failure_limit / inconclusive_limit it is
+                                  the gate's no-go (docs/evaluation.md) */
     ROLLOUT_EVENT_ROLLBACK,    /* reason: start the rollback procedure */
     ROLLOUT_EVENT_CONFIRM,     /* confirmation: a rollback procedure step is done */
     ROLLOUT_EVENT_ESCALATE,    /* an issue is escalated (communication plan) */

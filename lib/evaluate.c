@@ -186,6 +186,36 @@ static int parse_rollback(rp_ctx *c, const rp_node *v, rp_criterion *cr)
 #define RP_MIN_SAMPLES_MANN_WHITNEY 20
 #define RP_MIN_SAMPLES_RATE 100
 
+/* ---- verdict limits ----------------------------------------------------------- */
+
+/* How many FAIL (or INCONCLUSIVE) verdicts in a row a gate tolerates; the
+ * next one is its no-go (lib/machine.c). At most this many. */
+#define RP_MAX_VERDICT_LIMIT 1000
+
+int rp_parse_verdict_limits(rp_ctx *c, const rp_node *gate_map, rp_gate *g)
+{
+    static const char *const keys[] = {"failure_limit", "inconclusive_limit"};
+    int *fields[] = {&g->failure_limit, &g->inconclusive_limit};
+    for (int i = 0; i < 2; i++) {
+        *fields[i] = -1;
+        const rp_node *v = rp_map_get(gate_map, keys[i]);
+        if (!v)
+            continue;
+        if (g->criteria < 0)
+            return fail_key(c, gate_map, keys[i], ROLLOUT_ERR_UNKNOWN_KEY,
+                            "%s counts evaluation verdicts; the gate names no criteria",
+                            keys[i]);
+        size_t mark = rp_path_key(c, keys[i]);
+        uint64_t n;
+        int rc = rp_uint(c, v, RP_MAX_VERDICT_LIMIT, &n);
+        if (rc)
+            return rc;
+        rp_path_pop(c, mark);
+        *fields[i] = (int)n;
+    }
+    return ROLLOUT_OK;
+}
+
 /* ---- metric names --------------------------------------------------------- */
 
 #define RP_MAX_CUSTOM_DECLARED 64

@@ -291,7 +291,8 @@ static int parse_gate(rp_ctx *c, const rp_node *n, int phase, int step)
 {
     rollout_plan *p = c->plan;
     static const char *const keys[] = {"id", "at", "approvers", "criteria", "on_no_go",
-                                       "description", NULL};
+                                       "description", "failure_limit", "inconclusive_limit",
+                                       NULL};
     static const char *const no_go[] = {"hold", "halt", "rollback"};
     const rp_node *v;
     int rc = rp_map_check(c, n, keys);
@@ -353,6 +354,8 @@ static int parse_gate(rp_ctx *c, const rp_node *n, int phase, int step)
         rp_path_pop(c, mark);
     }
     if ((rc = opt_string(c, n, "description", &g->description)))
+        return rc;
+    if ((rc = rp_parse_verdict_limits(c, n, g)))
         return rc;
     p->steps[step].gate = p->n_gates++;
     return ROLLOUT_OK;
