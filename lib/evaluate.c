@@ -492,6 +492,34 @@ static int parse_metric_criterion(rp_ctx *c, const rp_node *n, rp_criterion *cr)
         cr->direction = dir;
     }
 
+    /* per_request / floor: relative limits on counts such as support tickets,
+     * whose baseline may be 0 and whose traffic share differs */
+    bool relative_up = (cr->form == RP_FORM_BASELINE_PLUS || cr->form == RP_FORM_BASELINE_TIMES) &&
+                       cr->direction == ROLLOUT_HIGHER_IS_WORSE;
+    static const char *const count_keys[] = {"per_request", "floor"};
+    for (int i = 0; i < 2; i++) {
+        if (!(v = rp_map_get(n, count_keys[i])))
+            continue;
+        if (!relative_up)
+            return fail_key(c, n, count_keys[i], ROLLOUT_ERR_UNKNOWN_KEY,
+                            "%s applies to max_baseline_plus and max_baseline_times (higher is "
+                            "worse)", count_keys[i]);
+        mark = rp_path_key(c, count_keys[i]);
+        if (i == 0) {
+            if ((rc = rp_bool(c, v, &cr->per_request)))
+                return rc;
+            if (cr->kind != RP_MK_COUNT || cr->metric_id == RP_M_REQUESTS)
+                return rp_fail(c, v, ROLLOUT_ERR_VALUE,
+                               "per_request divides a count by the requests; %s is not such "
+                               "a count", cr->metric);
+        } else {
+            if ((rc = parse_bound(c, v, cr->kind, &cr->floor)))
+                return rc;
+            cr->has_floor = true;
+        }
+        rp_path_pop(c, mark);
+    }
+
     if ((v = rp_map_get(n, "min_samples"))) {
         mark = rp_path_key(c, "min_samples");
         if ((rc = rp_uint(c, v, (uint64_t)1 << 53, &cr->min_samples)))
@@ -584,7 +612,7 @@ static int parse_criterion(rp_ctx *c, const rp_node *n, rp_criterion *cr,
         "id", "description", "metric", "smoke_tests", "max", "min", "must_be_zero",
         "max_baseline_plus", "max_baseline_times", "or_baseline", "or_baseline_plus",
         "min_samples", "confidence", "test", "effect_size", "rollback", "strict", "or_sla",
-        "direction", "dry_run", NULL};
+        "direction", "dry_run", "per_request", "floor", NULL};
     int rc = rp_map_check(c, n, keys);
     if (rc)
         return rc;
@@ -806,6 +834,14 @@ void rp_dump_criteria(rp_emitter *e, const rollout_plan *p, const rp_criteria_se
             }
             if (cr->direction == ROLLOUT_LOWER_IS_WORSE && cr->form != RP_FORM_MIN)
                 emit_kv_str(e, "direction", "lower_is_worse");
+            if (cr->per_request) {
+                rp_emit_key(e, "per_request");
+                rp_emit_raw(e, "true");
+            }
+            if (cr->has_floor) {
+                rp_emit_key(e, "floor");
+                emit_bound(e, cr, cr->floor);
+            }
             if (cr->min_samples) {
                 rp_emit_key(e, "min_samples");
                 snprintf(buf, sizeof buf, "%llu", (unsigned long long)cr->min_samples);
@@ -1195,6 +1231,48 @@ static void judge_plain(const rollout_metrics *m, const rp_criterion *cr,
                 op(cr, false, false), limit);
         return;
     }
+    if (cr->has_floor && le_tol(obs, cr->floor)) {
+        say(r, ROLLOUT_VERDICT_PASS, "%s %s <= floor %s", cr->metric, fobs(obs, k).s,
+            fv(cr->floor, k).s);
+        return;
+    }
+    if (cr->per_request) {
+        /* The new version serves a share of the traffic: scale the
+         * baseline's count to the new version's requests. */
+        const rp_side *sn = &m->side[ROLLOUT_NEW], *sb = &m->side[ROLLOUT_STABLE];
+        uint32_t req = 1u << RP_M_REQUESTS;
+        if (!(sn->have & req) || !(sb->have & req) || !(sn->std[RP_M_REQUESTS] > 0) ||
+            !(sb->std[RP_M_REQUESTS] > 0)) {
+            say(r, ROLLOUT_VERDICT_INCONCLUSIVE,
+                "per_request needs the request counts of both versions (above 0)");
+            return;
+        }
+        double nn = sn->std[RP_M_REQUESTS], nb = sb->std[RP_M_REQUESTS];
+        thr *= nn / nb;
+        r->threshold = thr;
+        if (base > 0 || !cr->has_floor) {
+            if (base == 0 && obs > 0)
+                goto zero_base;
+            char rel[48];
+            if (cr->form == RP_FORM_BASELINE_PLUS)
+                snprintf(rel, sizeof rel, "+ %s", fpct(cr->value).s);
+            else
+                snprintf(rel, sizeof rel, "x %g", cr->value);
+            bool ok = le_tol(obs, thr);
+            say(r, ok ? ROLLOUT_VERDICT_PASS : ROLLOUT_VERDICT_FAIL,
+                "%s %s %s baseline %s in %.0f requests %s, scaled to %.0f requests = %s",
+                cr->metric, fobs(obs, k).s, ok ? "<=" : ">", fv(base, k).s, nb, rel, nn,
+                fv(thr, RP_MK_NUMBER).s);
+            return;
+        }
+    }
+    if (base == 0 && obs > 0 && cr->has_floor) {
+        /* above the floor, against a baseline without any: a real increase */
+        say(r, ROLLOUT_VERDICT_FAIL, "%s %s > floor %s, against a baseline of 0", cr->metric,
+            fobs(obs, k).s, fv(cr->floor, k).s);
+        return;
+    }
+zero_base:
     if (base == 0 && obs > 0) {
         /* Any increase over zero is infinitely many percent: judging it would
          * fail every canary whose baseline happened to be quiet. */

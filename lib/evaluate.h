@@ -154,6 +154,9 @@ typedef struct rp_criterion {
     double sla;
     int direction;             /* rollout_direction */
     bool dry_run;              /* dry_run: true: reported, never counted */
+    bool per_request;          /* relative forms: counts compared per request */
+    bool has_floor;            /* floor: N, a count that passes whatever the baseline */
+    double floor;
 } rp_criterion;
 
 /* Evaluates criteria set `set` of plan (an index into plan->criteria). */

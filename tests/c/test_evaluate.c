@@ -977,6 +977,50 @@ Test(baselines, lower_is_worse)
     rollout_metrics_free(m);
 }
 
+/* Support tickets: a zero baseline needs an absolute floor, and a version
+ * serving a quarter of the traffic gets a quarter of the tickets. */
+Test(baselines, ticket_counts_per_request_with_a_floor)
+{
+    static const char tickets[] = "\n    - {id: c, metric: support_tickets, max_baseline_times: "
+                                  "1.2, per_request: true, floor: 5}\n";
+    rollout_metrics *m = snap();
+    counts(m, NEW, 25000, 0);
+    counts(m, BASE, 75000, 0);
+    /* twice the baseline's per-request rate at a 25 % share: 2 x 30/75000
+     * x 25000 = 20 tickets, above 30/75000 x 1.2 x 25000 = 12 */
+    set(m, BASE, "support_tickets", 30);
+    set(m, NEW, "support_tickets", 20);
+    expect(tickets, m, FAIL,
+           "support_tickets 20 > baseline 30 in 75000 requests x 1.2, scaled to 25000 "
+           "requests = 12");
+    cr_expect(rel_close(ev.results[0].threshold, 12, 1e-12));
+    /* the same count without per_request passed: 20 <= 30 x 1.2 */
+    expect("\n    - {id: c, metric: support_tickets, max_baseline_times: 1.2}\n", m, PASS,
+           NULL);
+    set(m, NEW, "support_tickets", 12);
+    expect(tickets, m, PASS, NULL);
+    /* 4 -> 5 tickets is within the floor: no failure on noise */
+    set(m, BASE, "support_tickets", 4);
+    set(m, NEW, "support_tickets", 5);
+    expect(tickets, m, PASS, "support_tickets 5 <= floor 5");
+    /* a zero baseline: the floor decides instead of holding for ever */
+    set(m, BASE, "support_tickets", 0);
+    set(m, NEW, "support_tickets", 3);
+    expect(tickets, m, PASS, NULL);
+    set(m, NEW, "support_tickets", 6);
+    expect(tickets, m, FAIL, "support_tickets 6 > floor 5, against a baseline of 0");
+    expect("\n    - {id: c, metric: support_tickets, max_baseline_times: 1.2}\n", m,
+           INCONCLUSIVE, NULL);
+    rollout_metrics_free(m);
+    /* per_request needs both request counts */
+    m = snap();
+    set(m, BASE, "support_tickets", 30);
+    set(m, NEW, "support_tickets", 20);
+    expect(tickets, m, INCONCLUSIVE,
+           "per_request needs the request counts of both versions (above 0)");
+    rollout_metrics_free(m);
+}
+
 Test(verdicts, dry_run_is_reported_but_never_decides)
 {
     static const char two[] =
@@ -1045,7 +1089,7 @@ Test(seed, healthy_passes_every_gate)
                  ev.results[1].reason, ev.results[2].reason);
     cr_expect_str_eq(ev.results[1].reason,
                      "latency_p95 1.4s <= baseline 1.35s + 10% = 1.485s");
-    cr_expect_str_eq(ev.results[2].reason, "support_tickets 3 <= baseline 4 x 1.2 = 4.8");
+    cr_expect_str_eq(ev.results[2].reason, "support_tickets 3 <= floor 5");
     rollout_metrics_free(m);
     rollout_plan_unref(seed);
 }
@@ -1452,7 +1496,7 @@ static const parse_case parse_cases[] = {
      "criteria.set[0].maximum: unknown key \"maximum\" (expected one of: id, description, "
      "metric, smoke_tests, max, min, must_be_zero, max_baseline_plus, max_baseline_times, "
      "or_baseline, or_baseline_plus, min_samples, confidence, test, effect_size, rollback, "
-     "strict, or_sla, direction, dry_run)"},
+     "strict, or_sla, direction, dry_run, per_request, floor)"},
     {"\n    - {id: a, description: nothing}\n", ROLLOUT_ERR_MISSING, 21, 7,
      "criteria.set[0]: criterion \"a\" needs \"metric\" or \"smoke_tests\""},
     {"\n    - {id: a, metric: critical_errors, smoke_tests: all}\n", ROLLOUT_ERR_UNKNOWN_KEY, 21,
