@@ -87,6 +87,9 @@ static void print_json(const rollout_evaluation *ev)
         json_num("lower", r->lower);
         json_num("upper", r->upper);
         json_num("samples", r->samples);
+        printf(", \"dry_run\": %s, \"direction\": \"%s\"", r->dry_run ? "true" : "false",
+               r->direction == ROLLOUT_LOWER_IS_WORSE ? "lower_is_worse" : "higher_is_worse");
+        json_num("sla", r->sla);
         printf(", \"reason\": ");
         cli_json_str(stdout, r->reason, strlen(r->reason));
         putchar('}');
@@ -102,9 +105,10 @@ static void print_text(const rollout_evaluation *ev)
             width = strlen(ev->results[i].id);
     for (int i = 0; i < ev->n_results; i++) {
         const rollout_criterion_result *r = &ev->results[i];
-        printf("%-12s  %-*s  %s%s\n", rollout_verdict_name(r->verdict), (int)width,
+        printf("%-12s  %-*s  %s%s%s\n", rollout_verdict_name(r->verdict), (int)width,
                cli_text(r->id), cli_text(r->reason),
-               r->rollback && r->verdict == ROLLOUT_VERDICT_FAIL ? "  [rollback]" : "");
+               r->rollback && r->verdict == ROLLOUT_VERDICT_FAIL ? "  [rollback]" : "",
+               r->dry_run ? "  [dry run: not counted]" : "");
     }
     printf("verdict: %s (criteria %s: %d pass, %d fail, %d inconclusive)", 
            rollout_verdict_name(ev->verdict), cli_text(ev->criteria), ev->n_pass, ev->n_fail,

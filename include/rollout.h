@@ -467,8 +467,11 @@ ROLLOUT_API int rollout_metrics_get(const rollout_metrics *m, int variant, const
  *                custom: {data_integrity_issues: 0}}
  *   baseline:   {requests: 500000, errors: 600, latency_p95: 1.3s}
  *
- * Errors carry "file:line:column: field: " like plan errors; a bad value is
- * ROLLOUT_ERR_METRICS. On failure *out is NULL and nothing is left allocated. */
+ * Errors carry "file:line:column: field: " like plan errors; an impossible
+ * value is ROLLOUT_ERR_METRICS. A NaN or infinite value does not refuse the
+ * file: that metric is left unset and the criteria reading it evaluate
+ * INCONCLUSIVE, naming where it was. On failure *out is NULL and nothing is
+ * left allocated. */
 ROLLOUT_API int rollout_metrics_load_file(const char *path, rollout_metrics **out,
                                           rollout_error *err);
 /* Same for a buffer (need not be NUL-terminated; not retained). `name` is
@@ -499,7 +502,19 @@ typedef struct rollout_criterion_result {
     double samples;      /* the new version's sample size (requests or latency
                             samples; smoke: tests with a result) */
     char reason[160];    /* one line a person can act on */
+    int dry_run;         /* 1: `dry_run: true`, reported but never counted in the verdict
+                            (nor in n_pass/n_fail/n_inconclusive, nor as a rollback) */
+    int direction;       /* rollout_direction: which way the metric gets worse */
+    double sla;          /* the `or_sla` bound it also passes at; NaN when none */
 } rollout_criterion_result;
+
+/* Which way a criterion's metric gets worse: latency and errors when they
+ * rise (max, max_baseline_*), throughput and KPIs when they fall (min,
+ * `direction: lower_is_worse`). */
+typedef enum rollout_direction {
+    ROLLOUT_HIGHER_IS_WORSE = 0,
+    ROLLOUT_LOWER_IS_WORSE = 1
+} rollout_direction;
 
 /* A whole evaluation. results follow the order of the criteria set. */
 typedef struct rollout_evaluation {
@@ -621,7 +636,9 @@ typedef enum rollout_event_type {
     ROLLOUT_EVENT_NO_GO,       /* gate: does what the gate's on_no_go says */
     ROLLOUT_EVENT_PAUSE,       /* freeze weights and the schedule's clock */
     ROLLOUT_EVENT_RESUME,      /* end a pause, or lift a halt back to awaiting the gate */
-    ROLLOUT_EVENT_VERDICT,     /* verdict: the result of rollout_evaluate for the current gate */
+    ROLLOUT_EVENT_VERDICT,     /* verdict: the result of rollout_evaluate for the current gate;
+                                  past the gate's failure_limit / inconclusive_limit it is
+                                  the gate's no-go (docs/evaluation.md) */
     ROLLOUT_EVENT_ROLLBACK,    /* reason: start the rollback procedure */
     ROLLOUT_EVENT_CONFIRM,     /* confirmation: a rollback procedure step is done */
     ROLLOUT_EVENT_ESCALATE,    /* an issue is escalated (communication plan) */

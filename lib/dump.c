@@ -218,6 +218,16 @@ static void dump_gate(rp_emitter *e, const rollout_plan *p, const rp_gate *g)
     if (g->criteria >= 0)
         kv(e, "criteria", p->criteria[g->criteria].id);
     kv(e, "on_no_go", no_go[g->on_no_go]);
+    static const char *const limit_keys[] = {"failure_limit", "inconclusive_limit"};
+    const int limits[] = {g->failure_limit, g->inconclusive_limit};
+    for (int i = 0; i < 2; i++) {
+        if (limits[i] < 0)
+            continue;
+        char buf[16];
+        snprintf(buf, sizeof buf, "%d", limits[i]);
+        rp_emit_key(e, limit_keys[i]);
+        rp_emit_raw(e, buf);
+    }
     kv(e, "description", g->description);
     rp_emit_map_end(e);
 }
@@ -417,6 +427,13 @@ static void dump_plan(rp_emitter *e, const rollout_plan *p)
             kv(e, "name", p->smoke[i].name);
             rp_emit_map_end(e);
         }
+        rp_emit_seq_end(e);
+    }
+    if (p->n_custom_metrics) {
+        rp_emit_key(e, "custom_metrics");
+        rp_emit_seq_begin(e, true);
+        for (int i = 0; i < p->n_custom_metrics; i++)
+            rp_emit_str(e, p->custom_metrics[i]);
         rp_emit_seq_end(e);
     }
     if (p->n_criteria) {

@@ -92,10 +92,12 @@ static int parse_bound(rp_ctx *c, const rp_node *n, int kind, double *out)
             return rp_fail(c, n, ROLLOUT_ERR_RANGE, "%s is outside 0%%..100%%", n->str);
         return ROLLOUT_OK;
     case RP_MK_COUNT:
+    case RP_MK_AMOUNT:
         if ((rc = rp_number(c, n, out)))
             return rc;
         if (*out < 0)
-            return rp_fail(c, n, ROLLOUT_ERR_RANGE, "%s is negative; counts start at 0", n->str);
+            return rp_fail(c, n, ROLLOUT_ERR_RANGE, "%s is negative; %s start at 0", n->str,
+                           kind == RP_MK_COUNT ? "counts" : "amounts");
         return ROLLOUT_OK;
     default:
         return rp_fraction(c, n, out);
@@ -179,6 +181,186 @@ static int parse_rollback(rp_ctx *c, const rp_node *v, rp_criterion *cr)
                    v->str);
 }
 
+/* Default min_samples of statistical comparisons (docs/evaluation.md):
+ * latency samples per side for Mann-Whitney, requests per side for rates. */
+#define RP_MIN_SAMPLES_MANN_WHITNEY 20
+#define RP_MIN_SAMPLES_RATE 100
+
+/* ---- verdict limits ----------------------------------------------------------- */
+
+/* How many FAIL (or INCONCLUSIVE) verdicts in a row a gate tolerates; the
+ * next one is its no-go (lib/machine.c). At most this many. */
+#define RP_MAX_VERDICT_LIMIT 1000
+
+int rp_parse_verdict_limits(rp_ctx *c, const rp_node *gate_map, rp_gate *g)
+{
+    static const char *const keys[] = {"failure_limit", "inconclusive_limit"};
+    int *fields[] = {&g->failure_limit, &g->inconclusive_limit};
+    for (int i = 0; i < 2; i++) {
+        *fields[i] = -1;
+        const rp_node *v = rp_map_get(gate_map, keys[i]);
+        if (!v)
+            continue;
+        if (g->criteria < 0)
+            return fail_key(c, gate_map, keys[i], ROLLOUT_ERR_UNKNOWN_KEY,
+                            "%s counts evaluation verdicts; the gate names no criteria",
+                            keys[i]);
+        size_t mark = rp_path_key(c, keys[i]);
+        uint64_t n;
+        int rc = rp_uint(c, v, RP_MAX_VERDICT_LIMIT, &n);
+        if (rc)
+            return rc;
+        rp_path_pop(c, mark);
+        *fields[i] = (int)n;
+    }
+    return ROLLOUT_OK;
+}
+
+/* ---- metric names --------------------------------------------------------- */
+
+#define RP_MAX_CUSTOM_DECLARED 64
+
+int rp_parse_custom_metrics(rp_ctx *c, const rp_node *n)
+{
+    rollout_plan *p = c->plan;
+    int rc = rp_expect(c, n, RP_SEQ);
+    if (rc)
+        return rc;
+    if (n->n > RP_MAX_CUSTOM_DECLARED)
+        return rp_fail(c, n, ROLLOUT_ERR_LIMIT, "%zu custom metrics; the limit is %d", n->n,
+                       RP_MAX_CUSTOM_DECLARED);
+    p->custom_metrics = rp_alloc_array(c->arena, n->n ? n->n : 1, sizeof *p->custom_metrics);
+    if (!p->custom_metrics)
+        return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n->n; i++) {
+        size_t mark = rp_path_index(c, i);
+        const char *name;
+        if ((rc = rp_ident(c, n->items[i], &name)))
+            return rc;
+        if (rp_metric_lookup(name, strlen(name)) >= 0)
+            return rp_fail(c, n->items[i], ROLLOUT_ERR_VALUE,
+                           "\"%s\" is a standard metric; list only custom ones here", name);
+        for (int j = 0; j < p->n_custom_metrics; j++)
+            if (!strcmp(p->custom_metrics[j], name))
+                return rp_fail(c, n->items[i], ROLLOUT_ERR_DUPLICATE,
+                               "custom metric \"%s\" is listed twice", name);
+        p->custom_metrics[p->n_custom_metrics++] = name;
+        rp_path_pop(c, mark);
+    }
+    return ROLLOUT_OK;
+}
+
+/* Splits s at '_' into at most 16 words (start, length); returns the count. */
+static size_t words(const char *s, const char *w[16], size_t wl[16])
+{
+    size_t n = 0;
+    while (*s && n < 16) {
+        size_t l = strcspn(s, "_");
+        w[n] = s;
+        wl[n++] = l;
+        s += l + (s[l] == '_');
+    }
+    return n;
+}
+
+/* The same letters in some order: "99p" and "p99". */
+static bool anagram(const char *a, size_t la, const char *b, size_t lb)
+{
+    if (la != lb)
+        return false;
+    int count[256] = {0};
+    for (size_t i = 0; i < la; i++) {
+        count[(unsigned char)a[i]]++;
+        count[(unsigned char)b[i]]--;
+    }
+    for (size_t i = 0; i < 256; i++)
+        if (count[i])
+            return false;
+    return true;
+}
+
+/* The same words (at least two, each possibly with its letters scrambled)
+ * in some order: p99_latency, latency_99p for latency_p99. */
+static bool same_words(const char *a, const char *b)
+{
+    const char *wa[16], *wb[16];
+    size_t la[16], lb[16];
+    size_t na = words(a, wa, la), nb = words(b, wb, lb);
+    if (na != nb || na < 2)
+        return false;
+    bool used[16] = {false};
+    for (size_t i = 0; i < na; i++) {
+        bool found = false;
+        for (size_t j = 0; j < nb && !found; j++) {
+            if (!used[j] && anagram(wa[i], la[i], wb[j], lb[j]))
+                found = used[j] = true;
+        }
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+/* Edit distance; names with the same words in another order (or with a
+ * word's letters swapped) count as 1, so p99_latency and latency_99p both
+ * find latency_p99. */
+static size_t name_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return SIZE_MAX;
+    if (la == lb && strcmp(a, b) && same_words(a, b))
+        return 1;
+    size_t row[65];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* A criterion's metric must be a standard one or declared under
+ * custom_metrics: a typo would otherwise be a custom metric no snapshot ever
+ * reports, INCONCLUSIVE forever. */
+static int check_metric_name(rp_ctx *c, const rp_node *n, const char *name)
+{
+    const rollout_plan *p = c->plan;
+    if (rp_metric_lookup(name, strlen(name)) >= 0)
+        return ROLLOUT_OK;
+    for (int i = 0; i < p->n_custom_metrics; i++)
+        if (!strcmp(p->custom_metrics[i], name))
+            return ROLLOUT_OK;
+    const char *best = NULL;
+    size_t best_d = SIZE_MAX;
+    for (int i = 0; i < RP_M_COUNT + p->n_custom_metrics; i++) {
+        const char *cand = i < RP_M_COUNT ? rp_metric_table[i].name
+                                          : p->custom_metrics[i - RP_M_COUNT];
+        size_t d = name_distance(name, cand);
+        if (d < best_d) {
+            best_d = d;
+            best = cand;
+        }
+    }
+    char hint[96] = "";
+    if (best && best_d <= (strlen(name) + 2) / 3)
+        snprintf(hint, sizeof hint, "did you mean %s? ", best);
+    return rp_fail(c, n, ROLLOUT_ERR_REFERENCE,
+                   "\"%s\" is not a known metric (%sa custom metric must be listed under "
+                   "custom_metrics:)", name, hint);
+}
+
 static bool is_latency_percentile(int id)
 {
     return id == RP_M_LATENCY_P50 || id == RP_M_LATENCY_P95 || id == RP_M_LATENCY_P99;
@@ -191,7 +373,8 @@ static int parse_metric_criterion(rp_ctx *c, const rp_node *n, rp_criterion *cr)
     size_t mark;
 
     mark = rp_path_key(c, "metric");
-    if ((rc = rp_ident(c, rp_map_get(n, "metric"), &cr->metric)))
+    if ((rc = rp_ident(c, rp_map_get(n, "metric"), &cr->metric)) ||
+        (rc = check_metric_name(c, rp_map_get(n, "metric"), cr->metric)))
         return rc;
     rp_path_pop(c, mark);
     cr->metric_id = rp_metric_lookup(cr->metric, strlen(cr->metric));
@@ -265,6 +448,78 @@ static int parse_metric_criterion(rp_ctx *c, const rp_node *n, rp_criterion *cr)
             return rc;
     }
 
+    if ((v = rp_map_get(n, "strict"))) {
+        if (cr->form == RP_FORM_ZERO)
+            return fail_key(c, n, "strict", ROLLOUT_ERR_UNKNOWN_KEY,
+                            "strict applies to max, min, max_baseline_plus and "
+                            "max_baseline_times, not to must_be_zero");
+        mark = rp_path_key(c, "strict");
+        if ((rc = rp_bool(c, v, &cr->strict)))
+            return rc;
+        rp_path_pop(c, mark);
+    }
+
+    if ((v = rp_map_get(n, "or_sla"))) {
+        if (cr->form != RP_FORM_MAX && cr->form != RP_FORM_MIN)
+            return fail_key(c, n, "or_sla", ROLLOUT_ERR_UNKNOWN_KEY,
+                            "\"or_sla\" applies only to max or min, not to %s", form_key);
+        mark = rp_path_key(c, "or_sla");
+        if ((rc = parse_bound(c, v, cr->kind, &cr->sla)))
+            return rc;
+        rp_path_pop(c, mark);
+        cr->has_sla = true;
+    }
+
+    cr->direction = cr->form == RP_FORM_MIN ? ROLLOUT_LOWER_IS_WORSE : ROLLOUT_HIGHER_IS_WORSE;
+    if ((v = rp_map_get(n, "direction"))) {
+        mark = rp_path_key(c, "direction");
+        if ((rc = rp_expect(c, v, RP_SCALAR)))
+            return rc;
+        int dir = !strcmp(v->str, "higher_is_worse")  ? ROLLOUT_HIGHER_IS_WORSE
+                  : !strcmp(v->str, "lower_is_worse") ? ROLLOUT_LOWER_IS_WORSE
+                                                      : -1;
+        if (dir < 0)
+            return rp_fail(c, v, ROLLOUT_ERR_VALUE,
+                           "\"%s\" is not a direction (write higher_is_worse or lower_is_worse)",
+                           v->str);
+        rp_path_pop(c, mark);
+        if (cr->form != RP_FORM_BASELINE_PLUS && cr->form != RP_FORM_BASELINE_TIMES &&
+            dir != cr->direction)
+            return fail_key(c, n, "direction", ROLLOUT_ERR_UNKNOWN_KEY,
+                            "%s already says which way is worse; direction applies to "
+                            "max_baseline_plus and max_baseline_times",
+                            form_key);
+        cr->direction = dir;
+    }
+
+    /* per_request / floor: relative limits on counts such as support tickets,
+     * whose baseline may be 0 and whose traffic share differs */
+    bool relative_up = (cr->form == RP_FORM_BASELINE_PLUS || cr->form == RP_FORM_BASELINE_TIMES) &&
+                       cr->direction == ROLLOUT_HIGHER_IS_WORSE;
+    static const char *const count_keys[] = {"per_request", "floor"};
+    for (int i = 0; i < 2; i++) {
+        if (!(v = rp_map_get(n, count_keys[i])))
+            continue;
+        if (!relative_up)
+            return fail_key(c, n, count_keys[i], ROLLOUT_ERR_UNKNOWN_KEY,
+                            "%s applies to max_baseline_plus and max_baseline_times (higher is "
+                            "worse)", count_keys[i]);
+        mark = rp_path_key(c, count_keys[i]);
+        if (i == 0) {
+            if ((rc = rp_bool(c, v, &cr->per_request)))
+                return rc;
+            if (cr->kind != RP_MK_COUNT || cr->metric_id == RP_M_REQUESTS)
+                return rp_fail(c, v, ROLLOUT_ERR_VALUE,
+                               "per_request divides a count by the requests; %s is not such "
+                               "a count", cr->metric);
+        } else {
+            if ((rc = parse_bound(c, v, cr->kind, &cr->floor)))
+                return rc;
+            cr->has_floor = true;
+        }
+        rp_path_pop(c, mark);
+    }
+
     if ((v = rp_map_get(n, "min_samples"))) {
         mark = rp_path_key(c, "min_samples");
         if ((rc = rp_uint(c, v, (uint64_t)1 << 53, &cr->min_samples)))
@@ -322,6 +577,31 @@ static int parse_metric_criterion(rp_ctx *c, const rp_node *n, rp_criterion *cr)
         if ((rc = parse_with(c, n, "effect_size", parse_percent, &cr->effect_size)))
             return rc;
     }
+    /* A statistical comparison on a handful of samples can never reach
+     * significance (2 samples against 2: the smallest exact p is 1/6), so a
+     * 100x slower release would pass: every test gets a default minimum,
+     * written out by rollout show. */
+    if (cr->test != RP_TEST_NONE) {
+        const rp_node *ms = rp_map_get(n, "min_samples");
+        if (!ms)
+            cr->min_samples = cr->test == RP_TEST_MANN_WHITNEY ? RP_MIN_SAMPLES_MANN_WHITNEY
+                                                               : RP_MIN_SAMPLES_RATE;
+        else if (cr->min_samples == 0)
+            return fail_key(c, n, "min_samples", ROLLOUT_ERR_RANGE,
+                            "a statistical comparison needs samples: min_samples must be at "
+                            "least 1 (the default is %d)",
+                            cr->test == RP_TEST_MANN_WHITNEY ? RP_MIN_SAMPLES_MANN_WHITNEY
+                                                             : RP_MIN_SAMPLES_RATE);
+    }
+    if (cr->test == RP_TEST_MANN_WHITNEY && cr->strict)
+        return fail_key(c, n, "strict", ROLLOUT_ERR_UNKNOWN_KEY,
+                        "strict does not apply to test: mann_whitney (a test decides by "
+                        "p < 1 - confidence)");
+    if (cr->test != RP_TEST_NONE && cr->form != RP_FORM_MIN &&
+        cr->direction == ROLLOUT_LOWER_IS_WORSE)
+        return fail_key(c, n, "direction", ROLLOUT_ERR_UNKNOWN_KEY,
+                        "direction: lower_is_worse does not apply to statistical tests (they "
+                        "test for an increase)");
     return ROLLOUT_OK;
 }
 
@@ -331,7 +611,8 @@ static int parse_criterion(rp_ctx *c, const rp_node *n, rp_criterion *cr,
     static const char *const keys[] = {
         "id", "description", "metric", "smoke_tests", "max", "min", "must_be_zero",
         "max_baseline_plus", "max_baseline_times", "or_baseline", "or_baseline_plus",
-        "min_samples", "confidence", "test", "effect_size", "rollback", NULL};
+        "min_samples", "confidence", "test", "effect_size", "rollback", "strict", "or_sla",
+        "direction", "dry_run", "per_request", "floor", NULL};
     int rc = rp_map_check(c, n, keys);
     if (rc)
         return rc;
@@ -352,6 +633,13 @@ static int parse_criterion(rp_ctx *c, const rp_node *n, rp_criterion *cr,
     if ((v = rp_map_get(n, "description"))) {
         mark = rp_path_key(c, "description");
         if ((rc = rp_string(c, v, &cr->description)))
+            return rc;
+        rp_path_pop(c, mark);
+    }
+
+    if ((v = rp_map_get(n, "dry_run"))) {
+        mark = rp_path_key(c, "dry_run");
+        if ((rc = rp_bool(c, v, &cr->dry_run)))
             return rc;
         rp_path_pop(c, mark);
     }
@@ -380,10 +668,10 @@ static int parse_criterion(rp_ctx *c, const rp_node *n, rp_criterion *cr,
     for (size_t i = 0; i < n->n; i++) {
         const char *k = n->items[2 * i]->str;
         if (strcmp(k, "id") && strcmp(k, "description") && strcmp(k, "smoke_tests") &&
-            strcmp(k, "rollback"))
+            strcmp(k, "rollback") && strcmp(k, "dry_run"))
             return fail_key(c, n, k, ROLLOUT_ERR_UNKNOWN_KEY,
                             "\"%s\" does not apply to a smoke_tests criterion (it takes id, "
-                            "description, smoke_tests, rollback)",
+                            "description, smoke_tests, rollback, dry_run)",
                             k);
     }
     mark = rp_path_key(c, "smoke_tests");
@@ -536,6 +824,24 @@ void rp_dump_criteria(rp_emitter *e, const rollout_plan *p, const rp_criteria_se
                 rp_emit_key(e, "or_baseline_plus");
                 emit_percent(e, cr->lenient_plus);
             }
+            if (cr->strict) {
+                rp_emit_key(e, "strict");
+                rp_emit_raw(e, "true");
+            }
+            if (cr->has_sla) {
+                rp_emit_key(e, "or_sla");
+                emit_bound(e, cr, cr->sla);
+            }
+            if (cr->direction == ROLLOUT_LOWER_IS_WORSE && cr->form != RP_FORM_MIN)
+                emit_kv_str(e, "direction", "lower_is_worse");
+            if (cr->per_request) {
+                rp_emit_key(e, "per_request");
+                rp_emit_raw(e, "true");
+            }
+            if (cr->has_floor) {
+                rp_emit_key(e, "floor");
+                emit_bound(e, cr, cr->floor);
+            }
             if (cr->min_samples) {
                 rp_emit_key(e, "min_samples");
                 snprintf(buf, sizeof buf, "%llu", (unsigned long long)cr->min_samples);
@@ -551,6 +857,10 @@ void rp_dump_criteria(rp_emitter *e, const rollout_plan *p, const rp_criteria_se
                 rp_emit_key(e, "effect_size");
                 emit_percent(e, cr->effect_size);
             }
+        }
+        if (cr->dry_run) {
+            rp_emit_key(e, "dry_run");
+            rp_emit_raw(e, "true");
         }
         if (cr->rollback) {
             rp_emit_key(e, "rollback");
@@ -581,6 +891,42 @@ static bool ge_tol(double a, double b)
     return a >= b || b - a <= RP_EQ_TOL * fabs(b);
 }
 
+/* Within an upper (is_max) or lower bound; strict: true makes a value equal
+ * to the bound (within RP_EQ_TOL) fail, as the seed's "< 2s" says. */
+static bool within(const rp_criterion *cr, bool is_max, double v, double bound)
+{
+    if (cr->strict)
+        return is_max ? !ge_tol(v, bound) : !le_tol(v, bound);
+    return is_max ? le_tol(v, bound) : ge_tol(v, bound);
+}
+
+/* The comparison a reason prints for a pass or a failure. */
+static const char *op(const rp_criterion *cr, bool is_max, bool pass)
+{
+    if (cr->strict)
+        return is_max ? (pass ? "<" : ">=") : (pass ? ">" : "<=");
+    return is_max ? (pass ? "<=" : ">") : (pass ? ">=" : "<");
+}
+
+/* The significance level 1 - C as the decimal the plan wrote: confidences
+ * are read from percentages with at most a dozen digits, so rounding C to
+ * 1e-12 recovers that decimal, and the division rounds the difference once
+ * (1 - 0.95 in binary is 0.050000000000000044, which made an exact p of
+ * 1/20 "significant" at 95 %). */
+static double alpha_of(double confidence)
+{
+    double scaled = nearbyint(confidence * 1e12);
+    return (1e12 - scaled) / 1e12;
+}
+
+/* p < alpha, the documented rule. A p-value within one part in 10^9 below
+ * alpha counts as equal to it (not significant): an exact p-value such as
+ * 1/20 is a sum of rounded probabilities and may land an ulp under. */
+static bool significant(double p, double alpha)
+{
+    return p < alpha && alpha - p > RP_EQ_TOL * alpha;
+}
+
 static void say(rollout_criterion_result *r, int verdict, const char *fmt, ...) RP_PRINTF(3, 4);
 static void say(rollout_criterion_result *r, int verdict, const char *fmt, ...)
 {
@@ -603,10 +949,32 @@ static vbuf fv(double v, int kind)
     return b;
 }
 
+/* The new version's value; a percentile in a histogram's +Inf bucket says
+ * where it is. */
+static vbuf fobs(double v, int kind)
+{
+    vbuf b = fv(v, kind);
+    if (isinf(v))
+        snprintf(b.s, sizeof b.s, "+Inf (beyond the last histogram bound)");
+    return b;
+}
+
 static vbuf fp(double p)
 {
     vbuf b;
     snprintf(b.s, sizeof b.s, "%.2g", p);
+    return b;
+}
+
+/* "p=0.05", or "p<1e-300" for a p-value that underflowed (to 0 or to a
+ * subnormal): "p=0" would claim certainty the test never gives. */
+static vbuf fpv(double p)
+{
+    vbuf b;
+    if (p < 1e-300)
+        snprintf(b.s, sizeof b.s, "p<1e-300");
+    else
+        snprintf(b.s, sizeof b.s, "p=%.2g", p);
     return b;
 }
 
@@ -725,11 +1093,13 @@ static void describe_limit(const rp_criterion *cr, double thr, double base, bool
     int k = cr->kind;
     switch (cr->form) {
     case RP_FORM_BASELINE_PLUS:
-        snprintf(buf, cap, "baseline %s + %s = %s", fv(base, k).s, fpct(cr->value).s,
+        snprintf(buf, cap, "baseline %s %s %s = %s", fv(base, k).s,
+                 cr->direction == ROLLOUT_LOWER_IS_WORSE ? "-" : "+", fpct(cr->value).s,
                  fv(thr, k).s);
         return;
     case RP_FORM_BASELINE_TIMES:
-        snprintf(buf, cap, "baseline %s x %g = %s", fv(base, k).s, cr->value, fv(thr, k).s);
+        snprintf(buf, cap, "baseline %s %s %g = %s", fv(base, k).s,
+                 cr->direction == ROLLOUT_LOWER_IS_WORSE ? "/" : "x", cr->value, fv(thr, k).s);
         return;
     default:
         break;
@@ -764,7 +1134,7 @@ static void judge_plain(const rollout_metrics *m, const rp_criterion *cr,
         if (obs == 0)
             say(r, ROLLOUT_VERDICT_PASS, "%s is 0", cr->metric);
         else
-            say(r, ROLLOUT_VERDICT_FAIL, "%s is %s; it must be 0", cr->metric, fv(obs, k).s);
+            say(r, ROLLOUT_VERDICT_FAIL, "%s is %s; it must be 0", cr->metric, fobs(obs, k).s);
         return;
     }
 
@@ -808,16 +1178,28 @@ static void judge_plain(const rollout_metrics *m, const rp_criterion *cr,
         }
         r->threshold = thr;
         describe_limit(cr, thr, base, base_used, limit, sizeof limit);
-        bool ok = is_max ? le_tol(obs, thr) : ge_tol(obs, thr);
+        if (is_max && isinf(obs) && isinf(thr)) {
+            say(r, ROLLOUT_VERDICT_INCONCLUSIVE, "%s %s against %s: both percentiles are "
+                "beyond the last histogram bound", cr->metric, fobs(obs, k).s, limit);
+            return;
+        }
+        bool ok = within(cr, is_max, obs, thr);
+        /* or_sla: "< 1% (or SLA)" passes at either bound; the SLA is inclusive */
+        bool sla_ok = cr->has_sla && (is_max ? le_tol(obs, cr->sla) : ge_tol(obs, cr->sla));
         if (ok)
-            say(r, ROLLOUT_VERDICT_PASS, "%s %s %s %s", cr->metric, fv(obs, k).s,
-                is_max ? "<=" : ">=", limit);
+            say(r, ROLLOUT_VERDICT_PASS, "%s %s %s %s", cr->metric, fobs(obs, k).s,
+                op(cr, is_max, true), limit);
+        else if (sla_ok)
+            say(r, ROLLOUT_VERDICT_PASS, "%s %s %s %s, but %s SLA %s", cr->metric,
+                fobs(obs, k).s, op(cr, is_max, false), limit, is_max ? "<=" : ">=",
+                fv(cr->sla, k).s);
         else if (cr->lenient != RP_LENIENT_NONE && !have_base)
             say(r, ROLLOUT_VERDICT_INCONCLUSIVE, "%s %s %s %s, and %s", cr->metric,
-                fv(obs, k).s, is_max ? ">" : "<", limit, why_no_base);
+                fobs(obs, k).s, op(cr, is_max, false), limit, why_no_base);
         else
-            say(r, ROLLOUT_VERDICT_FAIL, "%s %s %s %s", cr->metric, fv(obs, k).s,
-                is_max ? ">" : "<", limit);
+            say(r, ROLLOUT_VERDICT_FAIL, "%s %s %s %s%s%s", cr->metric, fobs(obs, k).s,
+                op(cr, is_max, false), limit, cr->has_sla ? " and SLA " : "",
+                cr->has_sla ? fv(cr->sla, k).s : "");
         return;
     }
 
@@ -832,22 +1214,87 @@ static void judge_plain(const rollout_metrics *m, const rp_criterion *cr,
             cr->metric, fv(base, k).s);
         return;
     }
-    thr = cr->form == RP_FORM_BASELINE_PLUS ? base * (1.0 + cr->value) : base * cr->value;
+    bool lower = cr->direction == ROLLOUT_LOWER_IS_WORSE;
+    if (lower)
+        /* "not more than P below the baseline" (throughput, KPIs) */
+        thr = cr->form == RP_FORM_BASELINE_PLUS ? base * (1.0 - cr->value) : base / cr->value;
+    else
+        thr = cr->form == RP_FORM_BASELINE_PLUS ? base * (1.0 + cr->value) : base * cr->value;
     r->threshold = thr;
+    if (lower) {
+        describe_limit(cr, thr, base, true, limit, sizeof limit);
+        if (within(cr, false, obs, thr))
+            say(r, ROLLOUT_VERDICT_PASS, "%s %s %s %s", cr->metric, fobs(obs, k).s,
+                op(cr, false, true), limit);
+        else
+            say(r, ROLLOUT_VERDICT_FAIL, "%s %s %s %s", cr->metric, fobs(obs, k).s,
+                op(cr, false, false), limit);
+        return;
+    }
+    if (cr->has_floor && le_tol(obs, cr->floor)) {
+        say(r, ROLLOUT_VERDICT_PASS, "%s %s <= floor %s", cr->metric, fobs(obs, k).s,
+            fv(cr->floor, k).s);
+        return;
+    }
+    if (cr->per_request) {
+        /* The new version serves a share of the traffic: scale the
+         * baseline's count to the new version's requests. */
+        const rp_side *sn = &m->side[ROLLOUT_NEW], *sb = &m->side[ROLLOUT_STABLE];
+        uint32_t req = 1u << RP_M_REQUESTS;
+        if (!(sn->have & req) || !(sb->have & req) || !(sn->std[RP_M_REQUESTS] > 0) ||
+            !(sb->std[RP_M_REQUESTS] > 0)) {
+            say(r, ROLLOUT_VERDICT_INCONCLUSIVE,
+                "per_request needs the request counts of both versions (above 0)");
+            return;
+        }
+        double nn = sn->std[RP_M_REQUESTS], nb = sb->std[RP_M_REQUESTS];
+        thr *= nn / nb;
+        r->threshold = thr;
+        if (base > 0 || !cr->has_floor) {
+            if (base == 0 && obs > 0)
+                goto zero_base;
+            char rel[48];
+            if (cr->form == RP_FORM_BASELINE_PLUS)
+                snprintf(rel, sizeof rel, "+ %s", fpct(cr->value).s);
+            else
+                snprintf(rel, sizeof rel, "x %g", cr->value);
+            bool ok = le_tol(obs, thr);
+            say(r, ok ? ROLLOUT_VERDICT_PASS : ROLLOUT_VERDICT_FAIL,
+                "%s %s %s baseline %s in %.0f requests %s, scaled to %.0f requests = %s",
+                cr->metric, fobs(obs, k).s, ok ? "<=" : ">", fv(base, k).s, nb, rel, nn,
+                fv(thr, RP_MK_NUMBER).s);
+            return;
+        }
+    }
+    if (base == 0 && obs > 0 && cr->has_floor) {
+        /* above the floor, against a baseline without any: a real increase */
+        say(r, ROLLOUT_VERDICT_FAIL, "%s %s > floor %s, against a baseline of 0", cr->metric,
+            fobs(obs, k).s, fv(cr->floor, k).s);
+        return;
+    }
+zero_base:
     if (base == 0 && obs > 0) {
         /* Any increase over zero is infinitely many percent: judging it would
          * fail every canary whose baseline happened to be quiet. */
         say(r, ROLLOUT_VERDICT_INCONCLUSIVE,
             "%s %s against a baseline of 0: a relative limit cannot judge it "
             "(add an absolute max)",
-            cr->metric, fv(obs, k).s);
+            cr->metric, fobs(obs, k).s);
         return;
     }
     describe_limit(cr, thr, base, true, limit, sizeof limit);
-    if (le_tol(obs, thr))
-        say(r, ROLLOUT_VERDICT_PASS, "%s %s <= %s", cr->metric, fv(obs, k).s, limit);
+    if (isinf(obs) && isinf(thr)) {
+        /* "+Inf <= +Inf" would pass a version whose percentile is unknown */
+        say(r, ROLLOUT_VERDICT_INCONCLUSIVE, "%s %s against baseline %s: both percentiles are "
+            "beyond the last histogram bound", cr->metric, fobs(obs, k).s, fv(base, k).s);
+        return;
+    }
+    if (within(cr, true, obs, thr))
+        say(r, ROLLOUT_VERDICT_PASS, "%s %s %s %s", cr->metric, fobs(obs, k).s,
+            op(cr, true, true), limit);
     else
-        say(r, ROLLOUT_VERDICT_FAIL, "%s %s > %s", cr->metric, fv(obs, k).s, limit);
+        say(r, ROLLOUT_VERDICT_FAIL, "%s %s %s %s", cr->metric, fobs(obs, k).s,
+            op(cr, true, false), limit);
 }
 
 static bool counts(const rollout_metrics *m, int variant, double *n, double *x)
@@ -885,7 +1332,7 @@ static void judge_rate(const rollout_metrics *m, const rp_criterion *cr,
     }
     if (!enough(m, ROLLOUT_NEW, cr, r))
         return;
-    double obs = x / n, alpha = 1.0 - cr->confidence;
+    double obs = x / n, alpha = alpha_of(cr->confidence);
     int conf_pct = (int)lround(cr->confidence * 100);
     r->observed = obs;
 
@@ -904,18 +1351,32 @@ static void judge_rate(const rollout_metrics *m, const rp_criterion *cr,
             a = ROLLOUT_VERDICT_PASS;
         else {
             pa = rp_score_pvalue(x, n, limit);
-            a = lo > limit ? ROLLOUT_VERDICT_FAIL
-                : hi <= limit ? ROLLOUT_VERDICT_PASS : ROLLOUT_VERDICT_INCONCLUSIVE;
+            a = !within(cr, true, lo, limit) ? ROLLOUT_VERDICT_FAIL
+                : within(cr, true, hi, limit) ? ROLLOUT_VERDICT_PASS
+                                              : ROLLOUT_VERDICT_INCONCLUSIVE;
         }
         r->threshold = limit;
         r->p_value = pa;
+        if (cr->has_sla && a != ROLLOUT_VERDICT_PASS) {
+            /* "< 1% (or SLA)": the SLA bound (inclusive) may still pass it */
+            int s_v = lo > cr->sla ? ROLLOUT_VERDICT_FAIL
+                      : hi <= cr->sla ? ROLLOUT_VERDICT_PASS : ROLLOUT_VERDICT_INCONCLUSIVE;
+            if (s_v == ROLLOUT_VERDICT_PASS) {
+                say(r, s_v, "error rate %s (%.0f/%.0f): %d%% upper bound %s <= SLA %s",
+                    fpct(obs).s, x, n, conf_pct, fpct(hi).s, fpct(cr->sla).s);
+                return;
+            }
+            if (s_v == ROLLOUT_VERDICT_INCONCLUSIVE)
+                a = s_v;
+        }
         if (cr->lenient == RP_LENIENT_NONE) {
             if (a == ROLLOUT_VERDICT_PASS)
-                say(r, a, "error rate %s (%.0f/%.0f): %d%% upper bound %s <= %s", fpct(obs).s, x,
-                    n, conf_pct, fpct(hi).s, fpct(limit).s);
+                say(r, a, "error rate %s (%.0f/%.0f): %d%% upper bound %s %s %s", fpct(obs).s,
+                    x, n, conf_pct, fpct(hi).s, op(cr, true, true), fpct(limit).s);
             else if (a == ROLLOUT_VERDICT_FAIL)
-                say(r, a, "error rate %s (%.0f/%.0f): %d%% lower bound %s > %s", fpct(obs).s, x,
-                    n, conf_pct, fpct(lo).s, fpct(limit).s);
+                say(r, a, "error rate %s (%.0f/%.0f): %d%% lower bound %s %s %s%s%s", fpct(obs).s,
+                    x, n, conf_pct, fpct(lo).s, op(cr, true, false), fpct(limit).s,
+                    cr->has_sla ? " and SLA " : "", cr->has_sla ? fpct(cr->sla).s : "");
             else
                 say(r, a, "error rate %s (%.0f/%.0f): %d%% bounds %s..%s straddle %s; need more "
                     "requests", fpct(obs).s, x, n, conf_pct, fpct(lo).s, fpct(hi).s,
@@ -942,16 +1403,16 @@ static void judge_rate(const rollout_metrics *m, const rp_criterion *cr,
         r->baseline = xb / nb;
         blimit = ratio * r->baseline;
         pb = rp_two_prop_pvalue(x, n, xb, nb, ratio, NULL);
-        b = pb < alpha ? ROLLOUT_VERDICT_FAIL : ROLLOUT_VERDICT_PASS;
+        b = significant(pb, alpha) ? ROLLOUT_VERDICT_FAIL : ROLLOUT_VERDICT_PASS;
         char lim[128];
         if (ratio == 1.0)
             snprintf(lim, sizeof lim, "baseline %s", fpct(r->baseline).s);
         else
             snprintf(lim, sizeof lim, "baseline %s x %g = %s", fpct(r->baseline).s, ratio,
                      fpct(blimit).s);
-        snprintf(bwhy, sizeof bwhy, "%s %s (p=%s %s %s)",
+        snprintf(bwhy, sizeof bwhy, "%s %s (%s %s %s)",
                  b == ROLLOUT_VERDICT_FAIL ? "significantly above" : "not significantly above",
-                 lim, fp(pb).s, b == ROLLOUT_VERDICT_FAIL ? "<" : ">=", fp(alpha).s);
+                 lim, fpv(pb).s, b == ROLLOUT_VERDICT_FAIL ? "<" : ">=", fp(alpha).s);
     }
 
     if (cr->form != RP_FORM_MAX) {
@@ -969,14 +1430,14 @@ static void judge_rate(const rollout_metrics *m, const rp_criterion *cr,
     if (!isnan(pb))
         r->p_value = isnan(pa) ? pb : fmax(pa, pb);
     if (a == ROLLOUT_VERDICT_PASS)
-        say(r, a, "error rate %s (%.0f/%.0f): %d%% upper bound %s <= %s", fpct(obs).s, x, n,
-            conf_pct, fpct(hi).s, fpct(limit).s);
+        say(r, a, "error rate %s (%.0f/%.0f): %d%% upper bound %s %s %s", fpct(obs).s, x, n,
+            conf_pct, fpct(hi).s, op(cr, true, true), fpct(limit).s);
     else if (b == ROLLOUT_VERDICT_PASS)
         say(r, b, "error rate %s (%.0f/%.0f) above %s but %s", fpct(obs).s, x, n,
             fpct(limit).s, bwhy);
     else if (a == ROLLOUT_VERDICT_FAIL && b == ROLLOUT_VERDICT_FAIL)
-        say(r, ROLLOUT_VERDICT_FAIL, "error rate %s (%.0f/%.0f): %d%% lower bound %s > %s and %s",
-            fpct(obs).s, x, n, conf_pct, fpct(lo).s, fpct(limit).s, bwhy);
+        say(r, ROLLOUT_VERDICT_FAIL, "error rate %s (%.0f/%.0f): %d%% lower bound %s %s %s and %s",
+            fpct(obs).s, x, n, conf_pct, fpct(lo).s, op(cr, true, false), fpct(limit).s, bwhy);
     else if (a == ROLLOUT_VERDICT_FAIL)
         say(r, ROLLOUT_VERDICT_INCONCLUSIVE, "error rate %s (%.0f/%.0f) above %s, and %s",
             fpct(obs).s, x, n, fpct(limit).s, bwhy);
@@ -1009,27 +1470,61 @@ static int judge_mann_whitney(const rollout_metrics *m, const rp_criterion *cr,
     double q = rp_metric_table[cr->metric_id].quantile;
     double obs = rp_dist_quantile(&dn, q), base = rp_dist_quantile(&db, q);
     double thr = base * ratio * (1.0 + cr->effect_size);
-    double alpha = 1.0 - cr->confidence;
+    double alpha = alpha_of(cr->confidence);
+    bool sig = significant(w.p, alpha);
     r->observed = obs;
     r->baseline = base;
     r->threshold = thr;
     r->p_value = w.p;
     const char *name = cr->metric + strlen("latency_");
-    if (w.p < alpha && !le_tol(obs, thr))
+    if (sig && isinf(obs))
+        /* beyond the last bound: above any threshold, however computed */
         say(r, ROLLOUT_VERDICT_FAIL,
-            "%s %s vs baseline %s: slower (Mann-Whitney p=%s < %s) and above %s "
+            "%s %s vs baseline %s: slower (Mann-Whitney %s < %s)", name,
+            fobs(obs, RP_MK_LATENCY).s, fv(base, RP_MK_LATENCY).s, fpv(w.p).s, fp(alpha).s);
+    else if (sig && !le_tol(obs, thr))
+        say(r, ROLLOUT_VERDICT_FAIL,
+            "%s %s vs baseline %s: slower (Mann-Whitney %s < %s) and above %s "
             "(effect size %s)", name, fv(obs, RP_MK_LATENCY).s, fv(base, RP_MK_LATENCY).s,
-            fp(w.p).s, fp(alpha).s, fv(thr, RP_MK_LATENCY).s, fpct(cr->effect_size).s);
-    else if (w.p >= alpha)
+            fpv(w.p).s, fp(alpha).s, fv(thr, RP_MK_LATENCY).s, fpct(cr->effect_size).s);
+    else if (!sig)
         say(r, ROLLOUT_VERDICT_PASS,
-            "%s %s vs baseline %s: not significantly slower (Mann-Whitney p=%s >= %s)", name,
-            fv(obs, RP_MK_LATENCY).s, fv(base, RP_MK_LATENCY).s, fp(w.p).s, fp(alpha).s);
+            "%s %s vs baseline %s: not significantly slower (Mann-Whitney %s >= %s)", name,
+            fv(obs, RP_MK_LATENCY).s, fv(base, RP_MK_LATENCY).s, fpv(w.p).s, fp(alpha).s);
     else
         say(r, ROLLOUT_VERDICT_PASS,
-            "%s %s vs baseline %s: slower (Mann-Whitney p=%s) but within %s (effect size %s)",
-            name, fv(obs, RP_MK_LATENCY).s, fv(base, RP_MK_LATENCY).s, fp(w.p).s,
+            "%s %s vs baseline %s: slower (Mann-Whitney %s) but within %s (effect size %s)",
+            name, fv(obs, RP_MK_LATENCY).s, fv(base, RP_MK_LATENCY).s, fpv(w.p).s,
             fv(thr, RP_MK_LATENCY).s, fpct(cr->effect_size).s);
     return ROLLOUT_OK;
+}
+
+/* True (with why) when a value this criterion reads was NaN or infinite
+ * in the snapshot file: the criterion cannot be judged, the others can. */
+static bool reads_bad_value(const rollout_metrics *m, const rp_criterion *cr, char *why,
+                            size_t cap)
+{
+    if (rp_metrics_bad(m, ROLLOUT_NEW, cr->metric_id, cr->metric, why, cap))
+        return true;
+    bool counts_read = cr->test == RP_TEST_RATE ||
+                       (cr->min_samples && !(is_latency(cr->metric_id) &&
+                                             m->side[ROLLOUT_NEW].dist_n));
+    bool uses_base = cr->form == RP_FORM_BASELINE_PLUS || cr->form == RP_FORM_BASELINE_TIMES ||
+                     (cr->test == RP_TEST_RATE && cr->form != RP_FORM_MAX);
+    for (int v = ROLLOUT_NEW; v >= ROLLOUT_STABLE; v--) {
+        if (v == ROLLOUT_STABLE && !uses_base && cr->test != RP_TEST_MANN_WHITNEY)
+            break;
+        if (v == ROLLOUT_STABLE &&
+            rp_metrics_bad(m, v, cr->metric_id, cr->metric, why, cap))
+            return true;
+        if (counts_read && (rp_metrics_bad(m, v, RP_M_REQUESTS, "requests", why, cap) ||
+                            (cr->test == RP_TEST_RATE &&
+                             rp_metrics_bad(m, v, RP_M_ERRORS, "errors", why, cap))))
+            return true;
+        if (cr->test == RP_TEST_MANN_WHITNEY && rp_metrics_dist_bad(m, v, why, cap))
+            return true;
+    }
+    return false;
 }
 
 int rp_evaluate_set(const rollout_plan *plan, int set, const rollout_metrics *metrics,
@@ -1051,8 +1546,14 @@ int rp_evaluate_set(const rollout_plan *plan, int set, const rollout_metrics *me
         r->rollback_reason = cr->rollback_reason;
         r->observed = r->threshold = r->baseline = r->p_value = NAN;
         r->lower = r->upper = r->samples = NAN;
+        r->dry_run = cr->dry_run;
+        r->direction = cr->direction;
+        r->sla = cr->has_sla ? cr->sla : NAN;
         int rc = ROLLOUT_OK;
-        if (cr->form == RP_FORM_SMOKE)
+        char why[140];
+        if (cr->form != RP_FORM_SMOKE && reads_bad_value(metrics, cr, why, sizeof why))
+            say(r, ROLLOUT_VERDICT_INCONCLUSIVE, "%s; this criterion cannot be judged", why);
+        else if (cr->form == RP_FORM_SMOKE)
             judge_smoke(plan, metrics, cr, r);
         else if (cr->test == RP_TEST_RATE)
             judge_rate(metrics, cr, r);
@@ -1066,6 +1567,8 @@ int rp_evaluate_set(const rollout_plan *plan, int set, const rollout_metrics *me
                                 "out of memory evaluating criterion \"%s\"", cr->id);
         }
         out->n_results++;
+        if (cr->dry_run)
+            continue; /* Argo's dryRun: evaluated and reported, never decides */
         if (r->verdict == ROLLOUT_VERDICT_PASS)
             out->n_pass++;
         else if (r->verdict == ROLLOUT_VERDICT_FAIL)

@@ -16,7 +16,8 @@ typedef enum rp_metric_kind {
     RP_MK_RATE,       /* fraction 0..1, written 0.5% or 0.005 */
     RP_MK_LATENCY,    /* seconds, written 2s / 1500ms */
     RP_MK_DURATION,   /* seconds, written 90m / 1h */
-    RP_MK_NUMBER      /* custom: any finite number, or a percentage */
+    RP_MK_NUMBER,     /* custom: any finite number, or a percentage */
+    RP_MK_AMOUNT      /* a plain number >= 0, not necessarily whole (throughput) */
 } rp_metric_kind;
 
 typedef enum rp_metric_id {
@@ -31,6 +32,7 @@ typedef enum rp_metric_id {
     RP_M_SUPPORT_TICKETS,
     RP_M_AVAILABILITY,
     RP_M_ISSUE_RESOLUTION_TIME,
+    RP_M_THROUGHPUT,          /* requests per second, per instance */
     RP_M_COUNT
 } rp_metric_id;
 
@@ -47,9 +49,18 @@ int rp_metric_lookup(const char *name, size_t len);
 
 /* ---- the snapshot ------------------------------------------------------- */
 
+/* Where a value the file wrote as NaN or infinite was: such a metric is
+ * unusable (criteria reading it are INCONCLUSIVE) but the rest of the
+ * snapshot still counts. status is 0 for a good value. */
+typedef struct rp_bad_value {
+    int status;        /* RP_VALUE_NAN or RP_VALUE_INFINITE */
+    int line, col;
+} rp_bad_value;
+
 typedef struct rp_named_value {
     char *name;
     double value;
+    rp_bad_value bad;
 } rp_named_value;
 
 typedef struct rp_smoke_result {
@@ -69,11 +80,16 @@ typedef struct rp_side {
     size_t n_custom;
     rp_smoke_result *smoke;
     size_t n_smoke;
+    uint32_t bad;                  /* bit m: the file wrote std[m] as NaN or infinite */
+    rp_bad_value bad_std[RP_M_COUNT];
+    rp_bad_value bad_dist;         /* a sample or bucket was NaN or infinite */
+    const char *bad_dist_key;      /* "latency_samples" or "latency_histogram" */
 } rp_side;
 
 /* side[ROLLOUT_NEW] is the version rolled out, side[ROLLOUT_STABLE] the baseline. */
 struct rollout_metrics {
     rp_side side[2];
+    char file[96];                 /* the loaded file's name, for bad-value reasons */
 };
 
 /* The value criteria see for a metric (error_rate derived from counts,
@@ -82,6 +98,12 @@ bool rp_metrics_value(const rollout_metrics *m, int variant, int metric_id, cons
                       double *out);
 /* The latency distribution of a side, or false when it has none. */
 bool rp_metrics_dist(const rollout_metrics *m, int variant, rp_dist *out);
+/* True when the value criteria would read for a metric (or what it is
+ * derived from) was NaN or infinite in the file; why says which and where. */
+bool rp_metrics_bad(const rollout_metrics *m, int variant, int metric_id, const char *name,
+                    char *why, size_t cap);
+/* True when the side's latency distribution was dropped for a bad value. */
+bool rp_metrics_dist_bad(const rollout_metrics *m, int variant, char *why, size_t cap);
 /* A smoke result by test id: 1 passed, 0 failed, -1 not reported. */
 int rp_metrics_smoke(const rollout_metrics *m, int variant, const char *test);
 
@@ -127,6 +149,14 @@ typedef struct rp_criterion {
     bool smoke_all;
     int *smoke;                /* plan smoke-test indices when !smoke_all */
     size_t n_smoke;
+    bool strict;               /* strict: true: < and > instead of <= and >= */
+    bool has_sla;              /* or_sla: V */
+    double sla;
+    int direction;             /* rollout_direction */
+    bool dry_run;              /* dry_run: true: reported, never counted */
+    bool per_request;          /* relative forms: counts compared per request */
+    bool has_floor;            /* floor: N, a count that passes whatever the baseline */
+    double floor;
 } rp_criterion;
 
 /* Evaluates criteria set `set` of plan (an index into plan->criteria). */

@@ -384,11 +384,10 @@ static int on_go(machine *m, const rollout_event *ev)
     return ROLLOUT_OK;
 }
 
-static int on_no_go(machine *m, const rollout_event *ev)
+/* The gate's no-go, as its plan says (on_no_go), whether people decided it
+ * or its failure / inconclusive limit was exceeded. */
+static void gate_no_go(machine *m, int g)
 {
-    int g, rc = event_gate(m, ev->gate, &g);
-    if (rc)
-        return rc;
     m->s.gate_no_go_at[g] = m->now;
     /* the approvals were given before the decision went the other way: the
      * next GO needs them again */
@@ -405,7 +404,36 @@ static int on_no_go(machine *m, const rollout_event *ev)
         enter(m, ROLLOUT_STATUS_AWAITING_GATE);
         break;
     }
+}
+
+static int on_no_go(machine *m, const rollout_event *ev)
+{
+    int g, rc = event_gate(m, ev->gate, &g);
+    if (rc)
+        return rc;
+    gate_no_go(m, g);
     return ROLLOUT_OK;
+}
+
+/* Argo's failureLimit / inconclusiveLimit: the current gate tolerates that
+ * many FAIL (INCONCLUSIVE) verdicts in a row; the next one is its no-go. */
+static void check_verdict_limits(machine *m)
+{
+    int g = m->s.gate;
+    /* as a person's NO_GO: only while the rollout moves (not paused, halted
+     * or baking) */
+    if (g < 0 || g >= m->p->n_gates ||
+        (m->s.status != ROLLOUT_STATUS_RUNNING && m->s.status != ROLLOUT_STATUS_AWAITING_GATE))
+        return;
+    const rp_gate *gate = &m->p->gates[g];
+    bool over = (gate->failure_limit >= 0 &&
+                 m->s.consecutive_failures > gate->failure_limit) ||
+                (gate->inconclusive_limit >= 0 &&
+                 m->s.consecutive_inconclusive > gate->inconclusive_limit);
+    if (!over)
+        return;
+    m->s.consecutive_failures = m->s.consecutive_inconclusive = 0;
+    gate_no_go(m, g);
 }
 
 static int on_verdict(machine *m, const rollout_event *ev)
@@ -435,6 +463,7 @@ static int on_verdict(machine *m, const rollout_event *ev)
                             "verdict %d is not a rollout_verdict", ev->verdict);
     }
     m->s.last_verdict = ev->verdict;
+    check_verdict_limits(m);
     return ROLLOUT_OK;
 }
 

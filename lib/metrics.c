@@ -30,6 +30,7 @@ const rp_metric_info rp_metric_table[RP_M_COUNT] = {
     [RP_M_SUPPORT_TICKETS] = {"support_tickets", RP_MK_COUNT, 0},
     [RP_M_AVAILABILITY] = {"availability", RP_MK_RATE, 0},
     [RP_M_ISSUE_RESOLUTION_TIME] = {"issue_resolution_time", RP_MK_DURATION, 0},
+    [RP_M_THROUGHPUT] = {"throughput", RP_MK_AMOUNT, 0},
 };
 
 int rp_metric_lookup(const char *name, size_t len)
@@ -117,6 +118,64 @@ static size_t number_prefix(const char *s, size_t len)
     return i;
 }
 
+/* Judges the decimal text of a count exactly (t is a number_prefix, NUL
+ * terminated): strtod would round 2^53 + 1 to 2^53, 1e-400 to 0 and
+ * 0.99999999999999999 to 1 before any check could see them. */
+static int count_exact(const char *t, double *out)
+{
+    bool neg = false;
+    if (*t == '+' || *t == '-')
+        neg = *t++ == '-';
+    char dig[64];
+    size_t nd = 0;
+    long exp10 = 0;
+    bool frac = false;
+    for (; (*t >= '0' && *t <= '9') || *t == '.'; t++) {
+        if (*t == '.') {
+            frac = true;
+            continue;
+        }
+        if ((nd || *t != '0') && nd < sizeof dig) /* the text is shorter than dig */
+            dig[nd++] = *t;
+        if (frac)
+            exp10--;
+    }
+    if (*t == 'e' || *t == 'E') {
+        t++;
+        bool eneg = *t == '-';
+        if (*t == '+' || *t == '-')
+            t++;
+        long e = 0;
+        for (; *t >= '0' && *t <= '9'; t++)
+            if (e < 100000)
+                e = e * 10 + (*t - '0');
+        exp10 += eneg ? -e : e;
+    }
+    while (nd && dig[nd - 1] == '0') {
+        nd--;
+        exp10++;
+    }
+    if (nd == 0) {
+        *out = 0;
+        return RP_VALUE_OK;
+    }
+    if (neg)
+        return RP_VALUE_NEGATIVE;
+    if (exp10 < 0)
+        return RP_VALUE_FRACTIONAL;
+    if ((long)nd + exp10 > 16)
+        return RP_VALUE_TOO_BIG;
+    uint64_t v = 0;
+    for (size_t i = 0; i < nd; i++)
+        v = v * 10 + (uint64_t)(dig[i] - '0');
+    for (long i = 0; i < exp10; i++)
+        v *= 10;
+    if (v > (uint64_t)1 << 53)
+        return RP_VALUE_TOO_BIG;
+    *out = (double)v;
+    return RP_VALUE_OK;
+}
+
 int rp_parse_value(const char *s, size_t len, int kind, double *out)
 {
     /* Name NaN and infinity in every spelling YAML and JSON exporters use,
@@ -154,6 +213,7 @@ int rp_parse_value(const char *s, size_t len, int kind, double *out)
     bool ok = false;
     switch (kind) {
     case RP_MK_COUNT:
+    case RP_MK_AMOUNT:
         ok = ulen == 0;
         break;
     case RP_MK_RATE:
@@ -183,6 +243,8 @@ int rp_parse_value(const char *s, size_t len, int kind, double *out)
     }
     if (!ok)
         return RP_VALUE_SYNTAX;
+    if (kind == RP_MK_COUNT)
+        return count_exact(tmp, out); /* 1e400 is a count too big, not an infinity */
     int st = check_value(v, kind);
     if (st == RP_VALUE_OK)
         *out = v;
@@ -197,8 +259,9 @@ const char *rp_value_problem(int status, int kind)
     case RP_VALUE_INFINITE:
         return "is infinite; metrics must be finite numbers";
     case RP_VALUE_NEGATIVE:
-        return kind == RP_MK_COUNT ? "is negative; counts start at 0"
-                                   : "is negative; rates and times start at 0";
+        return kind == RP_MK_COUNT    ? "is negative; counts start at 0"
+               : kind == RP_MK_AMOUNT ? "is negative; throughput starts at 0"
+                                      : "is negative; rates and times start at 0";
     case RP_VALUE_FRACTIONAL:
         return "is not a whole number; counts are whole";
     case RP_VALUE_TOO_BIG:
@@ -215,6 +278,8 @@ const char *rp_value_problem(int status, int kind)
         return "is not a latency (write 1.2s, 850ms or a number of seconds)";
     case RP_MK_DURATION:
         return "is not a duration (write 45m, 1h or a number of seconds)";
+    case RP_MK_AMOUNT:
+        return "is not a number (write e.g. 850 or 12.5)";
     default:
         return "is not a number (write 0.98 or 98%)";
     }
@@ -224,6 +289,11 @@ void rp_format_value(double v, int kind, char *buf, size_t cap)
 {
     if (isnan(v)) {
         snprintf(buf, cap, "n/a");
+        return;
+    }
+    if (isinf(v)) {
+        /* a percentile in a histogram's +Inf bucket; never "infs" */
+        snprintf(buf, cap, "%sInf", v < 0 ? "-" : "+");
         return;
     }
     switch (kind) {
@@ -356,6 +426,7 @@ static int side_set_std(rp_side *s, int id, double v, char *why, size_t cap)
     }
     s->std[id] = v;
     s->have |= 1u << id;
+    s->bad &= ~(1u << id); /* a value set later replaces a bad one */
     return ROLLOUT_OK;
 }
 
@@ -370,6 +441,7 @@ static int side_set_custom(rp_side *s, const char *name, size_t len, double v, c
     for (size_t i = 0; i < s->n_custom; i++) {
         if (strlen(s->custom[i].name) == len && !memcmp(s->custom[i].name, name, len)) {
             s->custom[i].value = v;
+            s->custom[i].bad = (rp_bad_value){0};
             return ROLLOUT_OK;
         }
     }
@@ -388,6 +460,7 @@ static int side_set_custom(rp_side *s, const char *name, size_t len, double v, c
     copy[len] = '\0';
     s->custom[s->n_custom].name = copy;
     s->custom[s->n_custom].value = v;
+    s->custom[s->n_custom].bad = (rp_bad_value){0};
     s->n_custom++;
     return ROLLOUT_OK;
 }
@@ -454,6 +527,7 @@ static int side_set_dist(rp_side *s, double *v, double *c, size_t n)
         total += c[i];
     free(s->dist_v);
     free(s->dist_c);
+    s->bad_dist = (rp_bad_value){0};
     s->dist_v = v;
     s->dist_c = c;
     s->dist_n = n;
@@ -506,6 +580,7 @@ int rollout_metrics_set_requests(rollout_metrics *m, int variant, uint64_t reque
     s->std[RP_M_REQUESTS] = (double)requests;
     s->std[RP_M_ERRORS] = (double)errors;
     s->have |= (1u << RP_M_REQUESTS) | (1u << RP_M_ERRORS);
+    s->bad &= ~((1u << RP_M_REQUESTS) | (1u << RP_M_ERRORS));
     return ROLLOUT_OK;
 }
 
@@ -532,6 +607,7 @@ int rollout_metrics_set_latency(rollout_metrics *m, int variant, double p50, dou
     for (int i = 0; i < 3; i++) {
         s->std[ids[i]] = v[i];
         s->have |= 1u << ids[i];
+        s->bad &= ~(1u << ids[i]);
     }
     return ROLLOUT_OK;
 }
@@ -696,7 +772,7 @@ bool rp_metrics_value(const rollout_metrics *m, int variant, int metric_id, cons
         for (size_t i = 0; i < s->n_custom; i++) {
             if (!strcmp(s->custom[i].name, name)) {
                 *out = s->custom[i].value;
-                return true;
+                return !s->custom[i].bad.status;
             }
         }
         return false;
@@ -720,6 +796,52 @@ bool rp_metrics_value(const rollout_metrics *m, int variant, int metric_id, cons
         *out = rp_dist_quantile(&d, q);
         return true;
     }
+    return false;
+}
+
+static bool say_bad(const rollout_metrics *m, int variant, const char *what,
+                    const rp_bad_value *b, char *why, size_t cap)
+{
+    snprintf(why, cap, "%s.%s is %s at %.60s:%d:%d", variant_key(variant), what,
+             b->status == RP_VALUE_NAN ? "NaN" : "infinite", m->file[0] ? m->file : "<buffer>",
+             b->line, b->col);
+    return true;
+}
+
+bool rp_metrics_dist_bad(const rollout_metrics *m, int variant, char *why, size_t cap)
+{
+    const rp_side *s = &m->side[variant];
+    if (!s->bad_dist.status)
+        return false;
+    return say_bad(m, variant, s->bad_dist_key, &s->bad_dist, why, cap);
+}
+
+bool rp_metrics_bad(const rollout_metrics *m, int variant, int metric_id, const char *name,
+                    char *why, size_t cap)
+{
+    const rp_side *s = &m->side[variant];
+    if (metric_id < 0) {
+        for (size_t i = 0; i < s->n_custom; i++)
+            if (!strcmp(s->custom[i].name, name) && s->custom[i].bad.status)
+                return say_bad(m, variant, name, &s->custom[i].bad, why, cap);
+        return false;
+    }
+    if (metric_id == RP_M_ERROR_RATE) {
+        /* counts win over a reported rate, so a bad count spoils the rate */
+        uint32_t need = (1u << RP_M_REQUESTS) | (1u << RP_M_ERRORS);
+        if ((s->have & need) == need)
+            return false;
+        static const int from[] = {RP_M_REQUESTS, RP_M_ERRORS};
+        for (size_t i = 0; i < RP_COUNT(from); i++)
+            if (s->bad & (1u << from[i]))
+                return say_bad(m, variant, rp_metric_table[from[i]].name,
+                               &s->bad_std[from[i]], why, cap);
+    }
+    if (s->bad & (1u << metric_id))
+        return say_bad(m, variant, rp_metric_table[metric_id].name, &s->bad_std[metric_id],
+                       why, cap);
+    if (rp_metric_table[metric_id].quantile > 0 && !(s->have & (1u << metric_id)))
+        return rp_metrics_dist_bad(m, variant, why, cap);
     return false;
 }
 
@@ -750,12 +872,22 @@ static int node_fail(rp_ctx *c, const rp_node *n, int code, const char *why)
     return rp_fail(c, n, code, "%s", why);
 }
 
-static int load_value(rp_ctx *c, const rp_node *n, int kind, double *out)
+/* Reads a value of kind; a NaN or an infinity is recorded in *bad (and
+ * ROLLOUT_OK returned) instead of refusing the whole file: exporters write
+ * them for "no data" (0/0, a rate over an empty window), and one of them
+ * must not hide the metrics that can be judged. */
+static int load_or_mark(rp_ctx *c, const rp_node *n, int kind, double *out, rp_bad_value *bad)
 {
     int rc = rp_expect(c, n, RP_SCALAR);
     if (rc)
         return rc;
     int st = rp_parse_value(n->str, n->len, kind, out);
+    if (st == RP_VALUE_NAN || st == RP_VALUE_INFINITE) {
+        bad->status = st;
+        bad->line = n->line;
+        bad->col = n->col;
+        return ROLLOUT_OK;
+    }
     if (st)
         return rp_fail(c, n, ROLLOUT_ERR_METRICS, "\"%s\" %s", n->str, rp_value_problem(st, kind));
     return ROLLOUT_OK;
@@ -774,13 +906,24 @@ static int load_samples(rp_ctx *c, const rp_node *n, rp_side *s)
     double *v = malloc(n->n * sizeof *v);
     if (!v)
         return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
+    rp_bad_value bad = {0};
     for (size_t i = 0; i < n->n; i++) {
         size_t mark = rp_path_index(c, i);
-        if ((rc = load_value(c, n->items[i], RP_MK_LATENCY, &v[i]))) {
+        rp_bad_value b = {0};
+        if ((rc = load_or_mark(c, n->items[i], RP_MK_LATENCY, &v[i], &b))) {
             free(v);
             return rc;
         }
+        if (b.status && !bad.status)
+            bad = b;
         rp_path_pop(c, mark);
+    }
+    if (bad.status) {
+        /* the distribution is unusable, not the snapshot */
+        free(v);
+        s->bad_dist = bad;
+        s->bad_dist_key = "latency_samples";
+        return ROLLOUT_OK;
     }
     if ((rc = side_set_dist(s, v, NULL, n->n)))
         return rp_fail(c, NULL, rc, "out of memory");
@@ -798,6 +941,7 @@ static int load_histogram(rp_ctx *c, const rp_node *n, rp_side *s)
     if (n->n > ROLLOUT_MAX_SAMPLES)
         return rp_fail(c, n, ROLLOUT_ERR_LIMIT, "%zu buckets; the limit is %u", n->n,
                        ROLLOUT_MAX_SAMPLES);
+    rp_bad_value bad = {0};
     double *le = malloc(n->n * sizeof *le), *cnt = malloc(n->n * sizeof *cnt);
     if (!le || !cnt) {
         rc = rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
@@ -818,7 +962,11 @@ static int load_histogram(rp_ctx *c, const rp_node *n, rp_side *s)
         st = rp_parse_value(v->str, v->len, RP_MK_LATENCY, &le[i]);
         if (st == RP_VALUE_INFINITE && i == n->n - 1 && v->str[0] != '-')
             le[i] = INFINITY;
-        else if (st) {
+        else if (st == RP_VALUE_NAN) {
+            bad = (rp_bad_value){st, v->line, v->col};
+            rc = ROLLOUT_OK;
+            goto done;
+        } else if (st) {
             rc = rp_fail(c, v, ROLLOUT_ERR_METRICS, "\"%s\" %s", v->str,
                          rp_value_problem(st, RP_MK_LATENCY));
             goto done;
@@ -827,7 +975,9 @@ static int load_histogram(rp_ctx *c, const rp_node *n, rp_side *s)
         if ((rc = rp_map_require(c, b, "count", &v)))
             goto done;
         m2 = rp_path_key(c, "count");
-        if ((rc = load_value(c, v, RP_MK_COUNT, &cnt[i])))
+        if ((rc = load_or_mark(c, v, RP_MK_COUNT, &cnt[i], &bad)))
+            goto done;
+        if (bad.status)
             goto done;
         rp_path_pop(c, m2);
         if (i && !(le[i] > le[i - 1])) {
@@ -839,14 +989,19 @@ static int load_histogram(rp_ctx *c, const rp_node *n, rp_side *s)
         rp_path_pop(c, mark);
     }
     char why[160];
-    size_t bad;
-    if ((rc = check_histogram(le, cnt, n->n, &bad, why, sizeof why))) {
+    size_t bad_at;
+    if ((rc = check_histogram(le, cnt, n->n, &bad_at, why, sizeof why))) {
         rc = node_fail(c, n, rc, why);
         goto done;
     }
     if ((rc = install_histogram(s, le, cnt, n->n)))
         rc = rp_fail(c, NULL, rc, "out of memory");
 done:
+    if (!rc && bad.status) {
+        /* the distribution is unusable, not the snapshot */
+        s->bad_dist = bad;
+        s->bad_dist_key = "latency_histogram";
+    }
     free(le);
     free(cnt);
     return rc;
@@ -889,9 +1044,14 @@ static int load_names(rp_ctx *c, const rp_node *n, rp_side *s, bool smoke)
                 return rp_fail(c, k, ROLLOUT_ERR_METRICS,
                                "\"%s\" is a standard metric; write it outside custom:", k->str);
             double val;
-            if ((rc = load_value(c, v, RP_MK_NUMBER, &val)))
+            rp_bad_value bad = {0};
+            if ((rc = load_or_mark(c, v, RP_MK_NUMBER, &val, &bad)))
                 return rc;
-            rc = side_set_custom(s, k->str, k->len, val, why, sizeof why);
+            rc = side_set_custom(s, k->str, k->len, bad.status ? 0 : val, why, sizeof why);
+            if (!rc && bad.status) {
+                s->custom[s->n_custom - 1].value = NAN;
+                s->custom[s->n_custom - 1].bad = bad;
+            }
         }
         if (rc)
             return rp_fail(c, k, rc, "%s", rc == ROLLOUT_ERR_NOMEM ? "out of memory" : why);
@@ -905,8 +1065,8 @@ static int load_side(rp_ctx *c, const rp_node *n, rp_side *s)
     static const char *const keys[] = {
         "requests", "errors", "error_rate", "latency_p50", "latency_p95", "latency_p99",
         "critical_errors", "unhandled_exceptions", "support_tickets", "availability",
-        "issue_resolution_time", "latency_samples", "latency_histogram", "smoke_tests",
-        "custom", NULL};
+        "issue_resolution_time", "throughput", "latency_samples", "latency_histogram",
+        "smoke_tests", "custom", NULL};
     int rc = rp_map_check(c, n, keys);
     if (rc)
         return rc;
@@ -924,10 +1084,15 @@ static int load_side(rp_ctx *c, const rp_node *n, rp_side *s)
         if (id >= 0) {
             double val;
             char why[160];
-            if ((rc = load_value(c, v, rp_metric_table[id].kind, &val)))
+            rp_bad_value bad = {0};
+            if ((rc = load_or_mark(c, v, rp_metric_table[id].kind, &val, &bad)))
                 return rc;
-            if ((rc = side_set_std(s, id, val, why, sizeof why)))
+            if (bad.status) {
+                s->bad |= 1u << id;
+                s->bad_std[id] = bad;
+            } else if ((rc = side_set_std(s, id, val, why, sizeof why))) {
                 return rp_fail(c, v, rc, "%s", why);
+            }
         } else if (!strcmp(k->str, "latency_samples")) {
             rc = load_samples(c, v, s);
         } else if (!strcmp(k->str, "latency_histogram")) {
@@ -997,6 +1162,7 @@ int rollout_metrics_load_buffer(const char *text, size_t len, const char *name,
     if (!rc && !root)
         rc = rp_error_set(err, ROLLOUT_ERR_EMPTY, file, 0, 0, NULL,
                           "the metrics file is empty (it needs at least \"new:\")");
+    snprintf(m->file, sizeof m->file, "%s", file);
     if (!rc) {
         rp_ctx c = {.arena = &arena, .err = err, .file = file, .plan = NULL};
         rc = load_root(&c, root, m);

@@ -31,6 +31,8 @@ typedef struct rp_gate {
     int criteria;          /* criteria set index, -1 none */
     int on_no_go;          /* rp_no_go */
     const char *description;
+    int failure_limit;     /* consecutive FAIL verdicts tolerated, -1: no automatic no-go */
+    int inconclusive_limit;/* consecutive INCONCLUSIVE verdicts tolerated, -1: none */
 } rp_gate;
 
 typedef enum rp_no_go { RP_NO_GO_HOLD = 0, RP_NO_GO_HALT, RP_NO_GO_ROLLBACK } rp_no_go;
@@ -170,6 +172,7 @@ struct rollout_plan {
     rp_gate *gates;          int n_gates;
     rp_criteria_set *criteria; int n_criteria;
     rp_smoke_test *smoke;    int n_smoke;
+    const char **custom_metrics; int n_custom_metrics; /* names criteria may use */
     rp_comm *comms;          int n_comms;
     rp_window *windows;      int n_windows;
     rp_freeze *freezes;      int n_freezes;
@@ -219,6 +222,9 @@ void rp_dump_rule(struct rp_emitter *e, const struct rp_rule *r);
 
 /* evaluate.c: parses one criteria set (a list of criteria). */
 int rp_parse_criteria(rp_ctx *c, const rp_node *n, rp_criteria_set *out);
+int rp_parse_custom_metrics(rp_ctx *c, const rp_node *n);
+/* A gate's failure_limit and inconclusive_limit (evaluate.c). */
+int rp_parse_verdict_limits(rp_ctx *c, const rp_node *gate_map, rp_gate *g);
 void rp_dump_criteria(struct rp_emitter *e, const rollout_plan *p, const rp_criteria_set *s);
 
 /* plan_load.c: keeps a compiled pattern for release with the plan. */

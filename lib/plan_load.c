@@ -299,7 +299,8 @@ static int parse_gate(rp_ctx *c, const rp_node *n, int phase, int step)
 {
     rollout_plan *p = c->plan;
     static const char *const keys[] = {"id", "at", "approvers", "criteria", "on_no_go",
-                                       "description", NULL};
+                                       "description", "failure_limit", "inconclusive_limit",
+                                       NULL};
     static const char *const no_go[] = {"hold", "halt", "rollback"};
     const rp_node *v;
     int rc = rp_map_check(c, n, keys);
@@ -361,6 +362,8 @@ static int parse_gate(rp_ctx *c, const rp_node *n, int phase, int step)
         rp_path_pop(c, mark);
     }
     if ((rc = opt_string(c, n, "description", &g->description)))
+        return rc;
+    if ((rc = rp_parse_verdict_limits(c, n, g)))
         return rc;
     p->steps[step].gate = p->n_gates++;
     return ROLLOUT_OK;
@@ -904,8 +907,8 @@ static int parse_document(rp_ctx *c, const rp_node *root)
     rollout_plan *p = c->plan;
     static const char *const keys[] = {
         "format", "id", "description", "salt", "start", "versions", "roles", "cohorts",
-        "smoke_tests", "criteria", "phases", "bake", "rollback", "communications", "windows",
-        "freezes", NULL};
+        "smoke_tests", "custom_metrics", "criteria", "phases", "bake", "rollback",
+        "communications", "windows", "freezes", NULL};
     const rp_node *v;
     int rc = rp_map_check(c, root, keys);
     if (rc)
@@ -946,7 +949,9 @@ static int parse_document(rp_ctx *c, const rp_node *root)
     /* Sections in dependency order: later ones refer to earlier ones. */
     static const struct { const char *key; section_fn fn; bool required; } sections[] = {
         {"versions", parse_versions, true},       {"roles", parse_roles, false},
-        {"smoke_tests", parse_smoke, false},      {"criteria", parse_criteria_sets, false},
+        {"smoke_tests", parse_smoke, false},
+        {"custom_metrics", rp_parse_custom_metrics, false},
+        {"criteria", parse_criteria_sets, false},
         {"cohorts", parse_cohorts, true},         {"phases", parse_phases, true},
         {"bake", parse_bake, false},              {"rollback", parse_rollback, true}, 
         {"communications", parse_comms, false},   {"windows", parse_windows, false},

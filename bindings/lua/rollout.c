@@ -1139,7 +1139,7 @@ static int p_calendar(lua_State *L)
     lua_createtable(L, (int)n, 0);
     for (size_t k = 0; k < n; k++) {
         const rollout_calendar_event *e = &ev[k];
-        lua_createtable(L, 0, 13);
+        lua_createtable(L, 0, 16);
         set_time_never(L, "at", e->at);
         set_str(L, "kind", name_in(cal_kind_names, COUNT(cal_kind_names), e->kind));
         set_str(L, "phase", phase_name(p, e->phase));
@@ -1500,6 +1500,10 @@ static int p_evaluate(lua_State *L)
         set_num(L, "upper", r->upper);
         set_num(L, "samples", r->samples);
         set_str(L, "reason", r->reason);
+        set_bool(L, "dry_run", r->dry_run != 0);
+        set_str(L, "direction",
+                r->direction == ROLLOUT_LOWER_IS_WORSE ? "lower_is_worse" : "higher_is_worse");
+        set_num(L, "sla", r->sla);
         lua_rawseti(L, -2, i + 1);
     }
     lua_setfield(L, -2, "results");

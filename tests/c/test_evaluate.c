@@ -31,11 +31,11 @@ static const char plan_head[] =
     "versions: {stable: v1, new: v2}\n"
     "roles: {sre: SRE}\n"
     "cohorts:\n"
-    "  - id: everyone\n"
-    "    match: {everyone: true}\n"
+    "  - {id: everyone, match: {everyone: true}}\n"
     "smoke_tests:\n"
     "  [{id: login, name: Login}, {id: report, name: Report}]\n"
     "rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}\n"
+    "custom_metrics: [kpi, delta, data_integrity_issues, usage_kpi_ratio]\n"
     "phases:\n"
     "  - id: only\n"
     "    cohort: everyone\n"
@@ -715,6 +715,28 @@ Test(mann_whitney, significant_but_within_the_effect_size)
     rollout_metrics_free(m);
 }
 
+Test(mann_whitney, exact_p_equal_to_alpha_is_not_significant)
+{
+    /* 3 samples against 3, every new one slower: the exact p is
+     * P(U >= 9) = 1/C(6,3) = 1/20, exactly 1 - 95 %. The rule is p < 1 - C,
+     * so this is not significant (1 - 0.95 is 0.050000000000000044 in
+     * binary floating point, which made it look significant). */
+    rollout_metrics *m = snap();
+    static const double x[] = {10, 11, 12}, y[] = {1, 2, 3};
+    cr_assert_eq(rollout_metrics_set_latency_samples(m, NEW, x, 3, NULL), ROLLOUT_OK);
+    cr_assert_eq(rollout_metrics_set_latency_samples(m, BASE, y, 3, NULL), ROLLOUT_OK);
+    expect("\n    - {id: c, metric: latency_p95, max_baseline_plus: 0%, test: mann_whitney, "
+           "min_samples: 3}\n",
+           m, PASS, "p95 11.9s vs baseline 2.9s: not significantly slower (Mann-Whitney p=0.05 "
+                    ">= 0.05)");
+    cr_expect(rel_close(ev.results[0].p_value, 0.05, 1e-12));
+    /* at 94 % the same p is significant */
+    expect("\n    - {id: c, metric: latency_p95, max_baseline_plus: 0%, test: mann_whitney, "
+           "min_samples: 3, confidence: 94%}\n",
+           m, FAIL, NULL);
+    rollout_metrics_free(m);
+}
+
 Test(mann_whitney, needs_samples_on_both_sides)
 {
     rollout_metrics *m = snap();
@@ -731,6 +753,32 @@ Test(mann_whitney, needs_samples_on_both_sides)
            "min_samples: 21}\n",
            m, INCONCLUSIVE,
            "only 20 latency samples on the new version, fewer than min_samples 21");
+    rollout_metrics_free(m);
+}
+
+/* Half the new version's requests beyond the histogram's last finite bound:
+ * its p95 is +Inf, which is above any threshold, never "inf <= inf", and is
+ * printed as +Inf, never "infs". */
+Test(mann_whitney, percentile_beyond_the_last_bound)
+{
+    rollout_metrics *m = snap();
+    const double le[] = {0.1, 1.0, INFINITY};
+    const uint64_t base[] = {900, 40, 60}, canary[] = {400, 100, 500};
+    cr_assert_eq(rollout_metrics_set_latency_histogram(m, BASE, le, base, 3, NULL), ROLLOUT_OK);
+    cr_assert_eq(rollout_metrics_set_latency_histogram(m, NEW, le, canary, 3, NULL), ROLLOUT_OK);
+    expect(degradation, m, FAIL, NULL);
+    cr_expect(strstr(ev.results[0].reason, "+Inf"), "%s", ev.results[0].reason);
+    cr_expect(!strstr(ev.results[0].reason, "inf"), "%s", ev.results[0].reason);
+    cr_expect(isinf(ev.results[0].observed));
+    expect(max_latency, m, FAIL, "latency_p95 +Inf (beyond the last histogram bound) > max 2s");
+    /* relative to a baseline whose p95 is beyond the last bound too: unknown */
+    expect(plus10, m, INCONCLUSIVE,
+           "latency_p95 +Inf (beyond the last histogram bound) against baseline +Inf: both "
+           "percentiles are beyond the last histogram bound");
+    /* a new version inside the bounds against such a baseline passes */
+    const uint64_t fast[] = {1000, 0, 0};
+    cr_assert_eq(rollout_metrics_set_latency_histogram(m, NEW, le, fast, 3, NULL), ROLLOUT_OK);
+    expect(plus10, m, PASS, NULL);
     rollout_metrics_free(m);
 }
 
@@ -850,6 +898,159 @@ Test(verdicts, names)
     cr_expect_str_eq(rollout_verdict_name(-1), "?");
 }
 
+/* ---- strictness, SLA, direction, dry runs ---------------------------------------------- */
+
+Test(forms, strict_max_and_min)
+{
+    rollout_metrics *m = snap();
+    set(m, NEW, "latency_p95", 2.0);
+    expect(max_latency, m, PASS, "latency_p95 2s <= max 2s");
+    static const char strict_max[] = "\n    - {id: c, metric: latency_p95, max: 2s, strict: true}\n";
+    expect(strict_max, m, FAIL, "latency_p95 2s >= max 2s");
+    set(m, NEW, "latency_p95", 1.999);
+    expect(strict_max, m, PASS, "latency_p95 1.999s < max 2s");
+    /* within one part in 10^9 counts as equal, so as a failure */
+    set(m, NEW, "latency_p95", 2.0 * (1 - 1e-12));
+    expect(strict_max, m, FAIL, NULL);
+    set(m, NEW, "kpi", 0.95);
+    static const char strict_min[] = "\n    - {id: c, metric: kpi, min: 0.95, strict: true}\n";
+    expect(strict_min, m, FAIL, "kpi 0.95 <= min 0.95");
+    set(m, NEW, "kpi", 0.96);
+    expect(strict_min, m, PASS, "kpi 0.96 > min 0.95");
+    rollout_metrics_free(m);
+}
+
+Test(forms, or_sla_passes_at_either_bound)
+{
+    static const char sla[] =
+        "\n    - {id: c, metric: error_rate, max: 1%, strict: true, or_sla: 2%}\n";
+    rollout_metrics *m = snap();
+    set(m, NEW, "error_rate", 0.005);
+    expect(sla, m, PASS, "error_rate 0.5% < max 1%");
+    cr_expect(rel_close(ev.results[0].sla, 0.02, 1e-15));
+    set(m, NEW, "error_rate", 0.015);
+    expect(sla, m, PASS, "error_rate 1.5% >= max 1%, but <= SLA 2%");
+    set(m, NEW, "error_rate", 0.02);
+    expect(sla, m, PASS, NULL);
+    set(m, NEW, "error_rate", 0.025);
+    expect(sla, m, FAIL, "error_rate 2.5% >= max 1% and SLA 2%");
+    rollout_metrics_free(m);
+    /* with confidence: PASS when the upper bound clears either */
+    m = snap();
+    counts(m, NEW, 100000, 1500); /* 1.5 %: clearly above 1 %, clearly below 2 % */
+    expect("\n    - {id: c, metric: error_rate, max: 1%, strict: true, or_sla: 2%, "
+           "confidence: 95%}\n", m, PASS, NULL);
+    cr_expect(strstr(ev.results[0].reason, "<= SLA 2%"), "%s", ev.results[0].reason);
+    counts(m, NEW, 100000, 3000);
+    expect("\n    - {id: c, metric: error_rate, max: 1%, or_sla: 2%, confidence: 95%}\n", m,
+           FAIL, NULL);
+    rollout_metrics_free(m);
+    /* without it the plain bound decides */
+    m = snap();
+    set(m, NEW, "error_rate", 0.015);
+    expect("\n    - {id: c, metric: error_rate, max: 1%}\n", m, FAIL, NULL);
+    cr_expect(isnan(ev.results[0].sla));
+    rollout_metrics_free(m);
+}
+
+Test(baselines, lower_is_worse)
+{
+    static const char thr[] = "\n    - {id: c, metric: throughput, max_baseline_plus: 10%, "
+                              "direction: lower_is_worse}\n";
+    rollout_metrics *m = snap();
+    set(m, BASE, "throughput", 1000);
+    set(m, NEW, "throughput", 900);
+    expect(thr, m, PASS, "throughput 900 >= baseline 1000 - 10% = 900");
+    cr_expect_eq(ev.results[0].direction, ROLLOUT_LOWER_IS_WORSE);
+    set(m, NEW, "throughput", 899);
+    expect(thr, m, FAIL, "throughput 899 < baseline 1000 - 10% = 900");
+    set(m, NEW, "throughput", 5000); /* more is never worse */
+    expect(thr, m, PASS, NULL);
+    set(m, NEW, "throughput", 600);
+    expect("\n    - {id: c, metric: throughput, max_baseline_times: 1.5, "
+           "direction: lower_is_worse}\n", m, FAIL,
+           "throughput 600 < baseline 1000 / 1.5 = 666.667");
+    expect(thr, m, FAIL, NULL);
+    /* the default direction of a relative form is unchanged */
+    expect("\n    - {id: c, metric: throughput, max_baseline_plus: 10%}\n", m, PASS, NULL);
+    cr_expect_eq(ev.results[0].direction, ROLLOUT_HIGHER_IS_WORSE);
+    rollout_metrics_free(m);
+}
+
+/* Support tickets: a zero baseline needs an absolute floor, and a version
+ * serving a quarter of the traffic gets a quarter of the tickets. */
+Test(baselines, ticket_counts_per_request_with_a_floor)
+{
+    static const char tickets[] = "\n    - {id: c, metric: support_tickets, max_baseline_times: "
+                                  "1.2, per_request: true, floor: 5}\n";
+    rollout_metrics *m = snap();
+    counts(m, NEW, 25000, 0);
+    counts(m, BASE, 75000, 0);
+    /* twice the baseline's per-request rate at a 25 % share: 2 x 30/75000
+     * x 25000 = 20 tickets, above 30/75000 x 1.2 x 25000 = 12 */
+    set(m, BASE, "support_tickets", 30);
+    set(m, NEW, "support_tickets", 20);
+    expect(tickets, m, FAIL,
+           "support_tickets 20 > baseline 30 in 75000 requests x 1.2, scaled to 25000 "
+           "requests = 12");
+    cr_expect(rel_close(ev.results[0].threshold, 12, 1e-12));
+    /* the same count without per_request passed: 20 <= 30 x 1.2 */
+    expect("\n    - {id: c, metric: support_tickets, max_baseline_times: 1.2}\n", m, PASS,
+           NULL);
+    set(m, NEW, "support_tickets", 12);
+    expect(tickets, m, PASS, NULL);
+    /* 4 -> 5 tickets is within the floor: no failure on noise */
+    set(m, BASE, "support_tickets", 4);
+    set(m, NEW, "support_tickets", 5);
+    expect(tickets, m, PASS, "support_tickets 5 <= floor 5");
+    /* a zero baseline: the floor decides instead of holding for ever */
+    set(m, BASE, "support_tickets", 0);
+    set(m, NEW, "support_tickets", 3);
+    expect(tickets, m, PASS, NULL);
+    set(m, NEW, "support_tickets", 6);
+    expect(tickets, m, FAIL, "support_tickets 6 > floor 5, against a baseline of 0");
+    expect("\n    - {id: c, metric: support_tickets, max_baseline_times: 1.2}\n", m,
+           INCONCLUSIVE, NULL);
+    rollout_metrics_free(m);
+    /* per_request needs both request counts */
+    m = snap();
+    set(m, BASE, "support_tickets", 30);
+    set(m, NEW, "support_tickets", 20);
+    expect(tickets, m, INCONCLUSIVE,
+           "per_request needs the request counts of both versions (above 0)");
+    rollout_metrics_free(m);
+}
+
+Test(verdicts, dry_run_is_reported_but_never_decides)
+{
+    static const char two[] =
+        "\n    - {id: real, metric: latency_p95, max: 2s}"
+        "\n    - {id: trial, metric: critical_errors, must_be_zero: true, rollback: true, "
+        "dry_run: true}\n";
+    rollout_metrics *m = snap();
+    set(m, NEW, "latency_p95", 1.0);
+    set(m, NEW, "critical_errors", 3);
+    rollout_plan *p = plan_with(two);
+    eval_set(p, m);
+    cr_expect_eq(ev.verdict, PASS);
+    cr_expect_eq(ev.n_results, 2);
+    cr_expect_eq(ev.results[1].verdict, FAIL);
+    cr_expect(ev.results[1].dry_run);
+    cr_expect(!ev.results[0].dry_run);
+    cr_expect_eq(ev.n_pass, 1);
+    cr_expect_eq(ev.n_fail, 0);
+    cr_expect_eq(ev.rollback_index, -1);
+    /* nor does an INCONCLUSIVE dry run hold the gate */
+    rollout_metrics_free(m);
+    m = snap();
+    set(m, NEW, "latency_p95", 1.0);
+    eval_set(p, m);
+    cr_expect_eq(ev.results[1].verdict, INCONCLUSIVE);
+    cr_expect_eq(ev.verdict, PASS);
+    rollout_plan_unref(p);
+    rollout_metrics_free(m);
+}
+
 /* ---- the seed plan on realistic snapshots ------------------------------------------- */
 
 static rollout_metrics *load(const char *path)
@@ -873,22 +1074,22 @@ Test(seed, healthy_passes_every_gate)
     rollout_metrics *m = load("examples/metrics/healthy.yaml");
     seed_eval(seed, ROLLOUT_EVAL_PHASE, "canary", m);
     cr_expect_eq(ev.verdict, PASS, "canary");
-    cr_expect_eq(ev.n_results, 5);
+    cr_expect_eq(ev.n_results, 6);
     /* baseline 1.35 s + 10 % = 1.485 s is stricter than 2 s, so 2 s holds */
-    cr_expect_str_eq(ev.results[2].reason, "latency_p95 1.4s <= max 2s");
+    cr_expect_str_eq(ev.results[2].reason, "latency_p95 1.4s < max 2s");
     seed_eval(seed, ROLLOUT_EVAL_PHASE, "pilot", m);
     cr_expect_eq(ev.verdict, PASS, "pilot");
     /* eval_boundaries.py: 84/120000 has 95 % bounds 0.0585 % .. 0.0837 % */
     cr_expect_str_eq(ev.results[0].reason,
-                     "error rate 0.07% (84/120000): 95% upper bound 0.08373% <= 0.5%");
+                     "error rate 0.07% (84/120000): 95% upper bound 0.08373% < 0.5%");
     cr_expect(rel_close(ev.results[0].upper, 0.0008373429650027587, 1e-9));
-    cr_expect_str_eq(ev.results[2].reason, "issue_resolution_time 40m <= max 1h");
+    cr_expect_str_eq(ev.results[2].reason, "issue_resolution_time 40m < max 1h");
     seed_eval(seed, ROLLOUT_EVAL_GATE, "ga-day3-go", m);
     cr_expect_eq(ev.verdict, PASS, "ga: %s / %s / %s", ev.results[0].reason,
                  ev.results[1].reason, ev.results[2].reason);
     cr_expect_str_eq(ev.results[1].reason,
                      "latency_p95 1.4s <= baseline 1.35s + 10% = 1.485s");
-    cr_expect_str_eq(ev.results[2].reason, "support_tickets 3 <= baseline 4 x 1.2 = 4.8");
+    cr_expect_str_eq(ev.results[2].reason, "support_tickets 3 <= floor 5");
     rollout_metrics_free(m);
     rollout_plan_unref(seed);
 }
@@ -900,7 +1101,7 @@ Test(seed, slightly_worse_but_not_significant_passes)
     seed_eval(seed, ROLLOUT_EVAL_PHASE, "canary", m);
     cr_expect_eq(ev.verdict, PASS);
     cr_expect_str_eq(ev.results[2].reason,
-                     "latency_p95 2.1s <= max(2s, baseline 1.95s + 10%) = 2.145s");
+                     "latency_p95 2.1s < max(2s, baseline 1.95s + 10%) = 2.145s");
     seed_eval(seed, ROLLOUT_EVAL_PHASE, "pilot", m);
     cr_expect_eq(ev.verdict, PASS);
     /* eval_boundaries.py: 11/2000 vs 2250/500000, pooled p = 0.2525311695907046;
@@ -916,16 +1117,22 @@ Test(seed, slightly_worse_but_not_significant_passes)
 
 Test(seed, ga_error_rate_slightly_over_is_a_hold)
 {
-    /* 1.1 % on 12000 requests against "max 1 %": the 95 % bounds
-     * 0.954 % .. 1.268 % straddle it (eval_boundaries.py), so the GA gate
-     * holds instead of failing or passing */
+    /* 1.1 % on 12000 requests against "< 1 % (or SLA 2 %)": the 95 % bounds
+     * 0.954 % .. 1.268 % (eval_boundaries.py) straddle 1 % but are within
+     * the SLA, so the GA gate passes */
     rollout_plan *seed = t_seed();
     rollout_metrics *m = snap();
     counts(m, NEW, 12000, 132);
     seed_eval(seed, ROLLOUT_EVAL_CRITERIA, "ga", m);
-    cr_expect_eq(ev.results[0].verdict, INCONCLUSIVE, "%s", ev.results[0].reason);
+    cr_expect_eq(ev.results[0].verdict, PASS, "%s", ev.results[0].reason);
     cr_expect(rel_close(ev.results[0].lower, 0.009540386085476204, 1e-9));
     cr_expect(rel_close(ev.results[0].upper, 0.012680066002473948, 1e-9));
+    cr_expect_str_eq(ev.results[0].reason,
+                     "error rate 1.1% (132/12000): 95% upper bound 1.268% <= SLA 2%");
+    /* 2.1 %: above 1 % with confidence, but straddling the SLA: hold */
+    counts(m, NEW, 12000, 252);
+    seed_eval(seed, ROLLOUT_EVAL_CRITERIA, "ga", m);
+    cr_expect_eq(ev.results[0].verdict, INCONCLUSIVE, "%s", ev.results[0].reason);
     rollout_metrics_free(m);
     rollout_plan_unref(seed);
 }
@@ -943,9 +1150,14 @@ Test(seed, clearly_worse_fails)
     cr_expect_eq(ev.verdict, FAIL);
     cr_expect_eq(ev.n_fail, 2);
     cr_expect_eq(ev.results[0].verdict, FAIL, "%s", ev.results[0].reason);
+    /* the pooled z is about 28: p underflows to 0, and the reason says how
+     * small it is instead of "p=0" */
+    cr_expect_str_eq(ev.results[0].reason,
+                     "error rate 2% (1000/50000): 95% lower bound 1.9% >= 0.5% and significantly "
+                     "above baseline 0.45% (p<1e-300 < 0.05)");
     cr_expect(rel_close(ev.results[0].lower, 0.01899583095561279, 1e-9));
     cr_expect_eq(ev.results[1].verdict, FAIL);
-    cr_expect_str_eq(ev.results[1].reason, "latency_p95 3.4s > max 3s");
+    cr_expect_str_eq(ev.results[1].reason, "latency_p95 3.4s >= max 3s");
     rollout_metrics_free(m);
     rollout_plan_unref(seed);
 }
@@ -960,11 +1172,118 @@ Test(seed, critical_error_rolls_back)
     cr_expect_str_eq(ev.results[0].id, "zero-critical-errors");
     cr_expect_str_eq(ev.results[0].reason, "critical_errors is 2; it must be 0");
     cr_expect_str_eq(ev.results[1].reason, "1 of 7 smoke tests failed: trial-balance");
-    cr_expect_eq(ev.n_fail, 3, "critical errors, smoke tests, unhandled exceptions");
+    cr_expect_eq(ev.n_fail, 4, "critical errors, smoke tests, unhandled exceptions, data integrity");
     seed_eval(seed, ROLLOUT_EVAL_PHASE, "pilot", m);
     cr_expect_eq(ev.verdict, ROLLBACK);
     cr_expect_eq(ev.rollback_index, 3);
     cr_expect_str_eq(ev.results[3].id, "data-integrity");
+    rollout_metrics_free(m);
+    rollout_plan_unref(seed);
+}
+
+/* The seed's "Quick Rollback (any phase)": a critical bug or data corruption
+ * rolls back at every gate and in the 7-day check, not only in the canary
+ * and the pilot. */
+Test(seed, quick_rollback_in_every_phase)
+{
+    static const struct { int target; const char *name; } where[] = {
+        {ROLLOUT_EVAL_GATE, "canary-go"},  {ROLLOUT_EVAL_GATE, "pilot-go"},
+        {ROLLOUT_EVAL_GATE, "ga-day2-go"}, {ROLLOUT_EVAL_GATE, "ga-day3-go"},
+        {ROLLOUT_EVAL_GATE, "ga-day4-go"}, {ROLLOUT_EVAL_BAKE, NULL}};
+    static const struct { const char *metric; int reason; } triggers[] = {
+        {"critical_errors", ROLLOUT_ROLLBACK_CRITICAL_BUG},
+        {"data_integrity_issues", ROLLOUT_ROLLBACK_DATA_CORRUPTION}};
+    rollout_plan *seed = t_seed();
+    for (size_t t = 0; t < sizeof triggers / sizeof triggers[0]; t++) {
+        for (size_t w = 0; w < sizeof where / sizeof where[0]; w++) {
+            rollout_metrics *m = load("examples/metrics/healthy.yaml");
+            set(m, NEW, triggers[t].metric, triggers[t].metric[0] == 'c' ? 2 : 1);
+            seed_eval(seed, where[w].target, where[w].name, m);
+            cr_expect_eq(ev.verdict, ROLLBACK, "%s at %s: %s", triggers[t].metric,
+                         where[w].name ? where[w].name : "bake",
+                         rollout_verdict_name(ev.verdict));
+            cr_expect_eq(ev.rollback_reason, triggers[t].reason, "%s at %s", triggers[t].metric,
+                         where[w].name ? where[w].name : "bake");
+            rollout_metrics_free(m);
+        }
+    }
+    /* critical.yaml (2 critical errors, 1 data-integrity issue) everywhere */
+    rollout_metrics *m = load("examples/metrics/critical.yaml");
+    for (size_t w = 0; w < sizeof where / sizeof where[0]; w++) {
+        seed_eval(seed, where[w].target, where[w].name, m);
+        cr_expect_eq(ev.verdict, ROLLBACK, "critical.yaml at %s",
+                     where[w].name ? where[w].name : "bake");
+    }
+    rollout_metrics_free(m);
+    rollout_plan_unref(seed);
+}
+
+/* One NaN refused the whole snapshot, hiding 5 critical errors and a 40 %
+ * error rate. Now the NaN makes only the KPI criterion INCONCLUSIVE. */
+Test(seed, a_nan_value_hides_nothing_else)
+{
+    rollout_plan *seed = t_seed();
+    rollout_metrics *m = load("examples/metrics/nan-kpi.yaml");
+    seed_eval(seed, ROLLOUT_EVAL_CRITERIA, "ga", m);
+    cr_expect_eq(ev.verdict, ROLLBACK);
+    cr_expect_str_eq(ev.results[3].id, "usage-kpis");
+    cr_expect_eq(ev.results[3].verdict, INCONCLUSIVE);
+    cr_expect_str_eq(ev.results[3].reason,
+                     "new.usage_kpi_ratio is NaN at examples/metrics/nan-kpi.yaml:28:22; this "
+                     "criterion cannot be judged");
+    cr_expect_str_eq(ev.results[ev.rollback_index].id, "zero-critical-errors");
+    seed_eval(seed, ROLLOUT_EVAL_PHASE, "canary", m);
+    cr_expect_eq(ev.verdict, ROLLBACK);
+    cr_expect_eq(ev.n_inconclusive, 0);
+    rollout_metrics_free(m);
+
+    /* a NaN in a value the rollback criterion reads: that one cannot fire */
+    static const char nan_errors[] = "new:\n  requests: 1000\n  errors: .nan\n";
+    rollout_error err;
+    cr_assert_eq(rollout_metrics_load_buffer(nan_errors, strlen(nan_errors), "m.yaml", &m, &err),
+                 ROLLOUT_OK, "%s", err.message);
+    seed_eval(seed, ROLLOUT_EVAL_CRITERIA, "pilot", m);
+    cr_expect_eq(ev.verdict, INCONCLUSIVE);
+    cr_expect_str_eq(ev.results[0].reason,
+                     "new.errors is NaN at m.yaml:3:11; this criterion cannot be judged");
+    rollout_metrics_free(m);
+    rollout_plan_unref(seed);
+}
+
+/* The seed's "<" bounds are strict: "Latency p95 < 3s" at exactly 3 s is
+ * a no-go; GA's throughput may not drop more than 10 % below the baseline;
+ * GA's error rate passes at 1 % < rate <= SLA 2 %. */
+Test(seed, strict_bounds_throughput_and_sla)
+{
+    rollout_plan *seed = t_seed();
+    rollout_metrics *m = load("examples/metrics/healthy.yaml");
+    set(m, NEW, "latency_p99", 3.5);
+    set(m, NEW, "latency_p95", 3.0);
+    seed_eval(seed, ROLLOUT_EVAL_PHASE, "pilot", m);
+    cr_expect_str_eq(ev.results[1].id, "latency-p95");
+    cr_expect_str_eq(ev.results[1].reason, "latency_p95 3s >= max 3s");
+    rollout_metrics_free(m);
+
+    m = load("examples/metrics/healthy.yaml");
+    seed_eval(seed, ROLLOUT_EVAL_GATE, "ga-day2-go", m);
+    cr_expect_eq(ev.verdict, PASS);
+    int t = -1;
+    for (int i = 0; i < ev.n_results; i++)
+        if (!strcmp(ev.results[i].id, "throughput-stable"))
+            t = i;
+    cr_assert_geq(t, 0);
+    cr_expect_eq(ev.results[t].direction, ROLLOUT_LOWER_IS_WORSE);
+    set(m, NEW, "throughput", 300);
+    seed_eval(seed, ROLLOUT_EVAL_GATE, "ga-day2-go", m);
+    cr_expect_eq(ev.verdict, FAIL);
+    cr_expect_eq(ev.results[t].verdict, FAIL, "%s", ev.results[t].reason);
+    rollout_metrics_free(m);
+
+    m = load("examples/metrics/healthy.yaml");
+    counts(m, NEW, 120000, 1800); /* 1.5 %: above 1 %, within the SLA */
+    seed_eval(seed, ROLLOUT_EVAL_GATE, "ga-day2-go", m);
+    cr_expect_eq(ev.results[0].verdict, PASS, "%s", ev.results[0].reason);
+    cr_expect(strstr(ev.results[0].reason, "SLA 2%"), "%s", ev.results[0].reason);
     rollout_metrics_free(m);
     rollout_plan_unref(seed);
 }
@@ -999,7 +1318,7 @@ Test(seed, bake_with_samples)
     cr_expect_str_eq(ev.results[5].id, "no-degradation");
     cr_expect(rel_close(ev.results[5].p_value, 0.4569163682389365, 1e-9));
     cr_expect(rel_close(ev.results[5].observed, 0.3895000000000011, 1e-12));
-    cr_expect_str_eq(ev.results[2].reason, "latency_p95 389.5ms <= max 3s");
+    cr_expect_str_eq(ev.results[2].reason, "latency_p95 389.5ms < max 3s");
     rollout_metrics_free(m);
     rollout_plan_unref(seed);
 }
@@ -1018,7 +1337,7 @@ Test(api, targets)
     cr_expect_str_eq(ev.criteria, "ga");
     cr_assert_eq(rollout_evaluate(seed, ROLLOUT_EVAL_CRITERIA, "post-rollout", m, &ev, &err),
                  ROLLOUT_OK);
-    cr_expect_eq(ev.n_results, 7);
+    cr_expect_eq(ev.n_results, 8);
 
     cr_expect_eq(rollout_evaluate(seed, ROLLOUT_EVAL_PHASE, "beta", m, &ev, &err),
                  ROLLOUT_ERR_NOT_FOUND);
@@ -1176,7 +1495,8 @@ static const parse_case parse_cases[] = {
     {"\n    - {id: a, metric: latency_p95, maximum: 2s}\n", ROLLOUT_ERR_UNKNOWN_KEY, 21, 36,
      "criteria.set[0].maximum: unknown key \"maximum\" (expected one of: id, description, "
      "metric, smoke_tests, max, min, must_be_zero, max_baseline_plus, max_baseline_times, "
-     "or_baseline, or_baseline_plus, min_samples, confidence, test, effect_size, rollback)"},
+     "or_baseline, or_baseline_plus, min_samples, confidence, test, effect_size, rollback, "
+     "strict, or_sla, direction, dry_run, per_request, floor)"},
     {"\n    - {id: a, description: nothing}\n", ROLLOUT_ERR_MISSING, 21, 7,
      "criteria.set[0]: criterion \"a\" needs \"metric\" or \"smoke_tests\""},
     {"\n    - {id: a, metric: critical_errors, smoke_tests: all}\n", ROLLOUT_ERR_UNKNOWN_KEY, 21,
@@ -1184,6 +1504,22 @@ static const parse_case parse_cases[] = {
          "both"},
     {"\n    - {id: a, metric: \"latency p95\", max: 2s}\n", ROLLOUT_ERR_VALUE, 21, 23,
      "criteria.set[0].metric: \"latency p95\" is not a valid id (1-64 of A-Z a-z 0-9 - _ .)"},
+    {"\n    - {id: a, metric: latency_p95, max_baseline_plus: 0%, test: mann_whitney, min_samples: 0}\n", ROLLOUT_ERR_RANGE, 21, 79,
+     "criteria.set[0].min_samples: a statistical comparison needs samples: min_samples must "
+     "be at least 1 (the default is 20)"},
+    /* metric names: standard or declared, with the nearest name suggested */
+    {"\n    - {id: a, metric: latency_99p, max: 800ms}\n", ROLLOUT_ERR_REFERENCE, 21, 23,
+     "criteria.set[0].metric: \"latency_99p\" is not a known metric (did you mean latency_p99? a custom metric must be "
+     "listed under custom_metrics:)"},
+    {"\n    - {id: a, metric: p99_latency, max: 800ms}\n", ROLLOUT_ERR_REFERENCE, 21, 23,
+     "criteria.set[0].metric: \"p99_latency\" is not a known metric (did you mean latency_p99? a custom metric must be "
+     "listed under custom_metrics:)"},
+    {"\n    - {id: a, metric: kpii, min: 1}\n", ROLLOUT_ERR_REFERENCE, 21, 23,
+     "criteria.set[0].metric: \"kpii\" is not a known metric (did you mean kpi? a custom metric must be "
+     "listed under custom_metrics:)"},
+    {"\n    - {id: a, metric: revenue, min: 1}\n", ROLLOUT_ERR_REFERENCE, 21, 23,
+     "criteria.set[0].metric: \"revenue\" is not a known metric (a custom metric must be "
+     "listed under custom_metrics:)"},
     {"\n    - {id: a, metric: latency_p95}\n", ROLLOUT_ERR_MISSING, 21, 7,
      "criteria.set[0]: criterion \"a\" has no threshold (write one of max, min, must_be_zero, "
      "max_baseline_plus, max_baseline_times)"},
@@ -1270,7 +1606,7 @@ static const parse_case parse_cases[] = {
      "criteria.set[0].smoke_tests[1]: smoke test \"login\" is listed twice"},
     {"\n    - {id: a, smoke_tests: all, max: 2}\n", ROLLOUT_ERR_UNKNOWN_KEY, 21, 33,
      "criteria.set[0].max: \"max\" does not apply to a smoke_tests criterion (it takes id, "
-     "description, smoke_tests, rollback)"},
+     "description, smoke_tests, rollback, dry_run)"},
     {"\n    - {id: a, smoke_tests: all, rollback: maybe}\n", ROLLOUT_ERR_VALUE, 21, 43,
      "criteria.set[0].rollback: \"maybe\" is not a rollback setting (write true, false, "
      "critical_bug, data_corruption or error_rate)"},
@@ -1290,7 +1626,76 @@ Test(parse, every_error_path)
         cr_expect_eq(rc, t->code, "case %zu: %s (%s)", i, rollout_code_name(rc), err.message);
         cr_expect_eq(err.line, t->line, "case %zu: line %d", i, err.line);
         cr_expect_eq(err.column, t->col, "case %zu: column %d", i, err.column);
-        cr_expect_str_eq(err.message, want, "case %zu", i);
+        cr_expect_str_eq(err.message, want, "case %zu: %s", i, err.message);
+    }
+}
+
+/* Statistical comparisons get a default min_samples, which rollout show
+ * prints: 2 samples against 2 can never FAIL a Mann-Whitney test. */
+Test(parse, statistical_tests_have_a_default_min_samples)
+{
+    rollout_plan *p = plan_with(
+        "\n    - {id: a, metric: latency_p95, max_baseline_plus: 0%, test: mann_whitney}"
+        "\n    - {id: b, metric: error_rate, max: 1%, confidence: 95%}"
+        "\n    - {id: c, metric: latency_p95, max_baseline_plus: 0%, test: mann_whitney, "
+        "min_samples: 5}"
+        "\n    - {id: d, metric: latency_p95, max: 2s}\n");
+    const rp_criteria_set *set = &p->criteria[0];
+    cr_expect_eq(set->items[0].min_samples, 20);
+    cr_expect_eq(set->items[1].min_samples, 100);
+    cr_expect_eq(set->items[2].min_samples, 5);
+    cr_expect_eq(set->items[3].min_samples, 0);
+    size_t need = 0;
+    rollout_plan_dump(p, ROLLOUT_FORMAT_YAML, NULL, 0, &need);
+    char *buf = malloc(need + 1);
+    cr_assert(buf);
+    cr_assert_eq(rollout_plan_dump(p, ROLLOUT_FORMAT_YAML, buf, need + 1, NULL), ROLLOUT_OK);
+    cr_expect(strstr(buf, "min_samples: 20"), "%s", buf);
+    cr_expect(strstr(buf, "min_samples: 100"), "%s", buf);
+    rollout_plan *again = t_plan(buf);
+    cr_expect_eq(again->fingerprint, p->fingerprint);
+    rollout_plan_unref(again);
+    free(buf);
+    /* two samples against two, 100x slower: INCONCLUSIVE, not PASS */
+    rollout_metrics *m = snap();
+    static const double x[] = {1.0, 1.02}, y[] = {0.010, 0.0102};
+    cr_assert_eq(rollout_metrics_set_latency_samples(m, NEW, x, 2, NULL), ROLLOUT_OK);
+    cr_assert_eq(rollout_metrics_set_latency_samples(m, BASE, y, 2, NULL), ROLLOUT_OK);
+    eval_set(p, m);
+    cr_expect_eq(ev.results[0].verdict, INCONCLUSIVE, "%s", ev.results[0].reason);
+    cr_expect_str_eq(ev.results[0].reason,
+                     "only 2 latency samples on the new version, fewer than min_samples 20");
+    rollout_metrics_free(m);
+    rollout_plan_unref(p);
+}
+
+Test(parse, custom_metrics_declaration)
+{
+    static const struct { const char *decl, *message; int code; } bad[] = {
+        {"custom_metrics: [kpi, critical_errors]\n",
+         "test.yaml:12:23: custom_metrics[1]: \"critical_errors\" is a standard metric; list "
+         "only custom ones here", ROLLOUT_ERR_VALUE},
+        {"custom_metrics: [kpi, kpi]\n",
+         "test.yaml:12:23: custom_metrics[1]: custom metric \"kpi\" is listed twice",
+         ROLLOUT_ERR_DUPLICATE},
+        {"custom_metrics: kpi\n",
+         "test.yaml:12:17: custom_metrics: expected a list, got a scalar", ROLLOUT_ERR_TYPE},
+    };
+    static const char decl[] = "custom_metrics: [kpi, delta, data_integrity_issues, "
+                               "usage_kpi_ratio]\n";
+    for (size_t i = 0; i < RP_COUNT(bad); i++) {
+        char *text = plan_text("\n    - {id: a, metric: kpi, min: 1}\n");
+        char *at = strstr(text, decl);
+        cr_assert(at);
+        size_t n = strlen(text) + strlen(bad[i].decl) + 1;
+        char *edited = malloc(n);
+        cr_assert(edited);
+        snprintf(edited, n, "%.*s%s%s", (int)(at - text), text, bad[i].decl, at + strlen(decl));
+        rollout_error err;
+        cr_expect_eq(t_plan_error(edited, &err), bad[i].code, "case %zu: %s", i, err.message);
+        cr_expect_str_eq(err.message, bad[i].message, "case %zu", i);
+        free(edited);
+        free(text);
     }
 }
 

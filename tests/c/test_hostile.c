@@ -688,7 +688,7 @@ Test(context, a_hundred_thousand_attributes)
 Test(metrics, impossible_and_enormous_snapshots)
 {
     static const char *const bad[] = {
-        "new: {requests: .nan}\n", "new: {latency_p95: -1s}\n", "new: {requests: 1e400}\n",
+        "new: {requests: 12.5}\n", "new: {latency_p95: -1s}\n", "new: {requests: 1e400}\n",
         "new: {requests: 10, errors: 11}\n", "new: {availability: 1.5}\n",
         "new: {requests: 18446744073709551616}\n",
     };
@@ -698,6 +698,17 @@ Test(metrics, impossible_and_enormous_snapshots)
         int rc = rollout_metrics_load_buffer(bad[i], strlen(bad[i]), "m.yaml", &m, &err);
         cr_expect_eq(rc, ROLLOUT_ERR_METRICS, "%s: %s", bad[i], err.message);
         cr_expect_null(m);
+    }
+    /* NaN spoils its metric, not the snapshot (docs/evaluation.md) */
+    {
+        static const char nan[] = "new: {requests: .nan}\n";
+        rollout_metrics *m = NULL;
+        rollout_error err;
+        cr_expect_eq(rollout_metrics_load_buffer(nan, strlen(nan), "m.yaml", &m, &err),
+                     ROLLOUT_OK, "%s", err.message);
+        double v;
+        cr_expect_eq(rollout_metrics_get(m, ROLLOUT_NEW, "requests", &v), ROLLOUT_ERR_NOT_FOUND);
+        rollout_metrics_free(m);
     }
     /* more custom metrics than the cap */
     gen g = {0};

@@ -1497,3 +1497,115 @@ Test(machine, properties_with_halts)
     cr_assert(halted > 100, "HALTED seen %d times", halted);
     rollout_plan_unref(p);
 }
+
+/* ---- failure_limit / inconclusive_limit ------------------------------------------- */
+
+/* The seed with limits on the canary gate (and its on_no_go). */
+static rollout_plan *seed_limits(const char *on_no_go, const char *limits)
+{
+    size_t len;
+    char *yaml = t_read_file("examples/plans/seed.yaml", &len);
+    const char *needle = "criteria: canary\n      on_no_go: rollback\n";
+    char *at = strstr(yaml, needle);
+    cr_assert(at);
+    size_t n = len + strlen(limits) + 64;
+    char *out = malloc(n);
+    cr_assert(out);
+    snprintf(out, n, "%.*scriteria: canary\n      on_no_go: %s\n%s%s", (int)(at - yaml), yaml,
+             on_no_go, limits, at + strlen(needle));
+    rollout_plan *p = t_plan(out);
+    free(out);
+    free(yaml);
+    return p;
+}
+
+Test(machine, failure_limit_makes_the_next_fail_a_no_go)
+{
+    run r;
+    run_init(&r, seed_limits("halt", "      failure_limit: 2\n"));
+    cr_assert_eq(r.p->gates[CANARY_GO].failure_limit, 2);
+    cr_assert_eq(r.p->gates[CANARY_GO].inconclusive_limit, -1);
+    {   /* rollout show prints the limit, and the dump loads back to the same plan */
+        size_t need = 0;
+        rollout_plan_dump(r.p, ROLLOUT_FORMAT_YAML, NULL, 0, &need);
+        char *buf = malloc(need + 1);
+        cr_assert(buf);
+        cr_assert_eq(rollout_plan_dump(r.p, ROLLOUT_FORMAT_YAML, buf, need + 1, NULL),
+                     ROLLOUT_OK);
+        cr_expect(strstr(buf, "failure_limit: 2\n"));
+        rollout_plan *again = t_plan(buf);
+        cr_expect_eq(again->fingerprint, r.p->fingerprint);
+        cr_expect_eq(again->gates[CANARY_GO].failure_limit, 2);
+        rollout_plan_unref(again);
+        free(buf);
+    }
+    OK(&r, 0, ev_start(), "notify:canary-start set_weight:internal=100000/session");
+    OK(&r, 2 * H, ev_tick(), "gate_due:canary-go");
+    /* two failures tolerated, a PASS in between starts the count again */
+    OK(&r, 2 * H, ev_verdict(ROLLOUT_VERDICT_FAIL), "");
+    OK(&r, 2 * H, ev_verdict(ROLLOUT_VERDICT_FAIL), "");
+    OK(&r, 2 * H, ev_verdict(ROLLOUT_VERDICT_PASS), "");
+    OK(&r, 2 * H, ev_verdict(ROLLOUT_VERDICT_FAIL), "");
+    OK(&r, 2 * H, ev_verdict(ROLLOUT_VERDICT_FAIL), "");
+    cr_expect_eq(r.s.consecutive_failures, 2);
+    cr_expect_eq(r.s.status, ROLLOUT_STATUS_AWAITING_GATE);
+    /* the third in a row is the gate's no-go, acted on as the plan says */
+    OK(&r, 2 * H, ev_verdict(ROLLOUT_VERDICT_FAIL), "halt_traffic:-");
+    cr_expect_eq(r.s.status, ROLLOUT_STATUS_HALTED);
+    cr_expect_eq(r.s.gate_no_go_at[CANARY_GO], r.t0 + 2 * H);
+    cr_expect_eq(r.s.consecutive_failures, 0);
+    rollout_plan_unref(r.p);
+
+    /* failure_limit: 0 (Argo's default): the first FAIL; rollback as planned */
+    run_init(&r, seed_limits("rollback", "      failure_limit: 0\n"));
+    OK(&r, 0, ev_start(), "notify:canary-start set_weight:internal=100000/session");
+    OK(&r, 2 * H, ev_tick(), "gate_due:canary-go");
+    apply(&r, 2 * H, ev_verdict(ROLLOUT_VERDICT_FAIL));
+    cr_expect_eq(r.s.status, ROLLOUT_STATUS_ROLLING_BACK, "%s", r.sig);
+    cr_expect_eq(r.s.rollback_reason, ROLLOUT_ROLLBACK_NO_GO);
+    rollout_plan_unref(r.p);
+}
+
+Test(machine, inconclusive_limit_and_no_limit)
+{
+    run r;
+    run_init(&r, seed_limits("hold", "      inconclusive_limit: 1\n"));
+    OK(&r, 0, ev_start(), "notify:canary-start set_weight:internal=100000/session");
+    OK(&r, 2 * H, ev_tick(), "gate_due:canary-go");
+    OK(&r, 2 * H, ev_verdict(ROLLOUT_VERDICT_INCONCLUSIVE), "");
+    cr_expect_eq(r.s.gate_no_go_at[CANARY_GO], 0);
+    OK(&r, 2 * H, ev_verdict(ROLLOUT_VERDICT_INCONCLUSIVE), "");
+    cr_expect_eq(r.s.gate_no_go_at[CANARY_GO], r.t0 + 2 * H);
+    cr_expect_eq(r.s.status, ROLLOUT_STATUS_AWAITING_GATE);
+    /* failures are not limited here: they are only counted */
+    for (int i = 0; i < 5; i++)
+        OK(&r, 2 * H, ev_verdict(ROLLOUT_VERDICT_FAIL), "");
+    cr_expect_eq(r.s.consecutive_failures, 5);
+    rollout_plan_unref(r.p);
+
+    /* the seed sets no limits: verdicts are only counted, people decide */
+    run_init(&r, seed());
+    OK(&r, 0, ev_start(), "notify:canary-start set_weight:internal=100000/session");
+    OK(&r, 2 * H, ev_tick(), "gate_due:canary-go");
+    for (int i = 0; i < 5; i++)
+        OK(&r, 2 * H, ev_verdict(ROLLOUT_VERDICT_FAIL), "");
+    cr_expect_eq(r.s.status, ROLLOUT_STATUS_AWAITING_GATE);
+    rollout_plan_unref(r.p);
+
+    /* limits need criteria to count, and stay within 0..1000 */
+    rollout_error err;
+    size_t len;
+    char *yaml = t_read_file("examples/plans/seed.yaml", &len);
+    const char *needle = "criteria: canary\n      on_no_go: rollback\n";
+    char *at = strstr(yaml, needle);
+    cr_assert(at);
+    char *out = malloc(len + 64);
+    cr_assert(out);
+    sprintf(out, "%.*scriteria: canary\n      on_no_go: rollback\n      failure_limit: 1001\n%s",
+            (int)(at - yaml), yaml, at + strlen(needle));
+    cr_expect_eq(t_plan_error(out, &err), ROLLOUT_ERR_RANGE, "%s", err.message);
+    cr_expect(strstr(err.message, "phases[0].gate.failure_limit: 1001 is more than the limit "
+                                  "1000"), "%s", err.message);
+    free(out);
+    free(yaml);
+}

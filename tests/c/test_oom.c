@@ -415,15 +415,18 @@ Test(oom, evaluate)
     rollout_metrics *m;
     rollout_error err;
     /* Untied samples, few enough for exact Mann-Whitney p-values: the one
-     * evaluation that needs scratch memory (the seed's bake criteria). */
+     * evaluation that needs scratch memory (the seed's bake criteria). 20 a
+     * side: the test's default min_samples. */
     static const char text[] =
         "new: {requests: 5000, errors: 5, latency_p95: 1s, support_tickets: 3,\n"
         "      custom: {data_integrity_issues: 0},\n"
         "      latency_samples: [0.101, 0.132, 0.143, 0.154, 0.175, 0.186, 0.197, 0.208,\n"
-        "                        0.219, 0.231, 0.242, 0.253]}\n"
+        "                        0.219, 0.231, 0.242, 0.253, 0.264, 0.275, 0.286, 0.297,\n"
+        "                        0.308, 0.319, 0.331, 0.342]}\n"
         "baseline: {requests: 5000, errors: 4, latency_p95: 1s, support_tickets: 3,\n"
         "      latency_samples: [0.100, 0.121, 0.122, 0.133, 0.144, 0.165, 0.166, 0.177,\n"
-        "                        0.188, 0.199, 0.211, 0.222]}\n";
+        "                        0.188, 0.199, 0.211, 0.222, 0.233, 0.244, 0.255, 0.266,\n"
+        "                        0.277, 0.288, 0.299, 0.311]}\n";
     cr_assert_eq(rollout_metrics_load_buffer(text, sizeof text - 1, "m.yaml", &m, &err),
                  ROLLOUT_OK, "%s", err.message);
     eval_arg a = {seed, m, ROLLOUT_EVAL_BAKE, NULL};

@@ -629,7 +629,7 @@ Test(seed, criteria_sets_and_smoke_tests)
     rollout_plan *p = t_seed();
     cr_assert_eq(p->n_criteria, 4);
     static const char *const ids[] = {"canary", "pilot", "ga", "post-rollout"};
-    static const size_t counts[] = {5, 6, 6, 7};
+    static const size_t counts[] = {6, 7, 9, 8};
     for (int i = 0; i < 4; i++) {
         cr_expect_str_eq(p->criteria[i].id, ids[i]);
         cr_expect_eq(p->criteria[i].n, counts[i], "%s has %zu", ids[i], p->criteria[i].n);
@@ -643,6 +643,14 @@ Test(seed, criteria_sets_and_smoke_tests)
     cr_expect_eq(p->criteria[0].items[0].rollback_reason, ROLLOUT_ROLLBACK_CRITICAL_BUG);
     cr_expect_eq(p->criteria[1].items[3].rollback_reason, ROLLOUT_ROLLBACK_DATA_CORRUPTION);
     cr_expect_eq(p->criteria[2].items[4].rollback_reason, ROLLOUT_ROLLBACK_DATA_CORRUPTION);
+    /* ... in every phase and in the 7-day check ("Quick Rollback (any phase)") */
+    static const struct { int set, item, reason; } any_phase[] = {
+        {0, 4, ROLLOUT_ROLLBACK_DATA_CORRUPTION}, {1, 5, ROLLOUT_ROLLBACK_CRITICAL_BUG},
+        {2, 5, ROLLOUT_ROLLBACK_CRITICAL_BUG},    {2, 6, ROLLOUT_ROLLBACK_DATA_CORRUPTION},
+        {3, 4, ROLLOUT_ROLLBACK_DATA_CORRUPTION}, {3, 6, ROLLOUT_ROLLBACK_CRITICAL_BUG}};
+    for (size_t i = 0; i < sizeof any_phase / sizeof any_phase[0]; i++)
+        cr_expect_eq(p->criteria[any_phase[i].set].items[any_phase[i].item].rollback_reason,
+                     any_phase[i].reason, "set %d item %d", any_phase[i].set, any_phase[i].item);
     cr_expect_eq(rp_criteria_index(p, "ga"), 2);
     cr_expect_eq(rp_criteria_index(p, "gamma"), -1);
 

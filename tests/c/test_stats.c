@@ -280,6 +280,19 @@ Test(stats, two_proportions_without_noise)
     cr_expect_eq(z, 0.0);
     /* everything failed on both sides: equal, so no evidence either */
     cr_expect_eq(rp_two_prop_pvalue(500, 500, 500, 500, 1.0, &z), 1.0);
+    /* ... but only at ratio 1: with R != 1 the restricted rates are not 0
+     * or 1, the variance is positive and the score test decides.
+     * 100/100 against 100/100, R = 1.1: a = 220, b = -420, c = 200,
+     * sqrt(b^2 - 4ac) = 20, p2 = 400/440 = 10/11, p1 = 1;
+     * var = 0 + 1.21 * (10/11)(1/11) / 100 = 0.001, z = -0.1/sqrt(0.001). */
+    double p = rp_two_prop_pvalue(100, 100, 100, 100, 1.1, &z);
+    cr_expect(close_to(z, -sqrt(10.0)), "z %.17g", z);
+    cr_expect(close_to(p, rp_norm_sf(-sqrt(10.0))), "p %.17g", p);
+    /* R = 0.9: a = 180, b = -380, c = 200, root 1, p1 = 0.9;
+     * var = 0.9 * 0.1 / 100 = 0.0009, z = 0.1 / 0.03 = 10/3 */
+    p = rp_two_prop_pvalue(100, 100, 100, 100, 0.9, &z);
+    cr_expect(close_to(z, 10.0 / 3.0), "z %.17g", z);
+    cr_expect(close_to(p, rp_norm_sf(10.0 / 3.0)), "p %.17g", p);
 }
 
 Test(stats, farrington_manning_by_hand)

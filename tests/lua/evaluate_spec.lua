@@ -12,7 +12,7 @@ local HEALTHY = {
         requests = 120000, errors = 84,
         latency_p50 = 0.18, latency_p95 = 1.4, latency_p99 = 2.1,
         critical_errors = 0, unhandled_exceptions = 0, support_tickets = 3,
-        issue_resolution_time = 40 * 60, availability = 0.9995,
+        issue_resolution_time = 40 * 60, availability = 0.9995, throughput = 410,
         smoke_tests = { ["login-logout"] = "pass", ["journal-entry"] = true,
                         ["trial-balance"] = "passed", ["user-create-delete"] = true,
                         ["user-profile"] = true, ["help-panel"] = true, ["error-handling"] = true },
@@ -21,7 +21,7 @@ local HEALTHY = {
     baseline = {
         requests = 500000, errors = 400,
         latency_p50 = 0.175, latency_p95 = 1.35, latency_p99 = 2,
-        support_tickets = 4, availability = 0.9996, usage_kpi_ratio = 1,
+        support_tickets = 4, availability = 0.9996, throughput = 400, usage_kpi_ratio = 1,
     },
 }
 
@@ -50,7 +50,7 @@ describe("evaluation (" .. H.binding .. ")", function()
 
     it("gives the canary criteria's results one by one", function()
         local e = assert(seed:evaluate("phase", "canary", HEALTHY))
-        assert.are.equal(5, #e.results)
+        assert.are.equal(6, #e.results)
         local r = e.results[1]
         assert.are.equal("zero-critical-errors", r.id)
         assert.are.equal("critical_errors", r.metric)
@@ -64,9 +64,19 @@ describe("evaluation (" .. H.binding .. ")", function()
         assert.are.equal(1.4, e.results[3].observed)
         assert.is_nil(e.results[3].p_value)   -- no statistical test ran: NaN -> nil
         assert.are.equal("no-unhandled-exceptions", e.results[4].id)
-        assert.are.equal("error-rate-runaway", e.results[5].id)
-        assert.are.equal("PASS", e.results[5].verdict)
+        assert.are.equal("data-integrity", e.results[5].id)
         assert.is_true(e.results[5].rollback)
+        assert.are.equal("error-rate-runaway", e.results[6].id)
+        assert.are.equal("PASS", e.results[6].verdict)
+        assert.is_true(e.results[6].rollback)
+        assert.is_false(e.results[6].dry_run)
+        assert.are.equal("higher_is_worse", e.results[6].direction)
+        assert.is_nil(e.results[6].sla)
+        local ga = assert(seed:evaluate("gate", "ga-day2-go", HEALTHY))
+        assert.are.equal("PASS", ga.verdict)
+        assert.are.equal(0.02, ga.results[1].sla)
+        assert.are.equal("throughput-stable", ga.results[8].id)
+        assert.are.equal("lower_is_worse", ga.results[8].direction)
     end)
 
     it("says ROLLBACK on the critical snapshot", function()

@@ -151,7 +151,7 @@ def test_metrics_errors(tmp_path):
                  lambda: m.set_requests(-1, 0),
                  lambda: m.set_latency(2.0, 1.0, 3.0),
                  lambda: m.set_latency_histogram([0.1, 0.2], [1, -1]),
-                 lambda: rollout.Metrics.from_dict({"new": {"requests": float("inf")}})):
+                 lambda: rollout.Metrics.from_dict({"new": {"requests": 2.5}})):
         with pytest.raises(rollout.MetricsError):
             call()
     assert m.get("errors") is None  # refused values leave the snapshot unchanged
@@ -177,7 +177,14 @@ def test_errors_can_be_raised_and_caught_from_python():
         raise err
 
 
-def test_metrics_dict_with_nan_names_the_problem():
+def test_metrics_dict_with_nan_names_the_problem(seed):
+    # a NaN value makes the criteria that read it INCONCLUSIVE, naming where
+    # it was; the snapshot itself loads (docs/evaluation.md)
+    m = rollout.Metrics.from_dict({"new": {"latency_p95": float("nan")}})
+    e = seed.evaluate("pilot", m)
+    r = next(r for r in e.results if r.id == "latency-p95")
+    assert r.verdict == "INCONCLUSIVE"
+    assert "<dict>" in r.reason and "NaN" in r.reason
     with pytest.raises(rollout.MetricsError, match="<dict>"):
-        rollout.Metrics.from_dict({"new": {"latency_p95": float("nan")}})
+        rollout.Metrics.from_dict({"new": {"requests": -1}})
     assert os.path.isdir(METRICS)

@@ -136,7 +136,7 @@ def test_calendar_render_arguments(seed):
 EXPECTED = {  # from the comments at the top of each example snapshot
     "healthy": ["PASS", "PASS", "PASS"],
     "clearly-worse": ["FAIL", "FAIL", "FAIL"],
-    "critical": ["ROLLBACK", "ROLLBACK", "FAIL"],
+    "critical": ["ROLLBACK", "ROLLBACK", "ROLLBACK"],  # quick rollback in any phase
     "no-data": ["INCONCLUSIVE", "INCONCLUSIVE", "INCONCLUSIVE"],
     "slightly-worse": ["PASS", "PASS", "INCONCLUSIVE"],
 }
@@ -239,3 +239,15 @@ def test_evaluate_blocks_setters_while_running(seed):
 def test_repository_layout_is_what_setup_py_expects():
     assert os.path.isfile(os.path.join(ROOT, "include", "rollout.h"))
     assert os.path.isfile(os.path.join(ROOT, "bindings", "python", "setup.py"))
+
+
+def test_evaluation_results_carry_dry_run_direction_and_sla(seed):
+    m = rollout.Metrics.from_file(os.path.join(METRICS, "healthy.yaml"))
+    e = seed.evaluate(gate="ga-day2-go", metrics=m)
+    by_id = {r.id: r for r in e.results}
+    assert by_id["error-rate"].sla == pytest.approx(0.02, rel=1e-15)
+    assert by_id["throughput-stable"].direction == "lower_is_worse"
+    assert by_id["usage-kpis"].direction == "lower_is_worse"  # min
+    assert by_id["latency-stable"].direction == "higher_is_worse"
+    assert by_id["latency-stable"].sla is None
+    assert not any(r.dry_run for r in e.results)

@@ -197,6 +197,9 @@ typedef struct rollout_criterion_result {
     double lower, upper;
     double samples;
     char reason[160];
+    int dry_run;
+    int direction;
+    double sla;
 } rollout_criterion_result;
 
 typedef struct rollout_evaluation {
@@ -1409,6 +1412,9 @@ function Plan:evaluate(target, name, metrics)
             upper = nan_to_nil(r.upper),
             samples = nan_to_nil(r.samples),
             reason = ffi_string(r.reason),
+            dry_run = r.dry_run ~= 0,
+            direction = r.direction == 1 and "lower_is_worse" or "higher_is_worse",
+            sla = nan_to_nil(r.sla),
         }
     end
     return {

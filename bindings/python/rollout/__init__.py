@@ -190,6 +190,9 @@ class CriterionResult(NamedTuple):
     upper: Optional[float]
     samples: Optional[float]
     reason: str
+    dry_run: bool = False  # reported only; never counted in the verdict
+    direction: str = "higher_is_worse"  # or "lower_is_worse" (min, throughput, KPIs)
+    sla: Optional[float] = None  # the or_sla bound it also passes at
 
 
 class Evaluation(NamedTuple):
@@ -271,11 +274,9 @@ class Metrics(_rollout.Metrics):
     def from_dict(cls, data: Mapping[str, Any]) -> "Metrics":
         # The dict goes through the library's own loader (as JSON), so it
         # means exactly what the same snapshot file would, and is checked
-        # the same way.
-        try:
-            text = _json.dumps(data, allow_nan=False)
-        except ValueError as e:  # NaN or infinity: no measurement is either
-            raise MetricsError(f"<dict>: {e}") from None
+        # the same way: a NaN or an infinity is written as NaN / Infinity,
+        # which makes the criteria reading that metric INCONCLUSIVE.
+        text = _json.dumps(data, allow_nan=True)
         return cls.from_string(text, "<dict>")
 
 

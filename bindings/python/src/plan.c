@@ -462,7 +462,8 @@ static PyObject *plan_evaluate(PyObject *self, PyObject *args)
     for (int i = 0; results && i < n; i++) {
         const rollout_criterion_result *r = &ev->results[i];
         PyObject *d = Py_BuildValue(
-            "{s:N,s:N,s:s,s:O,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N}", "id", cstr_or_none(r->id),
+            "{s:N,s:N,s:s,s:O,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:O,s:s,s:N}", "id",
+            cstr_or_none(r->id),
             "metric", cstr_or_none(r->metric), "verdict", rollout_verdict_name(r->verdict),
             "rollback", r->rollback ? Py_True : Py_False, "rollback_reason",
             rollback_reason_or_none(r->rollback ? r->rollback_reason : -1), "observed",
@@ -471,7 +472,10 @@ static PyObject *plan_evaluate(PyObject *self, PyObject *args)
             num_or_none(r->lower), "upper", num_or_none(r->upper), "samples",
             num_or_none(r->samples), "reason",
             PyUnicode_DecodeUTF8(r->reason, (Py_ssize_t)strnlen(r->reason, sizeof r->reason),
-                                 "replace"));
+                                 "replace"),
+            "dry_run", r->dry_run ? Py_True : Py_False, "direction",
+            r->direction == ROLLOUT_LOWER_IS_WORSE ? "lower_is_worse" : "higher_is_worse",
+            "sla", num_or_none(r->sla));
         if (!d || PyList_Append(results, d) < 0) {
             Py_XDECREF(d);
             Py_CLEAR(results);
