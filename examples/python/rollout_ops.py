@@ -187,6 +187,21 @@ def event_args(plan, state, args, at):
     return event, kw
 
 
+def run_command(plan, state, args, at, apply, applied):
+    """status and calendar show the state; any other command is an event,
+    applied with apply(event, at=at, ...) and then applied(event, state,
+    new_state) (stores or reports the new state) before the actions print."""
+    if args.command in ("status", "calendar"):
+        return show(plan, state, args, at)
+    event, kw = event_args(plan, state, args, at)
+    if event is None:
+        return 1
+    new_state, actions = apply(event, at=at, **kw)
+    applied(event, state, new_state)
+    print_actions(actions)
+    return 0
+
+
 def run_on_store(store, plan, args, at):
     """A command against the stored state: the event goes through the store's
     compare-and-set loop, so it is applied to the latest state whoever wrote it."""
@@ -203,16 +218,10 @@ def run_on_store(store, plan, args, at):
         print(f"{store.name}: new state for plan {plan.id}, planned start "
               f"{fmt_time(plan.start)}")
         return 0
-    state = store.load()
-    if args.command in ("status", "calendar"):
-        return show(plan, state, args, at)
-    event, kw = event_args(plan, state, args, at)
-    if event is None:
-        return 1
-    new_state, actions = store.apply(event, at=at, **kw)
-    print(f"{event}: {new_state.status} (revision {new_state.revision}, {store.name})")
-    print_actions(actions)
-    return 0
+    def applied(event, old, new):
+        print(f"{event}: {new.status} (revision {new.revision}, {store.name})")
+
+    return run_command(plan, store.load(), args, at, store.apply, applied)
 
 
 def main(argv=None):
@@ -280,17 +289,12 @@ def main(argv=None):
                   f"{fmt_time(plan.start)}")
             return 0
 
+        def applied(event, old, new):
+            write_state(args.state, new)
+            print(f"{event}: {old.status} -> {new.status} (revision {new.revision})")
+
         state = read_state(args.state, plan)
-        if args.command in ("status", "calendar"):
-            return show(plan, state, args, at)
-        event, kw = event_args(plan, state, args, at)
-        if event is None:
-            return 1
-        new_state, actions = state.apply(event, at=at, **kw)
-        write_state(args.state, new_state)
-        print(f"{event}: {state.status} -> {new_state.status} (revision {new_state.revision})")
-        print_actions(actions)
-        return 0
+        return run_command(plan, state, args, at, state.apply, applied)
     except rollout.StoreError as e:
         # a refused stored state is the rollout's refusal (1); the store
         # being away, silent or in conflict is an operational failure (2)

@@ -16,30 +16,16 @@
 #      it for A' directly, with the very state it had carried over itself.
 # Every answer is recomputed with `rollout decide` for the plan and state it
 # names; each configuration must have served some requests.
-set -euo pipefail
-demo=$1
-cli=$2
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+name=check_proxy_migrate mix=4
+. "$(dirname "$0")/proxy_common.sh"
 
-AT=2026-03-03T10:00:00Z
-st() { "$cli" state "$@" >/dev/null 2>"$tmp/st.err" || { cat "$tmp/st.err" >&2; exit 1; }; }
-sed -e "s/^id: .*/id: demo-a/" examples/plans/seed.yaml >"$tmp/a.yaml"
+seed_plan a demo-a
 sed -e 's/{at: 12h, weight: 50%, unit: user}/{at: 12h, weight: 40%, unit: user}/' \
   "$tmp/a.yaml" >"$tmp/a1.yaml"
 sed -e 's/id: canary-go/id: canary-gate/' "$tmp/a1.yaml" >"$tmp/a2.yaml"
 ! cmp -s "$tmp/a.yaml" "$tmp/a1.yaml" && ! cmp -s "$tmp/a1.yaml" "$tmp/a2.yaml"
 s="$tmp/state-a"
-st init --state "$s" "$tmp/a.yaml"
-st apply start --state "$s" "$tmp/a.yaml" --at 2026-02-28T09:00:00Z
-st apply go canary-go --override engineering-lead --state "$s" "$tmp/a.yaml" \
-  --at 2026-02-28T11:00:00Z
-st apply go pilot-go --override sre-lead --state "$s" "$tmp/a.yaml" --at 2026-03-01T09:00:00Z
+in_ga "$s" "$tmp/a.yaml"
 # the rolled back state, two events later (so that its revision differs from
 # the carried-over running one)
 cp "$s" "$tmp/state-a-rb"
@@ -51,39 +37,9 @@ for v in state-a state-a-rb; do
   "$cli" state migrate --from "$tmp/a.yaml" --state "$tmp/$v-m" "$tmp/a1.yaml" >/dev/null
 done
 
-put() { cp "$1" "$2.tmp" && mv "$2.tmp" "$2"; }
 put "$tmp/a.yaml" "$tmp/plan.yaml"
 put "$tmp/state-a" "$tmp/state"
-
-requests() {  # FROM COUNT: pilot orgs, staff, GA orgs
-  python3 - "$1" "$2" <<'PY'
-import sys
-start, count = int(sys.argv[1]), int(sys.argv[2])
-for i in range(start, start + count):
-    k = i % 4
-    if k == 0:
-        print(f"acme-corp u{i} s{i}")
-    elif k == 1:
-        print(f"- - s{i} email=user{i}@example.com")
-    else:
-        print(f"org-{i * 7919} u{i} s{i}")
-PY
-}
-lines() { [ -f "$tmp/out" ] && wc -l <"$tmp/out" || echo 0; }
-wait_for() {
-  for _ in $(seq 200); do "$@" && return 0; sleep 0.1; done
-  echo "check_proxy_migrate: timed out waiting for: $*" >&2
-  cat "$tmp/err" >&2
-  exit 1
-}
-has_lines() { [ "$(lines)" -ge "$1" ]; }
-logged() { [ "$(grep -c -- "$1" "$tmp/err" || true)" -ge "$2" ]; }
-
-mkfifo "$tmp/in"
-"$demo" --plan "$tmp/plan.yaml" --state "$tmp/state" --workers 4 --at "$AT" \
-  <"$tmp/in" >"$tmp/out" 2>"$tmp/err" &
-pid=$!
-exec 3>"$tmp/in"
+start_demo
 
 requests 0 200 >&3
 wait_for has_lines 200
@@ -115,66 +71,46 @@ cp "$tmp/state" "$tmp/state-new"
 put "$tmp/state-new" "$tmp/state"
 wait_for logged "state reloaded" 2
 requests 800 100 >&3
-exec 3>&-
-wait "$pid"
-pid=
+stop_demo
 grep -q "carried over to the edited plan" "$tmp/err"
 [ "$(grep -c "carried over" "$tmp/err")" = 2 ] || {
   echo "check_proxy_migrate: the migrated file was carried over again" >&2; cat "$tmp/err" >&2; exit 1; }
 
-python3 - "$cli" "$tmp" "$AT" <<'PY'
-import collections, json, subprocess, sys
-cli, tmp, at = sys.argv[1:4]
+check_answers <<'PY'
+import collections, sys
+from proxy_common import mismatches, read_answers, revision
+cli, tmp, at, mix = sys.argv[1:5]
+fail = lambda message: sys.exit(f"check_proxy_migrate: {message}")
 
 def rev(state, plan):
-    out = subprocess.run([cli, "state", "show", "--state", f"{tmp}/{state}", f"{tmp}/{plan}.yaml",
-                          "--json"], check=True, capture_output=True, text=True).stdout
-    return str(json.loads(out)["revision"])
+    return revision(cli, f"{tmp}/{state}", f"{tmp}/{plan}.yaml")
 
 configs = {rev("state-a", "a"): ("a", "state-a"),
            rev("state-a-m", "a1"): ("a1", "state-a-m"),
            rev("state-a-rb-m", "a1"): ("a1", "state-a-rb-m")}
 assert len(configs) == 3, configs
-used, bad = collections.Counter(), 0
-answers = {}
-for line in open(f"{tmp}/out"):
-    seq, variant, label, reason, plan, state = line.split()
-    answers[int(seq)] = (variant, label, reason, plan.split("=")[1], state.split("=")[1])
-if sorted(answers) != list(range(1, 901)):
-    sys.exit(f"check_proxy_migrate: {len(answers)} answers for 900 requests")
-
-def request(i):
-    k = i % 4
-    if k == 0: return ("acme-corp", f"u{i}", f"s{i}", [])
-    if k == 1: return (None, None, f"s{i}", [("email", f"user{i}@example.com")])
-    return (f"org-{i * 7919}", f"u{i}", f"s{i}", [])
-
+answers = read_answers(f"{tmp}/out", 900, fail)
+used = collections.Counter()
 rolled_back = rev("state-a-rb-m", "a1")
-for seq, (variant, label, reason, plan, revision) in sorted(answers.items()):
-    if revision not in configs or plan != "demo-a":
-        sys.exit(f"check_proxy_migrate: request {seq} used an unknown plan/state {plan} {revision}")
-    used[revision] += 1
-    if seq > 400 and revision != rolled_back:
-        sys.exit(f"check_proxy_migrate: request {seq} after the rollback used revision {revision}")
-    if revision == rolled_back and variant != "STABLE":
-        sys.exit(f"check_proxy_migrate: request {seq} is {variant} after the rollback")
-    plan_file, state_file = configs[revision]
-    org, user, session, attrs = request(seq - 1)
-    cmd = [cli, "decide", f"{tmp}/{plan_file}.yaml", "--at", at, "--state-file",
-           f"{tmp}/{state_file}", "--json"]
-    for flag, value in (("--org", org), ("--user", user), ("--session", session)):
-        if value is not None:
-            cmd += [flag, value]
-    for k, v in attrs:
-        cmd += ["--attr", f"{k}={v}"]
-    want = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
-    if (variant.lower(), label, reason) != (want["variant"], want["version"], want["reason"]):
-        bad += 1
-        if bad <= 5:
-            print(f"request {seq} with {plan_file}/{state_file}: demo {variant} {label} {reason}, "
-                  f"rollout decide {want['variant']} {want['version']} {want['reason']}")
+for seq, (variant, _, _, plan, r) in sorted(answers.items()):
+    if r not in configs or plan != "demo-a":
+        fail(f"request {seq} used an unknown plan/state {plan} {r}")
+    used[r] += 1
+    if seq > 400 and r != rolled_back:
+        fail(f"request {seq} after the rollback used revision {r}")
+    if r == rolled_back and variant != "STABLE":
+        fail(f"request {seq} is {variant} after the rollback")
+
+def given(seq, plan, r):
+    plan_file, state_file = configs[r]
+    return f"{tmp}/{plan_file}.yaml", ["--state-file", f"{tmp}/{state_file}"]
+
+bad = mismatches(cli, at, answers, int(mix), given, fail)
+for m in bad[:5]:
+    print(m)
 summary = ", ".join(f"{configs[r][0]} {configs[r][1]} rev {r}: {n}" for r, n in sorted(used.items()))
-print(f"check_proxy_migrate: 900 answers checked against rollout decide ({summary}); {bad} differ")
+print(f"check_proxy_migrate: 900 answers checked against rollout decide ({summary}); "
+      f"{len(bad)} differ")
 if bad or len(used) != 3:
     sys.exit(1)
 PY

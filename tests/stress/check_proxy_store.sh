@@ -25,8 +25,9 @@
 set -euo pipefail
 demo=$1
 cli=$2
-exec python3 - "$demo" "$cli" <<'PY'
+exec env PYTHONPATH="$(cd "$(dirname "$0")" && pwd)" python3 - "$demo" "$cli" <<'PY'
 import hashlib, hmac, json, os, shutil, signal, socket, subprocess, sys, tempfile, time
+from proxy_common import mismatches, read_answers, request_line
 
 demo, cli = sys.argv[1:3]
 tmp = tempfile.mkdtemp(prefix="rollout-proxy-store-")
@@ -177,20 +178,10 @@ try:
     procs.append(proxy)
     sent = 0
 
-    def request(i):
-        k = i % 4
-        if k == 0:
-            return ("acme-corp", f"u{i}", f"s{i}", [])
-        if k == 1:
-            return (None, None, f"s{i}", [("email", f"user{i}@example.com")])
-        return (f"org-{i * 7919}", f"u{i}", f"s{i}", [])
-
     def feed(n):
         global sent
         for i in range(sent, sent + n):
-            org, user, session, attrs = request(i)
-            proxy.stdin.write(" ".join([org or "-", user or "-", session]
-                                       + [f"{k}={v}" for k, v in attrs]) + "\n")
+            proxy.stdin.write(request_line(i, 4) + "\n")
         proxy.stdin.flush()
         sent += n
         wait_for(lambda: sum(1 for _ in open(os.path.join(tmp, "out"))) >= sent,
@@ -287,12 +278,7 @@ try:
     out.close()
 
     # every answer against `rollout decide` for the plan and state it names
-    answers = {}
-    for line in open(os.path.join(tmp, "out")):
-        seq, variant, label, reason, plan, state = line.split()
-        answers[int(seq)] = (variant, label, reason, plan.split("=")[1], state.split("=")[1])
-    if sorted(answers) != list(range(1, sent + 1)):
-        fail(f"{len(answers)} answers for {sent} requests")
+    answers = read_answers(os.path.join(tmp, "out"), sent, fail)
     used = {}
     for seq, (variant, label, reason, plan, revision) in sorted(answers.items()):
         rev = int(revision)
@@ -305,21 +291,14 @@ try:
         if marks["rollback"] <= seq <= marks["bad"] and rev not in (rb_rev, conf_rev):
             fail(f"request {seq} used revision {rev} during the outage or the bad values")
         used[rev] = used.get(rev, 0) + 1
-    expected = {}
-    for seq, (variant, label, reason, plan, revision) in answers.items():
+
+    def given(seq, plan, revision):
         plan_name, line = configs[int(revision)]
-        org, user, session, attrs = request(seq - 1)
-        c = [cli, "decide", os.path.join(tmp, f"{plan_name}.yaml"), "--at", AT, "--state", line,
-             "--json"]
-        for flag, value in (("--org", org), ("--user", user), ("--session", session)):
-            if value is not None:
-                c += [flag, value]
-        for k, v in attrs:
-            c += ["--attr", f"{k}={v}"]
-        want = json.loads(run(*c).stdout)
-        if (variant.lower(), label, reason) != (want["variant"], want["version"], want["reason"]):
-            fail(f"request {seq} (revision {revision}): proxy {variant} {label} {reason}, "
-                 f"rollout decide {want['variant']} {want['version']} {want['reason']}")
+        return os.path.join(tmp, f"{plan_name}.yaml"), ["--state", line]
+
+    differ = mismatches(cli, AT, answers, 4, given, fail)
+    if differ:
+        fail(differ[0])
     if set(used) != {running_rev, rb_rev, conf_rev, mig_rev}:
         fail(f"revisions used: {used}")
     print(f"check_proxy_store: {sent} answers checked against rollout decide "

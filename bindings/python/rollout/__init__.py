@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json as _json
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, TypeVar, Union
 
 from . import _rollout
 from ._rollout import (
@@ -340,6 +340,27 @@ class Plan(_rollout.Plan):
         return Evaluation(**d)
 
 
+def _verdict_reason(
+    verdict: Union[str, Evaluation, None], reason: Optional[str]
+) -> Tuple[Optional[str], Optional[str]]:
+    """An Evaluation as a verdict names its verdict, and for a ROLLBACK its
+    rollback reason unless one is given."""
+    if isinstance(verdict, Evaluation):
+        if reason is None and verdict.verdict == "ROLLBACK":
+            reason = verdict.rollback_reason
+        verdict = verdict.verdict
+    return verdict, reason
+
+
+_S = TypeVar("_S")
+
+
+def _applied(result: Tuple[_S, List[Dict[str, Any]]]) -> Tuple[_S, List[Action]]:
+    """A C _apply's result, its actions as Action."""
+    state, actions = result
+    return state, [Action(**a) for a in actions]
+
+
 class State(_rollout.State):
     """A rollout state: ``State.new(plan)``, ``State.decode(plan, text)``.
 
@@ -370,15 +391,9 @@ class State(_rollout.State):
         not valid now; the state is then unchanged (it always is: the new
         state is returned).
         """
-        if isinstance(verdict, Evaluation):
-            if reason is None and verdict.verdict == "ROLLBACK":
-                reason = verdict.rollback_reason
-            verdict = verdict.verdict
-        state, actions = self._apply(
-            event, at, gate=gate, role=role, override=override, verdict=verdict,
-            reason=reason, confirmation=confirmation,
-        )
-        return state, [Action(**a) for a in actions]
+        verdict, reason = _verdict_reason(verdict, reason)
+        return _applied(self._apply(event, at, gate=gate, role=role, override=override,
+                                    verdict=verdict, reason=reason, confirmation=confirmation))
 
 
 class Store(_rollout.Store):
@@ -430,13 +445,9 @@ class Store(_rollout.Store):
         compare-and-set, again from the read when another writer got in first.
         Arguments as :meth:`State.apply`. Returns the stored state and the
         actions to perform; on any error nothing was written."""
-        if isinstance(verdict, Evaluation):
-            if reason is None and verdict.verdict == "ROLLBACK":
-                reason = verdict.rollback_reason
-            verdict = verdict.verdict
-        state, actions = self._apply(
+        verdict, reason = _verdict_reason(verdict, reason)
+        state, actions = _applied(self._apply(
             event, at, plan=plan, gate=gate, role=role, override=override, verdict=verdict,
-            reason=reason, confirmation=confirmation,
-        )
+            reason=reason, confirmation=confirmation))
         assert isinstance(state, State)  # _state_type: the C type makes rollout.State
-        return state, [Action(**a) for a in actions]
+        return state, actions

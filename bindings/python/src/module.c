@@ -443,6 +443,16 @@ static PyObject *make_error(PyObject *m, const char *name, PyObject *bases, cons
     return cls;
 }
 
+/* an error that is also another exception: except either catches it */
+static PyObject *make_error2(PyObject *m, const char *name, PyObject *base, PyObject *also,
+                             const char *doc)
+{
+    PyObject *bases = PyTuple_Pack(2, base, also);
+    PyObject *cls = bases ? make_error(m, name, bases, doc) : NULL;
+    Py_XDECREF(bases);
+    return cls;
+}
+
 static int init_errors(PyObject *m)
 {
     rb_Error = make_error(m, "Error", PyExc_Exception,
@@ -469,18 +479,12 @@ static int init_errors(PyObject *m)
                                  "A metrics snapshot or metrics file is invalid.");
     if (!rb_PlanError || !rb_StateError || !rb_TransitionError || !rb_MetricsError)
         return -1;
-    PyObject *bases = PyTuple_Pack(2, rb_Error, PyExc_ValueError);
-    rb_ArgumentError = bases ? make_error(m, "ArgumentError", bases,
-                                          "An argument is out of range (ROLLOUT_ERR_ARG); also a "
-                                          "ValueError.")
-                             : NULL;
-    Py_XDECREF(bases);
-    bases = PyTuple_Pack(2, rb_Error, PyExc_LookupError);
-    rb_NotFoundError = bases ? make_error(m, "NotFoundError", bases,
-                                          "A named phase, gate, role or criteria set does not "
-                                          "exist (ROLLOUT_ERR_NOT_FOUND); also a LookupError.")
-                             : NULL;
-    Py_XDECREF(bases);
+    rb_ArgumentError = make_error2(m, "ArgumentError", rb_Error, PyExc_ValueError,
+                                   "An argument is out of range (ROLLOUT_ERR_ARG); also a "
+                                   "ValueError.");
+    rb_NotFoundError = make_error2(m, "NotFoundError", rb_Error, PyExc_LookupError,
+                                   "A named phase, gate, role or criteria set does not "
+                                   "exist (ROLLOUT_ERR_NOT_FOUND); also a LookupError.");
     if (!rb_ArgumentError || !rb_NotFoundError)
         return -1;
 
@@ -490,30 +494,23 @@ static int init_errors(PyObject *m)
                                "every store error.");
     if (!rb_StoreError)
         return -1;
-    bases = PyTuple_Pack(2, rb_StoreError, PyExc_TimeoutError);
-    rb_StoreTimeoutError = bases ? make_error(m, "StoreTimeoutError", bases,
-                                              "The store did not answer within the timeout\n"
-                                              "(ROLLOUT_ERR_TIMEOUT); also a TimeoutError.")
-                                 : NULL;
-    Py_XDECREF(bases);
+    rb_StoreTimeoutError = make_error2(m, "StoreTimeoutError", rb_StoreError, PyExc_TimeoutError,
+                                       "The store did not answer within the timeout\n"
+                                       "(ROLLOUT_ERR_TIMEOUT); also a TimeoutError.");
     rb_ConflictError = make_error(m, "ConflictError", rb_StoreError,
                                   "A compare-and-set lost: the stored revision is not the one\n"
                                   "expected, or a state is already stored (ROLLOUT_ERR_CONFLICT).");
     if (!rb_StoreTimeoutError || !rb_ConflictError)
         return -1;
     /* a refused value is both a store error and a state that is not used */
-    bases = PyTuple_Pack(2, rb_StoreError, rb_StateError);
-    rb_SignatureError = bases ? make_error(m, "SignatureError", bases,
-                                           "A stored state is unsigned while a key is held, or\n"
-                                           "its signature does not match (ROLLOUT_ERR_SIGNATURE);\n"
-                                           "it was refused. Also a StateError.")
-                              : NULL;
-    rb_ReplayError = bases ? make_error(m, "ReplayError", bases,
-                                        "A stored state's revision is below the last good one\n"
-                                        "this handle saw (ROLLOUT_ERR_REPLAY); it was refused.\n"
-                                        "Also a StateError.")
-                           : NULL;
-    Py_XDECREF(bases);
+    rb_SignatureError = make_error2(m, "SignatureError", rb_StoreError, rb_StateError,
+                                    "A stored state is unsigned while a key is held, or\n"
+                                    "its signature does not match (ROLLOUT_ERR_SIGNATURE);\n"
+                                    "it was refused. Also a StateError.");
+    rb_ReplayError = make_error2(m, "ReplayError", rb_StoreError, rb_StateError,
+                                 "A stored state's revision is below the last good one\n"
+                                 "this handle saw (ROLLOUT_ERR_REPLAY); it was refused.\n"
+                                 "Also a StateError.");
     return rb_SignatureError && rb_ReplayError ? 0 : -1;
 }
 
