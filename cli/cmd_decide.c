@@ -9,6 +9,7 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: rollout decide [PLAN] [--at TIME] [--state TEXT | --state-file FILE]\n"
+               "                      [--projected]\n"
                "                      [--org ID] [--user ID] [--session ID] [--request ID]\n"
                "                      [--attr KEY=VALUE]... [--json]\n");
 }
@@ -25,7 +26,11 @@ static void help(void)
            "  --state TEXT       the rollout state, as `rollout state` encodes it (rs1.…);\n"
            "  --state-file FILE  or read from a file. Without a state the rollout counts\n"
            "                     as started at the plan's start with no gate decided, so\n"
-           "                     nothing after the first gate has begun.\n"
+           "                     nothing after the first gate has begun: the explanation\n"
+           "                     names the gate the request's phase waits for.\n"
+           "  --projected        every gate gets its GO the moment it falls due, as\n"
+           "                     `rollout calendar` projects the rollout (with a state:\n"
+           "                     each gate still pending in it)\n"
            "  --org, --user, --session, --request ID\n"
            "                     the request's unit ids (absent when not given)\n"
            "  --attr KEY=VALUE   a request attribute (email, country, ...); repeatable\n"
@@ -93,15 +98,37 @@ static void print_json(const rollout_plan *plan, const rollout_decision *d, int6
         printf(", \"bucket\": %u", (unsigned)d->bucket);
     else
         fputs(", \"bucket\": null", stdout);
-    printf(", \"weight\": %u, \"explanation\": ", (unsigned)d->weight);
+    printf(", \"weight\": %u, \"percent\": %s, \"explanation\": ", (unsigned)d->weight,
+           cli_percent(d->weight));
     cli_json_str(stdout, explanation, strlen(explanation));
     fputs("}\n", stdout);
+}
+
+/* Why the request's phase has not begun: the gate the schedule waits for, and
+ * whether its GO is missing or merely not due yet. */
+static void waiting_for(const rollout_plan *plan, const rollout_state *sp, int64_t now,
+                        char *buf, size_t cap)
+{
+    rollout_schedule_info info;
+    if (rollout_schedule(plan, sp, now, &info) != ROLLOUT_OK || info.gate < 0)
+        return;
+    const char *gate = cli_text(rollout_plan_gate_name(plan, info.gate));
+    char due[32];
+    cli_format_time(info.gate_due, due, sizeof due);
+    if (info.gate_pending)
+        snprintf(buf, cap, "; waiting for gate %s: no GO recorded%s", gate,
+                 sp ? "" : " (no state given: --projected assumes every GO on time, "
+                           "as `rollout calendar` shows)");
+    else if (info.gate_due != INT64_MAX)
+        snprintf(buf, cap, "; it begins after gate %s, due %s", gate, due);
+    else
+        snprintf(buf, cap, "; it begins after gate %s, due when the pause ends", gate);
 }
 
 int cmd_decide(int argc, char **argv)
 {
     const char *path = NULL, *at = NULL, *state_text = NULL, *state_file = NULL;
-    bool json = false;
+    bool json = false, projected = false;
     rollout_context ctx;
     memset(&ctx, 0, sizeof ctx);
     rollout_attr *attrs = calloc((size_t)argc, sizeof *attrs);
@@ -142,6 +169,8 @@ int cmd_decide(int argc, char **argv)
             attrs[ctx.n_attrs++] = (rollout_attr){v, (size_t)(eq - v), eq + 1, strlen(eq + 1)};
         } else if (!strcmp(argv[i], "--json")) {
             json = true;
+        } else if (!strcmp(argv[i], "--projected")) {
+            projected = true;
         } else if (argv[i][0] != '-' && !path) {
             path = argv[i];
         } else {
@@ -189,6 +218,14 @@ int cmd_decide(int argc, char **argv)
         sp = &state;
     }
 
+    if (projected) {
+        if (!sp) {
+            cli_started_state(plan, rollout_plan_start(plan), &state);
+            sp = &state;
+        }
+        cli_project_gos(plan, sp, now);
+    }
+
     rollout_decision d;
     int drc = rollout_decide(plan, sp, now, &ctx, &d);
     if (drc) {
@@ -197,8 +234,10 @@ int cmd_decide(int argc, char **argv)
         rc = CLI_INVALID;
         goto out;
     }
-    char explanation[512];
-    rollout_explain(plan, &d, &ctx, explanation, sizeof explanation);
+    char explanation[1024];
+    size_t n = rollout_explain(plan, &d, &ctx, explanation, sizeof explanation);
+    if (d.reason == ROLLOUT_REASON_PHASE_NOT_STARTED && n < sizeof explanation)
+        waiting_for(plan, sp, now, explanation + n, sizeof explanation - n);
     if (json) {
         print_json(plan, &d, now, explanation);
     } else {
