@@ -35,7 +35,10 @@ static void help(void)
            "                     the request's unit ids (absent when not given)\n"
            "  --attr KEY=VALUE   a request attribute (email, country, ...); repeatable\n"
            "  --json             print the decision as a JSON object (its \"step\" is the\n"
-           "                     0-based index within the phase; the text counts from 1)\n\n"
+           "                     0-based index within the phase; the text counts from 1;\n"
+           "                     \"weight\" is in units of 0.001 %%, \"percent\" the same\n"
+           "                     in percent; \"cause\" the gate a phase not begun waits\n"
+           "                     for, else null)\n\n"
            "Prints the version (NEW or STABLE with its label), the reason and the\n"
            "explanation. Exit 0 whatever the variant; 1 when the plan or state is\n"
            "invalid; 2 on usage or I/O errors.\n");
@@ -66,7 +69,7 @@ static char *read_state_file(const char *path, size_t *len)
 static const char *const unit_names[] = {"org", "user", "session", "request"};
 
 static void print_json(const rollout_plan *plan, const rollout_decision *d, int64_t now,
-                       const char *explanation)
+                       const char *explanation, const char *cause)
 {
     char when[32];
     cli_format_time(now, when, sizeof when);
@@ -101,6 +104,13 @@ static void print_json(const rollout_plan *plan, const rollout_decision *d, int6
     printf(", \"weight\": %u, \"percent\": %s, \"explanation\": ", (unsigned)d->weight,
            cli_percent(d->weight));
     cli_json_str(stdout, explanation, strlen(explanation));
+    /* why a phase has not begun: the gate it waits for (rollout_explain
+     * sees only the decision, so this is the tool's own addition) */
+    fputs(", \"cause\": ", stdout);
+    if (*cause)
+        cli_json_str(stdout, cause, strlen(cause));
+    else
+        fputs("null", stdout);
     fputs("}\n", stdout);
 }
 
@@ -116,13 +126,13 @@ static void waiting_for(const rollout_plan *plan, const rollout_state *sp, int64
     char due[32];
     cli_format_time(info.gate_due, due, sizeof due);
     if (info.gate_pending)
-        snprintf(buf, cap, "; waiting for gate %s: no GO recorded%s", gate,
+        snprintf(buf, cap, "waiting for gate %s: no GO recorded%s", gate,
                  sp ? "" : " (no state given: --projected assumes every GO on time, "
                            "as `rollout calendar` shows)");
     else if (info.gate_due != INT64_MAX)
-        snprintf(buf, cap, "; it begins after gate %s, due %s", gate, due);
+        snprintf(buf, cap, "it begins after gate %s, due %s", gate, due);
     else
-        snprintf(buf, cap, "; it begins after gate %s, due when the pause ends", gate);
+        snprintf(buf, cap, "it begins after gate %s, due when the pause ends", gate);
 }
 
 int cmd_decide(int argc, char **argv)
@@ -234,16 +244,16 @@ int cmd_decide(int argc, char **argv)
         rc = CLI_INVALID;
         goto out;
     }
-    char explanation[1024];
-    size_t n = rollout_explain(plan, &d, &ctx, explanation, sizeof explanation);
-    if (d.reason == ROLLOUT_REASON_PHASE_NOT_STARTED && n < sizeof explanation)
-        waiting_for(plan, sp, now, explanation + n, sizeof explanation - n);
+    char explanation[512], cause[512] = "";
+    rollout_explain(plan, &d, &ctx, explanation, sizeof explanation);
+    if (d.reason == ROLLOUT_REASON_PHASE_NOT_STARTED)
+        waiting_for(plan, sp, now, cause, sizeof cause);
     if (json) {
-        print_json(plan, &d, now, explanation);
+        print_json(plan, &d, now, explanation, cause);
     } else {
-        printf("%s %s (%s)\n%s\n", d.variant == ROLLOUT_NEW ? "NEW" : "STABLE",
+        printf("%s %s (%s)\n%s%s%s\n", d.variant == ROLLOUT_NEW ? "NEW" : "STABLE",
                cli_text(rollout_plan_version_label(plan, d.variant == ROLLOUT_NEW)),
-               rollout_reason_name(d.reason), cli_text(explanation));
+               rollout_reason_name(d.reason), cli_text(explanation), *cause ? "; " : "", cause);
     }
     rollout_plan_unref(plan);
     rc = CLI_OK;

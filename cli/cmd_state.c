@@ -629,15 +629,12 @@ static void json_action(const rollout_plan *p, const rollout_action *a)
     json_kv_str("type", rollout_action_name(a->type), &first);
     json_kv_str("id", a->id, &first);
     switch (a->type) {
-    case ROLLOUT_ACTION_SET_WEIGHT: {
-        char w[16];
-        rp_format_weight(a->weight, w, sizeof w);
+    case ROLLOUT_ACTION_SET_WEIGHT:
         json_kv_str("cohort", rollout_plan_cohort_name(p, a->cohort), &first);
         json_kv_int("weight", a->weight, &first);
-        json_kv_str("percent", w, &first);
+        printf(", \"percent\": %s", cli_percent(a->weight)); /* a number, as everywhere */
         json_kv_str("unit", unit_name(a->unit), &first);
         break;
-    }
     case ROLLOUT_ACTION_NOTIFY:
         json_kv_str("channel", a->channel, &first);
         json_kv_str("audience", a->audience, &first);
@@ -769,6 +766,14 @@ static void show_json(const rollout_plan *p, const rollout_state *s, const char 
             printf("%s", c ? ", " : "");
             cli_json_str(stdout, id, strlen(id));
             printf(": %u", info.cohorts[c].weight);
+        }
+        /* the same weights in percent */
+        printf("}, \"percent\": {");
+        for (int c = 0; c < info.n_cohorts; c++) {
+            const char *id = rollout_plan_cohort_name(p, c);
+            printf("%s", c ? ", " : "");
+            cli_json_str(stdout, id, strlen(id));
+            printf(": %s", cli_percent(info.cohorts[c].weight));
         }
         putchar('}');
     }

@@ -133,13 +133,7 @@ const char *cli_percent(uint32_t w)
     static unsigned next;
     char *b = slots[next];
     next = (next + 1) % 8;
-    unsigned frac = w % 1000;
-    int n = snprintf(b, sizeof slots[0], "%u", w / 1000);
-    if (frac) {
-        snprintf(b + n, sizeof slots[0] - (size_t)n, ".%03u", frac);
-        for (size_t k = strlen(b); b[k - 1] == '0'; k--)
-            b[k - 1] = '\0';
-    }
+    rp_format_percent(w, b, sizeof slots[0]);
     return b;
 }
 

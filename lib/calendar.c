@@ -440,8 +440,11 @@ static void render_json(render *r)
             rp_format_weight(e->weight, tmp, sizeof tmp);
             rp_buf_printf(b, ", \"step\": %d, \"cohort\": ", e->step);
             json_str(b, p->cohorts[e->cohort].id);
-            rp_buf_printf(b, ", \"weight\": \"%s\", \"weight_units\": %u, \"unit\": \"%s\"", tmp,
-                          e->weight, unit_name(p->steps[global_step(p, e)].unit));
+            char pct[16];
+            rp_format_percent(e->weight, pct, sizeof pct);
+            rp_buf_printf(b, ", \"weight\": \"%s\", \"weight_units\": %u, \"percent\": %s",
+                          tmp, e->weight, pct);
+            rp_buf_printf(b, ", \"unit\": \"%s\"", unit_name(p->steps[global_step(p, e)].unit));
         }
         if (e->gate >= 0) {
             const rp_gate *g = &p->gates[e->gate];

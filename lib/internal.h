@@ -164,6 +164,9 @@ void rp_format_duration(int64_t secs, char *buf, size_t cap);
 void rp_format_offset(int64_t t, int64_t start, char *buf, size_t cap);
 /* Formats a weight as "12.5%". */
 void rp_format_weight(uint32_t w, char *buf, size_t cap);
+/* A weight as a JSON number of percent, no % sign: 10000 -> "10",
+ * 12500 -> "12.5", 1 -> "0.001". */
+void rp_format_percent(uint32_t w, char *buf, size_t cap);
 
 /* Reads a whole file of at most limit bytes into a malloc'd buffer (free()
  * it). Errors name the file: ROLLOUT_ERR_IO, ROLLOUT_ERR_NOMEM, or

@@ -525,6 +525,17 @@ void rp_format_offset(int64_t t, int64_t start, char *buf, size_t cap)
     snprintf(buf, cap, "T%c%s", t > start ? '+' : '-', d);
 }
 
+void rp_format_percent(uint32_t w, char *buf, size_t cap)
+{
+    unsigned frac = w % 1000;
+    int n = snprintf(buf, cap, "%u", w / 1000);
+    if (frac && n > 0 && (size_t)n < cap) {
+        snprintf(buf + n, cap - (size_t)n, ".%03u", frac);
+        for (size_t k = strlen(buf); k > 0 && buf[k - 1] == '0'; k--)
+            buf[k - 1] = '\0';
+    }
+}
+
 void rp_format_weight(uint32_t w, char *buf, size_t cap)
 {
     unsigned whole = w / 1000, frac = w % 1000;

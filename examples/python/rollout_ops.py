@@ -124,7 +124,7 @@ def print_status(plan, state, at):
     print(f"plan      {plan.id} ({plan.labels[0]} -> {plan.labels[1]})")
     print(f"state     {state.status}, revision {state.revision}, "
           f"updated {fmt_time(state.updated_at)}")
-    print(f"at        {fmt_time(sch.at)}: {sch.status}, phase {sch.phase or '-'}"
+    print(f"at        {sch.at:%a %Y-%m-%d %H:%M UTC}: {sch.status}, phase {sch.phase or '-'}"
           + (f" step {sch.step + 1}" if sch.step is not None else ""))
     if sch.gate:
         due = "pending" if sch.gate_pending else "due"
