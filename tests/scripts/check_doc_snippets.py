@@ -25,6 +25,10 @@ the language (docs/README conventions, also in README.md's "Documentation"):
 
 Any other block of these languages that fails, fails the test. Blocks of
 other languages (yaml, cmake, text, none) are not run.
+
+The same files also speak of the project as it is: a line that names a
+session, "this round" or one of the project's issues by number ("issue 7",
+"(issue 3)") fails; an upstream project's issue (PCRE2 issue 224) is fine.
 """
 
 import os
@@ -38,6 +42,22 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 RUN_LANGS = {"sh", "python", "c", "lua", "console"}
 MARKERS = {"fragment", "manual"}
 FENCE = re.compile(r"^```([A-Za-z0-9_+-]*)(.*)$")
+HISTORY = re.compile(r"\bsessions? \d+|\bthis round\b|\bissues? \d+", re.IGNORECASE)
+UPSTREAM = re.compile(r"\b(PCRE2|CPython|LuaJIT|nginx|libyaml|hiredis)\b")
+
+
+def history(path):
+    """Lines that tell the project's history instead of what it is."""
+    out, prev = [], ""
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            for m in HISTORY.finditer(line):
+                # an upstream project's issue: its name just before
+                before = (prev + " " + line[:m.start()])[-20:]
+                if not UPSTREAM.search(before):
+                    out.append((n, line.strip()))
+            prev = line.rstrip("\n")
+    return out
 
 
 def blocks(path):
@@ -146,6 +166,10 @@ def main():
     try:
         for path in doc_files():
             rel = os.path.relpath(path, ROOT)
+            for line, text in history(path):
+                failures.append(f"{rel}:{line}: speaks of the project's history (a session, "
+                                f"a round, an issue number); say what was measured or tried: "
+                                f"{text}")
             for line, lang, markers, text in blocks(path):
                 if lang not in RUN_LANGS:
                     continue
