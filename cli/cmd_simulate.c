@@ -501,8 +501,14 @@ int cmd_simulate(int argc, char **argv)
             printf("usage: rollout simulate [PLAN] [--start TIME] [--out DIR]\n\n"
                    "Walks the whole rollout through the library: every step and gate\n"
                    "(each gate approved with a PASS verdict), the actions the state\n"
-                   "machine returns, the share of sample units each cohort sends to\n"
-                   "the new version, then a rollback in the middle of the rollout.\n"
+                   "machine returns, the share of sample requests each cohort sends\n"
+                   "to the new version, then a rollback in the middle of the rollout\n"
+                   "through the plan's own procedure. The samples are built from each\n"
+                   "cohort's rules: ids from its id lists, attribute values from equals,\n"
+                   "in and literal patterns; a cohort only other patterns or a `not`\n"
+                   "select gets none (shown as -). Gates without criteria are approved\n"
+                   "without a verdict. Offsets are written as `rollout calendar` writes\n"
+                   "them (docs/scheduling.md).\n"
                    "Writes calendar.ics, weights.svg and calendar.json to DIR\n"
                    "(default rollout-out).\n");
             return CLI_OK;
