@@ -41,6 +41,23 @@ const char *cli_text(const char *s);
 /* Formats t as ISO-8601 UTC. */
 void cli_format_time(int64_t t, char *buf, size_t cap);
 
+/* A weight (units of 0.001 %) as a JSON number of percent: 10000 -> "10",
+ * 12500 -> "12.5", 1 -> "0.001". Valid for the next 7 calls. */
+const char *cli_percent(uint32_t w);
+/* How far t is from start, the one notation of every command: "T+0",
+ * "T+4h", whole hours under two days ("T+24h", "T+36h"), days from two days
+ * on ("T+2d", "T+3d12h"), minutes and seconds when there are any ("T+1h30m");
+ * "T-..." before start. */
+void cli_format_offset(int64_t t, int64_t start, char *buf, size_t cap);
+/* The state START at `start` would leave: running, no gate decided. Built
+ * directly rather than through the state machine so read-only commands need
+ * nothing but the plan and a time. */
+void cli_started_state(const rollout_plan *plan, int64_t start, rollout_state *s);
+/* --projected: records in *s the GO of every gate that is pending at `at`,
+ * at the moment it fell due, as `rollout calendar` projects the rollout.
+ * Returns rollout_schedule's status. */
+int cli_project_gos(const rollout_plan *plan, rollout_state *s, int64_t at);
+
 /* One per subcommand file. */
 int cmd_validate(int argc, char **argv);
 int cmd_show(int argc, char **argv);

@@ -9,6 +9,7 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: rollout decide [PLAN] [--at TIME] [--state TEXT | --state-file FILE]\n"
+               "                      [--projected]\n"
                "                      [--org ID] [--user ID] [--session ID] [--request ID]\n"
                "                      [--attr KEY=VALUE]... [--json]\n");
 }
@@ -25,12 +26,19 @@ static void help(void)
            "  --state TEXT       the rollout state, as `rollout state` encodes it (rs1.…);\n"
            "  --state-file FILE  or read from a file. Without a state the rollout counts\n"
            "                     as started at the plan's start with no gate decided, so\n"
-           "                     nothing after the first gate has begun.\n"
+           "                     nothing after the first gate has begun: the explanation\n"
+           "                     names the gate the request's phase waits for.\n"
+           "  --projected        every gate gets its GO the moment it falls due, as\n"
+           "                     `rollout calendar` projects the rollout (with a state:\n"
+           "                     each gate still pending in it)\n"
            "  --org, --user, --session, --request ID\n"
            "                     the request's unit ids (absent when not given)\n"
            "  --attr KEY=VALUE   a request attribute (email, country, ...); repeatable\n"
            "  --json             print the decision as a JSON object (its \"step\" is the\n"
-           "                     0-based index within the phase; the text counts from 1)\n\n"
+           "                     0-based index within the phase; the text counts from 1;\n"
+           "                     \"weight\" is in units of 0.001 %%, \"percent\" the same\n"
+           "                     in percent; \"cause\" the gate a phase not begun waits\n"
+           "                     for, else null)\n\n"
            "Prints the version (NEW or STABLE with its label), the reason and the\n"
            "explanation. Exit 0 whatever the variant; 1 when the plan or state is\n"
            "invalid; 2 on usage or I/O errors.\n");
@@ -61,7 +69,7 @@ static char *read_state_file(const char *path, size_t *len)
 static const char *const unit_names[] = {"org", "user", "session", "request"};
 
 static void print_json(const rollout_plan *plan, const rollout_decision *d, int64_t now,
-                       const char *explanation)
+                       const char *explanation, const char *cause)
 {
     char when[32];
     cli_format_time(now, when, sizeof when);
@@ -93,15 +101,44 @@ static void print_json(const rollout_plan *plan, const rollout_decision *d, int6
         printf(", \"bucket\": %u", (unsigned)d->bucket);
     else
         fputs(", \"bucket\": null", stdout);
-    printf(", \"weight\": %u, \"explanation\": ", (unsigned)d->weight);
+    printf(", \"weight\": %u, \"percent\": %s, \"explanation\": ", (unsigned)d->weight,
+           cli_percent(d->weight));
     cli_json_str(stdout, explanation, strlen(explanation));
+    /* why a phase has not begun: the gate it waits for (rollout_explain
+     * sees only the decision, so this is the tool's own addition) */
+    fputs(", \"cause\": ", stdout);
+    if (*cause)
+        cli_json_str(stdout, cause, strlen(cause));
+    else
+        fputs("null", stdout);
     fputs("}\n", stdout);
+}
+
+/* Why the request's phase has not begun: the gate the schedule waits for, and
+ * whether its GO is missing or merely not due yet. */
+static void waiting_for(const rollout_plan *plan, const rollout_state *sp, int64_t now,
+                        char *buf, size_t cap)
+{
+    rollout_schedule_info info;
+    if (rollout_schedule(plan, sp, now, &info) != ROLLOUT_OK || info.gate < 0)
+        return;
+    const char *gate = cli_text(rollout_plan_gate_name(plan, info.gate));
+    char due[32];
+    cli_format_time(info.gate_due, due, sizeof due);
+    if (info.gate_pending)
+        snprintf(buf, cap, "waiting for gate %s: no GO recorded%s", gate,
+                 sp ? "" : " (no state given: --projected assumes every GO on time, "
+                           "as `rollout calendar` shows)");
+    else if (info.gate_due != INT64_MAX)
+        snprintf(buf, cap, "it begins after gate %s, due %s", gate, due);
+    else
+        snprintf(buf, cap, "it begins after gate %s, due when the pause ends", gate);
 }
 
 int cmd_decide(int argc, char **argv)
 {
     const char *path = NULL, *at = NULL, *state_text = NULL, *state_file = NULL;
-    bool json = false;
+    bool json = false, projected = false;
     rollout_context ctx;
     memset(&ctx, 0, sizeof ctx);
     rollout_attr *attrs = calloc((size_t)argc, sizeof *attrs);
@@ -142,6 +179,8 @@ int cmd_decide(int argc, char **argv)
             attrs[ctx.n_attrs++] = (rollout_attr){v, (size_t)(eq - v), eq + 1, strlen(eq + 1)};
         } else if (!strcmp(argv[i], "--json")) {
             json = true;
+        } else if (!strcmp(argv[i], "--projected")) {
+            projected = true;
         } else if (argv[i][0] != '-' && !path) {
             path = argv[i];
         } else {
@@ -189,6 +228,14 @@ int cmd_decide(int argc, char **argv)
         sp = &state;
     }
 
+    if (projected) {
+        if (!sp) {
+            cli_started_state(plan, rollout_plan_start(plan), &state);
+            sp = &state;
+        }
+        cli_project_gos(plan, sp, now);
+    }
+
     rollout_decision d;
     int drc = rollout_decide(plan, sp, now, &ctx, &d);
     if (drc) {
@@ -197,14 +244,16 @@ int cmd_decide(int argc, char **argv)
         rc = CLI_INVALID;
         goto out;
     }
-    char explanation[512];
+    char explanation[512], cause[512] = "";
     rollout_explain(plan, &d, &ctx, explanation, sizeof explanation);
+    if (d.reason == ROLLOUT_REASON_PHASE_NOT_STARTED)
+        waiting_for(plan, sp, now, cause, sizeof cause);
     if (json) {
-        print_json(plan, &d, now, explanation);
+        print_json(plan, &d, now, explanation, cause);
     } else {
-        printf("%s %s (%s)\n%s\n", d.variant == ROLLOUT_NEW ? "NEW" : "STABLE",
+        printf("%s %s (%s)\n%s%s%s\n", d.variant == ROLLOUT_NEW ? "NEW" : "STABLE",
                cli_text(rollout_plan_version_label(plan, d.variant == ROLLOUT_NEW)),
-               rollout_reason_name(d.reason), cli_text(explanation));
+               rollout_reason_name(d.reason), cli_text(explanation), *cause ? "; " : "", cause);
     }
     rollout_plan_unref(plan);
     rc = CLI_OK;

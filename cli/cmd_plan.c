@@ -1,5 +1,6 @@
 /* cmd_plan.c — `rollout validate` and `rollout show`. */
 #include "cli.h"
+#include "plan.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -12,13 +13,38 @@ static bool wants_help(int argc, char **argv)
     return false;
 }
 
+/* What a valid plan may still be missing, on stderr: the plan loads and
+ * works, but a newcomer rarely means it. */
+static void warn(const rollout_plan *p, const char *name)
+{
+    name = cli_text(name);
+    for (int g = 0; g < p->n_gates; g++)
+        if (p->gates[g].criteria < 0)
+            fprintf(stderr, "%s: warning: gate %s has no criteria: its GO needs approvals "
+                            "only, no metrics are judged\n",
+                    name, cli_text(p->gates[g].id));
+    if (p->n_comms == 0)
+        fprintf(stderr, "%s: warning: no communication plan: no step, gate or rollback "
+                        "notifies anyone\n",
+                name);
+    for (int w = 0; w < p->n_windows; w++)
+        if (p->windows[w].utc_offset == 0)
+            fprintf(stderr, "%s: warning: change window %d is in UTC (utc_offset +00:00, "
+                            "the default when it is omitted)\n",
+                    name, w + 1);
+}
+
 int cmd_validate(int argc, char **argv)
 {
     if (wants_help(argc, argv)) {
         printf("usage: rollout validate [PLAN]\n\n"
                "Loads and validates PLAN (default: the built-in seed plan).\n"
                "Exit 0 when valid, 1 when invalid (the error goes to stderr as\n"
-               "file:line:column: field: message), 2 on a usage or I/O error.\n");
+               "file:line:column: field: message), 2 on a usage or I/O error.\n"
+               "A valid plan may still draw warnings on stderr (exit 0): a gate with\n"
+               "no criteria (its GO needs approvals only), no communication plan, a\n"
+               "change window in UTC because its utc_offset is +00:00 or omitted.\n"
+               "A plan without a rollback procedure is an error, not a warning.\n");
         return CLI_OK;
     }
     if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
@@ -29,6 +55,7 @@ int cmd_validate(int argc, char **argv)
     int rc = cli_load_plan(argc == 2 ? argv[1] : NULL, &plan);
     if (rc)
         return rc;
+    warn(plan, argc == 2 ? argv[1] : "<seed>");
     int phases = rollout_plan_phase_count(plan), gates = rollout_plan_gate_count(plan),
         cohorts = rollout_plan_cohort_count(plan);
     printf("%s: valid plan \"%s\" (%d phase%s, %d gate%s, %d cohort%s)\n",

@@ -10,26 +10,6 @@ static bool is_help(const char *a)
     return !strcmp(a, "--help") || !strcmp(a, "-h");
 }
 
-/* The state START at `start` would leave: running, no gate decided. Built
- * here rather than through the state machine so these read-only commands
- * need nothing but the plan and a time. */
-static void started_state(const rollout_plan *plan, int64_t start, rollout_state *s)
-{
-    memset(s, 0, sizeof *s);
-    s->format = ROLLOUT_STATE_FORMAT;
-    s->status = ROLLOUT_STATUS_RUNNING;
-    s->plan_fingerprint = rollout_plan_fingerprint(plan);
-    s->started_at = start;
-    s->updated_at = start;
-    s->status_since[ROLLOUT_STATUS_RUNNING] = start;
-    s->phase = s->step = -1;
-    s->gate = rollout_plan_gate_count(plan) ? 0 : -1;
-    s->last_verdict = -1;
-    s->rollback_reason = -1;
-    for (int g = 0; g < ROLLOUT_MAX_GATES; g++)
-        s->gate_override_role[g] = -1;
-}
-
 /* ---- rollout calendar ------------------------------------------------------ */
 
 static const char calendar_usage[] =
@@ -118,7 +98,7 @@ int cmd_calendar(int argc, char **argv)
         return load_rc;
     rollout_state state;
     if (start_s)
-        started_state(plan, start, &state);
+        cli_started_state(plan, start, &state);
 
     size_t needed = 0;
     const rollout_state *s = start_s ? &state : NULL;
@@ -140,7 +120,7 @@ int cmd_calendar(int argc, char **argv)
 /* ---- rollout schedule ------------------------------------------------------ */
 
 static const char schedule_usage[] =
-    "usage: rollout schedule [PLAN] --at TIME [--start TIME] [--assume-go] [--json]\n";
+    "usage: rollout schedule [PLAN] --at TIME [--start TIME] [--projected] [--json]\n";
 
 static void schedule_help(void)
 {
@@ -152,7 +132,9 @@ static void schedule_help(void)
            "  --at TIME       the instant to ask about (2026-02-28T15:00:00Z or epoch\n"
            "                  seconds)\n"
            "  --start TIME    the rollout started at TIME instead of the plan's start\n"
-           "  --assume-go     every gate due by TIME got its GO the moment it fell due\n"
+           "  --projected     every gate due by TIME got its GO the moment it fell due,\n"
+           "                  as `rollout calendar` projects the rollout (--assume-go is\n"
+           "                  the same)\n"
            "  --json          print the answer as one JSON object\n",
            schedule_usage);
 }
@@ -178,35 +160,13 @@ static void weight_text(uint32_t w, char *buf, size_t cap)
         snprintf(buf, cap, "%u.%03u%%", w / 1000, w % 1000);
 }
 
-/* "T+1d4h": how far t is from the start; "never" for INT64_MAX. */
+/* cli_format_offset's notation; "never" for INT64_MAX. */
 static void offset_text(int64_t t, int64_t start, char *buf, size_t cap)
 {
-    if (t == INT64_MAX) {
+    if (t == INT64_MAX)
         snprintf(buf, cap, "never");
-        return;
-    }
-    int64_t d = t - start;
-    char sign = d < 0 ? '-' : '+';
-    if (d < 0)
-        d = -d;
-    int n = snprintf(buf, cap, "T%c", sign);
-    if (d == 0) {
-        snprintf(buf + n, cap - (size_t)n, "0");
-        return;
-    }
-    /* hours for the first two days, like the calendar ("T+24h") */
-    if (d < 2 * 86400 && d % 3600 == 0) {
-        snprintf(buf + n, cap - (size_t)n, "%lldh", (long long)(d / 3600));
-        return;
-    }
-    static const struct { char u; int64_t s; } units[] = {{'d', 86400}, {'h', 3600}, {'m', 60},
-                                                          {'s', 1}};
-    for (size_t i = 0; i < 4 && (size_t)n < cap; i++) {
-        if (d >= units[i].s) {
-            n += snprintf(buf + n, cap - (size_t)n, "%lld%c", (long long)(d / units[i].s), units[i].u);
-            d %= units[i].s;
-        }
-    }
+    else
+        cli_format_offset(t, start, buf, cap);
 }
 
 static void json_time(FILE *f, int64_t t)
@@ -244,7 +204,8 @@ static void print_json(const rollout_plan *plan, const rollout_schedule_info *in
         const rollout_cohort_weight *w = &in->cohorts[c];
         printf("%s{\"cohort\": ", c ? ",\n   " : "\n   ");
         json_name(stdout, rollout_plan_cohort_name(plan, c));
-        printf(", \"weight_units\": %u, \"unit\": ", w->weight);
+        printf(", \"weight_units\": %u, \"percent\": %s, \"unit\": ", w->weight,
+               cli_percent(w->weight));
         if (w->unit >= 0)
             printf("\"%s\"", unit_name(w->unit));
         else
@@ -261,7 +222,8 @@ static void print_json(const rollout_plan *plan, const rollout_schedule_info *in
     json_time(stdout, in->next_at);
     printf(", \"phase\": ");
     json_name(stdout, rollout_plan_phase_name(plan, in->next_phase));
-    printf(", \"step\": %d, \"weight_units\": %u},\n", in->next_step, in->next_weight);
+    printf(", \"step\": %d, \"weight_units\": %u, \"percent\": %s},\n", in->next_step,
+           in->next_weight, cli_percent(in->next_weight));
     printf(" \"slip\": %lld, \"bake_start\": ", (long long)in->slip);
     json_time(stdout, in->bake_start);
     printf(", \"complete_at\": ");
@@ -368,7 +330,7 @@ int cmd_schedule(int argc, char **argv)
             start_s = v;
         } else if (!strcmp(argv[i], "--json")) {
             json = true;
-        } else if (!strcmp(argv[i], "--assume-go")) {
+        } else if (!strcmp(argv[i], "--projected") || !strcmp(argv[i], "--assume-go")) {
             assume_go = true;
         } else if (argv[i][0] != '-' && !path) {
             path = argv[i];
@@ -392,15 +354,11 @@ int cmd_schedule(int argc, char **argv)
     if (!start_s)
         start = rollout_plan_start(plan);
     rollout_state state;
-    started_state(plan, start, &state);
+    cli_started_state(plan, start, &state);
     rollout_schedule_info info;
-    int rc = rollout_schedule(plan, start_s || assume_go ? &state : NULL, at, &info);
-    /* Record each GO when its gate comes due, as an on-time approver would;
-     * only gates due by `at`, so the answer still shows the next gate ahead. */
-    for (int g = 0; assume_go && !rc && info.gate_pending && g < ROLLOUT_MAX_GATES; g++) {
-        state.gate_go_at[info.gate] = info.gate_due;
-        rc = rollout_schedule(plan, &state, at, &info);
-    }
+    int rc = assume_go ? cli_project_gos(plan, &state, at) : ROLLOUT_OK;
+    if (!rc)
+        rc = rollout_schedule(plan, start_s || assume_go ? &state : NULL, at, &info);
     if (rc) {
         fprintf(stderr, "rollout schedule: %s\n", rollout_code_name(rc));
         rollout_plan_unref(plan);

@@ -40,11 +40,12 @@
 #include <unistd.h>
 
 static const char state_usage[] =
-    "usage: rollout state init --state FILE [PLAN] [--force]\n"
-    "       rollout state apply EVENT [ARGS] --state FILE [PLAN] [--at TIME] [--json]\n"
+    "usage: rollout state init --state FILE [--plan FILE | PLAN] [--force]\n"
+    "       rollout state apply EVENT [ARGS] --state FILE [--plan FILE | PLAN] [--at TIME]\n"
+    "                               [--json] [--lock-timeout SECONDS]\n"
+    "       rollout state tick --state FILE [--plan FILE | PLAN] [--at TIME] [--json]\n"
     "                               [--lock-timeout SECONDS]\n"
-    "       rollout state tick --state FILE [PLAN] [--at TIME] [--json] [--lock-timeout SECONDS]\n"
-    "       rollout state show --state FILE [PLAN] [--at TIME] [--json]\n"
+    "       rollout state show --state FILE [--plan FILE | PLAN] [--at TIME] [--json]\n"
     "       (each with --store URL [--key-file PATH] in place of --state FILE)\n";
 
 static void state_help(void)
@@ -81,10 +82,10 @@ static void state_help(void)
            "next gate. Names may be written with - or _.\n\n"
            "options:\n"
            "  --state FILE   the state file (required)\n"
-           "  PLAN           the plan (default: the built-in seed plan); a positional\n"
-           "                 argument is taken as PLAN when it contains '/' or ends in\n"
-           "                 .yaml, .yml or .json, or when it is one more than the event\n"
-           "                 takes; --plan FILE says it explicitly\n"
+           "  --plan FILE    the plan (default: the built-in seed plan). PLAN may also\n"
+           "                 be written as the last positional argument, after every\n"
+           "                 argument of the event (go and no-go: after GATE, which must\n"
+           "                 then be written too); nothing is guessed from its name\n"
            "  --at TIME      when the event happens (2026-02-28T09:00:00Z or epoch\n"
            "                 seconds; default: the system clock)\n"
            "  --json         print JSON instead of lines\n"
@@ -117,6 +118,15 @@ static int usage_error(const char *fmt, const char *arg)
     fprintf(stderr, "rollout state: ");
     fprintf(stderr, fmt, cli_text(arg));
     fprintf(stderr, "\n%s", state_usage);
+    return CLI_USAGE;
+}
+
+/* A plan file written where something else belongs: what to write instead. */
+static int plan_misplaced(const char *arg, const char *belongs, const char *instead)
+{
+    fprintf(stderr, "rollout state: \"%s\" stands where %s belongs; write the plan as --plan %s "
+                    "(or %s)\n%s",
+            cli_text(arg), belongs, cli_text(arg), instead, state_usage);
     return CLI_USAGE;
 }
 
@@ -619,15 +629,12 @@ static void json_action(const rollout_plan *p, const rollout_action *a)
     json_kv_str("type", rollout_action_name(a->type), &first);
     json_kv_str("id", a->id, &first);
     switch (a->type) {
-    case ROLLOUT_ACTION_SET_WEIGHT: {
-        char w[16];
-        rp_format_weight(a->weight, w, sizeof w);
+    case ROLLOUT_ACTION_SET_WEIGHT:
         json_kv_str("cohort", rollout_plan_cohort_name(p, a->cohort), &first);
         json_kv_int("weight", a->weight, &first);
-        json_kv_str("percent", w, &first);
+        printf(", \"percent\": %s", cli_percent(a->weight)); /* a number, as everywhere */
         json_kv_str("unit", unit_name(a->unit), &first);
         break;
-    }
     case ROLLOUT_ACTION_NOTIFY:
         json_kv_str("channel", a->channel, &first);
         json_kv_str("audience", a->audience, &first);
@@ -760,6 +767,14 @@ static void show_json(const rollout_plan *p, const rollout_state *s, const char 
             cli_json_str(stdout, id, strlen(id));
             printf(": %u", info.cohorts[c].weight);
         }
+        /* the same weights in percent */
+        printf("}, \"percent\": {");
+        for (int c = 0; c < info.n_cohorts; c++) {
+            const char *id = rollout_plan_cohort_name(p, c);
+            printf("%s", c ? ", " : "");
+            cli_json_str(stdout, id, strlen(id));
+            printf(": %s", cli_percent(info.cohorts[c].weight));
+        }
         putchar('}');
     }
     json_kv_str("state", text, &first);
@@ -841,6 +856,9 @@ static int parse_event(const rollout_plan *p, const char *name, char **args, int
     return CLI_OK;
 }
 
+/* A name that reads as a plan file. Never used to decide what an argument
+ * is, only to say what to write instead when it lands where an event or its
+ * argument belongs. */
 static bool looks_like_plan(const char *a)
 {
     size_t n = strlen(a);
@@ -897,8 +915,6 @@ int cmd_state(int argc, char **argv)
             return usage_error("unknown or incomplete option \"%s\"", argv[i]);
         } else if (!sub) {
             sub = argv[i];
-        } else if (!plan_path && looks_like_plan(argv[i])) {
-            plan_path = argv[i];
         } else if (npos < (int)(sizeof pos / sizeof pos[0])) {
             pos[npos++] = argv[i];
         } else {
@@ -922,7 +938,8 @@ int cmd_state(int argc, char **argv)
      * killing the writer */
     signal(SIGXFSZ, SIG_IGN);
 
-    /* the event and its arguments; one positional more is the plan */
+    /* the event and its arguments, then at most one positional more: the
+     * plan, at that fixed place whatever its name */
     const char *event_name = is_tick ? "tick" : NULL;
     char **args = pos;
     int nargs = npos;
@@ -935,12 +952,20 @@ int cmd_state(int argc, char **argv)
     }
     int min = 0, max = 0;
     int type = event_name ? lookup(event_name, rollout_event_name, ROLLOUT_EVENT_COUNT) : -1;
+    if (event_name && type < 0 && looks_like_plan(event_name))
+        return plan_misplaced(event_name, "the EVENT", "last, after the event's arguments");
     if (event_name && type < 0)
         return usage_error("unknown event \"%s\" (see rollout state --help)", event_name);
     if (type >= 0)
         event_arity(type, &min, &max);
-    if (nargs == max + 1 && !plan_path)
+    if (nargs == max + 1) {
+        if (plan_path)
+            return usage_error("the plan is given twice: --plan and \"%s\"", args[max]);
         plan_path = args[--nargs];
+    }
+    /* go PLAN: a GATE is what stands there; say how to write a plan */
+    if (max > min && nargs > min && !plan_path && looks_like_plan(args[nargs - 1]))
+        return plan_misplaced(args[nargs - 1], "the GATE", "after the GATE");
     if (nargs < min || nargs > max)
         return usage_error(nargs < min ? "%s needs more arguments" : "too many arguments for %s",
                            event_name ? event_name : sub);

@@ -127,6 +127,51 @@ void cli_format_time(int64_t t, char *buf, size_t cap)
     rp_format_time(t, buf, cap);
 }
 
+const char *cli_percent(uint32_t w)
+{
+    static char slots[8][16];
+    static unsigned next;
+    char *b = slots[next];
+    next = (next + 1) % 8;
+    rp_format_percent(w, b, sizeof slots[0]);
+    return b;
+}
+
+void cli_format_offset(int64_t t, int64_t start, char *buf, size_t cap)
+{
+    rp_format_offset(t, start, buf, cap);
+}
+
+void cli_started_state(const rollout_plan *plan, int64_t start, rollout_state *s)
+{
+    memset(s, 0, sizeof *s);
+    s->format = ROLLOUT_STATE_FORMAT;
+    s->status = ROLLOUT_STATUS_RUNNING;
+    s->plan_fingerprint = rollout_plan_fingerprint(plan);
+    s->started_at = start;
+    s->updated_at = start;
+    s->status_since[ROLLOUT_STATUS_RUNNING] = start;
+    s->phase = s->step = -1;
+    s->gate = rollout_plan_gate_count(plan) ? 0 : -1;
+    s->last_verdict = -1;
+    s->rollback_reason = -1;
+    for (int g = 0; g < ROLLOUT_MAX_GATES; g++)
+        s->gate_override_role[g] = -1;
+}
+
+int cli_project_gos(const rollout_plan *plan, rollout_state *s, int64_t at)
+{
+    rollout_schedule_info info;
+    int rc = rollout_schedule(plan, s, at, &info);
+    /* each GO recorded when its gate falls due, as an on-time approver would;
+     * only gates due by `at`, so the answer still shows the next gate ahead */
+    for (int g = 0; !rc && info.gate_pending && g < ROLLOUT_MAX_GATES; g++) {
+        s->gate_go_at[info.gate] = info.gate_due;
+        rc = rollout_schedule(plan, s, at, &info);
+    }
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {

@@ -84,25 +84,13 @@ static void civil_short(int64_t t, char *buf, size_t cap)
     snprintf(buf, cap, "%s %u %s %02d:%02d", day_names[wd], d, month_names[mo - 1], hh, mi);
 }
 
-/* "T+0", "T+4h", "T+2d", "T+1d12h30m"; "T+?" when unknown. */
+/* rp_format_offset's notation; "T+?" when unknown. */
 static void format_offset(int64_t t, int64_t start, char *buf, size_t cap)
 {
-    if (t == RP_NEVER) {
+    if (t == RP_NEVER)
         snprintf(buf, cap, "T+?");
-        return;
-    }
-    if (t == start) {
-        snprintf(buf, cap, "T+0");
-        return;
-    }
-    char d[32];
-    int64_t span = t > start ? t - start : start - t;
-    /* the seed counts its first two days in hours ("T+24h"), days after that */
-    if (span < 2 * 86400 && span % 3600 == 0)
-        snprintf(d, sizeof d, "%lldh", (long long)(span / 3600));
     else
-        rp_format_duration(span, d, sizeof d);
-    snprintf(buf, cap, "T%c%s", t > start ? '+' : '-', d);
+        rp_format_offset(t, start, buf, cap);
 }
 
 /* Role names joined with ", ", or "-" when there are none. */
@@ -452,8 +440,11 @@ static void render_json(render *r)
             rp_format_weight(e->weight, tmp, sizeof tmp);
             rp_buf_printf(b, ", \"step\": %d, \"cohort\": ", e->step);
             json_str(b, p->cohorts[e->cohort].id);
-            rp_buf_printf(b, ", \"weight\": \"%s\", \"weight_units\": %u, \"unit\": \"%s\"", tmp,
-                          e->weight, unit_name(p->steps[global_step(p, e)].unit));
+            char pct[16];
+            rp_format_percent(e->weight, pct, sizeof pct);
+            rp_buf_printf(b, ", \"weight\": \"%s\", \"weight_units\": %u, \"percent\": %s",
+                          tmp, e->weight, pct);
+            rp_buf_printf(b, ", \"unit\": \"%s\"", unit_name(p->steps[global_step(p, e)].unit));
         }
         if (e->gate >= 0) {
             const rp_gate *g = &p->gates[e->gate];

@@ -158,8 +158,15 @@ void rp_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
 void rp_format_time(int64_t t, char *buf, size_t cap);
 /* Formats seconds as "1d12h", "90m", "0s". */
 void rp_format_duration(int64_t secs, char *buf, size_t cap);
+/* The offset of t from start, one notation for every output: "T+0", whole
+ * hours and then minutes under two days ("T+4h", "T+24h", "T+36h30m"), days
+ * from two days on ("T+2d", "T+3d12h"); "T-..." before start. */
+void rp_format_offset(int64_t t, int64_t start, char *buf, size_t cap);
 /* Formats a weight as "12.5%". */
 void rp_format_weight(uint32_t w, char *buf, size_t cap);
+/* A weight as a JSON number of percent, no % sign: 10000 -> "10",
+ * 12500 -> "12.5", 1 -> "0.001". */
+void rp_format_percent(uint32_t w, char *buf, size_t cap);
 
 /* Reads a whole file of at most limit bytes into a malloc'd buffer (free()
  * it). Errors name the file: ROLLOUT_ERR_IO, ROLLOUT_ERR_NOMEM, or

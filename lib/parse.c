@@ -503,6 +503,39 @@ void rp_format_duration(int64_t secs, char *buf, size_t cap)
     }
 }
 
+void rp_format_offset(int64_t t, int64_t start, char *buf, size_t cap)
+{
+    if (t == start) {
+        snprintf(buf, cap, "T+0");
+        return;
+    }
+    /* t and start are bounded times (years 1..9999), so the span fits */
+    int64_t span = t > start ? t - start : start - t;
+    char d[32];
+    /* the seed counts its first two days in hours ("T+24h"), days after that */
+    if (span < 2 * 86400) {
+        int n = snprintf(d, sizeof d, "%lldh", (long long)(span / 3600));
+        if (span < 3600)
+            n = 0;
+        if (span % 3600)
+            rp_format_duration(span % 3600, d + n, sizeof d - (size_t)n);
+    } else {
+        rp_format_duration(span, d, sizeof d);
+    }
+    snprintf(buf, cap, "T%c%s", t > start ? '+' : '-', d);
+}
+
+void rp_format_percent(uint32_t w, char *buf, size_t cap)
+{
+    unsigned frac = w % 1000;
+    int n = snprintf(buf, cap, "%u", w / 1000);
+    if (frac && n > 0 && (size_t)n < cap) {
+        snprintf(buf + n, cap - (size_t)n, ".%03u", frac);
+        for (size_t k = strlen(buf); k > 0 && buf[k - 1] == '0'; k--)
+            buf[k - 1] = '\0';
+    }
+}
+
 void rp_format_weight(uint32_t w, char *buf, size_t cap)
 {
     unsigned whole = w / 1000, frac = w % 1000;

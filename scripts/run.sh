@@ -2,9 +2,11 @@
 # The main job: install dependencies, build, and walk the built-in seed plan
 # through the library (steps, gates, decisions, a rollback), writing its
 # calendar (.ics), weight chart (.svg) and calendar JSON to rollout-out/.
+# `cmake --install build [--prefix DIR]` works after it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" --target rollout_cli >/dev/null
+# the tool, and everything `cmake --install build` copies (rollout_installable)
+cmake --build build -j"$(nproc)" --target rollout_cli rollout_installable >/dev/null
 build/rollout simulate --out rollout-out

@@ -90,6 +90,13 @@ static void set_int(lua_State *L, const char *k, int64_t v)
     lua_setfield(L, -2, k);
 }
 
+/* a weight's percent beside its exact units (0.001 %): 25000 -> 25.0 */
+static void set_percent(lua_State *L, const char *k, uint32_t w)
+{
+    lua_pushnumber(L, (lua_Number)w / 1000);
+    lua_setfield(L, -2, k);
+}
+
 static void set_str(lua_State *L, const char *k, const char *v)
 {
     if (v) {
@@ -726,6 +733,7 @@ static void push_decision(lua_State *L, const rollout_plan *p, const rollout_dec
     if (d->reason <= ROLLOUT_REASON_OUT_OF_ROLLOUT)
         set_int(L, "bucket", d->bucket);
     set_int(L, "weight", d->weight);
+    set_percent(L, "percent", d->weight);
 }
 
 static int p_decide_variant(lua_State *L)
@@ -1030,6 +1038,7 @@ static void push_action(lua_State *L, const rollout_plan *p, const rollout_actio
     set_str(L, "cohort", cohort_name(p, a->cohort));
     if (a->type == ROLLOUT_ACTION_SET_WEIGHT) {
         set_int(L, "weight", a->weight);
+        set_percent(L, "percent", a->weight);
         set_str(L, "unit", name_in(unit_names, COUNT(unit_names), a->unit));
     }
     set_str(L, "gate", gate_name(p, a->gate));
@@ -1108,6 +1117,8 @@ static int p_schedule(lua_State *L)
         set_int(L, "next_step", i.next_step + 1);
     if (i.next_phase >= 0)
         set_int(L, "next_weight", i.next_weight);
+    if (i.next_phase >= 0)
+        set_percent(L, "next_percent", i.next_weight);
     set_time_never(L, "bake_start", i.bake_start);
     set_time_never(L, "complete_at", i.complete_at);
     lua_createtable(L, i.n_cohorts, 0);
@@ -1116,6 +1127,7 @@ static int p_schedule(lua_State *L)
         lua_createtable(L, 0, 5);
         set_str(L, "cohort", rollout_plan_cohort_name(p, c));
         set_int(L, "weight", w->weight);
+        set_percent(L, "percent", w->weight);
         set_str(L, "unit", name_in(unit_names, COUNT(unit_names), w->unit));
         set_str(L, "phase", phase_name(p, w->phase));
         if (w->step >= 0)
@@ -1147,8 +1159,10 @@ static int p_calendar(lua_State *L)
             set_int(L, "step", e->step + 1);
         set_str(L, "gate", gate_name(p, e->gate));
         set_str(L, "cohort", cohort_name(p, e->cohort));
-        if (e->kind == ROLLOUT_CAL_STEP)
+        if (e->kind == ROLLOUT_CAL_STEP) {
             set_int(L, "weight", e->weight);
+            set_percent(L, "percent", e->weight);
+        }
         set_bool(L, "projected", e->projected != 0);
         set_str(L, "title", e->title);
         set_str(L, "channel", e->channel);

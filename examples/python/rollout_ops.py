@@ -25,7 +25,7 @@ docs/fleet.md) in place of the file: every event is a compare-and-set on
 the stored state, retried when another operator got in first, and with a
 key file every state is signed and every read checked:
 
-  rollout_ops.py --store redis://10.0.0.5:6379 --key-file rollout.key rollback manual
+  rollout_ops.py --store redis://redis.example:6379 --key-file rollout.key rollback manual
 
 --plan PLAN picks the plan (default: the seed plan built into librollout);
 the state records the plan's fingerprint, so a state is never applied to a
@@ -132,7 +132,7 @@ def print_status(plan, state, at):
     print(f"plan      {plan.id} ({plan.labels[0]} -> {plan.labels[1]})")
     print(f"state     {state.status}, revision {state.revision}, "
           f"updated {fmt_time(state.updated_at)}")
-    print(f"at        {fmt_time(sch.at)}: {sch.status}, phase {sch.phase or '-'}"
+    print(f"at        {sch.at:%a %Y-%m-%d %H:%M UTC}: {sch.status}, phase {sch.phase or '-'}"
           + (f" step {sch.step + 1}" if sch.step is not None else ""))
     if sch.gate:
         due = "pending" if sch.gate_pending else "due"

@@ -83,9 +83,11 @@ Test(cli_decide, json)
     cr_assert_str_eq(out, "{\"at\": \"2026-02-28T10:00:00Z\", \"variant\": \"stable\", "
                           "\"version\": \"app:previous\", \"reason\": \"PHASE_NOT_STARTED\", "
                           "\"cohort\": \"pilot\", \"phase\": \"pilot\", \"step\": null, "
-                          "\"unit\": null, \"bucket\": null, \"weight\": 0, \"explanation\": "
+                          "\"unit\": null, \"bucket\": null, \"weight\": 0, \"percent\": 0, "
+                          "\"explanation\": "
                           "\"the request is in cohort pilot, whose phase pilot has not begun; "
-                          "weight 0, stable version\"}\n");
+                          "weight 0, stable version\", \"cause\": \"it begins after gate "
+                          "canary-go, due 2026-02-28T11:00:00Z\"}\n");
     cr_assert_eq(run("decide --at 2026-02-28T10:00:00Z --session a --attr role=staff --json",
                      false, out, sizeof out),
                  0);

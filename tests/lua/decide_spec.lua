@@ -40,7 +40,7 @@ describe("decisions (" .. H.binding .. ")", function()
         local d = seed:decide({ session = "s1", attrs = { role = "staff" } }, at)
         assert.are.same({ variant = "new", version = "app:candidate", reason = "IN_ROLLOUT",
                           cohort = "internal", phase = "canary", step = 1, unit = "session",
-                          bucket = 83206, weight = 100000 }, d)
+                          bucket = 83206, weight = 100000, percent = 100 }, d)
         local text, variant, r = seed:explain({ session = "s1", attrs = { role = "superuser" } }, at)
         assert.are.equal("session s1 is in cohort internal; bucket 83 206 < weight 100 000 at step 1 of phase canary", text)
         assert.are.equal("new", variant)
@@ -148,7 +148,7 @@ bake: {duration: 3650d}
         local d = seed:decide({ attrs = { role = "staff" } }, T + H.HOUR)
         assert.are.same({ variant = "stable", version = "app:previous", reason = "MISSING_UNIT",
                           cohort = "internal", phase = "canary", step = 1, unit = "session",
-                          weight = 100000 }, d)
+                          weight = 100000, percent = 100 }, d)
         assert.are.equal("the request is in cohort internal, which buckets by session at step 1 of phase canary, but it has no session id; stable version",
                          (seed:explain({ session = "", attrs = { role = "staff" } }, T + H.HOUR)))
     end)
@@ -157,7 +157,7 @@ bake: {duration: 3650d}
         local d = seed:decide("acme-corp", "user-1", nil, T + 5 * H.HOUR)
         assert.are.same({ variant = "stable", version = "app:previous",
                           reason = "PHASE_NOT_STARTED", cohort = "pilot", phase = "pilot",
-                          weight = 0 }, d)
+                          weight = 0, percent = 0 }, d)
         assert.are.equal("the request is in cohort pilot, whose phase pilot has not begun; weight 0, stable version",
                          (seed:explain("acme-corp", "user-1", nil, T + 5 * H.HOUR)))
     end)
@@ -220,7 +220,7 @@ bake: {duration: 3650d}
                                { org = "x", user = "y", session = "z" } }) do
             local d = seed:decide(ctx, T + 31 * H.HOUR, s)
             assert.are.same({ variant = "stable", version = "app:previous", reason = "ROLLED_BACK",
-                              weight = 0 }, d)
+                              weight = 0, percent = 0 }, d)
         end
         assert.are.equal("the rollout is rolled back (or rolling back); every request gets the stable version",
                          (seed:explain("globex", "user-1", nil, T + 31 * H.HOUR, s)))
@@ -268,7 +268,7 @@ rollback: {deadline: 30m, procedure: [{id: restore, action: restore_previous}]}
 phases: [{id: p, cohort: vip, steps: [{at: 0, weight: 100%, unit: org}]}]
 ]])
         local d = p:decide("other", "u", "s", p:start())
-        assert.are.same({ variant = "stable", version = "a", reason = "NO_COHORT", weight = 0 }, d)
+        assert.are.same({ variant = "stable", version = "a", reason = "NO_COHORT", weight = 0, percent = 0 }, d)
         assert.are.equal("no cohort matches the request; it stays on the stable version",
                          (p:explain("other", "u", "s", p:start())))
         assert.are.equal("new", p:decide("vip", nil, nil, p:start()).variant)

@@ -18,6 +18,22 @@ describe("states and events (" .. H.binding .. ")", function()
                           gate = 1, pauses = 0 }, info)
     end)
 
+    it("gives every weight its percent beside the exact units (0.001 %)", function()
+        local s = seed:apply(seed:new_state(), "start", T)
+        local sch = seed:schedule(T + 6 * H.HOUR + 1, s)
+        local done = 0
+        for _, c in pairs(sch.cohorts) do
+            assert.are.equal(c.weight / 1000, c.percent)
+            done = done + 1
+        end
+        assert.are.equal(3, done)
+        for _, e in ipairs(seed:calendar()) do
+            if e.weight then assert.are.equal(e.weight / 1000, e.percent) end
+        end
+        local d = seed:decide({ session = "s1", attrs = { role = "staff" } }, T + H.HOUR, s)
+        assert.are.same({ 100000, 100 }, { d.weight, d.percent })
+    end)
+
     it("runs the seed's canary and its gate, action by action", function()
         local s0 = seed:new_state()
         local s1, a1 = seed:apply(s0, "start", T)
@@ -26,8 +42,8 @@ describe("states and events (" .. H.binding .. ")", function()
         assert.are.same({
             { type = "notify", id = "canary-start", channel = "slack", audience = "team",
               roles = { "engineering" }, text = "Slack notification to team" },
-            { type = "set_weight", cohort = "internal", weight = 100000, unit = "session",
-              id = "internal" },
+            { type = "set_weight", cohort = "internal", weight = 100000, percent = 100,
+              unit = "session", id = "internal" },
         }, a1)
         -- the given state is not changed: apply returns a new one
         assert.are.equal("not_started", s0:status())
@@ -61,7 +77,8 @@ describe("states and events (" .. H.binding .. ")", function()
         assert.are.same({
             { type = "notify", id = "pilot-start", channel = "email+in-app-banner",
               audience = "pilot-orgs", roles = { "product" }, text = "Email to pilot orgs + in-app banner" },
-            { type = "set_weight", cohort = "pilot", weight = 10000, unit = "user", id = "pilot" },
+            { type = "set_weight", cohort = "pilot", weight = 10000, percent = 10, unit = "user",
+              id = "pilot" },
         }, a7)
         assert.are.equal(7, s7:revision())
     end)

@@ -261,7 +261,8 @@ def test_decision_is_immutable_comparable_and_hashable(seed, t0):
     assert d.plan is seed
     assert d.as_dict() == {"variant": "new", "version": "app:candidate", "reason": "IN_ROLLOUT",
                            "cohort": "internal", "phase": "canary", "step": 0,
-                           "unit": "session", "bucket": 86480, "weight": 100000}
+                           "unit": "session", "bucket": 86480, "weight": 100000,
+                           "percent": 100.0}
     assert repr(d) == ("<rollout.Decision new IN_ROLLOUT cohort='internal' phase='canary' "
                        "bucket=86480 weight=100000>")
 

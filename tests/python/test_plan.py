@@ -9,7 +9,9 @@ import threading
 import pytest
 
 import rollout
-from conftest import D, H, METRICS, PLANS, ROOT
+import datetime as dt
+
+from conftest import D, H, METRICS, PLANS, ROOT, UTC
 
 SEED_FILE = os.path.join(PLANS, "seed.yaml")
 
@@ -62,7 +64,7 @@ def test_dump_round_trips(seed):
 def test_schedule_without_state(seed, t0):
     s = seed.schedule(t0 + H)
     assert isinstance(s, rollout.Schedule)
-    assert (s.at, s.status, s.phase, s.step) == (t0 + H, "running", "canary", 0)
+    assert (s.at, s.status, s.phase, s.step) == (rollout.from_epoch(t0 + H), "running", "canary", 0)
     assert (s.gate, s.gate_pending, s.gate_due) == ("canary-go", False, t0 + 2 * H)
     assert (s.next_change, s.next_at) == ("gate", t0 + 2 * H)
     assert s.cohorts == {
@@ -251,3 +253,21 @@ def test_evaluation_results_carry_dry_run_direction_and_sla(seed):
     assert by_id["latency-stable"].direction == "higher_is_worse"
     assert by_id["latency-stable"].sla is None
     assert not any(r.dry_run for r in e.results)
+
+
+def test_weights_come_with_percent_and_schedule_at_is_a_datetime(seed, t0):
+    """Every weight stays the exact integer (units of 0.001 %) and has its
+    percent beside it; Schedule.at is a datetime, as the time passed in."""
+    at = dt.datetime(2026, 2, 28, 15, 30, tzinfo=UTC)
+    s = seed.schedule(at, state=None)
+    assert isinstance(s.at, dt.datetime) and s.at == at
+    assert s.cohorts["internal"].weight == 100000 and s.cohorts["internal"].percent == 100.0
+    state, actions = rollout.State.new(seed).apply("start", at=t0)
+    sw = [a for a in actions if a.type == "set_weight"][0]
+    assert (sw.weight, sw.percent) == (100000, 100.0)
+    assert [a.percent for a in actions if a.type != "set_weight"] == [None] * (len(actions) - 1)
+    d = seed.decide(org="globex", session="a", attrs={"role": "staff"}, at=t0 + H, state=state)
+    assert (d.weight, d.percent) == (100000, 100.0)
+    ev = [e for e in seed.calendar() if e.kind == "step"][1]
+    assert ev.percent == ev.weight / 1000 == 10.0
+    assert s.next_percent == s.next_weight / 1000

@@ -138,6 +138,23 @@ out=$("$R" state show --state "$S" ./tests/no-such-plan.yaml 2>/dev/null); [ $? 
 run 0 init --force
 check_file not_started 0
 
+# the plan is --plan FILE, or the positional after all of the event's
+# arguments; nothing is guessed from its name
+cp examples/plans/seed.yaml "$dir/myplan"
+run 0 show --plan "$dir/myplan"
+run 0 show "$dir/myplan"
+run 0 apply start --at ${T}09:00:00Z "$dir/myplan"
+run 0 apply approve canary-go engineering-lead --at ${T}11:00:00Z --plan "$dir/myplan"
+unchanged 2 apply go examples/plans/seed.yaml --at ${T}11:00:00Z
+grep -qF -- "write the plan as --plan examples/plans/seed.yaml (or after the GATE)" "$dir/err" ||
+    fail "go PLAN does not say to write --plan: $(cat "$dir/err")"
+unchanged 2 apply examples/plans/seed.yaml escalate --at ${T}11:00:00Z
+grep -qF -- "write the plan as --plan examples/plans/seed.yaml" "$dir/err" ||
+    fail "PLAN EVENT does not say to write --plan: $(cat "$dir/err")"
+unchanged 2 apply escalate "$dir/myplan" --plan "$dir/myplan" --at ${T}11:00:00Z
+grep -qF -- "the plan is given twice" "$dir/err" || fail "two plans: $(cat "$dir/err")"
+run 0 init --force
+
 if [ "$fails" != 0 ]; then
     echo "$fails check(s) failed" >&2
     exit 1

@@ -916,6 +916,7 @@ local function decision_table(self)
         unit = unit >= 0 and UNITS[unit] or nil,
         bucket = reason <= 1 and dec.bucket or nil,
         weight = dec.weight,
+        percent = dec.weight / 1000,
     }
 end
 
@@ -1119,6 +1120,7 @@ local function action_table(self, a)
     if a.cohort >= 0 then t.cohort = self._cohorts0[a.cohort] end
     if ty == 0 then            -- SET_WEIGHT
         t.weight = a.weight
+        t.percent = a.weight / 1000
         t.unit = UNITS[a.unit]
     end
     if a.gate >= 0 then t.gate = self._gates0[a.gate] end
@@ -1168,6 +1170,7 @@ function Plan:schedule(now, state)
         cohorts[c + 1] = {
             cohort = self._cohorts0[c],
             weight = w.weight,
+            percent = w.weight / 1000,
             unit = w.unit >= 0 and UNITS[w.unit] or nil,
             phase = w.phase >= 0 and self._phases0[w.phase] or nil,
             step = w.step >= 0 and w.step + 1 or nil,
@@ -1186,6 +1189,7 @@ function Plan:schedule(now, state)
         next_phase = s.next_phase >= 0 and self._phases0[s.next_phase] or nil,
         next_step = s.next_step >= 0 and s.next_step + 1 or nil,
         next_weight = s.next_phase >= 0 and s.next_weight or nil,
+        next_percent = s.next_phase >= 0 and s.next_weight / 1000 or nil,
         bake_start = time_or_nil(s.bake_start),
         complete_at = time_or_nil(s.complete_at),
         cohorts = cohorts,
@@ -1209,6 +1213,7 @@ function Plan:calendar(state)
             gate = e.gate >= 0 and self._gates0[e.gate] or nil,
             cohort = e.cohort >= 0 and self._cohorts0[e.cohort] or nil,
             weight = e.kind == 0 and e.weight or nil,
+            percent = e.kind == 0 and e.weight / 1000 or nil,
             projected = e.projected ~= 0,
             title = opt_string(e.title),
             channel = opt_string(e.channel),

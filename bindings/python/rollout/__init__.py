@@ -15,7 +15,7 @@ here; this package only marshals arguments and results::
     state, actions = state.apply("start", at=now)      # perform the actions
     text = state.encode()                              # keep it anywhere
 
-    with rollout.Store("redis://10.0.0.5:6379", key_file="rollout.key", plan=plan) as store:
+    with rollout.Store("redis://redis.example:6379", key_file="rollout.key", plan=plan) as store:
         state, actions = store.apply("rollback", reason="critical_bug")  # CAS, retried
 
 Times are aware ``datetime`` objects or int epoch seconds (a naive datetime
@@ -122,16 +122,26 @@ def _percent(weight: Optional[int]) -> str:
 class CohortWeight(NamedTuple):
     """Where one cohort stands: its weight, bucketing unit and the step that set it."""
 
-    weight: int
+    weight: int  # exact, in units of 0.001 % (0..100000); .percent is the same in percent
     unit: Optional[str]
     phase: Optional[str]
     step: Optional[int]
 
+    @property
+    def percent(self) -> float:
+        """``weight`` in percent: 25000 -> 25.0."""
+        return self.weight / 1000
+
 
 class Schedule(NamedTuple):
-    """rollout_schedule: where the rollout stands at ``at``."""
+    """rollout_schedule: where the rollout stands at ``at``.
 
-    at: int
+    ``at`` is an aware UTC datetime, as the time passed in; the other times
+    (``gate_due``, ``next_at``, ``bake_start``, ``complete_at``) are epoch
+    seconds, None for never.
+    """
+
+    at: _dt.datetime
     status: str
     phase: Optional[str]
     step: Optional[int]
@@ -143,10 +153,15 @@ class Schedule(NamedTuple):
     next_at: Optional[int]
     next_phase: Optional[str]
     next_step: Optional[int]
-    next_weight: int
+    next_weight: int  # units of 0.001 %, as every weight
     bake_start: Optional[int]
     complete_at: Optional[int]
     cohorts: Dict[str, CohortWeight]
+
+    @property
+    def next_percent(self) -> float:
+        """``next_weight`` in percent."""
+        return self.next_weight / 1000
 
 
 class CalendarEvent(NamedTuple):
@@ -158,7 +173,7 @@ class CalendarEvent(NamedTuple):
     step: Optional[int]
     gate: Optional[str]
     cohort: Optional[str]
-    weight: int
+    weight: int  # units of 0.001 % (0..100000)
     projected: bool
     title: Optional[str]
     channel: Optional[str]
@@ -172,6 +187,11 @@ class CalendarEvent(NamedTuple):
         result = from_epoch(self.at)
         assert result is not None
         return result
+
+    @property
+    def percent(self) -> float:
+        """``weight`` in percent."""
+        return self.weight / 1000
 
 
 class CriterionResult(NamedTuple):
@@ -222,7 +242,7 @@ class Action(NamedTuple):
 
     type: str
     cohort: Optional[str]
-    weight: Optional[int]
+    weight: Optional[int]  # set_weight: units of 0.001 % (0..100000); .percent in percent
     unit: Optional[str]
     gate: Optional[str]
     roles: Tuple[str, ...]
@@ -232,6 +252,11 @@ class Action(NamedTuple):
     channel: Optional[str]
     audience: Optional[str]
     text: Optional[str]
+
+    @property
+    def percent(self) -> Optional[float]:
+        """``weight`` in percent (25000 -> 25.0), None when the action sets none."""
+        return None if self.weight is None else self.weight / 1000
 
     def __str__(self) -> str:
         parts = [self.type]
@@ -293,6 +318,7 @@ class Plan(_rollout.Plan):
         """Where the rollout stands at ``at`` (default now)."""
         d = self._schedule(at, state)
         d["cohorts"] = {k: CohortWeight(**v) for k, v in d["cohorts"].items()}
+        d["at"] = from_epoch(d["at"])
         return Schedule(**d)
 
     def calendar(

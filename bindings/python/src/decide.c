@@ -186,6 +186,10 @@ static PyObject *get_weight(PyObject *self, void *c)
 {
     return PyLong_FromUnsignedLong(D(self)->weight);
 }
+static PyObject *get_percent(PyObject *self, void *c)
+{
+    return PyFloat_FromDouble(D(self)->weight / 1000.0);
+}
 static PyObject *get_plan(PyObject *self, void *c)
 {
     PyObject *p = (PyObject *)((DecisionObject *)self)->plan;
@@ -253,12 +257,12 @@ done:
 static PyObject *decision_as_dict(PyObject *self, PyObject *unused)
 {
     /* the keys and values of `rollout decide --json`, without at/explanation */
-    return Py_BuildValue("{s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N}", "variant",
+    return Py_BuildValue("{s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N}", "variant",
                          get_variant(self, NULL), "version", get_version(self, NULL), "reason",
                          get_reason(self, NULL), "cohort", get_cohort(self, NULL), "phase",
                          get_phase(self, NULL), "step", get_step(self, NULL), "unit",
                          get_unit(self, NULL), "bucket", get_bucket(self, NULL), "weight",
-                         get_weight(self, NULL));
+                         get_weight(self, NULL), "percent", get_percent(self, NULL));
 }
 
 static PyObject *decision_repr(PyObject *self)
@@ -334,7 +338,9 @@ static PyGetSetDef decision_getset[] = {
     {"step", get_step, NULL, "The step's index within the phase, or None.", NULL},
     {"unit", get_unit, NULL, "'org', 'user', 'session' or 'request' bucketed, or None.", NULL},
     {"bucket", get_bucket, NULL, "The unit's bucket (0..99999) when one was computed.", NULL},
-    {"weight", get_weight, NULL, "The cohort's weight at the time (0..100000).", NULL},
+    {"weight", get_weight, NULL,
+     "The cohort's weight at the time, exact, in units of 0.001 % (0..100000).", NULL},
+    {"percent", get_percent, NULL, "The weight in percent (weight / 1000).", NULL},
     {"plan", get_plan, NULL, "The plan that decided.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
