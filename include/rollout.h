@@ -818,6 +818,8 @@ typedef struct rollout_calendar_event {
     const char *audience;
     const char *message;
     uint32_t owners;          /* role bits: owners or approvers */
+    int64_t due;              /* ROLLOUT_CAL_STEP: when it fell due before a change
+                                 window or freeze moved it (== at when not moved) */
 } rollout_calendar_event;
 
 #define ROLLOUT_MAX_CALENDAR (ROLLOUT_MAX_STEPS + ROLLOUT_MAX_GATES + 64 + 2)

@@ -172,6 +172,33 @@ static void buf_reset(rp_buf *b)
         b->data[0] = '\0';
 }
 
+/* A step a change window or freeze moved from its plain due time. */
+static bool moved(const rollout_calendar_event *e)
+{
+    return e->kind == ROLLOUT_CAL_STEP && e->at != RP_NEVER && e->due != e->at;
+}
+
+/* Why it moved: due inside a freeze, or outside every window. */
+static bool moved_by_freeze(const rollout_plan *p, const rollout_calendar_event *e)
+{
+    for (int i = 0; i < p->n_freezes; i++)
+        if (p->freezes[i].from <= e->due && e->due < p->freezes[i].to)
+            return true;
+    return false;
+}
+
+static const char *moved_by(const rollout_plan *p, const rollout_calendar_event *e)
+{
+    return moved_by_freeze(p, e) ? "a freeze" : "the change windows";
+}
+
+static void put_moved(rp_buf *b, const render *r, const rollout_calendar_event *e)
+{
+    char tmp[48];
+    rp_format_time(e->due, tmp, sizeof tmp);
+    rp_buf_printf(b, "; due %s, moved by %s", tmp, moved_by(r->p, e));
+}
+
 /* One line of what an event is. The table has columns for the phase, weight
  * and cohort, so its form (brief) leaves them out of a step's line. */
 static void put_what(rp_buf *b, const render *r, const rollout_calendar_event *e, bool brief)
@@ -190,6 +217,8 @@ static void put_what(rp_buf *b, const render *r, const rollout_calendar_event *e
             rp_buf_printf(b, "%s: %s to %s (step %d/%d, by %s)", ph->id,
                           p->cohorts[e->cohort].id, w, e->step + 1, ph->n_steps,
                           unit_name(st->unit));
+        if (moved(e))
+            put_moved(b, r, e);
         break;
     }
     case ROLLOUT_CAL_GATE: {
@@ -289,7 +318,7 @@ static void render_table(render *r)
                                            "WEIGHT",     "AUDIENCE", "WHO"};
     for (int c = 0; c < COLS; c++)
         rp_buf_puts(&cells[c], head[c]);
-    bool any_projected = false, any_cancelled = false;
+    bool any_projected = false, any_cancelled = false, any_moved = false;
     for (size_t i = 0; i < r->n; i++) {
         const rollout_calendar_event *e = &r->ev[i];
         rp_buf *row = &cells[(i + 1) * COLS];
@@ -306,6 +335,10 @@ static void render_table(render *r)
         if (cancelled(r, e)) {
             rp_buf_puts(&row[1], " x");
             any_cancelled = true;
+        }
+        if (moved(e)) {
+            rp_buf_puts(&row[1], " >");
+            any_moved = true;
         }
         rp_buf_puts(&row[2], e->phase >= 0 ? p->phases[e->phase].id : "-");
         put_what(&row[3], r, e, true);
@@ -393,6 +426,9 @@ static void render_table(render *r)
         rp_buf_puts(b, "\n* projected: assumes every gate still open gets its GO on time\n");
     if (any_cancelled)
         rp_buf_puts(b, "x will not happen: the rollout was rolled back before it\n");
+    if (any_moved)
+        rp_buf_puts(b, "> moved: due earlier, it waits for a change window or the end of a "
+                       "freeze\n");
     /* a cell that ran out of memory is missing text: the render failed */
     for (size_t i = 0; i < rows * COLS; i++) {
         if (cells[i].failed)
@@ -454,6 +490,11 @@ static void render_json(render *r)
             json_str(b, p->cohorts[e->cohort].id);
             rp_buf_printf(b, ", \"weight\": \"%s\", \"weight_units\": %u, \"unit\": \"%s\"", tmp,
                           e->weight, unit_name(p->steps[global_step(p, e)].unit));
+            if (moved(e)) {
+                rp_format_time(e->due, tmp, sizeof tmp);
+                rp_buf_printf(b, ", \"due\": \"%s\", \"moved_by\": \"%s\"", tmp,
+                              moved_by_freeze(p, e) ? "freeze" : "window");
+            }
         }
         if (e->gate >= 0) {
             const rp_gate *g = &p->gates[e->gate];
@@ -629,6 +670,11 @@ static void ics_description(rp_buf *d, const render *r, const rollout_calendar_e
     }
     format_offset(e->at, r->start, w, sizeof w);
     rp_buf_printf(d, "\nScheduled at %s.", w);
+    if (moved(e)) {
+        char due[48];
+        rp_format_time(e->due, due, sizeof due);
+        rp_buf_printf(d, "\nMoved: due %s; it waited for %s.", due, moved_by(p, e));
+    }
     if (e->projected)
         rp_buf_puts(d, "\nProjected: assumes every gate before it gets its GO on time.");
     if (cancelled(r, e))
@@ -833,13 +879,12 @@ static void shade_closed(rp_buf *b, const rollout_plan *p, const chart *c)
     size_t n = 0;
     for (int i = 0; i < p->n_windows; i++) {
         const rp_window *w = &p->windows[i];
-        int64_t first = (c->t0 + w->utc_offset) / 86400 - 1;
+        int64_t first = rp_window_day(w, c->t0) - 1;
         for (int64_t d = first; d < first + days; d++) {
             int64_t wd = (d + 3) % 7; /* 1970-01-01 was a Thursday; Monday is 0 */
             if (!(w->days & (1u << (wd < 0 ? wd + 7 : wd))))
                 continue;
-            open[n].from = d * 86400 + w->from - w->utc_offset;
-            open[n].to = d * 86400 + w->to - w->utc_offset;
+            rp_window_bounds(w, d, &open[n].from, &open[n].to);
             n++;
         }
     }
@@ -1114,14 +1159,29 @@ static void render_svg(render *r)
         rp_format_weight(e->weight, w, sizeof w);
         format_when(e->at, when, sizeof when);
         format_offset(e->at, r->start, tmp, sizeof tmp);
+        /* a step a window or freeze held back: a dotted lead from its due time */
+        if (moved(e) && e->due >= c.t0)
+            rp_buf_printf(b,
+                          "<line class=\"moved\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
+                          "y2=\"%.1f\" stroke=\"%s\" stroke-width=\"1.5\" "
+                          "stroke-dasharray=\"2 3\"/>\n",
+                          cx(&c, e->due), y, x, y, colour);
         /* hollow: a projection, not a time the state has confirmed */
         rp_buf_printf(b,
                       "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\" stroke=\"%s\" "
                       "stroke-width=\"1.5\"><title>",
                       x, y, e->projected ? "#ffffff" : colour, colour);
         xml_text(b, p->cohorts[e->cohort].id);
-        rp_buf_printf(b, " %s at %s UTC (%s)%s</title></circle>\n", w, when, tmp,
+        rp_buf_printf(b, " %s at %s UTC (%s)%s", w, when, tmp,
                       e->projected ? ", projected" : "");
+        if (moved(e)) {
+            rp_buf what = {0};
+            put_moved(&what, r, e);
+            xml_text(b, what.data ? what.data : "");
+            b->failed |= what.failed;
+            rp_buf_free(&what);
+        }
+        rp_buf_puts(b, "</title></circle>\n");
         rp_buf_printf(b,
                       "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" fill=\"%s\">%s</text>\n",
                       x + 4, y > c.top + 12 ? y - 5 : y + 13, colour, w);

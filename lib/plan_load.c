@@ -784,7 +784,7 @@ static bool parse_clock(const char *s, size_t len, int32_t *out)
 static int parse_windows(rp_ctx *c, const rp_node *n)
 {
     rollout_plan *p = c->plan;
-    static const char *const keys[] = {"days", "from", "to", "utc_offset", NULL};
+    static const char *const keys[] = {"days", "from", "to", "utc_offset", "zone", NULL};
     static const char *const days[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
     int rc = seq_capped(c, n, 1, 32, "windows");
     if (rc)
@@ -850,16 +850,44 @@ static int parse_windows(rp_ctx *c, const rp_node *n)
             w->utc_offset = v->str[0] == '-' ? -off : off;
             rp_path_pop(c, m2);
         }
+        if ((v = rp_map_get(item, "zone"))) {
+            m2 = rp_path_key(c, "zone");
+            if (rp_map_get(item, "utc_offset"))
+                return rp_fail(c, v, ROLLOUT_ERR_VALUE,
+                               "give zone or utc_offset, not both (the zone knows its offsets)");
+            if ((rc = rp_zone_load(c, v, &w->zone)))
+                return rc;
+            rp_path_pop(c, m2);
+        }
         p->n_windows++;
         rp_path_pop(c, mark);
     }
     return ROLLOUT_OK;
 }
 
+/* A freeze bound: an absolute time, or with a zone a local time written
+ * without an offset (2026-12-20T00:00:00), read in that zone. */
+static int freeze_time(rp_ctx *c, const rp_node *v, const rp_zone *zone, int64_t *out)
+{
+    if (!zone || v->kind != RP_SCALAR || v->len != 19)
+        return rp_time(c, v, out);
+    char tmp[21];
+    memcpy(tmp, v->str, 19);
+    memcpy(tmp + 19, "Z", 2);
+    int64_t local;
+    if (!rp_parse_time(tmp, 20, &local))
+        return rp_time(c, v, out); /* its message */
+    *out = rp_zone_utc(zone, local);
+    if (!RP_TIME_OK(*out))
+        return rp_fail(c, v, ROLLOUT_ERR_RANGE,
+                       "\"%s\" is outside 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z", v->str);
+    return ROLLOUT_OK;
+}
+
 static int parse_freezes(rp_ctx *c, const rp_node *n)
 {
     rollout_plan *p = c->plan;
-    static const char *const keys[] = {"from", "to", "reason", NULL};
+    static const char *const keys[] = {"from", "to", "reason", "zone", NULL};
     int rc = seq_capped(c, n, 1, 64, "freezes");
     if (rc)
         return rc;
@@ -872,13 +900,19 @@ static int parse_freezes(rp_ctx *c, const rp_node *n)
         rp_freeze *f = &p->freezes[i];
         if ((rc = rp_map_check(c, item, keys)))
             return rc;
+        if ((v = rp_map_get(item, "zone"))) {
+            size_t m2 = rp_path_key(c, "zone");
+            if ((rc = rp_zone_load(c, v, &f->zone)))
+                return rc;
+            rp_path_pop(c, m2);
+        }
         const char *names[2] = {"from", "to"};
         int64_t *dst[2] = {&f->from, &f->to};
         for (int k = 0; k < 2; k++) {
             if ((rc = rp_map_require(c, item, names[k], &v)))
                 return rc;
             size_t m2 = rp_path_key(c, names[k]);
-            if ((rc = rp_time(c, v, dst[k])))
+            if ((rc = freeze_time(c, v, f->zone, dst[k])))
                 return rc;
             rp_path_pop(c, m2);
         }
