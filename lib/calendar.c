@@ -811,10 +811,20 @@ enum {
     MAX_LABEL_ROWS = 4
 };
 
+/* The time axis, with an optional break: [t0, b0] is drawn to scale on
+ * [left, bx0], (b0, b1) squeezed into the gap [bx0, bx1], and [b1, t1] to
+ * scale on [bx1, right]. No break: b0 == b1 == t1. */
 typedef struct chart {
     int64_t t0, t1;
     double left, right, top, bottom;
+    int64_t b0, b1;
+    double bx0, bx1;
 } chart;
+
+static double lerp(int64_t t, int64_t t0, int64_t t1, double x0, double x1)
+{
+    return t1 > t0 ? x0 + (double)(t - t0) * (x1 - x0) / (double)(t1 - t0) : x0;
+}
 
 static double cx(const chart *c, int64_t t)
 {
@@ -822,7 +832,36 @@ static double cx(const chart *c, int64_t t)
         return c->left;
     if (t >= c->t1)
         return c->right;
-    return c->left + (double)(t - c->t0) * (c->right - c->left) / (double)(c->t1 - c->t0);
+    if (c->b1 <= c->b0)
+        return lerp(t, c->t0, c->t1, c->left, c->right);
+    if (t <= c->b0)
+        return lerp(t, c->t0, c->b0, c->left, c->bx0);
+    if (t < c->b1)
+        return lerp(t, c->b0, c->b1, c->bx0, c->bx1);
+    return lerp(t, c->b1, c->t1, c->bx1, c->right);
+}
+
+/* A cohort's vertical offset in pixels: the lanes that keep equal weights
+ * apart, centred on the true value and never more than 10 px from it. */
+static double lane(int nc, int co)
+{
+    double gap = nc > 1 && 20.0 / (nc - 1) < 3.5 ? 20.0 / (nc - 1) : 3.5;
+    return ((double)co - (nc - 1) / 2.0) * gap;
+}
+
+/* The next step of the same cohort after event i, or NULL. */
+static const rollout_calendar_event *next_step(const render *r, size_t i)
+{
+    for (size_t k = i + 1; k < r->n; k++)
+        if (r->ev[k].kind == ROLLOUT_CAL_STEP && r->ev[k].cohort == r->ev[i].cohort &&
+            r->ev[k].at != RP_NEVER)
+            return &r->ev[k];
+    return NULL;
+}
+
+static bool in_break(const chart *c, int64_t t)
+{
+    return c->b1 > c->b0 && t > c->b0 && t < c->b1;
 }
 
 static double cy(const chart *c, uint32_t w)
@@ -907,11 +946,11 @@ static void render_svg(render *r)
     rp_buf *b = r->b;
     char tmp[64], when[48];
 
-    /* The time axis covers the ramp: from the start to the bake (or the
-     * last step or gate). A week-long bake drawn to scale would squeeze the
-     * first day's steps into a sliver, so it gets a band at the right edge
-     * that names its end instead. */
-    chart c = {r->start, r->start, PLOT_L, SVG_W - PLOT_R, 0, 0};
+    /* The time axis covers the ramp, from the start to the bake (or the
+     * last step or gate), and then the completion. A week-long bake drawn
+     * to scale would squeeze the first day's steps into a sliver, so the
+     * axis breaks after the ramp and resumes for the day the bake ends. */
+    chart c = {r->start, r->start, PLOT_L, SVG_W - PLOT_R, 0, 0, 0, 0, 0, 0};
     bool waits = false;
     int64_t bake_at = RP_NEVER, done_at = RP_NEVER;
     for (size_t i = 0; i < r->n; i++) {
@@ -939,6 +978,21 @@ static void render_svg(render *r)
         c.t1 = c.t0 + 86400;
     int64_t room = (c.t1 - c.t0) / 7;
     c.t1 += room > 43200 ? room : 43200; /* room for the bake band and the last labels */
+    c.b0 = c.b1 = c.t1;
+    c.bx0 = c.bx1 = c.right;
+    if (done_at != RP_NEVER && done_at > c.t1) {
+        if (done_at - 86400 > c.t1 + 86400) {
+            /* the last day of the bake, to scale, after a break */
+            c.b0 = c.t1;
+            c.b1 = done_at - 86400;
+            c.t1 = done_at + 43200;
+            c.bx1 = c.right - 150;
+            c.bx0 = c.bx1 - 30;
+        } else {
+            c.t1 = done_at + 43200;
+            c.b0 = c.b1 = c.t1;
+        }
+    }
 
     /* Gate labels sit above the plot in as few rows as keep them apart. */
     double row_end[MAX_LABEL_ROWS];
@@ -1018,6 +1072,7 @@ static void render_svg(render *r)
     }
 
     /* the bake as a shaded band that says when it ends */
+    rp_buf bake_text = {0};
     if (bake_at != RP_NEVER) {
         double x0 = cx(&c, bake_at), x1 = cx(&c, done_at);
         rp_format_duration(p->bake.duration, tmp, sizeof tmp);
@@ -1025,14 +1080,16 @@ static void render_svg(render *r)
         rp_buf_printf(b,
                       "<rect class=\"bake\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
                       "height=\"%.1f\" fill=\"#e8f5e9\"><title>bake %s, complete %s UTC"
-                      "</title></rect>\n"
+                      "</title></rect>\n",
+                      x0, c.top, x1 - x0, c.bottom - c.top, tmp, when);
+        /* its labels go on top of the axis break, drawn later */
+        rp_buf_printf(&bake_text,
                       "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"#2e7d32\" "
                       "text-anchor=\"end\">bake %s%s</text>\n",
-                      x0, c.top, x1 - x0, c.bottom - c.top, tmp, when, x1 - 6, c.bottom - 24, tmp,
-                      done_at > c.t1 ? " \xe2\x86\x92" : "");
+                      x1 - 6, c.bottom - 24, tmp, done_at > c.t1 ? " \xe2\x86\x92" : "");
         if (done_at != RP_NEVER) {
             civil_short(done_at, when, sizeof when);
-            rp_buf_printf(b,
+            rp_buf_printf(&bake_text,
                           "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"#2e7d32\" "
                           "text-anchor=\"end\">complete %s UTC</text>\n",
                           x1 - 6, c.bottom - 10, when);
@@ -1064,7 +1121,7 @@ static void render_svg(render *r)
                                        : span_days / 20; /* about 20 ticks, however long */
     for (int64_t d = 0; r->start + d * 86400 <= c.t1; d += every) {
         int64_t t = r->start + d * 86400;
-        if (t < c.t0)
+        if (t < c.t0 || in_break(&c, t))
             continue;
         double x = cx(&c, t);
         int64_t y;
@@ -1111,32 +1168,51 @@ static void render_svg(render *r)
         rp_buf_puts(b, "</text></g>\n");
     }
 
-    /* One step line per cohort. Wider lines first, so where cohorts share a
-     * weight the lines nest instead of hiding each other. */
+    /* One step line per cohort, each a few pixels off the next, so where
+     * cohorts share a weight (all at 100 % in the end) the lines run side by
+     * side instead of hiding each other. */
     int nc = p->n_cohorts;
     for (int co = 0; co < nc; co++) {
         const char *colour = palette[co % (int)RP_COUNT(palette)];
-        double width = 2.0 + 2.5 * (double)(nc - 1 - co);
-        if (width > 9)
-            width = 9;
+        double dy = lane(nc, co);
         rp_buf_printf(b,
                       "<path class=\"series\" data-cohort=\"");
         xml_text(b, p->cohorts[co].id);
         rp_buf_printf(b,
-                      "\" fill=\"none\" stroke=\"%s\" stroke-width=\"%.1f\" "
-                      "stroke-linejoin=\"round\" stroke-opacity=\"0.9\" d=\"M%.1f %.1f",
-                      colour, width, cx(&c, c.t0), cy(&c, 0));
+                      "\" fill=\"none\" stroke=\"%s\" stroke-width=\"2.5\" "
+                      "stroke-linejoin=\"round\" d=\"M%.1f %.1f",
+                      colour, cx(&c, c.t0), cy(&c, 0) + dy);
         for (size_t i = 0; i < r->n; i++) {
             const rollout_calendar_event *e = &r->ev[i];
             if (e->kind != ROLLOUT_CAL_STEP || e->cohort != co || e->at == RP_NEVER ||
                 e->at > r->stop_at)
                 continue;
-            rp_buf_printf(b, " H%.1f V%.1f", cx(&c, e->at), cy(&c, e->weight));
+            rp_buf_printf(b, " H%.1f V%.1f", cx(&c, e->at), cy(&c, e->weight) + dy);
         }
         if (r->stop_at != RP_NEVER)
-            rp_buf_printf(b, " H%.1f V%.1f", cx(&c, r->stop_at), cy(&c, 0));
+            rp_buf_printf(b, " H%.1f V%.1f", cx(&c, r->stop_at), cy(&c, 0) + dy);
         rp_buf_printf(b, " H%.1f\"/>\n", c.right);
     }
+    /* the break in the time axis: the lines pause, two slashes on the axis */
+    if (c.b1 > c.b0) {
+        rp_buf_printf(b,
+                      "<g class=\"axis-break\"><title>time axis broken: %lld days of the bake "
+                      "left out</title>\n"
+                      "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+                      "fill=\"#ffffff\"/>\n",
+                      (long long)((c.b1 - c.b0) / 86400), c.bx0 + 6, c.top - 6,
+                      c.bx1 - c.bx0 - 12, c.bottom - c.top + 12);
+        for (int k = 0; k < 2; k++)
+            rp_buf_printf(b,
+                          "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+                          "stroke=\"#555\" stroke-width=\"1.5\"/>\n",
+                          c.bx0 + 2 + 14 * k, c.bottom + 7, c.bx0 + 12 + 14 * k, c.bottom - 7);
+        rp_buf_puts(b, "</g>\n");
+    }
+    if (bake_text.len)
+        rp_buf_putn(b, bake_text.data, bake_text.len);
+    b->failed |= bake_text.failed;
+    rp_buf_free(&bake_text);
     /* the rollback or halt cuts every series to 0 */
     if (r->stop_at != RP_NEVER) {
         double x = cx(&c, r->stop_at);
@@ -1154,7 +1230,7 @@ static void render_svg(render *r)
         if (e->kind != ROLLOUT_CAL_STEP || e->at == RP_NEVER || e->at > r->stop_at)
             continue;
         const char *colour = palette[e->cohort % (int)RP_COUNT(palette)];
-        double x = cx(&c, e->at), y = cy(&c, e->weight);
+        double x = cx(&c, e->at), y = cy(&c, e->weight) + lane(nc, e->cohort);
         char w[16];
         rp_format_weight(e->weight, w, sizeof w);
         format_when(e->at, when, sizeof when);
@@ -1182,9 +1258,15 @@ static void render_svg(render *r)
             rp_buf_free(&what);
         }
         rp_buf_puts(b, "</title></circle>\n");
+        /* above the line, right of the point; below it when the cohort's
+         * next step rises within the label's width (its riser would cross
+         * the label) or when there is no room above */
+        const rollout_calendar_event *nx = next_step(r, i);
+        bool crowded = nx && nx->weight > e->weight && cx(&c, nx->at) - x < label_width(w) + 8;
         rp_buf_printf(b,
-                      "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" fill=\"%s\">%s</text>\n",
-                      x + 4, y > c.top + 12 ? y - 5 : y + 13, colour, w);
+                      "<text class=\"weight\" x=\"%.1f\" y=\"%.1f\" font-size=\"10\" "
+                      "fill=\"%s\">%s</text>\n",
+                      x + 4, y > c.top + 12 && !crowded ? y - 5 : y + 13, colour, w);
     }
     /* messages: small diamonds on the time axis */
     for (size_t i = 0; i < r->n; i++) {
