@@ -1042,8 +1042,17 @@ int rollout_plan_load_buffer(const char *yaml, size_t len, const char *name, rol
     return rp_plan_load_keyed(yaml, len, name, NULL, out, err);
 }
 
+static int plan_load(const char *yaml, size_t len, const char *name, const char *base_dir,
+                     const uint64_t *table_key, rollout_plan **out, rollout_error *err);
+
 int rp_plan_load_keyed(const char *yaml, size_t len, const char *name,
                        const uint64_t *table_key, rollout_plan **out, rollout_error *err)
+{
+    return plan_load(yaml, len, name, NULL, table_key, out, err);
+}
+
+static int plan_load(const char *yaml, size_t len, const char *name, const char *base_dir,
+                     const uint64_t *table_key, rollout_plan **out, rollout_error *err)
 {
     if (!out)
         return rp_error_set(err, ROLLOUT_ERR_ARG, NULL, 0, 0, NULL, "out must not be NULL");
@@ -1078,7 +1087,7 @@ int rp_plan_load_keyed(const char *yaml, size_t len, const char *name,
                           "the plan is empty (a plan starts with \"format: 1\")");
     if (!rc) {
         rp_ctx c = {.arena = &p->arena, .err = err, .file = p->name, .plan = p,
-                    .scratch = &scratch};
+                    .scratch = &scratch, .base_dir = base_dir};
         rc = parse_document(&c, root);
         if (!rc)
             rc = rp_plan_fingerprint_compute(p);
@@ -1107,7 +1116,18 @@ int rollout_plan_load_file(const char *path, rollout_plan **out, rollout_error *
     int rc = rp_read_file(path, ROLLOUT_MAX_PLAN_BYTES, "plan", &buf, &len, err);
     if (rc)
         return rc;
-    rc = rollout_plan_load_buffer(buf, len, path, out, err);
+    /* ids files are read relative to the plan's directory */
+    const char *slash = strrchr(path, '/');
+    size_t dlen = slash ? (size_t)(slash - path) + 1 : 0;
+    char *dir = malloc(dlen + 1);
+    if (!dir) {
+        free(buf);
+        return rp_error_set(err, ROLLOUT_ERR_NOMEM, path, 0, 0, NULL, "out of memory");
+    }
+    memcpy(dir, path, dlen);
+    dir[dlen] = '\0';
+    rc = plan_load(buf, len, path, dir, NULL, out, err);
+    free(dir);
     free(buf);
     return rc;
 }
