@@ -2,9 +2,11 @@
 # The main job: install dependencies, build, and walk the built-in seed plan
 # through the library (steps, gates, decisions, a rollback), writing its
 # calendar (.ics), weight chart (.svg) and calendar JSON to rollout-out/.
+# It builds librollout.so.0 too, which the Lua bindings and the nginx example
+# (examples/nginx/run.sh) load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" --target rollout_cli >/dev/null
+cmake --build build -j"$(nproc)" --target rollout_cli rollout >/dev/null
 build/rollout simulate --out rollout-out
