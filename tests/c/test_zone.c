@@ -300,3 +300,26 @@ Test(zone, the_calendar_marks_moved_steps)
     }
     rollout_plan_unref(p);
 }
+
+Test(zone, the_end_of_time_in_a_zone)
+{
+    /* a step a century past year 9999, moved by windows in a zone: the
+     * footer rule's year arithmetic far past the table stays defined */
+    rollout_plan *p = zoned("9999-12-31T23:00:00Z", "36600d",
+                            OFFICE("America/New_York")
+                            "freezes:\n  - {from: \"9999-12-30T00:00:00\", "
+                            "to: \"9999-12-31T00:00:00\", zone: America/New_York}\n");
+    rollout_schedule_info info;
+    cr_expect_eq(rollout_schedule(p, NULL, ROLLOUT_TIME_MAX, &info), ROLLOUT_OK);
+    rollout_calendar_event ev[ROLLOUT_MAX_CALENDAR];
+    size_t n;
+    cr_expect_eq(rollout_calendar(p, NULL, ev, ROLLOUT_MAX_CALENDAR, &n), ROLLOUT_OK);
+    size_t need;
+    cr_expect_eq(rollout_calendar_render(p, NULL, ROLLOUT_CALENDAR_SVG, NULL, 0, &need),
+                 ROLLOUT_ERR_BUFFER);
+    const rp_zone *z = p->windows[0].zone;
+    int32_t far = rp_zone_offset(z, INT64_MAX / 2);
+    cr_expect(far == -5 * H || far == -4 * H, "%d", far);
+    cr_expect_eq(rp_zone_offset(z, ROLLOUT_TIME_MIN), -(4 * H + 56 * M + 2));
+    rollout_plan_unref(p);
+}
