@@ -131,13 +131,17 @@ typedef struct rollout_error {
 typedef struct rollout_plan rollout_plan;
 
 /* Hard caps that keep a hostile plan from exhausting a gateway. */
-#define ROLLOUT_MAX_PLAN_BYTES    (4u << 20) /* bytes of YAML */
+/* A plan may hold ROLLOUT_MAX_IDS ids inline: 200 000 UUIDs, one per line
+ * with their indentation, are about 9 MB, inside the 16 MiB. Larger lists
+ * belong in an ids file (orgs_file:), with a cap of its own. */
+#define ROLLOUT_MAX_PLAN_BYTES    (16u << 20) /* bytes of YAML */
+#define ROLLOUT_MAX_IDS_FILE_BYTES (16u << 20) /* bytes of one ids file */
 #define ROLLOUT_MAX_COHORTS       32
 #define ROLLOUT_MAX_PHASES        16
 #define ROLLOUT_MAX_STEPS         64   /* traffic steps over all phases */
 #define ROLLOUT_MAX_GATES         32   /* go/no-go gates over all phases */
 #define ROLLOUT_MAX_ROLES         32   /* distinct approver roles */
-#define ROLLOUT_MAX_IDS           200000 /* ids in all cohort lists together */
+#define ROLLOUT_MAX_IDS           200000 /* ids in all cohort lists (and ids files) together */
 #define ROLLOUT_MAX_NODES         500000 /* YAML nodes after alias expansion */
 #define ROLLOUT_MAX_DEPTH         64   /* YAML nesting depth */
 #define ROLLOUT_MAX_ANCHORS       50000 /* YAML anchors (&name) per file */
@@ -148,7 +152,9 @@ ROLLOUT_API int rollout_plan_load_file(const char *path, rollout_plan **out,
                                        rollout_error *err);
 
 /* Same for a buffer. `name` is used in error messages ("<buffer>" if NULL).
- * The buffer need not be NUL-terminated and is not retained. */
+ * The buffer need not be NUL-terminated and is not retained. A plan from a
+ * buffer has no directory, so its cohorts cannot name ids files
+ * (orgs_file:, users_file:): load such a plan with rollout_plan_load_file. */
 ROLLOUT_API int rollout_plan_load_buffer(const char *yaml, size_t len,
                                          const char *name, rollout_plan **out,
                                          rollout_error *err);
@@ -835,6 +841,8 @@ typedef struct rollout_calendar_event {
     const char *audience;
     const char *message;
     uint32_t owners;          /* role bits: owners or approvers */
+    int64_t due;              /* ROLLOUT_CAL_STEP: when it fell due before a change
+                                 window or freeze moved it (== at when not moved) */
 } rollout_calendar_event;
 
 #define ROLLOUT_MAX_CALENDAR (ROLLOUT_MAX_STEPS + ROLLOUT_MAX_GATES + 64 + 2)

@@ -160,6 +160,33 @@ static void buf_reset(rp_buf *b)
         b->data[0] = '\0';
 }
 
+/* A step a change window or freeze moved from its plain due time. */
+static bool moved(const rollout_calendar_event *e)
+{
+    return e->kind == ROLLOUT_CAL_STEP && e->at != RP_NEVER && e->due != e->at;
+}
+
+/* Why it moved: due inside a freeze, or outside every window. */
+static bool moved_by_freeze(const rollout_plan *p, const rollout_calendar_event *e)
+{
+    for (int i = 0; i < p->n_freezes; i++)
+        if (p->freezes[i].from <= e->due && e->due < p->freezes[i].to)
+            return true;
+    return false;
+}
+
+static const char *moved_by(const rollout_plan *p, const rollout_calendar_event *e)
+{
+    return moved_by_freeze(p, e) ? "a freeze" : "the change windows";
+}
+
+static void put_moved(rp_buf *b, const render *r, const rollout_calendar_event *e)
+{
+    char tmp[48];
+    rp_format_time(e->due, tmp, sizeof tmp);
+    rp_buf_printf(b, "; due %s, moved by %s", tmp, moved_by(r->p, e));
+}
+
 /* One line of what an event is. The table has columns for the phase, weight
  * and cohort, so its form (brief) leaves them out of a step's line. */
 static void put_what(rp_buf *b, const render *r, const rollout_calendar_event *e, bool brief)
@@ -178,6 +205,8 @@ static void put_what(rp_buf *b, const render *r, const rollout_calendar_event *e
             rp_buf_printf(b, "%s: %s to %s (step %d/%d, by %s)", ph->id,
                           p->cohorts[e->cohort].id, w, e->step + 1, ph->n_steps,
                           unit_name(st->unit));
+        if (moved(e))
+            put_moved(b, r, e);
         break;
     }
     case ROLLOUT_CAL_GATE: {
@@ -277,7 +306,7 @@ static void render_table(render *r)
                                            "WEIGHT",     "AUDIENCE", "WHO"};
     for (int c = 0; c < COLS; c++)
         rp_buf_puts(&cells[c], head[c]);
-    bool any_projected = false, any_cancelled = false;
+    bool any_projected = false, any_cancelled = false, any_moved = false;
     for (size_t i = 0; i < r->n; i++) {
         const rollout_calendar_event *e = &r->ev[i];
         rp_buf *row = &cells[(i + 1) * COLS];
@@ -294,6 +323,10 @@ static void render_table(render *r)
         if (cancelled(r, e)) {
             rp_buf_puts(&row[1], " x");
             any_cancelled = true;
+        }
+        if (moved(e)) {
+            rp_buf_puts(&row[1], " >");
+            any_moved = true;
         }
         rp_buf_puts(&row[2], e->phase >= 0 ? p->phases[e->phase].id : "-");
         put_what(&row[3], r, e, true);
@@ -381,6 +414,9 @@ static void render_table(render *r)
         rp_buf_puts(b, "\n* projected: assumes every gate still open gets its GO on time\n");
     if (any_cancelled)
         rp_buf_puts(b, "x will not happen: the rollout was rolled back before it\n");
+    if (any_moved)
+        rp_buf_puts(b, "> moved: due earlier, it waits for a change window or the end of a "
+                       "freeze\n");
     /* a cell that ran out of memory is missing text: the render failed */
     for (size_t i = 0; i < rows * COLS; i++) {
         if (cells[i].failed)
@@ -445,6 +481,11 @@ static void render_json(render *r)
             rp_buf_printf(b, ", \"weight\": \"%s\", \"weight_units\": %u, \"percent\": %s",
                           tmp, e->weight, pct);
             rp_buf_printf(b, ", \"unit\": \"%s\"", unit_name(p->steps[global_step(p, e)].unit));
+            if (moved(e)) {
+                rp_format_time(e->due, tmp, sizeof tmp);
+                rp_buf_printf(b, ", \"due\": \"%s\", \"moved_by\": \"%s\"", tmp,
+                              moved_by_freeze(p, e) ? "freeze" : "window");
+            }
         }
         if (e->gate >= 0) {
             const rp_gate *g = &p->gates[e->gate];
@@ -620,6 +661,11 @@ static void ics_description(rp_buf *d, const render *r, const rollout_calendar_e
     }
     format_offset(e->at, r->start, w, sizeof w);
     rp_buf_printf(d, "\nScheduled at %s.", w);
+    if (moved(e)) {
+        char due[48];
+        rp_format_time(e->due, due, sizeof due);
+        rp_buf_printf(d, "\nMoved: due %s; it waited for %s.", due, moved_by(p, e));
+    }
     if (e->projected)
         rp_buf_puts(d, "\nProjected: assumes every gate before it gets its GO on time.");
     if (cancelled(r, e))
@@ -756,10 +802,20 @@ enum {
     MAX_LABEL_ROWS = 4
 };
 
+/* The time axis, with an optional break: [t0, b0] is drawn to scale on
+ * [left, bx0], (b0, b1) squeezed into the gap [bx0, bx1], and [b1, t1] to
+ * scale on [bx1, right]. No break: b0 == b1 == t1. */
 typedef struct chart {
     int64_t t0, t1;
     double left, right, top, bottom;
+    int64_t b0, b1;
+    double bx0, bx1;
 } chart;
+
+static double lerp(int64_t t, int64_t t0, int64_t t1, double x0, double x1)
+{
+    return t1 > t0 ? x0 + (double)(t - t0) * (x1 - x0) / (double)(t1 - t0) : x0;
+}
 
 static double cx(const chart *c, int64_t t)
 {
@@ -767,7 +823,36 @@ static double cx(const chart *c, int64_t t)
         return c->left;
     if (t >= c->t1)
         return c->right;
-    return c->left + (double)(t - c->t0) * (c->right - c->left) / (double)(c->t1 - c->t0);
+    if (c->b1 <= c->b0)
+        return lerp(t, c->t0, c->t1, c->left, c->right);
+    if (t <= c->b0)
+        return lerp(t, c->t0, c->b0, c->left, c->bx0);
+    if (t < c->b1)
+        return lerp(t, c->b0, c->b1, c->bx0, c->bx1);
+    return lerp(t, c->b1, c->t1, c->bx1, c->right);
+}
+
+/* A cohort's vertical offset in pixels: the lanes that keep equal weights
+ * apart, centred on the true value and never more than 10 px from it. */
+static double lane(int nc, int co)
+{
+    double gap = nc > 1 && 20.0 / (nc - 1) < 3.5 ? 20.0 / (nc - 1) : 3.5;
+    return ((double)co - (nc - 1) / 2.0) * gap;
+}
+
+/* The next step of the same cohort after event i, or NULL. */
+static const rollout_calendar_event *next_step(const render *r, size_t i)
+{
+    for (size_t k = i + 1; k < r->n; k++)
+        if (r->ev[k].kind == ROLLOUT_CAL_STEP && r->ev[k].cohort == r->ev[i].cohort &&
+            r->ev[k].at != RP_NEVER)
+            return &r->ev[k];
+    return NULL;
+}
+
+static bool in_break(const chart *c, int64_t t)
+{
+    return c->b1 > c->b0 && t > c->b0 && t < c->b1;
 }
 
 static double cy(const chart *c, uint32_t w)
@@ -824,13 +909,12 @@ static void shade_closed(rp_buf *b, const rollout_plan *p, const chart *c)
     size_t n = 0;
     for (int i = 0; i < p->n_windows; i++) {
         const rp_window *w = &p->windows[i];
-        int64_t first = (c->t0 + w->utc_offset) / 86400 - 1;
+        int64_t first = rp_window_day(w, c->t0) - 1;
         for (int64_t d = first; d < first + days; d++) {
             int64_t wd = (d + 3) % 7; /* 1970-01-01 was a Thursday; Monday is 0 */
             if (!(w->days & (1u << (wd < 0 ? wd + 7 : wd))))
                 continue;
-            open[n].from = d * 86400 + w->from - w->utc_offset;
-            open[n].to = d * 86400 + w->to - w->utc_offset;
+            rp_window_bounds(w, d, &open[n].from, &open[n].to);
             n++;
         }
     }
@@ -853,11 +937,11 @@ static void render_svg(render *r)
     rp_buf *b = r->b;
     char tmp[64], when[48];
 
-    /* The time axis covers the ramp: from the start to the bake (or the
-     * last step or gate). A week-long bake drawn to scale would squeeze the
-     * first day's steps into a sliver, so it gets a band at the right edge
-     * that names its end instead. */
-    chart c = {r->start, r->start, PLOT_L, SVG_W - PLOT_R, 0, 0};
+    /* The time axis covers the ramp, from the start to the bake (or the
+     * last step or gate), and then the completion. A week-long bake drawn
+     * to scale would squeeze the first day's steps into a sliver, so the
+     * axis breaks after the ramp and resumes for the day the bake ends. */
+    chart c = {r->start, r->start, PLOT_L, SVG_W - PLOT_R, 0, 0, 0, 0, 0, 0};
     bool waits = false;
     int64_t bake_at = RP_NEVER, done_at = RP_NEVER;
     for (size_t i = 0; i < r->n; i++) {
@@ -885,6 +969,21 @@ static void render_svg(render *r)
         c.t1 = c.t0 + 86400;
     int64_t room = (c.t1 - c.t0) / 7;
     c.t1 += room > 43200 ? room : 43200; /* room for the bake band and the last labels */
+    c.b0 = c.b1 = c.t1;
+    c.bx0 = c.bx1 = c.right;
+    if (done_at != RP_NEVER && done_at > c.t1) {
+        if (done_at - 86400 > c.t1 + 86400) {
+            /* the last day of the bake, to scale, after a break */
+            c.b0 = c.t1;
+            c.b1 = done_at - 86400;
+            c.t1 = done_at + 43200;
+            c.bx1 = c.right - 150;
+            c.bx0 = c.bx1 - 30;
+        } else {
+            c.t1 = done_at + 43200;
+            c.b0 = c.b1 = c.t1;
+        }
+    }
 
     /* Gate labels sit above the plot in as few rows as keep them apart. */
     double row_end[MAX_LABEL_ROWS];
@@ -964,6 +1063,7 @@ static void render_svg(render *r)
     }
 
     /* the bake as a shaded band that says when it ends */
+    rp_buf bake_text = {0};
     if (bake_at != RP_NEVER) {
         double x0 = cx(&c, bake_at), x1 = cx(&c, done_at);
         rp_format_duration(p->bake.duration, tmp, sizeof tmp);
@@ -971,14 +1071,16 @@ static void render_svg(render *r)
         rp_buf_printf(b,
                       "<rect class=\"bake\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
                       "height=\"%.1f\" fill=\"#e8f5e9\"><title>bake %s, complete %s UTC"
-                      "</title></rect>\n"
+                      "</title></rect>\n",
+                      x0, c.top, x1 - x0, c.bottom - c.top, tmp, when);
+        /* its labels go on top of the axis break, drawn later */
+        rp_buf_printf(&bake_text,
                       "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"#2e7d32\" "
                       "text-anchor=\"end\">bake %s%s</text>\n",
-                      x0, c.top, x1 - x0, c.bottom - c.top, tmp, when, x1 - 6, c.bottom - 24, tmp,
-                      done_at > c.t1 ? " \xe2\x86\x92" : "");
+                      x1 - 6, c.bottom - 24, tmp, done_at > c.t1 ? " \xe2\x86\x92" : "");
         if (done_at != RP_NEVER) {
             civil_short(done_at, when, sizeof when);
-            rp_buf_printf(b,
+            rp_buf_printf(&bake_text,
                           "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"#2e7d32\" "
                           "text-anchor=\"end\">complete %s UTC</text>\n",
                           x1 - 6, c.bottom - 10, when);
@@ -1010,7 +1112,7 @@ static void render_svg(render *r)
                                        : span_days / 20; /* about 20 ticks, however long */
     for (int64_t d = 0; r->start + d * 86400 <= c.t1; d += every) {
         int64_t t = r->start + d * 86400;
-        if (t < c.t0)
+        if (t < c.t0 || in_break(&c, t))
             continue;
         double x = cx(&c, t);
         int64_t y;
@@ -1057,32 +1159,51 @@ static void render_svg(render *r)
         rp_buf_puts(b, "</text></g>\n");
     }
 
-    /* One step line per cohort. Wider lines first, so where cohorts share a
-     * weight the lines nest instead of hiding each other. */
+    /* One step line per cohort, each a few pixels off the next, so where
+     * cohorts share a weight (all at 100 % in the end) the lines run side by
+     * side instead of hiding each other. */
     int nc = p->n_cohorts;
     for (int co = 0; co < nc; co++) {
         const char *colour = palette[co % (int)RP_COUNT(palette)];
-        double width = 2.0 + 2.5 * (double)(nc - 1 - co);
-        if (width > 9)
-            width = 9;
+        double dy = lane(nc, co);
         rp_buf_printf(b,
                       "<path class=\"series\" data-cohort=\"");
         xml_text(b, p->cohorts[co].id);
         rp_buf_printf(b,
-                      "\" fill=\"none\" stroke=\"%s\" stroke-width=\"%.1f\" "
-                      "stroke-linejoin=\"round\" stroke-opacity=\"0.9\" d=\"M%.1f %.1f",
-                      colour, width, cx(&c, c.t0), cy(&c, 0));
+                      "\" fill=\"none\" stroke=\"%s\" stroke-width=\"2.5\" "
+                      "stroke-linejoin=\"round\" d=\"M%.1f %.1f",
+                      colour, cx(&c, c.t0), cy(&c, 0) + dy);
         for (size_t i = 0; i < r->n; i++) {
             const rollout_calendar_event *e = &r->ev[i];
             if (e->kind != ROLLOUT_CAL_STEP || e->cohort != co || e->at == RP_NEVER ||
                 e->at > r->stop_at)
                 continue;
-            rp_buf_printf(b, " H%.1f V%.1f", cx(&c, e->at), cy(&c, e->weight));
+            rp_buf_printf(b, " H%.1f V%.1f", cx(&c, e->at), cy(&c, e->weight) + dy);
         }
         if (r->stop_at != RP_NEVER)
-            rp_buf_printf(b, " H%.1f V%.1f", cx(&c, r->stop_at), cy(&c, 0));
+            rp_buf_printf(b, " H%.1f V%.1f", cx(&c, r->stop_at), cy(&c, 0) + dy);
         rp_buf_printf(b, " H%.1f\"/>\n", c.right);
     }
+    /* the break in the time axis: the lines pause, two slashes on the axis */
+    if (c.b1 > c.b0) {
+        rp_buf_printf(b,
+                      "<g class=\"axis-break\"><title>time axis broken: %lld days of the bake "
+                      "left out</title>\n"
+                      "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+                      "fill=\"#ffffff\"/>\n",
+                      (long long)((c.b1 - c.b0) / 86400), c.bx0 + 6, c.top - 6,
+                      c.bx1 - c.bx0 - 12, c.bottom - c.top + 12);
+        for (int k = 0; k < 2; k++)
+            rp_buf_printf(b,
+                          "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+                          "stroke=\"#555\" stroke-width=\"1.5\"/>\n",
+                          c.bx0 + 2 + 14 * k, c.bottom + 7, c.bx0 + 12 + 14 * k, c.bottom - 7);
+        rp_buf_puts(b, "</g>\n");
+    }
+    if (bake_text.len)
+        rp_buf_putn(b, bake_text.data, bake_text.len);
+    b->failed |= bake_text.failed;
+    rp_buf_free(&bake_text);
     /* the rollback or halt cuts every series to 0 */
     if (r->stop_at != RP_NEVER) {
         double x = cx(&c, r->stop_at);
@@ -1100,22 +1221,43 @@ static void render_svg(render *r)
         if (e->kind != ROLLOUT_CAL_STEP || e->at == RP_NEVER || e->at > r->stop_at)
             continue;
         const char *colour = palette[e->cohort % (int)RP_COUNT(palette)];
-        double x = cx(&c, e->at), y = cy(&c, e->weight);
+        double x = cx(&c, e->at), y = cy(&c, e->weight) + lane(nc, e->cohort);
         char w[16];
         rp_format_weight(e->weight, w, sizeof w);
         format_when(e->at, when, sizeof when);
         format_offset(e->at, r->start, tmp, sizeof tmp);
+        /* a step a window or freeze held back: a dotted lead from its due time */
+        if (moved(e) && e->due >= c.t0)
+            rp_buf_printf(b,
+                          "<line class=\"moved\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
+                          "y2=\"%.1f\" stroke=\"%s\" stroke-width=\"1.5\" "
+                          "stroke-dasharray=\"2 3\"/>\n",
+                          cx(&c, e->due), y, x, y, colour);
         /* hollow: a projection, not a time the state has confirmed */
         rp_buf_printf(b,
                       "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\" stroke=\"%s\" "
                       "stroke-width=\"1.5\"><title>",
                       x, y, e->projected ? "#ffffff" : colour, colour);
         xml_text(b, p->cohorts[e->cohort].id);
-        rp_buf_printf(b, " %s at %s UTC (%s)%s</title></circle>\n", w, when, tmp,
+        rp_buf_printf(b, " %s at %s UTC (%s)%s", w, when, tmp,
                       e->projected ? ", projected" : "");
+        if (moved(e)) {
+            rp_buf what = {0};
+            put_moved(&what, r, e);
+            xml_text(b, what.data ? what.data : "");
+            b->failed |= what.failed;
+            rp_buf_free(&what);
+        }
+        rp_buf_puts(b, "</title></circle>\n");
+        /* above the line, right of the point; below it when the cohort's
+         * next step rises within the label's width (its riser would cross
+         * the label) or when there is no room above */
+        const rollout_calendar_event *nx = next_step(r, i);
+        bool crowded = nx && nx->weight > e->weight && cx(&c, nx->at) - x < label_width(w) + 8;
         rp_buf_printf(b,
-                      "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" fill=\"%s\">%s</text>\n",
-                      x + 4, y > c.top + 12 ? y - 5 : y + 13, colour, w);
+                      "<text class=\"weight\" x=\"%.1f\" y=\"%.1f\" font-size=\"10\" "
+                      "fill=\"%s\">%s</text>\n",
+                      x + 4, y > c.top + 12 && !crowded ? y - 5 : y + 13, colour, w);
     }
     /* messages: small diamonds on the time axis */
     for (size_t i = 0; i < r->n; i++) {

@@ -363,10 +363,14 @@ static void dump_calendar_limits(rp_emitter *e, const rollout_plan *p)
             kv(e, "from", buf);
             snprintf(buf, sizeof buf, "%02d:%02d", w->to / 3600, w->to / 60 % 60);
             kv(e, "to", buf);
-            int32_t off = w->utc_offset < 0 ? -w->utc_offset : w->utc_offset;
-            snprintf(buf, sizeof buf, "%c%02d:%02d", w->utc_offset < 0 ? '-' : '+', off / 3600,
-                     off / 60 % 60);
-            kv(e, "utc_offset", buf);
+            if (w->zone) {
+                kv(e, "zone", w->zone->name);
+            } else {
+                int32_t off = w->utc_offset < 0 ? -w->utc_offset : w->utc_offset;
+                snprintf(buf, sizeof buf, "%c%02d:%02d", w->utc_offset < 0 ? '-' : '+',
+                         off / 3600, off / 60 % 60);
+                kv(e, "utc_offset", buf);
+            }
             rp_emit_map_end(e);
         }
         rp_emit_seq_end(e);
@@ -379,6 +383,8 @@ static void dump_calendar_limits(rp_emitter *e, const rollout_plan *p)
             kv_time(e, "from", p->freezes[i].from);
             kv_time(e, "to", p->freezes[i].to);
             kv(e, "reason", p->freezes[i].reason);
+            if (p->freezes[i].zone)
+                kv(e, "zone", p->freezes[i].zone->name);
             rp_emit_map_end(e);
         }
         rp_emit_seq_end(e);

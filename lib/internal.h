@@ -102,6 +102,9 @@ typedef struct rp_ctx {
      * NULL; targeting.c keeps its memo of rules and patterns there */
     rp_arena *scratch;
     struct rp_rule_memo *memo;
+    /* the plan file's directory ("" for the current one), which ids files
+     * are read relative to; NULL for a plan from a buffer */
+    const char *base_dir;
 } rp_ctx;
 
 /* Field paths: push returns a mark to pop back to. */

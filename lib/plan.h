@@ -126,18 +126,51 @@ typedef struct rp_smoke_test {
     const char *name;
 } rp_smoke_test;
 
+/* A POSIX TZ date rule (Mm.w.d, Jn or n) and its local time of day. */
+typedef struct rp_zone_rule {
+    char kind;               /* 'M', 'J' or 'N' */
+    int m, w, d, n;
+    int32_t time;            /* seconds after local midnight, may exceed a day */
+} rp_zone_rule;
+
+/* An IANA time zone read from tzdata at load (zone.c): off[i] is the UTC
+ * offset from at[i] on, off0 before at[0]; past the table the footer rule
+ * (when has_rule) decides. */
+typedef struct rp_zone {
+    const char *name;
+    int64_t *at;
+    int32_t *off;
+    size_t n;
+    int32_t off0;
+    bool has_rule, has_dst;
+    int32_t std_off, dst_off;
+    rp_zone_rule start, end;
+} rp_zone;
+
 /* Steps may only advance inside a window (when any are given) and never
  * inside a freeze. */
 typedef struct rp_window {
     uint8_t days;            /* bit 0 = Monday ... bit 6 = Sunday */
     int32_t from, to;        /* seconds after local midnight, from < to */
-    int32_t utc_offset;      /* seconds east of UTC */
+    int32_t utc_offset;      /* seconds east of UTC, when zone is NULL */
+    const rp_zone *zone;     /* or the time zone the day and times are in */
 } rp_window;
 
 typedef struct rp_freeze {
     int64_t from, to;        /* [from, to) */
     const char *reason;
+    const rp_zone *zone;     /* the zone local from/to were written in, or NULL */
 } rp_freeze;
+
+/* zone.c: the zone named by node n, read from tzdata (or shared with an
+ * earlier window or freeze); UTC offset at t; the UTC instant of a local
+ * time (a skipped local time: the end of the gap; a repeated one: its first
+ * occurrence); a window's local day at t and its open/close on a day. */
+int rp_zone_load(struct rp_ctx *c, const struct rp_node *n, const rp_zone **out);
+int32_t rp_zone_offset(const rp_zone *z, int64_t t);
+int64_t rp_zone_utc(const rp_zone *z, int64_t local);
+int64_t rp_window_day(const rp_window *w, int64_t t);
+void rp_window_bounds(const rp_window *w, int64_t day, int64_t *open, int64_t *close);
 
 typedef struct rp_bake {
     int64_t duration;        /* 0 = no bake */

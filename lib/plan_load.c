@@ -787,7 +787,7 @@ static bool parse_clock(const char *s, size_t len, int32_t *out)
 static int parse_windows(rp_ctx *c, const rp_node *n)
 {
     rollout_plan *p = c->plan;
-    static const char *const keys[] = {"days", "from", "to", "utc_offset", NULL};
+    static const char *const keys[] = {"days", "from", "to", "utc_offset", "zone", NULL};
     static const char *const days[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
     int rc = seq_capped(c, n, 1, 32, "windows");
     if (rc)
@@ -853,16 +853,44 @@ static int parse_windows(rp_ctx *c, const rp_node *n)
             w->utc_offset = v->str[0] == '-' ? -off : off;
             rp_path_pop(c, m2);
         }
+        if ((v = rp_map_get(item, "zone"))) {
+            m2 = rp_path_key(c, "zone");
+            if (rp_map_get(item, "utc_offset"))
+                return rp_fail(c, v, ROLLOUT_ERR_VALUE,
+                               "give zone or utc_offset, not both (the zone knows its offsets)");
+            if ((rc = rp_zone_load(c, v, &w->zone)))
+                return rc;
+            rp_path_pop(c, m2);
+        }
         p->n_windows++;
         rp_path_pop(c, mark);
     }
     return ROLLOUT_OK;
 }
 
+/* A freeze bound: an absolute time, or with a zone a local time written
+ * without an offset (2026-12-20T00:00:00), read in that zone. */
+static int freeze_time(rp_ctx *c, const rp_node *v, const rp_zone *zone, int64_t *out)
+{
+    if (!zone || v->kind != RP_SCALAR || v->len != 19)
+        return rp_time(c, v, out);
+    char tmp[21];
+    memcpy(tmp, v->str, 19);
+    memcpy(tmp + 19, "Z", 2);
+    int64_t local;
+    if (!rp_parse_time(tmp, 20, &local))
+        return rp_time(c, v, out); /* its message */
+    *out = rp_zone_utc(zone, local);
+    if (!RP_TIME_OK(*out))
+        return rp_fail(c, v, ROLLOUT_ERR_RANGE,
+                       "\"%s\" is outside 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z", v->str);
+    return ROLLOUT_OK;
+}
+
 static int parse_freezes(rp_ctx *c, const rp_node *n)
 {
     rollout_plan *p = c->plan;
-    static const char *const keys[] = {"from", "to", "reason", NULL};
+    static const char *const keys[] = {"from", "to", "reason", "zone", NULL};
     int rc = seq_capped(c, n, 1, 64, "freezes");
     if (rc)
         return rc;
@@ -875,13 +903,19 @@ static int parse_freezes(rp_ctx *c, const rp_node *n)
         rp_freeze *f = &p->freezes[i];
         if ((rc = rp_map_check(c, item, keys)))
             return rc;
+        if ((v = rp_map_get(item, "zone"))) {
+            size_t m2 = rp_path_key(c, "zone");
+            if ((rc = rp_zone_load(c, v, &f->zone)))
+                return rc;
+            rp_path_pop(c, m2);
+        }
         const char *names[2] = {"from", "to"};
         int64_t *dst[2] = {&f->from, &f->to};
         for (int k = 0; k < 2; k++) {
             if ((rc = rp_map_require(c, item, names[k], &v)))
                 return rc;
             size_t m2 = rp_path_key(c, names[k]);
-            if ((rc = rp_time(c, v, dst[k])))
+            if ((rc = freeze_time(c, v, f->zone, dst[k])))
                 return rc;
             rp_path_pop(c, m2);
         }
@@ -1013,8 +1047,17 @@ int rollout_plan_load_buffer(const char *yaml, size_t len, const char *name, rol
     return rp_plan_load_keyed(yaml, len, name, NULL, out, err);
 }
 
+static int plan_load(const char *yaml, size_t len, const char *name, const char *base_dir,
+                     const uint64_t *table_key, rollout_plan **out, rollout_error *err);
+
 int rp_plan_load_keyed(const char *yaml, size_t len, const char *name,
                        const uint64_t *table_key, rollout_plan **out, rollout_error *err)
+{
+    return plan_load(yaml, len, name, NULL, table_key, out, err);
+}
+
+static int plan_load(const char *yaml, size_t len, const char *name, const char *base_dir,
+                     const uint64_t *table_key, rollout_plan **out, rollout_error *err)
 {
     if (!out)
         return rp_error_set(err, ROLLOUT_ERR_ARG, NULL, 0, 0, NULL, "out must not be NULL");
@@ -1049,7 +1092,7 @@ int rp_plan_load_keyed(const char *yaml, size_t len, const char *name,
                           "the plan is empty (a plan starts with \"format: 1\")");
     if (!rc) {
         rp_ctx c = {.arena = &p->arena, .err = err, .file = p->name, .plan = p,
-                    .scratch = &scratch};
+                    .scratch = &scratch, .base_dir = base_dir};
         rc = parse_document(&c, root);
         if (!rc)
             rc = rp_plan_fingerprint_compute(p);
@@ -1078,7 +1121,18 @@ int rollout_plan_load_file(const char *path, rollout_plan **out, rollout_error *
     int rc = rp_read_file(path, ROLLOUT_MAX_PLAN_BYTES, "plan", &buf, &len, err);
     if (rc)
         return rc;
-    rc = rollout_plan_load_buffer(buf, len, path, out, err);
+    /* ids files are read relative to the plan's directory */
+    const char *slash = strrchr(path, '/');
+    size_t dlen = slash ? (size_t)(slash - path) + 1 : 0;
+    char *dir = malloc(dlen + 1);
+    if (!dir) {
+        free(buf);
+        return rp_error_set(err, ROLLOUT_ERR_NOMEM, path, 0, 0, NULL, "out of memory");
+    }
+    memcpy(dir, path, dlen);
+    dir[dlen] = '\0';
+    rc = plan_load(buf, len, path, dir, NULL, out, err);
+    free(dir);
     free(buf);
     return rc;
 }

@@ -66,26 +66,21 @@ static int weekday(int64_t day)
     return (int)(w < 0 ? w + 7 : w);
 }
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
 /* The earliest moment >= t inside window w. */
 static int64_t window_next(const rp_window *w, int64_t t)
 {
     /* no plan reaches this far; it keeps the day arithmetic from overflowing */
     if (t > INT64_MAX / 2)
         return RP_NEVER;
-    int64_t day = floor_div(t + w->utc_offset, 86400);
-    for (int k = 0; k <= 7; k++) {
-        int64_t d = day + k;
+    /* from the local day before: in a zone, a repeated hour can put t
+     * before the close of what its local date calls yesterday */
+    int64_t day = rp_window_day(w, t);
+    for (int k = -1; k <= 8; k++) {
+        int64_t d = day + k, open, close;
         if (!(w->days & (1u << weekday(d))))
             continue;
-        int64_t open = d * 86400 + w->from - w->utc_offset;
-        int64_t close = d * 86400 + w->to - w->utc_offset;
-        if (t < close)
+        rp_window_bounds(w, d, &open, &close);
+        if (t < close && open < close)
             return t > open ? t : open;
     }
     return RP_NEVER; /* unreachable: every window has a day */
@@ -151,9 +146,10 @@ static int64_t gate_release(const rollout_state *s, int g, int64_t due, bool ass
     return go > due ? go : due;
 }
 
-/* When step i happens, given when step i-1 happened (ignored for i == 0). */
-static int64_t step_time(const rollout_plan *p, const rollout_state *s, int i, int64_t prev,
-                         bool assume_go)
+/* When step i falls due on the plain schedule, given when step i-1
+ * happened (ignored for i == 0); step_time moves it into a window. */
+static int64_t step_due(const rollout_plan *p, const rollout_state *s, int i, int64_t prev,
+                        bool assume_go)
 {
     const rp_step *st = &p->steps[i];
     int64_t t;
@@ -169,7 +165,14 @@ static int64_t step_time(const rollout_plan *p, const rollout_state *s, int i, i
             t = advance(s, prev, st->at - pr->at);
         }
     }
-    return allowed_at(p, t);
+    return t;
+}
+
+/* When step i happens, given when step i-1 happened (ignored for i == 0). */
+static int64_t step_time(const rollout_plan *p, const rollout_state *s, int i, int64_t prev,
+                         bool assume_go)
+{
+    return allowed_at(p, step_due(p, s, i, prev, assume_go));
 }
 
 const rp_cohort_step *rp_schedule_step(const rollout_plan *p, const rollout_state *s,
@@ -389,7 +392,7 @@ static rollout_calendar_event *cal_add(cal *c, int64_t at, int kind)
         return NULL;
     rollout_calendar_event *e = &c->ev[i];
     memset(e, 0, sizeof *e);
-    e->at = at;
+    e->at = e->due = at;
     e->kind = kind;
     e->phase = e->step = e->gate = e->cohort = -1;
     return e;
@@ -449,7 +452,7 @@ int rollout_calendar(const rollout_plan *p, const rollout_state *s, rollout_cale
     cal_messages(&c, p, start_of(p, s), false, RP_COMM_ROLLOUT_START, -1, 0, -1);
     for (int i = 0; i < p->n_steps; i++) {
         const rp_step *st = &p->steps[i];
-        int64_t t = step_time(p, s, i, prev, true);
+        int64_t plain = step_due(p, s, i, prev, true), t = allowed_at(p, plain);
         if (i > 0 && p->steps[i - 1].gate >= 0 && !(s && s->gate_go_at[p->steps[i - 1].gate]))
             projected = true;
         rollout_calendar_event *e = cal_add(&c, t, ROLLOUT_CAL_STEP);
@@ -460,6 +463,7 @@ int rollout_calendar(const rollout_plan *p, const rollout_state *s, rollout_cale
             e->weight = st->weight;
             e->projected = projected;
             e->title = p->phases[st->phase].id;
+            e->due = plain;
         }
         if (st->index == 0)
             cal_messages(&c, p, t, projected, RP_COMM_PHASE_START, st->phase, 0, -1);

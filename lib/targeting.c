@@ -4,6 +4,7 @@
  * Grammar (docs/plan-format.md): a rule is a mapping with exactly one of
  *   everyone: true
  *   org_in: [ids]            user_in: [ids]
+ *   orgs_file: PATH          users_file: PATH   (one id a line, beside the plan)
  *   attr: NAME  plus one of  equals: VALUE | in: [values] | matches: PATTERN
  *   not: RULE                any: [RULES]      all: [RULES]
  *
@@ -27,10 +28,11 @@
 
 static const char *const rule_keys[] = {"everyone", "org_in", "user_in", "attr", "equals",
                                         "in",       "matches", "not",    "any",  "all",
-                                        NULL};
+                                        "orgs_file", "users_file", NULL};
 /* The keys that say what kind of rule a mapping is. */
 static const char *const kind_keys[] = {"everyone", "org_in", "user_in", "attr",
-                                        "not",      "any",    "all"};
+                                        "not",      "any",    "all",     "orgs_file",
+                                        "users_file"};
 /* The tests that go with attr. */
 static const char *const attr_keys[] = {"equals", "in", "matches"};
 
@@ -174,6 +176,34 @@ static long idset_insert(rp_idset *set, size_t k)
     return -1;
 }
 
+/* Room for count items in set (and its hash table when it is long), or an
+ * error at node n when the plan's id cap would be passed. */
+static int idset_reserve(rp_ctx *c, const rp_node *n, rp_idset *set, size_t count)
+{
+    rollout_plan *p = c->plan;
+    if (count > ROLLOUT_MAX_IDS - p->n_ids)
+        return rp_fail(c, n, ROLLOUT_ERR_LIMIT,
+                       "%zu more ids make %zu in the plan's cohort lists; the limit is %u",
+                       count, p->n_ids + count, (unsigned)ROLLOUT_MAX_IDS);
+    p->n_ids += count;
+    set->n = count;
+    set->items = rp_alloc_array(c->arena, count, sizeof *set->items);
+    if (!set->items)
+        return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
+    if (count > RP_IDSET_LINEAR_MAX) {
+        /* at most half full: a miss (most requests) ends after ~2 probes */
+        size_t cap = 16;
+        while (cap < 2 * count)
+            cap *= 2;
+        set->table = rp_alloc_array(c->arena, cap, sizeof *set->table);
+        if (!set->table)
+            return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
+        set->mask = (uint32_t)(cap - 1);
+        set->key = p->table_key | 1;
+    }
+    return ROLLOUT_OK;
+}
+
 /* what: "id" or "value" for messages; ids may not be empty (an empty id is
  * how a context says the unit is absent), attribute values may. */
 static int parse_list(rp_ctx *c, const rp_node *n, rp_idset *set, const char *what)
@@ -186,26 +216,8 @@ static int parse_list(rp_ctx *c, const rp_node *n, rp_idset *set, const char *wh
                                                 "list at least one %s",
                        what);
     rollout_plan *p = c->plan;
-    if (n->n > ROLLOUT_MAX_IDS - p->n_ids)
-        return rp_fail(c, n, ROLLOUT_ERR_LIMIT,
-                       "%zu more ids make %zu in the plan's cohort lists; the limit is %u",
-                       n->n, p->n_ids + n->n, (unsigned)ROLLOUT_MAX_IDS);
-    p->n_ids += n->n;
-    set->n = n->n;
-    set->items = rp_alloc_array(c->arena, n->n, sizeof *set->items);
-    if (!set->items)
-        return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
-    if (n->n > RP_IDSET_LINEAR_MAX) {
-        /* at most half full: a miss (most requests) ends after ~2 probes */
-        size_t cap = 16;
-        while (cap < 2 * n->n)
-            cap *= 2;
-        set->table = rp_alloc_array(c->arena, cap, sizeof *set->table);
-        if (!set->table)
-            return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
-        set->mask = (uint32_t)(cap - 1);
-        set->key = p->table_key | 1;
-    }
+    if ((rc = idset_reserve(c, n, set, n->n)))
+        return rc;
     bool is_id = strcmp(what, "id") == 0;
     for (size_t i = 0; i < n->n; i++) {
         const rp_node *item = n->items[i];
@@ -228,6 +240,136 @@ static int parse_list(rp_ctx *c, const rp_node *n, rp_idset *set, const char *wh
         rp_path_pop(c, mark);
     }
     return ROLLOUT_OK;
+}
+
+/* Length of the well-formed UTF-8 sequence at s (of at most n bytes) that
+ * is not a control character, or 0. */
+static size_t text_char(const unsigned char *s, size_t n)
+{
+    unsigned char b = s[0];
+    if (b < 0x80)
+        return b >= 0x20 && b != 0x7f;
+    size_t len = b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3
+                                         : b >= 0xf0 && b <= 0xf4 ? 4 : 0;
+    if (!len || len > n)
+        return 0;
+    for (size_t k = 1; k < len; k++)
+        if ((s[k] & 0xc0) != 0x80)
+            return 0;
+    if ((b == 0xe0 && s[1] < 0xa0) || (b == 0xed && s[1] > 0x9f) || (b == 0xf0 && s[1] < 0x90) ||
+        (b == 0xf4 && s[1] > 0x8f) || (b == 0xc2 && s[1] < 0xa0))
+        return 0; /* overlong, surrogate, past U+10FFFF, C1 control */
+    return len;
+}
+
+/* An ids file (orgs_file:, users_file:): one id a line, read relative to the
+ * plan file's directory; blank lines are skipped, a CRLF's CR dropped. The
+ * ids join the plan like a written list (the dump writes them inline, so
+ * the fingerprint covers them). Errors point at the plan key and name the
+ * file's line. */
+static int parse_id_file(rp_ctx *c, const rp_node *v, rp_idset *set)
+{
+    int rc = rp_expect(c, v, RP_SCALAR);
+    if (rc)
+        return rc;
+    if (!c->base_dir)
+        return rp_fail(c, v, ROLLOUT_ERR_VALUE,
+                       "an ids file needs a plan loaded from a file (its path is relative to "
+                       "the plan's directory); this plan came from a buffer, so list the ids "
+                       "inline or load the plan with rollout_plan_load_file");
+    bool dotdot = false;
+    for (size_t i = 0; i < v->len; i++)
+        if ((i == 0 || v->str[i - 1] == '/') && v->str[i] == '.' && i + 1 < v->len &&
+            v->str[i + 1] == '.' && (i + 2 == v->len || v->str[i + 2] == '/'))
+            dotdot = true;
+    if (v->len == 0 || v->str[0] == '/' || dotdot || strlen(v->str) != v->len)
+        return rp_fail(c, v, ROLLOUT_ERR_VALUE,
+                       "\"%s\" is not a path inside the plan's directory (write a relative "
+                       "path without \"..\", such as ids/pilot-orgs.txt)",
+                       v->str);
+    size_t blen = strlen(c->base_dir);
+    char *path = malloc(blen + v->len + 1);
+    if (!path)
+        return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
+    memcpy(path, c->base_dir, blen);
+    memcpy(path + blen, v->str, v->len + 1);
+    char *buf;
+    size_t len;
+    rollout_error e = {0};
+    rc = rp_read_file(path, ROLLOUT_MAX_IDS_FILE_BYTES, "ids file", &buf, &len, &e);
+    free(path);
+    if (rc == ROLLOUT_ERR_NOMEM)
+        return rp_fail(c, NULL, rc, "out of memory");
+    if (rc)
+        return rp_fail(c, v, rc, "%s", e.message);
+
+    /* count the ids first, so the set is sized (and the cap checked) once */
+    size_t count = 0;
+    for (size_t i = 0; i < len;) {
+        const char *nl = memchr(buf + i, '\n', len - i);
+        size_t end = nl ? (size_t)(nl - buf) : len, l = end - i;
+        if (l && buf[end - 1] == '\r')
+            l--;
+        count += l > 0;
+        i = end + 1;
+    }
+    if (count == 0) {
+        free(buf);
+        return rp_fail(c, v, ROLLOUT_ERR_VALUE,
+                       "the ids file \"%s\" holds no id, so it matches nothing", v->str);
+    }
+    if ((rc = idset_reserve(c, v, set, count))) {
+        free(buf);
+        return rc;
+    }
+    rollout_plan *p = c->plan;
+    uint32_t *lines = malloc(count * sizeof *lines);
+    if (!lines) {
+        free(buf);
+        return rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
+    }
+    size_t k = 0;
+    uint32_t line = 0;
+    for (size_t i = 0; i < len && rc == ROLLOUT_OK;) {
+        const char *nl = memchr(buf + i, '\n', len - i);
+        size_t end = nl ? (size_t)(nl - buf) : len, l = end - i;
+        const char *s = buf + i;
+        i = end + 1;
+        line++;
+        if (l && s[l - 1] == '\r')
+            l--;
+        if (!l)
+            continue;
+        for (size_t j = 0, cl; j < l; j += cl)
+            if (!(cl = text_char((const unsigned char *)s + j, l - j))) {
+                rc = rp_fail(c, v, ROLLOUT_ERR_ENCODING,
+                             "%s:%u:%zu: byte 0x%02X is a control character or not UTF-8 "
+                             "(ids files are UTF-8 text, one id a line)",
+                             v->str, line, j + 1, (unsigned char)s[j]);
+                break;
+            }
+        if (rc)
+            break;
+        rp_id *id = &set->items[k];
+        if (!(id->s = rp_strndup(c->arena, s, l))) {
+            rc = rp_fail(c, NULL, ROLLOUT_ERR_NOMEM, "out of memory");
+            break;
+        }
+        id->len = (uint32_t)l;
+        id->index = (uint32_t)k;
+        id->hash = rp_hash_id(p->seed, id->s, id->len);
+        set->len_bits |= UINT64_C(1) << (id->len & 63);
+        lines[k] = line;
+        long dup = idset_insert(set, k);
+        if (dup >= 0)
+            rc = rp_fail(c, v, ROLLOUT_ERR_DUPLICATE,
+                         "%s:%u: id \"%s\" is listed twice (first at line %u)", v->str, line,
+                         id->s, lines[dup]);
+        k++;
+    }
+    free(lines);
+    free(buf);
+    return rc;
 }
 
 /* ---- patterns ------------------------------------------------------------ */
@@ -794,6 +936,12 @@ static int parse_rule_node(rp_ctx *c, const rp_node *n, struct rp_rule **out)
     case 2: /* user_in */
         r->kind = kind == 1 ? RP_RULE_ORG_IN : RP_RULE_USER_IN;
         if ((rc = parse_list(c, v, &r->set, "id")))
+            return rc;
+        break;
+    case 7: /* orgs_file */
+    case 8: /* users_file */
+        r->kind = kind == 7 ? RP_RULE_ORG_IN : RP_RULE_USER_IN;
+        if ((rc = parse_id_file(c, v, &r->set)))
             return rc;
         break;
     case 3: { /* attr */

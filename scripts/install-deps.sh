@@ -9,6 +9,8 @@ packages=(
   # clang + compiler-rt: libFuzzer and the sanitizers; llvm: llvm-symbolizer,
   # so fuzzer and sanitizer reports name functions and lines
   clang lld libclang-rt-14-dev valgrind llvm
+  # tzdata: plans name IANA zones for change windows (docs/scheduling.md)
+  tzdata
   python3 python3-dev python3-pytest python3-setuptools python3-pip python3-wheel python3-mypy
   luajit2 libluajit2-5.1-dev lua5.4 liblua5.4-dev lua-busted
   nginx libnginx-mod-http-lua wrk curl

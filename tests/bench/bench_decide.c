@@ -17,6 +17,10 @@
  *           boundary is outside the DFA's subset)
  *   seed    rollout_decide on the seed plan at GA, all gates passed: three
  *           cohorts tried, an eight-step schedule walked (for context)
+ *   pilot   the same for a pilot org (acme-corp, globex) with the id as its
+ *           user: the internal cohort's rules run first (no email or role:
+ *           both miss), then the org is looked up on the pilot list and the
+ *           user bucketed, two ids hashed
  *   batch   rollout_decide_ids on the id-list plan, all 4096 ids per call:
  *           per id (for context; the state and schedule are worked out once)
  *   bseed   the same on the seed plan at GA: none of the ids is on the
@@ -34,16 +38,20 @@
  * and divide each by the operations of the run plus the warm-up: with
  * --runs 1, "ops per run" + 4096 (208 896 at the default --reps 50). The
  * ratios of those counts to case_raw's are the figures to compare with the
- * targets. --uuid uses 36-byte ids instead of 8-byte ones. Figures
+ * targets. --bytes 17 uses 17-byte ids, --bytes 36 (or --uuid) 36-byte
+ * UUIDs, instead of 8-byte ones. Figures
  * (RelWithDebInfo, GCC 12, x86-64), instructions per operation:
  *            raw idlist regex alts dfa groups pcre2 seed batch bseed prep pseed
  *   8 bytes   45   211   237  311 380   380   582  433   87    57  112    66
  *   36 bytes  74   285   271  345 428   428   639  467  157    90  194   123
- * By the clock the ratios differ, and move with the machine's load
- * (docs/performance.md): quiet, id-list 4.4x and 2.75x, the automata 9.3-9.5x
- * and 5.1x, PCRE2 12.5x and (busy) 8.3-8.7x.
+ * (docs/performance.md has the current figures, with the pilot case and
+ * 17-byte ids.) Timed, each case is measured in CPU time of this thread
+ * (CLOCK_THREAD_CPUTIME_ID; --wall for the wall clock), which a busy
+ * machine disturbs far less than the wall clock: a preempted thread's CPU
+ * clock stops. The load average is printed before and after the runs, so a
+ * figure always comes with how busy the machine was.
  */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#define _DEFAULT_SOURCE /* clock_gettime, getloadavg */
 
 #include "rollout.h"
 #include "bucket.h" /* xxhash.h, inlined */
@@ -58,16 +66,27 @@ enum { N_IDS = 4096, N_ORGS = 1000 };
 
 static char ids[N_IDS][48];
 static size_t id_len[N_IDS];
-static rollout_context ctx_org[N_IDS], ctx_email[N_IDS];
+static rollout_context ctx_org[N_IDS], ctx_email[N_IDS], ctx_pilot[N_IDS];
 static rollout_attr email[N_IDS];
 static char email_text[N_IDS][64];
 static volatile uint64_t sink;
 
+static clockid_t bench_clock = CLOCK_THREAD_CPUTIME_ID;
+
 static double now_ns(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(bench_clock, &ts);
     return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static void print_load(const char *when)
+{
+    double la[3];
+    if (getloadavg(la, 3) == 3)
+        printf("load average %s: %.2f %.2f %.2f\n", when, la[0], la[1], la[2]);
+    else
+        printf("load average %s: unknown\n", when);
 }
 
 /* noipa, not just noinline: case_regex and case_pcre2 have the same body,
@@ -166,17 +185,29 @@ NOINLINE static void case_pseed(const rollout_plan *p, const rollout_state *s, i
     prepared(p, s, now, reps);
 }
 
-NOINLINE static void case_seed(const rollout_plan *p, const rollout_state *s, int64_t now,
-                               int reps)
+static void seed_decide(const rollout_plan *p, const rollout_state *s, int64_t now,
+                        const rollout_context *ctx, int reps)
 {
     uint64_t acc = 0;
     rollout_decision d;
     for (int r = 0; r < reps; r++)
         for (int i = 0; i < N_IDS; i++) {
-            rollout_decide(p, s, now, &ctx_org[i], &d);
+            rollout_decide(p, s, now, &ctx[i], &d);
             acc += d.variant;
         }
     sink += acc;
+}
+
+NOINLINE static void case_seed(const rollout_plan *p, const rollout_state *s, int64_t now,
+                               int reps)
+{
+    seed_decide(p, s, now, ctx_org, reps);
+}
+
+NOINLINE static void case_pilot(const rollout_plan *p, const rollout_state *s, int64_t now,
+                                int reps)
+{
+    seed_decide(p, s, now, ctx_pilot, reps);
 }
 
 /* The seed plan started on time with every gate given GO when due. */
@@ -209,12 +240,13 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Org number i as an id: "org-0042", or a UUID-shaped 36-byte id (what
- * many services use for orgs), derived from i so runs are repeatable. */
-static size_t org_id(char *buf, size_t cap, int i, int uuid)
+/* Org number i as an id of `bytes` bytes: "org-0042" (8), "org-0000000000042"
+ * (17), or a UUID-shaped 36-byte id (what many services use for orgs),
+ * derived from i so runs are repeatable. */
+static size_t org_id(char *buf, size_t cap, int i, int bytes)
 {
-    if (!uuid)
-        return (size_t)snprintf(buf, cap, "org-%04d", i);
+    if (bytes != 36)
+        return (size_t)snprintf(buf, cap, "org-%0*d", bytes - 4, i);
     uint64_t a = (uint64_t)i * 0x9E3779B97F4A7C15u, b = a ^ (a >> 29) ^ 0xD6E8FEB86659FD93u;
     return (size_t)snprintf(buf, cap, "%08x-%04x-4%03x-a%03x-%012llx", (unsigned)(a >> 32),
                             (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xfff,
@@ -264,25 +296,31 @@ static bool buckets(const rollout_plan *p, int64_t now, const rollout_context *c
 
 int main(int argc, char **argv)
 {
-    int runs = 21, reps = 50, uuid = 0;
+    int runs = 21, reps = 50, uuid = 8;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--runs") && i + 1 < argc)
             runs = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
             reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--uuid"))
-            uuid = 1;
+            uuid = 36;
+        else if (!strcmp(argv[i], "--bytes") && i + 1 < argc)
+            uuid = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--wall"))
+            bench_clock = CLOCK_MONOTONIC;
         else {
-            printf("usage: bench_decide [--runs N] [--reps N] [--uuid]\n"
+            printf("usage: bench_decide [--runs N] [--reps N] [--bytes 8..40] [--uuid] [--wall]\n"
                    "Times raw XXH3 bucketing against rollout_decide (id-list and regex\n"
                    "cohorts) over %d ids; each run loops --reps times over them. Ids are\n"
-                   "org-NNNN (8 bytes), or with --uuid 36-byte UUIDs.\n",
+                   "org-NNNN (8 bytes), org- and --bytes - 4 digits, or with --uuid\n"
+                   "(--bytes 36) UUIDs. CPU time of the thread, or --wall clock time.\n",
                    N_IDS);
             return strcmp(argv[i], "--help") ? 2 : 0;
         }
     }
-    if (runs < 1 || runs > 1001 || reps < 1)
+    if (runs < 1 || runs > 1001 || reps < 1 || uuid < 8 || uuid > 40)
         return 2;
+    print_load("before");
 
     /* The org list: N_ORGS ids; requests come from orgs on it, so every
      * lookup is a hit followed by a bucket (the expensive path). */
@@ -334,6 +372,12 @@ int main(int argc, char **argv)
         ctx_email[i].user_len = id_len[i];
         ctx_email[i].attrs = &email[i];
         ctx_email[i].n_attrs = 1;
+        /* a pilot org, the id as its user (the pilot buckets by user) */
+        memset(&ctx_pilot[i], 0, sizeof ctx_pilot[i]);
+        ctx_pilot[i].org = i % 2 ? "globex" : "acme-corp";
+        ctx_pilot[i].org_len = strlen(ctx_pilot[i].org);
+        ctx_pilot[i].user = ids[i];
+        ctx_pilot[i].user_len = id_len[i];
     }
     for (int i = 0; i < N_IDS; i++)
         batch_ids[i] = (rollout_id){ids[i], id_len[i]};
@@ -347,19 +391,27 @@ int main(int argc, char **argv)
         !buckets(groups, now, &ctx_email[1], ROLLOUT_UNIT_USER, "group") ||
         !buckets(pcre2, now, &ctx_email[1], ROLLOUT_UNIT_USER, "PCRE2"))
         return 1;
+    rollout_decision pd;
+    rollout_decide(seed_plan, &seed_s, seed_now, &ctx_pilot[1], &pd);
+    if (pd.cohort != 1 || pd.unit != ROLLOUT_UNIT_USER) {
+        fprintf(stderr, "bench: the pilot case is not the pilot cohort by user\n");
+        return 1;
+    }
 
     /* the cases in the order they run and print; RAW is the reference */
-    enum { RAW, IDLIST, REGEX, ALTS, DFA, GROUPS, PCRE2, SEED, BATCH, BSEED, PREP, PSEED, N_CASES };
+    enum { RAW, IDLIST, REGEX, ALTS, DFA, GROUPS, PCRE2, SEED, PILOT, BATCH, BSEED, PREP, PSEED,
+           N_CASES };
     static const char *const label[N_CASES] = {
         "raw XXH3 bucket         ", "decide, id-list cohort  ", "decide, regex (literal) ",
         "decide, regex (alts)    ", "decide, regex (DFA)     ", "decide, regex (groups)  ",
         "decide, regex (PCRE2)   ",
-        "decide, seed plan at GA ", "decide_ids, id-list, /id", "decide_ids, seed, /id   ",
+        "decide, seed plan at GA ", "decide, seed, pilot org ", "decide_ids, id-list, /id", "decide_ids, seed, /id   ",
         "batch_variant, id-list  ", "batch_variant, seed     ",
     };
     static const char *const target[N_CASES] = {
         [IDLIST] = " (target <= 3x)", [REGEX] = " (target <= 10x)", [ALTS] = " (target <= 10x)",
         [DFA] = " (target <= 10x)", [GROUPS] = " (target <= 10x)", [PCRE2] = " (target <= 10x)",
+        [PILOT] = " (id lists: <= 3x)",
     };
     double *t[N_CASES];
     for (int c = 0; c < N_CASES; c++)
@@ -380,6 +432,7 @@ int main(int argc, char **argv)
             case GROUPS: case_groups(groups, now, n); break;
             case PCRE2: case_pcre2(pcre2, now, n); break;
             case SEED: case_seed(seed_plan, &seed_s, seed_now, n); break;
+            case PILOT: case_pilot(seed_plan, &seed_s, seed_now, n); break;
             case BATCH: case_batch(idlist, now, n); break;
             case BSEED: case_bseed(seed_plan, &seed_s, seed_now, n); break;
             case PREP: case_prep(idlist, now, n); break;
@@ -392,14 +445,17 @@ int main(int argc, char **argv)
     int m = runs / 2;
     for (int c = 0; c < N_CASES; c++)
         qsort(t[c], (size_t)runs, sizeof *t[c], cmp_double);
-    printf("ids %d (%zu bytes each), ops per run %.0f, runs %d\n", N_IDS, id_len[0], ops, runs);
-    printf("                              median      min   median/raw\n");
+    printf("ids %d (%zu bytes each), ops per run %.0f, runs %d, %s\n", N_IDS, id_len[0], ops,
+           runs, bench_clock == CLOCK_MONOTONIC ? "wall clock" : "thread CPU time");
+    printf("                              median      min   median/raw  min/raw\n");
     for (int c = 0; c < N_CASES; c++) {
         printf("  %s %7.2f ns %6.2f ns", label[c], t[c][m], t[c][0]);
         if (c != RAW)
-            printf("   %5.2fx%s", t[c][m] / t[RAW][m], target[c] ? target[c] : "");
+            printf("   %5.2fx     %5.2fx%s", t[c][m] / t[RAW][m], t[c][0] / t[RAW][0],
+                   target[c] ? target[c] : "");
         printf("\n");
     }
+    print_load("after");
     for (int c = 0; c < N_CASES; c++)
         free(t[c]);
     rollout_plan_unref(seed_plan);

@@ -820,3 +820,49 @@ Test(render, corrupt_state_times)
     free(t);
     rollout_plan_unref(p);
 }
+
+/* The last vertical position (V) of a cohort's series path. */
+static double series_end_y(const char *svg, const char *cohort)
+{
+    char attr[64];
+    snprintf(attr, sizeof attr, "data-cohort=\"%s\"", cohort);
+    const char *d = strstr(strstr(svg, attr), " d=\"");
+    const char *end = strchr(d + 4, '"'), *lastv = NULL;
+    for (const char *q = d; q < end; q++)
+        if (*q == 'V')
+            lastv = q;
+    cr_assert_not_null(lastv);
+    return strtod(lastv + 1, NULL);
+}
+
+Test(svg, readable_at_full_weight_to_the_end_of_the_bake)
+{
+    rollout_plan *p = t_seed();
+    char *svg = render(p, NULL, ROLLOUT_CALENDAR_SVG, NULL);
+    /* all three cohorts end at 100 %: their lines run apart, not on top */
+    double yi = series_end_y(svg, "internal"), yp = series_end_y(svg, "pilot"),
+           ye = series_end_y(svg, "everyone");
+    cr_expect(yi < yp && yp < ye, "lines at 100%% overlap: %.1f %.1f %.1f", yi, yp, ye);
+    cr_expect(ye - yi <= 10.0, "lines stay close to their value: %.1f", ye - yi);
+    /* the axis reaches the bake's end (day 12), across a marked break */
+    cr_expect(strstr(svg, ">day 12<"), "the time axis stops before the bake ends");
+    cr_expect(strstr(svg, "class=\"axis-break\""));
+    cr_expect(!strstr(svg, ">day 8<"), "the bake's middle days are left out");
+    /* the pilot's 10 % step is 2h before its 25 % step: its label goes
+     * below the line, clear of the riser to 25 % */
+    const char *c10 = strstr(svg, "pilot 10% at");
+    cr_assert_not_null(c10);
+    const char *circle = c10;
+    while (circle > svg && strncmp(circle, "<circle ", 8) != 0)
+        circle--;
+    double cy10 = strtod(strstr(circle, "cy=\"") + 4, NULL);
+    const char *label = strstr(c10, ">10%</text>");
+    cr_assert_not_null(label);
+    while (label > svg && strncmp(label, " y=\"", 4) != 0)
+        label--;
+    double ly = strtod(label + 4, NULL);
+    cr_expect_gt(ly, cy10, "the 10%% label (y %.1f) sits above its line (y %.1f), "
+                           "where the 25%% riser crosses it", ly, cy10);
+    free(svg);
+    rollout_plan_unref(p);
+}

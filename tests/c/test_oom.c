@@ -322,6 +322,8 @@ Test(oom, plan_loading)
                   fingerprint_of(patterns_yaml, sizeof patterns_yaml - 1)};
     exercise("load plan with patterns", op_plan_buffer, free_plan, &b);
     exercise("load seed plan (file)", op_plan_file, free_plan, "examples/plans/seed.yaml");
+    exercise("load plan with time zones and an ids file", op_plan_file, free_plan,
+             "tests/plans/zoned/plan.yaml");
     free(seed);
 }
 

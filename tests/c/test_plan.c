@@ -331,8 +331,8 @@ static char *padded_seed(size_t n)
 
 Test(generated, oversized_file, .timeout = 30)
 {
-    const size_t cap = 4u << 20;
-    cr_assert_eq(ROLLOUT_MAX_PLAN_BYTES, 4194304u);
+    const size_t cap = 16u << 20;
+    cr_assert_eq(ROLLOUT_MAX_PLAN_BYTES, 16777216u);
     char *path = temp_path("big");
 
     /* exactly at the cap: loads */
@@ -361,7 +361,7 @@ Test(generated, oversized_file, .timeout = 30)
     p = (rollout_plan *)path;
     rc = rollout_plan_load_file(path, &p, &err);
     char want[512];
-    snprintf(want, sizeof want, "%s: the plan is larger than 4194304 bytes", path);
+    snprintf(want, sizeof want, "%s: the plan is larger than 16777216 bytes", path);
     unlink(path);
     cr_expect_eq(rc, ROLLOUT_ERR_LIMIT);
     cr_expect_null(p);
@@ -369,7 +369,7 @@ Test(generated, oversized_file, .timeout = 30)
     cr_expect_str_eq(err.message, want);
 
     expect_buffer_error(buf, cap + 1, ROLLOUT_ERR_LIMIT, 0, 0, "",
-                        "gen.yaml: the plan is 4194305 bytes; the limit is 4194304");
+                        "gen.yaml: the plan is 16777217 bytes; the limit is 16777216");
     free(buf);
 }
 

@@ -836,7 +836,7 @@ Test(targeting_errors, unknown_key)
     expect_error(ONE("{attr: email, equalz: x}"), ROLLOUT_ERR_UNKNOWN_KEY, 8, 26,
                  "cohorts[0].match.equalz",
                  "unknown key \"equalz\" (expected one of: everyone, org_in, user_in, attr, "
-                 "equals, in, matches, not, any, all)");
+                 "equals, in, matches, not, any, all, orgs_file, users_file)");
 }
 
 Test(targeting_errors, not_a_mapping)

@@ -182,6 +182,7 @@ typedef struct rollout_calendar_event {
     const char *audience;
     const char *message;
     uint32_t owners;
+    int64_t due;
 } rollout_calendar_event;
 
 typedef struct rollout_criterion_result {
