@@ -767,6 +767,27 @@ ROLLOUT_API int rollout_state_migrate(const rollout_plan *old_plan, const rollou
                                       const rollout_plan *new_plan, rollout_state *out,
                                       rollout_error *err);
 
+/* Whether next can have come from prev through zero or more transitions of
+ * the state machine and plan migrations (rollout_apply,
+ * rollout_state_migrate): 1 if so, 0 if not. It is for a reader that holds a
+ * state and is handed another one of the same rollout (from a shared store,
+ * say), to refuse a state of another history: one written on top of an older
+ * state restored from a backup, which may carry the same or a higher
+ * revision. next follows prev when it is the same state, or when it has a
+ * higher revision and keeps what no event undoes: updated_at does not go
+ * back; started_at and the status do not return to before the start; a
+ * rollback, once started, keeps its start time and reason and its status
+ * (rolling back or rolled back; rolled back stays rolled back); a completed
+ * rollout stays completed; recorded pauses are kept (an open one may be
+ * closed); a gate's GO time is kept; a NO-GO time is kept until a later
+ * NO-GO or a GO of the same gate. Across a migration (the fingerprints
+ * differ) the revision must be higher and gates are compared by their GO
+ * times, since the new plan may number them differently; confirmed
+ * rollback steps are compared only within one plan. The same revision with
+ * other content does not follow. Necessary conditions only: a state that
+ * follows is not proven reachable. Pure; NULL follows nothing. */
+ROLLOUT_API int rollout_state_follows(const rollout_state *prev, const rollout_state *next);
+
 /* ------------------------------------------------------------------------
  * Scheduling and the calendar
  * ---------------------------------------------------------------------- */

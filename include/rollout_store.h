@@ -18,10 +18,13 @@
  *  - Every write is a compare-and-set on the state's revision, atomic on the
  *    server. A value is written whole or not at all.
  *  - Readers are fail-static: a value that is unsigned (when a key is held),
- *    forged, another plan's, corrupt, or older than the last good revision
- *    this handle has seen is refused with a code and a message, and the
+ *    forged, another plan's, corrupt, or that does not follow the last good
+ *    state this handle has read, written or been given with
+ *    rollout_store_hold (rollout_state_follows: an older revision, or a state
+ *    of another history) is refused with a code and a message, and the
  *    caller's state is left untouched, so it keeps deciding with its last
- *    good one.
+ *    good one. A handle that has none (a fresh one) accepts any valid value:
+ *    a writer that holds a state seeds its handle with it first.
  *  - A handle is used by one thread at a time. A gateway's sync thread opens
  *    its own handle and calls rollout_store_watch in a loop.
  *
@@ -51,7 +54,10 @@ typedef enum rollout_store_code {
                                    create, a state is already there) */
     ROLLOUT_ERR_SIGNATURE = 67, /* unsigned while a key is held, or the signature does
                                    not match */
-    ROLLOUT_ERR_REPLAY = 68,    /* a revision lower than the last good one seen */
+    ROLLOUT_ERR_REPLAY = 68,    /* a state that does not follow the last good one seen
+                                   or held: a lower revision, or a state of another
+                                   history (rollout_state_follows), such as a store
+                                   restored from a backup and written on since */
     ROLLOUT_STORE_NO_CHANGE = 69 /* watch: nothing newer arrived within the wait (not a
                                     failure) */
 } rollout_store_code;
@@ -114,6 +120,16 @@ ROLLOUT_API int rollout_store_read_key_file(const char *path, unsigned char *key
  * refusal (signature, another plan, replay, corrupt) leaves *state untouched. */
 ROLLOUT_API int rollout_store_load(rollout_store *st, const rollout_plan *plan, rollout_state *state,
                        rollout_error *err);
+
+/* Tells the handle the state its caller holds for plan's rollout (from a
+ * shared dict, a state file, its own earlier reads): from now on load,
+ * apply and watch refuse, with ROLLOUT_ERR_REPLAY, a stored state that does
+ * not follow it (rollout_state_follows), and apply then writes nothing. So a
+ * process that opens a new handle per operation keeps the memory of a
+ * reader. It replaces what the handle had accepted for the rollout. state
+ * must be plan's (ROLLOUT_ERR_STATE_PLAN). */
+ROLLOUT_API int rollout_store_hold(rollout_store *st, const rollout_plan *plan,
+                       const rollout_state *state, rollout_error *err);
 
 /* Opens url, loads and closes: the one-call read for bindings and scripts. */
 ROLLOUT_API int rollout_store_load_url(const char *url, const rollout_store_options *opts,

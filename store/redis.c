@@ -92,7 +92,10 @@ static int unescape(const char *s, size_t n, char *out, size_t cap)
 
 static int bad_url(rollout_error *err, const char *url, const char *why)
 {
-    return st_err_plain(err, ROLLOUT_ERR_VALUE, "url", "store URL \"%s\": %s", url, why);
+    /* a URL that does not parse still carries its password to the logs */
+    char shown[1024];
+    st_redact_url(url, shown, sizeof shown);
+    return st_err_plain(err, ROLLOUT_ERR_VALUE, "url", "store URL \"%s\": %s", shown, why);
 }
 
 static int parse_num(const char *s, size_t n, long max, long *out)

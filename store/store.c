@@ -66,6 +66,28 @@ int64_t st_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void st_redact_url(const char *url, char *out, size_t cap)
+{
+    if (!cap)
+        return;
+    const char *sep = strstr(url, "://");
+    size_t start = sep ? (size_t)(sep - url) + 3 : 0;
+    if (strncmp(url, "unix://", 7) == 0) {
+        snprintf(out, cap, "%s", url);
+        return;
+    }
+    /* the last '@' anywhere: a password may hold '/', '?' or '#' that cut
+     * the authority short where the parser looks for it */
+    const char *at = strrchr(url + start, '@');
+    if (!at) {
+        snprintf(out, cap, "%s", url);
+        return;
+    }
+    const char *colon = memchr(url + start, ':', (size_t)(at - url - start));
+    size_t keep = colon ? (size_t)(colon - url) + 1 : start;
+    snprintf(out, cap, "%.*s***%s", (int)keep, url, at);
+}
+
 const char *rollout_store_code_name(int code)
 {
     switch (code) {
@@ -130,12 +152,14 @@ int rollout_store_open(const char *url, const rollout_store_options *opts,
         rc = st_redis_open(st, url, o.lazy_connect, err);
     } else {
         const char *colon = strstr(url, "://");
+        char shown[1024];
+        st_redact_url(url, shown, sizeof shown);
         rc = colon ? st_err_plain(err, ROLLOUT_ERR_VALUE, "url",
                                   "store URL \"%s\": unknown scheme \"%.*s\" (expected redis:// "
-                                  "or unix://)", url, (int)(colon - url), url)
+                                  "or unix://)", shown, (int)(colon - url), url)
                    : st_err_plain(err, ROLLOUT_ERR_VALUE, "url",
                                   "store URL \"%s\": no scheme (expected redis://host:port or "
-                                  "unix:///path)", url);
+                                  "unix:///path)", shown);
     }
     if (rc) {
         rollout_store_close(st);
@@ -222,12 +246,14 @@ static store_seen *seen_for(rollout_store *st, const char *plan_id)
     return s;
 }
 
-static void seen_good(rollout_store *st, const char *plan_id, uint64_t rev)
+static void seen_good(rollout_store *st, const char *plan_id, const rollout_state *state)
 {
     store_seen *s = seen_for(st, plan_id);
-    if (s && (!s->have_rev || rev > s->rev)) {
-        s->rev = rev;
+    if (s && (!s->have_rev || state->revision >= s->rev)) {
+        s->rev = state->revision;
         s->have_rev = 1;
+        s->good = *state;
+        s->have_good = 1;
     }
 }
 
@@ -237,6 +263,26 @@ static uint64_t fnv1a(const char *s, size_t n)
     for (size_t i = 0; i < n; i++)
         h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
     return h ? h : 1;
+}
+
+int rollout_store_hold(rollout_store *st, const rollout_plan *plan, const rollout_state *state,
+                       rollout_error *err)
+{
+    if (!st || !plan || !state)
+        return st_err(st, err, ROLLOUT_ERR_ARG, "NULL store, plan or state");
+    if (state->plan_fingerprint != rollout_plan_fingerprint(plan))
+        return st_err(st, err, ROLLOUT_ERR_STATE_PLAN,
+                      "rollout \"%s\": the state held was made for another version of the plan",
+                      rollout_plan_id(plan));
+    store_seen *s = seen_for(st, rollout_plan_id(plan));
+    if (!s)
+        return st_err(st, err, ROLLOUT_ERR_NOMEM, "out of memory");
+    s->rev = state->revision;
+    s->have_rev = 1;
+    s->good = *state;
+    s->have_good = 1;
+    s->refused_hash = s->refused_rev = 0;
+    return ROLLOUT_OK;
 }
 
 /* ---- signing and checking values ---- */
@@ -357,8 +403,21 @@ static int check_value(rollout_store *st, const rollout_plan *plan, const char *
                       "rollout \"%s\": revision %" PRIu64 " is older than revision %" PRIu64
                       " already seen (a replayed or restored state); state refused", id,
                       s.revision, seen->rev);
+    /* The revision alone does not tell histories apart: a store restored
+     * from a backup and written on reaches the revisions this handle saw
+     * with other states, which may have undone a rollback. */
+    if (seen->have_good && !rollout_state_follows(&seen->good, &s))
+        return st_err(st, err, ROLLOUT_ERR_REPLAY,
+                      "rollout \"%s\": revision %" PRIu64 " (%s) does not follow revision %"
+                      PRIu64 " (%s) already seen: it was written on another history (a store "
+                      "restored from a backup and written on since); state refused until the "
+                      "last good value is written back", id, s.revision,
+                      rollout_status_name(s.status), seen->good.revision,
+                      rollout_status_name(seen->good.status));
     seen->rev = s.revision;
     seen->have_rev = 1;
+    seen->good = s;
+    seen->have_good = 1;
     *out = s;
     return ROLLOUT_OK;
 }
@@ -427,7 +486,7 @@ static int write_cas(rollout_store *st, const rollout_plan *plan, const char *ex
     rc = st->be->cas(st, rollout_plan_id(plan), expected, state->revision, value, current,
                      sizeof current, err);
     if (rc == ROLLOUT_OK)
-        seen_good(st, rollout_plan_id(plan), state->revision);
+        seen_good(st, rollout_plan_id(plan), state);
     return rc;
 }
 
@@ -522,17 +581,25 @@ static int consider(rollout_store *st, const rollout_plan *plan, const char *rev
     if (!seen)
         return st_err(st, err, ROLLOUT_ERR_NOMEM, "out of memory");
     uint64_t h = fnv1a(value, strlen(value));
-    if (h == seen->refused_hash)
+    uint64_t hr = rev_field ? fnv1a(rev_field, strlen(rev_field)) : 0;
+    if (h == seen->refused_hash && (!hr || !seen->refused_rev || hr == seen->refused_rev))
         return ROLLOUT_STORE_NO_CHANGE;
     rollout_state s;
     int rc = check_value(st, plan, rev_field, value, &s, err);
     if (rc) {
-        /* A pushed value older than one already read is silently not news
+        /* Only a verdict on the bytes is remembered: the same value under a
+         * corrected rev field is judged again, and a passing failure (out of
+         * memory, HMAC unavailable) is reported each time until it passes.
+         * A pushed value older than one already read is silently not news
          * (NO_CHANGE), not refused: remembering it as refused would hide it
          * from the poll, which must report a replay written to the hash. */
         seen = seen_for(st, rollout_plan_id(plan));
-        if (seen && rc != ROLLOUT_STORE_NO_CHANGE)
+        if (seen && (rc == ROLLOUT_ERR_SIGNATURE || rc == ROLLOUT_ERR_REPLAY ||
+                     rc == ROLLOUT_ERR_STATE || rc == ROLLOUT_ERR_STATE_PLAN ||
+                     rc == ROLLOUT_ERR_UNSUPPORTED)) {
             seen->refused_hash = h;
+            seen->refused_rev = hr;
+        }
         return rc;
     }
     if (s.revision <= after)

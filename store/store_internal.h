@@ -45,7 +45,15 @@ typedef struct store_seen {
     char *plan_id;
     uint64_t rev;
     int have_rev;
-    uint64_t refused_hash;  /* FNV-1a of the last refused value, 0 none */
+    /* The last good state (read, written or held): a value is accepted only
+     * when it follows it (rollout_state_follows). */
+    rollout_state good;
+    int have_good;
+    /* The last value refused for a lasting cause, so it is reported once:
+     * FNV-1a of the value, and of the rev field it was read with (0 for a
+     * pushed value, which has none: it matches any rev field). */
+    uint64_t refused_hash;  /* 0 none */
+    uint64_t refused_rev;
 } store_seen;
 
 struct rollout_store {
@@ -71,6 +79,12 @@ int st_err_plain(rollout_error *err, int code, const char *field, const char *fm
     __attribute__((format(printf, 4, 5)));
 
 int64_t st_now_ms(void);
+
+/* url as messages may show it: a password (everything between the user's
+ * ':' and the URL's last '@', or the whole credentials when they have no
+ * ':') becomes "***"; unix:// paths are shown as they are. Truncated to
+ * cap. */
+void st_redact_url(const char *url, char *out, size_t cap);
 
 /* Redis: parses url, fills st->be, st->impl and st->name; connects unless lazy. */
 int st_redis_open(rollout_store *st, const char *url, int lazy, rollout_error *err);

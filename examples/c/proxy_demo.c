@@ -294,6 +294,11 @@ static struct {
     rollout_plan *plan;     /* the plan in force (own reference) */
     rollout_plan *from;     /* an edited plan's predecessor while the store still
                                holds a state written for it, else NULL */
+    /* Plans of this rollout reloaded before any stored state was read (an
+     * outage, or nothing stored yet), oldest first: the state the store
+     * returns with may be written for any of them, and is then migrated. */
+    rollout_plan *before[8];
+    int n_before;
     rollout_state held;     /* the last good state, published */
     bool have_store_state;  /* held came from the store (else a fresh state) */
     struct timespec synced; /* when the store last answered */
@@ -388,6 +393,31 @@ static int sync_migrate_store(void)
     return 0;
 }
 
+static void sync_forget_before(void)
+{
+    for (int i = 0; i < sync_ctx.n_before; i++)
+        rollout_plan_unref(sync_ctx.before[i]);
+    sync_ctx.n_before = 0;
+}
+
+/* The store refused its state as another plan's: when that plan is one this
+ * proxy ran before an edit it made without having read the store, the state
+ * is carried over as any edit's is (sync_ctx.from). 1 when one was found. */
+static int sync_adopt_before(void)
+{
+    for (int i = sync_ctx.n_before - 1; i >= 0; i--) {
+        rollout_state old;
+        rollout_error err;
+        if (rollout_store_load(sync_ctx.st, sync_ctx.before[i], &old, &err) == ROLLOUT_OK) {
+            rollout_plan_unref(sync_ctx.from);
+            sync_ctx.from = rollout_plan_ref(sync_ctx.before[i]);
+            sync_forget_before();
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* SIGHUP: a new plan. An edit of the plan in force (same rollout id) takes
  * the state over with rollout_state_migrate at once, locally, and the sync
  * loop then migrates the stored state; a state that cannot be carried over
@@ -406,6 +436,7 @@ static void sync_reload(void)
     if (strcmp(rollout_plan_id(plan), rollout_plan_id(sync_ctx.plan)) != 0) {
         rollout_state_init(plan, &next);
         sync_ctx.have_store_state = false;
+        sync_forget_before();
     } else {
         int rc = rollout_state_migrate(sync_ctx.plan, &sync_ctx.held, plan, &next, &err);
         if (rc != ROLLOUT_OK) {
@@ -418,6 +449,16 @@ static void sync_reload(void)
         if (sync_ctx.have_store_state &&
             rollout_plan_fingerprint(from) != rollout_plan_fingerprint(plan))
             store_from = rollout_plan_ref(from);
+        if (!sync_ctx.have_store_state &&
+            rollout_plan_fingerprint(sync_ctx.plan) != rollout_plan_fingerprint(plan)) {
+            if (sync_ctx.n_before == (int)(sizeof sync_ctx.before / sizeof *sync_ctx.before)) {
+                rollout_plan_unref(sync_ctx.before[0]);
+                memmove(sync_ctx.before, sync_ctx.before + 1,
+                        (size_t)(sync_ctx.n_before - 1) * sizeof *sync_ctx.before);
+                sync_ctx.n_before--;
+            }
+            sync_ctx.before[sync_ctx.n_before++] = rollout_plan_ref(sync_ctx.plan);
+        }
     }
     rollout_plan_unref(sync_ctx.from);
     sync_ctx.from = store_from;
@@ -455,8 +496,11 @@ static void *syncer(void *arg)
         if (rc == ROLLOUT_OK) {
             sync_ctx.held = fresh;
             sync_ctx.have_store_state = true;
+            sync_forget_before();
             sync_fresh();
             sync_publish("state synced");
+        } else if (rc == ROLLOUT_ERR_STATE_PLAN && sync_adopt_before()) {
+            sync_ctx.have_store_state = true; /* migrated at the top of the loop */
         } else if (rc == ROLLOUT_STORE_NO_CHANGE) {
             sync_fresh();
         } else if (rc == ROLLOUT_ERR_STORE || rc == ROLLOUT_ERR_TIMEOUT) {
@@ -518,6 +562,7 @@ static int sync_start(rollout_plan *plan)
 
 static void sync_stop(void)
 {
+    sync_forget_before();
     rollout_store_close(sync_ctx.st);
     rollout_plan_unref(sync_ctx.plan);
     rollout_plan_unref(sync_ctx.from);

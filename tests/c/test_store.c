@@ -163,7 +163,37 @@ static void url_bad(const char *url, const char *why)
     cr_assert_null(st);
     cr_assert_eq(err.code, rc);
     cr_assert(strstr(err.message, why), "%s: \"%s\" lacks \"%s\"", url, err.message, why);
-    cr_assert(strstr(err.message, url), "the message names the URL: %s", err.message);
+    if (!strchr(url, '@'))
+        cr_assert(strstr(err.message, url), "the message names the URL: %s", err.message);
+}
+
+/* A URL that does not parse still never shows its password. */
+Test(store_url, bad_urls_never_show_the_password)
+{
+    static const char *const urls[] = {
+        "redis://ops:hunter2SECRET@127.0.0.1:70000/0",
+        "redis://ops:hunter2SECRET@127.0.0.1:6379/x",
+        "redis://:hunter2SECRET@:6379",
+        "redis://ops:hunter2SECRET@[::1:6379",
+        "redis://ops:hun/ter2SECRET@h:6379",
+        "redis://ops:hunter2SECRET@h:6379/0?x=1",
+        "redis://ops:hunter2SECRET%zz@h:6379",
+        "redis://hunter2SECRET@h:6379",
+        "http://ops:hunter2SECRET@h:6379",
+        "ops:hunter2SECRET@h:6379",
+    };
+    for (size_t i = 0; i < sizeof urls / sizeof *urls; i++) {
+        rollout_store_options o;
+        rollout_store_options_init(&o);
+        o.lazy_connect = 1;
+        rollout_store *st = NULL;
+        rollout_error err;
+        int rc = rollout_store_open(urls[i], &o, &st, &err);
+        cr_assert_eq(rc, ROLLOUT_ERR_VALUE, "%s: %s", urls[i], rollout_store_code_name(rc));
+        cr_assert_null(strstr(err.message, "hunter2"), "%s", err.message);
+        cr_assert_null(strstr(err.message, "SECRET"), "%s", err.message);
+        cr_assert(strstr(err.message, "***@"), "%s", err.message);
+    }
 }
 
 Test(store_url, bad_urls_are_named_precisely)
@@ -589,6 +619,112 @@ Test(store_bad, watch_refuses_once_and_keeps_the_last_good_state)
                  err.message);
     cr_assert_eq(s.revision, 2u);
     cr_assert_eq(s.status, ROLLOUT_STATUS_PAUSED);
+    rollout_store_close(w);
+    rollout_store_close(st);
+    rollout_plan_unref(p);
+    t_redis_stop(&r);
+}
+
+/* A store restored from an older backup and written on by operators whose
+ * handles are new: the history forks at the restored revision. A watcher
+ * that held the rollback keeps it and refuses the fork even once it reaches
+ * a higher revision, and a writer seeded with the state it holds refuses to
+ * apply on the fork (nothing written). Writing the last good value back
+ * ends the refusals. */
+Test(store_bad, a_restored_backup_written_on_never_undoes_a_rollback)
+{
+    t_redis r;
+    t_redis_start(&r, 0);
+    rollout_plan *p = t_seed();
+    rollout_store *st = started(r.url, p, 1);
+    rollout_store *w = open_store(r.url, 1, 2000);
+    rollout_state s, held, r4;
+    rollout_error err;
+    cr_assert_eq(apply(st, p, ev(ROLLOUT_EVENT_PAUSE), T0 + 60, &s, &err), ROLLOUT_OK);
+    cr_assert_eq(apply(st, p, ev(ROLLOUT_EVENT_RESUME), T0 + 120, &s, &err), ROLLOUT_OK);
+    char *r3 = raw_value(&r);
+    rollout_event rb = ev(ROLLOUT_EVENT_ROLLBACK);
+    cr_assert_eq(apply(st, p, rb, T0 + 180, &r4, &err), ROLLOUT_OK, "%s", err.message);
+    char *good = raw_value(&r);
+    cr_assert_eq(rollout_store_watch(w, p, 0, 1000, &held, &err), ROLLOUT_OK, "%s", err.message);
+    cr_assert_eq(held.revision, 4u);
+    cr_assert_eq(held.status, ROLLOUT_STATUS_ROLLING_BACK);
+
+    raw_write(&r, "3", r3, 1); /* the restore */
+    s = held;
+    cr_assert_eq(rollout_store_watch(w, p, 4, 500, &s, &err), ROLLOUT_ERR_REPLAY);
+    /* operators with fresh handles write on the restored state */
+    rollout_store *op = open_store(r.url, 1, 2000);
+    cr_assert_eq(apply(op, p, ev(ROLLOUT_EVENT_PAUSE), T0 + 240, &s, &err), ROLLOUT_OK, "%s",
+                 err.message);
+    cr_assert_eq(s.revision, 4u);
+    rollout_store_close(op);
+    s = held;
+    int rc = rollout_store_watch(w, p, 4, 500, &s, &err);
+    cr_assert_eq(rc, ROLLOUT_ERR_REPLAY, "%s: %s", rollout_store_code_name(rc), err.message);
+    cr_assert(strstr(err.message, "does not follow"), "%s", err.message);
+    cr_assert(memcmp(&s, &held, sizeof s) == 0);
+    op = open_store(r.url, 1, 2000);
+    cr_assert_eq(apply(op, p, ev(ROLLOUT_EVENT_RESUME), T0 + 300, &s, &err), ROLLOUT_OK);
+    cr_assert_eq(s.revision, 5u);
+    cr_assert_eq(s.status, ROLLOUT_STATUS_RUNNING);
+    rollout_store_close(op);
+    s = held;
+    rc = rollout_store_watch(w, p, 4, 500, &s, &err);
+    cr_assert_eq(rc, ROLLOUT_ERR_REPLAY, "%s: %s", rollout_store_code_name(rc), err.message);
+    cr_assert(memcmp(&s, &held, sizeof s) == 0);
+    cr_assert_eq(rollout_store_load(w, p, &s, &err), ROLLOUT_ERR_REPLAY);
+
+    /* a writer that holds the rollback refuses to apply on the fork */
+    op = open_store(r.url, 1, 2000);
+    cr_assert_eq(rollout_store_hold(op, p, &held, &err), ROLLOUT_OK, "%s", err.message);
+    rollout_event pause = ev(ROLLOUT_EVENT_PAUSE);
+    rc = apply(op, p, pause, T0 + 360, &s, &err);
+    cr_assert_eq(rc, ROLLOUT_ERR_REPLAY, "%s: %s", rollout_store_code_name(rc), err.message);
+    cr_assert_eq(raw_rev(&r), 5);
+    rollout_store_close(op);
+
+    /* the last good value written back ends it: both follow it again */
+    redisContext *c = t_redis_conn(&r);
+    freeReplyObject(t_redis_cmd(c, "HSET %s rev 4 value %s", HASH, good));
+    redisFree(c);
+    cr_assert_eq(rollout_store_load(w, p, &s, &err), ROLLOUT_OK, "%s", err.message);
+    cr_assert_eq(s.status, ROLLOUT_STATUS_ROLLING_BACK);
+    cr_assert_eq(apply(st, p, ev(ROLLOUT_EVENT_ESCALATE), T0 + 420, &s, &err), ROLLOUT_OK, "%s", err.message);
+    cr_assert_eq(rollout_store_watch(w, p, 4, 1000, &s, &err), ROLLOUT_OK, "%s", err.message);
+    cr_assert_eq(s.revision, 5u);
+    cr_assert_eq(s.rollback_started_at, r4.rollback_started_at);
+    free(r3);
+    free(good);
+    rollout_store_close(w);
+    rollout_store_close(st);
+    rollout_plan_unref(p);
+    t_redis_stop(&r);
+}
+
+/* A value refused for its rev field is judged again once the field is
+ * corrected, by the same handle, without waiting for another write. */
+Test(store_bad, a_corrected_rev_field_is_accepted_at_once)
+{
+    t_redis r;
+    t_redis_start(&r, 0);
+    rollout_plan *p = t_seed();
+    rollout_store *st = started(r.url, p, 1);
+    rollout_store *w = open_store(r.url, 1, 2000);
+    rollout_state held, s;
+    rollout_error err;
+    cr_assert_eq(rollout_store_load(w, p, &held, &err), ROLLOUT_OK);
+    cr_assert_eq(apply(st, p, ev(ROLLOUT_EVENT_PAUSE), T0 + 60, &s, &err), ROLLOUT_OK);
+    char *v2 = raw_value(&r);
+    raw_write(&r, "99", v2, 0);
+    s = held;
+    int rc = rollout_store_watch(w, p, 1, 500, &s, &err);
+    cr_assert_eq(rc, ROLLOUT_ERR_STATE, "%s", rollout_store_code_name(rc));
+    raw_write(&r, "2", v2, 0);
+    rc = rollout_store_watch(w, p, 1, 500, &s, &err);
+    cr_assert_eq(rc, ROLLOUT_OK, "%s: %s", rollout_store_code_name(rc), err.message);
+    cr_assert_eq(s.revision, 2u);
+    free(v2);
     rollout_store_close(w);
     rollout_store_close(st);
     rollout_plan_unref(p);

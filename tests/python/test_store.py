@@ -229,6 +229,35 @@ def test_unsigned_store_without_a_key(redis, plan):
 # ---- errors ----------------------------------------------------------------------------
 
 
+def test_a_restored_backup_is_refused_by_a_holder(redis, key_file, plan):
+    """A store restored from an older backup and written on by a fresh
+    handle: a script that holds the rollback refuses to read or apply on it,
+    and writes nothing, until the last good value is written back."""
+    with rollout.Store(redis.url, key_file=key_file, plan=plan) as store:
+        started(store, plan)
+        store.apply("pause", at=plan.start + H)
+        store.apply("resume", at=plan.start + 2 * H)
+        r3 = redis.cmd("HGET", hash_name(plan), "value")
+        held, _ = store.apply("rollback", at=plan.start + 3 * H, reason="manual")
+        good = redis.cmd("HGET", hash_name(plan), "value")
+    write_raw(redis, plan, 3, r3)
+    with rollout.Store(redis.url, key_file=key_file, plan=plan) as fresh:
+        forked, _ = fresh.apply("pause", at=plan.start + 4 * H)
+        assert forked.revision == 4 and forked.status == "paused"
+    with rollout.Store(redis.url, key_file=key_file, plan=plan) as ops:
+        ops.hold(held)
+        with pytest.raises(rollout.ReplayError, match="does not follow"):
+            ops.apply("resume", at=plan.start + 5 * H)
+        with pytest.raises(rollout.ReplayError):
+            ops.load()
+        assert redis.cmd("HGET", hash_name(plan), "rev") == "4"
+        write_raw(redis, plan, 4, good)
+        assert ops.load() == held
+    with rollout.Store(redis.url, key_file=key_file) as other:
+        with pytest.raises(TypeError):
+            other.hold("not a state")
+
+
 def test_bad_urls_are_argument_errors():
     for url, part in (("http://x", "scheme"), ("redis://h:70000", "port"),
                       ("redis://h:6379/x", "")):
@@ -236,6 +265,9 @@ def test_bad_urls_are_argument_errors():
             rollout.Store(url)
         assert e.value.code_name == "ROLLOUT_ERR_VALUE" and url in str(e.value)
         assert part in str(e.value)
+    with pytest.raises(rollout.ArgumentError) as e:
+        rollout.Store("redis://ops:hunter2@h:70000")
+    assert "hunter2" not in str(e.value) and "redis://ops:***@h:70000" in str(e.value)
     with pytest.raises(TypeError):
         rollout.Store(b"redis://h")
     with pytest.raises(rollout.ArgumentError):

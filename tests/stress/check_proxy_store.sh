@@ -19,6 +19,8 @@
 #   5. SIGHUP with an edited plan: the proxy migrates the stored state
 #      (rollout_state_migrate, then a compare-and-set), and the rollback
 #      holds under the edited plan; the CLI reads the migrated state with it.
+#   6. a proxy started with nothing stored and reloaded with an edited plan
+#      migrates the state written later for the plan before the edit.
 # Then a proxy with no state and no store (nothing listening) answers
 # STABLE for everyone. Every answer is recomputed with `rollout decide` for
 # the plan and the stored state (by revision) it names.
@@ -303,6 +305,53 @@ try:
         fail(f"revisions used: {used}")
     print(f"check_proxy_store: {sent} answers checked against rollout decide "
           f"(revision: requests {dict(sorted(used.items()))})")
+
+    # 6. a plan edited before the proxy ever read a stored state: the state
+    # that arrives later, written for the plan before the edit, is migrated
+    late_a = re.sub(r"(?m)^id: .*", "id: demo-late", seed, count=1)
+    late_a1 = late_a.replace(old_step, "{at: 12h, weight: 40%, unit: user}")
+    for name, text in (("late_a", late_a), ("late_a1", late_a1)):
+        with open(os.path.join(tmp, f"{name}.yaml"), "w", encoding="utf-8") as f:
+            f.write(text)
+    late_plan = os.path.join(tmp, "late-plan.yaml")
+    shutil.copy(os.path.join(tmp, "late_a.yaml"), late_plan)
+    err2 = open(os.path.join(tmp, "err2"), "w")
+    late = subprocess.Popen([demo, "--plan", late_plan, "--store", url, "--key-file", key_file,
+                             "--workers", "2", "--at", AT],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err2,
+                            text=True)
+    procs.append(late)
+
+    def log2():
+        return open(os.path.join(tmp, "err2")).read()
+
+    wait_for(lambda: "STABLE for everyone until a state is stored" in log2(),
+             "the late proxy to start with nothing stored")
+    shutil.copy(os.path.join(tmp, "late_a1.yaml"), late_plan + ".tmp")
+    os.replace(late_plan + ".tmp", late_plan)
+    late.send_signal(signal.SIGHUP)
+    wait_for(lambda: "plan reloaded" in log2(), "the late proxy's reload")
+    # the old plan's rolled-back state, stored in one write as a gateway
+    # that never reloaded would have left it
+    late_state = os.path.join(tmp, "late-state")
+    for args in (("init",), ("apply", "start", "--at", "2026-02-28T09:00:00Z"),
+                 ("apply", "rollback", "manual", "--at", "2026-03-01T09:00:00Z")):
+        run(cli, "state", *args, "--state", late_state, os.path.join(tmp, "late_a.yaml"))
+    late_line = open(late_state).read().strip()
+    late_hash = "rollout:{demo-late}:state"
+    mac = hmac.new(KEY, f"{late_hash}\n2\n{late_line}".encode(), hashlib.sha256).hexdigest()
+    cmd("HSET", late_hash, "rev", 2, "value", f"{late_line} hmac-sha256={mac}")
+    wait_for(lambda: "store state carried over to the edited plan: rolling_back" in log2(),
+             "the late proxy to migrate the state written for the plan before its edit")
+    shown = json.loads(run(cli, "state", "show", "--store", url, "--key-file", key_file,
+                           os.path.join(tmp, "late_a1.yaml"), "--json").stdout)
+    if shown["revision"] != 3 or shown["status"] != "rolling_back":
+        fail(f"the CLI with the late proxy's edited plan reads {shown}")
+    late.stdin.close()
+    if late.wait(timeout=30) != 0:
+        fail(f"the late proxy exited {late.returncode}")
+    err2.close()
+    print("check_proxy_store: a plan edited before the first read: the later state migrated")
 
     # no state and no store: STABLE for everyone
     dead = f"redis://127.0.0.1:{free_port()}"

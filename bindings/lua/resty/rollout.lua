@@ -1473,6 +1473,8 @@ int rollout_store_load(rollout_store *st, const rollout_plan *plan, rollout_stat
                        rollout_error *err);
 int rollout_store_put(rollout_store *st, const rollout_plan *plan, uint64_t expected,
                       const rollout_state *state, rollout_error *err);
+int rollout_store_hold(rollout_store *st, const rollout_plan *plan, const rollout_state *state,
+                       rollout_error *err);
 int rollout_store_apply(rollout_store *st, const rollout_plan *plan,
                         const rollout_event *event, int64_t now, rollout_state *next,
                         rollout_action *actions, size_t *n_actions, rollout_error *err);
@@ -1598,6 +1600,17 @@ function Store:load(plan)
     local rc = S.rollout_store_load(st, plan._ptr, s, err)
     if rc ~= 0 then return store_fail(rc) end
     return wrap_state(s)
+end
+
+-- The state this caller holds (rollout_store_hold): later reads refuse a
+-- stored state that does not follow it (ROLLOUT_ERR_REPLAY), and apply then
+-- writes nothing. true, or nil, message, code.
+function Store:hold(plan, state)
+    local st = open_store(self)
+    state = state_arg(state, 3, "hold")
+    local rc = S.rollout_store_hold(st, plan._ptr, state, err)
+    if rc ~= 0 then return store_fail(rc) end
+    return true
 end
 
 -- Compare-and-set: state in place of the stored revision expected.

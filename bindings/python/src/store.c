@@ -233,6 +233,20 @@ static PyObject *store_create(PyObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+static PyObject *store_hold(PyObject *self, PyObject *arg)
+{
+    StoreObject *so = (StoreObject *)self;
+    StateObject *state;
+    if (state_of(arg, &state) < 0 || claim(so) < 0)
+        return NULL;
+    rollout_error err;
+    int rc = rollout_store_hold(so->st, state->plan->plan, &state->s, &err);
+    so->busy = 0;
+    if (rc)
+        return rb_raise(rc, &err, NULL, RB_CTX_STORE);
+    Py_RETURN_NONE;
+}
+
 static PyObject *store_put(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"state", "expected_revision", NULL};
@@ -422,6 +436,12 @@ static PyMethodDef store_methods[] = {
     {"create", store_create, METH_O,
      "create($self, state, /)\n--\n\n"
      "Stores state as its rollout's first state; ConflictError when one is stored."},
+    {"hold", store_hold, METH_O,
+     "hold($self, state, /)\n--\n\n"
+     "Tells the handle the state this program holds (from a file, an earlier\n"
+     "read): later loads, watches and applies refuse a stored state that does\n"
+     "not follow it (ReplayError; an apply then writes nothing), as after a store\n"
+     "restored from a backup and written on since."},
     {"put", (PyCFunction)(void (*)(void))store_put, METH_VARARGS | METH_KEYWORDS,
      "put($self, /, state, expected_revision)\n--\n\n"
      "Compare-and-set: writes state in place of the stored state at\n"

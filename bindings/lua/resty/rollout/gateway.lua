@@ -403,6 +403,12 @@ local function sync_once()
     if not agent.st then
         local st, err, code = store_open(store_cfg, { lazy = true })
         if not st then sync_error(err, code or "ROLLOUT_ERR_STORE") return 0.25 end
+        -- what the dict holds survives a reload: the new handle follows it.
+        -- Not while a plan edit is to be carried to the store: the dict then
+        -- holds this gateway's own migration, one revision above the stored
+        -- state the migration must still read.
+        local held = not agent.from_text and held_state()
+        if held then st:hold(plan, held) end
         agent.st = st
     end
     if agent.from_text then
@@ -912,6 +918,11 @@ local function store_event(plan, event, now)
     local st, err, code = store_open(store_cfg, { max_retries = 10 })
     local nxt, actions
     if st then
+        -- the handle is new: it learns the state this gateway holds, so an
+        -- event is never applied on a stored state that does not follow it
+        -- (a store restored from a backup: docs/fleet.md, "Restoring")
+        local held = held_state()
+        if held then st:hold(plan, held) end
         nxt, actions, code = st:apply(plan, event, now)
         if not nxt then err = actions end
         st:close()
