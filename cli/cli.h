@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli.h — shared by the rollout tool's subcommands (cli/cmd_*.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cmd_bucket.c — `rollout bucket`: the bucket of unit ids under a salt. */
 #include "cli.h"
 #include "plan.h" /* the plan's salt */

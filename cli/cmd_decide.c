@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cmd_decide.c — `rollout decide`: one request's decision and why. */
 #include "cli.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cmd_evaluate.c — `rollout evaluate`: a metrics snapshot against a gate's criteria. */
 #include "cli.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_migrate.c — `rollout state migrate`: carries a state file over to an
  * edited plan with rollout_state_migrate, under the same lock and atomic

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cmd_plan.c — `rollout validate` and `rollout show`. */
 #include "cli.h"
 #include "plan.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cmd_schedule.c — `rollout calendar` and `rollout schedule`. */
 #include "cli.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_simulate.c — `rollout simulate`: the whole rollout walked through the
  * library, the way a person would want to watch it. Every line comes from

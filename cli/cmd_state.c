@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_state.c — `rollout state`: the state machine for ops scripts.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_store.c — `rollout state ... --store URL`: the state kept in a shared
  * store (docs/fleet.md) instead of a file. cmd_state.c parses the command

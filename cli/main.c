@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* main.c — the rollout tool: subcommand dispatch and the helpers they share. */
 #include "cli.h"
 #include "internal.h"

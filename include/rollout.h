@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rollout.h — librollout, canary-rollout decisions as pure functions.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rollout_store.h — one rollout state for the whole fleet, kept in a store.
  *

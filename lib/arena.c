@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* arena.c — one allocation lifetime per plan: everything is freed at once. */
 #include "internal.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bucket.c — unit id -> bucket 0..99999 (docs/bucketing.md).
  *

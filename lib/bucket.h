@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bucket.h — the bucketing recipe of docs/bucketing.md, for lib/ files.
  *

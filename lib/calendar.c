@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * calendar.c — rollout_calendar rendered for people and tools: an aligned
  * text table, JSON, iCalendar (RFC 5545) and an SVG chart.

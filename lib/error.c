@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* error.c — one place that formats errors, so every message has one shape. */
 #include "internal.h"
 

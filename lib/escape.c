@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * escape.c — the two ways text from a plan or a request leaves the library
  * and the rollout tool: as a JSON string literal, and as text for a terminal

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * evaluate.c — success criteria: parsing them from a plan, dumping them
  * back, and judging a metrics snapshot against them.

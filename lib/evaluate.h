@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * evaluate.h — criteria as loaded from a plan, the metrics snapshot's
  * insides, and the entry points evaluate.c and metrics.c share.

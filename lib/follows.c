@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* follows.c — whether one state can have come from another through the
  * state machine (rollout_state_follows). A store reader uses it to tell the
  * next state of the history it follows from a state of another history that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * internal.h — what the files of lib/ share and nobody outside may see.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * machine.c — the rollout state machine: (state, event, now) -> (state, actions).
  *

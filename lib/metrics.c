@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * metrics.c — the metrics snapshot: setters that refuse impossible values,
  * the YAML/JSON loader, and the read side that criteria use.

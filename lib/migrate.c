@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * migrate.c — carrying a state over to an edited plan of the same rollout.
  *

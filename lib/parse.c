@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * parse.c — typed reads of YAML nodes with errors a person can act on, and
  * the strict scalar grammars (times, durations, weights) every part shares.

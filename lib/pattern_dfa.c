@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pattern_dfa.c — simple patterns as deterministic automata.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pattern_dfa.h — simple patterns as deterministic automata (pattern_dfa.c).
  *

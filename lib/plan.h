@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plan.h — the in-memory form of a loaded plan, shared by lib/ files.
  *

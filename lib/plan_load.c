@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plan_load.c — reading a plan: the file, the skeleton (identity, roles,
  * phases, steps, gates, rollback, communications, windows) and the plan's

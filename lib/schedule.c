@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * schedule.c — when each step happens, as a pure function of (plan, state, now).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * schedule_fast.h — the schedule's arithmetic fast path, inline.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * state_codec.c — a state as one short line of text, and back.
  *

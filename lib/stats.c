@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stats.c — normal distribution, Wilson score bounds, two-proportion tests
  * and the Mann-Whitney U test, written so that tiny and huge counts keep

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stats.h — the statistics behind evaluation (stats.c), in plain C with no
  * dependency beyond libm. Formulas and their sources are in

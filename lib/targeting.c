@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * targeting.c — cohort rules (`match:` in a plan): parse, match, dump.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * targeting.h — cohort rules: parsed once at load, matched on every decide.
  *

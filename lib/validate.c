@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* validate.c — facts derived from the whole plan once it is parsed. Checks
  * between neighbours (step order, gate times, references) happen where the
  * parser meets them, so the error points at the offending line. */

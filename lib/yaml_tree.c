@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * yaml_tree.c — libyaml events to a small node tree with positions.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * zone.c — IANA time zones for change windows and freezes.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs what librollout needs to build and test on Debian (bookworm).
 # Idempotent: installs only what is missing. Needs root (or sudo).
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The main job: install dependencies, build, and walk the built-in seed plan
 # through the library (steps, gates, decisions, a rollback), writing its
 # calendar (.ics), weight chart (.svg) and calendar JSON to rollout-out/.

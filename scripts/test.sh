@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds and runs every test suite: the C suites plain, under valgrind
 # memcheck and under AddressSanitizer + UndefinedBehaviorSanitizer; the
 # concurrency tests under ThreadSanitizer; a short run of each fuzz harness

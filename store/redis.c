@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* redis.c — the Redis backend of the store component (hiredis).
  *
  * One hash per rollout, rollout:{<plan id>}:state, fields rev and value; the

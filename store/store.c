@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* store.c — what the store component does whatever the backend: signed
  * values, the reader's refusals (fail-static), the compare-and-set apply loop
  * and the watch loop (push, with polling as the fallback). docs/fleet.md is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* store_internal.h — the store component's backend interface.
  *
  * store.c holds everything that does not depend on the store product:

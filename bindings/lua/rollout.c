@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rollout.c — librollout for PUC Lua 5.4 (HAProxy, scripts) and Lua 5.1 /
  * LuaJIT's C API, as one source in the manner of lua-cjson.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Turns the seed plan into the C array librollout compiles in.
 
 The Python build (setup.py) uses this where the CMake build runs

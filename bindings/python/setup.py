@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Builds the `rollout` Python package from a librollout checkout.
 
     pip install --no-build-isolation ./bindings/python      # from the repository root

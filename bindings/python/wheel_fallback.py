@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A minimal bdist_wheel for interpreters whose setuptools has none.
 
 pip builds every local project through PEP 517, and setuptools before 70.1

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plan_slot.h — sharing a reloadable plan (and the rollout state that goes
  * with it) between threads, the way a proxy does. Header-only, C11 atomics

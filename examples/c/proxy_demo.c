@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * proxy_demo.c — librollout embedded the way a proxy embeds it.
  *

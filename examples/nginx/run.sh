@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # examples/nginx/run.sh — runs examples/nginx/nginx.conf from this checkout,
 # with nothing installed and nothing to edit:
 #

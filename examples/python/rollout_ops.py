@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """rollout_ops.py — walk a rollout from a state file.
 
 The state lives in one small text file (one line, "rs1...."); every command

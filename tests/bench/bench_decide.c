@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_decide.c — what a decision costs next to the hash it is built on.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """What a decision costs from Python, next to what it is compared with.
 
 Not a pass/fail test: it prints medians and ratios. In one run, over the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_store_propagation.c — how long a state change takes to reach the
  * fleet: from the start of a compare-and-set write to each of three watchers
  * (each with its own handle, as three gateways) returning the new revision,

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- lua_decide.lua LIBRARY [ROUNDS] — nanoseconds per decision from LuaJIT
 -- (not pass/fail; docs/lua.md records the figures).
 --

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """nginx_bench.py --library LIBROLLOUT_SO [--rounds N] [--seconds S]
 
 Requests per second of examples/nginx/nginx.conf (every request decided by

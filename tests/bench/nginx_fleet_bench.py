@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """nginx_fleet_bench.py --library LIBROLLOUT_SO --cli ROLLOUT [propagation|cpu|both]
 
 The nginx gateway on the fleet's store (docs/fleet.md, docs/lua.md), with

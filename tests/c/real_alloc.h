@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * real_alloc.h — the real allocator behind a test executable's own malloc.
  *

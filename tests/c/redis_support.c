@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* redis_support.c — a throw-away redis-server for the store suites. */
 #define _GNU_SOURCE /* prctl, mkdtemp */
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* redis_support.h — a throw-away redis-server for the store suites.
  *
  * Each test starts its own server on 127.0.0.1, on an ephemeral port, with

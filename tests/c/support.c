@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* support.c — helpers shared by the Criterion suites. */
 #define _POSIX_C_SOURCE 200809L
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* support.h — helpers shared by the Criterion suites. */
 #ifndef ROLLOUT_TEST_SUPPORT_H
 #define ROLLOUT_TEST_SUPPORT_H

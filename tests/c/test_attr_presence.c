@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_attr_presence.c — an absent attribute against one sent as the empty
  * string, through rollout_decide, rollout_decide_ids and a prepared

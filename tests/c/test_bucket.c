@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_bucket.c — the bucketing recipe against the frozen vectors (computed
  * by an independent implementation, tests/vectors/gen_bucketing.py), the

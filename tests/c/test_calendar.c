@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_calendar.c — rollout_calendar against the seed's phase sections and
  * communication plan, slips carried by a state, and the renderers: the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_cli.c — the rollout tool as a user runs it: `validate` exit codes and
  * messages, `show` output that loads back, `--help` for every subcommand.

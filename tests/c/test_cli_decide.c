@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_cli_decide.c — `rollout bucket` and `rollout decide` as a script sees
  * them: output text, JSON, exit codes. Buckets are the frozen vectors'

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_cli_newcomer.c — the rollout tool on a newcomer's first questions:
  * decide explains a phase that has not begun by its gate and can project

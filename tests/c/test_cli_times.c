@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_cli_times.c — the rollout tool's --at and --start (docs/security.md,
  * issue 17 items 3 and 8): one parser (cli_parse_time) refuses an epoch

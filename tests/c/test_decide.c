@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_decide.c — rollout_decide and rollout_explain.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_decide_alloc.c — the hot path allocates nothing.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_decide_ids.c — rollout_decide_ids and a prepared rollout_batch answer
  * what rollout_decide does.

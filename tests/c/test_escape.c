@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_escape.c — lib/escape.c, the one JSON string escaper and the one
  * terminal-text escaper (docs/security.md, "Output hygiene").

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_evaluate.c — success criteria: every form at, just below and just
  * above its threshold; baselines (missing, zero); min_samples; the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_follows.c — rollout_state_follows: which states a reader may accept
  * after the one it holds (docs/fleet.md, "Reading").

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_hostile.c — what a malicious plan, metrics file, request context or
  * state string can and cannot do. docs/security.md is the catalog; each of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_ids_file.c — large cohort lists: a plan with 100 000 UUIDs written
  * inline fits the plan cap, and a cohort reads its ids from a file beside the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_machine.c — the state machine against docs/state-machine.md.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_metrics.c — the metrics snapshot: setters that refuse impossible
  * values, the read side criteria use, and the YAML/JSON loader with every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_migrate.c — rollout_state_migrate against docs/state-machine.md
  * ("Plan edits").

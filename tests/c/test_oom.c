@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_oom.c — every allocation failure is survived: NOMEM (or success),
  * nothing leaked, no half-built object handed out.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_parse.c — the scalar grammars of lib/parse.c, called directly:
  * durations, times, weights, their formatters, the civil-date arithmetic,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Patterns run as DFAs (lib/pattern_dfa.c): which ones, and that they give
  * PCRE2's answer, on chosen edge cases and on generated patterns and values
  * compared with the library's own PCRE2 path. */

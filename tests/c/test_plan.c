@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_plan.c — the plan loader: the seed, the invalid plans under
  * tests/plans/invalid/, hostile inputs generated here, valid edge cases,

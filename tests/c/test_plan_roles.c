@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_plan_roles.c — the role accessors the bindings use to name approvers
  * and to turn role bits (actions, calendar owners, gate approvals) into ids.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_rule_cost.c — what a plan's author can make cohort rules cost
  * (docs/security.md, "Cost of cohort rules"):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_schedule.c — rollout_schedule and rp_schedule_cohort at and around
  * every boundary of the seed plan, with states built by hand the way the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_schedule_fast.c — the arithmetic fast path of rp_schedule_cohort
  * (no pauses, windows or freezes) against the general step-by-step walk

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_state_codec.c — the rs1 text form of a state (docs/state-machine.md).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_stats.c — lib/stats.c against tests/vectors/stats.json (reference
  * values from scipy and 60-digit mpmath, see tests/vectors/gen_stats.py),

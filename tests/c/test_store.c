@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_store.c — the store component against a real redis-server: URLs and
  * every connection failure, the signed value, the reader's refusals, the
  * compare-and-set under 8 concurrent operators, an outage with an AOF

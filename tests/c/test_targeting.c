@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_targeting.c — cohort rules: every rule type, first-match order,
  * negation, missing attributes, the three-valued handling of a pattern that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_times.c — the library's range of times and what it refuses
  * (docs/security.md, issue 17 items 3, 8, 15 and 22):

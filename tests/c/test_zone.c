@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_zone.c — change windows and freezes in IANA time zones: the TZif
  * reader and its POSIX footer rule, both 2026 transitions in Europe/Berlin

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A program that uses an installed librollout, as a downstream project would. */
 #include <rollout.h>
 

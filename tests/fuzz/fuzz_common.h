@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_common.h — what the four harnesses share: the seed plan, a set of
  * states along its rollout, and a check that stops the run loudly.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_decide.c — arbitrary request contexts into rollout_decide and
  * rollout_explain, against the seed plan and a plan made of every rule kind.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_metrics.c — YAML/JSON bytes into the metrics loader.
  *

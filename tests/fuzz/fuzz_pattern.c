@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_pattern.c — the pattern automata (lib/pattern_dfa.c) against PCRE2.
  *

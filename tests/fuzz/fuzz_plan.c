@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_plan.c — YAML bytes into the plan loader.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_seedgen.c — the seed inputs only the library itself can make:
  * encoded states of the seed plan along its rollout (as text, and as the

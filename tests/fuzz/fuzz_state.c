@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_state.c — state strings into rollout_state_decode.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Writes the seed corpora of the five fuzz harnesses.
 
     gen_corpus.py SEEDGEN OUTDIR

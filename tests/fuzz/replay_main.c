@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * replay_main.c — runs a fuzz harness once on each file given, without
  * libFuzzer, so the regression inputs and the committed seeds are replayed

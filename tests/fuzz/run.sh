@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds the libFuzzer harnesses and runs each for a bounded time.
 #
 #   tests/fuzz/run.sh [SECONDS] [HARNESS...]

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- attr_presence_spec.lua — tests/vectors/attr_presence.json, as the C and
 -- Python tests read it: an attribute that is absent (left out of a plain
 -- table, nil in a prepared set) against one that is the empty string, for

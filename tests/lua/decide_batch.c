@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * decide_batch.c — the C side of the Lua parity test: decides a batch of
  * contexts with the C library directly, so parity_spec.lua can compare every

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- decide_spec.lua — decisions on the seed plan at known moments, every
 -- reason, the three call forms (decide_variant, decide, explain), request
 -- attributes (plain tables and prepared sets), ids as bytes, and states of

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- evaluate_spec.lua — plan:evaluate with the example snapshots (as text) and
 -- the same snapshots as Lua tables: both must give the very same result,
 -- and the verdicts the example files promise.

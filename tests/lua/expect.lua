@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- expect.lua LIBRARY PLAN STATE|- NOW < contexts > decisions
 --
 -- The expected answers of tests/lua/nginx_test.py, computed by the library

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- gateway_test.lua LIBRARY — resty.rollout.gateway's route() outside nginx.
 --
 -- route() reads, for every request, only the ids and attributes the plan's

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- helper.lua — what the busted specs share: which binding is under test,
 -- a small JSON reader for tests/vectors (the same files the C and Python
 -- tests read), hex and time helpers, and the paths CMake passes in.

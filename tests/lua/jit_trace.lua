@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- jit_trace.lua LIBRARY — the FFI hot path stays JIT-compiled.
 --
 -- Runs plan:decide_variant (and explain, decide_variant with request

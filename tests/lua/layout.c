@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * layout.c — prints the size and field offsets of every struct that
  * bindings/lua/resty/rollout.lua declares with ffi.cdef, as the C compiler

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- layout_spec.lua — the FFI module's ffi.cdef against the C compiler's view
 -- of include/rollout.h: every size and field offset tests/lua/layout.c
 -- prints must be what LuaJIT computes from the declarations. A header change

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- migrate_spec.lua — plan:migrate(state, old_plan) through the binding: a
 -- state taken over by an edited plan of the same rollout keeps its status
 -- (a rollback stays: every decision STABLE with the new plan), gets the

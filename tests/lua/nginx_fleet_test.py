@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """nginx_fleet_test.py --nginx NGINX --library LIBROLLOUT_SO --cli ROLLOUT
 
 Three nginx instances (examples/nginx/nginx.conf, each with its own prefix,

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """nginx_test.py --nginx NGINX --library LIBROLLOUT_SO
 
 Runs examples/nginx/nginx.conf in a real nginx (Debian's nginx and lua

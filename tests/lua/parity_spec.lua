@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- parity_spec.lua — 100 000 random contexts decided by the binding under
 -- test and by the C library directly (tests/lua/decide_batch.c): every
 -- variant, reason, cohort, phase, step, unit, bucket, weight and

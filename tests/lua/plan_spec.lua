@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- plan_spec.lua — loading plans, their errors (file:line:column: field:
 -- message, with the code name), read-only facts, dump round trips, and the
 -- argument checks every function shares.

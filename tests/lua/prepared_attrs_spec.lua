@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- prepared_attrs_spec.lua — a prepared attribute set whose values (or keys)
 -- are numbers: each counts as its string, and the string a number becomes
 -- stays alive until the decision has read it, with the collector running

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- rule_reads_spec.lua — plan:rule_reads(): what a plan's cohort rules read
 -- from a request (the ids of org_in / user_in, each attribute key once, in
 -- plan order), which the nginx gateway uses to leave other ids unread.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # run_busted.sh INTERPRETER BINDING MODULE_DIR LIBRARY HARNESS LAYOUT
 #
 # Runs every tests/lua/*_spec.lua with busted under INTERPRETER (luajit or

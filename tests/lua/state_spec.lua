@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- state_spec.lua — the state machine through the binding: events by name,
 -- actions as tables (exact, in order), states that are new objects, the
 -- text form (round trip, corruption, another plan), and refused events.

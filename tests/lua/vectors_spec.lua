@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- vectors_spec.lua — tests/vectors/bucketing.json, every case, exactly as
 -- tests/c/test_bucket.c reads it: id_hex is authoritative, the text form
 -- must be the same bytes, every bucket must match, and the rejected ids

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared fixtures for the Python binding's tests.
 
 The suite runs against whichever `rollout` is importable: the CMake build

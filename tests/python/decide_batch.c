@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * decide_batch.c — the C side of the Python parity test (test_parity.py).
  *

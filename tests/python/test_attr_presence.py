@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """tests/vectors/attr_presence.json: an attribute that is absent against one
 sent as the empty string, as the C tests (tests/c/test_attr_presence.c) and
 the Lua specs read it. docs/targeting.md, "Attributes": attrs={"k": ""} is

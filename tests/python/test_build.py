@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The build: one abi3 module, the seed embedded as the CMake build embeds
 it, only the module's init exported, and stubs that match the module."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Plan.decide and Plan.decide_many: the seed plan step by step, with the
 expected buckets from tests/vectors/bucketing.json (salt ledger-v2-2026-02:
 A 6148, Z 34165, a 86480, user-10 10249, org_42 12652, initech 95820,

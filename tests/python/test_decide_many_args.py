@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Plan.decide_many's argument parsing.
 
 On 3.10+ decide_many is METH_FASTCALL | METH_KEYWORDS and remembers the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Error mapping: every exception class, its attributes and the C message.
 
 tests/plans/invalid/*.yaml are read exactly as tests/c/test_plan.c reads

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The offline pip install: `pip install --no-build-isolation ./bindings/python`
 with this interpreter's own setuptools and no index, from a copy of the
 parts of the checkout setup.py reads (so the source tree gets no build/

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Reference counting and leaks.
 
 A leak of one small object per decide is 50+ MB over a million calls, so

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """State.migrate: a state carried over to an edited plan of the same rollout
 (rollout_state_migrate). A rollback stays through any edit; an edit that
 removes what the state records is refused with the binding's exceptions."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """examples/python/rollout_ops.py driven as an SRE would: a state file
 walked through the seed rollout's canary gate, the calendar, a rollback,
 and the refusals (exit 1) and usage errors (exit 2)."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Parity: Python decides exactly what C decides.
 
 100 000 random contexts (four plans, states from fresh to rolled back,

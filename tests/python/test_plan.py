@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Plans: loading, facts, dump, schedule, calendar and evaluation, with the
 expected values read off examples/plans/seed.yaml and the comments of the
 example metrics snapshots."""

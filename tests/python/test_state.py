@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """rollout.State: the seed rollout walked through the state machine by
 name (events, gates, roles, verdicts, reasons, confirmations), actions as
 named tuples, the text encoding, and immutability."""

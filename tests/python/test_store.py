@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """rollout.Store against a real redis-server: every operation, every error,
 bad values written straight into Redis, concurrent operators in several
 processes, plan edits, and rollout_ops.py --store end to end.

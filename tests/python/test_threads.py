@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Threads: one shared plan decided from many threads gives exactly the
 single-threaded answers, for decide and decide_many (GIL held: an id
 costs less than a release), evaluate (GIL released while the C runs) and

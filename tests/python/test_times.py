@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Times at the edges (docs/security.md, issue 17 items 8 and 21): every `at=`
 outside the library's range, 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z,
 is a ValueError (rollout.ArgumentError) before the library sees it; action

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A short script under valgrind: no invalid access, no use of
 uninitialised memory and no definitely lost block with a frame in the
 binding or the library. The interpreter's own exit-time leaks are not

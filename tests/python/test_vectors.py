@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The shared vectors in tests/vectors/, read as the C tests read them.
 
 bucketing.json: every case through rollout.bucket (the exact bytes of

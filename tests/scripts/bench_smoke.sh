@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # bench_decide's report, not its timings: CPU time, the minimum beside the
 # median, the load average with every run, the seed's pilot-org case and ids
 # of the length asked for. Timings are never pass/fail.

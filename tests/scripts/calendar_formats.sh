@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # calendar_formats.sh ROLLOUT — the calendar's machine-readable formats read
 # back by real parsers: the SVG by python3's XML parser (and xmllint when it
 # is installed), the JSON by python3 -m json.tool, both from the CLI, for the

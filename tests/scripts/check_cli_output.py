@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """check_cli_output.py ROLLOUT_CLI — output hygiene of the rollout tool
 (docs/security.md, "Output hygiene"), run from the source tree.
 

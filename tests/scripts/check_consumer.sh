@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # check_consumer.sh BUILD_DIR CONSUMER_DIR [SANITIZE]
 # Installs the build into a temporary prefix, then builds tests/consumer
 # against it the two ways a downstream project would -- CMake's

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """check_doc_snippets.py BUILD_DIR — the code blocks of README.md and
 docs/*.md run as written.
 

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # check_install_after_run.sh SOURCE_DIR [RUN_SH]
 # `cmake --install` after the main job: configures a fresh build tree the way
 # scripts/run.sh does, builds only the targets run.sh builds (read from its

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # check_json.sh ROLLOUT_CLI PLAN...
 # `rollout show --json` prints JSON that a strict JSON parser accepts, with
 # the plan's content; and `rollout show` (YAML) of the same plan, fed back to

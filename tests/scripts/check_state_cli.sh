@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # check_state_cli.sh ROLLOUT — `rollout state` end to end on the seed plan:
 # init -> start -> tick -> approve -> verdict -> go -> rollback -> confirms,
 # checking the state file after every step, and that every refused event

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # check_state_migrate.sh ROLLOUT — `rollout state migrate` on the seed plan:
 # a rolled back state carried over to an edited plan stays rolled back with
 # the revision + 1; a second run changes nothing; an incompatible edit and

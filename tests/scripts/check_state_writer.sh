@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # check_state_writer.sh ROLLOUT — the guarantees of the `rollout state` writer,
 # with real processes: a symlinked state is written through to its target;
 # writers serialize on STATE.lock (never on something a reader can lock), wait

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # check_store_cli.sh ROLLOUT — `rollout state ... --store URL` end to end
 # against a redis-server this script starts on 127.0.0.1 (ephemeral port,
 # temporary directory) and stops: init, apply, show --json (revision and

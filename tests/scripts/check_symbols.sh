@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # check_symbols.sh LIBRARY
 # The shared library exports exactly the public API: every dynamic symbol it
 # defines is rollout_* (no XXH* from the inlined xxhash, no rp_* internals,

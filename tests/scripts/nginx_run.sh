@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # examples/nginx/run.sh as the docs use it: start, one request, stop, from
 # the checkout, in a temporary prefix on a free port; each step bounded.
 set -eu

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs the C suites under valgrind memcheck: zero errors, zero definite or
 # indirect leaks.
 #

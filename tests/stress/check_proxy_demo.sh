@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Drives examples/c/rollout-proxy-demo as a proxy's traffic would, and checks
 # every answer against `rollout decide` for the plan and state in force.
 #

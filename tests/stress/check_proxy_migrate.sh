@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Plan edits in the proxy example: a rollback is never undone by SIGHUP.
 #
 #   check_proxy_migrate.sh DEMO ROLLOUT_CLI      (from the source tree)

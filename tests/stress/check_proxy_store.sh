@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The proxy example on the fleet's store: its sync thread against a real
 # redis-server (127.0.0.1, an ephemeral port, a temporary directory, AOF on;
 # stopped afterwards; a missing redis-server fails the check).

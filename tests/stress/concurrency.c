@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * concurrency.c — many threads deciding on shared plans while another
  * thread keeps reloading them.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What the proxy example's checks (check_proxy_*.sh) share: the requests they
 send, the answers the proxy writes, and every answer recomputed with
 `rollout decide` for the plan and state it names.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Sourced by check_proxy_demo.sh and check_proxy_migrate.sh, with their
 # arguments (DEMO ROLLOUT_CLI) and, set before, `name` (for messages) and
 # `mix` (the requests: proxy_common.py). Sets demo, cli, tmp (removed on

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- resty/rollout.lua — librollout for LuaJIT (OpenResty, lua-nginx-module,
 -- Kong) through the FFI.
 --

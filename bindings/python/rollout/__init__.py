@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Canary-rollout decisions from librollout, for Python.
 
 The same C library that gateways and nginx workers link makes every decision

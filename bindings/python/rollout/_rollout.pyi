@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Type stubs for the C extension rollout._rollout (bindings/python/src/*.c).
 # tests/python/test_build.py checks that they name exactly what the module
 # defines.

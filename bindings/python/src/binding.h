@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * binding.h — the CPython extension rollout._rollout over librollout.
  *

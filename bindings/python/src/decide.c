@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * decide.c — Plan.decide, Plan.decide_many and the Decision result type.
  *

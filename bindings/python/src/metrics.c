@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * metrics.c — rollout._rollout.Metrics: a rollout_metrics snapshot.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * module.c — rollout._rollout: module init, exceptions, and the argument
  * conversions every type shares (ids, times, states, names).

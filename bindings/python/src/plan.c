@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plan.c — rollout._rollout.Plan: loading (with the GIL released), facts,
  * dump, schedule, calendar and evaluation. Results that are not on a hot

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * state.c — rollout._rollout.State: a rollout_state bound to its plan.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * store.c — rollout._rollout.Store: the rollout state in a shared store,
  * through the C store component (rollout_store.h, docs/fleet.md).

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- resty/rollout/gateway.lua — librollout in nginx (lua-nginx-module /
 -- OpenResty): the plan loaded before the workers fork, the rollout state
 -- shared by every worker through a lua_shared_dict, and an admin handler

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- resty/rollout/sync_thread.lua — the blocking half of the gateway's store
 -- sync (resty/rollout/gateway.lua), run by ngx.run_worker_thread in one of
 -- nginx's worker threads, so the worker's event loop keeps serving requests
