@@ -380,11 +380,7 @@ def main():
         # 4. plan edits: plan B in every gateway, reloaded; the rollback holds
         for g in gws:
             nt.replace_plan(g.plan, PLAN_B)
-            old = set(g.nginx.workers())
-            g.nginx.reload()
-            wait_for("the new generation", lambda g=g, old=old: (lambda w: w and not (set(w) & old)
-                     and not any("shutting down" in c for c in w.values()))(g.nginx.workers()),
-                     timeout=20)
+            g.nginx.reload_and_wait(timeout=20)
         migrated = wait_revision(gws, 8)
         assert migrated["status"] == rb["status"] and migrated["fingerprint"] != rb["fingerprint"]
         assert redis.cmd("HGET", HASH, "rev") == "8"

@@ -193,6 +193,25 @@ class Nginx:
     def reload(self):
         subprocess.run(self.cmd("-s", "reload"), check=True, timeout=20)
 
+    def new_generation(self, old_workers):
+        """Whether the workers that answer now are all new: none of
+        old_workers, none shutting down."""
+        now = self.workers()
+        return bool(now) and not (set(now) & set(old_workers)) and \
+            not any("shutting down" in c for c in now.values())
+
+    def reload_and_wait(self, timeout=30):
+        """Reloads (HUP) and returns once the old workers are gone; returns
+        their pids."""
+        old_workers = set(self.workers())
+        self.reload()
+        deadline = time.time() + timeout
+        while not self.new_generation(old_workers):
+            if time.time() > deadline:
+                raise AssertionError("the old workers did not exit: %s" % self.workers())
+            time.sleep(0.05)
+        return old_workers
+
     def stop(self):
         pid = self.master_pid()
         if pid is None:
@@ -368,20 +387,8 @@ def check_empty_header(nginx, port, plan_file):
     """Plan C (the internal cohort is `email equals ""`), reloaded: an empty
     X-Email header puts a request in it, on the canary (100 % by session);
     no header does not, and /explain reads an empty email= the same way."""
-    old_workers = set(nginx.workers())
-    with open(plan_file + ".new", "w") as f:
-        f.write(PLAN_C)
-    os.rename(plan_file + ".new", plan_file)
-    nginx.reload()
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        now_workers = nginx.workers()
-        if now_workers and not (set(now_workers) & old_workers) and \
-                not any("shutting down" in c for c in now_workers.values()):
-            break
-        time.sleep(0.05)
-    else:
-        raise AssertionError("the old workers did not exit: %s" % nginx.workers())
+    replace_plan(plan_file, PLAN_C)
+    nginx.reload_and_wait()
     internal = "IN_ROLLOUT cohort=internal phase=canary step=1 unit=session"
     for i in range(8):
         ctx = {"org": "org-%d" % i, "org_in_cookie": False, "user": "user-%d" % i,
@@ -418,8 +425,7 @@ def reload_under_traffic(nginx, port, contexts):
     workers are gone, with [(context index, answer)] sent meanwhile. Fails
     when any request failed."""
     global old_workers_of_last_reload
-    old_workers = set(nginx.workers())
-    old_workers_of_last_reload = old_workers
+    old_workers_of_last_reload = set(nginx.workers())
     during = []
     stop = threading.Event()
     errors = []
@@ -439,16 +445,7 @@ def reload_under_traffic(nginx, port, contexts):
         t.start()
     try:
         time.sleep(0.3)
-        nginx.reload()
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            now_workers = nginx.workers()
-            if now_workers and not (set(now_workers) & old_workers) and \
-                    not any("shutting down" in c for c in now_workers.values()):
-                break
-            time.sleep(0.05)
-        else:
-            raise AssertionError("the old workers did not exit: %s" % nginx.workers())
+        nginx.reload_and_wait()
         time.sleep(0.3)
     finally:
         stop.set()
