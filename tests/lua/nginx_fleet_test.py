@@ -34,7 +34,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -65,69 +64,10 @@ PLAN_BAD = PLAN_B.replace("  - id: ga\n", "  - id: general\n")
 log = nt.log
 
 
-# ---- a throw-away redis-server --------------------------------------------------------
+# ---- a throw-away redis-server (tests/scripts/redis_server.py) ---------------------------
 
-def resp(*args):
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return out
-
-
-def read_reply(f):
-    line = f.readline()
-    if not line:
-        raise ConnectionError("redis closed the connection")
-    kind, rest = line[:1], line[1:-2]
-    if kind == b"+":
-        return rest.decode()
-    if kind == b"-":
-        raise RuntimeError(rest.decode())
-    if kind == b":":
-        return int(rest)
-    if kind == b"$":
-        n = int(rest)
-        if n < 0:
-            return None
-        data = f.read(n + 2)[:-2]
-        return data.decode()
-    if kind == b"*":
-        n = int(rest)
-        return None if n < 0 else [read_reply(f) for _ in range(n)]
-    raise RuntimeError("bad reply %r" % line)
-
-
-class Redis:
-    def __init__(self, binary, port, directory):
-        self.binary, self.port, self.dir, self.proc = binary, port, directory, None
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
-             "--appendonly", "yes", "--save", "", "--daemonize", "no",
-             "--logfile", os.path.join(self.dir, "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                if self.cmd("PING") == "PONG":
-                    return
-            except (OSError, RuntimeError, ConnectionError):
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("redis-server did not start on %d" % self.port)
-
-    def cmd(self, *args):
-        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
-            s.sendall(resp(*args))
-            return read_reply(s.makefile("rb"))
-
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.proc = None
+sys.path.insert(0, os.path.join(nt.SRC, "tests", "scripts"))
+from redis_server import RedisServer  # noqa: E402
 
 
 # ---- one gateway ----------------------------------------------------------------------
@@ -215,7 +155,7 @@ def main():
     with open(key_file, "wb") as f:
         f.write(key + b"\n")
     os.chmod(key_file, 0o644)   # read by the master, as the user the test runs as
-    redis = Redis(args.redis, nt.free_ports(1)[0], rdir)
+    redis = RedisServer(rdir, exe=args.redis, port=nt.free_ports(1)[0], aof=True)
     url = "redis://127.0.0.1:%d/0" % redis.port
     plan_a = os.path.join(root, "plan-a.yaml")
     plan_b = os.path.join(root, "plan-b.yaml")

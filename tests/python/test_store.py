@@ -13,7 +13,6 @@ the suite needs no Redis client library.
 import hashlib
 import hmac
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -29,87 +28,20 @@ SCRIPT = os.path.join(ROOT, "examples", "python", "rollout_ops.py")
 KEY = b"0123456789abcdef0123456789abcdef"
 
 
-# ---- a throw-away redis-server and a minimal client ------------------------------------
+# ---- a throw-away redis-server (tests/scripts/redis_server.py) ---------------------------
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Redis:
-    """A redis-server of the test's own, and raw commands to it."""
-
-    def __init__(self, tmp):
-        self.dir = tmp
-        self.proc = None
-        self.port = None
-
-    def start(self):
-        exe = shutil.which("redis-server")
-        if not exe:
-            pytest.fail("redis-server is not installed (scripts/install-deps.sh installs it)")
-        for _ in range(5):
-            self.port = free_port()
-            self.proc = subprocess.Popen(
-                [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-                 "--save", "", "--appendonly", "no", "--logfile", "redis.log"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and self.proc.poll() is None:
-                try:
-                    if self.cmd("PING") == "PONG":
-                        return self
-                except OSError:
-                    time.sleep(0.02)
-            self.stop()
-        pytest.fail(f"redis-server did not start (log: {self.dir}/redis.log)")
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    @property
-    def url(self):
-        return f"redis://127.0.0.1:{self.port}"
-
-    def cmd(self, *args):
-        """One command; the reply as str / int / list / None, errors raised."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
-            out = b"*%d\r\n" % len(args)
-            for a in args:
-                a = a if isinstance(a, bytes) else str(a).encode()
-                out += b"$%d\r\n%s\r\n" % (len(a), a)
-            s.sendall(out)
-            return self._reply(s.makefile("rb"))
-
-    def _reply(self, f):
-        line = f.readline().rstrip(b"\r\n")
-        kind, rest = line[:1], line[1:]
-        if kind == b"+":
-            return rest.decode()
-        if kind == b"-":
-            raise RuntimeError(rest.decode())
-        if kind == b":":
-            return int(rest)
-        if kind == b"$":
-            n = int(rest)
-            return None if n < 0 else f.read(n + 2)[:-2].decode()
-        if kind == b"*":
-            n = int(rest)
-            return None if n < 0 else [self._reply(f) for _ in range(n)]
-        raise RuntimeError(f"unexpected reply {line!r}")
+sys.path.insert(0, os.path.join(ROOT, "tests", "scripts"))
+from redis_server import RedisServer, free_port  # noqa: E402
 
 
 @pytest.fixture
 def redis(tmp_path):
     d = tmp_path / "redis"
     d.mkdir()
-    r = Redis(d).start()
+    r = RedisServer(d)
+    r.start()
     yield r
-    r.stop()
+    r.kill()
 
 
 @pytest.fixture
@@ -313,7 +245,7 @@ def test_a_silent_store_times_out():
 def test_outage_after_open_keeps_nothing_half_written(redis, plan):
     store = rollout.Store(redis.url, plan=plan, timeout_ms=300)
     state = started(store, plan)
-    redis.stop()
+    redis.kill()
     t = time.monotonic()
     with pytest.raises(rollout.StoreError) as e:
         store.apply("pause", at=plan.start + H)
@@ -561,7 +493,7 @@ def test_rollout_ops_on_a_store(redis, key_file, plan, tmp_path):
     assert ops("--state", "f", "--store", redis.url, "status", cwd=tmp_path).returncode == 2
 
     # a dead store: exit 2, fast, naming it
-    redis.stop()
+    redis.kill()
     t = time.monotonic()
     run = ops(*s, "--at", "2026-02-28T12:00:00Z", "pause", cwd=tmp_path)
     assert run.returncode == 2 and f"127.0.0.1:{redis.port}" in run.stderr

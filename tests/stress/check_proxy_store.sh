@@ -28,9 +28,11 @@
 set -euo pipefail
 demo=$1
 cli=$2
-exec env PYTHONPATH="$(cd "$(dirname "$0")" && pwd)" python3 - "$demo" "$cli" <<'PY'
-import hashlib, hmac, json, os, shutil, signal, socket, subprocess, sys, tempfile, time
+here=$(cd "$(dirname "$0")" && pwd)
+exec env PYTHONPATH="$here:$here/../scripts" python3 - "$demo" "$cli" <<'PY'
+import hashlib, hmac, json, os, shutil, signal, subprocess, sys, tempfile, time
 from proxy_common import mismatches, read_answers, request_line
+from redis_server import RedisServer, free_port
 
 demo, cli = sys.argv[1:3]
 tmp = tempfile.mkdtemp(prefix="rollout-proxy-store-")
@@ -48,68 +50,26 @@ def fail(msg):
     sys.exit(1)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 redis_exe = shutil.which("redis-server")
 if not redis_exe:
     fail("redis-server is not installed (scripts/install-deps.sh installs it)")
 rdir = os.path.join(tmp, "redis")
 os.mkdir(rdir)
-port = free_port()
-url = f"redis://127.0.0.1:{port}"
-redis = None
-
-
-def cmd(*args):
-    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-        out = b"*%d\r\n" % len(args)
-        for a in args:
-            a = a if isinstance(a, bytes) else str(a).encode()
-            out += b"$%d\r\n%s\r\n" % (len(a), a)
-        s.sendall(out)
-        f = s.makefile("rb")
-
-        def reply():
-            line = f.readline().rstrip(b"\r\n")
-            k, rest = line[:1], line[1:]
-            if k == b"+":
-                return rest.decode()
-            if k == b"-":
-                raise RuntimeError(rest.decode())
-            if k == b":":
-                return int(rest)
-            if k == b"$":
-                n = int(rest)
-                return None if n < 0 else f.read(n + 2)[:-2].decode()
-            if k == b"*":
-                return [reply() for _ in range(int(rest))]
-            raise RuntimeError(line)
-        return reply()
+redis = RedisServer(rdir, exe=redis_exe, aof=True)
+port = redis.port
+url = redis.url
+cmd = redis.cmd
 
 
 def start_redis():
-    global redis
-    redis = subprocess.Popen([redis_exe, "--port", str(port), "--bind", "127.0.0.1", "--dir", rdir,
-                              "--save", "", "--appendonly", "yes", "--appendfsync", "always",
-                              "--logfile", "redis.log"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            if cmd("PING") == "PONG":
-                return
-        except OSError:
-            time.sleep(0.05)
-    fail("redis-server did not start")
+    try:
+        redis.start()
+    except RuntimeError as e:
+        fail(str(e))
 
 
 def kill_redis():
     redis.kill()
-    redis.wait()
 
 
 def run(*args, check=True):
@@ -372,8 +332,7 @@ finally:
     for p in procs:
         if p.poll() is None:
             p.kill()
-    if redis and redis.poll() is None:
-        kill_redis()
+    kill_redis()
     shutil.rmtree(tmp, ignore_errors=True)
 print("check_proxy_store: ok")
 PY
