@@ -1022,12 +1022,6 @@ static int load_names(rp_ctx *c, const rp_node *n, rp_side *s, bool smoke)
             return rp_fail(c, k, ROLLOUT_ERR_METRICS,
                            "\"%s\" is not a valid %s (1-64 of A-Z a-z 0-9 - _ .)", k->str,
                            smoke ? "smoke-test id" : "metric name");
-        for (size_t j = 0; j < i; j++) {
-            const rp_node *kj = n->items[2 * j];
-            if (kj->len == k->len && !memcmp(kj->str, k->str, k->len))
-                return rp_fail(c, k, ROLLOUT_ERR_DUPLICATE,
-                               "\"%s\" appears twice (first at line %d)", k->str, kj->line);
-        }
         char why[160];
         if (smoke) {
             if ((rc = rp_expect(c, v, RP_SCALAR)))

@@ -187,8 +187,6 @@ static int parse_roles(rp_ctx *c, const rp_node *n)
         if ((rc = rp_ident(c, k, &id)))
             return rc;
         size_t mark = rp_path_key(c, id);
-        if (rp_role_index(p, id) >= 0)
-            return rp_fail(c, k, ROLLOUT_ERR_DUPLICATE, "role \"%s\" is defined twice", id);
         if ((rc = rp_string(c, v, &name)))
             return rc;
         rp_path_pop(c, mark);
