@@ -5,7 +5,7 @@
  * Normalized means: every default written out, every gate attached to the
  * step it follows, times in UTC, durations and weights in canonical form.
  * The output loads back into an equivalent plan; its JSON form is also the
- * input of the plan fingerprint.
+ * input of the plan fingerprint, less the `operator:` section (operator_cfg.c).
  */
 #include "plan.h"
 
@@ -28,6 +28,7 @@ struct rp_emitter {
     bool first[ROLLOUT_MAX_DEPTH + 2];  /* no item written yet at this depth */
     bool is_map[ROLLOUT_MAX_DEPTH + 2];
     bool after_key;          /* the next value completes a key: value pair */
+    bool fingerprint;        /* the fingerprint's input: without `operator:` */
 };
 
 static void emit(rp_emitter *e, yaml_event_t *ev, int ok)
@@ -228,6 +229,10 @@ static void dump_gate(rp_emitter *e, const rollout_plan *p, const rp_gate *g)
         snprintf(buf, sizeof buf, "%d", limits[i]);
         rp_emit_key(e, limit_keys[i]);
         rp_emit_raw(e, buf);
+    }
+    if (g->auto_go) {
+        rp_emit_key(e, "auto_go");
+        rp_emit_raw(e, "true");
     }
     kv(e, "description", g->description);
     rp_emit_map_end(e);
@@ -466,6 +471,8 @@ static void dump_plan(rp_emitter *e, const rollout_plan *p)
     dump_rollback(e, p);
     dump_comms(e, p);
     dump_calendar_limits(e, p);
+    if (!e->fingerprint)
+        rp_dump_operator(e, p);
     rp_emit_map_end(e);
 }
 
@@ -477,11 +484,12 @@ static int write_to_buf(void *data, unsigned char *bytes, size_t size)
 }
 
 /* Renders the plan into out (heap, caller frees with rp_buf_free). */
-static int dump_to(const rollout_plan *p, bool json, rp_buf *out)
+static int dump_to(const rollout_plan *p, bool json, bool fingerprint, rp_buf *out)
 {
     rp_emitter e;
     memset(&e, 0, sizeof e);
     e.json = json;
+    e.fingerprint = fingerprint;
     e.out = out;
     if (json) {
         dump_plan(&e, p);
@@ -511,7 +519,7 @@ int rp_plan_fingerprint_compute(rollout_plan *p);
 int rp_plan_fingerprint_compute(rollout_plan *p)
 {
     rp_buf b = {0};
-    int rc = dump_to(p, true, &b);
+    int rc = dump_to(p, true, true, &b);
     if (!rc)
         p->fingerprint = XXH3_64bits(b.data, b.len);
     rp_buf_free(&b);
@@ -524,7 +532,7 @@ int rollout_plan_dump(const rollout_plan *plan, int format, char *buf, size_t ca
         (!buf && cap))
         return ROLLOUT_ERR_ARG;
     rp_buf b = {0};
-    int rc = dump_to(plan, format == ROLLOUT_FORMAT_JSON, &b);
+    int rc = dump_to(plan, format == ROLLOUT_FORMAT_JSON, false, &b);
     if (rc) {
         rp_buf_free(&b);
         return rc;

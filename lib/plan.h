@@ -34,6 +34,7 @@ typedef struct rp_gate {
     const char *description;
     int failure_limit;     /* consecutive FAIL verdicts tolerated, -1: no automatic no-go */
     int inconclusive_limit;/* consecutive INCONCLUSIVE verdicts tolerated, -1: none */
+    bool auto_go;          /* the operator may send GO itself: PASS and every approval */
 } rp_gate;
 
 typedef enum rp_no_go { RP_NO_GO_HOLD = 0, RP_NO_GO_HALT, RP_NO_GO_ROLLBACK } rp_no_go;
@@ -173,6 +174,41 @@ int64_t rp_zone_utc(const rp_zone *z, int64_t local);
 int64_t rp_window_day(const rp_window *w, int64_t t);
 void rp_window_bounds(const rp_window *w, int64_t day, int64_t *open, int64_t *close);
 
+/* The `operator:` section (operator_cfg.c): what `rollout operator` needs to
+ * run the plan. Read by the tool only; the library never acts on it. */
+typedef enum rp_op_format { RP_OP_JSON = 0, RP_OP_SLACK } rp_op_format;
+
+typedef struct rp_op_query {
+    const char *metric;      /* a standard metric or a declared custom one */
+    const char *query;       /* PromQL with {{version}} and {{window}} */
+} rp_op_query;
+
+typedef struct rp_op_channel {
+    const char *name;        /* a communication channel, "page", "escalate" or "default" */
+    const char *url;         /* the webhook, or NULL when url_env names it */
+    const char *url_env;
+    int format;              /* rp_op_format */
+} rp_op_channel;
+
+typedef struct rp_operator {
+    bool present;
+    const char *prom_url;    /* NULL: --prometheus must say */
+    int64_t prom_timeout;    /* seconds */
+    int64_t prom_window;     /* seconds, substituted for {{window}} */
+    rp_op_query *queries;    int n_queries;
+    const char *smoke_query; /* with {{test}} too; NULL none */
+    rp_op_channel *channels; int n_channels;
+    const char *hooks[RP_RB_COUNT]; /* by rollback action; page and postmortem never */
+    int64_t hook_timeout;    /* seconds */
+} rp_operator;
+
+/* operator_cfg.c: parses `operator:`; dumps it (not part of the fingerprint). */
+int rp_parse_operator(rp_ctx *c, const rp_node *n);
+void rp_dump_operator(struct rp_emitter *e, const rollout_plan *p);
+/* Checks a query template: placeholders are {{version}}, {{window}} and,
+ * when test_ok, {{test}}. Returns NULL or what is wrong. */
+const char *rp_op_template_problem(const char *tmpl, bool test_ok);
+
 typedef struct rp_bake {
     int64_t duration;        /* 0 = no bake */
     int criteria;            /* criteria set, -1 none */
@@ -212,6 +248,7 @@ struct rollout_plan {
     rp_freeze *freezes;      int n_freezes;
     rp_rollback rollback;
     rp_bake bake;
+    rp_operator op;          /* not in the fingerprint: see operator_cfg.c */
     uint64_t fingerprint;
     /* last phase that targets each cohort, -1 none: the decide fast path */
     int cohort_last_phase[ROLLOUT_MAX_COHORTS];

@@ -299,7 +299,7 @@ static int parse_gate(rp_ctx *c, const rp_node *n, int phase, int step)
     rollout_plan *p = c->plan;
     static const char *const keys[] = {"id", "at", "approvers", "criteria", "on_no_go",
                                        "description", "failure_limit", "inconclusive_limit",
-                                       NULL};
+                                       "auto_go", NULL};
     static const char *const no_go[] = {"hold", "halt", "rollback"};
     const rp_node *v;
     int rc = rp_map_check(c, n, keys);
@@ -364,6 +364,15 @@ static int parse_gate(rp_ctx *c, const rp_node *n, int phase, int step)
         return rc;
     if ((rc = rp_parse_verdict_limits(c, n, g)))
         return rc;
+    if ((v = rp_map_get(n, "auto_go"))) {
+        mark = rp_path_key(c, "auto_go");
+        if ((rc = rp_bool(c, v, &g->auto_go)))
+            return rc;
+        if (g->auto_go && g->criteria < 0)
+            return rp_fail(c, v, ROLLOUT_ERR_VALUE,
+                           "auto_go sends GO on a PASS verdict; the gate names no criteria");
+        rp_path_pop(c, mark);
+    }
     p->steps[step].gate = p->n_gates++;
     return ROLLOUT_OK;
 }
@@ -941,7 +950,7 @@ static int parse_document(rp_ctx *c, const rp_node *root)
     static const char *const keys[] = {
         "format", "id", "description", "salt", "start", "versions", "roles", "cohorts",
         "smoke_tests", "custom_metrics", "criteria", "phases", "bake", "rollback",
-        "communications", "windows", "freezes", NULL};
+        "communications", "windows", "freezes", "operator", NULL};
     const rp_node *v;
     int rc = rp_map_check(c, root, keys);
     if (rc)
@@ -988,7 +997,7 @@ static int parse_document(rp_ctx *c, const rp_node *root)
         {"cohorts", parse_cohorts, true},         {"phases", parse_phases, true},
         {"bake", parse_bake, false},              {"rollback", parse_rollback, true}, 
         {"communications", parse_comms, false},   {"windows", parse_windows, false},
-        {"freezes", parse_freezes, false},
+        {"freezes", parse_freezes, false},        {"operator", rp_parse_operator, false},
     };
     p->bake.criteria = -1;
     for (size_t i = 0; i < RP_COUNT(sections); i++) {
