@@ -185,6 +185,59 @@ ROLLOUT_API int rollout_store_apply(rollout_store *st, const rollout_plan *plan,
 ROLLOUT_API int rollout_store_watch(rollout_store *st, const rollout_plan *plan, uint64_t after,
                         int wait_ms, rollout_state *state, rollout_error *err);
 
+/* ---- the outbox: deliveries owed by transitions (docs/operator.md) ----
+ *
+ * A writer that must deliver something because of a transition (a webhook
+ * for a communication-plan row) records it in the same compare-and-set that
+ * writes the transition, so a crash can neither lose it (the transition is
+ * there, so is the entry) nor invent it (no transition, no entry). Entries
+ * stay in the rollout's outbox (Redis hash rollout:{ID}:outbox, field = the
+ * entry's key) until rollout_store_outbox_done moves the key into the
+ * rollout's delivered set (rollout:{ID}:delivered), atomically. Entries are
+ * not signed: only the state is (docs/security.md). */
+typedef struct rollout_store_outbox_entry {
+    const char *key;     /* unique per delivery, at most 512 bytes, no NUL */
+    const char *body;    /* the payload, opaque to the store */
+} rollout_store_outbox_entry;
+
+/* Builds the entries a transition owes, given the state it is about to
+ * write and its actions; called once per compare-and-set attempt (a retry
+ * after a conflict calls it again for the new transition). Fills at most cap
+ * entries and *n; their strings must stay valid until the call returns.
+ * A nonzero return aborts the apply with that code (nothing written). */
+typedef int (*rollout_store_outbox_fn)(const rollout_state *next, const rollout_action *actions,
+                                       size_t n_actions, rollout_store_outbox_entry *entries,
+                                       size_t cap, size_t *n, void *ctx);
+
+/* Most entries one transition may owe. */
+#define ROLLOUT_STORE_OUTBOX_MAX 512
+
+/* rollout_store_apply, and the transition's outbox entries (fn, may be
+ * NULL) written by the same atomic compare-and-set. A tick that changes
+ * nothing writes nothing and calls no fn. */
+ROLLOUT_API int rollout_store_apply_outbox(rollout_store *st, const rollout_plan *plan,
+                        const rollout_event *event, int64_t now, rollout_state *next,
+                        rollout_action *actions, size_t *n_actions,
+                        rollout_store_outbox_fn fn, void *ctx, rollout_error *err);
+
+/* Calls fn for every entry in plan's outbox, in key order. fn returning
+ * nonzero stops the walk (that code is returned). */
+ROLLOUT_API int rollout_store_outbox_list(rollout_store *st, const rollout_plan *plan,
+                        int (*fn)(const char *key, const char *body, void *ctx), void *ctx,
+                        rollout_error *err);
+
+/* Removes key from the outbox and adds it to the delivered set, atomically. */
+ROLLOUT_API int rollout_store_outbox_done(rollout_store *st, const rollout_plan *plan,
+                        const char *key, rollout_error *err);
+
+/* Whether key is in the delivered set (*yes 1 or 0); rollout_store_mark adds
+ * a key there without an outbox entry (a writer's own notes, such as a step
+ * it must not retry). */
+ROLLOUT_API int rollout_store_marked(rollout_store *st, const rollout_plan *plan,
+                        const char *key, int *yes, rollout_error *err);
+ROLLOUT_API int rollout_store_mark(rollout_store *st, const rollout_plan *plan,
+                        const char *key, rollout_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -40,6 +40,21 @@ static const char cas_script[] =
     "redis.call('PUBLISH', KEYS[2], ARGV[3])\n"
     "return {1, ARGV[2]}\n";
 
+/* The same compare-and-set, and on success the transition's outbox
+ * entries: KEYS[3] the outbox hash, ARGV[4..] key, body pairs. */
+static const char cas_outbox_script[] =
+    "local cur = redis.call('HGET', KEYS[1], 'rev')\n"
+    "if ARGV[1] == '' then\n"
+    "  if cur then return {0, cur} end\n"
+    "elseif cur ~= ARGV[1] then\n"
+    "  return {0, cur or ''}\n"
+    "end\n"
+    "if cur and tonumber(ARGV[2]) <= tonumber(cur) then return {-1, cur} end\n"
+    "redis.call('HSET', KEYS[1], 'rev', ARGV[2], 'value', ARGV[3])\n"
+    "for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end\n"
+    "redis.call('PUBLISH', KEYS[2], ARGV[3])\n"
+    "return {1, ARGV[2]}\n";
+
 typedef struct redis_impl {
     int unix_socket;
     char host[256];
@@ -408,26 +423,54 @@ static int r_read(rollout_store *st, const char *plan_id, int *present, char *re
     return rc;
 }
 
-static int r_cas(rollout_store *st, const char *plan_id, const char *expected, uint64_t rev,
-                 const char *value, char *current, size_t current_cap, rollout_error *err)
+static int outbox_name(const char *plan_id, const char *what, char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, "rollout:{%s}:%s", plan_id, what);
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+static int r_cas_outbox(rollout_store *st, const char *plan_id, const char *expected,
+                        uint64_t rev, const char *value, const rollout_store_outbox_entry *entries,
+                        size_t n_entries, char *current, size_t current_cap, rollout_error *err)
 {
     redis_impl *r = st->impl;
     int rc = r_connect(st, err);
     if (rc)
         return rc;
-    char key[STORE_KEYNAME_MAX], chan[STORE_KEYNAME_MAX], revs[32];
-    if (r_key_name(plan_id, key, sizeof key) || channel_name(plan_id, chan, sizeof chan))
+    char key[STORE_KEYNAME_MAX], chan[STORE_KEYNAME_MAX], obox[STORE_KEYNAME_MAX], revs[32];
+    if (r_key_name(plan_id, key, sizeof key) || channel_name(plan_id, chan, sizeof chan) ||
+        outbox_name(plan_id, "outbox", obox, sizeof obox))
         return st_err(st, err, ROLLOUT_ERR_ARG, "the plan id is too long for a key name");
     snprintf(revs, sizeof revs, "%" PRIu64, rev);
     const char *exp = expected ? expected : "";
-    const char *argv[] = {"EVALSHA", r->sha, "2", key, chan, exp, revs, value};
-    size_t lens[8];
-    for (int i = 0; i < 8; i++)
+    /* without entries: the documented script by its SHA; with them, the
+     * outbox script (3 keys), sent whole */
+    size_t argc = n_entries ? 9 + 2 * n_entries : 8;
+    const char **argv = malloc(argc * sizeof *argv);
+    size_t *lens = malloc(argc * sizeof *lens);
+    if (!argv || !lens) {
+        free(argv);
+        free(lens);
+        return st_err(st, err, ROLLOUT_ERR_NOMEM, "out of memory");
+    }
+    if (n_entries) {
+        const char *head[] = {"EVAL", cas_outbox_script, "3", key, chan, obox, exp, revs, value};
+        memcpy(argv, head, sizeof head);
+        for (size_t i = 0; i < n_entries; i++) {
+            argv[9 + 2 * i] = entries[i].key;
+            argv[10 + 2 * i] = entries[i].body;
+        }
+    } else {
+        const char *head[] = {"EVALSHA", r->sha, "2", key, chan, exp, revs, value};
+        memcpy(argv, head, sizeof head);
+    }
+    for (size_t i = 0; i < argc; i++)
         lens[i] = strlen(argv[i]);
     pipe_guard g;
     pipe_block(&g);
-    redisReply *reply = redisCommandArgv(r->cmd, 8, argv, lens);
-    if (reply && reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+    redisReply *reply = redisCommandArgv(r->cmd, (int)argc, argv, lens);
+    if (!n_entries && reply && reply->type == REDIS_REPLY_ERROR &&
+        strncmp(reply->str, "NOSCRIPT", 8) == 0) {
         /* first use on this server (or after SCRIPT FLUSH / a restart) */
         freeReplyObject(reply);
         argv[0] = "EVAL";
@@ -437,6 +480,8 @@ static int r_cas(rollout_store *st, const char *plan_id, const char *expected, u
         reply = redisCommandArgv(r->cmd, 8, argv, lens);
     }
     pipe_unblock(&g);
+    free(argv);
+    free(lens);
     if (!reply)
         return conn_failed(st, &r->cmd, "compare-and-set", err);
     rc = ROLLOUT_OK;
@@ -461,6 +506,104 @@ static int r_cas(rollout_store *st, const char *plan_id, const char *expected, u
     }
     freeReplyObject(reply);
     return rc;
+}
+
+static int r_cas(rollout_store *st, const char *plan_id, const char *expected, uint64_t rev,
+                 const char *value, char *current, size_t current_cap, rollout_error *err)
+{
+    return r_cas_outbox(st, plan_id, expected, rev, value, NULL, 0, current, current_cap, err);
+}
+
+static int r_outbox_list(rollout_store *st, const char *plan_id,
+                         int (*fn)(const char *key, const char *body, void *ctx), void *ctx,
+                         rollout_error *err)
+{
+    redis_impl *r = st->impl;
+    char obox[STORE_KEYNAME_MAX];
+    if (outbox_name(plan_id, "outbox", obox, sizeof obox))
+        return st_err(st, err, ROLLOUT_ERR_ARG, "the plan id is too long for a key name");
+    const char *argv[] = {"HGETALL", obox};
+    size_t lens[] = {7, strlen(obox)};
+    int rc;
+    redisReply *reply = run(st, &r->cmd, "HGETALL", 2, argv, lens, &rc, err);
+    if (!reply)
+        return rc;
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(reply);
+        return st_err(st, err, ROLLOUT_ERR_STORE, "HGETALL %s: unexpected reply", obox);
+    }
+    size_t n = reply->elements / 2;
+    /* in key order: the keys carry the revision and the action's index, so
+     * deliveries go out in the order their transitions owed them */
+    size_t *order = malloc((n ? n : 1) * sizeof *order);
+    if (!order) {
+        freeReplyObject(reply);
+        return st_err(st, err, ROLLOUT_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0; j--) {
+            const char *a = reply->element[2 * order[j - 1]]->str;
+            const char *b = reply->element[2 * order[j]]->str;
+            if (st_key_cmp(a, b) <= 0)
+                break;
+            size_t t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    rc = ROLLOUT_OK;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const redisReply *k = reply->element[2 * order[i]], *v = reply->element[2 * order[i] + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        rc = fn(k->str, v->str, ctx);
+    }
+    free(order);
+    freeReplyObject(reply);
+    return rc;
+}
+
+static int r_outbox_done(rollout_store *st, const char *plan_id, const char *key,
+                         rollout_error *err)
+{
+    redis_impl *r = st->impl;
+    char obox[STORE_KEYNAME_MAX], done[STORE_KEYNAME_MAX];
+    if (outbox_name(plan_id, "outbox", obox, sizeof obox) ||
+        outbox_name(plan_id, "delivered", done, sizeof done))
+        return st_err(st, err, ROLLOUT_ERR_ARG, "the plan id is too long for a key name");
+    static const char script[] = "redis.call('SADD', KEYS[2], ARGV[1])\n"
+                                 "return redis.call('HDEL', KEYS[1], ARGV[1])\n";
+    const char *argv[] = {"EVAL", script, "2", obox, done, key};
+    size_t lens[6];
+    for (int i = 0; i < 6; i++)
+        lens[i] = strlen(argv[i]);
+    int rc;
+    redisReply *reply = run(st, &r->cmd, "outbox done", 6, argv, lens, &rc, err);
+    if (reply)
+        freeReplyObject(reply);
+    return rc;
+}
+
+static int r_mark(rollout_store *st, const char *plan_id, const char *key, int check, int *yes,
+                  rollout_error *err)
+{
+    redis_impl *r = st->impl;
+    char done[STORE_KEYNAME_MAX];
+    if (outbox_name(plan_id, "delivered", done, sizeof done))
+        return st_err(st, err, ROLLOUT_ERR_ARG, "the plan id is too long for a key name");
+    const char *argv[] = {check ? "SISMEMBER" : "SADD", done, key};
+    size_t lens[3];
+    for (int i = 0; i < 3; i++)
+        lens[i] = strlen(argv[i]);
+    int rc;
+    redisReply *reply = run(st, &r->cmd, argv[0], 3, argv, lens, &rc, err);
+    if (!reply)
+        return rc;
+    if (yes)
+        *yes = reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
+    freeReplyObject(reply);
+    return ROLLOUT_OK;
 }
 
 static int r_subscribe(rollout_store *st, const char *plan_id, rollout_error *err)
@@ -555,6 +698,10 @@ static const store_backend redis_backend = {
     .key_name = r_key_name,
     .read = r_read,
     .cas = r_cas,
+    .cas_outbox = r_cas_outbox,
+    .outbox_list = r_outbox_list,
+    .outbox_done = r_outbox_done,
+    .mark = r_mark,
     .subscribe = r_subscribe,
     .next_push = r_next_push,
     .close = r_close,

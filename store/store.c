@@ -473,8 +473,19 @@ int rollout_store_load_url(const char *url, const rollout_store_options *opts,
     return rc;
 }
 
+static int write_cas_outbox(rollout_store *st, const rollout_plan *plan, const char *expected,
+                            const rollout_state *state, const rollout_store_outbox_entry *entries,
+                            size_t n_entries, rollout_error *err);
+
 static int write_cas(rollout_store *st, const rollout_plan *plan, const char *expected,
                      const rollout_state *state, rollout_error *err)
+{
+    return write_cas_outbox(st, plan, expected, state, NULL, 0, err);
+}
+
+static int write_cas_outbox(rollout_store *st, const rollout_plan *plan, const char *expected,
+                            const rollout_state *state, const rollout_store_outbox_entry *entries,
+                            size_t n_entries, rollout_error *err)
 {
     if (state->plan_fingerprint != rollout_plan_fingerprint(plan))
         return st_err(st, err, ROLLOUT_ERR_STATE_PLAN,
@@ -484,8 +495,10 @@ static int write_cas(rollout_store *st, const rollout_plan *plan, const char *ex
     int rc = make_value(st, plan, state, value, sizeof value, err);
     if (rc)
         return rc;
-    rc = st->be->cas(st, rollout_plan_id(plan), expected, state->revision, value, current,
-                     sizeof current, err);
+    rc = n_entries ? st->be->cas_outbox(st, rollout_plan_id(plan), expected, state->revision,
+                                        value, entries, n_entries, current, sizeof current, err)
+                   : st->be->cas(st, rollout_plan_id(plan), expected, state->revision, value,
+                                 current, sizeof current, err);
     if (rc == ROLLOUT_OK)
         seen_good(st, rollout_plan_id(plan), state);
     return rc;
@@ -532,6 +545,15 @@ int rollout_store_apply(rollout_store *st, const rollout_plan *plan,
                         const rollout_event *event, int64_t now, rollout_state *next,
                         rollout_action *actions, size_t *n_actions, rollout_error *err)
 {
+    return rollout_store_apply_outbox(st, plan, event, now, next, actions, n_actions, NULL,
+                                      NULL, err);
+}
+
+int rollout_store_apply_outbox(rollout_store *st, const rollout_plan *plan,
+                               const rollout_event *event, int64_t now, rollout_state *next,
+                               rollout_action *actions, size_t *n_actions,
+                               rollout_store_outbox_fn fn, void *ctx, rollout_error *err)
+{
     int rc = plan_ok(st, plan, err);
     if (rc)
         return rc;
@@ -558,7 +580,13 @@ int rollout_store_apply(rollout_store *st, const rollout_plan *plan,
         }
         char exp[32];
         snprintf(exp, sizeof exp, "%" PRIu64, cur.revision);
-        rc = write_cas(st, plan, exp, &after, err);
+        rollout_store_outbox_entry entries[ROLLOUT_STORE_OUTBOX_MAX];
+        size_t n_entries = 0;
+        if (fn && (rc = fn(&after, actions, n, entries, ROLLOUT_STORE_OUTBOX_MAX, &n_entries,
+                           ctx)))
+            return st_err(st, err, rc, "rollout \"%s\": the outbox entries could not be built "
+                          "(nothing written)", rollout_plan_id(plan));
+        rc = write_cas_outbox(st, plan, exp, &after, entries, n_entries, err);
         if (rc == ROLLOUT_OK) {
             *next = after;
             *n_actions = n;
@@ -669,4 +697,77 @@ int rollout_store_watch(rollout_store *st, const rollout_plan *plan, uint64_t af
         if (st_now_ms() >= deadline)
             return ROLLOUT_STORE_NO_CHANGE;
     }
+}
+
+/* ---- the outbox ---- */
+
+int st_key_cmp(const char *a, const char *b)
+{
+    while (*a && *b) {
+        if (*a >= '0' && *a <= '9' && *b >= '0' && *b <= '9') {
+            size_t na = strspn(a, "0123456789"), nb = strspn(b, "0123456789");
+            while (na > 1 && *a == '0') a++, na--;
+            while (nb > 1 && *b == '0') b++, nb--;
+            if (na != nb)
+                return na < nb ? -1 : 1;
+            int c = strncmp(a, b, na);
+            if (c)
+                return c;
+            a += na;
+            b += nb;
+            continue;
+        }
+        if (*a != *b)
+            return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
+        a++, b++;
+    }
+    return *a ? 1 : *b ? -1 : 0;
+}
+
+int rollout_store_outbox_list(rollout_store *st, const rollout_plan *plan,
+                              int (*fn)(const char *key, const char *body, void *ctx), void *ctx,
+                              rollout_error *err)
+{
+    int rc = plan_ok(st, plan, err);
+    if (rc)
+        return rc;
+    if (!fn)
+        return st_err(st, err, ROLLOUT_ERR_ARG, "NULL callback");
+    return st->be->outbox_list(st, rollout_plan_id(plan), fn, ctx, err);
+}
+
+static int key_ok(rollout_store *st, const char *key, rollout_error *err)
+{
+    if (!key || !*key || strlen(key) > 512)
+        return st_err(st, err, ROLLOUT_ERR_ARG, "an outbox key is 1 to 512 bytes");
+    return ROLLOUT_OK;
+}
+
+int rollout_store_outbox_done(rollout_store *st, const rollout_plan *plan, const char *key,
+                              rollout_error *err)
+{
+    int rc = plan_ok(st, plan, err);
+    if (rc || (rc = key_ok(st, key, err)))
+        return rc;
+    return st->be->outbox_done(st, rollout_plan_id(plan), key, err);
+}
+
+int rollout_store_marked(rollout_store *st, const rollout_plan *plan, const char *key, int *yes,
+                         rollout_error *err)
+{
+    int rc = plan_ok(st, plan, err);
+    if (rc || (rc = key_ok(st, key, err)))
+        return rc;
+    if (!yes)
+        return st_err(st, err, ROLLOUT_ERR_ARG, "NULL result");
+    return st->be->mark(st, rollout_plan_id(plan), key, 1, yes, err);
+}
+
+int rollout_store_mark(rollout_store *st, const rollout_plan *plan, const char *key,
+                       rollout_error *err)
+{
+    int rc = plan_ok(st, plan, err);
+    if (rc || (rc = key_ok(st, key, err)))
+        return rc;
+    return st->be->mark(st, rollout_plan_id(plan), key, 0, NULL, err);
 }

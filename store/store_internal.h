@@ -33,6 +33,18 @@ typedef struct store_backend {
      * with the stored revision in current ("" when none). */
     int (*cas)(rollout_store *st, const char *plan_id, const char *expected, uint64_t rev,
                const char *value, char *current, size_t current_cap, rollout_error *err);
+    /* cas, and the outbox entries written with it, atomically (n may be 0). */
+    int (*cas_outbox)(rollout_store *st, const char *plan_id, const char *expected, uint64_t rev,
+                      const char *value, const rollout_store_outbox_entry *entries, size_t n,
+                      char *current, size_t current_cap, rollout_error *err);
+    /* The outbox and delivered set (rollout_store.h). */
+    int (*outbox_list)(rollout_store *st, const char *plan_id,
+                       int (*fn)(const char *key, const char *body, void *ctx), void *ctx,
+                       rollout_error *err);
+    int (*outbox_done)(rollout_store *st, const char *plan_id, const char *key,
+                       rollout_error *err);
+    int (*mark)(rollout_store *st, const char *plan_id, const char *key, int check, int *yes,
+                rollout_error *err);
     /* Listens for pushed values of plan_id (idempotent while subscribed). */
     int (*subscribe)(rollout_store *st, const char *plan_id, rollout_error *err);
     /* Waits up to wait_ms for a pushed value: ROLLOUT_OK, ROLLOUT_STORE_NO_CHANGE,
@@ -80,6 +92,10 @@ int st_err_plain(rollout_error *err, int code, const char *field, const char *fm
     __attribute__((format(printf, 4, 5)));
 
 int64_t st_now_ms(void);
+
+/* Orders outbox keys "<plan>/<rev>/<index>/<channel>": numbers by value, so
+ * revision 10 comes after revision 9. */
+int st_key_cmp(const char *a, const char *b);
 
 /* url as messages may show it: a password (everything between the user's
  * ':' and the URL's last '@', or the whole credentials when they have no
