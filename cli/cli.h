@@ -70,6 +70,7 @@ int cmd_calendar(int argc, char **argv);
 int cmd_simulate(int argc, char **argv);
 int cmd_state(int argc, char **argv);
 int cmd_state_migrate(int argc, char **argv); /* `rollout state migrate` (cmd_migrate.c) */
+int cmd_operator(int argc, char **argv);      /* cmd_operator.c */
 
 /* cmd_state.c: locks the state file, reads it, lets update turn its text
  * into a new one (out_len 0 or the same text: nothing is written), writes
@@ -78,6 +79,13 @@ int cli_state_update(const char *path,
                      int (*update)(const char *text, size_t len, char *out, size_t cap,
                                    size_t *out_len, void *ctx),
                      void *ctx);
+
+/* The same, recording argv as the lock's holder (for the message of a
+ * writer that gives up waiting). */
+int cli_state_update_as(const char *path, int argc, char **argv,
+                        int (*update)(const char *text, size_t len, char *out, size_t cap,
+                                      size_t *out_len, void *ctx),
+                        void *ctx);
 
 /* `rollout state --store URL` (cmd_store.c): the state's load, init and
  * apply steps on a shared store. Each prints its error, naming the store,

@@ -1114,13 +1114,21 @@ int cli_state_update(const char *path,
                                    size_t *out_len, void *ctx),
                      void *ctx)
 {
+    char *args[] = {"state", "migrate", (char *)path};
+    return cli_state_update_as(path, 3, args, update, ctx);
+}
+
+int cli_state_update_as(const char *path, int argc, char **argv,
+                        int (*update)(const char *text, size_t len, char *out, size_t cap,
+                                      size_t *out_len, void *ctx),
+                        void *ctx)
+{
     char real[PATH_MAX], text[ROLLOUT_STATE_TEXT_MAX + 2], out[ROLLOUT_STATE_TEXT_MAX];
     size_t len = 0, out_len = 0;
     int rc = resolve_state_path(path, real, sizeof real);
     if (rc)
         return rc;
-    char *args[] = {"state", "migrate", (char *)path};
-    int lock = lock_state(real, 10, 3, args, &rc);
+    int lock = lock_state(real, 10, argc, argv, &rc);
     if (lock < 0)
         return rc;
     remove_stale_temps(real);

@@ -17,6 +17,7 @@ static const cli_command commands[] = {
     {"decide", "decide one request (NEW or STABLE) and explain why", cmd_decide},
     {"state", "keep a rollout's state in a file: init, apply events, tick, show", cmd_state},
     {"evaluate", "judge a metrics snapshot against a gate's criteria (exit 0/3/4/5)", cmd_evaluate},
+    {"operator", "run the plan: tick, evaluate from Prometheus, deliver, run hooks", cmd_operator},
 };
 
 static void usage(FILE *f)

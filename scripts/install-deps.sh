@@ -20,6 +20,9 @@ packages=(
   lua-resty-core lua-resty-lrucache
   # the store component (store/): hiredis and libcrypto; its tests start redis-server
   redis-server libhiredis-dev libssl-dev
+  # `rollout operator` (operator/): Prometheus queries and webhooks over libcurl,
+  # JSON through jansson; its tests start prometheus (and promtool backfills it)
+  libcurl4-openssl-dev libjansson-dev prometheus
 )
 
 missing=()
