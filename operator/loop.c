@@ -38,6 +38,7 @@ typedef struct op_ctx {
     const char *verdict; /* the last verdict of this pass, for its log line */
     rollout_metrics *metrics; /* this pass's snapshot, fetched once */
     bool metrics_tried;
+    bool delivery_failed; /* this pass: later deliveries wait for the next one */
     /* one transition */
     const rollout_event *ev;
     rollout_action acts[ROLLOUT_MAX_ACTIONS];
@@ -383,6 +384,7 @@ static void deliver_one(op_ctx *c, const char *key, const char *body)
     free(payload);
     if (!ok) {
         c->unavailable = 1;
+        c->delivery_failed = true;
         log_line(c, "delivery", act, key, "failed", "stays in the outbox for the next pass");
         return;
     }
@@ -423,7 +425,7 @@ static int collect(const char *key, const char *body, void *ctx)
 
 static void deliver_pending(op_ctx *c)
 {
-    if (c->o->dry_run)
+    if (c->o->dry_run || c->delivery_failed)
         return;
     pending p = {0};
     int rc = 0;
@@ -715,6 +717,7 @@ static void pass(op_ctx *c)
     c->unavailable = 0;
     c->verdict = NULL;
     c->metrics_tried = false;
+    c->delivery_failed = false;
     rollout_metrics_free(c->metrics);
     c->metrics = NULL;
     if (sync_state(c, NULL))
