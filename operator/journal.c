@@ -187,13 +187,15 @@ int op_journal_append(const char *path, const char *lines)
     if (fd < 0)
         return ROLLOUT_ERR_IO;
     off_t size = lseek(fd, 0, SEEK_END);
-    char last = '\n';
     int ok = size >= 0;
-    if (ok && size > 0 && pread(fd, &last, 1, size - 1) != 1)
-        ok = 0;
-    /* a line torn by a crash would swallow the first record written now */
-    if (ok && last != '\n')
-        ok = write_all(fd, "\n", 1) == 0;
+    /* a line torn by a crash (never complete, so never owed) would swallow
+     * the first record written now, or become one if ended: cut it off */
+    off_t keep = size;
+    char ch = '\n';
+    while (ok && keep > 0 && (ok = pread(fd, &ch, 1, keep - 1) == 1) && ch != '\n')
+        keep--;
+    if (ok && keep != size)
+        ok = ftruncate(fd, keep) == 0;
     ok = ok && write_all(fd, lines, strlen(lines)) == 0 && fsync(fd) == 0;
     close(fd);
     return ok ? ROLLOUT_OK : ROLLOUT_ERR_IO;

@@ -110,7 +110,7 @@ void op_journal_free(op_journal *j);
 bool op_journal_marked(const op_journal *j, const char *key);
 /* Reads and parses path (a missing file is empty). */
 int op_journal_load(const char *path, uint64_t state_rev, op_journal *out);
-/* Appends lines (each ending in '\n') and fsyncs; repairs a torn last line
+/* Appends lines (each ending in '\n') and fsyncs; cuts a torn last line off
  * first. 0 or ROLLOUT_ERR_IO. */
 int op_journal_append(const char *path, const char *lines);
 /* Rewrites path with only j's pending entries and marks (temporary file,
