@@ -440,7 +440,8 @@ static void deliver_pending(op_ctx *c)
             rc = collect(c->j.keys[i], c->j.bodies[i], &p);
     }
     for (size_t i = 0; i < p.n; i++) {
-        if (!*c->stop)
+        /* after a failure the rest waits too, so messages keep their order */
+        if (!*c->stop && !c->delivery_failed)
             deliver_one(c, p.keys[i], p.bodies[i]);
         free(p.keys[i]);
         free(p.bodies[i]);
