@@ -189,7 +189,7 @@ static void catch_up(machine *m, const rollout_state *before, int64_t before_at,
 
 /* ---- the rollback procedure ------------------------------------------------ */
 
-static int confirmation_for(int action)
+int rp_confirmation_for(int action)
 {
     switch (action) {
     case RP_RB_HALT_TRAFFIC: return ROLLOUT_CONFIRM_TRAFFIC_HALTED;
@@ -235,7 +235,7 @@ static void run_procedure(machine *m)
     const rp_rollback *rb = &m->p->rollback;
     for (int k = first_pending_step(m); k < (int)rb->n_steps; k++) {
         emit_procedure_step(m, &rb->steps[k]);
-        if (confirmation_for(rb->steps[k].action) >= 0)
+        if (rp_confirmation_for(rb->steps[k].action) >= 0)
             return;
         m->s.rollback_done |= 1u << k;
     }
@@ -285,7 +285,7 @@ static int on_confirm(machine *m, int confirmation)
         return refuse(m, "%s is only valid while rolling back (status %s)",
                       rollout_confirmation_name(confirmation), rollout_status_name(m->s.status));
     int k = first_pending_step(m);
-    int want = confirmation_for(rb->steps[k].action);
+    int want = rp_confirmation_for(rb->steps[k].action);
     if (confirmation == ROLLOUT_CONFIRM_SMOKE_FAILED && want == ROLLOUT_CONFIRM_SMOKE_PASSED) {
         /* the previous version fails its smoke tests too: people must look,
          * and the tests run again once they have */

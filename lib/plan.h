@@ -308,6 +308,9 @@ int rp_plan_load_keyed(const char *yaml, size_t len, const char *name,
 int rp_role_index(const rollout_plan *p, const char *id);
 int rp_criteria_index(const rollout_plan *p, const char *id);
 int rp_smoke_index(const rollout_plan *p, const char *id);
+/* machine.c: the confirmation that completes a rollback step of this
+ * action (rp_rollback_action), -1 for page and post-mortem, which need none. */
+int rp_confirmation_for(int action);
 /* Names as written in plans. */
 const char *rp_rollback_action_name(int action);
 const char *rp_comm_event_name(int event);

@@ -624,18 +624,6 @@ static void gate(op_ctx *c)
 
 /* ---- hooks ---- */
 
-static int confirmation_for(int action)
-{
-    switch (action) {
-    case RP_RB_HALT_TRAFFIC: return ROLLOUT_CONFIRM_TRAFFIC_HALTED;
-    case RP_RB_RESTORE_PREVIOUS: return ROLLOUT_CONFIRM_PREVIOUS_RESTORED;
-    case RP_RB_RUN_SMOKE_TESTS: return ROLLOUT_CONFIRM_SMOKE_PASSED;
-    case RP_RB_RESUME_SERVICE: return ROLLOUT_CONFIRM_SERVICE_RESUMED;
-    case RP_RB_OPEN_INCIDENT: return ROLLOUT_CONFIRM_INCIDENT_OPENED;
-    default: return -1;
-    }
-}
-
 static void hooks(op_ctx *c)
 {
     const rp_rollback *rb = &c->plan->rollback;
@@ -685,7 +673,7 @@ static void hooks(op_ctx *c)
             log_line(c, "hook", aname, NULL, "failed", why);
             return;
         }
-        int conf = confirmation_for(step->action);
+        int conf = rp_confirmation_for(step->action);
         if (status != 0 && step->action != RP_RB_RUN_SMOKE_TESTS) {
             snprintf(why, sizeof why, "exit status %d; run again next pass", status);
             c->unavailable = 1;

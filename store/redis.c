@@ -28,32 +28,26 @@
  * stored), ARGV[2] the new revision, ARGV[3] the new value. Returns
  * {1, new rev} when written, {0, stored rev or ""} on a conflict, {-1, stored
  * rev} when the new revision does not go up. docs/fleet.md repeats it. */
-static const char cas_script[] =
-    "local cur = redis.call('HGET', KEYS[1], 'rev')\n"
-    "if ARGV[1] == '' then\n"
-    "  if cur then return {0, cur} end\n"
-    "elseif cur ~= ARGV[1] then\n"
-    "  return {0, cur or ''}\n"
-    "end\n"
-    "if cur and tonumber(ARGV[2]) <= tonumber(cur) then return {-1, cur} end\n"
+#define CAS_CHECK                                                                  \
+    "local cur = redis.call('HGET', KEYS[1], 'rev')\n"                               \
+    "if ARGV[1] == '' then\n"                                                        \
+    "  if cur then return {0, cur} end\n"                                            \
+    "elseif cur ~= ARGV[1] then\n"                                                   \
+    "  return {0, cur or ''}\n"                                                      \
+    "end\n"                                                                          \
+    "if cur and tonumber(ARGV[2]) <= tonumber(cur) then return {-1, cur} end\n"      \
     "redis.call('HSET', KEYS[1], 'rev', ARGV[2], 'value', ARGV[3])\n"
-    "redis.call('PUBLISH', KEYS[2], ARGV[3])\n"
-    "return {1, ARGV[2]}\n";
+#define CAS_PUBLISH                                                                \
+    "redis.call('PUBLISH', KEYS[2], ARGV[3])\n"                                      \
+    "return {1, ARGV[2]}\n"
+
+static const char cas_script[] = CAS_CHECK CAS_PUBLISH;
 
 /* The same compare-and-set, and on success the transition's outbox
  * entries: KEYS[3] the outbox hash, ARGV[4..] key, body pairs. */
 static const char cas_outbox_script[] =
-    "local cur = redis.call('HGET', KEYS[1], 'rev')\n"
-    "if ARGV[1] == '' then\n"
-    "  if cur then return {0, cur} end\n"
-    "elseif cur ~= ARGV[1] then\n"
-    "  return {0, cur or ''}\n"
-    "end\n"
-    "if cur and tonumber(ARGV[2]) <= tonumber(cur) then return {-1, cur} end\n"
-    "redis.call('HSET', KEYS[1], 'rev', ARGV[2], 'value', ARGV[3])\n"
-    "for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end\n"
-    "redis.call('PUBLISH', KEYS[2], ARGV[3])\n"
-    "return {1, ARGV[2]}\n";
+    CAS_CHECK "for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end\n"
+    CAS_PUBLISH;
 
 typedef struct redis_impl {
     int unix_socket;
