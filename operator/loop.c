@@ -258,7 +258,7 @@ static int file_sync(const char *text, size_t len, char *out, size_t cap, size_t
         return OP_EXIT_USAGE;
     }
     /* done and void records are dropped once they pile up */
-    if (!c->mark_line && c->j.n_void + c->j.n_done > 64)
+    if (!c->mark_line && !c->o->dry_run && c->j.n_void + c->j.n_done > 64)
         op_journal_compact(c->journal, &c->j, cur.revision);
     return 0;
 }
@@ -765,7 +765,8 @@ int op_run(const op_options *o, volatile int *stop)
         rc = cli_store_open(o->store_url, o->key_file, &c.st);
         if (rc) {
             rollout_plan_unref(c.plan);
-            return rc == CLI_USAGE ? (o->once ? OP_EXIT_UNAVAILABLE : OP_EXIT_USAGE) : rc;
+            /* cli_store_open says 2 for an unreachable store and a bad URL alike */
+            return rc == CLI_USAGE ? OP_EXIT_UNAVAILABLE : rc;
         }
     } else {
         char real[PATH_MAX];
