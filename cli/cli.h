@@ -39,6 +39,23 @@ void cli_json_str(FILE *f, const char *s, size_t n);
  * when it needs no escaping, else an escaped copy valid for the next 15
  * calls (enough for one printf); NULL stays NULL. */
 const char *cli_text(const char *s);
+/* The clock of the commands that run over time (operator, status --watch):
+ * the wall clock, or with --time-scale N --clock-start T [--clock-origin W]
+ * a plan clock that shows T at the wall-clock epoch second W (default: when
+ * the command started) and runs N plan seconds per real second. Processes
+ * given the same three values agree on the plan time (scripts/demo.sh). */
+typedef struct cli_clock {
+    double scale;        /* 0: the wall clock */
+    int64_t start;
+    bool have_start;
+    double origin;       /* wall-clock epoch seconds */
+} cli_clock;
+/* Consumes one of the three options at argv[*i]: true when it was one (and
+ * *bad set when its value is wrong, with the error printed). */
+bool cli_clock_option(cli_clock *c, int argc, char **argv, int *i, bool *bad);
+/* After the options: the pairing rules, and the origin defaulted to now. */
+bool cli_clock_check(cli_clock *c, const char *cmd);
+int64_t cli_clock_now(const cli_clock *c);
 /* Formats t as ISO-8601 UTC. */
 void cli_format_time(int64_t t, char *buf, size_t cap);
 

@@ -26,7 +26,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: rollout operator [PLAN] (--store URL [--key-file F] | --state FILE)\n"
             "                        [--prometheus URL] [--interval 30s] [--once] [--dry-run]\n"
-            "                        [--at T] [--time-scale N --clock-start T]\n\n"
+            "                        [--at T | --time-scale N --clock-start T [--clock-origin W]]\n\n"
             "Runs the plan: each pass ticks the state, watches the rollback criteria,\n"
             "evaluates a gate that is due against Prometheus, records the verdict, sends GO\n"
             "when the gate has auto_go: true, a PASS and every approval, delivers the\n"
@@ -37,26 +37,47 @@ static void usage(FILE *f)
             "  --state FILE     the state in a file (`rollout state init`); deliveries are\n"
             "                   journaled in FILE.outbox\n"
             "  --prometheus URL overrides operator.prometheus.url\n"
-            "  --interval D     time between passes (default 30s)\n"
+            "  --interval D     real time between passes (default 30s; 100ms..1d)\n"
             "  --once           one pass, then exit (cron)\n"
             "  --dry-run        evaluate and log; write, deliver and run nothing\n"
             "  --at T           with --once: the pass runs at plan time T (ISO-8601 or epoch)\n"
             "  --time-scale N --clock-start T\n"
-            "                   plan time = T + N x real seconds elapsed (3600: an hour a second)\n\n"
+            "                   plan time = T + N x real seconds since W (default: the start;\n"
+            "                   3600: an hour a second); W is an epoch second, fractions allowed\n\n"
             "SIGTERM or SIGINT stops it between passes.\n"
             "Exit: 0 done (or --once: the pass went through), 1 plan or state refused,\n"
             "2 usage, 69 --once: the store, Prometheus, a webhook or a hook failed (retried\n"
             "next pass), 75 another writer held the state file's lock.\n");
 }
 
+/* "250ms", or a plan duration ("30s", "1m"): 100 ms to a day. */
+static bool parse_interval(const char *v, int64_t *ms)
+{
+    size_t n = strlen(v);
+    if (n > 2 && !strcmp(v + n - 2, "ms")) {
+        char *end;
+        long long x = strtoll(v, &end, 10);
+        if (end != v + n - 2 || x < 100 || x > 86400000LL)
+            return false;
+        *ms = x;
+        return true;
+    }
+    int64_t s;
+    if (!rp_parse_duration(v, n, &s) || s < 1 || s > 86400)
+        return false;
+    *ms = s * 1000;
+    return true;
+}
+
 int cmd_operator(int argc, char **argv)
 {
     op_options o;
     memset(&o, 0, sizeof o);
-    o.interval = 30;
+    o.interval_ms = 30000;
     o.argc = argc;
     o.argv = argv;
-    const char *v, *at = NULL, *scale = NULL, *start = NULL;
+    const char *v, *at = NULL;
+    bool bad_clock = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -71,10 +92,9 @@ int cmd_operator(int argc, char **argv)
         } else if (cli_opt(argc, argv, &i, "--prometheus", &v)) {
             o.prometheus = v;
         } else if (cli_opt(argc, argv, &i, "--interval", &v)) {
-            if (!rp_parse_duration(v, strlen(v), &o.interval) || o.interval < 1 ||
-                o.interval > 86400) {
-                fprintf(stderr, "rollout operator: --interval %s is not a duration of 1s..1d\n",
-                        cli_text(v));
+            if (!parse_interval(v, &o.interval_ms)) {
+                fprintf(stderr, "rollout operator: --interval %s is not a duration of "
+                                "100ms..1d\n", cli_text(v));
                 return CLI_USAGE;
             }
         } else if (!strcmp(a, "--once")) {
@@ -83,10 +103,9 @@ int cmd_operator(int argc, char **argv)
             o.dry_run = true;
         } else if (cli_opt(argc, argv, &i, "--at", &v)) {
             at = v;
-        } else if (cli_opt(argc, argv, &i, "--time-scale", &v)) {
-            scale = v;
-        } else if (cli_opt(argc, argv, &i, "--clock-start", &v)) {
-            start = v;
+        } else if (cli_clock_option(&o.clock, argc, argv, &i, &bad_clock)) {
+            if (bad_clock)
+                return CLI_USAGE;
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "rollout operator: unknown option %s\n\n", cli_text(a));
             usage(stderr);
@@ -115,19 +134,11 @@ int cmd_operator(int argc, char **argv)
             return CLI_USAGE;
         o.have_at = true;
     }
-    if (!scale != !start) {
-        fprintf(stderr, "rollout operator: --time-scale and --clock-start go together\n");
+    if (!cli_clock_check(&o.clock, "operator"))
         return CLI_USAGE;
-    }
-    if (scale) {
-        char *end;
-        o.time_scale = strtod(scale, &end);
-        if (*end || !(o.time_scale >= 1 && o.time_scale <= 1e6) || at) {
-            fprintf(stderr, "rollout operator: --time-scale is 1..1000000, without --at\n");
-            return CLI_USAGE;
-        }
-        if (!cli_parse_time(start, &o.clock_start))
-            return CLI_USAGE;
+    if (at && o.clock.scale > 0) {
+        fprintf(stderr, "rollout operator: --at or --time-scale, not both\n");
+        return CLI_USAGE;
     }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

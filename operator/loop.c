@@ -732,17 +732,9 @@ static void pass(op_ctx *c)
         deliver_pending(c);
 }
 
-static int64_t clock_now(const op_options *o, const struct timespec *t0)
+static int64_t clock_now(const op_options *o)
 {
-    if (o->have_at)
-        return o->at;
-    if (o->time_scale > 0) {
-        struct timespec t;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        double el = (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
-        return o->clock_start + (int64_t)(el * o->time_scale);
-    }
-    return (int64_t)time(NULL);
+    return o->have_at ? o->at : cli_clock_now(&o->clock);
 }
 
 int op_run(const op_options *o, volatile int *stop)
@@ -779,11 +771,9 @@ int op_run(const op_options *o, volatile int *stop)
         snprintf(c.journal, sizeof c.journal, "%s.outbox", real);
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     int code = OP_EXIT_OK;
     for (;;) {
-        c.now = clock_now(o, &t0);
+        c.now = clock_now(o);
         c.fatal = 0;
         pass(&c);
         const char *outcome = c.fatal ? "failed" : c.unavailable ? "degraded" : "ok";
@@ -817,7 +807,7 @@ int op_run(const op_options *o, volatile int *stop)
                 break;
             }
         }
-        if (!nap(&c, (long)o->interval * 1000))
+        if (!nap(&c, (long)o->interval_ms))
             break;
     }
     if (*stop)

@@ -14,6 +14,7 @@
 #ifndef ROLLOUT_OPERATOR_H
 #define ROLLOUT_OPERATOR_H
 
+#include "cli.h"
 #include "plan.h"
 #include "rollout_store.h"
 
@@ -135,12 +136,11 @@ typedef struct op_options {
     const char *store_url, *key_file;
     const char *state_path;
     const char *prometheus;   /* overrides operator.prometheus.url */
-    int64_t interval;         /* seconds between passes */
+    int64_t interval_ms;      /* real time between passes */
     bool once, dry_run;
     bool have_at;
     int64_t at;               /* --at */
-    double time_scale;        /* 0: wall clock (or --at) */
-    int64_t clock_start;
+    cli_clock clock;          /* the wall clock, or a scaled plan clock (cli/clock.c) */
     int argc;
     char **argv;
 } op_options;

@@ -18,21 +18,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "scripts"))
 
-from prometheus_server import (PrometheusServer, SEED_CRITICAL_QUERY, SEED_QUERIES,  # noqa: E402
-                               SEED_SMOKE_QUERY, SEED_START, SEED_WINDOW, seed_series)
+from prometheus_server import (PrometheusServer, SEED_START, seed_series)  # noqa: E402
 from redis_server import RedisServer, free_port  # noqa: E402
+from seed_operator_plan import GATES, write_plan  # noqa: E402
 from webhook_receiver import WebhookReceiver  # noqa: E402
 
 CLI = os.environ.get("ROLLOUT_CLI") or os.path.join(ROOT, "build", "rollout")
 H = 3600
 D = 86400
 CRITICAL_FROM = SEED_START + 6 * H  # mid-pilot: the pilot starts at T+4h
-# (gate, due offset, approvers), in order
-GATES = [("canary-go", 2 * H, ["engineering-lead", "product-lead"]),
-         ("pilot-go", 24 * H, ["sre-lead", "product-lead"]),
-         ("ga-day2-go", 3 * D, ["product", "sre"]),
-         ("ga-day3-go", 4 * D, ["product", "sre"]),
-         ("ga-day4-go", 5 * D, ["product", "sre"])]
 # every (communication row, channel) a healthy rollout delivers
 HEALTHY_DELIVERIES = {("canary-start", "slack"), ("pilot-start", "email"),
                       ("pilot-start", "in-app-banner"), ("pilot-100", "email"),
@@ -57,38 +51,6 @@ def redis(tmp_path):
     r = RedisServer(tmp_path).start()
     yield r
     r.kill()
-
-
-def write_plan(path, prom_url, hook_url, critical=False, hooks_log=None, inconclusive_limit=None,
-               auto_go=True):
-    seed = open(os.path.join(ROOT, "examples", "plans", "seed.yaml")).read()
-    gate_extra = "\n      auto_go: true" if auto_go else ""
-    if inconclusive_limit is not None:
-        gate_extra += "\n      inconclusive_limit: %d" % inconclusive_limit
-    seed = seed.replace("      on_no_go: rollback\n", "      on_no_go: rollback%s\n" % gate_extra)
-    if auto_go:
-        seed = seed.replace("on_no_go: hold}", "on_no_go: hold, auto_go: true}")
-    queries = dict(SEED_QUERIES)
-    if critical:
-        queries["critical_errors"] = SEED_CRITICAL_QUERY
-    out = [seed, "operator:", "  prometheus:"]
-    if prom_url:
-        out.append("    url: %s" % prom_url)
-    out += ["    timeout: 2s", "    window: %s" % SEED_WINDOW, "    queries:"]
-    out += ["      %s: '%s'" % (m, q) for m, q in queries.items()]
-    out += ["    smoke_tests: '%s'" % SEED_SMOKE_QUERY, "  channels:",
-            '    slack: {url: "%s/slack", format: slack}' % hook_url,
-            "    emergency: {url_env: ROLLOUT_TEST_EMERGENCY_URL, format: json}",
-            '    default: {url: "%s/default"}' % hook_url]
-    if hooks_log:
-        out.append("  hooks:")
-        for h in ("halt_traffic", "restore_previous", "run_smoke_tests", "resume_service",
-                  "open_incident"):
-            out.append("    %s: 'echo %s $ROLLOUT_STEP $ROLLOUT_VERSION >> %s'" % (h, h, hooks_log))
-        out.append("    timeout: 30s")
-    with open(path, "w") as f:
-        f.write("\n".join(out) + "\n")
-    return path
 
 
 def iso(t):

@@ -318,6 +318,17 @@ end
 
 local agent = nil   -- { st, from_text, err, down_since, err_logged_at }
 
+-- The plan time decisions and the admin location use: ngx.time(), or with
+-- init's clock = {scale = N, start = T, origin = W} a plan clock that shows
+-- T at the wall-clock second W and runs N plan seconds a second, the same
+-- clock as `rollout operator --time-scale N --clock-start T --clock-origin W`
+-- (docs/operator.md, scripts/demo.sh).
+local clock_scale, clock_start, clock_origin
+local function plan_now()
+    if not clock_scale then return ngx.time() end
+    return math.floor(clock_start + (ngx.now() - clock_origin) * clock_scale)
+end
+
 local function now_s()
     ngx.update_time()
     return ngx.now()
@@ -586,6 +597,16 @@ function _M.init(opts)
     -- vl, err), var_set(r, name, len, lowbuf, value, value_len, err,
     -- err_len) and get_request(), as lua-nginx-module and resty.core offer them
     var_get, var_set, get_request = opts.var_get, opts.var_set, opts.get_request
+    clock_scale = nil
+    if opts.clock ~= nil then
+        local k = opts.clock
+        if type(k) ~= "table" or type(k.scale) ~= "number" or not (k.scale >= 1 and k.scale <= 1e6)
+                or type(k.start) ~= "number" or type(k.origin) ~= "number" then
+            error("rollout gateway: clock: {scale = 1..1e6, start = epoch s, origin = epoch s} "
+                  .. "expected", 2)
+        end
+        clock_scale, clock_start, clock_origin = k.scale, k.start, k.origin
+    end
     if not var_get then
         local okb, base = pcall(require, "resty.core.base")
         pcall(require, "resty.core.var")   -- declares the two functions
@@ -748,8 +769,8 @@ function _M.route()
         end
         variant, label = "stable", bad_state_label
     else
-        -- ngx.time(): the event loop's cached clock; the library reads none
-        local now = ngx.time()
+        -- the event loop's cached clock (plan_now); the library reads none
+        local now = plan_now()
         local unit
         variant, label, unit = plan:decide_label_raw(c, now, state)
         -- the step buckets by an id not read yet: read it and decide again,
@@ -958,7 +979,7 @@ function _M.admin()
     local plan = _M.plan
     local method = ngx.req.get_method()
     local uri = ngx.var.uri
-    local now = ngx.time()
+    local now = plan_now()
     if uri:find("/state$") then
         if method == "GET" then
             local s, err = current_state(plan, now)
