@@ -137,6 +137,37 @@ static inline bool unit_hash(const rp_unit_hashes *h, const rollout_context *ctx
     return true;
 }
 
+/* The bucket of a compatibility mode (bucket_compat.c), out of line: the
+ * XXH3 path keeps its registers. False when ctx has no such id. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static bool compat_bucket(const rollout_plan *plan, const rollout_context *ctx, int unit,
+                          uint32_t *bucket)
+{
+    const char *id;
+    size_t len;
+    unit_id(ctx, unit, &id, &len);
+    if (!id || !len)
+        return false;
+    *bucket = rp_bucket_compat(&plan->bucketing, id, len);
+    return true;
+}
+
+/* The bucket of the unit a step buckets by, under the plan's bucket
+ * function, or false when ctx has no such id. */
+static inline bool unit_bucket(const rollout_plan *plan, const rp_unit_hashes *h,
+                               const rollout_context *ctx, int unit, uint32_t *bucket)
+{
+    if (RP_UNLIKELY(plan->hash != ROLLOUT_HASH_XXH3))
+        return compat_bucket(plan, ctx, unit, bucket);
+    uint64_t hash;
+    if (!unit_hash(h, ctx, unit, &hash))
+        return false;
+    *bucket = rp_bucket_from_hash(hash);
+    return true;
+}
+
 /* STABLE with a reason and nothing placed: every way out before a cohort. */
 static int stable(rollout_decision *out, int reason, int rc)
 {
@@ -208,10 +239,9 @@ RP_FLATTEN int rollout_decide(const rollout_plan *plan, const rollout_state *sta
     if (!st)
         return stable_in_cohort(plan, out, ROLLOUT_REASON_PHASE_NOT_STARTED, ci, NULL);
 
-    uint64_t hash;
-    if (!unit_hash(&h, ctx, st->decision.unit, &hash))
+    uint32_t bucket;
+    if (!unit_bucket(plan, &h, ctx, st->decision.unit, &bucket))
         return stable_in_cohort(plan, out, ROLLOUT_REASON_MISSING_UNIT, ci, st);
-    uint32_t bucket = rp_bucket_from_hash(hash);
     /* The step's decision is ready but for these three. Arithmetic, not a
      * branch: over a stream of requests bucket < weight is a coin flip the
      * branch predictor cannot learn. */
@@ -306,9 +336,9 @@ static unsigned char rules_variant(const rollout_batch *b, const char *s, size_t
         ci = t == RP_T_YES ? b->per_id_[k] : ROLLOUT_MAX_COHORTS;
         break;
     }
-    uint64_t hash = 0;
-    bool has_id = batch_reads_id(b->answer_[ci]) && unit_hash(&h, &ctx, b->unit_, &hash);
-    return batch_variant(b->answer_[ci], hash, has_id);
+    uint32_t below = b->answer_[ci], bucket = 0;
+    bool has_id = batch_reads_id(below) && unit_bucket(plan, &h, &ctx, b->unit_, &bucket);
+    return has_id ? bucket < below : below == ALWAYS_NEW;
 }
 
 /* The batches that are not one list, out of rollout_batch_variant's way. */
@@ -459,9 +489,9 @@ int rollout_batch_prepare(const rollout_plan *plan, const rollout_state *state, 
             continue;
         }
         rp_unit_hashes h = {.seed = plan->seed};
-        uint64_t hash;
-        if (unit_hash(&h, &ctx, st->decision.unit, &hash) &&
-            rp_bucket_from_hash(hash) < st->decision.weight)
+        uint32_t bucket;
+        if (unit_bucket(plan, &h, &ctx, st->decision.unit, &bucket) &&
+            bucket < st->decision.weight)
             answer[ci] = ALWAYS_NEW;
     }
     /* what an id the per-id cohorts do not take gets */
@@ -500,6 +530,10 @@ int rollout_batch_prepare(const rollout_plan *plan, const rollout_state *state, 
     } else {
         b->kind_ = BATCH_LISTS;
     }
+    /* The list paths bucket by the XXH3 hash they probe with; under another
+     * bucket function an id is decided the general way. */
+    if (plan->hash != ROLLOUT_HASH_XXH3 && b->kind_ != BATCH_FIXED)
+        b->kind_ = BATCH_RULES;
     return ROLLOUT_OK;
 }
 
@@ -668,6 +702,12 @@ size_t rollout_explain(const rollout_plan *plan, const rollout_decision *d,
         puts_(&t, cohort);
         puts_(&t, "; bucket ");
         put_grouped(&t, d->bucket);
+        /* a compatibility mode names itself: its buckets are the peer's */
+        if (plan && plan->hash != ROLLOUT_HASH_XXH3) {
+            puts_(&t, " (");
+            puts_(&t, rollout_hash_name(plan->hash));
+            puts_(&t, ")");
+        }
         puts_(&t, d->reason == ROLLOUT_REASON_IN_ROLLOUT ? " < weight " : " >= weight ");
         put_grouped(&t, d->weight);
         put_step(&t, d);
@@ -719,7 +759,6 @@ size_t rollout_explain(const rollout_plan *plan, const rollout_decision *d,
         puts_(&t, "no decision");
         break;
     }
-    (void)plan;
     if (cap)
         buf[t.len < cap ? t.len : cap - 1] = '\0';
     return t.len;
