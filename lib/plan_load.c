@@ -991,9 +991,9 @@ static int parse_document(rp_ctx *c, const rp_node *root)
 {
     rollout_plan *p = c->plan;
     static const char *const keys[] = {
-        "format", "id", "description", "salt", "start", "versions", "roles", "cohorts",
+        "format", "id", "description", "salt", "bucketing", "start", "versions", "roles", "cohorts",
         "smoke_tests", "custom_metrics", "criteria", "phases", "bake", "rollback",
-        "communications", "windows", "freezes", "bucketing", NULL};
+        "communications", "windows", "freezes", NULL};
     const rp_node *v;
     int rc = rp_map_check(c, root, keys);
     if (rc)

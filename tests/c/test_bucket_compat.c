@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define VECTORS "tests/vectors/compat/vectors.json"
 
@@ -384,4 +385,124 @@ Test(bucket_compat, long_ids_are_hashed_whole)
         cr_assert_lt(same, 12, "%s: %d of 200", rollout_hash_name(hash), same);
     }
     free(id);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert(f, "%s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* `rollout bucket --plan` and `decide --explain` name the mode; XXH3 prints
+ * as it always has. */
+Test(bucket_compat, cli_names_the_mode)
+{
+    char dir[] = "/tmp/compat-cli-XXXXXX", path[64];
+    cr_assert(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/p.yaml", dir);
+    char *text = plan_text("flagd", "checkout-v2", "25%");
+    write_file(path, text);
+    free(text);
+    run_result r = T_RUN("bucket", "--plan", path, "--weight", "25%", "user-1");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    uint32_t b;
+    cr_assert_eq(rollout_bucket_with(ROLLOUT_HASH_FLAGD, "checkout-v2", 11, "user-1", 6, &b), 0);
+    char want[128];
+    snprintf(want, sizeof want, "# bucketed by flagd\n%u %s user-1\n", b, b < 25000 ? "in " : "out");
+    cr_assert_str_eq(r.out, want);
+    t_run_free(&r);
+    r = T_RUN("bucket", "--hash", "flagd", "--key", "checkout-v2", "--json", "user-1");
+    snprintf(want, sizeof want, "[{\"id\": \"user-1\", \"bucket\": %u, \"hash\": \"flagd\"}]\n", b);
+    cr_assert_str_eq(r.out, want);
+    t_run_free(&r);
+    r = T_RUN("bucket", "--hash", "flagd", "user-1");
+    cr_assert_eq(r.status, 2);
+    t_run_free(&r);
+    r = T_RUN("decide", path, "--at", "2026-01-02T00:00:00Z", "--user", "user-1");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, " (flagd) "), "%s", r.out);
+    t_run_free(&r);
+    /* the default: no header, no name */
+    r = T_RUN("bucket", "--salt", "ledger-v2-2026-02", "acme-corp");
+    cr_assert_str_eq(r.out, "82372 acme-corp\n");
+    t_run_free(&r);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* `rollout validate NEW --state FILE --from OLD` warns when the bucketing
+ * changes under a rollout in progress, and not when it stays or the
+ * rollout is over. */
+Test(bucket_compat, validate_warns_when_the_bucketing_changes_mid_rollout)
+{
+    char dir[] = "/tmp/compat-validate-XXXXXX", old[64], same[64], other[64], salted[64],
+         st[64];
+    cr_assert(mkdtemp(dir));
+    snprintf(old, sizeof old, "%s/old.yaml", dir);
+    snprintf(same, sizeof same, "%s/same.yaml", dir);
+    snprintf(other, sizeof other, "%s/other.yaml", dir);
+    snprintf(salted, sizeof salted, "%s/salted.yaml", dir);
+    snprintf(st, sizeof st, "%s/state", dir);
+    static const char tmpl[] =
+        "format: 1\nid: compat\nsalt: %s\nstart: 2026-01-01T00:00:00Z\n%s"
+        "versions: {stable: a, new: b}\ncohorts: [{id: all, match: {everyone: true}}]\n"
+        "rollback: {deadline: 30m, procedure: [{id: halt, action: halt_traffic}]}\n"
+        "phases: [{id: p, cohort: all, steps: [{at: 0, weight: 25%%, unit: user},"
+        " {at: 2d, weight: %s, unit: user}]}]\n";
+    static const char nginx[] = "bucketing: {hash: nginx_split_clients, key: \"{id}AAA\"}\n";
+    char text[1024];
+    snprintf(text, sizeof text, tmpl, "s1", nginx, "100%");
+    write_file(old, text);
+    snprintf(text, sizeof text, tmpl, "s9", nginx, "50%"); /* another salt: unused by nginx */
+    write_file(same, text);
+    snprintf(text, sizeof text, tmpl, "s1", "", "100%");
+    write_file(other, text);
+    snprintf(text, sizeof text, tmpl, "s1", "bucketing: {hash: nginx_split_clients, key: \"{id}\"}\n",
+             "100%");
+    write_file(salted, text);
+    run_result r = T_RUN("state", "init", "--state", st, old);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    t_run_free(&r);
+    /* not started: nothing to move yet */
+    r = T_RUN("validate", other, "--state", st, "--from", old);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_null(strstr(r.err, "bucketing changes"), "%s", r.err);
+    t_run_free(&r);
+    r = T_RUN("state", "apply", "start", "--state", st, old, "--at", "2026-01-01T00:00:00Z");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    t_run_free(&r);
+    r = T_RUN("validate", other, "--state", st, "--from", old);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.err, "warning: the bucketing changes from nginx_split_clients key "
+                            "\"{id}AAA\" to xxh3 salt \"s1\" while the rollout is running"),
+              "%s", r.err);
+    t_run_free(&r);
+    r = T_RUN("validate", salted, "--state", st, "--from", old);
+    cr_assert(strstr(r.err, "warning: the bucketing changes"), "%s", r.err);
+    t_run_free(&r);
+    r = T_RUN("validate", same, "--state", st, "--from", old);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_null(strstr(r.err, "bucketing changes"), "%s", r.err);
+    t_run_free(&r);
+    /* the state's own plan: nothing changed */
+    r = T_RUN("validate", old, "--state", st);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_null(strstr(r.err, "bucketing"), "%s", r.err);
+    t_run_free(&r);
+    /* another plan without --from: cannot tell, says so */
+    r = T_RUN("validate", other, "--state", st);
+    cr_assert(strstr(r.err, "give --from OLD_PLAN"), "%s", r.err);
+    t_run_free(&r);
+    r = T_RUN("validate", other, "--from", old);
+    cr_assert_eq(r.status, 2);
+    t_run_free(&r);
+    const char *files[] = {old, same, other, salted, st};
+    for (size_t i = 0; i < 5; i++)
+        unlink(files[i]);
+    char lock[80];
+    snprintf(lock, sizeof lock, "%s/state.lock", dir);
+    unlink(lock);
+    rmdir(dir);
 }
