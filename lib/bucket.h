@@ -60,6 +60,12 @@ typedef struct rp_bucketing {
     const char *a, *sep, *b;
     size_t a_len, sep_len, b_len;
     unsigned char ascii;      /* a, sep and b are all ASCII */
+    /* ASCII ids' head start (bucket_compat.c): the hash state after a and
+     * sep (MurmurHash3: their whole blocks, and the tail_n bytes after
+     * them in pre_k), so an id costs only its own bytes and b's */
+    uint32_t pre_h, pre_k;
+    unsigned tail_n;
+    size_t pre_len;           /* a_len + sep_len */
 } rp_bucketing;
 
 /* Splits key into the peer's string around the id; ROLLOUT_ERR_ARG with a

@@ -28,7 +28,6 @@
 #include <float.h>
 #include <math.h>
 #include <openssl/sha.h>
-#include <stdio.h>
 #include <string.h>
 
 /* LaunchDarkly's comparison is in doubles; it must be IEEE double, not x87
@@ -57,12 +56,18 @@ int rollout_hash_from_name(const char *name, size_t len)
 
 /* ---- reading ids as the SDKs see them ------------------------------------ */
 
-static bool all_ascii(const char *s, size_t n)
+static inline bool all_ascii(const char *s, size_t n)
 {
-    unsigned char acc = 0;
-    for (size_t i = 0; i < n; i++)
-        acc |= (unsigned char)s[i];
-    return acc < 0x80;
+    uint64_t acc = 0, w;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, s + i, 8);
+        acc |= w;
+    }
+    unsigned char rest = 0;
+    for (; i < n; i++)
+        rest |= (unsigned char)s[i];
+    return !((acc & 0x8080808080808080ull) | (rest & 0x80));
 }
 
 /* The next code point of s at *i, WHATWG's UTF-8 decoder: an ill-formed
@@ -182,48 +187,6 @@ static inline uint32_t load32(const unsigned char *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* Bytes streamed through a 4-byte carry, for the hashes of 4-byte blocks. */
-typedef struct blocks {
-    uint32_t h;
-    unsigned char carry[4];
-    unsigned n;
-} blocks;
-
-#define FEED_BLOCKS(st, data, len, BLOCK)                                                  \
-    do {                                                                                   \
-        const unsigned char *p_ = (const unsigned char *)(data);                           \
-        size_t l_ = (len);                                                                 \
-        while ((st)->n && l_) {                                                            \
-            (st)->carry[(st)->n++] = *p_++, l_--;                                          \
-            if ((st)->n == 4) {                                                            \
-                (st)->h = BLOCK((st)->h, load32((st)->carry));                             \
-                (st)->n = 0;                                                               \
-            }                                                                              \
-        }                                                                                  \
-        for (; l_ >= 4; p_ += 4, l_ -= 4)                                                  \
-            (st)->h = BLOCK((st)->h, load32(p_));                                          \
-        for (; l_; l_--)                                                                   \
-            (st)->carry[(st)->n++] = *p_++;                                                \
-    } while (0)
-
-/* Standard MurmurHash3 x86_32 of the concatenated bytes. */
-static uint32_t murmur3_bytes(const segs *s)
-{
-    blocks st = {0, {0}, 0};
-    size_t total = 0;
-    for (int i = 0; i < 4; i++) {
-        FEED_BLOCKS(&st, s->p[i], s->n[i], m3_block);
-        total += s->n[i];
-    }
-    uint32_t k = 0;
-    switch (st.n) {
-    case 3: k ^= (uint32_t)st.carry[2] << 16; /* fall through */
-    case 2: k ^= (uint32_t)st.carry[1] << 8;  /* fall through */
-    case 1: k ^= st.carry[0]; st.h ^= m3_mix(k);
-    }
-    return m3_fmix(st.h ^ (uint32_t)total);
-}
-
 /* MurmurHash3 over UTF-16 code units, as the two JavaScript libraries the
  * peers use read a string:
  *  - murmurhash3js (Unleash) takes the low byte of each code unit;
@@ -273,23 +236,6 @@ static inline uint32_t m2_block(uint32_t h, uint32_t k)
     k *= 0x5bd1e995u;
     h *= 0x5bd1e995u;
     return h ^ k;
-}
-
-static uint32_t murmur2_bytes(const segs *s)
-{
-    size_t total = s->n[0] + s->n[1] + s->n[2] + s->n[3];
-    blocks st = {(uint32_t)total, {0}, 0}; /* nginx: h = 0 ^ len */
-    for (int i = 0; i < 4; i++)
-        FEED_BLOCKS(&st, s->p[i], s->n[i], m2_block);
-    uint32_t h = st.h;
-    switch (st.n) {
-    case 3: h ^= (uint32_t)st.carry[2] << 16; /* fall through */
-    case 2: h ^= (uint32_t)st.carry[1] << 8;  /* fall through */
-    case 1: h ^= st.carry[0]; h *= 0x5bd1e995u;
-    }
-    h ^= h >> 13;
-    h *= 0x5bd1e995u;
-    return h ^ (h >> 15);
 }
 
 /* ---- FNV-1a 32 over code units (GrowthBook's hashFnv32a) ----------------- */
@@ -371,12 +317,13 @@ static inline uint32_t nginx_bound(uint32_t w)
 
 uint32_t rp_nginx_bucket(uint32_t h)
 {
-    uint32_t w = (uint32_t)((uint64_t)h * 100000u / 0xffffffffu);
-    while (w > 0 && nginx_bound(w - 1) > h)
-        w--;
-    while (w <= ROLLOUT_WEIGHT_MAX && nginx_bound(w) <= h)
-        w++;
-    return w - 1; /* w >= 1: bound(0) is 0; w - 1 = 100000 when never in */
+    /* bound(w) is w * (2^32 - 1) / 100000 rounded down, so the estimate
+     * w0 = h * 100000 / 2^32 has bound(w0 - 1) <= h < bound(w0 + 2): the
+     * smallest w with bound(w) > h is w0, w0 + 1 or w0 + 2, counted without
+     * a branch (a coin flip per id would cost a misprediction) */
+    uint32_t w0 = (uint32_t)((uint64_t)h * 100000u >> 32);
+    uint32_t w = w0 + (nginx_bound(w0) <= h) + (nginx_bound(w0 + 1) <= h);
+    return w - 1 < ROLLOUT_WEIGHT_MAX ? w - 1 : ROLLOUT_WEIGHT_MAX; /* 100000: never in */
 }
 
 /* LaunchDarkly: bucket = x / 2^60 as a double (parseInt rounds the 60-bit
@@ -392,17 +339,123 @@ uint32_t rp_launchdarkly_bucket(uint64_t x)
     return w - 1; /* b >= 0, so w >= 1 */
 }
 
+static uint32_t bucket_general(const rp_bucketing *bk, const char *id, size_t len);
+
+/* ---- ASCII ids: the head start ----------------------------------------- */
+
+/* Whole 4-byte blocks read in place from each piece of the string; only
+ * the at most 3 bytes that straddle two pieces are gathered, in a register
+ * (a stack copy of the string would be read back across two stores, which
+ * stalls store forwarding). */
+typedef struct reg_blocks {
+    uint32_t h, k; /* the state and the gathered bytes */
+    unsigned n;    /* how many are gathered */
+} reg_blocks;
+
+#define FEED_REG(st, data, len, BLOCK)                                                     \
+    do {                                                                                   \
+        const unsigned char *p_ = (const unsigned char *)(data);                           \
+        size_t l_ = (len), i_ = 0;                                                         \
+        for (; (st).n && (st).n < 4 && i_ < l_; i_++)                                      \
+            (st).k |= (uint32_t)p_[i_] << (8 * (st).n++);                                  \
+        if ((st).n == 4) {                                                                 \
+            (st).h = BLOCK((st).h, (st).k);                                                \
+            (st).k = 0, (st).n = 0;                                                        \
+        }                                                                                  \
+        if ((st).n == 0) {                                                                 \
+            for (; i_ + 4 <= l_; i_ += 4)                                                  \
+                (st).h = BLOCK((st).h, load32(p_ + i_));                                   \
+            for (; i_ < l_; i_++)                                                          \
+                (st).k |= (uint32_t)p_[i_] << (8 * (st).n++);                              \
+        }                                                                                  \
+    } while (0)
+
+/* MurmurHash3 of a, sep (already in pre_h and tail), id and b. */
+static uint32_t murmur3_fast(const rp_bucketing *bk, const char *id, size_t len)
+{
+    reg_blocks st = {bk->pre_h, bk->pre_k, bk->tail_n};
+    FEED_REG(st, id, len, m3_block);
+    FEED_REG(st, bk->b, bk->b_len, m3_block);
+    if (st.n)
+        st.h ^= m3_mix(st.k);
+    return m3_fmix(st.h ^ (uint32_t)(bk->pre_len + len + bk->b_len));
+}
+
+/* nginx's MurmurHash2, which starts from the length: nothing ahead of time. */
+static uint32_t murmur2_fast(const rp_bucketing *bk, const char *id, size_t len)
+{
+    reg_blocks st = {(uint32_t)(bk->a_len + len + bk->b_len), 0, 0};
+    FEED_REG(st, bk->a, bk->a_len, m2_block);
+    FEED_REG(st, id, len, m2_block);
+    FEED_REG(st, bk->b, bk->b_len, m2_block);
+    uint32_t h = st.h;
+    if (st.n)
+        h = (h ^ st.k) * 0x5bd1e995u;
+    h ^= h >> 13;
+    h *= 0x5bd1e995u;
+    return h ^ (h >> 15);
+}
+
+static inline uint32_t fnv1a_bytes(uint32_t h, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 0x01000193u;
+    return h;
+}
+
+/* GrowthBook v2 hashes the decimal text of its first hash. */
+static uint32_t fnv1a_decimal(uint32_t v)
+{
+    char dec[10];
+    int n = 0;
+    do
+        dec[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    uint32_t h = 0x811c9dc5u;
+    while (n--)
+        h = (h ^ (unsigned char)dec[n]) * 0x01000193u;
+    return h;
+}
+
 uint32_t rp_bucket_compat(const rp_bucketing *bk, const char *id, size_t len)
+{
+    switch (bk->hash) {
+    case ROLLOUT_HASH_NGINX_SPLIT_CLIENTS:
+        return rp_nginx_bucket(murmur2_fast(bk, id, len));
+    case ROLLOUT_HASH_UNLEASH:
+    case ROLLOUT_HASH_FLAGD:
+        if (bk->ascii && all_ascii(id, len)) {
+            uint32_t h = murmur3_fast(bk, id, len);
+            return bk->hash == ROLLOUT_HASH_UNLEASH ? (h % 100 + 1) * 1000 - 1
+                                                    : (uint32_t)((uint64_t)h * 100000u >> 32);
+        }
+        break;
+    case ROLLOUT_HASH_GROWTHBOOK_V1:
+    case ROLLOUT_HASH_GROWTHBOOK_V2:
+        if (bk->ascii && all_ascii(id, len)) {
+            uint32_t h = fnv1a_bytes(fnv1a_bytes(bk->pre_h, id, len), bk->b, bk->b_len);
+            uint32_t k;
+            if (bk->hash == ROLLOUT_HASH_GROWTHBOOK_V1)
+                return (k = h % 1000) ? k * 100 - 1 : 0;
+            return (k = fnv1a_decimal(h) % 10000) ? k * 10 - 1 : 0;
+        }
+        break;
+    default:
+        break;
+    }
+    return bucket_general(bk, id, len);
+}
+
+/* Any id: streamed through the segments, non-ASCII text read as UTF-16. */
+static uint32_t bucket_general(const rp_bucketing *bk, const char *id, size_t len)
 {
     segs s = segments(bk, id, len);
     bool ascii = bk->ascii && all_ascii(id, len);
     switch (bk->hash) {
-    case ROLLOUT_HASH_NGINX_SPLIT_CLIENTS:
-        return rp_nginx_bucket(murmur2_bytes(&s));
     case ROLLOUT_HASH_UNLEASH: {
         /* normalizedStrategyValue: hash % 100 + 1, in iff it is <= the
          * percentage (and the percentage > 0): from weight n * 1000 on */
-        uint32_t h = ascii ? murmur3_bytes(&s) : murmur3_units(&s, false);
+        uint32_t h = murmur3_units(&s, false);
         return (h % 100 + 1) * 1000 - 1;
     }
     case ROLLOUT_HASH_GROWTHBOOK_V1: {
@@ -413,10 +466,7 @@ uint32_t rp_bucket_compat(const rp_bucketing *bk, const char *id, size_t len)
     }
     case ROLLOUT_HASH_GROWTHBOOK_V2: {
         /* fnv(String(fnv(seed + id))) % 10000 / 10000, compared the same way */
-        char dec[16];
-        int n = snprintf(dec, sizeof dec, "%u", (unsigned)fnv1a_units(&s, ascii));
-        segs outer = {{dec, "", "", ""}, {(size_t)n, 0, 0, 0}};
-        uint32_t k = fnv1a_units(&outer, true) % 10000;
+        uint32_t k = fnv1a_decimal(fnv1a_units(&s, ascii)) % 10000;
         return k ? k * 10 - 1 : 0;
     }
     case ROLLOUT_HASH_LAUNCHDARKLY:
@@ -424,7 +474,7 @@ uint32_t rp_bucket_compat(const rp_bucketing *bk, const char *id, size_t len)
     case ROLLOUT_HASH_FLAGD: {
         /* fractional: (hash * total) >> 32 < the first variant's weight;
          * with the weights out of 100000, that is multiply-shift */
-        uint32_t h = ascii ? murmur3_bytes(&s) : murmur3_units(&s, true);
+        uint32_t h = murmur3_units(&s, true);
         return (uint32_t)((uint64_t)h * 100000u >> 32);
     }
     default:
@@ -479,6 +529,17 @@ int rp_bucketing_init(rp_bucketing *bk, int hash, const char *key, size_t key_le
     if (hash != ROLLOUT_HASH_NGINX_SPLIT_CLIENTS && key_len == 0)
         return *why = "this bucket function needs a key", ROLLOUT_ERR_ARG;
     bk->ascii = all_ascii(bk->a, bk->a_len) && all_ascii(bk->b, bk->b_len);
+    bk->pre_len = bk->a_len + bk->sep_len;
+    if (hash == ROLLOUT_HASH_GROWTHBOOK_V1 || hash == ROLLOUT_HASH_GROWTHBOOK_V2) {
+        bk->pre_h = fnv1a_bytes(fnv1a_bytes(0x811c9dc5u, bk->a, bk->a_len), bk->sep, bk->sep_len);
+    } else if (hash == ROLLOUT_HASH_UNLEASH || hash == ROLLOUT_HASH_FLAGD) {
+        reg_blocks st = {0, 0, 0};
+        FEED_REG(st, bk->a, bk->a_len, m3_block);
+        FEED_REG(st, bk->sep, bk->sep_len, m3_block);
+        bk->pre_h = st.h;
+        bk->pre_k = st.k;
+        bk->tail_n = st.n;
+    }
     return ROLLOUT_OK;
 }
 
