@@ -56,6 +56,8 @@ uint32_t rp_bucket_from_hash_portable(uint64_t h);
  * peer's string is a, sep, the unit id, b, in that order, where a, sep and
  * b come from the plan's key. Pointers into the plan (or the caller's key). */
 typedef struct rp_bucketing {
+    /* the bucket (0..100000) of a non-empty id: in at weight w iff below w */
+    uint32_t (*fast)(const struct rp_bucketing *bk, const char *id, size_t len);
     int hash;                 /* rollout_hash, not XXH3 */
     const char *a, *sep, *b;
     size_t a_len, sep_len, b_len;
@@ -78,7 +80,17 @@ int rp_bucketing_init(rp_bucketing *bk, int hash, const char *key, size_t key_le
 uint32_t rp_nginx_bucket(uint32_t h);
 uint32_t rp_launchdarkly_bucket(uint64_t x);
 
-/* The bucket (0..100000) of a non-empty id: in at weight w iff below w. */
-uint32_t rp_bucket_compat(const rp_bucketing *bk, const char *id, size_t len);
+/* Any id, the general way (its text read as UTF-16 where the peer reads
+ * it so): what each mode's fast function falls back to, and what the tests
+ * check the fast functions against. */
+uint32_t rp_bucket_general(const rp_bucketing *bk, const char *id, size_t len);
+
+/* The bucket (0..100000) of a non-empty id: in at weight w iff below w.
+ * Each mode's function reads ASCII ids fast and sends the others the
+ * general way. */
+static inline uint32_t rp_bucket_compat(const rp_bucketing *bk, const char *id, size_t len)
+{
+    return bk->fast(bk, id, len);
+}
 
 #endif /* ROLLOUT_BUCKET_H */

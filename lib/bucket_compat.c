@@ -339,7 +339,27 @@ uint32_t rp_launchdarkly_bucket(uint64_t x)
     return w - 1; /* b >= 0, so w >= 1 */
 }
 
-static uint32_t bucket_general(const rp_bucketing *bk, const char *id, size_t len);
+
+static inline uint32_t fnv1a_bytes(uint32_t h, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 0x01000193u;
+    return h;
+}
+
+/* GrowthBook v2 hashes the decimal text of its first hash. */
+static uint32_t fnv1a_decimal(uint32_t v)
+{
+    char dec[10];
+    int n = 0;
+    do
+        dec[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    uint32_t h = 0x811c9dc5u;
+    while (n--)
+        h = (h ^ (unsigned char)dec[n]) * 0x01000193u;
+    return h;
+}
 
 /* ---- ASCII ids: the head start ----------------------------------------- */
 
@@ -370,88 +390,141 @@ typedef struct reg_blocks {
         }                                                                                  \
     } while (0)
 
-/* MurmurHash3 of a, sep (already in pre_h and tail), id and b. */
-static uint32_t murmur3_fast(const rp_bucketing *bk, const char *id, size_t len)
+/* The last r (0..3) bytes before end, as a little-endian word: one load
+ * when the piece has 4 bytes or more. */
+static inline uint32_t last_bytes(const unsigned char *end, size_t r, size_t len)
 {
-    reg_blocks st = {bk->pre_h, bk->pre_k, bk->tail_n};
-    FEED_REG(st, id, len, m3_block);
-    FEED_REG(st, bk->b, bk->b_len, m3_block);
-    if (st.n)
-        st.h ^= m3_mix(st.k);
-    return m3_fmix(st.h ^ (uint32_t)(bk->pre_len + len + bk->b_len));
+    if (r == 0)
+        return 0;
+    if (len >= 4)
+        return load32(end - 4) >> (8 * (4 - r));
+    uint32_t k = 0;
+    for (size_t i = 0; i < r; i++)
+        k |= (uint32_t)end[(ptrdiff_t)i - (ptrdiff_t)r] << (8 * i);
+    return k;
 }
 
-/* nginx's MurmurHash2, which starts from the length: nothing ahead of time. */
-static uint32_t murmur2_fast(const rp_bucketing *bk, const char *id, size_t len)
+/* MurmurHash3 of the key's part (pre_h, and tail_n bytes in pre_k) and an
+ * ASCII id, the whole string of unleash and flagd (their b is empty). The
+ * id's bytes are checked for ASCII as they are read; any other id goes the
+ * general way, its text read as UTF-16. */
+static inline bool murmur3_ascii(const rp_bucketing *bk, const char *id, size_t len,
+                                 uint32_t *out)
+{
+    const unsigned char *p = (const unsigned char *)id;
+    uint32_t h = bk->pre_h, k = bk->pre_k, high = 0;
+    size_t i = 0, n = bk->tail_n;
+    if (n) { /* complete the key's last block with the id's first bytes */
+        size_t need = 4 - n;
+        if (len < need) {
+            for (; i < len; i++, n++)
+                k |= (uint32_t)p[i] << (8 * n), high |= p[i];
+            if (high & 0x80)
+                return false;
+            *out = m3_fmix(h ^ m3_mix(k) ^ (uint32_t)(bk->pre_len + len));
+            return true;
+        }
+        for (; i < need; i++)
+            k |= (uint32_t)p[i] << (8 * (n + i)), high |= p[i];
+        h = m3_block(h, k);
+    }
+    for (; i + 4 <= len; i += 4) {
+        uint32_t w = load32(p + i);
+        high |= w;
+        h = m3_block(h, w);
+    }
+    size_t r = len - i;
+    if (r) {
+        k = last_bytes(p + len, r, len);
+        high |= k;
+        h ^= m3_mix(k);
+    }
+    if (high & 0x80808080u)
+        return false;
+    *out = m3_fmix(h ^ (uint32_t)(bk->pre_len + len));
+    return true;
+}
+
+static uint32_t fast_unleash(const rp_bucketing *bk, const char *id, size_t len)
+{
+    uint32_t h;
+    if (!murmur3_ascii(bk, id, len, &h))
+        return rp_bucket_general(bk, id, len);
+    return (h % 100 + 1) * 1000 - 1;
+}
+
+static uint32_t fast_flagd(const rp_bucketing *bk, const char *id, size_t len)
+{
+    uint32_t h;
+    if (!murmur3_ascii(bk, id, len, &h))
+        return rp_bucket_general(bk, id, len);
+    return (uint32_t)((uint64_t)h * 100000u >> 32);
+}
+
+/* nginx's MurmurHash2 starts from the length, so nothing is ahead of time;
+ * bytes are bytes (no text). The usual split string is the id alone or
+ * with a suffix: the id's whole blocks are read in place. */
+static uint32_t fast_nginx(const rp_bucketing *bk, const char *id, size_t len)
 {
     reg_blocks st = {(uint32_t)(bk->a_len + len + bk->b_len), 0, 0};
-    FEED_REG(st, bk->a, bk->a_len, m2_block);
+    if (bk->a_len)
+        FEED_REG(st, bk->a, bk->a_len, m2_block);
     FEED_REG(st, id, len, m2_block);
-    FEED_REG(st, bk->b, bk->b_len, m2_block);
+    if (bk->b_len)
+        FEED_REG(st, bk->b, bk->b_len, m2_block);
     uint32_t h = st.h;
     if (st.n)
         h = (h ^ st.k) * 0x5bd1e995u;
     h ^= h >> 13;
     h *= 0x5bd1e995u;
-    return h ^ (h >> 15);
+    return rp_nginx_bucket(h ^ (h >> 15));
 }
 
-static inline uint32_t fnv1a_bytes(uint32_t h, const char *s, size_t n)
+/* FNV-1a of the key's part (pre_h) and an ASCII id, then b; false when the
+ * id is not ASCII. */
+static inline bool fnv1a_ascii(const rp_bucketing *bk, const char *id, size_t len,
+                               uint32_t *out)
 {
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 0x01000193u;
-    return h;
-}
-
-/* GrowthBook v2 hashes the decimal text of its first hash. */
-static uint32_t fnv1a_decimal(uint32_t v)
-{
-    char dec[10];
-    int n = 0;
-    do
-        dec[n++] = (char)('0' + v % 10);
-    while ((v /= 10) != 0);
-    uint32_t h = 0x811c9dc5u;
-    while (n--)
-        h = (h ^ (unsigned char)dec[n]) * 0x01000193u;
-    return h;
-}
-
-uint32_t rp_bucket_compat(const rp_bucketing *bk, const char *id, size_t len)
-{
-    switch (bk->hash) {
-    case ROLLOUT_HASH_NGINX_SPLIT_CLIENTS:
-        return rp_nginx_bucket(murmur2_fast(bk, id, len));
-    case ROLLOUT_HASH_UNLEASH:
-    case ROLLOUT_HASH_FLAGD:
-        if (bk->ascii && all_ascii(id, len)) {
-            uint32_t h = murmur3_fast(bk, id, len);
-            return bk->hash == ROLLOUT_HASH_UNLEASH ? (h % 100 + 1) * 1000 - 1
-                                                    : (uint32_t)((uint64_t)h * 100000u >> 32);
-        }
-        break;
-    case ROLLOUT_HASH_GROWTHBOOK_V1:
-    case ROLLOUT_HASH_GROWTHBOOK_V2:
-        if (bk->ascii && all_ascii(id, len)) {
-            uint32_t h = fnv1a_bytes(fnv1a_bytes(bk->pre_h, id, len), bk->b, bk->b_len);
-            uint32_t k;
-            if (bk->hash == ROLLOUT_HASH_GROWTHBOOK_V1)
-                return (k = h % 1000) ? k * 100 - 1 : 0;
-            return (k = fnv1a_decimal(h) % 10000) ? k * 10 - 1 : 0;
-        }
-        break;
-    default:
-        break;
+    const unsigned char *p = (const unsigned char *)id;
+    uint32_t h = bk->pre_h;
+    unsigned high = 0;
+    for (size_t i = 0; i < len; i++) {
+        high |= p[i];
+        h = (h ^ p[i]) * 0x01000193u;
     }
-    return bucket_general(bk, id, len);
+    if (high & 0x80)
+        return false;
+    *out = fnv1a_bytes(h, bk->b, bk->b_len);
+    return true;
 }
 
-/* Any id: streamed through the segments, non-ASCII text read as UTF-16. */
-static uint32_t bucket_general(const rp_bucketing *bk, const char *id, size_t len)
+static uint32_t fast_growthbook_v1(const rp_bucketing *bk, const char *id, size_t len)
+{
+    uint32_t h;
+    if (!fnv1a_ascii(bk, id, len, &h))
+        return rp_bucket_general(bk, id, len);
+    uint32_t k = h % 1000;
+    return k ? k * 100 - 1 : 0;
+}
+
+static uint32_t fast_growthbook_v2(const rp_bucketing *bk, const char *id, size_t len)
+{
+    uint32_t h;
+    if (!fnv1a_ascii(bk, id, len, &h))
+        return rp_bucket_general(bk, id, len);
+    uint32_t k = fnv1a_decimal(h) % 10000;
+    return k ? k * 10 - 1 : 0;
+}
+
+/* Any id: streamed through the segments, non-ASCII text read as UTF-16;
+ * LaunchDarkly's SHA-1 always. */
+uint32_t rp_bucket_general(const rp_bucketing *bk, const char *id, size_t len)
 {
     segs s = segments(bk, id, len);
     bool ascii = bk->ascii && all_ascii(id, len);
     switch (bk->hash) {
+    case ROLLOUT_HASH_NGINX_SPLIT_CLIENTS:
+        return fast_nginx(bk, id, len); /* bytes, not text: one way for all */
     case ROLLOUT_HASH_UNLEASH: {
         /* normalizedStrategyValue: hash % 100 + 1, in iff it is <= the
          * percentage (and the percentage > 0): from weight n * 1000 on */
@@ -530,6 +603,12 @@ int rp_bucketing_init(rp_bucketing *bk, int hash, const char *key, size_t key_le
         return *why = "this bucket function needs a key", ROLLOUT_ERR_ARG;
     bk->ascii = all_ascii(bk->a, bk->a_len) && all_ascii(bk->b, bk->b_len);
     bk->pre_len = bk->a_len + bk->sep_len;
+    static uint32_t (*const fast[ROLLOUT_HASH_COUNT])(const rp_bucketing *, const char *,
+                                                      size_t) = {
+        NULL, fast_nginx, fast_unleash, fast_growthbook_v1, fast_growthbook_v2,
+        rp_bucket_general, fast_flagd};
+    /* a key that is not ASCII: every id the general way */
+    bk->fast = bk->ascii || hash == ROLLOUT_HASH_NGINX_SPLIT_CLIENTS ? fast[hash] : rp_bucket_general;
     if (hash == ROLLOUT_HASH_GROWTHBOOK_V1 || hash == ROLLOUT_HASH_GROWTHBOOK_V2) {
         bk->pre_h = fnv1a_bytes(fnv1a_bytes(0x811c9dc5u, bk->a, bk->a_len), bk->sep, bk->sep_len);
     } else if (hash == ROLLOUT_HASH_UNLEASH || hash == ROLLOUT_HASH_FLAGD) {
