@@ -139,10 +139,7 @@ static inline bool unit_hash(const rp_unit_hashes *h, const rollout_context *ctx
 
 /* The bucket of a compatibility mode (bucket_compat.c), out of line: the
  * XXH3 path keeps its registers. False when ctx has no such id. */
-#if defined(__GNUC__)
-__attribute__((noinline))
-#endif
-static bool compat_bucket(const rollout_plan *plan, const rollout_context *ctx, int unit,
+static inline bool compat_bucket(const rollout_plan *plan, const rollout_context *ctx, int unit,
                           uint32_t *bucket)
 {
     const char *id;
