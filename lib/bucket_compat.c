@@ -467,9 +467,17 @@ static uint32_t fast_flagd(const rp_bucketing *bk, const char *id, size_t len)
 static uint32_t fast_nginx(const rp_bucketing *bk, const char *id, size_t len)
 {
     reg_blocks st = {(uint32_t)(bk->a_len + len + bk->b_len), 0, 0};
-    if (bk->a_len)
+    if (bk->a_len) {
         FEED_REG(st, bk->a, bk->a_len, m2_block);
-    FEED_REG(st, id, len, m2_block);
+        FEED_REG(st, id, len, m2_block);
+    } else {
+        const unsigned char *p = (const unsigned char *)id;
+        size_t i = 0;
+        for (; i + 4 <= len; i += 4)
+            st.h = m2_block(st.h, load32(p + i));
+        st.n = (unsigned)(len - i);
+        st.k = last_bytes(p + len, st.n, len);
+    }
     if (bk->b_len)
         FEED_REG(st, bk->b, bk->b_len, m2_block);
     uint32_t h = st.h;
