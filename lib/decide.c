@@ -115,6 +115,15 @@ static inline void unit_id(const rollout_context *ctx, int unit, const char **id
     *len = *lenp;
 }
 
+/* The id of a unit in a context, or false when it is absent (NULL or
+ * empty). */
+static inline bool present_id(const rollout_context *ctx, int unit, const char **id,
+                              size_t *len)
+{
+    unit_id(ctx, unit, id, len);
+    return *id && *len;
+}
+
 /* The hash unit buckets by into *hash, or false when ctx has no such id. An
  * id set that already found the org or user has it hashed, and present. */
 static inline bool unit_hash(const rp_unit_hashes *h, const rollout_context *ctx, int unit,
@@ -130,24 +139,9 @@ static inline bool unit_hash(const rp_unit_hashes *h, const rollout_context *ctx
     }
     const char *id;
     size_t len;
-    unit_id(ctx, unit, &id, &len);
-    if (!id || !len)
+    if (!present_id(ctx, unit, &id, &len))
         return false;
     *hash = rp_hash_id(h->seed, id, len);
-    return true;
-}
-
-/* The bucket of a compatibility mode (bucket_compat.c), out of line: the
- * XXH3 path keeps its registers. False when ctx has no such id. */
-static inline bool compat_bucket(const rollout_plan *plan, const rollout_context *ctx, int unit,
-                          uint32_t *bucket)
-{
-    const char *id;
-    size_t len;
-    unit_id(ctx, unit, &id, &len);
-    if (!id || !len)
-        return false;
-    *bucket = rp_bucket_compat(&plan->bucketing, id, len);
     return true;
 }
 
@@ -156,8 +150,15 @@ static inline bool compat_bucket(const rollout_plan *plan, const rollout_context
 static inline bool unit_bucket(const rollout_plan *plan, const rp_unit_hashes *h,
                                const rollout_context *ctx, int unit, uint32_t *bucket)
 {
-    if (RP_UNLIKELY(plan->hash != ROLLOUT_HASH_XXH3))
-        return compat_bucket(plan, ctx, unit, bucket);
+    if (RP_UNLIKELY(plan->hash != ROLLOUT_HASH_XXH3)) {
+        /* a compatibility mode (bucket_compat.c) hashes the id its own way */
+        const char *id;
+        size_t len;
+        if (!present_id(ctx, unit, &id, &len))
+            return false;
+        *bucket = rp_bucket_compat(&plan->bucketing, id, len);
+        return true;
+    }
     uint64_t hash;
     if (!unit_hash(h, ctx, unit, &hash))
         return false;
