@@ -240,17 +240,11 @@ static inline uint32_t m2_block(uint32_t h, uint32_t k)
 
 /* ---- FNV-1a 32 over code units (GrowthBook's hashFnv32a) ----------------- */
 
-static uint32_t fnv1a_units(const segs *s, bool ascii)
+static uint32_t fnv1a_units(const segs *s)
 {
     uint32_t h = 0x811c9dc5u;
     for (int i = 0; i < 4; i++) {
-        const unsigned char *p = (const unsigned char *)s->p[i];
-        if (ascii) {
-            for (size_t j = 0; j < s->n[i]; j++)
-                h = (h ^ p[j]) * 0x01000193u;
-            continue;
-        }
-        u16_reader r = {p, s->n[i], 0, 0};
+        u16_reader r = {(const unsigned char *)s->p[i], s->n[i], 0, 0};
         uint32_t c;
         while (u16_next(&r, &c))
             h = (h ^ c) * 0x01000193u;
@@ -529,7 +523,6 @@ static uint32_t fast_growthbook_v2(const rp_bucketing *bk, const char *id, size_
 uint32_t rp_bucket_general(const rp_bucketing *bk, const char *id, size_t len)
 {
     segs s = segments(bk, id, len);
-    bool ascii = bk->ascii && all_ascii(id, len);
     switch (bk->hash) {
     case ROLLOUT_HASH_NGINX_SPLIT_CLIENTS:
         return fast_nginx(bk, id, len); /* bytes, not text: one way for all */
@@ -542,12 +535,12 @@ uint32_t rp_bucket_general(const rp_bucketing *bk, const char *id, size_t len)
     case ROLLOUT_HASH_GROWTHBOOK_V1: {
         /* n = (hash % 1000) / 1000, in iff coverage > 0 and n <= coverage:
          * from weight 100 n on, and n = 0 from any weight above 0 */
-        uint32_t k = fnv1a_units(&s, ascii) % 1000;
+        uint32_t k = fnv1a_units(&s) % 1000;
         return k ? k * 100 - 1 : 0;
     }
     case ROLLOUT_HASH_GROWTHBOOK_V2: {
         /* fnv(String(fnv(seed + id))) % 10000 / 10000, compared the same way */
-        uint32_t k = fnv1a_decimal(fnv1a_units(&s, ascii)) % 10000;
+        uint32_t k = fnv1a_decimal(fnv1a_units(&s)) % 10000;
         return k ? k * 10 - 1 : 0;
     }
     case ROLLOUT_HASH_LAUNCHDARKLY:

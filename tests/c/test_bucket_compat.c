@@ -533,3 +533,33 @@ Test(bucket_compat, fast_and_general_agree)
                 }
         }
 }
+
+/* Any bytes, in buffers of exactly their length (so the sanitizers see a
+ * read one byte past the id): every mode gives a bucket in 0..100000, the
+ * same twice, the fast function the general one's, and ill-formed UTF-8 cut
+ * at every point (a lead byte last, a truncated 4-byte sequence) reads
+ * nothing beyond the id. */
+Test(bucket_compat, random_bytes_are_read_within_the_id)
+{
+    uint64_t r = 2026;
+    for (int hash = 1; hash < ROLLOUT_HASH_COUNT; hash++) {
+        const char *key = hash == ROLLOUT_HASH_NGINX_SPLIT_CLIENTS ? "é{id}\xff" : "clé\xf0\x9f";
+        rp_bucketing bk;
+        const char *why;
+        cr_assert_eq(rp_bucketing_init(&bk, hash, key, strlen(key), &why), ROLLOUT_OK);
+        for (int rep = 0; rep < 3000; rep++) {
+            size_t len = 1 + t_rand(&r) % 24;
+            char *id = malloc(len);
+            for (size_t i = 0; i < len; i++) {
+                uint64_t x = t_rand(&r);
+                /* mostly lead and continuation bytes, so sequences break */
+                id[i] = (char)(x % 3 ? 0x80 + (x >> 8) % 0x80 : (x >> 8) % 0x100);
+            }
+            uint32_t a = bk.fast(&bk, id, len), b = bk.fast(&bk, id, len);
+            cr_assert_leq(a, 100000);
+            cr_assert_eq(a, b);
+            cr_assert_eq(a, rp_bucket_general(&bk, id, len), "%s", rollout_hash_name(hash));
+            free(id);
+        }
+    }
+}
