@@ -600,7 +600,9 @@ int rp_bucketing_init(rp_bucketing *bk, int hash, const char *key, size_t key_le
     default:
         return *why = "not a compatibility bucket function", ROLLOUT_ERR_ARG;
     }
-    if (hash != ROLLOUT_HASH_NGINX_SPLIT_CLIENTS && key_len == 0)
+    /* flagd's fractional may bucket by an expression that is the id alone;
+     * every other peer hashes a non-empty key with it */
+    if (hash != ROLLOUT_HASH_NGINX_SPLIT_CLIENTS && hash != ROLLOUT_HASH_FLAGD && key_len == 0)
         return *why = "this bucket function needs a key", ROLLOUT_ERR_ARG;
     bk->ascii = all_ascii(bk->a, bk->a_len) && all_ascii(bk->b, bk->b_len);
     bk->pre_len = bk->a_len + bk->sep_len;

@@ -314,7 +314,7 @@ Test(bucket_compat, plan_errors)
                  ROLLOUT_ERR_VALUE, "5:45", "must contain {id}");
     expect_error("bucketing: {hash: nginx_split_clients, key: \"{id}{id}\"}",
                  ROLLOUT_ERR_VALUE, "5:45", "more than once");
-    expect_error("bucketing: {hash: flagd, key: \"\"}", ROLLOUT_ERR_VALUE, "5:31", "needs a key");
+    expect_error("bucketing: {hash: unleash, key: \"\"}", ROLLOUT_ERR_VALUE, "5:33", "needs a key");
     expect_error("bucketing: {hash: flagd, key: f, salt: x}", ROLLOUT_ERR_UNKNOWN_KEY, "5:34",
                  "salt");
     expect_error("bucketing: {key: f}", ROLLOUT_ERR_MISSING, "5:12", "hash");
@@ -325,6 +325,16 @@ Test(bucket_compat, plan_errors)
  * double comparison (bucket < weight / 100000.0), including the hashes
  * neither peer lets in even at 100 %. The real nginx answers for many ids in
  * tests/scripts/check_split_clients.py. */
+/* flagd with an empty key: fractional bucketing by an expression that is
+ * the id alone hashes the id alone. */
+Test(bucket_compat, flagd_without_a_flag_key)
+{
+    uint32_t a, b;
+    cr_assert_eq(rollout_bucket_with(ROLLOUT_HASH_FLAGD, "", 0, "user-1", 6, &a), ROLLOUT_OK);
+    cr_assert_eq(rollout_bucket_with(ROLLOUT_HASH_FLAGD, "us", 2, "er-1", 4, &b), ROLLOUT_OK);
+    cr_assert_eq(a, b, "the same string, split anywhere");
+}
+
 Test(bucket_compat, nginx_and_launchdarkly_edges)
 {
     for (uint32_t w = 1; w <= 100000; w++) {
