@@ -27,6 +27,9 @@ typedef struct cli_command {
  * and returns the exit code: CLI_INVALID for a bad plan, CLI_USAGE when the
  * file cannot be read. */
 int cli_load_plan(const char *path, rollout_plan **out);
+/* Reads an encoded state from a file, without its trailing newline; NULL
+ * (after "WHO: cannot open PATH" on stderr) when it cannot be read. */
+char *cli_read_state_file(const char *who, const char *path, size_t *len);
 /* Parses ISO-8601 time or integer epoch seconds; prints an error on failure. */
 bool cli_parse_time(const char *s, int64_t *out);
 /* "--name value" / "--name=value" option matching; advances *i. */

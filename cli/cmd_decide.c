@@ -2,7 +2,6 @@
 /* cmd_decide.c — `rollout decide`: one request's decision and why. */
 #include "cli.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -43,28 +42,6 @@ static void help(void)
            "Prints the version (NEW or STABLE with its label), the reason and the\n"
            "explanation. Exit 0 whatever the variant; 1 when the plan or state is\n"
            "invalid; 2 on usage or I/O errors.\n");
-}
-
-/* Reads an encoded state from a file, without its trailing newline. */
-static char *read_state_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "rollout decide: cannot open %s\n", cli_text(path));
-        return NULL;
-    }
-    size_t cap = ROLLOUT_STATE_TEXT_MAX + 2, n = 0;
-    char *buf = malloc(cap);
-    if (buf)
-        n = fread(buf, 1, cap - 1, f);
-    fclose(f);
-    if (!buf)
-        return NULL;
-    while (n && isspace((unsigned char)buf[n - 1]))
-        n--;
-    buf[n] = '\0';
-    *len = n;
-    return buf;
 }
 
 static const char *const unit_names[] = {"org", "user", "session", "request"};
@@ -210,7 +187,7 @@ int cmd_decide(int argc, char **argv)
     rollout_state state, *sp = NULL;
     if (state_text || state_file) {
         size_t len = 0;
-        char *text = state_file ? read_state_file(state_file, &len) : NULL;
+        char *text = state_file ? cli_read_state_file("rollout decide", state_file, &len) : NULL;
         if (state_file && !text) {
             rollout_plan_unref(plan);
             rc = CLI_USAGE; /* an I/O error, as --help says */

@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "internal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,7 @@ static const cli_command commands[] = {
     {"simulate", "walk the whole rollout: steps, gates, decisions, a rollback", cmd_simulate},
     {"schedule", "where the rollout stands at a time: weights, gate, next change", cmd_schedule},
     {"calendar", "every step, gate and message with its time (table, json, ics, svg)", cmd_calendar},
-    {"bucket", "print the buckets of unit ids under a salt", cmd_bucket},
+    {"bucket", "print the buckets of unit ids under a salt or a plan's bucket function", cmd_bucket},
     {"decide", "decide one request (NEW or STABLE) and explain why", cmd_decide},
     {"state", "keep a rollout's state in a file: init, apply events, tick, show", cmd_state},
     {"evaluate", "judge a metrics snapshot against a gate's criteria (exit 0/3/4/5)", cmd_evaluate},
@@ -29,6 +30,27 @@ static void usage(FILE *f)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n'rollout COMMAND --help' describes each command.\n"
                "librollout %s\n", rollout_version());
+}
+
+char *cli_read_state_file(const char *who, const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "%s: cannot open %s\n", who, cli_text(path));
+        return NULL;
+    }
+    size_t cap = ROLLOUT_STATE_TEXT_MAX + 2, n = 0;
+    char *buf = malloc(cap);
+    if (buf)
+        n = fread(buf, 1, cap - 1, f);
+    fclose(f);
+    if (!buf)
+        return NULL;
+    while (n && isspace((unsigned char)buf[n - 1]))
+        n--;
+    buf[n] = '\0';
+    *len = n;
+    return buf;
 }
 
 int cli_load_plan(const char *path, rollout_plan **out)

@@ -237,6 +237,45 @@ typedef enum rollout_unit {
 ROLLOUT_API int rollout_bucket(const char *salt, size_t salt_len, const char *id,
                                size_t id_len, uint32_t *bucket);
 
+/* The bucket function a plan's `bucketing:` section chooses
+ * (docs/bucketing.md). XXH3 is librollout's own recipe and the default; the
+ * others reproduce a peer's decision exactly, so a rollout can move to
+ * librollout without moving a unit. */
+typedef enum rollout_hash {
+    ROLLOUT_HASH_XXH3 = 0,
+    ROLLOUT_HASH_NGINX_SPLIT_CLIENTS, /* MurmurHash2 of a split_clients string */
+    ROLLOUT_HASH_UNLEASH,             /* flexibleRollout: MurmurHash3 of "groupId:id" */
+    ROLLOUT_HASH_GROWTHBOOK_V1,       /* FNV-1a 32 of id + seed, 0.1 % steps */
+    ROLLOUT_HASH_GROWTHBOOK_V2,       /* FNV-1a 32 twice, 0.01 % steps */
+    ROLLOUT_HASH_LAUNCHDARKLY,        /* SHA-1 of "flagKey.salt.id" */
+    ROLLOUT_HASH_FLAGD,               /* fractional: MurmurHash3 of flagKey + id */
+    ROLLOUT_HASH_COUNT
+} rollout_hash;
+
+/* The name a plan writes ("xxh3", "nginx_split_clients", ...), or "?". */
+ROLLOUT_API const char *rollout_hash_name(int hash);
+/* The rollout_hash of a name, or -1. */
+ROLLOUT_API int rollout_hash_from_name(const char *name, size_t len);
+
+/* The bucket of one unit id under a bucket function and its key (for XXH3
+ * the salt; for the others what docs/bucketing.md says the peer hashes
+ * besides the id). The unit is on the new version at weight w iff
+ * *bucket < w, exactly when the peer puts it there at that percentage.
+ * A compatibility bucket may be 100000: a unit the peer leaves out even at
+ * 100 %. An empty id or a key the mode refuses is ROLLOUT_ERR_ARG. Allocates
+ * nothing. */
+ROLLOUT_API int rollout_bucket_with(int hash, const char *key, size_t key_len, const char *id,
+                                    size_t id_len, uint32_t *bucket);
+
+/* The plan's bucket function (rollout_hash; -1 for a NULL plan) and its key
+ * (the salt for XXH3), either out pointer may be NULL. */
+ROLLOUT_API int rollout_plan_hash(const rollout_plan *plan, const char **key, size_t *key_len);
+
+/* The bucket of one unit id under the plan's bucket function: what
+ * rollout_decide compares with the weight. */
+ROLLOUT_API int rollout_plan_bucket(const rollout_plan *plan, const char *id, size_t id_len,
+                                    uint32_t *bucket);
+
 /* One request attribute, both halves as (pointer, length). A NULL value is
  * an absent attribute; a non-NULL value of length 0 is the empty string
  * (docs/targeting.md, "Attributes"). */

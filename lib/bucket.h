@@ -52,4 +52,45 @@ static inline uint32_t rp_bucket_from_hash(uint64_t h)
  * it agrees with the __int128 one on every platform that has both. */
 uint32_t rp_bucket_from_hash_portable(uint64_t h);
 
+/* A compatibility bucket function, ready to hash (bucket_compat.c): the
+ * peer's string is a, sep, the unit id, b, in that order, where a, sep and
+ * b come from the plan's key. Pointers into the plan (or the caller's key). */
+typedef struct rp_bucketing {
+    /* the bucket (0..100000) of a non-empty id: in at weight w iff below w */
+    uint32_t (*fast)(const struct rp_bucketing *bk, const char *id, size_t len);
+    int hash;                 /* rollout_hash, not XXH3 */
+    const char *a, *sep, *b;
+    size_t a_len, sep_len, b_len;
+    unsigned char ascii;      /* a, sep and b are all ASCII */
+    /* ASCII ids' head start (bucket_compat.c): the hash state after a and
+     * sep (MurmurHash3: their whole blocks, and the tail_n bytes after
+     * them in pre_k), so an id costs only its own bytes and b's */
+    uint32_t pre_h, pre_k;
+    unsigned tail_n;
+    size_t pre_len;           /* a_len + sep_len */
+} rp_bucketing;
+
+/* Splits key into the peer's string around the id; ROLLOUT_ERR_ARG with a
+ * reason in *why when the mode refuses the key. */
+int rp_bucketing_init(rp_bucketing *bk, int hash, const char *key, size_t key_len,
+                      const char **why);
+
+/* The hash-to-bucket steps of nginx (a MurmurHash2) and LaunchDarkly (the
+ * 60 bits of SHA-1 it reads), apart for the tests of their edges. */
+uint32_t rp_nginx_bucket(uint32_t h);
+uint32_t rp_launchdarkly_bucket(uint64_t x);
+
+/* Any id, the general way (its text read as UTF-16 where the peer reads
+ * it so): what each mode's fast function falls back to, and what the tests
+ * check the fast functions against. */
+uint32_t rp_bucket_general(const rp_bucketing *bk, const char *id, size_t len);
+
+/* The bucket (0..100000) of a non-empty id: in at weight w iff below w.
+ * Each mode's function reads ASCII ids fast and sends the others the
+ * general way. */
+static inline uint32_t rp_bucket_compat(const rp_bucketing *bk, const char *id, size_t len)
+{
+    return bk->fast(bk, id, len);
+}
+
 #endif /* ROLLOUT_BUCKET_H */

@@ -115,6 +115,15 @@ static inline void unit_id(const rollout_context *ctx, int unit, const char **id
     *len = *lenp;
 }
 
+/* The id of a unit in a context, or false when it is absent (NULL or
+ * empty). */
+static inline bool present_id(const rollout_context *ctx, int unit, const char **id,
+                              size_t *len)
+{
+    unit_id(ctx, unit, id, len);
+    return *id && *len;
+}
+
 /* The hash unit buckets by into *hash, or false when ctx has no such id. An
  * id set that already found the org or user has it hashed, and present. */
 static inline bool unit_hash(const rp_unit_hashes *h, const rollout_context *ctx, int unit,
@@ -130,10 +139,30 @@ static inline bool unit_hash(const rp_unit_hashes *h, const rollout_context *ctx
     }
     const char *id;
     size_t len;
-    unit_id(ctx, unit, &id, &len);
-    if (!id || !len)
+    if (!present_id(ctx, unit, &id, &len))
         return false;
     *hash = rp_hash_id(h->seed, id, len);
+    return true;
+}
+
+/* The bucket of the unit a step buckets by, under the plan's bucket
+ * function, or false when ctx has no such id. */
+static inline bool unit_bucket(const rollout_plan *plan, const rp_unit_hashes *h,
+                               const rollout_context *ctx, int unit, uint32_t *bucket)
+{
+    if (RP_UNLIKELY(plan->hash != ROLLOUT_HASH_XXH3)) {
+        /* a compatibility mode (bucket_compat.c) hashes the id its own way */
+        const char *id;
+        size_t len;
+        if (!present_id(ctx, unit, &id, &len))
+            return false;
+        *bucket = rp_bucket_compat(&plan->bucketing, id, len);
+        return true;
+    }
+    uint64_t hash;
+    if (!unit_hash(h, ctx, unit, &hash))
+        return false;
+    *bucket = rp_bucket_from_hash(hash);
     return true;
 }
 
@@ -208,10 +237,9 @@ RP_FLATTEN int rollout_decide(const rollout_plan *plan, const rollout_state *sta
     if (!st)
         return stable_in_cohort(plan, out, ROLLOUT_REASON_PHASE_NOT_STARTED, ci, NULL);
 
-    uint64_t hash;
-    if (!unit_hash(&h, ctx, st->decision.unit, &hash))
+    uint32_t bucket;
+    if (!unit_bucket(plan, &h, ctx, st->decision.unit, &bucket))
         return stable_in_cohort(plan, out, ROLLOUT_REASON_MISSING_UNIT, ci, st);
-    uint32_t bucket = rp_bucket_from_hash(hash);
     /* The step's decision is ready but for these three. Arithmetic, not a
      * branch: over a stream of requests bucket < weight is a coin flip the
      * branch predictor cannot learn. */
@@ -306,9 +334,9 @@ static unsigned char rules_variant(const rollout_batch *b, const char *s, size_t
         ci = t == RP_T_YES ? b->per_id_[k] : ROLLOUT_MAX_COHORTS;
         break;
     }
-    uint64_t hash = 0;
-    bool has_id = batch_reads_id(b->answer_[ci]) && unit_hash(&h, &ctx, b->unit_, &hash);
-    return batch_variant(b->answer_[ci], hash, has_id);
+    uint32_t below = b->answer_[ci], bucket = 0;
+    bool has_id = batch_reads_id(below) && unit_bucket(plan, &h, &ctx, b->unit_, &bucket);
+    return has_id ? bucket < below : below == ALWAYS_NEW;
 }
 
 /* The batches that are not one list, out of rollout_batch_variant's way. */
@@ -459,9 +487,9 @@ int rollout_batch_prepare(const rollout_plan *plan, const rollout_state *state, 
             continue;
         }
         rp_unit_hashes h = {.seed = plan->seed};
-        uint64_t hash;
-        if (unit_hash(&h, &ctx, st->decision.unit, &hash) &&
-            rp_bucket_from_hash(hash) < st->decision.weight)
+        uint32_t bucket;
+        if (unit_bucket(plan, &h, &ctx, st->decision.unit, &bucket) &&
+            bucket < st->decision.weight)
             answer[ci] = ALWAYS_NEW;
     }
     /* what an id the per-id cohorts do not take gets */
@@ -500,6 +528,10 @@ int rollout_batch_prepare(const rollout_plan *plan, const rollout_state *state, 
     } else {
         b->kind_ = BATCH_LISTS;
     }
+    /* The list paths bucket by the XXH3 hash they probe with; under another
+     * bucket function an id is decided the general way. */
+    if (plan->hash != ROLLOUT_HASH_XXH3 && b->kind_ != BATCH_FIXED)
+        b->kind_ = BATCH_RULES;
     return ROLLOUT_OK;
 }
 
@@ -668,6 +700,12 @@ size_t rollout_explain(const rollout_plan *plan, const rollout_decision *d,
         puts_(&t, cohort);
         puts_(&t, "; bucket ");
         put_grouped(&t, d->bucket);
+        /* a compatibility mode names itself: its buckets are the peer's */
+        if (plan && plan->hash != ROLLOUT_HASH_XXH3) {
+            puts_(&t, " (");
+            puts_(&t, rollout_hash_name(plan->hash));
+            puts_(&t, ")");
+        }
         puts_(&t, d->reason == ROLLOUT_REASON_IN_ROLLOUT ? " < weight " : " >= weight ");
         put_grouped(&t, d->weight);
         put_step(&t, d);
@@ -719,7 +757,6 @@ size_t rollout_explain(const rollout_plan *plan, const rollout_decision *d,
         puts_(&t, "no decision");
         break;
     }
-    (void)plan;
     if (cap)
         buf[t.len < cap ? t.len : cap - 1] = '\0';
     return t.len;

@@ -406,6 +406,16 @@ static void dump_plan(rp_emitter *e, const rollout_plan *p)
     kv(e, "description", p->description);
     rp_emit_key(e, "salt");
     rp_emit_strn(e, p->salt, p->salt_len);
+    /* only when chosen, so a plan's dump (and fingerprint) did not change
+     * when bucketing: was added */
+    if (p->hash != ROLLOUT_HASH_XXH3) {
+        rp_emit_key(e, "bucketing");
+        rp_emit_map_begin(e);
+        kv(e, "hash", rollout_hash_name(p->hash));
+        rp_emit_key(e, "key");
+        rp_emit_strn(e, p->bucket_key, p->bucket_key_len);
+        rp_emit_map_end(e);
+    }
     kv_time(e, "start", p->start);
     rp_emit_key(e, "versions");
     rp_emit_map_begin(e);

@@ -11,6 +11,7 @@
 #ifndef ROLLOUT_PLAN_H
 #define ROLLOUT_PLAN_H
 
+#include "bucket.h"
 #include "internal.h"
 
 struct rp_rule;       /* targeting.h */
@@ -233,6 +234,12 @@ struct rollout_plan {
     const char *salt;
     size_t salt_len;
     uint64_t seed;           /* XXH3 of the salt: the bucketing seed */
+    /* the bucket function (`bucketing:`, bucket_compat.c): ROLLOUT_HASH_XXH3
+     * buckets by seed; any other by bucketing, built from bucket_key */
+    int hash;
+    const char *bucket_key;
+    size_t bucket_key_len;
+    rp_bucketing bucketing;
     int64_t start;
     const char *labels[2];   /* stable, new */
     rp_role *roles;          int n_roles;

@@ -552,6 +552,58 @@ static int parse_bake(rp_ctx *c, const rp_node *n)
     return opt_string(c, n, "description", &p->bake.description);
 }
 
+/* bucketing: {hash, key}: the bucket function (docs/bucketing.md). */
+static int parse_bucketing(rp_ctx *c, const rp_node *n)
+{
+    rollout_plan *p = c->plan;
+    static const char *const keys[] = {"hash", "key", NULL};
+    /* what the peer calls the key, for the error when it is missing */
+    static const char *const key_names[ROLLOUT_HASH_COUNT] = {
+        NULL, NULL, "the Unleash groupId (by default the toggle's name)",
+        "the GrowthBook seed (by default the feature key)",
+        "the GrowthBook seed (by default the feature key)",
+        "\"FLAG_KEY.SALT\": the LaunchDarkly flag's key and salt", "the flagd flag key"};
+    const rp_node *hv;
+    int rc = rp_map_check(c, n, keys);
+    if (rc || (rc = rp_map_require(c, n, "hash", &hv)))
+        return rc;
+    size_t mark = rp_path_key(c, "hash");
+    const char *name;
+    if ((rc = rp_string(c, hv, &name)))
+        return rc;
+    p->hash = rollout_hash_from_name(name, hv->len);
+    if (p->hash < 0)
+        return rp_fail(c, hv, ROLLOUT_ERR_VALUE,
+                       "unknown hash \"%s\" (xxh3, nginx_split_clients, unleash, "
+                       "growthbook_v1, growthbook_v2, launchdarkly or flagd)",
+                       name);
+    rp_path_pop(c, mark);
+    const rp_node *kv = rp_map_get(n, "key");
+    if (!kv) {
+        if (p->hash == ROLLOUT_HASH_XXH3)
+            return ROLLOUT_OK;
+        if (p->hash != ROLLOUT_HASH_NGINX_SPLIT_CLIENTS)
+            return rp_fail(c, n, ROLLOUT_ERR_MISSING, "hash %s needs key: %s", name,
+                           key_names[p->hash]);
+        p->bucket_key = "{id}"; /* the id alone: split_clients "$variable" */
+        p->bucket_key_len = 4;
+    } else {
+        mark = rp_path_key(c, "key");
+        if ((rc = rp_string(c, kv, &p->bucket_key)))
+            return rc;
+        p->bucket_key_len = kv->len;
+        if (p->hash == ROLLOUT_HASH_XXH3)
+            return rp_fail(c, kv, ROLLOUT_ERR_VALUE,
+                           "hash xxh3 takes no key: it is seeded by the plan's salt");
+    }
+    const char *why;
+    if (rp_bucketing_init(&p->bucketing, p->hash, p->bucket_key, p->bucket_key_len, &why))
+        return rp_fail(c, kv ? kv : n, ROLLOUT_ERR_VALUE, "%s", why);
+    if (kv)
+        rp_path_pop(c, mark);
+    return ROLLOUT_OK;
+}
+
 static const char *const rb_actions[RP_RB_COUNT] = {
     "page", "halt_traffic", "restore_previous", "run_smoke_tests",
     "resume_service", "open_incident", "postmortem"};
@@ -948,7 +1000,7 @@ static int parse_document(rp_ctx *c, const rp_node *root)
 {
     rollout_plan *p = c->plan;
     static const char *const keys[] = {
-        "format", "id", "description", "salt", "start", "versions", "roles", "cohorts",
+        "format", "id", "description", "salt", "bucketing", "start", "versions", "roles", "cohorts",
         "smoke_tests", "custom_metrics", "criteria", "phases", "bake", "rollback",
         "communications", "windows", "freezes", "operator", NULL};
     const rp_node *v;
@@ -997,7 +1049,8 @@ static int parse_document(rp_ctx *c, const rp_node *root)
         {"cohorts", parse_cohorts, true},         {"phases", parse_phases, true},
         {"bake", parse_bake, false},              {"rollback", parse_rollback, true}, 
         {"communications", parse_comms, false},   {"windows", parse_windows, false},
-        {"freezes", parse_freezes, false},        {"operator", rp_parse_operator, false},
+        {"freezes", parse_freezes, false},        {"bucketing", parse_bucketing, false},
+        {"operator", rp_parse_operator, false},
     };
     p->bake.criteria = -1;
     for (size_t i = 0; i < RP_COUNT(sections); i++) {

@@ -18,7 +18,8 @@ packages=(
   # the lua module loads resty.core at startup (and it needs lrucache); listed
   # so that examples/nginx and tests/lua/nginx_test.py never meet a bare module
   lua-resty-core lua-resty-lrucache
-  # the store component (store/): hiredis and libcrypto; its tests start redis-server
+  # the store component (store/): hiredis and libcrypto (the core links libcrypto
+  # too, for the launchdarkly bucket function's SHA-1); its tests start redis-server
   redis-server libhiredis-dev libssl-dev
   # `rollout operator` (operator/): Prometheus queries and webhooks over libcurl,
   # JSON through jansson; its tests start prometheus (and promtool backfills it)

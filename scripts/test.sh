@@ -27,6 +27,11 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs" >/dev/null
 ctest --test-dir build --output-on-failure -j"$jobs" || failed=1
 
+# the committed compat vectors are the peer SDKs' answers: ask the SDKs again
+# (npm ci of the pinned versions, offline evaluation); skipped only without node
+step "Peer SDK bucketing vectors"
+tests/vectors/compat/gen_compat.sh --check || failed=1
+
 step "C suites under valgrind memcheck"
 tests/scripts/valgrind_suites.sh build || failed=1
 

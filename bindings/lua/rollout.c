@@ -330,7 +330,32 @@ static int l_bucket(lua_State *L)
     return 1;
 }
 
+/* bucket_with(hash, key, id): the bucket under a named bucket function
+ * (docs/bucketing.md), 0..100000. */
+static int l_bucket_with(lua_State *L)
+{
+    size_t name_len, key_len, id_len;
+    const char *name = luaL_checklstring(L, 1, &name_len);
+    const char *key = luaL_checklstring(L, 2, &key_len);
+    const char *id = luaL_checklstring(L, 3, &id_len);
+    int hash = rollout_hash_from_name(name, name_len);
+    if (hash < 0)
+        return fail_msg(L, "unknown bucket function", ROLLOUT_ERR_ARG);
+    uint32_t b;
+    int rc = rollout_bucket_with(hash, key, key_len, id, id_len, &b);
+    if (rc)
+        return fail_msg(L, "an empty id, or a key this bucket function refuses", rc);
+    push_u32(L, b);
+    return 1;
+}
+
 /* ---- plan facts ------------------------------------------------------------------- */
+
+static int p_hash(lua_State *L)
+{
+    lua_pushstring(L, rollout_hash_name(rollout_plan_hash(check_plan(L, 1), NULL, NULL)));
+    return 1;
+}
 
 static int p_id(lua_State *L)
 {
@@ -1529,6 +1554,7 @@ static int p_evaluate(lua_State *L)
 
 static const luaL_Reg plan_methods[] = {
     {"id", p_id},
+    {"hash", p_hash},
     {"start", p_start},
     {"fingerprint", p_fingerprint},
     {"version_label", p_version_label},
@@ -1575,6 +1601,7 @@ static const luaL_Reg module_functions[] = {
     {"load_string", l_load_string},
     {"seed_plan", l_seed_plan},
     {"bucket", l_bucket},
+    {"bucket_with", l_bucket_with},
     {NULL, NULL},
 };
 

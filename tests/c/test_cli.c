@@ -101,11 +101,11 @@ Test(validate, usage_errors_exit_2)
 {
     run_result r = T_RUN("validate", "a.yaml", "b.yaml");
     cr_expect_eq(r.status, 2);
-    cr_expect_str_eq(r.err, "usage: rollout validate [PLAN]\n");
+    cr_expect_str_eq(r.err, "usage: rollout validate [PLAN] [--state FILE [--from OLD_PLAN]]\n");
     t_run_free(&r);
     r = T_RUN("validate", "--strict");
     cr_expect_eq(r.status, 2);
-    cr_expect_str_eq(r.err, "usage: rollout validate [PLAN]\n");
+    cr_expect_str_eq(r.err, "usage: rollout validate [PLAN] [--state FILE [--from OLD_PLAN]]\n");
     t_run_free(&r);
 }
 

@@ -242,6 +242,11 @@ int rollout_plan_dump(const rollout_plan *plan, int format, char *buf, size_t ca
 
 int rollout_bucket(const char *salt, size_t salt_len, const char *id, size_t id_len,
                    uint32_t *bucket);
+const char *rollout_hash_name(int hash);
+int rollout_hash_from_name(const char *name, size_t len);
+int rollout_bucket_with(int hash, const char *key, size_t key_len, const char *id,
+                        size_t id_len, uint32_t *bucket);
+int rollout_plan_hash(const rollout_plan *plan, const char **key, size_t *key_len);
 const char *rollout_reason_name(int reason);
 int rollout_decide(const rollout_plan *plan, const rollout_state *state, int64_t now,
                    const rollout_context *ctx, rollout_decision *out);
@@ -683,6 +688,26 @@ function _M.bucket(salt, id)
     return u32_out[0]
 end
 
+-- The bucket (0..100000) under a named bucket function and its key
+-- (docs/bucketing.md): in at weight w iff below w.
+function _M.bucket_with(hash, key, id)
+    hash = check_string(hash, 1, "bucket_with")
+    key = check_string(key, 2, "bucket_with")
+    id = check_string(id, 3, "bucket_with")
+    local ok, e = need_library()
+    if not ok then return nil, e end
+    local h = C.rollout_hash_from_name(hash, #hash)
+    if h < 0 then return nil, "unknown bucket function", "ROLLOUT_ERR_ARG" end
+    local rc = C.rollout_bucket_with(h, key, #key, id, #id, u32_out)
+    if rc ~= 0 then
+        return nil, "an empty id, or a key this bucket function refuses", CODES[rc]
+    end
+    return u32_out[0]
+end
+
+function Plan:hash()
+    return ffi_string(C.rollout_hash_name(C.rollout_plan_hash(self._ptr, nil, nil)))
+end
 function Plan:id() return ffi_string(C.rollout_plan_id(self._ptr)) end
 function Plan:start() return tonumber(C.rollout_plan_start(self._ptr)) end
 -- 16 hex digits: a uint64 does not fit a Lua 5.1 number.

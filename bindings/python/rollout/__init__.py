@@ -59,6 +59,7 @@ from ._rollout import (
     TransitionError,
     __version__,
     bucket,
+    bucket_with,
     code_name,
 )
 
@@ -67,7 +68,7 @@ __all__ = [
     "CriterionResult", "Decision", "Error", "Evaluation", "Metrics", "MetricsError",
     "NotFoundError", "Plan", "PlanError", "ReplayError", "Schedule", "SignatureError", "State",
     "StateError", "Store", "StoreError", "StoreTimeoutError", "TransitionError", "bucket",
-    "code_name",
+    "bucket_with", "code_name",
     "from_epoch", "ACTIONS", "BUCKETS", "CONFIRMATIONS", "EVENTS", "REASONS",
     "ROLLBACK_REASONS", "STATUSES", "UNITS", "VERDICTS", "WEIGHT_MAX", "__version__",
 ]

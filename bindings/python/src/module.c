@@ -361,6 +361,33 @@ static PyObject *mod_bucket(PyObject *mod, PyObject *args)
     return PyLong_FromUnsignedLong(bucket);
 }
 
+static PyObject *mod_bucket_with(PyObject *mod, PyObject *args)
+{
+    const char *name;
+    Py_ssize_t name_len;
+    PyObject *key_o, *id_o;
+    if (!PyArg_ParseTuple(args, "s#OO:bucket_with", &name, &name_len, &key_o, &id_o))
+        return NULL;
+    int hash = rollout_hash_from_name(name, (size_t)name_len);
+    if (hash < 0)
+        return rb_raise(ROLLOUT_ERR_ARG, NULL, "unknown bucket function", RB_CTX_GENERIC);
+    rb_str key, id;
+    if (rb_str_get(key_o, &key, "key", 0) < 0)
+        return NULL;
+    if (rb_str_get(id_o, &id, "id", 0) < 0) {
+        rb_str_clear(&key);
+        return NULL;
+    }
+    uint32_t bucket = 0;
+    int rc = rollout_bucket_with(hash, key.p, key.n, id.p, id.n, &bucket);
+    rb_str_clear(&key);
+    rb_str_clear(&id);
+    if (rc)
+        return rb_raise(rc, NULL, "an empty id, or a key this bucket function refuses",
+                        RB_CTX_GENERIC);
+    return PyLong_FromUnsignedLong(bucket);
+}
+
 static PyObject *mod_code_name(PyObject *mod, PyObject *arg)
 {
     int overflow;
@@ -379,6 +406,11 @@ static PyMethodDef module_methods[] = {
      "bucket($module, salt, id, /)\n--\n\n-> int. "
      "The bucket (0..99999) of a unit id under a salt (docs/bucketing.md). str ids are\n"
      "hashed as UTF-8, bytes as they are. An empty id raises ArgumentError."},
+    {"bucket_with", mod_bucket_with, METH_VARARGS,
+     "bucket_with($module, hash, key, id, /)\n--\n\n-> int. "
+     "The bucket (0..100000) of a unit id under a bucket function ('xxh3', whose key is\n"
+     "the salt, or a compatibility mode such as 'unleash') and its key\n"
+     "(docs/bucketing.md): in at weight w iff below w. An empty id raises ArgumentError."},
     {"code_name", mod_code_name, METH_O,
      "code_name($module, code, /)\n--\n\nThe symbolic name of a rollout_code."},
     {NULL, NULL, 0, NULL},

@@ -164,6 +164,11 @@ static PyObject *get_id(PyObject *self, void *c)
 {
     return PyUnicode_FromString(rollout_plan_id(((PlanObject *)self)->plan));
 }
+static PyObject *get_hash(PyObject *self, void *c)
+{
+    return PyUnicode_FromString(
+        rollout_hash_name(rollout_plan_hash(((PlanObject *)self)->plan, NULL, NULL)));
+}
 static PyObject *get_start(PyObject *self, void *c)
 {
     return PyLong_FromLongLong(rollout_plan_start(((PlanObject *)self)->plan));
@@ -542,6 +547,8 @@ static PyMethodDef plan_methods[] = {
 static PyGetSetDef plan_getset[] = {
     {"id", get_id, NULL, "The plan's id.", NULL},
     {"start", get_start, NULL, "The planned start, epoch seconds.", NULL},
+    {"hash", get_hash, NULL,
+     "The bucket function: 'xxh3' or a compatibility mode (docs/bucketing.md).", NULL},
     {"fingerprint", get_fingerprint, NULL, "64-bit digest of the normalized plan.", NULL},
     {"phases", get_phases, NULL, "Phase ids in plan order.", NULL},
     {"cohorts", get_cohorts, NULL, "Cohort ids in plan order.", NULL},
