@@ -15,7 +15,7 @@ says what both gateways answer. The critical error makes the operator roll
 back within one pass, run the rollback hooks in order (they write to a
 file), and every gateway answers stable.
 
---check runs faster (--scale 36000) and asserts the story: the gates GO'd
+--check runs four times faster (--scale 14400) and asserts the story: the gates GO'd
 from PASS and approvals, the canary's share grew on both gateways, the
 rollback started in the pass after the error, the emergency notification
 was delivered once, every delivery once by its idempotency key, the hooks
@@ -261,8 +261,10 @@ def check(demo, final, shares):
     logs = [json.loads(x) for x in open(os.path.join(demo.root, "operator.log"))
             if x.startswith("{")]
     gos = [x for x in logs if x.get("event") == "event" and x.get("action") == "go"]
-    assert [g["detail"].split(":")[0] for g in gos] == \
+    # (a slow machine may delay an approval, never skip one)
+    assert [g["detail"].split(":")[0] for g in gos][:3] == \
         ["gate canary-go", "gate pilot-go", "gate ga-day2-go"], gos
+    assert all("PASS and every approval" in g["detail"] for g in gos), gos
     # the canary's share grew on both gateways before the error (GA at 25 %
     # reaches orgs beyond the pilots)
     before = [c for t, st, c in shares if t < CRITICAL_FROM]
@@ -298,7 +300,7 @@ def main():
     args = ap.parse_args()
     args.cli = os.path.abspath(args.cli)
     args.library = os.path.abspath(args.library)
-    args.scale = args.scale or (36000 if args.check else 3600)
+    args.scale = args.scale or (14400 if args.check else 3600)
     demo = Demo(args)
     ok = False
     try:
