@@ -7,7 +7,7 @@
  *   rollout state tick  --state FILE [PLAN] [--at TIME] [--json]
  *   rollout state show  --state FILE [PLAN] [--at TIME] [--json]
  *
- * The state file holds one line: the rs1 text of rollout_state_encode. A new
+ * The state file holds one line: the rs2 text of rollout_state_encode. A new
  * state is written to a temporary file in the same directory, fsync'ed,
  * renamed over the old one and the directory fsync'ed, so a crash at any
  * moment leaves the old state or the new one, never a torn file. Writers
@@ -52,7 +52,7 @@ static const char state_usage[] =
 static void state_help(void)
 {
     printf("%s\n"
-           "Keeps a rollout's state in FILE (one line of rs1 text) and applies events to\n"
+           "Keeps a rollout's state in FILE (one line of rs2 text) and applies events to\n"
            "it with the library's state machine (docs/state-machine.md). Each command\n"
            "prints the actions the caller must perform, one per line, the action's name\n"
            "first (or, with --json, one JSON object), and writes the new state\n"

@@ -158,6 +158,8 @@ void cli_started_state(const rollout_plan *plan, int64_t start, rollout_state *s
     s->rollback_reason = -1;
     for (int g = 0; g < ROLLOUT_MAX_GATES; g++)
         s->gate_override_role[g] = -1;
+    s->attempt = 1;
+    s->attempt_step = s->attempt_gate = -1;
 }
 
 int cli_project_gos(const rollout_plan *plan, rollout_state *s, int64_t at)

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """rollout_ops.py — walk a rollout from a state file.
 
-The state lives in one small text file (one line, "rs1...."); every command
+The state lives in one small text file (one line, "rs2...."); every command
 reads it, applies one event through librollout's state machine, prints the
 actions you now have to perform, and writes the new state back atomically
 (a crash mid-write leaves the old state, never half a state). Nothing is

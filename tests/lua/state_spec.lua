@@ -175,7 +175,7 @@ describe("states and events (" .. H.binding .. ")", function()
 
         it("round-trips", function()
             local text = s:encode()
-            assert.are.equal("rs1.", text:sub(1, 4))
+            assert.are.equal("rs2.", text:sub(1, 4))
             assert.is_truthy(text:match("^[%w%.%-_]+$"))
             local back = assert(seed:decode_state(text))
             assert.are.same(s:info(), back:info())

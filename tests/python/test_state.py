@@ -165,7 +165,7 @@ def test_encode_decode(seed, t0):
     s, _ = rollout.State.new(seed).apply("start", at=t0)
     s, _ = s.apply("approve", at=t0 + 2 * H, gate="canary-go", role="product-lead")
     text = s.encode()
-    assert text.startswith("rs1.") and text.isascii() and "\n" not in text
+    assert text.startswith("rs2.") and text.isascii() and "\n" not in text
     back = rollout.State.decode(seed, text)
     assert back == s and hash(back) == hash(s) and back is not s
     assert back.approvals == {"canary-go": ("product-lead",)}

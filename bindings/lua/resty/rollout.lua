@@ -560,7 +560,7 @@ local function wrap_state(cs)
     return setmetatable({ _s = cs }, State)
 end
 
--- The one-line text form ("rs1." + base64url), safe in a shared dict.
+-- The one-line text form ("rs2." + base64url), safe in a shared dict.
 function State.encode(self)
     local n = C.rollout_state_encode(self._s, state_text, STATE_TEXT_MAX)
     if n == 0 then return nil, "the state does not encode", "ROLLOUT_ERR_BUFFER" end

@@ -406,7 +406,7 @@ static PyMethodDef state_methods[] = {
      "A state from the text encode() wrote; StateError when it is corrupt, foreign or\n"
      "belongs to another plan."},
     {"encode", state_encode, METH_NOARGS,
-     "encode($self, /)\n--\n\nThe one-line, checksummed text form (\"rs1.\" + base64url)."},
+     "encode($self, /)\n--\n\nThe one-line, checksummed text form (\"rs2.\" + base64url)."},
     {"migrate", state_migrate, METH_VARARGS,
      "migrate($self, plan, /)\n--\n\n"
      "This state carried over to plan, an edited plan of the same rollout\n"

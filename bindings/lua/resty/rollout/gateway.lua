@@ -16,7 +16,7 @@
 -- Or build a handler of your own from gw.plan and gw.state().
 --
 -- How the state is shared:
---   * the dict holds the encoded state (one short line, "rs1...") under the
+--   * the dict holds the encoded state (one short line, "rs2...") under the
 --     plan's fingerprint, so a state is only ever read by the plan it was
 --     made for; beside it, under the rollout's id, the fingerprint of the
 --     plan that serves ("active:<id>") and that plan's text ("plan:<fp>"),
