@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int cmd_people(int argc, char **argv);
+
 static const cli_command commands[] = {
     {"validate", "check a plan; errors as file:line:col: message", cmd_validate},
     {"show", "print the normalized plan (YAML, or --json)", cmd_show},
@@ -16,8 +18,30 @@ static const cli_command commands[] = {
     {"bucket", "print the buckets of unit ids under a salt", cmd_bucket},
     {"decide", "decide one request (NEW or STABLE) and explain why", cmd_decide},
     {"state", "keep a rollout's state in a file: init, apply events, tick, show", cmd_state},
+    {"status", "the live view of a rollout: steps, gates, rollback, trail (--watch)", cmd_status},
+    {"promote", "rollout state apply promote --full ...: skip the phase's remaining steps",
+     cmd_people},
+    {"abort", "rollout state apply abort ...: roll back by hand", cmd_people},
+    {"retry", "rollout state apply retry ...: a new attempt after a rollback", cmd_people},
     {"evaluate", "judge a metrics snapshot against a gate's criteria (exit 0/3/4/5)", cmd_evaluate},
 };
+
+/* `rollout promote|abort|retry ARGS` is `rollout state apply VERB ARGS`, the
+ * verbs Argo Rollouts users know. */
+static int cmd_people(int argc, char **argv)
+{
+    char **args = calloc((size_t)argc + 3, sizeof *args);
+    if (!args)
+        return CLI_USAGE;
+    args[0] = "state";
+    args[1] = "apply";
+    args[2] = argv[0];
+    for (int i = 1; i < argc; i++)
+        args[i + 2] = argv[i];
+    int rc = cmd_state(argc + 2, args);
+    free(args);
+    return rc;
+}
 
 static void usage(FILE *f)
 {
