@@ -169,6 +169,32 @@ Test(people, vectors)
     rp_arena_free(&arena);
 }
 
+Test(people, previous_format_vector)
+{
+    rp_arena arena = {0};
+    const rp_node *root = t_json(&arena, VECTORS);
+    const rp_node *old = field(root, "previous_format");
+    rollout_plan *p = NULL;
+    cr_assert_eq(rollout_plan_load_file(field(root, "plan")->str, &p, NULL), ROLLOUT_OK);
+    rollout_state s;
+    rollout_error err;
+    const char *text = field(old, "text")->str;
+    cr_assert_eq(strncmp(text, "rs1.", 4), 0);
+    cr_assert_eq(rollout_state_decode(p, text, strlen(text), &s, &err), ROLLOUT_OK, "%s",
+                 err.message);
+    cr_assert_str_eq(rollout_status_name(s.status), field(old, "status")->str);
+    cr_assert_eq(s.revision, (uint64_t)atoi(field(old, "revision")->str));
+    cr_assert_str_eq(rollout_plan_phase_name(p, s.phase), field(old, "phase")->str);
+    cr_assert_eq(s.gate_go_at[0], t_time(field(field(old, "go_at"), "canary-go")->str));
+    cr_assert_eq(s.attempt, 1);
+    cr_assert_eq(s.trail_total, 0u);
+    char again[ROLLOUT_STATE_TEXT_MAX];
+    cr_assert_gt(rollout_state_encode(&s, again, sizeof again), 0u);
+    cr_assert_eq(strncmp(again, "rs2.", 4), 0);
+    rollout_plan_unref(p);
+    rp_arena_free(&arena);
+}
+
 /* ---- what only C sees ------------------------------------------------------------ */
 
 static int apply(const rollout_plan *p, rollout_state *s, rollout_event e, int64_t at,
