@@ -514,7 +514,8 @@ def main():
         assert status == 200, (status, body)
         assert body["status"] == "rolled_back" or body["status"] == "rolling_back", body
         assert [a["type"] for a in body["actions"]] == ["halt_traffic"], body["actions"]
-        assert [(r["kind"], r["reason"]) for r in body["trail"]] == [("abort", "pager fired")], body
+        assert [(r["kind"], r["reason"]) for r in body["trail"]] == [
+            ("start", ""), ("abort", "pager fired")], body
         state = body["state"]
         status, again = admin(port, "GET", "/_rollout/state")
         assert status == 200 and again["state"] == state and again["revision"] == body["revision"]
