@@ -30,6 +30,25 @@ static const cli_command commands[] = {
  * verbs Argo Rollouts users know. */
 static int cmd_people(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: rollout %s%s (--state FILE | --store URL) [--by ROLE] [--at TIME]\n"
+                   "       [PLAN]\n\n"
+                   "The same as `rollout state apply %s ...`: %s\n"
+                   "`rollout state --help` describes the options and exit statuses.\n",
+                   argv[0],
+                   !strcmp(argv[0], "promote") ? " --full --reason TEXT [--all-phases]"
+                                               : " [--reason TEXT]",
+                   argv[0],
+                   !strcmp(argv[0], "promote")
+                       ? "the rest of the current phase's steps (with --all-phases,\n"
+                         "every phase's) happen now, up to a gate without its GO."
+                   : !strcmp(argv[0], "abort")
+                       ? "a manual rollback; the procedure's steps follow."
+                       : "after a completed rollback, a new attempt from the start\n"
+                         "of the phase that failed; its gates are decided again.");
+            return CLI_OK;
+        }
     char **args = calloc((size_t)argc + 3, sizeof *args);
     if (!args)
         return CLI_USAGE;
