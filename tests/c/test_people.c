@@ -249,9 +249,8 @@ Test(people, the_ring_keeps_the_last_records)
     rollout_plan_unref(p);
 }
 
-/* Rolled back in the pilot, retried: the same users are on the new version
- * at the same weight, and the first attempt's GO of the canary stands. */
-static rollout_state retried(const rollout_plan *p, rollout_state *before)
+/* The seed started on time, canary-go given at T+2h, at T+5h: pilot 10 %. */
+static rollout_state in_pilot(const rollout_plan *p)
 {
     rollout_state s;
     rollout_state_init(p, &s);
@@ -259,6 +258,15 @@ static rollout_state retried(const rollout_plan *p, rollout_state *before)
     t_apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_START}, t0);
     t_go(p, &s, -1, t0 + 2 * H);
     t_apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_TICK}, t0 + 5 * H);
+    return s;
+}
+
+/* Rolled back in the pilot, retried: the same users are on the new version
+ * at the same weight, and the first attempt's GO of the canary stands. */
+static rollout_state retried(const rollout_plan *p, rollout_state *before)
+{
+    int64_t t0 = rollout_plan_start(p);
+    rollout_state s = in_pilot(p);
     *before = s;
     t_apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_ROLLBACK}, t0 + 5 * H);
     for (int c = ROLLOUT_CONFIRM_TRAFFIC_HALTED; c <= ROLLOUT_CONFIRM_INCIDENT_OPENED; c++)
@@ -355,12 +363,8 @@ Test(people, retry_follows_and_migrates)
 Test(people, promote_all_phases_stops_at_the_next_gate_without_a_go)
 {
     rollout_plan *p = t_seed();
-    rollout_state s;
-    rollout_state_init(p, &s);
     int64_t t0 = rollout_plan_start(p);
-    t_apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_START}, t0);
-    t_go(p, &s, -1, t0 + 2 * H);
-    t_apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_TICK}, t0 + 5 * H);
+    rollout_state s = in_pilot(p);
     rollout_event promote = {.type = ROLLOUT_EVENT_PROMOTE, .all_phases = 1, .why = "go go go"};
     t_apply(p, &s, promote, t0 + 5 * H + 60);
     rollout_schedule_info info;
