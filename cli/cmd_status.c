@@ -288,7 +288,9 @@ static void next_text(const view *v, char *buf, size_t cap)
  * event says which. */
 static void step_time(const view *v, const rollout_calendar_event *e, char *buf, size_t cap)
 {
-    if (e->at == INT64_MAX)
+    if (stopped(v->s->status) && e->at > v->s->rollback_started_at)
+        snprintf(buf, cap, " cancelled (rollback)");
+    else if (e->at == INT64_MAX)
         snprintf(buf, cap, " %s", v->s->status == ROLLOUT_STATUS_PAUSED ? "after the resume"
                                                                        : "after a GO");
     else {
@@ -322,7 +324,8 @@ static void print_steps(const view *v)
                                                        : "");
             } else {
                 step_time(v, e, at, sizeof at);
-                line_cut("   %-10s gate %s: due %s%s", "", gate_name(p, g), at[0] == ' ' ? at + 1 : at,
+                line_cut("   %-10s gate %s: %s%s%s", "", gate_name(p, g),
+                         at[1] == 'c' ? "" : "due ", at[0] == ' ' ? at + 1 : at,
                          s->gate_no_go_at[g] ? ", NO-GO given" : "");
             }
         }
