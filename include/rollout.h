@@ -797,8 +797,12 @@ typedef struct rollout_action {
  * be positive, at most ROLLOUT_TIME_MAX and not before the state's
  * updated_at (ROLLOUT_ERR_ARG). An event
  * not valid in the current state returns ROLLOUT_ERR_TRANSITION, a state of
- * another plan ROLLOUT_ERR_STATE_PLAN; then *next is untouched and
- * *n_actions is 0. Allocates nothing. */
+ * another plan ROLLOUT_ERR_STATE_PLAN, a why that is not UTF-8
+ * ROLLOUT_ERR_ENCODING; then *next is untouched and *n_actions is 0. The
+ * events people send (approve, go, override, no_go, pause, resume, rollback,
+ * abort, confirm, start, retry, promote) append a record to the state's
+ * audit trail (docs/state-machine.md, "The audit trail"). Allocates
+ * nothing. */
 ROLLOUT_API int rollout_apply(const rollout_plan *plan, const rollout_state *state,
                               const rollout_event *event, int64_t now, rollout_state *next,
                               rollout_action *actions, size_t *n_actions, rollout_error *err);
@@ -837,8 +841,9 @@ ROLLOUT_API int rollout_state_decode(const rollout_plan *plan, const char *text,
  * state, revision unchanged. A state that cannot be carried is refused,
  * naming what is missing, and *out is untouched: ROLLOUT_ERR_NOT_FOUND when
  * the current phase or step, a gate with a decision or approvals, a role
- * that approved or overrode, or a confirmed rollback step is not in the new
- * plan; ROLLOUT_ERR_TRANSITION when the new plan reorders what the state has
+ * that approved or overrode, a confirmed rollback step, or a role, gate,
+ * phase or step the attempt, a promote or the audit trail names is not in
+ * the new plan (the attempt, promotes and trail are carried by id); ROLLOUT_ERR_TRANSITION when the new plan reorders what the state has
  * already passed (docs/state-machine.md, "Plan edits"); ROLLOUT_ERR_STATE_PLAN
  * when state is not old_plan's or new_plan is another rollout. Allocates
  * nothing. */
@@ -859,7 +864,10 @@ ROLLOUT_API int rollout_state_migrate(const rollout_plan *old_plan, const rollou
  * (rolling back or rolled back; rolled back stays rolled back); a completed
  * rollout stays completed; recorded pauses are kept (an open one may be
  * closed); a gate's GO time is kept; a NO-GO time is kept until a later
- * NO-GO or a GO of the same gate. Across a migration (the fingerprints
+ * NO-GO or a GO of the same gate; the attempt number does not go down, and
+ * a higher one (a retry) may end a completed rollback and clear the GOs of
+ * the gates it decides again; the audit trail only grows, and the records
+ * both states hold are equal. Across a migration (the fingerprints
  * differ) the revision must be higher and gates are compared by their GO
  * times, since the new plan may number them differently; confirmed
  * rollback steps are compared only within one plan. The same revision with
