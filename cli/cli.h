@@ -91,6 +91,13 @@ int cmd_simulate(int argc, char **argv);
 int cmd_state(int argc, char **argv);
 int cmd_state_migrate(int argc, char **argv); /* `rollout state migrate` (cmd_migrate.c) */
 int cmd_operator(int argc, char **argv);      /* cmd_operator.c */
+int cmd_status(int argc, char **argv);        /* `rollout status` (cmd_status.c) */
+/* Reads the state of plan from FILE (path) or from the store at store_url
+ * (cmd_state.c); prints the problem and returns an exit code on failure. */
+int cli_read_state(const rollout_plan *plan, const char *path, const char *store_url,
+                   const char *key_file, rollout_state *state);
+/* The audit trail of s as a JSON array (cmd_status.c). */
+void cli_trail_json(const rollout_plan *plan, const rollout_state *s);
 
 /* cmd_state.c: locks the state file, reads it, lets update turn its text
  * into a new one (out_len 0 or the same text: nothing is written), writes

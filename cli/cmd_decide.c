@@ -23,7 +23,7 @@ static void help(void)
            "  PLAN               the plan file (default: the built-in seed plan)\n"
            "  --at TIME          the moment to decide at: 2026-02-28T15:00:00Z or epoch\n"
            "                     seconds (default: now)\n"
-           "  --state TEXT       the rollout state, as `rollout state` encodes it (rs1.…);\n"
+           "  --state TEXT       the rollout state, as `rollout state` encodes it (rs2.…);\n"
            "  --state-file FILE  or read from a file. Without a state the rollout counts\n"
            "                     as started at the plan's start with no gate decided, so\n"
            "                     nothing after the first gate has begun: the explanation\n"

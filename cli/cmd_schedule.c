@@ -14,8 +14,8 @@ static bool is_help(const char *a)
 /* ---- rollout calendar ------------------------------------------------------ */
 
 static const char calendar_usage[] =
-    "usage: rollout calendar [PLAN] [--start TIME] [--format table|json|ics|svg]\n"
-    "                        [--output FILE]\n";
+    "usage: rollout calendar [PLAN] [--start TIME | --state FILE | --store URL]\n"
+    "                        [--format table|json|ics|svg] [--output FILE]\n";
 
 static void calendar_help(void)
 {
@@ -26,8 +26,13 @@ static void calendar_help(void)
            "time (marked * in the table, TENTATIVE in iCalendar).\n\n"
            "  --start TIME    the rollout started at TIME (2026-02-28T09:00:00Z or epoch\n"
            "                  seconds) instead of the plan's start\n"
+           "  --state FILE    the real calendar of the rollout whose state FILE holds\n"
+           "                  (`rollout state`): slipped by late GOs, pauses, a retry\n"
+           "  --store URL     the same from a shared store (--key-file PATH to check\n"
+           "                  signatures; docs/fleet.md)\n"
            "  --format F      table (default), json (an array of events), ics (RFC 5545,\n"
-           "                  for calendar apps; stable UIDs), svg (a chart of traffic per\n"
+           "                  for calendar apps; stable UIDs, and a SEQUENCE that rises\n"
+           "                  when the state moved the event), svg (a chart of traffic per\n"
            "                  cohort over time, gates marked)\n"
            "  --output FILE   write to FILE instead of standard output\n",
            calendar_usage);
@@ -63,9 +68,40 @@ static int write_out(const char *path, const char *data, size_t len)
     return CLI_OK;
 }
 
+/* --state FILE, --store URL, --key-file PATH: where a command reads a state. */
+typedef struct state_src {
+    const char *file, *store, *key_file;
+} state_src;
+
+static bool state_opt(int argc, char **argv, int *i, state_src *src)
+{
+    return cli_opt(argc, argv, i, "--state", &src->file) ||
+           cli_opt(argc, argv, i, "--store", &src->store) ||
+           cli_opt(argc, argv, i, "--key-file", &src->key_file);
+}
+
+static int state_src_check(const char *cmd, const state_src *src, const char *start_s)
+{
+    if (src->file && src->store) {
+        fprintf(stderr, "rollout %s: --state and --store: give one\n", cmd);
+        return CLI_USAGE;
+    }
+    if ((src->file || src->store) && start_s) {
+        fprintf(stderr, "rollout %s: --start goes without a state (the state records the "
+                        "start)\n", cmd);
+        return CLI_USAGE;
+    }
+    if (src->key_file && !src->store) {
+        fprintf(stderr, "rollout %s: --key-file goes with --store\n", cmd);
+        return CLI_USAGE;
+    }
+    return CLI_OK;
+}
+
 int cmd_calendar(int argc, char **argv)
 {
     const char *path = NULL, *start_s = NULL, *format_s = "table", *output = NULL, *v;
+    state_src src = {0};
     for (int i = 1; i < argc; i++) {
         if (is_help(argv[i])) {
             calendar_help();
@@ -76,6 +112,8 @@ int cmd_calendar(int argc, char **argv)
             format_s = v;
         } else if (cli_opt(argc, argv, &i, "--output", &v)) {
             output = v;
+        } else if (state_opt(argc, argv, &i, &src)) {
+            continue;
         } else if (argv[i][0] != '-' && !path) {
             path = argv[i];
         } else {
@@ -91,6 +129,8 @@ int cmd_calendar(int argc, char **argv)
         return CLI_USAGE;
     }
     int64_t start = 0;
+    if (state_src_check("calendar", &src, start_s))
+        return CLI_USAGE;
     if (start_s && !cli_parse_time(start_s, &start))
         return CLI_USAGE;
     rollout_plan *plan;
@@ -100,9 +140,15 @@ int cmd_calendar(int argc, char **argv)
     rollout_state state;
     if (start_s)
         cli_started_state(plan, start, &state);
+    bool has_state = start_s || src.file || src.store;
+    if ((src.file || src.store) &&
+        (load_rc = cli_read_state(plan, src.file, src.store, src.key_file, &state))) {
+        rollout_plan_unref(plan);
+        return load_rc;
+    }
 
     size_t needed = 0;
-    const rollout_state *s = start_s ? &state : NULL;
+    const rollout_state *s = has_state ? &state : NULL;
     int rc = rollout_calendar_render(plan, s, format, NULL, 0, &needed);
     char *buf = rc == ROLLOUT_ERR_BUFFER ? malloc(needed + 1) : NULL;
     if (buf)
@@ -121,7 +167,8 @@ int cmd_calendar(int argc, char **argv)
 /* ---- rollout schedule ------------------------------------------------------ */
 
 static const char schedule_usage[] =
-    "usage: rollout schedule [PLAN] --at TIME [--start TIME] [--projected] [--json]\n";
+    "usage: rollout schedule [PLAN] --at TIME [--start TIME | --state FILE | --store URL]\n"
+    "                        [--projected] [--json]\n";
 
 static void schedule_help(void)
 {
@@ -133,6 +180,9 @@ static void schedule_help(void)
            "  --at TIME       the instant to ask about (2026-02-28T15:00:00Z or epoch\n"
            "                  seconds)\n"
            "  --start TIME    the rollout started at TIME instead of the plan's start\n"
+           "  --state FILE    where the real rollout, whose state FILE holds, stands:\n"
+           "                  its GOs, pauses, rollback and retry (`rollout state`)\n"
+           "  --store URL     the same from a shared store (--key-file PATH)\n"
            "  --projected     every gate due by TIME got its GO the moment it fell due,\n"
            "                  as `rollout calendar` projects the rollout (--assume-go is\n"
            "                  the same)\n"
@@ -321,6 +371,7 @@ int cmd_schedule(int argc, char **argv)
 {
     const char *path = NULL, *at_s = NULL, *start_s = NULL, *v;
     bool json = false, assume_go = false;
+    state_src src = {0};
     for (int i = 1; i < argc; i++) {
         if (is_help(argv[i])) {
             schedule_help();
@@ -333,6 +384,8 @@ int cmd_schedule(int argc, char **argv)
             json = true;
         } else if (!strcmp(argv[i], "--projected") || !strcmp(argv[i], "--assume-go")) {
             assume_go = true;
+        } else if (state_opt(argc, argv, &i, &src)) {
+            continue;
         } else if (argv[i][0] != '-' && !path) {
             path = argv[i];
         } else {
@@ -346,6 +399,8 @@ int cmd_schedule(int argc, char **argv)
         return CLI_USAGE;
     }
     int64_t at, start = 0;
+    if (state_src_check("schedule", &src, start_s))
+        return CLI_USAGE;
     if (!cli_parse_time(at_s, &at) || (start_s && !cli_parse_time(start_s, &start)))
         return CLI_USAGE;
     rollout_plan *plan;
@@ -356,10 +411,17 @@ int cmd_schedule(int argc, char **argv)
         start = rollout_plan_start(plan);
     rollout_state state;
     cli_started_state(plan, start, &state);
+    bool real = src.file || src.store;
+    if (real && (load_rc = cli_read_state(plan, src.file, src.store, src.key_file, &state))) {
+        rollout_plan_unref(plan);
+        return load_rc;
+    }
+    if (real && state.started_at)
+        start = state.started_at;
     rollout_schedule_info info;
     int rc = assume_go ? cli_project_gos(plan, &state, at) : ROLLOUT_OK;
     if (!rc)
-        rc = rollout_schedule(plan, start_s || assume_go ? &state : NULL, at, &info);
+        rc = rollout_schedule(plan, start_s || assume_go || real ? &state : NULL, at, &info);
     if (rc) {
         fprintf(stderr, "rollout schedule: %s\n", rollout_code_name(rc));
         rollout_plan_unref(plan);

@@ -422,8 +422,16 @@ static int rollback_scenario(sim *s)
         t = info.gate_due;
         rollout_event tick = {.type = ROLLOUT_EVENT_TICK};
         apply(&r, tick, t, true);
-        rollout_event go = {.type = ROLLOUT_EVENT_GO, .gate = info.gate, .override = 1, .role = 0};
-        if (apply(&r, go, t, true))
+        /* the gate's approvers approve and its criteria pass */
+        const rp_gate *gate = &p->gates[info.gate];
+        for (int role = 0; role < p->n_roles; role++) {
+            rollout_event approve = {.type = ROLLOUT_EVENT_APPROVE, .gate = info.gate, .role = role};
+            if ((gate->approvers & (1u << role)) && apply(&r, approve, t, true))
+                return CLI_INVALID;
+        }
+        rollout_event pass = {.type = ROLLOUT_EVENT_VERDICT, .verdict = ROLLOUT_VERDICT_PASS};
+        rollout_event go = {.type = ROLLOUT_EVENT_GO, .gate = info.gate};
+        if ((gate->criteria >= 0 && apply(&r, pass, t, true)) || apply(&r, go, t, true))
             return CLI_INVALID;
     }
     rollout_schedule(p, &r.state, t, &info);

@@ -7,7 +7,7 @@
  *   rollout state tick  --state FILE [PLAN] [--at TIME] [--json]
  *   rollout state show  --state FILE [PLAN] [--at TIME] [--json]
  *
- * The state file holds one line: the rs1 text of rollout_state_encode. A new
+ * The state file holds one line: the rs2 text of rollout_state_encode. A new
  * state is written to a temporary file in the same directory, fsync'ed,
  * renamed over the old one and the directory fsync'ed, so a crash at any
  * moment leaves the old state or the new one, never a torn file. Writers
@@ -52,7 +52,7 @@ static const char state_usage[] =
 static void state_help(void)
 {
     printf("%s\n"
-           "Keeps a rollout's state in FILE (one line of rs1 text) and applies events to\n"
+           "Keeps a rollout's state in FILE (one line of rs2 text) and applies events to\n"
            "it with the library's state machine (docs/state-machine.md). Each command\n"
            "prints the actions the caller must perform, one per line, the action's name\n"
            "first (or, with --json, one JSON object), and writes the new state\n"
@@ -66,8 +66,12 @@ static void state_help(void)
            "events:\n"
            "  start                          begin the rollout now\n"
            "  approve GATE ROLE              one approver of a gate says go\n"
-           "  go [GATE] [--override ROLE]    decide GO (needs every approver and a PASS\n"
-           "                                 verdict, or an override recorded for ROLE)\n"
+           "  go [GATE] [--override ROLE --reason TEXT [--override-verdict]]\n"
+           "                                 decide GO: needs every approver and a PASS\n"
+           "                                 verdict, or an override by ROLE, one of the\n"
+           "                                 gate's override_roles, with a reason; over a\n"
+           "                                 FAIL or ROLLBACK verdict also\n"
+           "                                 --override-verdict\n"
            "  no-go [GATE]                   decide NO-GO: the gate's on_no_go happens\n"
            "  pause | resume                 freeze the schedule / go on (resume also lifts\n"
            "                                 a halt)\n"
@@ -77,10 +81,19 @@ static void state_help(void)
            "  confirm WHAT                   a rollback step is done: traffic_halted,\n"
            "                                 previous_restored, smoke_passed, smoke_failed,\n"
            "                                 service_resumed, incident_opened, postmortem_done\n"
+           "  abort                          roll back by hand (a manual rollback)\n"
+           "  retry                          after a completed rollback: a new attempt\n"
+           "                                 from the start of the phase that failed\n"
+           "  promote --full --reason TEXT [--all-phases]\n"
+           "                                 the rest of the current phase's steps (every\n"
+           "                                 phase's) happen now, up to a gate without\n"
+           "                                 its GO\n"
            "  escalate                       an issue is escalated (communication plan)\n"
            "  tick                           the same as `rollout state tick`\n"
            "GATE and ROLE are ids of the plan (canary-go, sre-lead); GATE defaults to the\n"
-           "next gate. Names may be written with - or _.\n\n"
+           "next gate. Names may be written with - or _. Every event may carry\n"
+           "--reason TEXT and --by ROLE (who sends it): the audit trail keeps both with\n"
+           "the time (the reason cut to 47 bytes).\n\n"
            "options:\n"
            "  --state FILE   the state file (required)\n"
            "  --plan FILE    the plan (default: the built-in seed plan). PLAN may also\n"
@@ -688,9 +701,13 @@ static void show_text(const rollout_plan *p, const rollout_state *s, const char 
         cli_format_time(s->updated_at, t, sizeof t);
         printf("updated     %s\n", t);
     }
+    if (s->attempt > 1)
+        printf("attempt     %d\n", s->attempt);
     if (s->phase >= 0)
         printf("position    phase %s, step %d\n", cli_text(phase_name(p, s->phase)), s->step + 1);
-    if (s->gate >= 0) {
+    /* a rollback waits for confirmations, not for a gate */
+    if (s->gate >= 0 && s->status != ROLLOUT_STATUS_ROLLING_BACK &&
+        s->status != ROLLOUT_STATUS_ROLLED_BACK) {
         char roles[512];
         printf("next gate   %s", cli_text(rollout_plan_gate_name(p, s->gate)));
         format_roles(p, s->gate_approvals[s->gate], roles, sizeof roles);
@@ -747,6 +764,7 @@ static void show_json(const rollout_plan *p, const rollout_state *s, const char 
     json_kv_str("plan", rollout_plan_id(p), &first);
     json_kv_str("status", rollout_status_name(s->status), &first);
     json_kv_int("revision", (long long)s->revision, &first);
+    json_kv_int("attempt", s->attempt, &first);
     json_kv_time("started_at", s->started_at, &first);
     json_kv_time("updated_at", s->updated_at, &first);
     json_kv_str("phase", phase_name(p, s->phase), &first);
@@ -778,11 +796,19 @@ static void show_json(const rollout_plan *p, const rollout_state *s, const char 
         }
         putchar('}');
     }
+    printf(", \"trail\": ");
+    cli_trail_json(p, s);
     json_kv_str("state", text, &first);
     printf("}\n");
 }
 
 /* ---- events ------------------------------------------------------------------------ */
+
+/* What the options add to an event. */
+typedef struct event_opts {
+    const char *override_role, *reason, *by;
+    bool override_verdict, full, all_phases;
+} event_opts;
 
 /* How many positional arguments each event takes: min and max. */
 static bool event_arity(int type, int *min, int *max)
@@ -800,9 +826,18 @@ static bool event_arity(int type, int *min, int *max)
 
 /* Fills *e from the event name and its arguments; prints the problem and
  * returns an exit code on failure. */
-static int parse_event(const rollout_plan *p, const char *name, char **args, int n,
-                       const char *override_role, rollout_event *e)
+static int no_role(const rollout_plan *p, const char *r)
 {
+    fprintf(stderr, "rollout state: the plan has no role \"%s\" (roles: ", cli_text(r));
+    list_names(stderr, rollout_plan_role_name, rollout_plan_role_count(p), p);
+    fprintf(stderr, ")\n");
+    return CLI_INVALID;
+}
+
+static int parse_event(const rollout_plan *p, const char *name, char **args, int n,
+                       const event_opts *o, rollout_event *e)
+{
+    const char *override_role = o->override_role;
     memset(e, 0, sizeof *e);
     e->gate = e->role = -1;
     e->type = lookup(name, rollout_event_name, ROLLOUT_EVENT_COUNT);
@@ -810,6 +845,18 @@ static int parse_event(const rollout_plan *p, const char *name, char **args, int
         return usage_error("unknown event \"%s\"", name);
     if (override_role && e->type != ROLLOUT_EVENT_GO)
         return usage_error("--override goes with go, not with %s", name);
+    if (o->override_verdict && !override_role)
+        return usage_error("--override-verdict goes with go --override ROLE%s", "");
+    if ((o->full || o->all_phases) && e->type != ROLLOUT_EVENT_PROMOTE)
+        return usage_error("--full and --all-phases go with promote, not with %s", name);
+    if (e->type == ROLLOUT_EVENT_PROMOTE && !o->full)
+        return usage_error("promote needs --full: the rest of the phase's steps at once "
+                           "(there is no step-by-step promote)%s", "");
+    e->why = o->reason;
+    e->override_verdict = o->override_verdict;
+    e->all_phases = o->all_phases;
+    if (o->by && (e->actor = role_index(p, o->by) + 1) == 0)
+        return no_role(p, o->by);
     switch (e->type) {
     case ROLLOUT_EVENT_APPROVE:
     case ROLLOUT_EVENT_GO:
@@ -823,13 +870,8 @@ static int parse_event(const rollout_plan *p, const char *name, char **args, int
         }
         if (e->type == ROLLOUT_EVENT_APPROVE || override_role) {
             const char *r = e->type == ROLLOUT_EVENT_APPROVE ? args[1] : override_role;
-            if ((e->role = role_index(p, r)) < 0) {
-                fprintf(stderr, "rollout state: the plan has no role \"%s\" (roles: ",
-                        cli_text(r));
-                list_names(stderr, rollout_plan_role_name, rollout_plan_role_count(p), p);
-                fprintf(stderr, ")\n");
-                return CLI_INVALID;
-            }
+            if ((e->role = role_index(p, r)) < 0)
+                return no_role(p, r);
             e->override = override_role != NULL;
         }
         break;
@@ -880,7 +922,8 @@ int cmd_state(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "migrate"))
         return cmd_state_migrate(argc - 1, argv + 1);
-    const char *sub = NULL, *path = NULL, *plan_path = NULL, *at_s = NULL, *override_role = NULL;
+    const char *sub = NULL, *path = NULL, *plan_path = NULL, *at_s = NULL;
+    event_opts eo = {0};
     const char *store_url = NULL, *key_file = NULL;
     bool json = false, force = false;
     double lock_timeout = 10;
@@ -902,7 +945,17 @@ int cmd_state(int argc, char **argv)
         } else if (cli_opt(argc, argv, &i, "--at", &v)) {
             at_s = v;
         } else if (cli_opt(argc, argv, &i, "--override", &v)) {
-            override_role = v;
+            eo.override_role = v;
+        } else if (cli_opt(argc, argv, &i, "--reason", &v)) {
+            eo.reason = v;
+        } else if (cli_opt(argc, argv, &i, "--by", &v)) {
+            eo.by = v;
+        } else if (!strcmp(argv[i], "--override-verdict")) {
+            eo.override_verdict = true;
+        } else if (!strcmp(argv[i], "--full")) {
+            eo.full = true;
+        } else if (!strcmp(argv[i], "--all-phases")) {
+            eo.all_phases = true;
         } else if (cli_opt(argc, argv, &i, "--lock-timeout", &v)) {
             char *end;
             lock_timeout = strtod(v, &end);
@@ -1051,7 +1104,7 @@ int cmd_state(int argc, char **argv)
     }
 
     rollout_event e;
-    if ((rc = parse_event(plan, event_name, args, nargs, override_role, &e)))
+    if ((rc = parse_event(plan, event_name, args, nargs, &eo, &e)))
         goto out;
     rollout_state next;
     static rollout_action actions[ROLLOUT_MAX_ACTIONS];
@@ -1103,6 +1156,30 @@ out:
     rollout_store_close(store);
     rollout_plan_unref(plan);
     return rc;
+}
+
+int cli_read_state(const rollout_plan *plan, const char *path, const char *store_url,
+                   const char *key_file, rollout_state *state)
+{
+    if (store_url) {
+        rollout_store *store = NULL;
+        int rc = cli_store_open(store_url, key_file, &store);
+        if (!rc)
+            rc = cli_store_load(store, plan, state);
+        rollout_store_close(store);
+        return rc;
+    }
+    char text[ROLLOUT_STATE_TEXT_MAX + 2];
+    size_t len;
+    rollout_error err;
+    int rc = read_state_text(path, text, sizeof text, &len);
+    if (rc)
+        return rc;
+    if (rollout_state_decode(plan, text, len, state, &err)) {
+        fprintf(stderr, "rollout: %s: %s\n", cli_text(path), cli_text(err.message));
+        return CLI_INVALID;
+    }
+    return CLI_OK;
 }
 
 /* The locked read-modify-write the subcommands above do, for cmd_migrate.c:

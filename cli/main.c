@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int cmd_people(int argc, char **argv);
+
 static const cli_command commands[] = {
     {"validate", "check a plan; errors as file:line:col: message", cmd_validate},
     {"show", "print the normalized plan (YAML, or --json)", cmd_show},
@@ -17,9 +19,50 @@ static const cli_command commands[] = {
     {"bucket", "print the buckets of unit ids under a salt or a plan's bucket function", cmd_bucket},
     {"decide", "decide one request (NEW or STABLE) and explain why", cmd_decide},
     {"state", "keep a rollout's state in a file: init, apply events, tick, show", cmd_state},
+    {"status", "the live view of a rollout: steps, gates, rollback, trail (--watch)", cmd_status},
+    {"promote", "rollout state apply promote --full ...: skip the phase's remaining steps",
+     cmd_people},
+    {"abort", "rollout state apply abort ...: roll back by hand", cmd_people},
+    {"retry", "rollout state apply retry ...: a new attempt after a rollback", cmd_people},
     {"evaluate", "judge a metrics snapshot against a gate's criteria (exit 0/3/4/5)", cmd_evaluate},
     {"operator", "run the plan: tick, evaluate from Prometheus, deliver, run hooks", cmd_operator},
 };
+
+/* `rollout promote|abort|retry ARGS` is `rollout state apply VERB ARGS`, the
+ * verbs Argo Rollouts users know. */
+static int cmd_people(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: rollout %s%s (--state FILE | --store URL) [--by ROLE] [--at TIME]\n"
+                   "       [PLAN]\n\n"
+                   "The same as `rollout state apply %s ...`: %s\n"
+                   "`rollout state --help` describes the options and exit statuses.\n",
+                   argv[0],
+                   !strcmp(argv[0], "promote") ? " --full --reason TEXT [--all-phases]"
+                                               : " [--reason TEXT]",
+                   argv[0],
+                   !strcmp(argv[0], "promote")
+                       ? "the rest of the current phase's steps (with --all-phases,\n"
+                         "every phase's) happen now, up to a gate without its GO."
+                   : !strcmp(argv[0], "abort")
+                       ? "a manual rollback; the procedure's steps follow."
+                       : "after a completed rollback, a new attempt from the start\n"
+                         "of the phase that failed; its gates are decided again.");
+            return CLI_OK;
+        }
+    char **args = calloc((size_t)argc + 3, sizeof *args);
+    if (!args)
+        return CLI_USAGE;
+    args[0] = "state";
+    args[1] = "apply";
+    args[2] = argv[0];
+    for (int i = 1; i < argc; i++)
+        args[i + 2] = argv[i];
+    int rc = cmd_state(argc + 2, args);
+    free(args);
+    return rc;
+}
 
 static void usage(FILE *f)
 {
@@ -181,6 +224,8 @@ void cli_started_state(const rollout_plan *plan, int64_t start, rollout_state *s
     s->rollback_reason = -1;
     for (int g = 0; g < ROLLOUT_MAX_GATES; g++)
         s->gate_override_role[g] = -1;
+    s->attempt = 1;
+    s->attempt_step = s->attempt_gate = -1;
 }
 
 int cli_project_gos(const rollout_plan *plan, rollout_state *s, int64_t at)

@@ -632,6 +632,51 @@ ROLLOUT_API const char *rollout_rollback_reason_name(int reason);
 /* Pauses a state remembers; a further pause is refused (ROLLOUT_ERR_TRANSITION). */
 #define ROLLOUT_MAX_PAUSES 16
 
+/* Promotes a state remembers; a further PROMOTE is refused. */
+#define ROLLOUT_MAX_PROMOTES 8
+
+/* Records the audit trail keeps: the last 16 events people (or the
+ * operator) sent; older ones fall off the ring. */
+#define ROLLOUT_TRAIL_MAX 16
+/* Bytes a trail record keeps of a reason, with its NUL: a longer reason is
+ * cut on a UTF-8 character boundary to at most 47 bytes. */
+#define ROLLOUT_REASON_MAX 48
+
+/* What a trail record records. */
+typedef enum rollout_trail_kind {
+    ROLLOUT_TRAIL_START = 0,
+    ROLLOUT_TRAIL_APPROVE,     /* gate, role */
+    ROLLOUT_TRAIL_GO,          /* gate */
+    ROLLOUT_TRAIL_OVERRIDE,    /* gate, role, reason; detail: the verdict overridden (-1 none) */
+    ROLLOUT_TRAIL_NO_GO,       /* gate; detail 1 when the gate's verdict limits decided it */
+    ROLLOUT_TRAIL_PAUSE,
+    ROLLOUT_TRAIL_RESUME,
+    ROLLOUT_TRAIL_ROLLBACK,    /* detail: rollout_rollback_reason */
+    ROLLOUT_TRAIL_ABORT,       /* a rollback people asked for by that name; reason */
+    ROLLOUT_TRAIL_CONFIRM,     /* detail: rollout_confirmation */
+    ROLLOUT_TRAIL_RETRY,       /* attempt: the new attempt; detail: the phase it restarts */
+    ROLLOUT_TRAIL_PROMOTE,     /* detail: the last step made to happen; flags: ALL_PHASES */
+    ROLLOUT_TRAIL_COUNT
+} rollout_trail_kind;
+
+/* rollout_trail_record.flags */
+#define ROLLOUT_TRAIL_VERDICT_OVERRIDDEN 1u /* an override over a FAIL or ROLLBACK verdict */
+#define ROLLOUT_TRAIL_ALL_PHASES 2u         /* a promote over every phase */
+
+/* One audit record: who did what, when. Plain data inside the state. */
+typedef struct rollout_trail_record {
+    int64_t at;
+    int32_t kind;          /* rollout_trail_kind */
+    int32_t role;          /* who: a role index, -1 not named */
+    int32_t gate;          /* gate index, -1 none */
+    int32_t attempt;       /* the attempt it happened in */
+    int32_t detail;        /* per kind, above */
+    uint32_t flags;        /* ROLLOUT_TRAIL_* */
+    char reason[ROLLOUT_REASON_MAX]; /* NUL-terminated UTF-8, "" none */
+} rollout_trail_record;
+
+ROLLOUT_API const char *rollout_trail_kind_name(int kind);
+
 /* The state a caller holds between events: fixed size, no pointers, so it
  * can live in shared memory or be copied byte for byte. Treat the fields as
  * read-only; change a state only through the state-machine functions. Times
@@ -663,9 +708,29 @@ struct rollout_state {
     uint32_t rollback_done;          /* bit i = procedure step i confirmed */
     int64_t rollback_started_at;
     int64_t status_since[ROLLOUT_STATUS_COUNT]; /* when each status was last entered */
+    /* Attempts: RETRY after a completed rollback starts attempt + 1 from the
+     * first step of the phase that failed (attempt_step, a global step
+     * index), at attempt_at; the gates from attempt_gate on are decided
+     * again. The first attempt has attempt 1, attempt_step and attempt_gate
+     * -1, attempt_at 0. */
+    int32_t attempt;
+    int32_t attempt_step;
+    int32_t attempt_gate;
+    int32_t n_promotes;
+    int64_t attempt_at;
+    /* PROMOTE: every step up to promote_to[k] (a global step index) that
+     * had not happened by promote_at[k] happened then. */
+    int32_t promote_to[ROLLOUT_MAX_PROMOTES];
+    int64_t promote_at[ROLLOUT_MAX_PROMOTES];
+    /* The audit trail: record k (0-based, of trail_total ever written) is
+     * trail[k % ROLLOUT_TRAIL_MAX]; the ring keeps the last ROLLOUT_TRAIL_MAX. */
+    uint32_t trail_total;
+    rollout_trail_record trail[ROLLOUT_TRAIL_MAX];
 };
 
-#define ROLLOUT_STATE_FORMAT 1
+/* 2 added attempts, promotes and the audit trail (text "rs2."); states of
+ * format 1 ("rs1.") still decode, as a first attempt with an empty trail. */
+#define ROLLOUT_STATE_FORMAT 2
 
 /* ------------------------------------------------------------------------
  * The state machine: events in, next state and actions out
@@ -689,6 +754,11 @@ typedef enum rollout_event_type {
     ROLLOUT_EVENT_CONFIRM,     /* confirmation: a rollback procedure step is done */
     ROLLOUT_EVENT_ESCALATE,    /* an issue is escalated (communication plan) */
     ROLLOUT_EVENT_TICK,        /* time passed: emit what fell due, detect deadlines */
+    ROLLOUT_EVENT_RETRY,       /* after a completed rollback: a new attempt from the start
+                                  of the phase that failed */
+    ROLLOUT_EVENT_PROMOTE,     /* why: the rest of the current phase's steps happen now
+                                  (all_phases: every phase's), up to a gate without a GO */
+    ROLLOUT_EVENT_ABORT,       /* a manual rollback, by the name people use */
     ROLLOUT_EVENT_COUNT
 } rollout_event_type;
 
@@ -714,6 +784,14 @@ typedef struct rollout_event {
     int reason;          /* ROLLBACK: rollout_rollback_reason; VERDICT ROLLBACK: the
                             evaluation's rollback_reason (0 = "evaluation") */
     int confirmation;    /* CONFIRM: rollout_confirmation */
+    /* Why, in words: required by an override GO and by PROMOTE, kept by
+     * every event the trail records (cut to ROLLOUT_REASON_MAX - 1 bytes);
+     * NULL or "" for none. Not retained. */
+    const char *why;
+    int override_verdict;/* GO with override: 1 = go over a FAIL or ROLLBACK verdict too */
+    int all_phases;      /* PROMOTE: 1 = every phase, not only the current one */
+    int actor;           /* who sends it, for the trail: a role index + 1, 0 = not named
+                            (APPROVE and an override GO record role instead) */
 } rollout_event;
 
 typedef enum rollout_action_type {
@@ -758,8 +836,12 @@ typedef struct rollout_action {
  * be positive, at most ROLLOUT_TIME_MAX and not before the state's
  * updated_at (ROLLOUT_ERR_ARG). An event
  * not valid in the current state returns ROLLOUT_ERR_TRANSITION, a state of
- * another plan ROLLOUT_ERR_STATE_PLAN; then *next is untouched and
- * *n_actions is 0. Allocates nothing. */
+ * another plan ROLLOUT_ERR_STATE_PLAN, a why that is not UTF-8
+ * ROLLOUT_ERR_ENCODING; then *next is untouched and *n_actions is 0. The
+ * events people send (approve, go, override, no_go, pause, resume, rollback,
+ * abort, confirm, start, retry, promote) append a record to the state's
+ * audit trail (docs/state-machine.md, "The audit trail"). Allocates
+ * nothing. */
 ROLLOUT_API int rollout_apply(const rollout_plan *plan, const rollout_state *state,
                               const rollout_event *event, int64_t now, rollout_state *next,
                               rollout_action *actions, size_t *n_actions, rollout_error *err);
@@ -771,7 +853,7 @@ ROLLOUT_API const char *rollout_confirmation_name(int confirmation);
 /* Longest encoded state, with its NUL. */
 #define ROLLOUT_STATE_TEXT_MAX 4096
 
-/* Encodes a state as one line of printable ASCII ("rs1." + base64url),
+/* Encodes a state as one line of printable ASCII ("rs2." + base64url),
  * versioned and checksummed: safe in an HTTP header, a Redis value, an nginx
  * shared dict or a file. Returns the length written (without the NUL), or 0
  * when cap is too small. */
@@ -798,8 +880,9 @@ ROLLOUT_API int rollout_state_decode(const rollout_plan *plan, const char *text,
  * state, revision unchanged. A state that cannot be carried is refused,
  * naming what is missing, and *out is untouched: ROLLOUT_ERR_NOT_FOUND when
  * the current phase or step, a gate with a decision or approvals, a role
- * that approved or overrode, or a confirmed rollback step is not in the new
- * plan; ROLLOUT_ERR_TRANSITION when the new plan reorders what the state has
+ * that approved or overrode, a confirmed rollback step, or a role, gate,
+ * phase or step the attempt, a promote or the audit trail names is not in
+ * the new plan (the attempt, promotes and trail are carried by id); ROLLOUT_ERR_TRANSITION when the new plan reorders what the state has
  * already passed (docs/state-machine.md, "Plan edits"); ROLLOUT_ERR_STATE_PLAN
  * when state is not old_plan's or new_plan is another rollout. Allocates
  * nothing. */
@@ -820,7 +903,10 @@ ROLLOUT_API int rollout_state_migrate(const rollout_plan *old_plan, const rollou
  * (rolling back or rolled back; rolled back stays rolled back); a completed
  * rollout stays completed; recorded pauses are kept (an open one may be
  * closed); a gate's GO time is kept; a NO-GO time is kept until a later
- * NO-GO or a GO of the same gate. Across a migration (the fingerprints
+ * NO-GO or a GO of the same gate; the attempt number does not go down, and
+ * a higher one (a retry) may end a completed rollback and clear the GOs of
+ * the gates it decides again; the audit trail only grows, and the records
+ * both states hold are equal. Across a migration (the fingerprints
  * differ) the revision must be higher and gates are compared by their GO
  * times, since the new plan may number them differently; confirmed
  * rollback steps are compared only within one plan. The same revision with

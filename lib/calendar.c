@@ -5,7 +5,9 @@
  *
  * Every format is a pure function of (plan, state): no clock is read, so two
  * renders are byte for byte equal and an .ics re-imported after a slip
- * updates the same events (stable UIDs, SEQUENCE from the state's revision).
+ * updates the same events (stable UIDs; an event the state moved from the
+ * plan's own time carries the state's revision as its SEQUENCE, so it rises
+ * with every transition after the move, and an event still on time keeps 0).
  */
 #include "plan.h"
 
@@ -673,6 +675,28 @@ static void ics_description(rp_buf *d, const render *r, const rollout_calendar_e
         rp_buf_puts(d, "\nCancelled: the rollout was rolled back before this.");
 }
 
+/* What an event's UID names, as one number: its kind and index. */
+static long uid_key(const rollout_plan *p, const rollout_calendar_event *e)
+{
+    switch (e->kind) {
+    case ROLLOUT_CAL_STEP: return 1000L * e->kind + global_step(p, e);
+    case ROLLOUT_CAL_GATE: return 1000L * e->kind + e->gate;
+    case ROLLOUT_CAL_MESSAGE: return 1000L * e->kind + comm_index(p, e);
+    default: return 1000L * e->kind;
+    }
+}
+
+/* Whether e is not where the plan alone puts it (plan[0..n)). */
+static bool off_plan(const rollout_plan *p, const rollout_calendar_event *e,
+                     const rollout_calendar_event *plan, size_t n)
+{
+    long key = uid_key(p, e);
+    for (size_t i = 0; i < n; i++)
+        if (uid_key(p, &plan[i]) == key)
+            return plan[i].at != e->at;
+    return true;
+}
+
 static void render_ics(render *r)
 {
     const rollout_plan *p = r->p;
@@ -701,6 +725,13 @@ static void render_ics(render *r)
     uint64_t seq = r->s ? r->s->revision : 0;
     if (seq > INT32_MAX)
         seq = INT32_MAX; /* SEQUENCE is a 32-bit INTEGER */
+    /* the plan's own calendar, to tell which events the state moved (an
+     * allocation failure marks every event moved: SEQUENCE still rises) */
+    size_t n_planned = 0;
+    rollout_calendar_event *planned =
+        r->s ? malloc(ROLLOUT_MAX_CALENDAR * sizeof *planned) : NULL;
+    if (planned && rollout_calendar(p, NULL, planned, ROLLOUT_MAX_CALENDAR, &n_planned))
+        n_planned = 0;
 
     for (size_t i = 0; i < r->n; i++) {
         const rollout_calendar_event *e = &r->ev[i];
@@ -737,7 +768,8 @@ static void render_ics(render *r)
             ics_time(&line, e->at + p->bake.duration);
             ics_line_done(b, &line);
         }
-        rp_buf_printf(&line, "SEQUENCE:%llu", (unsigned long long)seq);
+        rp_buf_printf(&line, "SEQUENCE:%llu",
+                      (unsigned long long)(r->s && off_plan(p, e, planned, n_planned) ? seq : 0));
         ics_line_done(b, &line);
         buf_reset(&text);
         rp_buf_printf(&text, "[%s] ", p->id);
@@ -767,6 +799,7 @@ static void render_ics(render *r)
         b->failed = true;
     rp_buf_free(&line);
     rp_buf_free(&text);
+    free(planned);
 }
 
 /* ---- SVG ------------------------------------------------------------------------------ */

@@ -217,6 +217,10 @@ static void dump_gate(rp_emitter *e, const rollout_plan *p, const rp_gate *g)
     rp_emit_duration(e, g->at);
     rp_emit_key(e, "approvers");
     rp_emit_roles(e, p, g->approvers);
+    if (g->override_roles) {
+        rp_emit_key(e, "override_roles");
+        rp_emit_roles(e, p, g->override_roles);
+    }
     if (g->criteria >= 0)
         kv(e, "criteria", p->criteria[g->criteria].id);
     kv(e, "on_no_go", no_go[g->on_no_go]);

@@ -169,3 +169,15 @@ void rp_buf_text(rp_buf *b, const char *s, size_t n)
 {
     rp_text_escape(s, n, buf_sink, b);
 }
+
+bool rp_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        size_t bad, len = u[i] < 0x80 ? 1 : utf8_seq(u + i, n - i, &bad);
+        if (!len)
+            return false;
+        i += len;
+    }
+    return true;
+}

@@ -29,12 +29,48 @@ int rollout_state_follows(const rollout_state *prev, const rollout_state *next)
     int same_plan = prev->plan_fingerprint == next->plan_fingerprint;
     if (next->updated_at < prev->updated_at)
         return 0;
-    if (prev->status != ROLLOUT_STATUS_NOT_STARTED && next->started_at != prev->started_at)
+    /* a retry of a rollout rolled back before it started is its start */
+    if (prev->status != ROLLOUT_STATUS_NOT_STARTED && next->started_at != prev->started_at &&
+        !(prev->started_at == 0 && next->attempt > prev->attempt))
         return 0;
     if (prev->status != ROLLOUT_STATUS_NOT_STARTED && next->status == ROLLOUT_STATUS_NOT_STARTED)
         return 0;
-    /* No event leaves a rollback, and a rollback starts once. */
-    if (prev->rollback_started_at) {
+    /* Attempts only go up; the trail is only appended to. */
+    if (next->attempt < prev->attempt || next->trail_total < prev->trail_total ||
+        next->n_promotes < prev->n_promotes)
+        return 0;
+    int retried = next->attempt > prev->attempt;
+    if (!retried && (next->attempt_at != prev->attempt_at ||
+                     (same_plan && (next->attempt_step != prev->attempt_step ||
+                                    next->attempt_gate != prev->attempt_gate))))
+        return 0;
+    if (retried && next->attempt_at < prev->updated_at)
+        return 0;
+    for (int k = 0; k < prev->n_promotes && k < ROLLOUT_MAX_PROMOTES; k++)
+        if (next->promote_at[k] != prev->promote_at[k] ||
+            (same_plan && next->promote_to[k] != prev->promote_to[k]))
+            return 0;
+    /* the records both rings still hold are the same records; across a
+     * migration the role and gate indices may differ */
+    uint32_t from = next->trail_total > ROLLOUT_TRAIL_MAX ? next->trail_total - ROLLOUT_TRAIL_MAX
+                                                          : 0;
+    for (uint32_t k = from; k < prev->trail_total; k++) {
+        if (prev->trail_total - k > ROLLOUT_TRAIL_MAX)
+            continue;
+        const rollout_trail_record *a = &prev->trail[k % ROLLOUT_TRAIL_MAX];
+        const rollout_trail_record *b = &next->trail[k % ROLLOUT_TRAIL_MAX];
+        if (a->at != b->at || a->kind != b->kind || a->attempt != b->attempt ||
+            a->flags != b->flags || strcmp(a->reason, b->reason) != 0 ||
+            (same_plan && (a->role != b->role || a->gate != b->gate || a->detail != b->detail)))
+            return 0;
+    }
+    /* No event leaves a rollback but a retry once it completed, and a
+     * rollback starts once per attempt. */
+    if (prev->rollback_started_at && retried) {
+        if (prev->status != ROLLOUT_STATUS_ROLLED_BACK &&
+            prev->status != ROLLOUT_STATUS_ROLLING_BACK)
+            return 0;
+    } else if (prev->rollback_started_at) {
         if (next->rollback_started_at != prev->rollback_started_at ||
             next->rollback_reason != prev->rollback_reason)
             return 0;
@@ -68,6 +104,9 @@ int rollout_state_follows(const rollout_state *prev, const rollout_state *next)
         next_go += next->gate_go_at[g] != 0;
         if (!same_plan)
             continue;
+        /* a retry decides the gates of the phase it restarts again */
+        if (retried && g >= next->attempt_gate)
+            continue;
         if (prev->gate_go_at[g] && next->gate_go_at[g] != prev->gate_go_at[g])
             return 0;
         if (prev->gate_no_go_at[g] && next->gate_no_go_at[g] < prev->gate_no_go_at[g] &&
@@ -75,9 +114,9 @@ int rollout_state_follows(const rollout_state *prev, const rollout_state *next)
             return 0;
     }
     /* across a migration, every GO is carried to some gate of the new plan */
-    if (next_go < prev_go)
+    if (next_go < prev_go && !retried)
         return 0;
-    if (!same_plan) {
+    if (!same_plan && !retried) {
         for (int g = 0; g < ROLLOUT_MAX_GATES; g++) {
             if (!prev->gate_go_at[g])
                 continue;

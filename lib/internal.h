@@ -212,6 +212,8 @@ void rp_buf_free(rp_buf *b);
 typedef void (*rp_sink)(void *to, const char *s, size_t n);
 void rp_json_escape(const char *s, size_t n, rp_sink put, void *to);
 void rp_text_escape(const char *s, size_t n, rp_sink put, void *to);
+/* Whether s[0..n) is well-formed UTF-8 (escape.c). */
+bool rp_utf8_valid(const char *s, size_t n);
 bool rp_text_is_plain(const char *s, size_t n);
 
 #endif /* ROLLOUT_INTERNAL_H */

@@ -66,6 +66,54 @@ static void enter(machine *m, int status)
     }
 }
 
+/* Copies why into dst, cut to fit on a UTF-8 character boundary. */
+static void copy_reason(char *dst, const char *why)
+{
+    size_t n = why ? strlen(why) : 0;
+    if (n > ROLLOUT_REASON_MAX - 1) {
+        n = ROLLOUT_REASON_MAX - 1;
+        /* back off continuation bytes so no character is split */
+        while (n > 0 && ((unsigned char)why[n] & 0xC0) == 0x80)
+            n--;
+    }
+    if (n)
+        memcpy(dst, why, n);
+    dst[n] = '\0';
+}
+
+/* Appends an audit record; the ring drops the oldest. */
+static void trail(machine *m, int kind, int role, int gate, int detail, uint32_t flags,
+                  const char *why)
+{
+    rollout_trail_record *r = &m->s.trail[m->s.trail_total % ROLLOUT_TRAIL_MAX];
+    memset(r, 0, sizeof *r);
+    r->at = m->now;
+    r->kind = kind;
+    r->role = role;
+    r->gate = gate;
+    r->attempt = m->s.attempt;
+    r->detail = detail;
+    r->flags = flags;
+    copy_reason(r->reason, why);
+    m->s.trail_total++;
+}
+
+/* The role an event names as its sender, -1 when it names none. */
+static int actor(const machine *m, const rollout_event *ev)
+{
+    return ev->actor > 0 && ev->actor <= m->p->n_roles ? ev->actor - 1 : -1;
+}
+
+static bool blank(const char *why)
+{
+    if (!why)
+        return true;
+    for (; *why; why++)
+        if (*why != ' ' && *why != '\t' && *why != '\n' && *why != '\r')
+            return false;
+    return true;
+}
+
 static void notify(machine *m, int event, int phase, uint32_t weight, int gate)
 {
     for (int i = 0; i < m->p->n_comms; i++) {
@@ -348,6 +396,7 @@ static int on_approve(machine *m, const rollout_event *ev)
         return refuse(m, "role \"%s\" already approved gate \"%s\"", m->p->roles[ev->role].id,
                       gate->id);
     m->s.gate_approvals[g] |= 1u << ev->role;
+    trail(m, ROLLOUT_TRAIL_APPROVE, ev->role, g, -1, 0, ev->why);
     return ROLLOUT_OK;
 }
 
@@ -358,10 +407,26 @@ static int on_go(machine *m, const rollout_event *ev)
     if (rc)
         return rc;
     const rp_gate *gate = &p->gates[g];
+    int verdict = m->s.last_verdict;
     if (ev->override) {
         if (ev->role < 0 || ev->role >= p->n_roles)
             return refuse(m, "an override must name who overrides (a role of the plan)%s%s", "",
                           "");
+        if (blank(ev->why))
+            return refuse(m, "an override of gate \"%s\" needs a reason%s", gate->id, "");
+        if (!(gate->override_roles & (1u << ev->role)))
+            return gate->override_roles
+                       ? refuse(m, "role \"%s\" may not override gate \"%s\" (see the gate's "
+                                   "override_roles)",
+                                p->roles[ev->role].id, gate->id)
+                       : refuse(m, "role \"%s\" may not override gate \"%s\": the gate lists no "
+                                   "override_roles",
+                                p->roles[ev->role].id, gate->id);
+        if ((verdict == ROLLOUT_VERDICT_FAIL || verdict == ROLLOUT_VERDICT_ROLLBACK) &&
+            !ev->override_verdict)
+            return refuse(m, "the last verdict of gate \"%s\" is %s: overriding it needs the "
+                             "explicit override-verdict flag",
+                          gate->id, rollout_verdict_name(verdict));
         m->s.gate_override_role[g] = ev->role;
     } else {
         uint32_t missing = gate->approvers & ~m->s.gate_approvals[g];
@@ -374,6 +439,14 @@ static int on_go(machine *m, const rollout_event *ev)
             return refuse(m, "gate \"%s\" needs a PASS verdict first (last: %s)", gate->id,
                           m->s.last_verdict < 0 ? "none" : rollout_verdict_name(m->s.last_verdict));
     }
+    if (ev->override)
+        trail(m, ROLLOUT_TRAIL_OVERRIDE, ev->role, g, verdict,
+              verdict == ROLLOUT_VERDICT_FAIL || verdict == ROLLOUT_VERDICT_ROLLBACK
+                  ? ROLLOUT_TRAIL_VERDICT_OVERRIDDEN
+                  : 0,
+              ev->why);
+    else
+        trail(m, ROLLOUT_TRAIL_GO, actor(m, ev), g, verdict, 0, ev->why);
     rollout_state before = m->s;
     m->s.gate_go_at[g] = m->now;
     m->s.gate_no_go_at[g] = 0;
@@ -412,6 +485,7 @@ static int on_no_go(machine *m, const rollout_event *ev)
     int g, rc = event_gate(m, ev->gate, &g);
     if (rc)
         return rc;
+    trail(m, ROLLOUT_TRAIL_NO_GO, actor(m, ev), g, 0, 0, ev->why);
     gate_no_go(m, g);
     return ROLLOUT_OK;
 }
@@ -434,6 +508,7 @@ static void check_verdict_limits(machine *m)
     if (!over)
         return;
     m->s.consecutive_failures = m->s.consecutive_inconclusive = 0;
+    trail(m, ROLLOUT_TRAIL_NO_GO, -1, g, 1, 0, NULL);
     gate_no_go(m, g);
 }
 
@@ -452,6 +527,11 @@ static int on_verdict(machine *m, const rollout_event *ev)
         break;
     case ROLLOUT_VERDICT_ROLLBACK:
         m->s.last_verdict = ev->verdict;
+        trail(m, ROLLOUT_TRAIL_ROLLBACK, actor(m, ev), -1,
+              ev->reason > ROLLOUT_ROLLBACK_MANUAL && ev->reason < ROLLOUT_ROLLBACK_COUNT
+                  ? ev->reason
+                  : ROLLOUT_ROLLBACK_EVALUATION,
+              0, ev->why);
         /* The evaluation names the trigger its criterion stands for (the
          * seed's critical bug, data corruption, error rate); without one, or
          * with "manual", the evaluation itself is the reason. */
@@ -468,8 +548,9 @@ static int on_verdict(machine *m, const rollout_event *ev)
     return ROLLOUT_OK;
 }
 
-static int on_rollback(machine *m, int reason)
+static int on_rollback(machine *m, const rollout_event *ev, int kind)
 {
+    int reason = kind == ROLLOUT_TRAIL_ABORT ? ROLLOUT_ROLLBACK_MANUAL : ev->reason;
     if (reason < 0 || reason >= ROLLOUT_ROLLBACK_COUNT)
         return rp_error_set(m->err, ROLLOUT_ERR_ARG, NULL, 0, 0, NULL,
                             "reason %d is not a rollout_rollback_reason", reason);
@@ -478,7 +559,100 @@ static int on_rollback(machine *m, int reason)
     if (allowed && reason != ROLLOUT_ROLLBACK_MANUAL && !(allowed & (1u << reason)))
         return refuse(m, "the plan does not list \"%s\" among its rollback triggers%s",
                       rollout_rollback_reason_name(reason), "");
+    trail(m, kind, actor(m, ev), -1, reason, 0, ev->why);
     start_rollback(m, reason);
+    return ROLLOUT_OK;
+}
+
+/* A new attempt from the first step of the phase that failed: its gates
+ * are decided again, the earlier phases stay where they were, and the salt
+ * (hence every bucket) does not change. */
+static int on_retry(machine *m, const rollout_event *ev)
+{
+    const rollout_plan *p = m->p;
+    rollout_state before = m->s;
+    int phase = m->s.phase >= 0 ? m->s.phase : 0;
+    int first = p->phases[phase].first_step;
+    int gate = p->n_gates;
+    for (int g = 0; g < p->n_gates; g++)
+        if (p->gates[g].step >= first) {
+            gate = g;
+            break;
+        }
+    for (int g = gate; g < ROLLOUT_MAX_GATES; g++) {
+        m->s.gate_go_at[g] = m->s.gate_no_go_at[g] = 0;
+        m->s.gate_approvals[g] = 0;
+        m->s.gate_override_role[g] = -1;
+    }
+    m->s.attempt++;
+    m->s.attempt_step = first;
+    m->s.attempt_gate = gate;
+    m->s.attempt_at = m->now;
+    m->s.rollback_reason = -1;
+    m->s.rollback_started_at = 0;
+    m->s.rollback_done = 0;
+    m->s.last_verdict = -1;
+    m->s.consecutive_failures = m->s.consecutive_inconclusive = 0;
+    m->s.paused_from = -1;
+    trail(m, ROLLOUT_TRAIL_RETRY, actor(m, ev), -1, phase, 0, ev->why);
+    if (!m->s.started_at) {
+        /* rolled back before it started: the retry is the start */
+        m->s.started_at = m->now;
+        notify(m, RP_COMM_ROLLOUT_START, -1, 0, -1);
+    }
+    enter(m, ROLLOUT_STATUS_RUNNING);
+    notify(m, RP_COMM_PHASE_START, phase, 0, -1);
+    /* the rollback sent every cohort to stable: each gets the new
+     * attempt's weight */
+    catch_up(m, &before, m->now, LIFT_HALT);
+    return ROLLOUT_OK;
+}
+
+/* The last step a PROMOTE at now makes happen: the current phase's last
+ * step (all_phases: the plan's), but none behind a gate without a GO. */
+static int promote_target(const machine *m, int all_phases, int cur)
+{
+    const rollout_plan *p = m->p;
+    int phase = cur >= 0 ? p->steps[cur].phase : 0;
+    int last = all_phases ? p->n_steps - 1
+                          : p->phases[phase].first_step + p->phases[phase].n_steps - 1;
+    int i = cur < 0 ? 0 : cur;
+    if (cur >= 0 && p->steps[cur].gate >= 0 && !m->s.gate_go_at[p->steps[cur].gate])
+        return cur;
+    for (; i < last; i++) {
+        int g = p->steps[i].gate;
+        if (g >= 0 && !m->s.gate_go_at[g])
+            break;
+    }
+    return i;
+}
+
+static int on_promote(machine *m, const rollout_event *ev)
+{
+    const rollout_plan *p = m->p;
+    if (blank(ev->why))
+        return refuse(m, "a promote needs a reason%s%s", "", "");
+    if (m->s.n_promotes >= ROLLOUT_MAX_PROMOTES)
+        return refuse(m, "the state has recorded its %s promotes; no further promote fits%s", "8",
+                      "");
+    int cur = m->s.phase >= 0 ? p->phases[m->s.phase].first_step + m->s.step : -1;
+    int to = promote_target(m, ev->all_phases, cur);
+    if (to <= cur) {
+        int g = cur >= 0 ? p->steps[cur].gate : -1;
+        return g >= 0 ? refuse(m, "nothing to promote: the rollout waits for gate \"%s\"%s",
+                               p->gates[g].id, "")
+                      : refuse(m, "nothing to promote: %s%s",
+                               ev->all_phases ? "every step has happened"
+                                              : "the phase's last step has happened",
+                               "");
+    }
+    rollout_state before = m->s;
+    m->s.promote_to[m->s.n_promotes] = to;
+    m->s.promote_at[m->s.n_promotes] = m->now;
+    m->s.n_promotes++;
+    trail(m, ROLLOUT_TRAIL_PROMOTE, actor(m, ev), -1, to,
+          ev->all_phases ? ROLLOUT_TRAIL_ALL_PHASES : 0, ev->why);
+    catch_up(m, &before, m->now, LIFT_NONE);
     return ROLLOUT_OK;
 }
 
@@ -498,19 +672,24 @@ static int dispatch(machine *m, const rollout_event *ev, const rollout_state *or
     if (ev->type < 0 || ev->type >= ROLLOUT_EVENT_COUNT)
         return rp_error_set(m->err, ROLLOUT_ERR_ARG, NULL, 0, 0, NULL,
                             "event type %d is not a rollout_event_type", ev->type);
+    /* the trail keeps the reason, and a state holds text only */
+    if (ev->why && !rp_utf8_valid(ev->why, strlen(ev->why)))
+        return rp_error_set(m->err, ROLLOUT_ERR_ENCODING, NULL, 0, 0, NULL,
+                            "the reason is not UTF-8 text%s", "");
     /* An active rollout first catches up with the clock: whatever fell due
      * since the last transition is emitted before the event's own actions,
      * and the event is judged on the status as of now (a bake that ended
      * makes a later PAUSE invalid). A TICK is only this. */
     if (is(m->s.status, ACTIVE))
         catch_up(m, orig, orig->updated_at, LIFT_NONE);
-    int st = m->s.status;
+    int st = m->s.status, rc;
     switch (ev->type) {
     case ROLLOUT_EVENT_START:
         if (st != ROLLOUT_STATUS_NOT_STARTED)
             break;
         m->s.started_at = m->now;
         enter(m, ROLLOUT_STATUS_RUNNING);
+        trail(m, ROLLOUT_TRAIL_START, actor(m, ev), -1, -1, 0, ev->why);
         notify(m, RP_COMM_ROLLOUT_START, -1, 0, -1);
         catch_up(m, NULL, 0, LIFT_NONE);
         return ROLLOUT_OK;
@@ -537,9 +716,12 @@ static int dispatch(machine *m, const rollout_event *ev, const rollout_state *or
         m->s.n_pauses++;
         m->s.paused_from = st;
         enter(m, ROLLOUT_STATUS_PAUSED);
+        trail(m, ROLLOUT_TRAIL_PAUSE, actor(m, ev), -1, -1, 0, ev->why);
         return ROLLOUT_OK;
     case ROLLOUT_EVENT_RESUME: {
         rollout_state before = m->s;
+        if (st == ROLLOUT_STATUS_PAUSED || st == ROLLOUT_STATUS_HALTED)
+            trail(m, ROLLOUT_TRAIL_RESUME, actor(m, ev), -1, -1, 0, ev->why);
         if (st == ROLLOUT_STATUS_PAUSED) {
             /* the schedule's clock runs again: later steps slip by the pause */
             m->s.pause_to[m->s.n_pauses - 1] = m->now;
@@ -561,11 +743,34 @@ static int dispatch(machine *m, const rollout_event *ev, const rollout_state *or
     case ROLLOUT_EVENT_ROLLBACK:
         if (!is(st, LIVE | S(NOT_STARTED)))
             break;
-        return on_rollback(m, ev->reason);
+        return on_rollback(m, ev, ROLLOUT_TRAIL_ROLLBACK);
+    case ROLLOUT_EVENT_ABORT:
+        if (!is(st, LIVE | S(NOT_STARTED)))
+            break;
+        return on_rollback(m, ev, ROLLOUT_TRAIL_ABORT);
+    case ROLLOUT_EVENT_RETRY:
+        if (st == ROLLOUT_STATUS_ROLLING_BACK) {
+            int k = first_pending_step(m);
+            return refuse(m, "retry is only valid once the rollback has completed: it waits for "
+                             "%s (step \"%s\")",
+                          rollout_confirmation_name(
+                              rp_confirmation_for(m->p->rollback.steps[k].action)),
+                          m->p->rollback.steps[k].id);
+        }
+        if (st != ROLLOUT_STATUS_ROLLED_BACK)
+            break;
+        return on_retry(m, ev);
+    case ROLLOUT_EVENT_PROMOTE:
+        if (!is(st, S(RUNNING) | S(AWAITING_GATE)))
+            break;
+        return on_promote(m, ev);
     case ROLLOUT_EVENT_CONFIRM:
         if (!is(st, S(ROLLING_BACK) | S(ROLLED_BACK)))
             break;
-        return on_confirm(m, ev->confirmation);
+        rc = on_confirm(m, ev->confirmation);
+        if (rc == ROLLOUT_OK)
+            trail(m, ROLLOUT_TRAIL_CONFIRM, actor(m, ev), -1, ev->confirmation, 0, ev->why);
+        return rc;
     case ROLLOUT_EVENT_ESCALATE:
         if (is(st, S(COMPLETED) | S(NOT_STARTED)))
             break;
@@ -653,6 +858,8 @@ int rollout_state_init(const rollout_plan *plan, rollout_state *state)
     state->paused_from = -1;
     state->last_verdict = -1;
     state->rollback_reason = -1;
+    state->attempt = 1;
+    state->attempt_step = state->attempt_gate = -1;
     for (int g = 0; g < ROLLOUT_MAX_GATES; g++)
         state->gate_override_role[g] = -1;
     return ROLLOUT_OK;
@@ -671,7 +878,10 @@ static const char *const status_names[ROLLOUT_STATUS_COUNT] = {
     "rolling_back", "rolled_back", "baking", "completed"};
 static const char *const event_names[ROLLOUT_EVENT_COUNT] = {
     "start", "approve", "go", "no_go", "pause", "resume",
-    "verdict", "rollback", "confirm", "escalate", "tick"};
+    "verdict", "rollback", "confirm", "escalate", "tick", "retry", "promote", "abort"};
+static const char *const trail_names[ROLLOUT_TRAIL_COUNT] = {
+    "start", "approve", "go", "override", "no_go", "pause",
+    "resume", "rollback", "abort", "confirm", "retry", "promote"};
 static const char *const action_names[ROLLOUT_ACTION_COUNT] = {
     "set_weight", "notify", "gate_due", "page", "halt_traffic", "restore_previous",
     "run_smoke_tests", "resume_service", "open_incident", "schedule_postmortem",
@@ -684,3 +894,4 @@ NAME_FN(rollout_status_name, status_names, ROLLOUT_STATUS_COUNT)
 NAME_FN(rollout_event_name, event_names, ROLLOUT_EVENT_COUNT)
 NAME_FN(rollout_action_name, action_names, ROLLOUT_ACTION_COUNT)
 NAME_FN(rollout_confirmation_name, confirmation_names, ROLLOUT_CONFIRM_COUNT)
+NAME_FN(rollout_trail_kind_name, trail_names, ROLLOUT_TRAIL_COUNT)

@@ -194,6 +194,87 @@ static int migrate_procedure(const rollout_plan *o, const rollout_state *s,
     return ROLLOUT_OK;
 }
 
+/* The new plan's global index of old step i (by phase id and position), or
+ * -1 with *missing naming its phase. */
+static int map_step(const rollout_plan *o, const rollout_plan *n, int i, const char **missing)
+{
+    const rp_step *st = &o->steps[i];
+    int np = FIND(n->phases, n->n_phases, o->phases[st->phase].id);
+    *missing = o->phases[st->phase].id;
+    if (np < 0 || st->index >= n->phases[np].n_steps)
+        return -1;
+    return n->phases[np].first_step + st->index;
+}
+
+/* Attempts, promotes and the trail, by id like the rest. */
+static int migrate_history(const rollout_plan *o, const rollout_state *s, const rollout_plan *n,
+                           rollout_state *t, rollout_error *err)
+{
+    const char *missing;
+    if (s->attempt_step >= 0) {
+        /* the retried phase starts where it did: its first step */
+        int np = FIND(n->phases, n->n_phases, o->phases[o->steps[s->attempt_step].phase].id);
+        if (np < 0)
+            return refuse(err, ROLLOUT_ERR_NOT_FOUND,
+                          "phase \"%s\" (the phase the current attempt restarted) is not in the "
+                          "new plan%s",
+                          o->phases[o->steps[s->attempt_step].phase].id, "");
+        t->attempt_step = n->phases[np].first_step;
+        t->attempt_gate = n->n_gates;
+        for (int g = 0; g < n->n_gates; g++)
+            if (n->gates[g].step >= t->attempt_step) {
+                t->attempt_gate = g;
+                break;
+            }
+    }
+    for (int k = 0; k < s->n_promotes; k++) {
+        int to = map_step(o, n, s->promote_to[k], &missing);
+        if (to < 0)
+            return refuse(err, ROLLOUT_ERR_NOT_FOUND,
+                          "a promote reached a step of phase \"%s\" that is not in the new "
+                          "plan%s",
+                          missing, "");
+        t->promote_to[k] = to;
+    }
+    for (int k = 0; k < ROLLOUT_TRAIL_MAX; k++) {
+        rollout_trail_record *r = &t->trail[k];
+        if ((uint32_t)k >= s->trail_total)
+            break;
+        if (r->role >= 0) {
+            const char *id = o->roles[r->role].id;
+            if ((r->role = FIND(n->roles, n->n_roles, id)) < 0)
+                return refuse(err, ROLLOUT_ERR_NOT_FOUND,
+                              "role \"%s\" is named in the audit trail (%s) and is not in the "
+                              "new plan",
+                              id, rollout_trail_kind_name(r->kind));
+        }
+        if (r->gate >= 0) {
+            const char *id = o->gates[r->gate].id;
+            if ((r->gate = FIND(n->gates, n->n_gates, id)) < 0)
+                return refuse(err, ROLLOUT_ERR_NOT_FOUND,
+                              "gate \"%s\" is named in the audit trail (%s) and is not in the "
+                              "new plan",
+                              id, rollout_trail_kind_name(r->kind));
+        }
+        /* a promote's record names the step it reached */
+        if (r->kind == ROLLOUT_TRAIL_PROMOTE && r->detail >= 0 && r->detail < o->n_steps &&
+            (r->detail = map_step(o, n, r->detail, &missing)) < 0)
+            return refuse(err, ROLLOUT_ERR_NOT_FOUND,
+                          "a promote in the audit trail reached a step of phase \"%s\" that is "
+                          "not in the new plan%s",
+                          missing, "");
+        if (r->kind == ROLLOUT_TRAIL_RETRY && r->detail >= 0 && r->detail < o->n_phases) {
+            const char *id = o->phases[r->detail].id;
+            if ((r->detail = FIND(n->phases, n->n_phases, id)) < 0)
+                return refuse(err, ROLLOUT_ERR_NOT_FOUND,
+                              "phase \"%s\" is named in the audit trail (retry) and is not in "
+                              "the new plan%s",
+                              id, "");
+        }
+    }
+    return ROLLOUT_OK;
+}
+
 int rollout_state_migrate(const rollout_plan *old_plan, const rollout_state *state,
                           const rollout_plan *new_plan, rollout_state *out, rollout_error *err)
 {
@@ -247,6 +328,8 @@ int rollout_state_migrate(const rollout_plan *old_plan, const rollout_state *sta
     if (rc)
         return rc;
     if ((rc = migrate_procedure(old_plan, state, new_plan, &t, err)))
+        return rc;
+    if ((rc = migrate_history(old_plan, state, new_plan, &t, err)))
         return rc;
     t.plan_fingerprint = new_plan->fingerprint;
     t.revision = state->revision + 1;

@@ -30,6 +30,7 @@ typedef struct rp_gate {
     int step;              /* global index of the step whose weight holds while it waits */
     int64_t at;            /* decision offset from the rollout start */
     uint32_t approvers;    /* bit r = role r must approve */
+    uint32_t override_roles; /* bit r = role r may GO without them (with a reason) */
     int criteria;          /* criteria set index, -1 none */
     int on_no_go;          /* rp_no_go */
     const char *description;

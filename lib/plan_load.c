@@ -299,7 +299,7 @@ static int parse_gate(rp_ctx *c, const rp_node *n, int phase, int step)
     rollout_plan *p = c->plan;
     static const char *const keys[] = {"id", "at", "approvers", "criteria", "on_no_go",
                                        "description", "failure_limit", "inconclusive_limit",
-                                       "auto_go", NULL};
+                                       "auto_go", "override_roles", NULL};
     static const char *const no_go[] = {"hold", "halt", "rollback"};
     const rp_node *v;
     int rc = rp_map_check(c, n, keys);
@@ -337,6 +337,13 @@ static int parse_gate(rp_ctx *c, const rp_node *n, int phase, int step)
     if ((rc = parse_roles_ref(c, v, &g->approvers)))
         return rc;
     rp_path_pop(c, mark);
+    /* nobody may override a gate unless the plan says who */
+    if ((v = rp_map_get(n, "override_roles"))) {
+        mark = rp_path_key(c, "override_roles");
+        if ((rc = parse_roles_ref(c, v, &g->override_roles)))
+            return rc;
+        rp_path_pop(c, mark);
+    }
     if ((v = rp_map_get(n, "criteria"))) {
         const char *id;
         mark = rp_path_key(c, "criteria");

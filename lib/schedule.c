@@ -169,11 +169,27 @@ static int64_t step_due(const rollout_plan *p, const rollout_state *s, int i, in
     return t;
 }
 
+/* What people moved by hand: the first step of a retried attempt happens
+ * at the retry, and a step a PROMOTE covered (in this attempt) no later
+ * than the promote. Both are decisions taken now, so no window moves them. */
+static int64_t by_hand(const rollout_state *s, int i, int64_t t)
+{
+    if (!s)
+        return t;
+    if (s->attempt_at && i == s->attempt_step)
+        t = s->attempt_at;
+    for (int k = 0; k < s->n_promotes && k < ROLLOUT_MAX_PROMOTES; k++)
+        if (i <= s->promote_to[k] && s->promote_at[k] < t &&
+            (i < s->attempt_step || s->promote_at[k] >= s->attempt_at))
+            t = s->promote_at[k];
+    return t;
+}
+
 /* When step i happens, given when step i-1 happened (ignored for i == 0). */
 static int64_t step_time(const rollout_plan *p, const rollout_state *s, int i, int64_t prev,
                          bool assume_go)
 {
-    return allowed_at(p, step_due(p, s, i, prev, assume_go));
+    return by_hand(s, i, allowed_at(p, step_due(p, s, i, prev, assume_go)));
 }
 
 const rp_cohort_step *rp_schedule_step(const rollout_plan *p, const rollout_state *s,
@@ -454,6 +470,9 @@ int rollout_calendar(const rollout_plan *p, const rollout_state *s, rollout_cale
     for (int i = 0; i < p->n_steps; i++) {
         const rp_step *st = &p->steps[i];
         int64_t plain = step_due(p, s, i, prev, true), t = allowed_at(p, plain);
+        int64_t moved = by_hand(s, i, t);
+        if (moved != t)
+            plain = t = moved;
         if (i > 0 && p->steps[i - 1].gate >= 0 && !(s && s->gate_go_at[p->steps[i - 1].gate]))
             projected = true;
         rollout_calendar_event *e = cal_add(&c, t, ROLLOUT_CAL_STEP);

@@ -15,7 +15,8 @@
 /* Whether rp_cohort_step_simple gives the schedule's answer. */
 static inline bool rp_schedule_is_simple(const rollout_plan *p, const rollout_state *s)
 {
-    return !p->n_windows && !p->n_freezes && (!s || s->n_pauses == 0);
+    return !p->n_windows && !p->n_freezes &&
+           (!s || (s->n_pauses == 0 && s->n_promotes == 0 && !s->attempt_at));
 }
 
 /* a + b, stopping at INT64_MAX or INT64_MIN as the general walk's sat_add

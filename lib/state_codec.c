@@ -2,8 +2,11 @@
 /*
  * state_codec.c — a state as one short line of text, and back.
  *
- *   "rs1." base64url( fields as LEB128 varints (signed ones zigzagged)
+ *   "rs2." base64url( fields as LEB128 varints (signed ones zigzagged)
  *                     || XXH3-64 of those bytes, little-endian )
+ *
+ * Format 2 appends attempts, promotes and the audit trail to format 1's
+ * fields; "rs1." text still decodes (a first attempt, no trail).
  *
  * Varints keep the usual state short (zeros cost a byte; per-gate data is
  * written only up to the last gate that has any). The checksum covers every
@@ -16,8 +19,10 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-#define PREFIX "rs1."
+#define PREFIX "rs2."
+#define PREFIX_V1 "rs1."
 #define PREFIX_LEN 4
+/* above the longest state: every field at its widest varint, full rings */
 #define MAX_PAYLOAD 3072
 
 typedef struct wbuf {
@@ -107,7 +112,57 @@ static bool times_in_range(const rollout_state *s)
         ok = ok && RP_TIME_OK(s->gate_go_at[g]) && RP_TIME_OK(s->gate_no_go_at[g]);
     for (int i = 0; i < ROLLOUT_STATUS_COUNT; i++)
         ok = ok && RP_TIME_OK(s->status_since[i]);
+    ok = ok && RP_TIME_OK(s->attempt_at);
+    for (int k = 0; k < s->n_promotes && k < ROLLOUT_MAX_PROMOTES; k++)
+        ok = ok && RP_TIME_OK(s->promote_at[k]);
+    for (int k = 0; k < ROLLOUT_TRAIL_MAX; k++)
+        ok = ok && RP_TIME_OK(s->trail[k].at);
     return ok;
+}
+
+/* Records the ring holds. */
+static uint32_t trail_held(const rollout_state *s)
+{
+    return s->trail_total < ROLLOUT_TRAIL_MAX ? s->trail_total : ROLLOUT_TRAIL_MAX;
+}
+
+/* The j-th oldest record the ring holds. */
+static const rollout_trail_record *trail_at(const rollout_state *s, uint32_t j)
+{
+    return &s->trail[(s->trail_total - trail_held(s) + j) % ROLLOUT_TRAIL_MAX];
+}
+
+static const char *attempts_check(const rollout_plan *plan, const rollout_state *s)
+{
+    if (s->attempt < 1)
+        return "attempt number below 1";
+    if ((s->attempt == 1) != (s->attempt_at == 0) ||
+        (s->attempt == 1) != (s->attempt_step == -1 && s->attempt_gate == -1))
+        return "attempt fields do not agree";
+    if (s->attempt_step < -1 || s->attempt_step >= ROLLOUT_MAX_STEPS || s->attempt_gate < -1 ||
+        s->attempt_gate > ROLLOUT_MAX_GATES)
+        return "attempt step or gate out of range";
+    if (s->n_promotes < 0 || s->n_promotes > ROLLOUT_MAX_PROMOTES)
+        return "promote count out of range";
+    for (int k = 0; k < s->n_promotes; k++)
+        if (s->promote_to[k] < 0 || s->promote_to[k] >= ROLLOUT_MAX_STEPS ||
+            (plan && s->promote_to[k] >= plan->n_steps))
+            return "a promote names a step out of range";
+    if (plan && (s->attempt_step >= plan->n_steps || s->attempt_gate > plan->n_gates))
+        return "the attempt names a step or gate the plan does not have";
+    for (uint32_t j = 0; j < trail_held(s); j++) {
+        const rollout_trail_record *r = trail_at(s, j);
+        if (r->kind < 0 || r->kind >= ROLLOUT_TRAIL_COUNT)
+            return "unknown trail record kind";
+        if (r->role < -1 || r->role >= (plan ? plan->n_roles : ROLLOUT_MAX_ROLES) ||
+            r->gate < -1 || r->gate >= (plan ? plan->n_gates : ROLLOUT_MAX_GATES))
+            return "a trail record names a role or gate out of range";
+        if (r->attempt < 1 || r->attempt > s->attempt)
+            return "a trail record of an attempt that did not happen";
+        if (!memchr(r->reason, 0, sizeof r->reason))
+            return "a trail reason without its end";
+    }
+    return NULL;
 }
 
 /* NULL when s is a state the machine can work on (and, when plan is not
@@ -146,7 +201,7 @@ const char *rp_state_check(const rollout_plan *plan, const rollout_state *s)
     if (!times_in_range(s))
         return "a time outside 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z";
     if (!plan)
-        return NULL;
+        return attempts_check(NULL, s);
     if (s->phase >= plan->n_phases || (s->phase >= 0 && s->step >= plan->phases[s->phase].n_steps))
         return "it refers to a phase or step the plan does not have";
     if (s->gate >= plan->n_gates)
@@ -159,7 +214,7 @@ const char *rp_state_check(const rollout_plan *plan, const rollout_state *s)
         if ((s->gate_approvals[g] & ~roles) || s->gate_override_role[g] >= plan->n_roles)
             return "it records a role the plan does not have";
     }
-    return NULL;
+    return attempts_check(plan, s);
 }
 
 int rp_state_usable(const rollout_plan *plan, const rollout_state *s, rollout_error *err)
@@ -251,6 +306,19 @@ static const char *time_order(const rollout_state *s)
     if (rb && (rb < latest || rb > last))
         return "rollback_started_at is before a pause, a gate decision or the start, or after "
                "updated_at";
+    if (s->attempt_at && (s->attempt_at < start || s->attempt_at > last))
+        return "the attempt started before the rollout or after updated_at";
+    for (int k = 0; k < s->n_promotes; k++)
+        if (s->promote_at[k] < start || s->promote_at[k] > last ||
+            (k && s->promote_at[k] < s->promote_at[k - 1]))
+            return "a promote before the start, out of order or after updated_at";
+    int64_t prev_rec = 0;
+    for (uint32_t j = 0; j < trail_held(s); j++) {
+        const rollout_trail_record *r = trail_at(s, j);
+        if (r->at <= 0 || r->at < prev_rec || r->at > last)
+            return "trail records out of time order or after updated_at";
+        prev_rec = r->at;
+    }
     int64_t entered = s->status_since[s->status];
     if (s->status != ROLLOUT_STATUS_NOT_STARTED && (entered == 0 || entered < start))
         return "the current status has no entry time, or one before started_at";
@@ -277,13 +345,15 @@ static int gates_used(const rollout_state *s)
     return used;
 }
 
-size_t rollout_state_encode(const rollout_state *s, char *buf, size_t cap)
+/* Writes s in format version (1 or 2) into buf; see rollout_state_encode. */
+static size_t encode(const rollout_state *s, unsigned version, char *buf, size_t cap)
 {
-    if (!s || !buf || s->n_pauses < 0 || s->n_pauses > ROLLOUT_MAX_PAUSES)
+    if (!s || !buf || s->n_pauses < 0 || s->n_pauses > ROLLOUT_MAX_PAUSES ||
+        s->n_promotes < 0 || s->n_promotes > ROLLOUT_MAX_PROMOTES)
         return 0;
     wbuf w;
     w.n = 0;
-    put_u(&w, s->format);
+    put_u(&w, version);
     put_s(&w, s->status);
     for (int i = 0; i < 8; i++)
         w.b[w.n++] = (uint8_t)(s->plan_fingerprint >> (8 * i));
@@ -315,6 +385,33 @@ size_t rollout_state_encode(const rollout_state *s, char *buf, size_t cap)
     put_s(&w, s->rollback_started_at);
     for (int i = 0; i < ROLLOUT_STATUS_COUNT; i++)
         put_s(&w, s->status_since[i]);
+    if (version >= 2) {
+        put_s(&w, s->attempt);
+        put_s(&w, s->attempt_step);
+        put_s(&w, s->attempt_gate);
+        put_s(&w, s->attempt_at);
+        put_u(&w, (uint64_t)s->n_promotes);
+        for (int k = 0; k < s->n_promotes; k++) {
+            put_s(&w, s->promote_to[k]);
+            put_s(&w, s->promote_at[k]);
+        }
+        put_u(&w, s->trail_total);
+        for (uint32_t j = 0; j < trail_held(s); j++) {
+            const rollout_trail_record *r = trail_at(s, j);
+            const char *end = memchr(r->reason, 0, sizeof r->reason - 1);
+            size_t len = end ? (size_t)(end - r->reason) : sizeof r->reason - 1;
+            put_s(&w, r->at);
+            put_s(&w, r->kind);
+            put_s(&w, r->role);
+            put_s(&w, r->gate);
+            put_s(&w, r->attempt);
+            put_s(&w, r->detail);
+            put_u(&w, r->flags);
+            put_u(&w, len);
+            memcpy(w.b + w.n, r->reason, len);
+            w.n += len;
+        }
+    }
     uint64_t sum = XXH3_64bits(w.b, w.n);
     for (int i = 0; i < 8; i++)
         w.b[w.n++] = (uint8_t)(sum >> (8 * i));
@@ -322,7 +419,7 @@ size_t rollout_state_encode(const rollout_state *s, char *buf, size_t cap)
     size_t len = PREFIX_LEN + (w.n * 4 + 2) / 3;
     if (len + 1 > cap)
         return 0;
-    memcpy(buf, PREFIX, PREFIX_LEN);
+    memcpy(buf, version >= 2 ? PREFIX : PREFIX_V1, PREFIX_LEN);
     char *o = buf + PREFIX_LEN;
     size_t i = 0;
     for (; i + 3 <= w.n; i += 3) {
@@ -344,6 +441,11 @@ size_t rollout_state_encode(const rollout_state *s, char *buf, size_t cap)
     }
     *o = '\0';
     return (size_t)(o - buf);
+}
+
+size_t rollout_state_encode(const rollout_state *s, char *buf, size_t cap)
+{
+    return encode(s, ROLLOUT_STATE_FORMAT, buf, cap);
 }
 
 static int b64_value(char c)
@@ -368,10 +470,14 @@ int rollout_state_decode(const rollout_plan *plan, const char *text, size_t len,
     if (!text || !state)
         return rp_error_set(err, ROLLOUT_ERR_ARG, NULL, 0, 0, NULL, "text and state are required");
     if (len < PREFIX_LEN || text[0] != 'r' || text[1] != 's')
-        return corrupt(err, "it does not start with \"rs1.\"");
-    if (memcmp(text, PREFIX, PREFIX_LEN) != 0)
+        return corrupt(err, "it does not start with \"rs2.\"");
+    unsigned version = memcmp(text, PREFIX, PREFIX_LEN) == 0      ? 2
+                       : memcmp(text, PREFIX_V1, PREFIX_LEN) == 0 ? 1
+                                                                  : 0;
+    if (!version)
         return rp_error_set(err, ROLLOUT_ERR_UNSUPPORTED, NULL, 0, 0, NULL,
-                            "state format \"%.*s\" is not supported (this library reads rs1)",
+                            "state format \"%.*s\" is not supported (this library reads rs1 "
+                            "and rs2)",
                             (int)(len < 8 ? len : 8), text);
     size_t chars = len - PREFIX_LEN;
     if (chars % 4 == 1 || chars > (MAX_PAYLOAD * 4) / 3)
@@ -406,9 +512,13 @@ int rollout_state_decode(const rollout_plan *plan, const char *text, size_t len,
     memset(&s, 0, sizeof s);
     rbuf r = {bytes, n - 8, 0, false};
     s.format = get_u32(&r);
-    if (!r.bad && s.format != ROLLOUT_STATE_FORMAT)
+    if (!r.bad && s.format != version)
         return rp_error_set(err, ROLLOUT_ERR_UNSUPPORTED, NULL, 0, 0, NULL,
                             "state format %u is not supported", s.format);
+    /* a format 1 state is read as the first attempt, with no trail */
+    s.format = ROLLOUT_STATE_FORMAT;
+    s.attempt = 1;
+    s.attempt_step = s.attempt_gate = -1;
     s.status = get_i32(&r);
     if (r.i + 8 > r.n)
         return corrupt(err, "truncated");
@@ -448,6 +558,39 @@ int rollout_state_decode(const rollout_plan *plan, const char *text, size_t len,
     s.rollback_started_at = get_s(&r);
     for (int i = 0; i < ROLLOUT_STATUS_COUNT; i++)
         s.status_since[i] = get_s(&r);
+    if (version >= 2) {
+        s.attempt = get_i32(&r);
+        s.attempt_step = get_i32(&r);
+        s.attempt_gate = get_i32(&r);
+        s.attempt_at = get_s(&r);
+        uint64_t promotes = get_u(&r);
+        if (promotes > ROLLOUT_MAX_PROMOTES)
+            return corrupt(err, "too many promotes");
+        s.n_promotes = (int32_t)promotes;
+        for (int k = 0; k < s.n_promotes; k++) {
+            s.promote_to[k] = get_i32(&r);
+            s.promote_at[k] = get_s(&r);
+        }
+        s.trail_total = get_u32(&r);
+        for (uint32_t j = 0; j < trail_held(&s) && !r.bad; j++) {
+            rollout_trail_record *t = (rollout_trail_record *)trail_at(&s, j);
+            t->at = get_s(&r);
+            t->kind = get_i32(&r);
+            t->role = get_i32(&r);
+            t->gate = get_i32(&r);
+            t->attempt = get_i32(&r);
+            t->detail = get_i32(&r);
+            t->flags = get_u32(&r);
+            uint64_t n_reason = get_u(&r);
+            if (n_reason >= sizeof t->reason || r.i + n_reason > r.n)
+                return corrupt(err, n_reason >= sizeof t->reason ? "a trail reason is too long"
+                                                                 : "truncated");
+            memcpy(t->reason, r.b + r.i, n_reason);
+            r.i += n_reason;
+            if (memchr(t->reason, 0, n_reason) || !rp_utf8_valid(t->reason, n_reason))
+                return corrupt(err, "a trail reason is not UTF-8 text");
+        }
+    }
     if (r.bad)
         return corrupt(err, "truncated");
     if (r.i != r.n)
@@ -460,7 +603,7 @@ int rollout_state_decode(const rollout_plan *plan, const char *text, size_t len,
     /* one state, one text: a valid checksum over a non-canonical encoding
      * (an overlong varint, an all-zero trailing gate) was not written here */
     char again[ROLLOUT_STATE_TEXT_MAX];
-    size_t again_len = rollout_state_encode(&s, again, sizeof again);
+    size_t again_len = encode(&s, version, again, sizeof again);
     if (again_len != len || memcmp(again, text, len) != 0)
         return corrupt(err, "not in canonical form");
     if (plan) {

@@ -914,6 +914,37 @@ static int s_info(lua_State *L)
     if (s->rollback_reason >= 0)
         set_str(L, "rollback_reason", rollout_rollback_reason_name(s->rollback_reason));
     set_time0(L, "rollback_started_at", s->rollback_started_at);
+    set_int(L, "attempt", s->attempt);
+    set_int(L, "trail_total", s->trail_total);
+    return 1;
+}
+
+/* plan:trail(state): the audit trail the state holds, oldest first, with
+ * the plan's names for roles and gates */
+static int p_trail(lua_State *L)
+{
+    const rollout_plan *p = check_plan(L, 1);
+    const rollout_state *s = opt_state(L, 2, (argpos){1, "trail"});
+    if (!s)
+        type_fail(L, (argpos){1, "trail"}, "rollout state", 2);
+    uint32_t held = s->trail_total < ROLLOUT_TRAIL_MAX ? s->trail_total : ROLLOUT_TRAIL_MAX;
+    lua_createtable(L, (int)held, 0);
+    for (uint32_t j = 0; j < held; j++) {
+        const rollout_trail_record *r = &s->trail[(s->trail_total - held + j) % ROLLOUT_TRAIL_MAX];
+        lua_createtable(L, 0, 9);
+        set_int(L, "at", r->at);
+        set_str(L, "kind", rollout_trail_kind_name(r->kind));
+        set_str(L, "role", r->role >= 0 ? rollout_plan_role_name(p, r->role) : NULL);
+        set_str(L, "gate", gate_name(p, r->gate));
+        set_int(L, "attempt", r->attempt);
+        set_int(L, "detail", r->detail);
+        set_str(L, "reason", r->reason);
+        lua_pushboolean(L, (r->flags & ROLLOUT_TRAIL_VERDICT_OVERRIDDEN) != 0);
+        lua_setfield(L, -2, "verdict_overridden");
+        lua_pushboolean(L, (r->flags & ROLLOUT_TRAIL_ALL_PHASES) != 0);
+        lua_setfield(L, -2, "all_phases");
+        lua_rawseti(L, -2, (int)j + 1);
+    }
     return 1;
 }
 
@@ -1019,6 +1050,36 @@ static int read_event(lua_State *L, const rollout_plan *p, int idx, rollout_even
     lua_getfield(L, idx, "override");
     e->override = lua_toboolean(L, -1);
     lua_pop(L, 3);
+    lua_getfield(L, idx, "override_verdict");
+    e->override_verdict = lua_toboolean(L, -1);
+    lua_getfield(L, idx, "all_phases");
+    e->all_phases = lua_toboolean(L, -1);
+    /* the reason in words: the event table keeps the string alive */
+    lua_getfield(L, idx, "why");
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            *msg = "why must be a string";
+            return -1;
+        }
+        size_t n;
+        e->why = lua_tolstring(L, -1, &n);
+        if (n != strlen(e->why)) {
+            *msg = "why must not contain NUL";
+            return -1;
+        }
+    }
+    lua_getfield(L, idx, "by");
+    if (!lua_isnil(L, -1)) {
+        const char *r = lua_tostring(L, -1);
+        int by = r ? index_by_name(rollout_plan_role_count(p), rollout_plan_role_name, p, r) : -1;
+        if (by < 0) {
+            *msg = lua_pushfstring(L, "unknown role \"%s\"", r ? r : luaL_typename(L, -1));
+            *code = ROLLOUT_ERR_NOT_FOUND;
+            return -1;
+        }
+        e->actor = by + 1;
+    }
+    lua_pop(L, 4);
 
     const char *field = NULL, *what = NULL;
     const char *(*fn)(int) = NULL;
@@ -1572,6 +1633,7 @@ static const luaL_Reg plan_methods[] = {
     {"decode_state", p_decode_state},
     {"apply", p_apply},
     {"migrate", p_migrate},
+    {"trail", p_trail},
     {"schedule", p_schedule},
     {"calendar", p_calendar},
     {"evaluate", p_evaluate},

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """rollout_ops.py — walk a rollout from a state file.
 
-The state lives in one small text file (one line, "rs1...."); every command
+The state lives in one small text file (one line, "rs2...."); every command
 reads it, applies one event through librollout's state machine, prints the
 actions you now have to perform, and writes the new state back atomically
 (a crash mid-write leaves the old state, never half a state). Nothing is
@@ -15,7 +15,7 @@ performed for you: this script prints, you (or your automation) act.
   rollout_ops.py --state state.txt calendar [--format table|json|ics|svg]
   rollout_ops.py --state state.txt verdict METRICS.yaml # evaluate the gate's criteria
   rollout_ops.py --state state.txt approve canary-go engineering-lead
-  rollout_ops.py --state state.txt go [GATE] [--override ROLE]
+  rollout_ops.py --state state.txt go [GATE] [--override ROLE --reason TEXT]
   rollout_ops.py --state state.txt no-go [GATE]
   rollout_ops.py --state state.txt pause | resume | escalate
   rollout_ops.py --state state.txt rollback critical_bug
@@ -169,7 +169,10 @@ def event_args(plan, state, args, at):
     if args.command == "approve":
         kw["role"] = args.role
     elif args.command == "go" and args.override:
-        kw.update(role=args.override, override=True)
+        # the plan must list ROLE in the gate's override_roles; the audit
+        # trail keeps the reason
+        kw.update(role=args.override, override=True, why=args.reason,
+                  override_verdict=args.override_verdict)
     elif args.command == "verdict":
         metrics = rollout.Metrics.from_file(args.metrics)
         gate = plan.schedule(at, state=state).gate
@@ -252,7 +255,11 @@ def main(argv=None):
     p = sub.add_parser("go", help="GO for a gate (the next one by default)")
     p.add_argument("gate", nargs="?")
     p.add_argument("--override", metavar="ROLE", help="go on ROLE's word without every "
-                                                       "approval or a PASS")
+                                                       "approval or a PASS (a role of the "
+                                                       "gate's override_roles)")
+    p.add_argument("--reason", help="why, for the audit trail (required with --override)")
+    p.add_argument("--override-verdict", action="store_true",
+                   help="with --override: go over a FAIL or ROLLBACK verdict too")
     p = sub.add_parser("no-go", help="NO-GO for a gate: hold, halt or roll back as it says")
     p.add_argument("gate", nargs="?")
     p = sub.add_parser("verdict", help="evaluate a metrics snapshot and record the verdict")

@@ -223,10 +223,20 @@ static rollout_state seed_state(const rollout_plan *p)
     rollout_event ev = {.type = ROLLOUT_EVENT_START, .gate = -1};
     size_t n = ROLLOUT_MAX_ACTIONS;
     int rc = rollout_apply(p, &s, &ev, t0, &s, actions, &n, &err);
+    /* each gate the regular way: whoever of the roles approves it, a PASS, a GO */
     for (int g = 0; !rc && g < rollout_plan_gate_count(p) && g < 5; g++) {
-        ev = (rollout_event){.type = ROLLOUT_EVENT_GO, .gate = g, .role = 0, .override = 1};
+        for (int r = 0; r < rollout_plan_role_count(p); r++) {
+            ev = (rollout_event){.type = ROLLOUT_EVENT_APPROVE, .gate = g, .role = r};
+            n = ROLLOUT_MAX_ACTIONS;
+            rollout_apply(p, &s, &ev, t0 + due[g], &s, actions, &n, NULL); /* non-approvers: refused */
+        }
+        ev = (rollout_event){.type = ROLLOUT_EVENT_VERDICT, .verdict = ROLLOUT_VERDICT_PASS};
         n = ROLLOUT_MAX_ACTIONS;
         rc = rollout_apply(p, &s, &ev, t0 + due[g], &s, actions, &n, &err);
+        ev = (rollout_event){.type = ROLLOUT_EVENT_GO, .gate = g};
+        n = ROLLOUT_MAX_ACTIONS;
+        if (!rc)
+            rc = rollout_apply(p, &s, &ev, t0 + due[g], &s, actions, &n, &err);
     }
     if (rc) {
         fprintf(stderr, "bench: seed state: %s\n", err.message);

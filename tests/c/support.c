@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "support.h"
+#include "plan.h"
 
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -48,6 +49,42 @@ rollout_plan *t_seed(void)
     return p;
 }
 
+char *t_seed_overridable_yaml(void)
+{
+    static const char roles[] = "override_roles: [engineering-lead, product-lead, sre-lead, sre]";
+    size_t len;
+    char *seed = t_read_file("examples/plans/seed.yaml", &len);
+    char *out = malloc(len + 8 * (sizeof roles + 64)), *w = out;
+    cr_assert(out);
+    const char *r = seed;
+    for (const char *q; (q = strstr(r, "approvers: [")); ) {
+        const char *close = strchr(q, ']');
+        cr_assert(close);
+        memcpy(w, r, (size_t)(close + 1 - r));
+        w += close + 1 - r;
+        if (close[1] == ',') {
+            w += sprintf(w, ", %s", roles);
+        } else {
+            const char *line = q;
+            while (line > seed && line[-1] != '\n')
+                line--;
+            w += sprintf(w, "\n%.*s%s", (int)(q - line), line, roles);
+        }
+        r = close + 1;
+    }
+    strcpy(w, r);
+    free(seed);
+    return out;
+}
+
+rollout_plan *t_seed_overridable(void)
+{
+    char *yaml = t_seed_overridable_yaml();
+    rollout_plan *p = t_plan(yaml);
+    free(yaml);
+    return p;
+}
+
 int t_plan_error(const char *yaml, rollout_error *err)
 {
     rollout_plan *p = (rollout_plan *)1;
@@ -84,6 +121,26 @@ void t_apply(const rollout_plan *p, rollout_state *s, rollout_event ev, int64_t 
     rollout_error err;
     int rc = rollout_apply(p, s, &ev, now, s, actions, &n, &err);
     cr_assert_eq(rc, ROLLOUT_OK, "%s: %s", rollout_event_name(ev.type), err.message);
+}
+
+void t_go(const rollout_plan *p, rollout_state *s, int gate, int64_t now)
+{
+    if (gate < 0) {
+        rollout_event tick = {.type = ROLLOUT_EVENT_TICK, .gate = -1};
+        t_apply(p, s, tick, now);
+        gate = s->gate;
+    }
+    cr_assert_geq(gate, 0, "no gate left to GO");
+    const rp_gate *g = &p->gates[gate];
+    for (int r = 0; r < p->n_roles; r++)
+        if ((g->approvers & (1u << r)) && !(s->gate_approvals[gate] & (1u << r)))
+            t_apply(p, s, (rollout_event){.type = ROLLOUT_EVENT_APPROVE, .gate = gate, .role = r},
+                    now);
+    if (g->criteria >= 0)
+        t_apply(p, s,
+                (rollout_event){.type = ROLLOUT_EVENT_VERDICT, .verdict = ROLLOUT_VERDICT_PASS},
+                now);
+    t_apply(p, s, (rollout_event){.type = ROLLOUT_EVENT_GO, .gate = gate}, now);
 }
 
 uint64_t t_rand(uint64_t *state)

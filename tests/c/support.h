@@ -16,6 +16,10 @@ char *t_read_file(const char *path, size_t *len);
 rollout_plan *t_plan(const char *yaml);
 /* Loads examples/plans/seed.yaml. */
 rollout_plan *t_seed(void);
+/* The seed with override_roles [engineering-lead, product-lead, sre-lead,
+ * sre] on every gate (malloc'ed text, and loaded). */
+char *t_seed_overridable_yaml(void);
+rollout_plan *t_seed_overridable(void);
 /* Loads text that must fail; returns the code and fills err. */
 int t_plan_error(const char *yaml, rollout_error *err);
 
@@ -32,6 +36,9 @@ uint64_t t_rand(uint64_t *state);
 /* Applies one event to *s in place at now; fails the test (with the
  * machine's message) when the event is refused. The actions are dropped. */
 void t_apply(const rollout_plan *p, rollout_state *s, rollout_event ev, int64_t now);
+/* Gives gate (-1: the state's next gate) its GO at now the regular way:
+ * every approver approves, a PASS verdict when it has criteria, then GO. */
+void t_go(const rollout_plan *p, rollout_state *s, int gate, int64_t now);
 
 /* The result of running the rollout tool. */
 typedef struct run_result {

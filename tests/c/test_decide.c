@@ -61,7 +61,7 @@ static int gate_of(const rollout_plan *p, const char *name)
     return -1;
 }
 
-/* The seed rollout started on time, with every gate given GO (by override)
+/* The seed rollout started on time, with every gate given GO (approved, PASS)
  * when it fell due, up to `until`. */
 static rollout_state seed_state(const rollout_plan *p, int64_t until)
 {
@@ -73,10 +73,7 @@ static rollout_state seed_state(const rollout_plan *p, int64_t until)
     cr_assert_eq(rollout_state_init(p, &s), ROLLOUT_OK);
     t_apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_START, .gate = -1}, t0);
     for (size_t i = 0; i < RP_COUNT(gates) && t0 + gates[i].at <= until; i++)
-        t_apply(p, &s,
-              (rollout_event){.type = ROLLOUT_EVENT_GO, .gate = gate_of(p, gates[i].gate),
-                              .role = 0, .override = 1},
-              t0 + gates[i].at);
+        t_go(p, &s, gate_of(p, gates[i].gate), t0 + gates[i].at);
     return s;
 }
 

@@ -208,8 +208,7 @@ Test(alloc, decide_ids_allocates_nothing)
     int64_t t0 = rollout_plan_start(p);
     t_apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_START, .gate = -1}, t0);
     for (int g = 0; g < 4; g++)
-        t_apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_GO, .gate = g, .override = 1},
-                t0 + (g + 1) * D);
+        t_go(p, &s, g, t0 + (g + 1) * D);
     for (int round = 0; round < 2; round++) {
         int unit = round ? ROLLOUT_UNIT_ORG : ROLLOUT_UNIT_SESSION;
         const rollout_state *st = round ? &s : NULL;

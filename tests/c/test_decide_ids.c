@@ -222,8 +222,7 @@ Test(decide_ids, matches_decide_on_the_seed_through_its_life)
     /* gates given GO late, so the later steps slip */
     static const int64_t go[] = {3 * H, 26 * H, 3 * D + 5 * H, 4 * D + 6 * H};
     for (int g = 0; g < 4; g++) {
-        t_apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_GO, .gate = g, .override = 1},
-              t0 + go[g]);
+        t_go(p, &s, g, t0 + go[g]);
         ALL_UNITS(&s, t0 + go[g] + 1);
         ALL_UNITS(&s, t0 + go[g] + 7 * H);
     }

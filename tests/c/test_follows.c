@@ -39,6 +39,9 @@ static rollout_event random_event(uint64_t *r, int allow_rollback)
     while (!allow_rollback && e.type == ROLLOUT_EVENT_ROLLBACK);
     e.role = (int)(t_rand(r) % 9);
     e.override = t_rand(r) % 3 == 0;
+    e.override_verdict = t_rand(r) % 2;
+    e.all_phases = t_rand(r) % 2;
+    e.why = t_rand(r) % 4 ? "a reason" : NULL;
     e.verdict = (int)(t_rand(r) % (allow_rollback ? 4 : 3));
     e.reason = ROLLOUT_ROLLBACK_MANUAL;
     e.confirmation = (int)(t_rand(r) % ROLLOUT_CONFIRM_COUNT);
@@ -60,8 +63,7 @@ static int try_apply(const rollout_plan *p, rollout_state *s, rollout_event e, i
 
 static rollout_plan *edit_weight(void)
 {
-    size_t len;
-    char *text = t_read_file("examples/plans/seed.yaml", &len);
+    char *text = t_seed_overridable_yaml();
     const char *from = "{at: 12h, weight: 50%, unit: user}";
     char *at = strstr(text, from);
     cr_assert(at);
@@ -75,7 +77,7 @@ static rollout_plan *edit_weight(void)
 
 Test(follows, every_state_of_a_walk_follows_every_earlier_one)
 {
-    rollout_plan *a = t_seed(), *b = edit_weight();
+    rollout_plan *a = t_seed_overridable(), *b = edit_weight();
     uint64_t r = 20261207;
     int migrated = 0, rolled = 0;
     for (int walk = 0; walk < 1500; walk++) {
@@ -124,7 +126,7 @@ Test(follows, every_state_of_a_walk_follows_every_earlier_one)
 
 Test(follows, no_state_of_another_branch_follows_a_rollback)
 {
-    rollout_plan *p = t_seed();
+    rollout_plan *p = t_seed_overridable();
     uint64_t r = 777;
     int compared = 0, same_rev = 0;
     for (int walk = 0; walk < 1500; walk++) {
@@ -177,7 +179,7 @@ Test(follows, no_state_of_another_branch_follows_a_rollback)
 /* The history the fleet store met after a restore from a backup. */
 Test(follows, a_restored_state_written_on_does_not_follow_the_rollback)
 {
-    rollout_plan *p = t_seed();
+    rollout_plan *p = t_seed_overridable();
     rollout_state r1, r2, r3, r4;
     cr_assert_eq(rollout_state_init(p, &r1), ROLLOUT_OK);
     t_apply(p, &r1, ev(ROLLOUT_EVENT_START), T0);
@@ -205,7 +207,7 @@ Test(follows, a_restored_state_written_on_does_not_follow_the_rollback)
 
 Test(follows, each_rule)
 {
-    rollout_plan *p = t_seed();
+    rollout_plan *p = t_seed_overridable();
     rollout_state s, t;
     cr_assert_eq(rollout_state_init(p, &s), ROLLOUT_OK);
     cr_assert(rollout_state_follows(&s, &s));

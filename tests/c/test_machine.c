@@ -136,6 +136,8 @@ static rollout_event ev_override(int gate, int role)
     rollout_event e = ev_go(gate);
     e.override = 1;
     e.role = role;
+    e.why = "judgement call";
+    e.override_verdict = 1;
     return e;
 }
 static rollout_event ev_no_go(int gate)
@@ -173,7 +175,7 @@ enum { INTERNAL = 0, PILOT, EVERYONE };
 
 static rollout_plan *seed(void)
 {
-    rollout_plan *p = t_seed();
+    rollout_plan *p = t_seed_overridable();
     /* the enums above are the seed's order */
     cr_assert_eq(rp_role_index(p, "engineering-lead"), ENG_LEAD);
     cr_assert_eq(rp_role_index(p, "product-lead"), PRODUCT_LEAD);
@@ -193,7 +195,8 @@ static rollout_plan *seed(void)
 static rollout_plan *seed_variant(const char *on_no_go)
 {
     size_t len;
-    char *yaml = t_read_file("examples/plans/seed.yaml", &len);
+    char *yaml = t_seed_overridable_yaml();
+    len = strlen(yaml);
     const char *needle = "criteria: canary\n      on_no_go: rollback\n";
     char *at = strstr(yaml, needle);
     cr_assert(at, "the seed's canary gate is not written as expected");
@@ -304,7 +307,7 @@ enum {
     C_PASS, C_FAIL, C_INCONCLUSIVE, C_VERDICT_ROLLBACK,
     C_ROLLBACK, C_ROLLBACK_UNLISTED,
     C_HALTED, C_RESTORED, C_SMOKE_OK, C_SMOKE_FAILED, C_RESUMED, C_INCIDENT, C_POSTMORTEM,
-    C_ESCALATE, C_TICK, C_TICK_LATE,
+    C_ESCALATE, C_TICK, C_TICK_LATE, C_RETRY, C_PROMOTE, C_ABORT,
     C_COUNT
 };
 
@@ -314,7 +317,7 @@ static const char *const column_names[C_COUNT] = {
     "rollback manual", "rollback no_go (not a seed trigger)", "confirm traffic_halted",
     "confirm previous_restored", "confirm smoke_passed", "confirm smoke_failed",
     "confirm service_resumed", "confirm incident_opened", "confirm postmortem_done",
-    "escalate", "tick (+1m)", "tick (+3h)"};
+    "escalate", "tick (+1m)", "tick (+3h)", "retry", "promote --full", "abort"};
 
 static rollout_event column_event(int c)
 {
@@ -340,6 +343,13 @@ static rollout_event column_event(int c)
     case C_INCIDENT: return ev_confirm(ROLLOUT_CONFIRM_INCIDENT_OPENED);
     case C_POSTMORTEM: return ev_confirm(ROLLOUT_CONFIRM_POSTMORTEM_DONE);
     case C_ESCALATE: return ev_escalate();
+    case C_RETRY: return ev(ROLLOUT_EVENT_RETRY);
+    case C_PROMOTE: {
+        rollout_event e = ev(ROLLOUT_EVENT_PROMOTE);
+        e.why = "fast track";
+        return e;
+    }
+    case C_ABORT: return ev(ROLLOUT_EVENT_ABORT);
     default: return ev_tick();
     }
 }
@@ -366,6 +376,7 @@ enum { REFUSE = 0, NOOP, MOVE };
  * the state's last event (tick +3h: three hours after). */
 static const cell table[ROLLOUT_STATUS_COUNT][C_COUNT] = {
     [ROLLOUT_STATUS_NOT_STARTED] = {
+        [C_RETRY] = X, [C_PROMOTE] = X, [C_ABORT] = TO(ROLLING_BACK, RB_START),
         [C_START] = TO(RUNNING, "notify:canary-start set_weight:internal=100000/session"),
         [C_APPROVE] = X, [C_GO] = X, [C_GO_OVERRIDE] = X, [C_NO_GO] = X, [C_PAUSE] = X,
         [C_RESUME] = X, [C_PASS] = X, [C_FAIL] = X, [C_INCONCLUSIVE] = X,
@@ -376,6 +387,8 @@ static const cell table[ROLLOUT_STATUS_COUNT][C_COUNT] = {
         [C_RESUMED] = X, [C_INCIDENT] = X, [C_POSTMORTEM] = X,
         [C_ESCALATE] = X, [C_TICK] = NO, [C_TICK_LATE] = NO},
     [ROLLOUT_STATUS_RUNNING] = {   /* canary at 100 %, T+1h: gate not due yet */
+        [C_RETRY] = X, [C_PROMOTE] = X, /* canary-go has no GO */
+        [C_ABORT] = TO(ROLLING_BACK, RB_START),
         [C_START] = X,
         [C_APPROVE] = TO(RUNNING, ""),
         [C_GO] = X,                                   /* approvals missing */
@@ -394,6 +407,7 @@ static const cell table[ROLLOUT_STATUS_COUNT][C_COUNT] = {
         [C_TICK] = NO,
         [C_TICK_LATE] = TO(AWAITING_GATE, "gate_due:canary-go")},
     [ROLLOUT_STATUS_AWAITING_GATE] = {   /* canary-go due (T+2h) */
+        [C_RETRY] = X, [C_PROMOTE] = X, [C_ABORT] = TO(ROLLING_BACK, RB_START),
         [C_START] = X,
         [C_APPROVE] = TO(AWAITING_GATE, ""),
         [C_GO] = X,
@@ -411,6 +425,7 @@ static const cell table[ROLLOUT_STATUS_COUNT][C_COUNT] = {
         [C_ESCALATE] = TO(AWAITING_GATE, ESC),
         [C_TICK] = NO, [C_TICK_LATE] = NO},
     [ROLLOUT_STATUS_PAUSED] = {   /* paused at T+1h from running */
+        [C_RETRY] = X, [C_PROMOTE] = X, [C_ABORT] = TO(ROLLING_BACK, RB_START),
         [C_START] = X,
         [C_APPROVE] = TO(PAUSED, ""),
         [C_GO] = X, [C_GO_OVERRIDE] = X,              /* resume first */
@@ -426,6 +441,7 @@ static const cell table[ROLLOUT_STATUS_COUNT][C_COUNT] = {
         [C_ESCALATE] = TO(PAUSED, ESC),
         [C_TICK] = NO, [C_TICK_LATE] = NO},
     [ROLLOUT_STATUS_HALTED] = {   /* canary-go no-go at T+2h, on_no_go: halt */
+        [C_RETRY] = X, [C_PROMOTE] = X, [C_ABORT] = TO(ROLLING_BACK, RB_START),
         [C_START] = X,
         [C_APPROVE] = TO(HALTED, ""),
         [C_GO] = X,
@@ -442,6 +458,7 @@ static const cell table[ROLLOUT_STATUS_COUNT][C_COUNT] = {
         [C_ESCALATE] = TO(HALTED, ESC),
         [C_TICK] = NO, [C_TICK_LATE] = NO},
     [ROLLOUT_STATUS_ROLLING_BACK] = {   /* started T+1h, waits for traffic_halted */
+        [C_RETRY] = X, [C_PROMOTE] = X, [C_ABORT] = X,
         [C_START] = X, [C_APPROVE] = X, [C_GO] = X, [C_GO_OVERRIDE] = X, [C_NO_GO] = X,
         [C_PAUSE] = X, [C_RESUME] = X, [C_PASS] = X, [C_FAIL] = X, [C_INCONCLUSIVE] = X,
         [C_VERDICT_ROLLBACK] = X, [C_ROLLBACK] = X, [C_ROLLBACK_UNLISTED] = X,
@@ -453,6 +470,8 @@ static const cell table[ROLLOUT_STATUS_COUNT][C_COUNT] = {
         [C_TICK] = NO,
         [C_TICK_LATE] = TO(ROLLING_BACK, "escalate:-")},   /* past the 30 min deadline */
     [ROLLOUT_STATUS_ROLLED_BACK] = {
+        [C_RETRY] = TO(RUNNING, "notify:canary-start " HALT_LIFT), [C_PROMOTE] = X,
+        [C_ABORT] = X,
         [C_START] = X, [C_APPROVE] = X, [C_GO] = X, [C_GO_OVERRIDE] = X, [C_NO_GO] = X,
         [C_PAUSE] = X, [C_RESUME] = X, [C_PASS] = X, [C_FAIL] = X, [C_INCONCLUSIVE] = X,
         [C_VERDICT_ROLLBACK] = X, [C_ROLLBACK] = X, [C_ROLLBACK_UNLISTED] = X,
@@ -462,6 +481,7 @@ static const cell table[ROLLOUT_STATUS_COUNT][C_COUNT] = {
         [C_ESCALATE] = TO(ROLLED_BACK, ESC),
         [C_TICK] = NO, [C_TICK_LATE] = NO},
     [ROLLOUT_STATUS_BAKING] = {   /* every gate has its GO; bake T+5d..T+12d */
+        [C_RETRY] = X, [C_PROMOTE] = X, [C_ABORT] = TO(ROLLING_BACK, RB_START),
         [C_START] = X,
         [C_APPROVE] = X, [C_GO] = X, [C_GO_OVERRIDE] = X, [C_NO_GO] = X,   /* no gate left */
         [C_PAUSE] = TO(PAUSED, ""),
@@ -476,6 +496,7 @@ static const cell table[ROLLOUT_STATUS_COUNT][C_COUNT] = {
         [C_ESCALATE] = TO(BAKING, ESC),
         [C_TICK] = NO, [C_TICK_LATE] = NO},
     [ROLLOUT_STATUS_COMPLETED] = {
+        [C_RETRY] = X, [C_PROMOTE] = X, [C_ABORT] = X,
         [C_START] = X, [C_APPROVE] = X, [C_GO] = X, [C_GO_OVERRIDE] = X, [C_NO_GO] = X,
         [C_PAUSE] = X, [C_RESUME] = X, [C_PASS] = X, [C_FAIL] = X, [C_INCONCLUSIVE] = X,
         [C_VERDICT_ROLLBACK] = X, [C_ROLLBACK] = X, [C_ROLLBACK_UNLISTED] = X,
@@ -1233,7 +1254,7 @@ Test(machine, inconsistent_or_foreign_states_are_refused)
         cr_assert_eq(n, 0u);                                                                 \
         cr_assert(memcmp(&next, &untouched, sizeof next) == 0);                              \
     } while (0)
-    TRY_BAD(bad.format = 2);
+    TRY_BAD(bad.format = 3);
     TRY_BAD(bad.status = ROLLOUT_STATUS_COUNT);
     TRY_BAD(bad.status = -1);
     TRY_BAD(bad.status = ROLLOUT_STATUS_PAUSED);        /* no pause recorded */

@@ -55,6 +55,8 @@ static rollout_event ev_override(int role)
     rollout_event e = ev(ROLLOUT_EVENT_GO);
     e.override = 1;
     e.role = role;
+    e.why = "judgement call";
+    e.override_verdict = 1;
     return e;
 }
 static rollout_event ev_rollback(void)
@@ -74,8 +76,7 @@ static rollout_event ev_confirm(int c)
  * `from` must occur. NULL-terminated pairs. */
 static rollout_plan *edit(const char *first, ...)
 {
-    size_t len;
-    char *text = t_read_file("examples/plans/seed.yaml", &len);
+    char *text = t_seed_overridable_yaml();
     va_list ap;
     va_start(ap, first);
     for (const char *from = first; from; from = va_arg(ap, const char *)) {
@@ -162,7 +163,7 @@ static void refused(const rollout_plan *a, const rollout_state *s, const rollout
 
 Test(migrate, carries_every_field)
 {
-    rollout_plan *a = t_seed(), *b = edit_roles_shifted();
+    rollout_plan *a = t_seed_overridable(), *b = edit_roles_shifted();
     rollout_state s, out;
     pilot_state(a, &s);
     rollout_error err;
@@ -214,7 +215,7 @@ Test(migrate, carries_every_field)
 
 Test(migrate, carries_an_override_role_by_id)
 {
-    rollout_plan *a = t_seed(), *b = edit_roles_shifted();
+    rollout_plan *a = t_seed_overridable(), *b = edit_roles_shifted();
     rollout_state s, out;
     cr_assert_eq(rollout_state_init(a, &s), ROLLOUT_OK);
     t_apply(a, &s, ev(ROLLOUT_EVENT_START), T0);
@@ -231,7 +232,7 @@ Test(migrate, carries_an_override_role_by_id)
 
 Test(migrate, the_same_plan_is_a_copy_without_a_revision)
 {
-    rollout_plan *a = t_seed(), *b = t_seed();
+    rollout_plan *a = t_seed_overridable(), *b = t_seed_overridable();
     rollout_state s, out;
     pilot_state(a, &s);
     rollout_error err;
@@ -243,7 +244,7 @@ Test(migrate, the_same_plan_is_a_copy_without_a_revision)
 
 Test(migrate, in_place)
 {
-    rollout_plan *a = t_seed(), *b = edit_weight();
+    rollout_plan *a = t_seed_overridable(), *b = edit_weight();
     rollout_state s;
     pilot_state(a, &s);
     uint64_t rev = s.revision;
@@ -259,7 +260,7 @@ Test(migrate, recorded_go_times_keep_the_schedule)
 {
     /* a late canary GO (T+5h instead of T+2h) slipped the pilot by 3 h; the
      * edited plan keeps that slip instead of jumping to its own offsets */
-    rollout_plan *a = t_seed(), *b = edit_weight();
+    rollout_plan *a = t_seed_overridable(), *b = edit_weight();
     rollout_state s, out;
     cr_assert_eq(rollout_state_init(a, &s), ROLLOUT_OK);
     t_apply(a, &s, ev(ROLLOUT_EVENT_START), T0);
@@ -284,7 +285,7 @@ Test(migrate, recorded_go_times_keep_the_schedule)
 Test(migrate, a_rolled_back_procedure_follows_step_ids)
 {
     /* the procedure loses its first step: the confirmed bits move down */
-    rollout_plan *a = t_seed();
+    rollout_plan *a = t_seed_overridable();
     rollout_plan *b = edit("    - id: page\n      action: page\n      roles: [on-call-sre, product]\n"
                            "      description: Page on-call SRE + Product\n",
                            "", NULL);
@@ -310,7 +311,7 @@ Test(migrate, a_rolled_back_procedure_follows_step_ids)
 
 Test(migrate, a_rollback_under_way_keeps_waiting_for_the_same_step)
 {
-    rollout_plan *a = t_seed(), *b = edit_weight();
+    rollout_plan *a = t_seed_overridable(), *b = edit_weight();
     rollout_state s, out;
     cr_assert_eq(rollout_state_init(a, &s), ROLLOUT_OK);
     t_apply(a, &s, ev(ROLLOUT_EVENT_START), T0);
@@ -352,7 +353,7 @@ static void all_stable(const rollout_plan *p, const rollout_state *s, int reason
 
 Test(migrate, a_rolled_back_state_stays_rolled_back)
 {
-    rollout_plan *a = t_seed(), *b = edit_weight(), *c = edit_roles_shifted();
+    rollout_plan *a = t_seed_overridable(), *b = edit_weight(), *c = edit_roles_shifted();
     rollout_state s, out, out2;
     pilot_state(a, &s);
     t_apply(a, &s, ev_rollback(), T0 + 28 * H);
@@ -406,7 +407,7 @@ Test(migrate, a_halt_and_a_pause_stay)
 
 Test(migrate, refuses_bad_arguments)
 {
-    rollout_plan *a = t_seed();
+    rollout_plan *a = t_seed_overridable();
     rollout_state s, out;
     rollout_state_init(a, &s);
     rollout_error err;
@@ -426,7 +427,7 @@ Test(migrate, refuses_bad_arguments)
 
 Test(migrate, refuses_a_state_of_another_plan)
 {
-    rollout_plan *a = t_seed(), *b = edit_weight();
+    rollout_plan *a = t_seed_overridable(), *b = edit_weight();
     rollout_state s;
     pilot_state(b, &s);
     refused(a, &s, b, ROLLOUT_ERR_STATE_PLAN, "does not belong to the old plan", NULL);
@@ -436,7 +437,7 @@ Test(migrate, refuses_a_state_of_another_plan)
 
 Test(migrate, refuses_another_rollout)
 {
-    rollout_plan *a = t_seed(), *b = edit("id: ledger-v2", "id: ledger-v3", NULL);
+    rollout_plan *a = t_seed_overridable(), *b = edit("id: ledger-v2", "id: ledger-v3", NULL);
     rollout_state s;
     pilot_state(a, &s);
     refused(a, &s, b, ROLLOUT_ERR_STATE_PLAN, "\"ledger-v3\"", "\"ledger-v2\"");
@@ -446,7 +447,7 @@ Test(migrate, refuses_another_rollout)
 
 Test(migrate, refuses_a_removed_current_phase)
 {
-    rollout_plan *a = t_seed(), *b = edit("  - id: pilot\n    description: \"Pilot",
+    rollout_plan *a = t_seed_overridable(), *b = edit("  - id: pilot\n    description: \"Pilot",
                                           "  - id: pilots\n    description: \"Pilot",
                                           "phase: pilot}", "phase: pilots}", "phase: pilot,", "phase: pilots,", NULL);
     rollout_state s;
@@ -458,7 +459,7 @@ Test(migrate, refuses_a_removed_current_phase)
 
 Test(migrate, refuses_a_removed_current_step)
 {
-    rollout_plan *a = t_seed(), *b = edit("      - {at: 6h, weight: 25%, unit: user}\n", "", NULL);
+    rollout_plan *a = t_seed_overridable(), *b = edit("      - {at: 6h, weight: 25%, unit: user}\n", "", NULL);
     rollout_state s;
     pilot_state(a, &s);
     refused(a, &s, b, ROLLOUT_ERR_NOT_FOUND, "step 4 of phase \"pilot\"", "current step");
@@ -468,7 +469,7 @@ Test(migrate, refuses_a_removed_current_step)
 
 Test(migrate, refuses_a_removed_current_gate)
 {
-    rollout_plan *a = t_seed(), *b = edit("id: pilot-go", "id: pilot-gate", NULL);
+    rollout_plan *a = t_seed_overridable(), *b = edit("id: pilot-go", "id: pilot-gate", NULL);
     rollout_state s;
     pilot_state(a, &s);
     refused(a, &s, b, ROLLOUT_ERR_NOT_FOUND, "gate \"pilot-go\"", "waits for");
@@ -478,7 +479,7 @@ Test(migrate, refuses_a_removed_current_gate)
 
 Test(migrate, refuses_a_removed_gate_with_its_go)
 {
-    rollout_plan *a = t_seed(), *b = edit("id: canary-go", "id: canary-gate", NULL);
+    rollout_plan *a = t_seed_overridable(), *b = edit("id: canary-go", "id: canary-gate", NULL);
     rollout_state s;
     pilot_state(a, &s);
     refused(a, &s, b, ROLLOUT_ERR_NOT_FOUND, "gate \"canary-go\"", "has its GO");
@@ -490,7 +491,7 @@ Test(migrate, refuses_a_removed_gate_decided_after_a_no_go)
 {
     /* ga-day2-go got a NO-GO (hold), then its GO: a decided gate the edit
      * renames */
-    rollout_plan *a = t_seed(), *b = edit("id: ga-day2-go", "id: ga-second-day-go", NULL);
+    rollout_plan *a = t_seed_overridable(), *b = edit("id: ga-day2-go", "id: ga-second-day-go", NULL);
     rollout_state s;
     cr_assert_eq(rollout_state_init(a, &s), ROLLOUT_OK);
     t_apply(a, &s, ev(ROLLOUT_EVENT_START), T0);
@@ -506,7 +507,7 @@ Test(migrate, refuses_a_removed_gate_decided_after_a_no_go)
 
 Test(migrate, refuses_a_removed_approving_role)
 {
-    rollout_plan *a = t_seed(), *b = edit("sre-lead", "sre-head", NULL);
+    rollout_plan *a = t_seed_overridable(), *b = edit("sre-lead", "sre-head", NULL);
     rollout_state s;
     pilot_state(a, &s);
     refused(a, &s, b, ROLLOUT_ERR_NOT_FOUND, "role \"sre-lead\" approved gate \"pilot-go\"", NULL);
@@ -516,8 +517,8 @@ Test(migrate, refuses_a_removed_approving_role)
 
 Test(migrate, refuses_a_removed_overriding_role)
 {
-    rollout_plan *a = t_seed(), *b = edit("sre: SRE\n", "site-reliability: SRE\n", "[product, sre]",
-                                          "[product, site-reliability]", NULL);
+    rollout_plan *a = t_seed_overridable(), *b = edit("sre: SRE\n", "site-reliability: SRE\n", "[product, sre]",
+                                          "[product, site-reliability]", "lead, sre]", "lead, site-reliability]", NULL);
     rollout_state s;
     cr_assert_eq(rollout_state_init(a, &s), ROLLOUT_OK);
     t_apply(a, &s, ev(ROLLOUT_EVENT_START), T0);
@@ -530,7 +531,7 @@ Test(migrate, refuses_a_removed_overriding_role)
 Test(migrate, refuses_a_new_gate_before_a_go)
 {
     /* a gate on the pilot's 10 % step comes before pilot-go, which has its GO */
-    rollout_plan *a = t_seed();
+    rollout_plan *a = t_seed_overridable();
     rollout_plan *b = edit("      - {at: 4h, weight: 10%, unit: user}\n",
                            "      - {at: 4h, weight: 10%, unit: user, gate: {id: pilot-10-go, at: "
                            "5h, approvers: [sre], on_no_go: hold}}\n",
@@ -550,7 +551,7 @@ Test(migrate, refuses_a_new_gate_behind_the_current_step)
 {
     /* the same gate while the pilot waits at 100 % for pilot-go: it would
      * take the pilot back to 10 % */
-    rollout_plan *a = t_seed();
+    rollout_plan *a = t_seed_overridable();
     rollout_plan *b = edit("      - {at: 4h, weight: 10%, unit: user}\n",
                            "      - {at: 4h, weight: 10%, unit: user, gate: {id: pilot-10-go, at: "
                            "5h, approvers: [sre], on_no_go: hold}}\n",
@@ -570,9 +571,10 @@ Test(migrate, refuses_a_new_gate_behind_the_current_step)
 Test(migrate, refuses_a_new_gate_once_every_gate_passed)
 {
     rollout_plan *a = edit("        gate: {id: ga-day4-go, at: 5d, approvers: [product, sre], "
+                           "override_roles: [engineering-lead, product-lead, sre-lead, sre], "
                            "criteria: ga, on_no_go: hold}\n",
                            "", NULL);
-    rollout_plan *b = t_seed();
+    rollout_plan *b = t_seed_overridable();
     rollout_state s;
     cr_assert_eq(rollout_state_init(a, &s), ROLLOUT_OK);
     t_apply(a, &s, ev(ROLLOUT_EVENT_START), T0);
@@ -596,7 +598,7 @@ static void rolling_back(const rollout_plan *a, rollout_state *s)
 
 Test(migrate, refuses_a_removed_confirmed_rollback_step)
 {
-    rollout_plan *a = t_seed();
+    rollout_plan *a = t_seed_overridable();
     rollout_plan *b = edit("    - id: halt\n      action: halt_traffic\n      description: Halt "
                            "traffic to new version (kill canary, revert traffic split)\n",
                            "", NULL);
@@ -609,7 +611,7 @@ Test(migrate, refuses_a_removed_confirmed_rollback_step)
 
 Test(migrate, refuses_a_removed_awaited_rollback_step)
 {
-    rollout_plan *a = t_seed();
+    rollout_plan *a = t_seed_overridable();
     rollout_plan *b = edit("    - id: restore\n", "    - id: restore-previous\n", NULL);
     rollout_state s;
     rolling_back(a, &s);
@@ -621,7 +623,7 @@ Test(migrate, refuses_a_removed_awaited_rollback_step)
 Test(migrate, refuses_an_awaited_rollback_step_with_another_action)
 {
     /* "restore" and "smoke" swap actions (ids stay) */
-    rollout_plan *a = t_seed();
+    rollout_plan *a = t_seed_overridable();
     rollout_plan *b = edit("id: restore\n      action: restore_previous", "id: restore\n      action: X",
                            "id: smoke\n      action: run_smoke_tests",
                            "id: smoke\n      action: restore_previous", "action: X",
@@ -638,7 +640,7 @@ Test(migrate, refuses_an_unconfirmed_rollback_step_before_the_awaited_one)
     /* "incident" moves before "restore" */
     const char *inc = "    - id: incident\n      action: open_incident\n      description: "
                       "Document what went wrong; open incident ticket\n";
-    rollout_plan *a = t_seed();
+    rollout_plan *a = t_seed_overridable();
     char moved[512];
     snprintf(moved, sizeof moved, "%s    - id: restore\n", inc);
     rollout_plan *b = edit(inc, "", "    - id: restore\n", moved, NULL);
@@ -657,6 +659,9 @@ static rollout_event random_event(uint64_t *r)
     rollout_event e = ev((int)(t_rand(r) % ROLLOUT_EVENT_COUNT));
     e.role = (int)(t_rand(r) % 9);
     e.override = t_rand(r) % 3 == 0;
+    e.override_verdict = t_rand(r) % 2;
+    e.all_phases = t_rand(r) % 2;
+    e.why = t_rand(r) % 4 ? "a reason" : NULL;
     e.verdict = (int)(t_rand(r) % 3);
     e.reason = ROLLOUT_ROLLBACK_MANUAL;
     e.confirmation = (int)(t_rand(r) % ROLLOUT_CONFIRM_COUNT);
@@ -687,7 +692,7 @@ static void same_decisions(const rollout_plan *a, const rollout_state *s, const 
 
 Test(migrate, random_sequences_decide_as_before)
 {
-    rollout_plan *a = t_seed(), *b = edit_roles_shifted(), *w = edit_weight();
+    rollout_plan *a = t_seed_overridable(), *b = edit_roles_shifted(), *w = edit_weight();
     uint64_t r = 20260228;
     int migrated = 0, rolled = 0;
     for (int seq = 0; seq < 3000; seq++) {

@@ -47,6 +47,8 @@ static rollout_state running(const rollout_plan *p, int64_t start)
     s.rollback_reason = -1;
     for (int g = 0; g < ROLLOUT_MAX_GATES; g++)
         s.gate_override_role[g] = -1;
+    s.attempt = 1;
+    s.attempt_step = s.attempt_gate = -1;
     return s;
 }
 

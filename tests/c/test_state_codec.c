@@ -135,6 +135,21 @@ static void setup(void)
     confirm(plan, &s, 40 * H, ROLLOUT_CONFIRM_POSTMORTEM_DONE);
     keep("rolled back", &s);
     cr_assert_eq(s.status, ROLLOUT_STATUS_ROLLED_BACK);
+    rollout_event retry = ev(ROLLOUT_EVENT_RETRY);
+    retry.why = "fixed the migration; trying the pilot again — ça va";
+    step(plan, &s, 41 * H, retry);
+    cr_assert_eq(s.attempt, 2);
+    rollout_event promote = ev(ROLLOUT_EVENT_PROMOTE);
+    promote.why = "pilot orgs asked for everything";
+    step(plan, &s, 42 * H, promote);
+    keep("retried and promoted", &s);
+    /* a trail past its ring: the oldest records fell off */
+    for (int k = 0; k < 7; k++) {
+        step(plan, &s, 43 * H + k * 60, ev(ROLLOUT_EVENT_PAUSE));
+        step(plan, &s, 43 * H + k * 60 + 30, ev(ROLLOUT_EVENT_RESUME));
+    }
+    cr_assert_gt(s.trail_total, (uint32_t)ROLLOUT_TRAIL_MAX);
+    keep("a full trail ring", &s);
 
     /* the seed never halts; a variant whose canary gate does */
     size_t len;
@@ -196,7 +211,7 @@ static void to_text(const bytes *payload, char *out)
     bytes all = *payload;
     raw64(&all, XXH3_64bits(payload->b, payload->n));
     static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    char *o = out + sprintf(out, "rs1.");
+    char *o = out + sprintf(out, "rs%u.", payload->b[0] & 0x7f); /* the format's prefix */
     size_t i = 0;
     for (; i + 3 <= all.n; i += 3) {
         uint32_t v = (uint32_t)all.b[i] << 16 | (uint32_t)all.b[i + 1] << 8 | all.b[i + 2];
@@ -251,6 +266,33 @@ static void layout(const rollout_state *s, bytes *o)
     z(o, s->rollback_started_at);
     for (int i = 0; i < ROLLOUT_STATUS_COUNT; i++)
         z(o, s->status_since[i]);
+    if (s->format < 2)
+        return;
+    z(o, s->attempt);
+    z(o, s->attempt_step);
+    z(o, s->attempt_gate);
+    z(o, s->attempt_at);
+    u(o, (uint64_t)s->n_promotes);
+    for (int k = 0; k < s->n_promotes; k++) {
+        z(o, s->promote_to[k]);
+        z(o, s->promote_at[k]);
+    }
+    u(o, s->trail_total);
+    uint32_t held = s->trail_total < ROLLOUT_TRAIL_MAX ? s->trail_total : ROLLOUT_TRAIL_MAX;
+    for (uint32_t j = 0; j < held; j++) {
+        const rollout_trail_record *r = &s->trail[(s->trail_total - held + j) % ROLLOUT_TRAIL_MAX];
+        z(o, r->at);
+        z(o, r->kind);
+        z(o, r->role);
+        z(o, r->gate);
+        z(o, r->attempt);
+        z(o, r->detail);
+        u(o, r->flags);
+        size_t len = strlen(r->reason);
+        u(o, len);
+        memcpy(o->b + o->n, r->reason, len);
+        o->n += len;
+    }
 }
 
 Test(state_codec, fresh_state_bytes_by_hand)
@@ -258,21 +300,22 @@ Test(state_codec, fresh_state_bytes_by_hand)
     rollout_state s;
     rollout_state_init(plan, &s);
     s.plan_fingerprint = 0x1122334455667788ull;
-    /* format 1, status 0, fingerprint LE, revision 0, started 0, updated 0,
+    /* format 2, status 0, fingerprint LE, revision 0, started 0, updated 0,
      * phase -1, step -1, gate 0, paused_from -1, last_verdict -1, no pauses,
      * no gates, failures 0, inconclusive 0, rollback_reason -1, done 0,
-     * rollback start 0, nine status times 0 */
-    static const uint8_t want[] = {0x01, 0x00, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11,
+     * rollback start 0, nine status times 0; attempt 1, attempt step -1,
+     * attempt gate -1, attempt start 0, no promotes, no trail records */
+    static const uint8_t want[] = {0x02, 0x00, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11,
                                    0x00, 0x00, 0x00, 0x01, 0x01, 0x00, 0x01, 0x01, 0x00, 0x00,
                                    0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-                                   0x00, 0x00, 0x00, 0x00};
+                                   0x00, 0x00, 0x00, 0x00, 0x02, 0x01, 0x01, 0x00, 0x00, 0x00};
     bytes b = {.n = sizeof want};
     memcpy(b.b, want, sizeof want);
     char expect[256], got[ROLLOUT_STATE_TEXT_MAX];
     to_text(&b, expect);
     encode(&s, got);
     cr_assert_str_eq(got, expect);
-    cr_assert_eq(strlen(got), 60u); /* "rs1." + 42 bytes as 56 characters */
+    cr_assert_eq(strlen(got), 68u); /* "rs2." + 48 bytes as 64 characters */
     rollout_state back;
     cr_assert_eq(rollout_state_decode(NULL, got, strlen(got), &back, NULL), ROLLOUT_OK);
     cr_assert(memcmp(&back, &s, sizeof s) == 0);
@@ -340,14 +383,14 @@ Test(state_codec, alphabet_and_length)
     for (int i = 0; i < n_samples; i++) {
         char text[ROLLOUT_STATE_TEXT_MAX];
         size_t len = encode(&samples[i].s, text);
-        cr_assert_eq(strncmp(text, "rs1.", 4), 0);
+        cr_assert_eq(strncmp(text, "rs2.", 4), 0);
         for (size_t k = 0; k < len; k++) {
             char c = text[k];
             bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
                       c == '.' || c == '_' || c == '-';
             cr_assert(ok, "%s: character %d of %s", samples[i].name, (int)k, text);
         }
-        cr_assert(len <= 200, "%s: %zu characters", samples[i].name, len);
+        cr_assert(len <= 1200, "%s: %zu characters", samples[i].name, len);
         cr_log_info("%-26s %3zu  %s", samples[i].name, len, text);
         total += len;
         if (len > longest)
@@ -384,6 +427,21 @@ Test(state_codec, the_largest_state_fits)
     for (int i = 0; i < ROLLOUT_STATUS_COUNT; i++)
         s.status_since[i] = INT64_MAX;
     s.gate = ROLLOUT_MAX_GATES - 1;
+    s.attempt = s.attempt_step = s.attempt_gate = INT32_MAX;
+    s.attempt_at = INT64_MIN;
+    s.n_promotes = ROLLOUT_MAX_PROMOTES;
+    for (int k = 0; k < ROLLOUT_MAX_PROMOTES; k++) {
+        s.promote_to[k] = INT32_MIN;
+        s.promote_at[k] = INT64_MIN;
+    }
+    s.trail_total = UINT32_MAX;
+    for (int k = 0; k < ROLLOUT_TRAIL_MAX; k++) {
+        rollout_trail_record *r = &s.trail[k];
+        r->at = INT64_MIN;
+        r->kind = r->role = r->gate = r->attempt = r->detail = INT32_MIN;
+        r->flags = UINT32_MAX;
+        memset(r->reason, 'x', sizeof r->reason - 1);
+    }
     char text[ROLLOUT_STATE_TEXT_MAX];
     size_t len = rollout_state_encode(&s, text, sizeof text);
     cr_assert(len > 0, "the largest state does not fit ROLLOUT_STATE_TEXT_MAX");
@@ -494,8 +552,9 @@ Test(state_codec, prefixes_and_versions)
     struct {
         const char *prefix;
         int code;
-    } cases[] = {{"rs2.", ROLLOUT_ERR_UNSUPPORTED}, {"rs0.", ROLLOUT_ERR_UNSUPPORTED},
-                 {"rs1:", ROLLOUT_ERR_UNSUPPORTED}, {"RS1.", ROLLOUT_ERR_STATE},
+    } cases[] = {{"rs3.", ROLLOUT_ERR_UNSUPPORTED}, {"rs0.", ROLLOUT_ERR_UNSUPPORTED},
+                 {"rs2:", ROLLOUT_ERR_UNSUPPORTED}, {"RS2.", ROLLOUT_ERR_STATE},
+                 {"rs1.", ROLLOUT_ERR_UNSUPPORTED}, /* format 2 bytes under format 1's prefix */
                  {"xs1.", ROLLOUT_ERR_STATE},       {"rt1.", ROLLOUT_ERR_STATE}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char copy[ROLLOUT_STATE_TEXT_MAX];
@@ -504,20 +563,64 @@ Test(state_codec, prefixes_and_versions)
         cr_assert_eq(rollout_state_decode(plan, copy, len, &out, &err), cases[i].code, "%s",
                      cases[i].prefix);
     }
-    cr_assert_eq(rollout_state_decode(plan, "rs2.AAAA", 8, &out, &err), ROLLOUT_ERR_UNSUPPORTED);
-    cr_assert(strstr(err.message, "rs2."), "%s", err.message);
+    cr_assert_eq(rollout_state_decode(plan, "rs3.AAAA", 8, &out, &err), ROLLOUT_ERR_UNSUPPORTED);
+    cr_assert(strstr(err.message, "rs3."), "%s", err.message);
     cr_assert_eq(rollout_state_decode(plan, "", 0, &out, &err), ROLLOUT_ERR_STATE);
     cr_assert_eq(rollout_state_decode(plan, "rs1.", 4, &out, &err), ROLLOUT_ERR_STATE);
     cr_assert_eq(rollout_state_decode(plan, "{\"status\":1}", 12, &out, &err), ROLLOUT_ERR_STATE);
     cr_assert_eq(rollout_state_decode(plan, NULL, 0, &out, &err), ROLLOUT_ERR_ARG);
     cr_assert_eq(rollout_state_decode(plan, text, len, NULL, &err), ROLLOUT_ERR_ARG);
 
-    /* a well-formed text of format 2 (a later library's) */
-    rollout_state s = samples[2].s;
-    s.format = 2;
-    len = rollout_state_encode(&s, text, sizeof text);
-    cr_assert_eq(rollout_state_decode(plan, text, len, &out, &err), ROLLOUT_ERR_UNSUPPORTED);
-    cr_assert(strstr(err.message, "format 2"), "%s", err.message);
+    /* a well-formed text of format 3 (a later library's) under this
+     * library's prefix */
+    bytes b;
+    layout(&samples[2].s, &b);
+    b.b[0] = 3;
+    to_text(&b, text);
+    memcpy(text, "rs2.", 4);
+    cr_assert_eq(rollout_state_decode(plan, text, strlen(text), &out, &err),
+                 ROLLOUT_ERR_UNSUPPORTED);
+    cr_assert(strstr(err.message, "format 3"), "%s", err.message);
+}
+
+/* Texts of format 1 (rs1.) still decode: as the first attempt, no trail,
+ * no promotes; and only in format 1's canonical form. */
+Test(state_codec, previous_format_decodes)
+{
+    for (int i = 0; i < n_samples; i++) {
+        rollout_state v1 = samples[i].s;
+        if (v1.attempt != 1 || v1.n_promotes)
+            continue;
+        /* what format 1 could hold of it */
+        v1.trail_total = 0;
+        memset(v1.trail, 0, sizeof v1.trail);
+        rollout_state want = v1;
+        v1.format = 1;
+        bytes b;
+        layout(&v1, &b);
+        char text[ROLLOUT_STATE_TEXT_MAX];
+        to_text(&b, text);
+        cr_assert_eq(strncmp(text, "rs1.", 4), 0);
+        rollout_state out;
+        rollout_error err;
+        cr_assert_eq(rollout_state_decode(plan, text, strlen(text), &out, &err), ROLLOUT_OK,
+                     "%s: %s", samples[i].name, err.message);
+        cr_assert_eq(out.format, ROLLOUT_STATE_FORMAT);
+        cr_assert_eq(out.attempt, 1);
+        cr_assert_eq(out.attempt_step, -1);
+        cr_assert_eq(out.trail_total, 0u);
+        cr_assert(memcmp(&out, &want, sizeof out) == 0, "%s", samples[i].name);
+        /* re-encoded, it is format 2 */
+        char again[ROLLOUT_STATE_TEXT_MAX];
+        encode(&out, again);
+        cr_assert_eq(strncmp(again, "rs2.", 4), 0);
+        /* format 1's prefix over a payload that says format 2 is refused */
+        layout(&samples[i].s, &b);
+        to_text(&b, text);
+        memcpy(text, "rs1.", 4);
+        cr_assert_eq(rollout_state_decode(plan, text, strlen(text), &out, &err),
+                     ROLLOUT_ERR_UNSUPPORTED, "%s", samples[i].name);
+    }
 }
 
 Test(state_codec, another_plans_state)
@@ -560,9 +663,9 @@ Test(state_codec, overlong_varints_are_rejected)
     rollout_state out;
     cr_assert_eq(rollout_state_decode(plan, text, strlen(text), &out, NULL), ROLLOUT_OK);
 
-    /* the format varint 0x01 written as 0x81 0x00: the same number, two bytes */
+    /* the format varint 0x02 written as 0x82 0x00: the same number, two bytes */
     bytes o = {.n = 0};
-    o.b[o.n++] = 0x81;
+    o.b[o.n++] = 0x82;
     o.b[o.n++] = 0x00;
     memcpy(o.b + o.n, b.b + 1, b.n - 1);
     o.n += b.n - 1;
@@ -572,7 +675,7 @@ Test(state_codec, overlong_varints_are_rejected)
     /* a varint of eleven bytes, and one whose tenth byte overflows 64 bits */
     for (int variant = 0; variant < 2; variant++) {
         o.n = 0;
-        o.b[o.n++] = 0x01;
+        o.b[o.n++] = 0x02;
         o.b[o.n++] = 0x02; /* status 1 */
         memcpy(o.b + o.n, b.b + 2, 8);
         o.n += 8;

@@ -284,10 +284,7 @@ static rollout_state paused_twice(const rollout_plan *p, int64_t t0)
     rollout_state s;
     rollout_state_init(p, &s);
     t_apply(p, &s, ev(ROLLOUT_EVENT_START), t0);
-    rollout_event go = ev(ROLLOUT_EVENT_GO);
-    go.override = 1;
-    go.role = 0;
-    t_apply(p, &s, go, t0 + 2 * H + 240);
+    t_go(p, &s, -1, t0 + 2 * H + 240);
     t_apply(p, &s, ev(ROLLOUT_EVENT_PAUSE), t0 + 5 * H);
     t_apply(p, &s, ev(ROLLOUT_EVENT_RESUME), t0 + 7 * H);
     t_apply(p, &s, ev(ROLLOUT_EVENT_PAUSE), t0 + 8 * H);
@@ -451,10 +448,7 @@ Test(times, what_the_machine_can_make_still_decodes)
     t_apply(p, &s, ev(ROLLOUT_EVENT_PAUSE), t0);
     t_apply(p, &s, ev(ROLLOUT_EVENT_RESUME), t0 + H);
     cr_assert_eq(decode_copy(p, &s, &err), ROLLOUT_OK, "%s", err.message);
-    rollout_event go = ev(ROLLOUT_EVENT_GO);
-    go.override = 1;
-    go.role = 0;
-    t_apply(p, &s, go, t0 + H);
+    t_go(p, &s, -1, t0 + H);
     cr_assert_eq(decode_copy(p, &s, &err), ROLLOUT_OK, "%s", err.message);
     rollout_event no_go = ev(ROLLOUT_EVENT_NO_GO);
     int64_t pilot_due = t0 + 25 * H;
@@ -495,6 +489,10 @@ static unsigned random_walk(const rollout_plan *p, uint64_t seed, int steps)
         e.gate = (int)((r >> 8) % (uint64_t)(n_gates + 1)) - 1;
         e.role = (int)((r >> 16) % (uint64_t)(n_roles ? n_roles : 1));
         e.override = (r >> 24) % 4 != 0;
+        e.override_verdict = 1;
+        if (type == ROLLOUT_EVENT_GO) /* a role the gates' override_roles list */
+            e.role = (int)((r >> 16) % 3);
+        e.why = "walk";
         e.verdict = (int)((r >> 28) % 4);
         e.reason = (int)((r >> 32) % ROLLOUT_ROLLBACK_COUNT);
         e.confirmation = (int)((r >> 36) % ROLLOUT_CONFIRM_COUNT);
@@ -512,6 +510,14 @@ static unsigned random_walk(const rollout_plan *p, uint64_t seed, int steps)
                      err.message);
         s = next;
         seen |= 1u << s.status;
+        /* a rolled back walk is retried half the time */
+        rollout_event retry = ev(ROLLOUT_EVENT_RETRY);
+        if (s.status == ROLLOUT_STATUS_ROLLED_BACK && (r >> 50) % 2 &&
+            rollout_apply(p, &s, &retry, now, &next, a, &(size_t){ROLLOUT_MAX_ACTIONS}, NULL) ==
+                ROLLOUT_OK) {
+            cr_assert_eq(decode_copy(p, &next, &err), ROLLOUT_OK, "after retry: %s", err.message);
+            s = next;
+        }
         /* start over now and then, so that every stage is visited */
         if (s.status == ROLLOUT_STATUS_ROLLED_BACK || s.status == ROLLOUT_STATUS_COMPLETED ||
             (r >> 52) % 512 == 0)
@@ -523,14 +529,13 @@ static unsigned random_walk(const rollout_plan *p, uint64_t seed, int steps)
 
 Test(times, every_state_of_a_random_walk_decodes)
 {
-    rollout_plan *p = t_seed();
+    rollout_plan *p = t_seed_overridable();
     unsigned seen = 0;
     for (uint64_t seed = 1; seed <= 20; seed++)
         seen |= random_walk(p, seed * 0x9E3779B97F4A7C15ull, 2000);
     rollout_plan_unref(p);
 
-    size_t len;
-    char *yaml = t_read_file("examples/plans/seed.yaml", &len);
+    char *yaml = t_seed_overridable_yaml();
     char *at = strstr(yaml, "criteria: canary\n      on_no_go: rollback");
     cr_assert(at);
     memcpy(at + strlen("criteria: canary\n      on_no_go: "), "halt    ", 8);

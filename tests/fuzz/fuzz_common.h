@@ -82,8 +82,10 @@ static inline const rollout_state *fz_state(int i)
         rollout_event resume = {.type = ROLLOUT_EVENT_RESUME, .gate = -1};
         rollout_event pass = {.type = ROLLOUT_EVENT_VERDICT, .gate = -1,
                               .verdict = ROLLOUT_VERDICT_PASS};
-        rollout_event go_override = {.type = ROLLOUT_EVENT_GO, .gate = -1, .role = 0,
-                                     .override = 1};
+        /* canary-go's approvers: engineering-lead (0) and product-lead (1) */
+        rollout_event approve0 = {.type = ROLLOUT_EVENT_APPROVE, .gate = -1, .role = 0};
+        rollout_event approve1 = {.type = ROLLOUT_EVENT_APPROVE, .gate = -1, .role = 1};
+        rollout_event go = {.type = ROLLOUT_EVENT_GO, .gate = -1};
         rollout_event no_go = {.type = ROLLOUT_EVENT_NO_GO, .gate = -1};
         rollout_event rollback = {.type = ROLLOUT_EVENT_ROLLBACK, .gate = -1,
                                   .reason = ROLLOUT_ROLLBACK_MANUAL};
@@ -97,8 +99,10 @@ static inline const rollout_state *fz_state(int i)
         rollout_state paused = s;
         fz_apply(p, &paused, pause, t0 + 3 * 3600 + 60);
         states[4] = paused;                     /* paused while awaiting */
+        fz_apply(p, &s, approve0, t0 + 3 * 3600 + 100);
+        fz_apply(p, &s, approve1, t0 + 3 * 3600 + 110);
         fz_apply(p, &s, pass, t0 + 3 * 3600 + 120);
-        fz_apply(p, &s, go_override, t0 + 3 * 3600 + 180);
+        fz_apply(p, &s, go, t0 + 3 * 3600 + 180);
         fz_apply(p, &s, tick, t0 + 8 * 3600);
         states[5] = s;                          /* pilot running */
         rollout_state resumed = paused;

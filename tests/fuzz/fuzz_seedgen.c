@@ -88,9 +88,13 @@ int main(int argc, char **argv)
         rollout_action actions[ROLLOUT_MAX_ACTIONS];
         const rollout_event evs[] = {
             {.type = ROLLOUT_EVENT_TICK, .gate = -1},
+            /* the pilot's and GA's approvers: product-lead, sre-lead, product, sre */
+            {.type = ROLLOUT_EVENT_APPROVE, .gate = -1, .role = 1},
+            {.type = ROLLOUT_EVENT_APPROVE, .gate = -1, .role = 2},
             {.type = ROLLOUT_EVENT_APPROVE, .gate = -1, .role = 4},
+            {.type = ROLLOUT_EVENT_APPROVE, .gate = -1, .role = 5},
             {.type = ROLLOUT_EVENT_VERDICT, .gate = -1, .verdict = ROLLOUT_VERDICT_PASS},
-            {.type = ROLLOUT_EVENT_GO, .gate = -1, .role = 2, .override = 1},
+            {.type = ROLLOUT_EVENT_GO, .gate = -1, .actor = 3, .why = "seed"},
             {.type = ROLLOUT_EVENT_PAUSE, .gate = -1},
             {.type = ROLLOUT_EVENT_RESUME, .gate = -1}};
         for (size_t k = 0; k < FZ_COUNT(evs); k++) {

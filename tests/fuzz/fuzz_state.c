@@ -87,6 +87,10 @@ static void try_events(const rollout_plan *p, const rollout_state *s)
                                 .gate = variant == 0 ? -1 : (variant * 3) % (n_gates + 1),
                                 .role = variant % (n_roles ? n_roles : 1),
                                 .override = variant == 3,
+                                .override_verdict = variant == 3,
+                                .all_phases = variant == 1,
+                                .actor = variant,
+                                .why = variant >= 2 ? "fuzz" : NULL,
                                 .verdict = variant,
                                 .reason = variant,
                                 .confirmation = (variant * 2 + type) % ROLLOUT_CONFIRM_COUNT};

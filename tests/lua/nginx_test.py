@@ -506,11 +506,16 @@ def main():
         assert status == 200 and body["revision"] == 0 and "state" not in body, body
         assert body["weights"] == {"internal": 100000, "pilot": 30000, "everyone": 20000}, body
 
-        # 2. rollback through the admin endpoint: every worker, next request
-        status, body = admin(port, "POST", "/_rollout/event?name=rollback&reason=manual")
+        # 2. rollback (abort, with its reason) through the admin endpoint:
+        # every worker, next request; the trail keeps who said why
+        status, body = admin(port, "POST", "/_rollout/event?name=abort&by=sre&why=pager")
+        assert status == 400 and body["error"] == 'unknown role "sre"', (status, body)
+        status, body = admin(port, "POST", "/_rollout/event?name=abort&why=pager+fired")
         assert status == 200, (status, body)
         assert body["status"] == "rolled_back" or body["status"] == "rolling_back", body
         assert [a["type"] for a in body["actions"]] == ["halt_traffic"], body["actions"]
+        assert [(r["kind"], r["reason"]) for r in body["trail"]] == [
+            ("start", ""), ("abort", "pager fired")], body
         state = body["state"]
         status, again = admin(port, "GET", "/_rollout/state")
         assert status == 200 and again["state"] == state and again["revision"] == body["revision"]

@@ -16,7 +16,7 @@ describe("states and events (" .. H.binding .. ")", function()
         assert.are.equal("rollout.state: not_started", tostring(s))
         local info = s:info()
         assert.are.same({ status = "not_started", revision = 0, fingerprint = seed:fingerprint(),
-                          gate = 1, pauses = 0 }, info)
+                          gate = 1, pauses = 0, attempt = 1, trail_total = 0 }, info)
     end)
 
     it("gives every weight its percent beside the exact units (0.001 %)", function()
@@ -175,7 +175,7 @@ describe("states and events (" .. H.binding .. ")", function()
 
         it("round-trips", function()
             local text = s:encode()
-            assert.are.equal("rs1.", text:sub(1, 4))
+            assert.are.equal("rs2.", text:sub(1, 4))
             assert.is_truthy(text:match("^[%w%.%-_]+$"))
             local back = assert(seed:decode_state(text))
             assert.are.same(s:info(), back:info())

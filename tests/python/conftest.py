@@ -84,17 +84,39 @@ def at(*args):
     return dt.datetime(*args, tzinfo=UTC)
 
 
+def give_go(target, at, gate=None, plan=None):
+    """Gives gate (None: the next) its GO at `at` the regular way: every role
+    that may approve it approves, a PASS verdict, then GO. target is a State
+    or a Store (whose apply takes the same arguments); returns the GO's
+    (state, actions)."""
+    store = target if isinstance(target, rollout.Store) else None
+    state = None if store else target
+
+    def apply(*args, **kw):
+        nonlocal state
+        result = (store or state).apply(*args, **kw)
+        state = result[0]
+        return result
+
+    for role in (plan or target.plan).roles:
+        try:
+            apply("approve", at=at, gate=gate, role=role)
+        except rollout.TransitionError:
+            pass  # not an approver of this gate
+    apply("verdict", at=at, verdict="pass")
+    return apply("go", at=at, gate=gate)
+
+
 def seed_state(plan, until, gates=(("canary-go", 2 * H), ("pilot-go", 24 * H),
                                    ("ga-day2-go", 3 * D), ("ga-day3-go", 4 * D),
                                    ("ga-day4-go", 5 * D))):
-    """The seed rollout started on time with every gate given GO by override
-    when it fell due, up to `until` (as tests/c/test_decide.c builds it)."""
+    """The seed rollout started on time with every gate given GO (approved,
+    PASS) when it fell due, up to `until` (as tests/c/test_decide.c builds it)."""
     s, _ = rollout.State.new(plan).apply("start", at=plan.start)
     for gate, offset in gates:
         if plan.start + offset > until:
             break
-        s, _ = s.apply("go", at=plan.start + offset, gate=gate, role="engineering-lead",
-                       override=True)
+        s, _ = give_go(s, plan.start + offset, gate)
     return s
 
 

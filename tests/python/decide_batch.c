@@ -10,7 +10,7 @@
  * usage: rollout_decide_batch PLAN...     (PLAN "-" is the built-in seed)
  * stdin, one request per line, fields separated by one space:
  *   PLAN_INDEX AT STATE ORG USER SESSION REQUEST ATTRS
- *   STATE  "-" for none, else the encoded state (rs1....)
+ *   STATE  "-" for none, else the encoded state (rs2....)
  *   ids    "-" absent, "." empty, else the bytes in lowercase hex
  *   ATTRS  "-" none, else KEYHEX=VALUEHEX pairs joined by ","
  * stdout, one line per request:

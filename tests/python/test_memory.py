@@ -67,8 +67,11 @@ def test_other_calls_do_not_grow_the_process(seed, t0):
     def run(n):
         for i in range(n // 100):
             s = rollout.State.decode(seed, text)
-            s, actions = s.apply("go", at=t0 + 2 * H, gate="canary-go",
-                                 role="engineering-lead", override=True)
+            for role in ("engineering-lead", "product-lead"):
+                s, actions = s.apply("approve", at=t0 + 2 * H, gate="canary-go", role=role)
+            s, actions = s.apply("verdict", at=t0 + 2 * H, verdict="pass")
+            s, actions = s.apply("go", at=t0 + 2 * H, gate="canary-go", by="engineering-lead",
+                                 why="memory check")
             s.encode()
             seed.schedule(t0 + 5 * H, state=s)
             seed.calendar(state=s)

@@ -18,7 +18,7 @@ import subprocess
 import pytest
 
 import rollout
-from conftest import D, H, PLANS, find_cli, tool
+from conftest import D, H, PLANS, find_cli, give_go, tool
 
 N_CONTEXTS = 100_000
 
@@ -59,8 +59,8 @@ def load_plans(plan_args):
 
 
 def states_for(plan):
-    """None, and states along a rollout with every gate given GO on time by
-    override, then paused and rolled back variants."""
+    """None, and states along a rollout with every gate given GO on time
+    (approved, PASS), then paused and rolled back variants."""
     out = [None, rollout.State.new(plan)]
     if not plan.gates:
         return out + [rollout.State.new(plan).apply("start", at=plan.start)[0]]
@@ -76,7 +76,7 @@ def states_for(plan):
             break
         t = max(t, sch.gate_due)
         try:
-            s, _ = s.apply("go", at=t, role=plan.roles[0], override=True)
+            s, _ = give_go(s, t)
         except rollout.TransitionError:
             break
         out.append(s)

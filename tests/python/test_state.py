@@ -8,7 +8,7 @@ import os
 import pytest
 
 import rollout
-from conftest import H, METRICS, PLANS
+from conftest import H, METRICS, PLANS, give_go
 
 
 def walk(state, event, at, **kw):
@@ -18,7 +18,7 @@ def walk(state, event, at, **kw):
 
 def test_enum_names_come_from_the_library():
     assert rollout.EVENTS == ("start", "approve", "go", "no_go", "pause", "resume", "verdict",
-                              "rollback", "confirm", "escalate", "tick")
+                              "rollback", "confirm", "escalate", "tick", "retry", "promote", "abort")
     assert rollout.VERDICTS == ("PASS", "FAIL", "INCONCLUSIVE", "ROLLBACK")
     assert rollout.ROLLBACK_REASONS == ("manual", "critical_bug", "data_corruption",
                                         "error_rate", "no_go", "evaluation")
@@ -85,8 +85,7 @@ def test_seed_walk_through_the_canary_gate(seed, t0):
 
 def test_rollback_procedure(seed, t0):
     s, _ = rollout.State.new(seed).apply("start", at=t0)
-    s, _ = s.apply("go", at=t0 + 2 * H, gate="canary-go", role="engineering-lead",
-                   override=True)
+    s, _ = give_go(s, t0 + 2 * H, "canary-go")
     s, acts = walk(s, "rollback", t0 + 8 * H, reason="error_rate")
     assert (s.status, s.rollback_reason, s.rollback_started_at) == (
         "rolling_back", "error_rate", t0 + 8 * H)
@@ -123,8 +122,7 @@ def test_rollback_procedure(seed, t0):
 
 def test_rollback_actions_exactly(seed, t0):
     s, _ = rollout.State.new(seed).apply("start", at=t0)
-    s, _ = s.apply("go", at=t0 + 2 * H, gate="canary-go", role="engineering-lead",
-                   override=True)
+    s, _ = give_go(s, t0 + 2 * H, "canary-go")
     s, actions = s.apply("rollback", at=t0 + 3 * H, reason="critical_bug")
     assert [a.type for a in actions] == ["notify", "page", "halt_traffic"]
     notify, page, halt = actions
@@ -165,7 +163,7 @@ def test_encode_decode(seed, t0):
     s, _ = rollout.State.new(seed).apply("start", at=t0)
     s, _ = s.apply("approve", at=t0 + 2 * H, gate="canary-go", role="product-lead")
     text = s.encode()
-    assert text.startswith("rs1.") and text.isascii() and "\n" not in text
+    assert text.startswith("rs2.") and text.isascii() and "\n" not in text
     back = rollout.State.decode(seed, text)
     assert back == s and hash(back) == hash(s) and back is not s
     assert back.approvals == {"canary-go": ("product-lead",)}

@@ -22,7 +22,7 @@ import time
 import pytest
 
 import rollout
-from conftest import H, PLANS, ROOT
+from conftest import H, PLANS, ROOT, give_go
 
 SCRIPT = os.path.join(ROOT, "examples", "python", "rollout_ops.py")
 KEY = b"0123456789abcdef0123456789abcdef"
@@ -443,8 +443,7 @@ def test_an_edited_plan_keeps_the_rollback(redis, key_file, plan, tmp_path):
 def test_an_incompatible_edit_is_refused_and_the_store_untouched(redis, plan, tmp_path):
     with rollout.Store(redis.url, plan=plan) as store:
         started(store, plan)
-        state, _ = store.apply("go", at=plan.start + 2 * H, gate="canary-go",
-                               role="engineering-lead", override=True)
+        state, _ = give_go(store, plan.start + 2 * H, "canary-go", plan=plan)
         renamed = edited_plan(tmp_path, "id: canary-go", "id: canary-gate")
         with pytest.raises(rollout.NotFoundError, match="canary-go"):
             state.migrate(renamed)

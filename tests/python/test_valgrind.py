@@ -24,8 +24,13 @@ SCRIPT = textwrap.dedent("""
                      attrs={"email": "a@example.com", "k": f"v{i}"}, at=t0 + 3600)
         d.explain(); d.as_dict(); repr(d)
     s, actions = rollout.State.new(p).apply("start", at=t0)
-    s, actions = s.apply("go", at=t0 + 7200, gate="canary-go", role="engineering-lead",
-                         override=True)
+    for role in ("engineering-lead", "product-lead"):
+        s, actions = s.apply("approve", at=t0 + 7200, gate="canary-go", role=role)
+    s, actions = s.apply("verdict", at=t0 + 7200, verdict="pass")
+    s, actions = s.apply("go", at=t0 + 7200, gate="canary-go", by="engineering-lead",
+                         why="valgrind")
+    s, actions = s.apply("promote", at=t0 + 6 * 3600, why="all of the pilot")
+    assert s.trail and s.attempt == 1
     s = rollout.State.decode(p, s.encode())
     p.decide_many([f"o{i}" for i in range(3000)], at=t0 + 86400 * 3, state=s)
     # decide_many reads a list's ids in place, with the GIL held: another

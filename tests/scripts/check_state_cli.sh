@@ -21,10 +21,10 @@ run() {
     [ "$rc" = "$want" ] || fail "rollout state $* exited $rc, wanted $want: $(cat "$dir/err")"
 }
 
-# check_file STATUS REVISION: the file is one rs1 line and shows as expected
+# check_file STATUS REVISION: the file is one rs2 line and shows as expected
 check_file() {
     [ "$(wc -l < "$S")" = 1 ] || fail "state file is not one line"
-    grep -Eq '^rs1\.[A-Za-z0-9_-]+$' "$S" || fail "state file is not rs1 text: $(cat "$S")"
+    grep -Eq '^rs2\.[A-Za-z0-9_-]+$' "$S" || fail "state file is not rs2 text: $(cat "$S")"
     local json
     json=$("$R" state show --state "$S" --json --at ${T}12:00:00Z) || fail "show failed"
     case $json in *"\"status\": \"$1\""*) ;; *) fail "status is not $1: $json" ;; esac
@@ -130,7 +130,7 @@ check_file rolled_back 14
 
 # a corrupt file is refused, and left as it is
 cp "$S" "$dir/good"
-sed 's/rs1\.A/rs1.B/' "$dir/good" > "$S"
+sed 's/rs2\.A/rs2.B/' "$dir/good" > "$S"
 unchanged 1 show
 unchanged 1 apply escalate
 cp "$dir/good" "$S"

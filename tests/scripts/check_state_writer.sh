@@ -79,7 +79,7 @@ ln -s shared "$dir/alias"   # a symlinked directory reaches the same state and l
 ln -s ../shared/new.state "$dir/site/dangling.state"
 "$R" state init --state "$dir/site/dangling.state" >/dev/null 2>&1 || fail "init through a dangling symlink"
 [ -L "$dir/site/dangling.state" ] || fail "init replaced a dangling symlink"
-[ -f "$dir/shared/new.state" ] && grep -Eq '^rs1\.' "$dir/shared/new.state" ||
+[ -f "$dir/shared/new.state" ] && grep -Eq '^rs2\.' "$dir/shared/new.state" ||
     fail "init did not create the dangling symlink's target"
 "$R" state init --state "$dir/site/dangling.state" >/dev/null 2>&1 && fail "init overwrote the target"
 # ... and fails clearly when the target's directory does not exist

@@ -57,6 +57,13 @@ case $err in *"go refused"*) ;; *) fail "go after rollback: $err" ;; esac
 redis-cli -p "$port" hget 'rollout:{ledger-v2}:state' value | grep -Eq ' hmac-sha256=[0-9a-f]{64}$' \
     || fail "the stored value is not signed"
 
+# the live view and the real calendar read the stored state too
+out=$("$R" status "${K[@]}" --at ${T}11:40:00Z 2>"$dir/err") || fail "status --store: $(cat "$dir/err")"
+case $out in *"status    rolling_back"*"waiting halt"*) ;; *) fail "status --store: $out" ;; esac
+out=$("$R" calendar "${K[@]}" --format json 2>"$dir/err") || fail "calendar --store: $(cat "$dir/err")"
+out=$("$R" schedule "${K[@]}" --at ${T}11:40:00Z 2>"$dir/err") || fail "schedule --store: $(cat "$dir/err")"
+case $out in *rolling_back*) ;; *) fail "schedule --store: $out" ;; esac
+
 # a reader without the key reads the same state; with another key it refuses
 run 0 show --store "$U" --json
 case $out in *'"revision": 3,'*) ;; *) fail "unkeyed show: $out" ;; esac

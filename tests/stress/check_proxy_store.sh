@@ -121,8 +121,13 @@ try:
     start_redis()
     st("init")
     st("apply", "start", "--at", "2026-02-28T09:00:00Z")
-    st("apply", "go", "canary-go", "--override", "engineering-lead", "--at", "2026-02-28T11:00:00Z")
-    st("apply", "go", "pilot-go", "--override", "sre-lead", "--at", "2026-03-01T09:00:00Z")
+    for gate, roles, at in (("canary-go", ("engineering-lead", "product-lead"),
+                             "2026-02-28T11:00:00Z"),
+                            ("pilot-go", ("sre-lead", "product-lead"), "2026-03-01T09:00:00Z")):
+        for role in roles:
+            st("apply", "approve", gate, role, "--at", at)
+        st("apply", "verdict", "pass", "--at", at)
+        st("apply", "go", gate, "--at", at)
     # revision -> (plan file, state line): what each answer is checked against
     configs = {}
 

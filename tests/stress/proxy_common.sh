@@ -26,8 +26,14 @@ seed_plan() {  # NAME ID [SALT]: the seed plan with another id (and salt)
 in_ga() {  # STATE PLAN: a new state, started and through its GOs
   st init --state "$1" "$2"
   st apply start --state "$1" "$2" --at 2026-02-28T09:00:00Z
-  st apply go canary-go --override engineering-lead --state "$1" "$2" --at 2026-02-28T11:00:00Z
-  st apply go pilot-go --override sre-lead --state "$1" "$2" --at 2026-03-01T09:00:00Z
+  gate_go canary-go engineering-lead product-lead "$1" "$2" 2026-02-28T11:00:00Z
+  gate_go pilot-go sre-lead product-lead "$1" "$2" 2026-03-01T09:00:00Z
+}
+gate_go() {  # GATE ROLE ROLE STATE PLAN TIME: both approvers, a PASS, then GO
+  st apply approve "$1" "$2" --state "$4" "$5" --at "$6"
+  st apply approve "$1" "$3" --state "$4" "$5" --at "$6"
+  st apply verdict pass --state "$4" "$5" --at "$6"
+  st apply go "$1" --state "$4" "$5" --at "$6"
 }
 # A file is replaced by rename, as `rollout state` and deploy tools do, so
 # the demo never reads half a file.

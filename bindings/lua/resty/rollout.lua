@@ -90,6 +90,17 @@ typedef struct rollout_decision {
     const char *phase_name;
 } rollout_decision;
 
+typedef struct rollout_trail_record {
+    int64_t at;
+    int32_t kind;
+    int32_t role;
+    int32_t gate;
+    int32_t attempt;
+    int32_t detail;
+    uint32_t flags;
+    char reason[48];
+} rollout_trail_record;
+
 typedef struct rollout_state rollout_state;
 struct rollout_state {
     uint32_t format;
@@ -116,6 +127,15 @@ struct rollout_state {
     uint32_t rollback_done;
     int64_t rollback_started_at;
     int64_t status_since[9];
+    int32_t attempt;
+    int32_t attempt_step;
+    int32_t attempt_gate;
+    int32_t n_promotes;
+    int64_t attempt_at;
+    int32_t promote_to[8];
+    int64_t promote_at[8];
+    uint32_t trail_total;
+    rollout_trail_record trail[16];
 };
 
 typedef struct rollout_event {
@@ -126,6 +146,10 @@ typedef struct rollout_event {
     int verdict;
     int reason;
     int confirmation;
+    const char *why;
+    int override_verdict;
+    int all_phases;
+    int actor;
 } rollout_event;
 
 typedef struct rollout_action {
@@ -224,6 +248,7 @@ int rollout_plan_load_buffer(const char *yaml, size_t len, const char *name,
 const char *rollout_seed_plan(size_t *len);
 void rollout_plan_unref(rollout_plan *plan);
 const char *rollout_plan_id(const rollout_plan *plan);
+const char *rollout_trail_kind_name(int kind);
 int64_t rollout_plan_start(const rollout_plan *plan);
 const char *rollout_plan_version_label(const rollout_plan *plan, int which);
 uint64_t rollout_plan_fingerprint(const rollout_plan *plan);
@@ -565,7 +590,7 @@ local function wrap_state(cs)
     return setmetatable({ _s = cs }, State)
 end
 
--- The one-line text form ("rs1." + base64url), safe in a shared dict.
+-- The one-line text form ("rs2." + base64url), safe in a shared dict.
 function State.encode(self)
     local n = C.rollout_state_encode(self._s, state_text, STATE_TEXT_MAX)
     if n == 0 then return nil, "the state does not encode", "ROLLOUT_ERR_BUFFER" end
@@ -609,6 +634,8 @@ function State.info(self)
         last_verdict = s.last_verdict >= 0 and VERDICTS[s.last_verdict] or nil,
         rollback_reason = s.rollback_reason >= 0 and RB_REASONS[s.rollback_reason] or nil,
         rollback_started_at = time0(s.rollback_started_at),
+        attempt = s.attempt,
+        trail_total = tonumber(s.trail_total),
     }
 end
 
@@ -1124,6 +1151,22 @@ local function fill_event(self, ev)
         e.role = r
     end
     e.override = ev.override and 1 or 0
+    e.override_verdict = ev.override_verdict and 1 or 0
+    e.all_phases = ev.all_phases and 1 or 0
+    -- the reason in words: the event table keeps the string alive for the
+    -- call; the buffer forgets it with the next event
+    e.why = nil
+    if ev.why ~= nil then
+        if type(ev.why) ~= "string" then return nil, "why must be a string" end
+        if ev.why:find("\0", 1, true) then return nil, "why must not contain NUL" end
+        e.why = ev.why
+    end
+    e.actor = 0
+    if ev.by ~= nil then
+        local r = self._role_idx[ev.by]
+        if r == nil then return nil, ("unknown role \"%s\""):format(tostring(ev.by)), "ROLLOUT_ERR_NOT_FOUND" end
+        e.actor = r + 1
+    end
     local v, msg
     if t == "verdict" then
         v, msg = lookup(VERDICT_IDS, ev.verdict, "verdict"); if v == nil then return nil, msg end
@@ -1179,6 +1222,32 @@ function Plan:apply(state, event, now)
     local list = {}
     for i = 0, tonumber(size_out[0]) - 1 do list[i + 1] = action_table(self, actions_buf[i]) end
     return wrap_state(nxt), list
+end
+
+-- The audit trail the state holds, oldest first: {at =, kind =, role =,
+-- gate =, attempt =, detail =, reason =, verdict_overridden =, all_phases =}
+-- with the plan's names for role and gate (nil when none).
+function Plan:trail(state)
+    if state == nil then arg_error(1, "trail", "rollout state", state) end
+    local s = state_arg(state, 1, "trail")
+    local total = tonumber(s.trail_total)
+    local held = total < 16 and total or 16
+    local out = {}
+    for j = 0, held - 1 do
+        local r = s.trail[(total - held + j) % 16]
+        out[j + 1] = {
+            at = tonumber(r.at),
+            kind = ffi_string(C.rollout_trail_kind_name(r.kind)),
+            role = r.role >= 0 and self._roles0[r.role] or nil,
+            gate = r.gate >= 0 and self._gates0[r.gate] or nil,
+            attempt = r.attempt,
+            detail = r.detail,
+            reason = ffi_string(r.reason),
+            verdict_overridden = bit.band(r.flags, 1) ~= 0,
+            all_phases = bit.band(r.flags, 2) ~= 0,
+        }
+    end
+    return out
 end
 
 -- ---- schedule and calendar ------------------------------------------------------

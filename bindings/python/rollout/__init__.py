@@ -408,6 +408,10 @@ class State(_rollout.State):
         verdict: Union[str, Evaluation, None] = None,
         reason: Optional[str] = None,
         confirmation: Optional[str] = None,
+        why: Optional[str] = None,
+        by: Optional[str] = None,
+        override_verdict: bool = False,
+        all_phases: bool = False,
     ) -> Tuple["State", List[Action]]:
         """Applies an event (one of ``rollout.EVENTS``) at ``at`` (default now).
 
@@ -415,13 +419,19 @@ class State(_rollout.State):
         ``verdict`` a name from ``rollout.VERDICTS`` or an :class:`Evaluation`
         (whose rollback reason, for a ROLLBACK, becomes the rollback's reason);
         ``reason`` one of ``rollout.ROLLBACK_REASONS``; ``confirmation`` one of
-        ``rollout.CONFIRMATIONS``. Raises TransitionError when the event is
+        ``rollout.CONFIRMATIONS``. ``why`` is the reason in words (required
+        by an override and by ``promote``; the audit trail keeps 47 bytes of
+        it), ``by`` the role that sends the event, ``override_verdict`` lets
+        an override pass a FAIL or ROLLBACK verdict, ``all_phases`` makes a
+        promote cover every phase. Raises TransitionError when the event is
         not valid now; the state is then unchanged (it always is: the new
         state is returned).
         """
         verdict, reason = _verdict_reason(verdict, reason)
         return _applied(self._apply(event, at, gate=gate, role=role, override=override,
-                                    verdict=verdict, reason=reason, confirmation=confirmation))
+                                    verdict=verdict, reason=reason, confirmation=confirmation,
+                                    why=why, by=by, override_verdict=override_verdict,
+                                    all_phases=all_phases))
 
 
 class Store(_rollout.Store):
@@ -468,6 +478,10 @@ class Store(_rollout.Store):
         verdict: Union[str, Evaluation, None] = None,
         reason: Optional[str] = None,
         confirmation: Optional[str] = None,
+        why: Optional[str] = None,
+        by: Optional[str] = None,
+        override_verdict: bool = False,
+        all_phases: bool = False,
     ) -> Tuple[State, List[Action]]:
         """An operator's event on the stored state: read, ``State.apply``,
         compare-and-set, again from the read when another writer got in first.
@@ -476,6 +490,7 @@ class Store(_rollout.Store):
         verdict, reason = _verdict_reason(verdict, reason)
         state, actions = _applied(self._apply(
             event, at, plan=plan, gate=gate, role=role, override=override, verdict=verdict,
-            reason=reason, confirmation=confirmation))
+            reason=reason, confirmation=confirmation, why=why, by=by,
+            override_verdict=override_verdict, all_phases=all_phases))
         assert isinstance(state, State)  # _state_type: the C type makes rollout.State
         return state, actions

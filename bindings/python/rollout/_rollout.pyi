@@ -163,6 +163,10 @@ class State:
         verdict: Optional[str] = ...,
         reason: Optional[str] = ...,
         confirmation: Optional[str] = ...,
+        why: Optional[str] = ...,
+        by: Optional[str] = ...,
+        override_verdict: bool = ...,
+        all_phases: bool = ...,
     ) -> Tuple[_S, List[Dict[str, Any]]]: ...
     @property
     def plan(self) -> Plan: ...
@@ -176,6 +180,12 @@ class State:
     def gate(self) -> Optional[str]: ...
     @property
     def revision(self) -> int: ...
+    @property
+    def attempt(self) -> int: ...
+    @property
+    def trail_total(self) -> int: ...
+    @property
+    def trail(self) -> List[Dict[str, Any]]: ...
     @property
     def started_at(self) -> Optional[int]: ...
     @property
@@ -242,6 +252,10 @@ class Store:
         verdict: Optional[str] = ...,
         reason: Optional[str] = ...,
         confirmation: Optional[str] = ...,
+        why: Optional[str] = ...,
+        by: Optional[str] = ...,
+        override_verdict: bool = ...,
+        all_phases: bool = ...,
     ) -> Tuple[State, List[Dict[str, Any]]]: ...
     def watch(
         self, after_revision: int, timeout: float = ..., *, plan: Optional[Plan] = ...

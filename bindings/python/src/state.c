@@ -182,16 +182,39 @@ static PyObject *action_dict(PlanObject *p, const rollout_action *a)
 int rb_event_args(PlanObject *p, PyObject *args, PyObject *kwargs, rollout_event *ev,
                   int64_t *at)
 {
-    static char *kwlist[] = {"event",   "at",     "gate",         "role", "override",
-                             "verdict", "reason", "confirmation", NULL};
+    static char *kwlist[] = {"event",    "at",      "gate",   "role",
+                             "override", "verdict", "reason", "confirmation",
+                             "why",      "by",      "override_verdict", "all_phases",
+                             NULL};
     PyObject *event_o, *at_o = NULL, *gate_o = NULL, *role_o = NULL, *verdict_o = NULL,
-                       *reason_o = NULL, *conf_o = NULL;
-    int override = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O$OOpOOO:apply", kwlist, &event_o, &at_o,
-                                     &gate_o, &role_o, &override, &verdict_o, &reason_o,
-                                     &conf_o))
+                       *reason_o = NULL, *conf_o = NULL, *why_o = NULL, *by_o = NULL;
+    int override = 0, override_verdict = 0, all_phases = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O$OOpOOOOOpp:apply", kwlist, &event_o,
+                                     &at_o, &gate_o, &role_o, &override, &verdict_o, &reason_o,
+                                     &conf_o, &why_o, &by_o, &override_verdict, &all_phases))
         return -1;
     memset(ev, 0, sizeof *ev);
+    /* the trail's reason: UTF-8 of a str that the call's arguments keep alive */
+    if (why_o && why_o != Py_None) {
+        if (!PyUnicode_Check(why_o)) {
+            PyErr_SetString(PyExc_TypeError, "why must be a str or None");
+            return -1;
+        }
+        Py_ssize_t n;
+        ev->why = PyUnicode_AsUTF8AndSize(why_o, &n);
+        if (!ev->why)
+            return -1;
+        if ((size_t)n != strlen(ev->why)) {
+            PyErr_SetString(PyExc_ValueError, "why must not contain NUL");
+            return -1;
+        }
+    }
+    int by = -1;
+    if (plan_name_arg(by_o, p->role_names, p->n_roles, "role", &by) < 0)
+        return -1;
+    ev->actor = by + 1;
+    ev->override_verdict = override_verdict;
+    ev->all_phases = all_phases;
     if (enum_arg(event_o, rollout_event_name, ROLLOUT_EVENT_COUNT, -1, "event", &ev->type) < 0 ||
         rb_time(at_o, at, "at") < 0 ||
         plan_name_arg(gate_o, p->gate_names, p->n_gates, "gate", &ev->gate) < 0 ||
@@ -334,6 +357,42 @@ static PyObject *get_approvals(PyObject *self, void *c)
     return d;
 }
 
+static PyObject *get_attempt(PyObject *self, void *c)
+{
+    (void)c;
+    return PyLong_FromLong(S(self)->attempt);
+}
+
+static PyObject *get_trail_total(PyObject *self, void *c)
+{
+    (void)c;
+    return PyLong_FromUnsignedLong(S(self)->trail_total);
+}
+
+/* The audit trail the state holds, oldest first: a list of dicts. */
+static PyObject *get_trail(PyObject *self, void *c)
+{
+    (void)c;
+    PlanObject *p = ((StateObject *)self)->plan;
+    const rollout_state *s = S(self);
+    uint32_t held = s->trail_total < ROLLOUT_TRAIL_MAX ? s->trail_total : ROLLOUT_TRAIL_MAX;
+    PyObject *list = PyList_New(0);
+    for (uint32_t j = 0; list && j < held; j++) {
+        const rollout_trail_record *r = &s->trail[(s->trail_total - held + j) % ROLLOUT_TRAIL_MAX];
+        PyObject *d = Py_BuildValue(
+            "{s:L,s:s,s:N,s:N,s:i,s:i,s:s,s:O,s:O}", "at", (long long)r->at, "kind",
+            rollout_trail_kind_name(r->kind), "role", rb_name(p->role_names, p->n_roles, r->role),
+            "gate", rb_name(p->gate_names, p->n_gates, r->gate), "attempt", r->attempt, "detail",
+            r->detail, "reason", r->reason, "verdict_overridden",
+            r->flags & ROLLOUT_TRAIL_VERDICT_OVERRIDDEN ? Py_True : Py_False, "all_phases",
+            r->flags & ROLLOUT_TRAIL_ALL_PHASES ? Py_True : Py_False);
+        if (!d || PyList_Append(list, d) < 0)
+            Py_CLEAR(list);
+        Py_XDECREF(d);
+    }
+    return list;
+}
+
 /* {gate: time of its GO} for gates that have one. */
 static PyObject *get_go_at(PyObject *self, void *c)
 {
@@ -406,7 +465,7 @@ static PyMethodDef state_methods[] = {
      "A state from the text encode() wrote; StateError when it is corrupt, foreign or\n"
      "belongs to another plan."},
     {"encode", state_encode, METH_NOARGS,
-     "encode($self, /)\n--\n\nThe one-line, checksummed text form (\"rs1.\" + base64url)."},
+     "encode($self, /)\n--\n\nThe one-line, checksummed text form (\"rs2.\" + base64url)."},
     {"migrate", state_migrate, METH_VARARGS,
      "migrate($self, plan, /)\n--\n\n"
      "This state carried over to plan, an edited plan of the same rollout\n"
@@ -417,7 +476,8 @@ static PyMethodDef state_methods[] = {
      "passed, StateError for another rollout."},
     {"_apply", (PyCFunction)(void (*)(void))state_apply, METH_VARARGS | METH_KEYWORDS,
      "_apply($self, /, event, at=None, *, gate=None, role=None, override=False, verdict=None, "
-     "reason=None, confirmation=None)\n--\n\n-> (State, list). "
+     "reason=None, confirmation=None, why=None, by=None, override_verdict=False, "
+     "all_phases=False)\n--\n\n-> (State, list). "
      "rollout_apply; the actions come back as dicts."},
     {NULL, NULL, 0, NULL},
 };
@@ -438,6 +498,12 @@ static PyGetSetDef state_getset[] = {
     {"fingerprint", get_fingerprint, NULL, "The plan fingerprint the state is bound to.", NULL},
     {"approvals", get_approvals, NULL, "{gate: roles that approved} for open approvals.", NULL},
     {"go_at", get_go_at, NULL, "{gate: time of its GO}.", NULL},
+    {"attempt", get_attempt, NULL, "1, then +1 per retry after a rollback.", NULL},
+    {"trail_total", get_trail_total, NULL, "Audit records ever written.", NULL},
+    {"trail", get_trail, NULL,
+     "The audit trail, oldest first (the last 16 records): dicts of at, kind, role, gate, "
+     "attempt, detail, reason, verdict_overridden, all_phases.",
+     NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -16,7 +16,7 @@
 -- Or build a handler of your own from gw.plan and gw.state().
 --
 -- How the state is shared:
---   * the dict holds the encoded state (one short line, "rs1...") under the
+--   * the dict holds the encoded state (one short line, "rs2...") under the
 --     plan's fingerprint, so a state is only ever read by the plan it was
 --     made for; beside it, under the rollout's id, the fingerprint of the
 --     plan that serves ("active:<id>") and that plan's text ("plan:<fp>"),
@@ -882,9 +882,11 @@ local function describe(plan, s, now)
     local sched = plan:schedule(now, s)
     local weights = {}
     for _, c in ipairs(sched.cohorts) do weights[c.cohort] = c.weight end
+    local trail = s and plan:trail(s) or {}
     return {
         plan = plan:id(), fingerprint = plan:fingerprint(), key = state_key,
         status = s and info.status or sched.status, revision = info.revision or 0,
+        attempt = info.attempt or 1, trail = #trail > 0 and trail or nil,
         state = s and s:encode() or nil, weights = weights,
     }
 end
@@ -969,9 +971,12 @@ end
 --   GET    .../state                  the state, the plan and each cohort's weight now
 --   GET    .../explain?org=&user=&session=&<attr>=   a context's decision, label and
 --          explanation now (what route() decides for such a request)
---   POST   .../event?name=NAME&...    applies an event: name is rollback, pause,
---          resume, go, no_go, approve, verdict, confirm, escalate, tick or start;
---          gate, role, verdict, reason, confirmation and override=1 as the event needs
+--   POST   .../event?name=NAME&...    applies an event: name is rollback, abort,
+--          retry, promote, pause, resume, go, no_go, approve, verdict, confirm,
+--          escalate, tick or start; gate, role, verdict, reason, confirmation,
+--          override=1 and override_verdict=1 as the event needs; why=TEXT (the
+--          reason in words, required by an override and by promote), by=ROLE
+--          (who sends it) and all_phases=1 (promote) for the audit trail
 --   DELETE .../state                  forgets the state: back to the plan's schedule
 -- Responds with JSON; 400 for a malformed event, 409 for one the state does
 -- not allow now, 405 for another method.
@@ -1016,7 +1021,15 @@ function _M.admin()
         type = args.name, gate = args.gate, role = args.role, verdict = args.verdict,
         reason = args.reason, confirmation = args.confirmation,
         override = args.override == "1" or args.override == "true",
+        override_verdict = args.override_verdict == "1" or args.override_verdict == "true",
+        all_phases = args.all_phases == "1" or args.all_phases == "true",
+        why = args.why, by = args.by,
     }
+    for _, k in ipairs({ "why", "by", "gate", "role" }) do
+        if event[k] ~= nil and type(event[k]) ~= "string" then
+            return respond(400, { error = k .. ": one value expected" })
+        end
+    end
     if type(event.type) ~= "string" then return respond(400, { error = "name=EVENT is required" }) end
 
     if store_cfg then return store_event(plan, event, now) end
