@@ -27,6 +27,7 @@
 #include "cli.h"
 #include "internal.h"
 #include "rollout_store.h"
+#include "../operator/operator.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -256,6 +257,29 @@ static void dir_of(const char *path, char *buf, size_t cap)
  * one: a temporary file in the same directory (rename is atomic only within
  * a file system), fsync'ed before the rename, and the directory fsync'ed
  * after it so the rename itself is durable. */
+/* The outbox journal beside the state file (docs/operator.md, "Delivery
+ * guarantees"): the deliveries the transition from cur to next owes. */
+static int owe_deliveries(const char *real, const rollout_plan *plan, const rollout_state *cur,
+                          const rollout_state *next, const rollout_action *actions, size_t n)
+{
+    char journal[PATH_MAX + 8];
+    snprintf(journal, sizeof journal, "%s.outbox", real);
+    op_entries *ent = calloc(1, sizeof *ent);
+    if (!ent) {
+        fprintf(stderr, "rollout state: out of memory\n");
+        return CLI_USAGE;
+    }
+    rollout_error err;
+    int rc = op_owe_journal(journal, plan, cur->revision, next, actions, n, ent, &err);
+    op_entries_free(ent);
+    free(ent);
+    if (rc) {
+        fprintf(stderr, "rollout state: %s\n", cli_text(err.message));
+        return rc == ROLLOUT_ERR_LIMIT ? CLI_INVALID : CLI_USAGE;
+    }
+    return CLI_OK;
+}
+
 static int write_state_atomic(const char *path, const char *text, size_t len)
 {
     char dir[4096], tmp[4200];
@@ -1073,6 +1097,15 @@ int cmd_state(int argc, char **argv)
         rollout_state_init(plan, &state);
         len = rollout_state_encode(&state, text, sizeof text);
         rc = write_state_atomic(real, text, len);
+        /* revisions start again: what an earlier rollout still owed is
+         * abandoned rather than left to match the new one's revisions */
+        char journal[PATH_MAX + 8];
+        snprintf(journal, sizeof journal, "%s.outbox", real);
+        if (!rc && unlink(journal) != 0 && errno != ENOENT) {
+            fprintf(stderr, "rollout state: cannot remove %s: %s\n", cli_text(journal),
+                    strerror(errno));
+            rc = CLI_USAGE;
+        }
     }
     if (is_init) {
         if (!rc && !json)
@@ -1125,6 +1158,11 @@ int cmd_state(int argc, char **argv)
     bool changed = memcmp(&next, &state, sizeof next) != 0;
     char out_text[ROLLOUT_STATE_TEXT_MAX];
     size_t out_len = rollout_state_encode(&next, out_text, sizeof out_text);
+    /* a person's transition owes its messages as the operator's do: journaled
+     * under the lock before the state that owes them is in place */
+    if (changed && !store && plan->op.present &&
+        (rc = owe_deliveries(real, plan, &state, &next, actions, n)))
+        goto out;
     if (changed && !store && (rc = write_state_atomic(real, out_text, out_len)))
         goto out;
     if (json) {

@@ -11,6 +11,7 @@
  */
 #include "cli.h"
 #include "rollout_store.h"
+#include "../operator/operator.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -85,7 +86,23 @@ int cli_store_apply(rollout_store *st, const rollout_plan *plan, const rollout_e
                     int64_t now, rollout_state *next, rollout_action *actions, size_t *n)
 {
     rollout_error err;
-    int rc = rollout_store_apply(st, plan, e, now, next, actions, n, &err);
+    int rc;
+    if (plan->op.present) {
+        /* a person's transition owes its messages as the operator's do: in
+         * the store's outbox, by the same compare-and-set */
+        op_entries *ent = calloc(1, sizeof *ent);
+        if (!ent) {
+            fprintf(stderr, "rollout state: out of memory\n");
+            return CLI_USAGE;
+        }
+        ent->plan = plan;
+        rc = rollout_store_apply_outbox(st, plan, e, now, next, actions, n, op_store_entries,
+                                        ent, &err);
+        op_entries_free(ent);
+        free(ent);
+    } else {
+        rc = rollout_store_apply(st, plan, e, now, next, actions, n, &err);
+    }
     if (rc == ROLLOUT_ERR_TRANSITION || rc == ROLLOUT_ERR_ARG) {
         fprintf(stderr, "rollout state: %s refused: %s\n", rollout_event_name(e->type),
                 cli_text(err.message));

@@ -179,3 +179,21 @@ char *op_render(const char *body, int format)
     json_decref(o);
     return out;
 }
+
+int op_store_entries(const rollout_state *next, const rollout_action *actions, size_t n,
+                     rollout_store_outbox_entry *e, size_t cap, size_t *ne, void *ctx)
+{
+    op_entries *ent = ctx;
+    op_entries_free(ent);
+    int rc = op_entries_build(ent->plan, next, actions, n, ent);
+    if (rc)
+        return rc;
+    if (ent->n > cap)
+        return ROLLOUT_ERR_LIMIT;
+    for (size_t i = 0; i < ent->n; i++) {
+        e[i].key = ent->keys[i];
+        e[i].body = ent->bodies[i];
+    }
+    *ne = ent->n;
+    return ROLLOUT_OK;
+}

@@ -241,3 +241,43 @@ int op_journal_compact(const char *path, const op_journal *j, uint64_t state_rev
     free(tmp);
     return ok ? ROLLOUT_OK : ROLLOUT_ERR_IO;
 }
+
+int op_owe_journal(const char *journal, const rollout_plan *plan, uint64_t cur_rev,
+                   const rollout_state *next, const rollout_action *actions, size_t n,
+                   op_entries *ent, rollout_error *err)
+{
+    op_entries_free(ent);
+    int rc = op_entries_build(plan, next, actions, n, ent);
+    if (rc) {
+        rp_error_set(err, rc, NULL, 0, 0, NULL, "the transition owes more deliveries than "
+                                                "an outbox holds");
+        return rc;
+    }
+    if (!ent->n)
+        return ROLLOUT_OK;
+    op_journal j;
+    /* records of a transition that never happened go first, so a key made
+     * again under the same revision is never owed twice */
+    if (op_journal_load(journal, cur_rev, &j) == ROLLOUT_OK) {
+        if (j.n_void)
+            op_journal_compact(journal, &j, cur_rev);
+        op_journal_free(&j);
+    }
+    size_t total = 1;
+    for (size_t i = 0; i < ent->n; i++)
+        total += strlen(ent->keys[i]) + strlen(ent->bodies[i]) + 32;
+    char *lines = malloc(total);
+    if (!lines) {
+        rp_error_set(err, ROLLOUT_ERR_NOMEM, NULL, 0, 0, NULL, "out of memory");
+        return ROLLOUT_ERR_NOMEM;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < ent->n; i++)
+        o += (size_t)snprintf(lines + o, total - o, "O %llu %s %s\n",
+                              (unsigned long long)next->revision, ent->keys[i], ent->bodies[i]);
+    rc = op_journal_append(journal, lines);
+    free(lines);
+    if (rc)
+        rp_error_set(err, rc, NULL, 0, 0, NULL, "cannot write %s", journal);
+    return rc;
+}

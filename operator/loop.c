@@ -98,19 +98,7 @@ static void log_line(op_ctx *c, const char *event, const char *action, const cha
 static int build_entries(const rollout_state *next, const rollout_action *a, size_t n,
                          rollout_store_outbox_entry *e, size_t cap, size_t *ne, void *ctx)
 {
-    op_ctx *c = ctx;
-    op_entries_free(&c->ent);
-    int rc = op_entries_build(c->plan, next, a, n, &c->ent);
-    if (rc)
-        return rc;
-    if (c->ent.n > cap)
-        return ROLLOUT_ERR_LIMIT;
-    for (size_t i = 0; i < c->ent.n; i++) {
-        e[i].key = c->ent.keys[i];
-        e[i].body = c->ent.bodies[i];
-    }
-    *ne = c->ent.n;
-    return ROLLOUT_OK;
+    return op_store_entries(next, a, n, e, cap, ne, &((op_ctx *)ctx)->ent);
 }
 
 /* Under the state file's lock: apply, append what it owes to the journal
@@ -132,41 +120,11 @@ static int file_apply(const char *text, size_t len, char *out, size_t cap, size_
     c->have_state = true;
     if (next.revision == cur.revision)
         return 0;
-    size_t ne;
-    op_entries_free(&c->ent);
-    if ((c->rc = op_entries_build(c->plan, &next, c->acts, n, &c->ent)))
-        return OP_EXIT_INVALID;
-    if (c->ent.n) {
-        op_journal j;
-        /* records of a transition that never happened first go, so a key
-         * made again under the same revision is never owed twice */
-        if (op_journal_load(c->journal, cur.revision, &j) == ROLLOUT_OK) {
-            if (j.n_void)
-                op_journal_compact(c->journal, &j, cur.revision);
-            op_journal_free(&j);
-        }
-        size_t total = 1;
-        for (size_t i = 0; i < c->ent.n; i++)
-            total += strlen(c->ent.keys[i]) + strlen(c->ent.bodies[i]) + 32;
-        char *lines = malloc(total);
-        if (!lines) {
-            c->rc = ROLLOUT_ERR_NOMEM;
-            return OP_EXIT_USAGE;
-        }
-        size_t o = 0;
-        for (size_t i = 0; i < c->ent.n; i++)
-            o += (size_t)snprintf(lines + o, total - o, "O %llu %s %s\n",
-                                  (unsigned long long)next.revision, c->ent.keys[i],
-                                  c->ent.bodies[i]);
-        int rc = op_journal_append(c->journal, lines);
-        free(lines);
-        if (rc) {
-            c->rc = rc;
-            rp_error_set(&c->err, rc, NULL, 0, 0, NULL, "cannot write %s", c->journal);
-            return OP_EXIT_USAGE;
-        }
-    }
-    ne = rollout_state_encode(&next, out, cap);
+    if ((c->rc = op_owe_journal(c->journal, c->plan, cur.revision, &next, c->acts, n,
+                                &c->ent, &c->err)))
+        return c->rc == ROLLOUT_ERR_IO || c->rc == ROLLOUT_ERR_NOMEM ? OP_EXIT_USAGE
+                                                                     : OP_EXIT_INVALID;
+    size_t ne = rollout_state_encode(&next, out, cap);
     if (!ne) {
         c->rc = ROLLOUT_ERR_BUFFER;
         return OP_EXIT_USAGE;
@@ -746,6 +704,7 @@ int op_run(const op_options *o, volatile int *stop)
     int rc = cli_load_plan(o->plan_path, &c.plan);
     if (rc)
         return rc;
+    c.ent.plan = c.plan;
     c.prom_url = o->prometheus ? o->prometheus : c.plan->op.prom_url;
     if (c.plan->op.n_queries && !c.prom_url) {
         fprintf(stderr, "rollout operator: the plan has Prometheus queries but no URL: set "

@@ -65,10 +65,15 @@ typedef struct op_entries {
     char *keys[ROLLOUT_STORE_OUTBOX_MAX];
     char *bodies[ROLLOUT_STORE_OUTBOX_MAX];
     size_t n;
+    const rollout_plan *plan; /* op_store_entries': the plan it builds for */
 } op_entries;
 int op_entries_build(const rollout_plan *plan, const rollout_state *next,
                      const rollout_action *actions, size_t n_actions, op_entries *out);
 void op_entries_free(op_entries *e);
+/* A rollout_store_outbox_fn: ctx is an op_entries whose plan is set; the
+ * entries it builds stay in it until the next call or op_entries_free. */
+int op_store_entries(const rollout_state *next, const rollout_action *actions, size_t n,
+                     rollout_store_outbox_entry *e, size_t cap, size_t *ne, void *ctx);
 
 /* The webhook of a channel: its own, else "default"; NULL when neither
  * exists (or url_env names an unset variable), with why. */
@@ -117,6 +122,15 @@ int op_journal_append(const char *path, const char *lines);
 /* Rewrites path with only j's pending entries and marks (temporary file,
  * fsync, rename). */
 int op_journal_compact(const char *path, const op_journal *j, uint64_t state_rev);
+/* Appends (fsynced) the O lines of the deliveries the transition from
+ * revision cur_rev to next owes, after dropping void records; the caller
+ * holds the state's writer lock and renames next into place afterwards, so
+ * every writer of a state file (the operator, a person's `rollout state
+ * apply`) owes its transitions' deliveries the same way. ent holds the
+ * entries built. 0, or the error (err set). */
+int op_owe_journal(const char *journal, const rollout_plan *plan, uint64_t cur_rev,
+                   const rollout_state *next, const rollout_action *actions, size_t n,
+                   op_entries *ent, rollout_error *err);
 /* The O line of an entry (malloc'ed). */
 char *op_journal_owed(uint64_t rev, const char *key, const char *body);
 

@@ -295,3 +295,28 @@ def test_sigterm_stops_between_passes(prometheus, redis, tmp_path):
         assert logs[-1]["event"] == "stop" and logs[-1]["outcome"] == "signal"
         # plan time ran at an hour a second
         assert logs[-2]["ts"] > iso(SEED_START + H)
+
+
+@pytest.mark.parametrize("where", ["store", "file"])
+def test_a_persons_transition_is_delivered(prometheus, redis, tmp_path, where):
+    """A rollback started by hand (`rollout abort`) owes its messages as the
+    operator's own transitions do: the next pass delivers them, once."""
+    with WebhookReceiver() as hook:
+        plan = write_plan(str(tmp_path / "plan.yaml"), prometheus.url, hook.url)
+        op = Operator(plan, **({"store": redis.url} if where == "store"
+                               else {"state": str(tmp_path / "state")}),
+                      env={"ROLLOUT_TEST_EMERGENCY_URL": hook.url + "/emergency"})
+        op.init()
+        op.run_pass(SEED_START)
+        op.cli("abort", "--reason", "ledger totals drift", "--by", "sre-lead", *op.where,
+               "--at", str(SEED_START + H), plan)
+        assert not [r for r in hook.delivered() if r["path"] == "/emergency"]
+        op.run_pass(SEED_START + H + 60)
+        op.run_pass(SEED_START + H + 120)
+        emergency = [r for r in hook.delivered() if r["path"] == "/emergency"]
+        assert len(emergency) == 1, emergency
+        assert emergency[0]["json"]["id"] == "rollback"
+        pages = [r for r in hook.delivered() if r["json"].get("action") == "page"]
+        assert len(pages) == 1, pages
+        by_key = delivered_by_key(hook)
+        assert all(len(v) == 1 for v in by_key.values()), by_key
