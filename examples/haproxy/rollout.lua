@@ -1,0 +1,276 @@
+-- SPDX-License-Identifier: MIT
+-- examples/haproxy/rollout.lua — canary routing with librollout in HAProxy
+-- (Debian 12: HAProxy 2.6 on Lua 5.3, the C module build/lua53/rollout.so).
+--
+-- Loaded by `lua-load-per-thread` (examples/haproxy/haproxy.cfg): every
+-- HAProxy thread has its own Lua state, so requests on different threads
+-- never wait on one Lua lock. At load, in the master, before the workers
+-- exist, it loads the plan; a plan that does not load, or an edit the
+-- current state cannot be carried to, raises, and HAProxy refuses the
+-- configuration (on a reload, the old workers keep serving).
+--
+-- Per request, the action `lua.rollout` decides from the ids and attributes
+-- the plan's cohort rules read, reads a unit's id only when the decision
+-- asks for it (MISSING_UNIT), and sets
+--   txn.rollout         "canary" or "stable" (use_backend reads it)
+--   txn.rollout_reason  the decision's label, sent back as X-Rollout-Reason
+-- It does no I/O and takes no lock: the state it decides with is a Lua
+-- value that the sync task below replaces.
+--
+-- The state is the file that `rollout state init|apply|tick --state FILE`
+-- writes (one rs1 line, replaced atomically by rename). A task re-reads it
+-- every ROLLOUT_POLL_MS (100) milliseconds and decodes it only when it
+-- changed, so a rollback reaches every request within that interval. The
+-- file is local and one line long: the read is an open and a read of the
+-- page cache, the one file access a task makes; nothing here opens a
+-- network connection (docs/lua.md, "HAProxy", says why not the store).
+--
+-- Settings, from the environment (haproxy.cfg sets them with `setenv`
+-- before `lua-load-per-thread`):
+--   ROLLOUT_PLAN     the plan (YAML)
+--   ROLLOUT_STATE    the state file; beside it, FILE.plan keeps a copy of
+--                    the plan the state was written for, so that a reload
+--                    with an edited plan can carry the state over
+--   ROLLOUT_POLL_MS  how often the task re-reads the state file (10..5000)
+
+local rollout = require "rollout"
+
+local PLAN = os.getenv("ROLLOUT_PLAN") or "/etc/haproxy/rollout/plan.yaml"
+local STATE = os.getenv("ROLLOUT_STATE") or "/var/lib/haproxy/rollout.state"
+local POLL_MS = math.tointeger(tonumber(os.getenv("ROLLOUT_POLL_MS") or "100"))
+if not POLL_MS or POLL_MS < 10 or POLL_MS > 5000 then
+    error("rollout: ROLLOUT_POLL_MS must be a whole number of milliseconds from 10 to 5000")
+end
+local PLAN_COPY = STATE .. ".plan"
+
+-- Where each id and attribute comes from: the first source that is present
+-- (and, for an id, not empty) is the value. Header names are lower case.
+local SOURCES = {
+    org = { { "hdr", "x-org" }, { "cook", "org" } },
+    user = { { "hdr", "x-user" } },
+    session = { { "cook", "session" } },
+    request = { { "hdr", "x-request-id" } },
+    attrs = { email = { { "hdr", "x-email" } } },
+}
+
+local function read_file(path)
+    local f, err, errno = io.open(path, "rb")
+    if not f then
+        return nil, err, errno
+    end
+    local text = f:read("a")
+    f:close()
+    return text
+end
+
+-- Replaces path's content atomically, as the state writer does: a reader
+-- sees the old copy or the new one.
+local function write_file(path, text)
+    local tmp = path .. ".tmp." .. tostring(core.thread or 0)
+    local f, err = io.open(tmp, "wb")
+    if not f then
+        return nil, err
+    end
+    local ok, werr = f:write(text)
+    f:close()
+    if not ok then
+        os.remove(tmp)
+        return nil, werr
+    end
+    return os.rename(tmp, path)
+end
+
+local plan_text = read_file(PLAN)
+if not plan_text then
+    error("rollout: cannot read the plan " .. PLAN)
+end
+local plan, perr = rollout.load_string(plan_text, PLAN)
+if not plan then
+    error("rollout: " .. perr)
+end
+
+-- The plan served before this configuration, when it was another one: a
+-- state written for it is carried over to this plan.
+local previous
+do
+    local text = read_file(PLAN_COPY)
+    if text and text ~= plan_text then
+        local p = rollout.load_string(text, PLAN_COPY)
+        if p and p:fingerprint() ~= plan:fingerprint() then
+            previous = p
+        end
+    end
+end
+
+-- text -> state (or nil: no state, the plan's own schedule), how
+-- ("own" | "migrated"), or nil, nil, why it is unreadable, fatal (an edit the
+-- state cannot be carried to)
+local function settle(text)
+    if text == nil then
+        return nil, "own"
+    end
+    local s, err, code = plan:decode_state(text)
+    if s then
+        return s, "own"
+    end
+    if code == "ROLLOUT_ERR_STATE_PLAN" and previous then
+        local old = previous:decode_state(text)
+        if old then
+            local m, merr = plan:migrate(old, previous)
+            if m then
+                return m, "migrated"
+            end
+            return nil, nil, "the state cannot be carried over to the edited plan " .. PLAN
+                .. ": " .. merr, true
+        end
+    end
+    return nil, nil, err
+end
+
+local state            -- what requests decide with (nil: the plan's schedule)
+local unreadable       -- a label when the state file cannot be used: all STABLE
+local seen = false     -- whether the file was read once (seen_text may be nil)
+local seen_text        -- the file's content as last read
+local copy_current = false
+
+local function trim(text)
+    return text and (text:gsub("%s+$", ""))
+end
+
+-- Reads the state file and takes a changed state; fatal errors only at load.
+local function sync(at_load)
+    local text, err, errno = read_file(STATE)
+    if not text and errno ~= 2 then
+        -- there but unreadable: keep routing as before (fail-static), or
+        -- route to stable when no state was ever read; say why once
+        if not seen then
+            state, unreadable = nil, "STATE_UNREADABLE: " .. tostring(err)
+        end
+        if seen_text ~= false then
+            core.Alert("rollout: cannot read the state file: " .. tostring(err))
+            seen, seen_text = true, false
+        end
+        return
+    end
+    text = trim(text)
+    if seen and text == seen_text then
+        return
+    end
+    seen, seen_text = true, text
+    local s, how, why, fatal = settle(text)
+    if fatal and at_load then
+        error("rollout: " .. why)
+    end
+    if why then
+        core.Alert("rollout: state file " .. STATE .. " unreadable, routing everything to stable: " .. why)
+        state, unreadable = nil, "STATE_UNREADABLE: " .. why
+        return
+    end
+    state, unreadable = s, nil
+    -- the copy names the plan a state in the file was written for: replace
+    -- it once the file holds none, or one of this plan
+    if how == "own" and not copy_current then
+        local prev = read_file(PLAN_COPY)
+        if prev == plan_text then
+            copy_current = true
+        else
+            local ok, werr = write_file(PLAN_COPY, plan_text)
+            if ok then
+                copy_current = true
+            else
+                core.Alert("rollout: cannot write " .. PLAN_COPY .. ": " .. tostring(werr))
+            end
+        end
+    end
+end
+
+sync(true)
+
+core.register_task(function()
+    while true do
+        core.msleep(POLL_MS)
+        local ok, err = pcall(sync, false)
+        if not ok then
+            core.Alert("rollout: state sync: " .. tostring(err))
+        end
+    end
+end)
+
+-- Request side ---------------------------------------------------------------
+
+local reads = plan:rule_reads()
+local attr_keys = {}
+for k in pairs(SOURCES.attrs) do
+    attr_keys[#attr_keys + 1] = k
+end
+table.sort(attr_keys)
+local attrs = #attr_keys > 0 and rollout.new_attrs(attr_keys) or nil
+
+-- f: txn.f; returns the first present value of sources, or nil
+local function first(f, sources, allow_empty)
+    for i = 1, #sources do
+        local src = sources[i]
+        local v
+        if src[1] == "hdr" then
+            v = f:req_hdr(src[2])
+        else
+            v = f:req_cook(src[2])
+        end
+        if v ~= nil and (allow_empty or v ~= "") then
+            return v
+        end
+    end
+    return nil
+end
+
+local read_attrs = {}   -- the attributes some rule reads, and their sources
+for _, k in ipairs(reads.attrs) do
+    if SOURCES.attrs[k] then
+        read_attrs[#read_attrs + 1] = { k, SOURCES.attrs[k] }
+    end
+end
+
+-- the unit a MISSING_UNIT label asks for, per label (a plan has few labels)
+local missing_of = setmetatable({}, { __index = function(t, label)
+    local unit = label:match("^MISSING_UNIT .*unit=(%a+)$") or false
+    t[label] = unit
+    return unit
+end })
+
+local BACKEND = { new = "canary", stable = "stable" }
+
+local function route(txn)
+    if unreadable then
+        txn:set_var("txn.rollout", "stable")
+        txn:set_var("txn.rollout_reason", unreadable)
+        return
+    end
+    local f = txn.f
+    local org = reads.org and first(f, SOURCES.org) or nil
+    local user = reads.user and first(f, SOURCES.user) or nil
+    local session, request
+    if attrs then
+        attrs:clear()
+        for i = 1, #read_attrs do
+            local a = read_attrs[i]
+            attrs:set(a[1], first(f, a[2], true))
+        end
+    end
+    local now = os.time()
+    local variant, label = plan:decide_label(org, user, session, now, state, request, attrs)
+    local unit = missing_of[label]
+    if unit then
+        local id = SOURCES[unit] and first(f, SOURCES[unit])
+        if id then
+            if unit == "org" then org = id
+            elseif unit == "user" then user = id
+            elseif unit == "session" then session = id
+            else request = id end
+            variant, label = plan:decide_label(org, user, session, now, state, request, attrs)
+        end
+    end
+    txn:set_var("txn.rollout", BACKEND[variant])
+    txn:set_var("txn.rollout_reason", label)
+end
+
+core.register_action("rollout", { "http-req" }, route, 0)
