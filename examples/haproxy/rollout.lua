@@ -9,12 +9,12 @@
 -- current state cannot be carried to, raises, and HAProxy refuses the
 -- configuration (on a reload, the old workers keep serving).
 --
--- Per request, the action `lua.rollout` decides from the ids and attributes
--- the plan's cohort rules read, reads a unit's id only when the decision
--- asks for it (MISSING_UNIT), and sets
---   txn.rollout         "canary" or "stable" (use_backend reads it)
+-- Per request, two converters decide from the org (header or cookie), the
+-- user, the session, the request id and the attributes the plan reads,
+-- which haproxy.cfg fetches natively into txn.rollout_in, and set
 --   txn.rollout_reason  the decision's label, sent back as X-Rollout-Reason
--- It does no I/O and takes no lock: the state it decides with is a Lua
+--   txn.rollout         "canary" or "stable" (use_backend reads it)
+-- They do no I/O and take no lock: the state they decide with is a Lua
 -- value that the sync task below replaces.
 --
 -- The state is the file that `rollout state init|apply|tick --state FILE`
@@ -42,16 +42,6 @@ if not POLL_MS or POLL_MS < 10 or POLL_MS > 5000 then
     error("rollout: ROLLOUT_POLL_MS must be a whole number of milliseconds from 10 to 5000")
 end
 local PLAN_COPY = STATE .. ".plan"
-
--- Where each id and attribute comes from: the first source that is present
--- (and, for an id, not empty) is the value. Header names are lower case.
-local SOURCES = {
-    org = { { "hdr", "x-org" }, { "cook", "org" } },
-    user = { { "hdr", "x-user" } },
-    session = { { "cook", "session" } },
-    request = { { "hdr", "x-request-id" } },
-    attrs = { email = { { "hdr", "x-email" } } },
-}
 
 local function read_file(path)
     local f, err, errno = io.open(path, "rb")
@@ -197,80 +187,63 @@ core.register_task(function()
 end)
 
 -- Request side ---------------------------------------------------------------
+--
+-- Converters, not an action or a fetch: HAProxy 2.6 builds a transaction
+-- object (txn.f, txn.sf, txn.http, ...) and a coroutine for every Lua
+-- action or fetch, about 5 us of CPU a request; a converter is handed a
+-- string and costs a fraction of that (docs/performance.md, "HAProxy"). So
+-- haproxy.cfg fetches the ids natively into one variable, a line per field:
+--   org header, org cookie, user, session, request id,
+--   then per attribute of ATTRS its count of headers (0: absent) and value
+-- ("\n" cannot occur in a header or a cookie), and
+--   lua.rollout          turns it into the decision's label, and
+--   lua.rollout_backend  turns that label into "canary" or "stable".
+-- An empty id is absent; an attribute sent empty is the empty string.
 
-local reads = plan:rule_reads()
-local attr_keys = {}
-for k in pairs(SOURCES.attrs) do
-    attr_keys[#attr_keys + 1] = k
-end
-table.sort(attr_keys)
-local attrs = #attr_keys > 0 and rollout.new_attrs(attr_keys) or nil
+local ATTRS = { "email" }   -- the attributes haproxy.cfg writes, in its order
 
--- f: txn.f; returns the first present value of sources, or nil
-local function first(f, sources, allow_empty)
-    for i = 1, #sources do
-        local src = sources[i]
-        local v
-        if src[1] == "hdr" then
-            v = f:req_hdr(src[2])
-        else
-            v = f:req_cook(src[2])
-        end
-        if v ~= nil and (allow_empty or v ~= "") then
-            return v
-        end
-    end
-    return nil
-end
-
-local read_attrs = {}   -- the attributes some rule reads, and their sources
-for _, k in ipairs(reads.attrs) do
-    if SOURCES.attrs[k] then
-        read_attrs[#read_attrs + 1] = { k, SOURCES.attrs[k] }
-    end
-end
-
--- the unit a MISSING_UNIT label asks for, per label (a plan has few labels)
-local missing_of = setmetatable({}, { __index = function(t, label)
-    local unit = label:match("^MISSING_UNIT .*unit=(%a+)$") or false
-    t[label] = unit
-    return unit
-end })
+local attrs = rollout.new_attrs(ATTRS)
+local ID_FIELDS = "^([^\n]*)\n([^\n]*)\n([^\n]*)\n([^\n]*)\n([^\n]*)()"
+local ATTR_FIELD = "^\n(%d+)\n([^\n]*)()"
 
 local BACKEND = { new = "canary", stable = "stable" }
+-- the backend of each label: a label names its reason, so it has one variant
+local backend_of = {}
 
-local function route(txn)
-    if unreadable then
-        txn:set_var("txn.rollout", "stable")
-        txn:set_var("txn.rollout_reason", unreadable)
-        return
+local function nonempty(v)
+    if v == "" then
+        return nil
     end
-    local f = txn.f
-    local org = reads.org and first(f, SOURCES.org) or nil
-    local user = reads.user and first(f, SOURCES.user) or nil
-    local session, request
-    if attrs then
-        attrs:clear()
-        for i = 1, #read_attrs do
-            local a = read_attrs[i]
-            attrs:set(a[1], first(f, a[2], true))
-        end
-    end
-    local now = os.time()
-    local variant, label = plan:decide_label(org, user, session, now, state, request, attrs)
-    local unit = missing_of[label]
-    if unit then
-        local id = SOURCES[unit] and first(f, SOURCES[unit])
-        if id then
-            if unit == "org" then org = id
-            elseif unit == "user" then user = id
-            elseif unit == "session" then session = id
-            else request = id end
-            variant, label = plan:decide_label(org, user, session, now, state, request, attrs)
-        end
-    end
-    txn:set_var("txn.rollout", BACKEND[variant])
-    txn:set_var("txn.rollout_reason", label)
+    return v
 end
 
-core.register_action("rollout", { "http-req" }, route, 0)
+local function decide(input)
+    if unreadable then
+        backend_of[unreadable] = "stable"
+        return unreadable
+    end
+    local org, org_cookie, user, session, request, pos = input:match(ID_FIELDS)
+    if not org then
+        return "BAD_INPUT"
+    end
+    for i = 1, #ATTRS do
+        local n, v, nextpos = input:match(ATTR_FIELD, pos)
+        if not n then
+            return "BAD_INPUT"
+        end
+        attrs:set(ATTRS[i], n ~= "0" and v or nil)
+        pos = nextpos
+    end
+    local variant, label = plan:decide_label(nonempty(org) or nonempty(org_cookie), nonempty(user),
+                                             nonempty(session), os.time(), state,
+                                             nonempty(request), attrs)
+    if not backend_of[label] then
+        backend_of[label] = BACKEND[variant]
+    end
+    return label
+end
+
+core.register_converters("rollout", decide)
+core.register_converters("rollout_backend", function(label)
+    return backend_of[label] or "stable"
+end)
