@@ -9,13 +9,14 @@
 -- current state cannot be carried to, raises, and HAProxy refuses the
 -- configuration (on a reload, the old workers keep serving).
 --
--- Per request, two converters decide from the org (header or cookie), the
--- user, the session, the request id and the attributes the plan reads,
--- which haproxy.cfg fetches natively into txn.rollout_in, and set
---   txn.rollout_reason  the decision's label, sent back as X-Rollout-Reason
---   txn.rollout         "canary" or "stable" (use_backend reads it)
--- They do no I/O and take no lock: the state they decide with is a Lua
--- value that the sync task below replaces.
+-- Per request, the converter lua.rollout decides from the org (header or
+-- cookie), the user, the session, the request id and the attributes, which
+-- haproxy.cfg fetches natively into txn.rollout_in, and returns the
+-- decision's label: haproxy.cfg puts it in txn.rollout_reason (sent back as
+-- X-Rollout-Reason) and sets txn.rollout to "canary" when it starts with
+-- IN_ROLLOUT (use_backend reads it). The converter does no I/O and takes no
+-- lock: the state it decides with is a Lua value that the sync task below
+-- replaces.
 --
 -- The state is the file that `rollout state init|apply|tick --state FILE`
 -- writes (one rs1 line, replaced atomically by rename). A task re-reads it
@@ -188,27 +189,21 @@ end)
 
 -- Request side ---------------------------------------------------------------
 --
--- Converters, not an action or a fetch: HAProxy 2.6 builds a transaction
--- object (txn.f, txn.sf, txn.http, ...) and a coroutine for every Lua
--- action or fetch, about 5 us of CPU a request; a converter is handed a
--- string and costs a fraction of that (docs/performance.md, "HAProxy"). So
--- haproxy.cfg fetches the ids natively into one variable, a line per field:
+-- A converter, not an action or a fetch: HAProxy 2.6 builds a transaction
+-- object (txn.f, txn.sf, txn.http, ...) for every Lua action or fetch, about
+-- 5 us of CPU a request; a converter is handed a string and costs a
+-- fraction of that (docs/performance.md, "HAProxy"). So haproxy.cfg fetches
+-- the ids natively into one variable, a line per field:
 --   org header, org cookie, user, session, request id,
 --   then per attribute of ATTRS its count of headers (0: absent) and value
--- ("\n" cannot occur in a header or a cookie), and
---   lua.rollout          turns it into the decision's label, and
---   lua.rollout_backend  turns that label into "canary" or "stable".
--- An empty id is absent; an attribute sent empty is the empty string.
+-- ("\n" cannot occur in a header or a cookie). An empty id is absent; an
+-- attribute sent empty is the empty string.
 
 local ATTRS = { "email" }   -- the attributes haproxy.cfg writes, in its order
 
 local attrs = rollout.new_attrs(ATTRS)
 local ID_FIELDS = "^([^\n]*)\n([^\n]*)\n([^\n]*)\n([^\n]*)\n([^\n]*)()"
 local ATTR_FIELD = "^\n(%d+)\n([^\n]*)()"
-
-local BACKEND = { new = "canary", stable = "stable" }
--- the backend of each label: a label names its reason, so it has one variant
-local backend_of = {}
 
 local function nonempty(v)
     if v == "" then
@@ -219,7 +214,6 @@ end
 
 local function decide(input)
     if unreadable then
-        backend_of[unreadable] = "stable"
         return unreadable
     end
     local org, org_cookie, user, session, request, pos = input:match(ID_FIELDS)
@@ -234,16 +228,10 @@ local function decide(input)
         attrs:set(ATTRS[i], n ~= "0" and v or nil)
         pos = nextpos
     end
-    local variant, label = plan:decide_label(nonempty(org) or nonempty(org_cookie), nonempty(user),
+    local _, label = plan:decide_label(nonempty(org) or nonempty(org_cookie), nonempty(user),
                                              nonempty(session), os.time(), state,
                                              nonempty(request), attrs)
-    if not backend_of[label] then
-        backend_of[label] = BACKEND[variant]
-    end
     return label
 end
 
 core.register_converters("rollout", decide)
-core.register_converters("rollout_backend", function(label)
-    return backend_of[label] or "stable"
-end)
