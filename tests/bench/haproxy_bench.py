@@ -21,6 +21,12 @@ time of its worker process, from /proc, over each run. Both run at once (the
 idle one costs nothing but its 100 ms state-file task); runs alternate A/B
 and B/A by round so that drift hits both equally. With two or more CPUs the
 gateways are pinned to CPU 0, wrk and the backends to CPU 1.
+
+--breakdown adds two configurations between the two, to say where the
+difference goes: "ids_only" fetches the ids into txn.rollout_in as the
+example does (set-var-fmt) but routes like the plain one, and "lua_constant"
+also calls a Lua converter that returns a constant label (what HAProxy's Lua
+costs a request before any decision).
 """
 import argparse
 import os
@@ -66,6 +72,26 @@ def plain_config(conf):
         f.write("".join(kept))
 
 
+CONSTANT_LUA = 'core.register_converters("rollout", function(s) return "NO_COHORT" end)\n'
+
+
+def ids_only_config(conf, lua_file=None):
+    """The example without the decision (lua_file None: no Lua at all), or
+    with lua_file's converter in place of rollout.lua's."""
+    text = open(conf).read()
+    lines = text.splitlines(True)
+    if lua_file is None:
+        kept = [l for l in lines if "lua" not in l or l.lstrip().startswith("#")]
+    else:
+        kept = [l.replace(l.split()[-1], lua_file) if l.lstrip().startswith("lua-load") else l
+                for l in lines]
+    kept = [l for l in kept if "use_backend canary if { var(txn.rollout)" not in l
+            and "X-Rollout-Reason" not in l]
+    kept.insert(kept.index("    default_backend stable\n"), PLAIN)
+    with open(conf, "w") as f:
+        f.write("".join(kept))
+
+
 def loadavg():
     with open("/proc/loadavg") as f:
         return float(f.read().split()[0])
@@ -82,6 +108,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--breakdown", action="store_true",
+                    help="also run ids_only and lua_constant (see above)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args()
     pin = (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
@@ -90,15 +118,21 @@ def main():
     tmp = tempfile.mkdtemp(prefix="rollout-haproxy-bench-")
     servers = []
     try:
-        ports = nginx_test.free_ports(4)
-        sp, cp = ports[2], ports[3]
+        names = ["librollout", "use_backend"]
+        if args.breakdown:
+            names[1:1] = ["lua_constant", "ids_only"]
+        ports = nginx_test.free_ports(len(names) + 2)
+        sp, cp = ports[-2], ports[-1]
+        constant_lua = os.path.join(tmp, "constant.lua")
+        with open(constant_lua, "w") as f:
+            f.write(CONSTANT_LUA)
         bconf = os.path.join(tmp, "backends.cfg")
         with open(bconf, "w") as f:
             f.write(BACKENDS % (sp, cp))
         backends = subprocess.Popen((["taskset", "-c", "1"] if pin else []) +
                                     [args.haproxy, "-f", bconf])
         urls, workers = {}, {}
-        for name, port in (("librollout", ports[0]), ("use_backend", ports[1])):
+        for name, port in zip(names, ports):
             prefix = os.path.join(tmp, name)
             os.makedirs(prefix)
             plan = os.path.join(prefix, "plan.yaml")
@@ -109,6 +143,10 @@ def main():
                                             threads=1, worker_header=False)
             if name == "use_backend":
                 plain_config(conf)
+            elif name == "ids_only":
+                ids_only_config(conf)
+            elif name == "lua_constant":
+                ids_only_config(conf, constant_lua)
             hap = haproxy_test.HAProxy(args.haproxy, prefix, conf,
                                        launcher=["taskset", "-c", "0"] if pin else [])
             hap.start(port)
