@@ -86,15 +86,7 @@ def make_config(prefix, module_dir, plan_file, state_file, port, stable_port, ca
         subs.append(("http-response set-header X-Rollout-Reason %[var(txn.rollout_reason)]\n",
                      "http-response set-header X-Rollout-Reason %[var(txn.rollout_reason)]\n"
                      "    http-response set-header X-Worker %[thread]\n"))
-    for old, new in subs:
-        n = text.count(old)
-        if n != 1:
-            raise SystemExit("haproxy_test: the example has %d occurrences of %r (want 1)" % (n, old))
-        text = text.replace(old, new)
-    path = os.path.join(prefix, "haproxy.cfg")
-    with open(path, "w") as f:
-        f.write(text)
-    return path
+    return nt.write_rewritten(text, subs, os.path.join(prefix, "haproxy.cfg"), "haproxy_test")
 
 
 class Backend(http.server.BaseHTTPRequestHandler):
@@ -324,37 +316,6 @@ def measure_rollback(cli, port, state_file, plan_file, contexts, want_sched):
     return max(0.0, last_new[0] - t0), sent[0]
 
 
-def reload_under_traffic(hap, port, contexts):
-    """Reloads while 3 threads send the contexts; [(index, answer)] sent meanwhile."""
-    during, errors = [], []
-    stop = threading.Event()
-
-    def sender(k):
-        i = k
-        while not stop.is_set():
-            j = i % len(contexts)
-            try:
-                during.append((j, nt.request(port, contexts[j])))
-            except Exception as e:
-                errors.append("%r: %s" % (contexts[j], e))
-            i += 3
-
-    threads = [threading.Thread(target=sender, args=(k,)) for k in range(3)]
-    for t in threads:
-        t.start()
-    try:
-        time.sleep(0.3)
-        old = hap.reload_and_wait()
-        time.sleep(0.3)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
-    assert not errors, "%d requests failed during the reload:\n  %s" % (
-        len(errors), "\n  ".join(errors[:10]))
-    return during, old
-
-
 def check_during(during, wants, what):
     """Each answer sent during a reload is exactly one of wants' answers."""
     counts = [0] * len(wants)
@@ -447,7 +408,7 @@ def main():
                     if c["email"] and c["email"].endswith("@example.com") and c["session"]]
         assert internal and all(want_b[j][0] == "new" for j in internal)
         nt.replace_plan(plan_file, nt.PLAN_B)
-        during, old = reload_under_traffic(hap, port, contexts)
+        during, _ = nt.reload_under_traffic(hap, port, contexts)
         check_during(during, [want_b_rb, want_rb], "reload to plan B after the rollback")
         # reload_and_wait returned once the old worker was gone: the new one answers
         nt.check_all(port, contexts, want_b_rb, "plan B after reload, still rolled back")
@@ -484,7 +445,7 @@ def main():
         nt.replace_plan(plan_file, nt.PLAN_B)
         wait_for(port, contexts, want_b, "plan B, state file removed")
         nt.replace_plan(plan_file, nt.PLAN_A)
-        during, old = reload_under_traffic(hap, port, contexts)
+        during, _ = nt.reload_under_traffic(hap, port, contexts)
         counts = check_during(during, [want_a, want_b], "reload to plan A, no state")
         assert counts[0] > 0, "no request reached the new plan during the reload"
         nt.check_all(port, contexts, want_a, "plan A after reload")

@@ -130,12 +130,17 @@ def make_config(prefix, plan_file, library, port, stable_port, canary_port, work
         subs.append(("add_header X-Rollout-Reason $rollout_reason always;",
                      "add_header X-Rollout-Reason $rollout_reason always;\n"
                      "            add_header X-Worker $pid always;"))
+    return write_rewritten(text, subs, os.path.join(prefix, "nginx.conf"), "nginx_test")
+
+
+def write_rewritten(text, subs, path, who):
+    """Writes text with each (old, new) of subs replaced to path; each old
+    must occur exactly once, so an example cannot drift from what is tested."""
     for old, new in subs:
         n = text.count(old)
         if n != 1:
-            raise SystemExit("nginx_test: the example has %d occurrences of %r (want 1)" % (n, old))
+            raise SystemExit("%s: the example has %d occurrences of %r (want 1)" % (who, n, old))
         text = text.replace(old, new)
-    path = os.path.join(prefix, "nginx.conf")
     with open(path, "w") as f:
         f.write(text)
     return path

@@ -8,17 +8,7 @@ build=$1
 haproxy=$2
 root=$(cd "$(dirname "$0")/../.." && pwd)
 prefix=$(mktemp -d /tmp/rollout-haproxy-run-XXXXXX)
-port=$(python3 -c 'import socket
-for _ in range(20):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
-    t = [socket.socket() for _ in range(3)]
-    try:
-        [x.bind(("127.0.0.1", p + i)) for i, x in enumerate(t)]
-        print(p); break
-    except OSError:
-        pass
-    finally:
-        [x.close() for x in t]')
+port=$(python3 "$root/tests/scripts/consecutive_ports.py" 3)
 export ROLLOUT_HAPROXY_PREFIX="$prefix" ROLLOUT_HAPROXY_PORT="$port" ROLLOUT_BUILD_DIR="$build" ROLLOUT_HAPROXY_BIN="$haproxy"
 # the demo plan: a pilot org at 100 % by org, so the check request is on the canary
 cat > "$prefix/demo-plan.yaml" <<'PLAN'
