@@ -135,18 +135,8 @@ class HAProxy:
         self.proc = subprocess.Popen(self.launcher + [self.binary, "-W", "-S", self.sock, "-f",
                                                       self.conf], stdout=self.log_file,
                                      stderr=subprocess.STDOUT)
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("haproxy exited: %s" % self.log())
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                if self.workers():
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("haproxy did not start listening on %d" % port)
+        nt.wait_serving(port, self.workers, "haproxy",
+                        lambda: self.proc.poll() is not None and self.log())
 
     def log(self):
         with open(self.log_path, errors="replace") as f:

@@ -146,6 +146,24 @@ def write_rewritten(text, subs, path, who):
     return path
 
 
+def wait_serving(port, workers, what, exited=lambda: None):
+    """Waits up to 15 s until 127.0.0.1:port accepts and workers() is not
+    empty; exited() returns a reason when the server died meanwhile."""
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        why = exited()
+        if why:
+            raise RuntimeError("%s exited: %s" % (what, why))
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            if workers():
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("%s did not start listening on %d" % (what, port))
+
+
 class Nginx:
     def __init__(self, binary, prefix, conf, launcher=()):
         # launcher: a command prefix such as taskset (the benchmark pins nginx)
@@ -157,17 +175,8 @@ class Nginx:
 
     def start(self, port):
         subprocess.run(self.cmd(), check=True, timeout=20)
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                # the master listens before its workers exist: wait for them too
-                if self.workers():
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("nginx did not start listening on %d" % port)
+        # the master listens before its workers exist: wait for them too
+        wait_serving(port, self.workers, "nginx")
 
     def master_pid(self):
         try:
