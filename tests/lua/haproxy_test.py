@@ -16,7 +16,9 @@ points tests/lua/nginx_test.py checks of the nginx gateway:
 2. a rollback applied to the state file with `rollout state apply` turns
    every answer STABLE (ROLLED_BACK), and it reaches every request within
    1 s: measured over 5 rollbacks under concurrent load as the time from the
-   CLI's exit to the last request sent that still got a non-STABLE answer;
+   start of `rollout state apply` to the last request sent that still got a
+   non-STABLE answer; a state file that does not decode turns every answer
+   STABLE with a STATE_UNREADABLE label (logged), until it is good again;
 3. a reload (master CLI `reload`) with an edited plan (higher weights) under
    concurrent load fails no request, and the rollback holds: every answer,
    during and after, is the library's for the edited plan and the state
@@ -263,7 +265,8 @@ def wait_for(port, contexts, want, what, timeout=5):
 def measure_rollback(cli, port, state_file, plan_file, contexts, want_sched):
     """Applies a rollback under load (4 threads sending the contexts the
     schedule sends to the canary) and returns the propagation in seconds: from
-    the CLI's exit to the send time of the last request answered non-STABLE."""
+    the start of `rollout state apply` (its run included: the file is replaced
+    somewhere in it) to the send time of the last request answered non-STABLE."""
     canary = [c for c, w in zip(contexts, want_sched) if w[0] == "new"]
     assert canary
     stop = threading.Event()
@@ -294,8 +297,8 @@ def measure_rollback(cli, port, state_file, plan_file, contexts, want_sched):
         t.start()
     try:
         time.sleep(0.4)
-        state_cli(cli, "apply", "rollback", "manual", "--state", state_file, "--plan", plan_file)
         t0 = time.monotonic()
+        state_cli(cli, "apply", "rollback", "manual", "--state", state_file, "--plan", plan_file)
         time.sleep(1.5)
     finally:
         stop.set()
@@ -354,6 +357,19 @@ def main():
     hap = HAProxy(args.haproxy, prefix, conf)
     ok = False
     try:
+        # settings and plans that cannot be used refuse the configuration
+        for env, value, why in (("ROLLOUT_POLL_MS", "0", "ROLLOUT_POLL_MS must be"),
+                                ("ROLLOUT_PLAN", os.path.join(prefix, "missing.yaml"),
+                                 "cannot read the plan")):
+            bad = conf + "." + env
+            with open(conf) as f:
+                text = f.read()
+            line = next(l for l in text.splitlines() if l.strip().startswith("setenv " + env))
+            with open(bad, "w") as f:
+                f.write(text.replace(line, "    setenv %s %s" % (env, value)))
+            res = subprocess.run([args.haproxy, "-c", "-f", bad], capture_output=True, text=True,
+                                 timeout=30)
+            assert res.returncode != 0 and why in res.stdout + res.stderr, (env, res)
         hap.start(port)
         log("haproxy up on 127.0.0.1:%d (%s), worker %s" % (port, prefix, sorted(hap.workers())))
         contexts = nt.make_contexts(args.contexts, 20260228)
@@ -384,6 +400,24 @@ def main():
         assert all(v == "stable" for v, *_ in want_rb)
         seen = nt.check_all(port, contexts, want_rb, "after rollback")
         assert len(seen) == 2, "both threads must answer; saw %s" % seen
+
+        # a state file that does not decode: everything STABLE, labelled with
+        # why, until it is good again (the rolled-back state, put back)
+        nt.replace_plan(state_file, "rs1.not-a-state\n")
+        why = "STATE_UNREADABLE: not a valid rollout state"
+        deadline = time.time() + 5
+        while True:
+            got = nt.request(port, contexts[0])[:3]
+            if got[0] == 200 and got[2].startswith(why):
+                break
+            assert time.time() < deadline, got
+            time.sleep(0.05)
+        label = got[2]
+        nt.check_all(port, contexts, [("stable", label, "")] * len(contexts),
+                     "state file garbled")
+        assert "unreadable, routing everything to stable" in hap.log()
+        nt.replace_plan(state_file, rolled_back + "\n")
+        wait_for(port, contexts, want_rb, "state file restored")
 
         # 3. an edited plan reloaded under load: the rollback holds
         migrated_file = os.path.join(prefix, "migrated.state")
