@@ -122,7 +122,10 @@ local state            -- what requests decide with (nil: the plan's schedule)
 local unreadable       -- a label when the state file cannot be used: all STABLE
 local seen = false     -- whether the file was read once (seen_text may be nil)
 local seen_text        -- the file's content as last read
-local copy_current = false
+-- whether FILE.plan must be made this plan's text: the file holds no state
+-- or one of this plan. The task does it, never the load, so that
+-- `haproxy -c` writes nothing.
+local copy_due = false
 
 local function trim(text)
     return text and (text:gsub("%s+$", ""))
@@ -158,19 +161,21 @@ local function sync(at_load)
         return
     end
     state, unreadable = s, nil
-    -- the copy names the plan a state in the file was written for: replace
-    -- it once the file holds none, or one of this plan
-    if how == "own" and not copy_current then
-        local prev = read_file(PLAN_COPY)
-        if prev == plan_text then
-            copy_current = true
-        else
-            local ok, werr = write_file(PLAN_COPY, plan_text)
-            if ok then
-                copy_current = true
-            else
-                core.Alert("rollout: cannot write " .. PLAN_COPY .. ": " .. tostring(werr))
-            end
+    copy_due = how == "own"
+end
+
+-- FILE.plan names the plan the file's state was written for, so that the
+-- next configuration can carry that state over; while the file holds a
+-- state of the previous plan, the copy stays that plan.
+local function update_copy()
+    if not copy_due then
+        return
+    end
+    copy_due = false
+    if read_file(PLAN_COPY) ~= plan_text then
+        local ok, err = write_file(PLAN_COPY, plan_text)
+        if not ok then
+            core.Alert("rollout: cannot write " .. PLAN_COPY .. ": " .. tostring(err))
         end
     end
 end
@@ -179,11 +184,14 @@ sync(true)
 
 core.register_task(function()
     while true do
-        core.msleep(POLL_MS)
         local ok, err = pcall(sync, false)
+        if ok then
+            ok, err = pcall(update_copy)
+        end
         if not ok then
             core.Alert("rollout: state sync: " .. tostring(err))
         end
+        core.msleep(POLL_MS)
     end
 end)
 

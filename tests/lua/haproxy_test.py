@@ -370,6 +370,10 @@ def main():
             res = subprocess.run([args.haproxy, "-c", "-f", bad], capture_output=True, text=True,
                                  timeout=30)
             assert res.returncode != 0 and why in res.stdout + res.stderr, (env, res)
+        res = subprocess.run([args.haproxy, "-c", "-f", conf], capture_output=True, text=True,
+                             timeout=30)
+        assert res.returncode == 0, res
+        assert not os.path.exists(state_file + ".plan"), "a configuration check wrote a file"
         hap.start(port)
         log("haproxy up on 127.0.0.1:%d (%s), worker %s" % (port, prefix, sorted(hap.workers())))
         contexts = nt.make_contexts(args.contexts, 20260228)
