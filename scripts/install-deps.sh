@@ -14,6 +14,8 @@ packages=(
   tzdata
   python3 python3-dev python3-pytest python3-setuptools python3-pip python3-wheel python3-mypy
   luajit2 libluajit2-5.1-dev lua5.4 liblua5.4-dev lua-busted
+  # HAProxy (Debian 12: 2.6, linked with Lua 5.3): examples/haproxy, its test and benchmark
+  haproxy liblua5.3-dev lua5.3
   nginx libnginx-mod-http-lua wrk curl
   # the lua module loads resty.core at startup (and it needs lrucache); listed
   # so that examples/nginx and tests/lua/nginx_test.py never meet a bare module

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rollout.c — librollout for PUC Lua 5.4 (HAProxy, scripts) and Lua 5.1 /
+ * rollout.c — librollout for PUC Lua 5.4 and 5.3 (HAProxy, scripts) and Lua 5.1 /
  * LuaJIT's C API, as one source in the manner of lua-cjson.
  *
  *   local rollout = require "rollout"

@@ -130,15 +130,38 @@ def make_config(prefix, plan_file, library, port, stable_port, canary_port, work
         subs.append(("add_header X-Rollout-Reason $rollout_reason always;",
                      "add_header X-Rollout-Reason $rollout_reason always;\n"
                      "            add_header X-Worker $pid always;"))
+    return write_rewritten(text, subs, os.path.join(prefix, "nginx.conf"), "nginx_test")
+
+
+def write_rewritten(text, subs, path, who):
+    """Writes text with each (old, new) of subs replaced to path; each old
+    must occur exactly once, so an example cannot drift from what is tested."""
     for old, new in subs:
         n = text.count(old)
         if n != 1:
-            raise SystemExit("nginx_test: the example has %d occurrences of %r (want 1)" % (n, old))
+            raise SystemExit("%s: the example has %d occurrences of %r (want 1)" % (who, n, old))
         text = text.replace(old, new)
-    path = os.path.join(prefix, "nginx.conf")
     with open(path, "w") as f:
         f.write(text)
     return path
+
+
+def wait_serving(port, workers, what, exited=lambda: None):
+    """Waits up to 15 s until 127.0.0.1:port accepts and workers() is not
+    empty; exited() returns a reason when the server died meanwhile."""
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        why = exited()
+        if why:
+            raise RuntimeError("%s exited: %s" % (what, why))
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            if workers():
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("%s did not start listening on %d" % (what, port))
 
 
 class Nginx:
@@ -152,17 +175,8 @@ class Nginx:
 
     def start(self, port):
         subprocess.run(self.cmd(), check=True, timeout=20)
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                # the master listens before its workers exist: wait for them too
-                if self.workers():
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("nginx did not start listening on %d" % port)
+        # the master listens before its workers exist: wait for them too
+        wait_serving(port, self.workers, "nginx")
 
     def master_pid(self):
         try:

@@ -38,4 +38,8 @@ if grep -q '^  install(TARGETS rollout_lua54' "$src/bindings/lua/CMakeLists.txt"
    pkg-config --exists lua5.4; then
     [ -f "$lib/lua/5.4/rollout.so" ] || fail "the Lua 5.4 module is not installed"
 fi
+if grep -q '^  install(TARGETS rollout_lua53' "$src/bindings/lua/CMakeLists.txt" &&
+   pkg-config --exists lua5.3; then
+    [ -f "$lib/lua/5.3/rollout.so" ] || fail "the Lua 5.3 module (HAProxy's) is not installed"
+fi
 echo "check_install_after_run: ok"

@@ -7,18 +7,7 @@ build=$1
 nginx=$2
 root=$(cd "$(dirname "$0")/../.." && pwd)
 prefix=$(mktemp -d /tmp/rollout-nginx-run-XXXXXX)
-port=$(python3 -c 'import socket
-ports = []
-for _ in range(20):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
-    t = [socket.socket() for _ in range(3)]
-    try:
-        [x.bind(("127.0.0.1", p + i)) for i, x in enumerate(t)]
-        print(p); break
-    except OSError:
-        pass
-    finally:
-        [x.close() for x in t]')
+port=$(python3 "$root/tests/scripts/consecutive_ports.py" 3)
 export ROLLOUT_NGINX_PREFIX="$prefix" ROLLOUT_NGINX_PORT="$port" ROLLOUT_BUILD_DIR="$build" ROLLOUT_NGINX_BIN="$nginx"
 run() { timeout 120 "$root/examples/nginx/run.sh" "$@"; }
 cleanup() { run stop >/dev/null 2>&1 || true; rm -rf "$prefix"; }
