@@ -308,6 +308,10 @@ def main():
         final, shares = demo.run()
         if demo.watching:
             time.sleep(2)
+            demo.watch.terminate()
+            print("\n--- what the demo did (its log, %s/demo.log)" % demo.root)
+            demo.events.flush()
+            print(open(os.path.join(demo.root, "demo.log")).read(), end="", flush=True)
         if args.check:
             check(demo, final, shares)
         demo.say("demo: %s at plan time %s" % (final["status"] if final else "unfinished",
