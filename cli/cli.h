@@ -90,6 +90,7 @@ int cmd_calendar(int argc, char **argv);
 int cmd_simulate(int argc, char **argv);
 int cmd_state(int argc, char **argv);
 int cmd_state_migrate(int argc, char **argv); /* `rollout state migrate` (cmd_migrate.c) */
+int cmd_state_follow(int argc, char **argv);  /* `rollout state follow` (cmd_follow.c) */
 int cmd_operator(int argc, char **argv);      /* cmd_operator.c */
 int cmd_status(int argc, char **argv);        /* `rollout status` (cmd_status.c) */
 /* Reads the state of plan from FILE (path) or from the store at store_url

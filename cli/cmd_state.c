@@ -63,7 +63,8 @@ static void state_help(void)
            "  apply EVENT   apply one event (below)\n"
            "  tick          let time pass: emit what fell due, detect the rollback deadline\n"
            "  show          print the state and the weights at TIME\n"
-           "  migrate       carry FILE over to an edited plan (rollout state migrate --help)\n\n"
+           "  migrate       carry FILE over to an edited plan (rollout state migrate --help)\n"
+           "  follow        keep a state file equal to the store (rollout state follow --help)\n\n"
            "events:\n"
            "  start                          begin the rollout now\n"
            "  approve GATE ROLE              one approver of a gate says go\n"
@@ -946,6 +947,8 @@ int cmd_state(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "migrate"))
         return cmd_state_migrate(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "follow"))
+        return cmd_state_follow(argc - 1, argv + 1);
     const char *sub = NULL, *path = NULL, *plan_path = NULL, *at_s = NULL;
     event_opts eo = {0};
     const char *store_url = NULL, *key_file = NULL;

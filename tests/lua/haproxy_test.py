@@ -58,6 +58,8 @@ SRC = os.path.normpath(os.path.join(HERE, "..", ".."))
 EXAMPLE = os.path.join(SRC, "examples", "haproxy", "haproxy.cfg")
 sys.path.insert(0, HERE)
 import nginx_test as nt  # noqa: E402  (contexts, expected answers, request, check_all, plans)
+sys.path.insert(0, os.path.join(SRC, "tests", "scripts"))
+from redis_server import RedisServer  # noqa: E402
 
 
 T0 = time.monotonic()
@@ -262,11 +264,12 @@ def wait_for(port, contexts, want, what, timeout=5):
             time.sleep(0.1)
 
 
-def measure_rollback(cli, port, state_file, plan_file, contexts, want_sched):
+def measure_rollback(cli, port, state_file, plan_file, contexts, want_sched, apply=None):
     """Applies a rollback under load (4 threads sending the contexts the
     schedule sends to the canary) and returns the propagation in seconds: from
     the start of `rollout state apply` (its run included: the file is replaced
-    somewhere in it) to the send time of the last request answered non-STABLE."""
+    somewhere in it) to the send time of the last request answered non-STABLE.
+    apply() rolls back some other way (the store)."""
     canary = [c for c, w in zip(contexts, want_sched) if w[0] == "new"]
     assert canary
     stop = threading.Event()
@@ -298,7 +301,11 @@ def measure_rollback(cli, port, state_file, plan_file, contexts, want_sched):
     try:
         time.sleep(0.4)
         t0 = time.monotonic()
-        state_cli(cli, "apply", "rollback", "manual", "--state", state_file, "--plan", plan_file)
+        if apply:
+            apply()
+        else:
+            state_cli(cli, "apply", "rollback", "manual", "--state", state_file, "--plan",
+                      plan_file)
         time.sleep(1.5)
     finally:
         stop.set()
@@ -398,6 +405,47 @@ def main():
         log("rollback propagation over %d rollbacks (%d requests under load): median %.0f ms, "
             "max %.0f ms (limit 1 s; the task re-reads the file every 100 ms)"
             % (len(times), total, statistics.median(times) * 1000, max(times) * 1000))
+        # 2b. the fleet's store: `rollout state follow` keeps the file equal
+        # to it, so a rollback applied to the store reaches every request
+        # within the same second; a store that goes away leaves the file
+        rdir = os.path.join(prefix, "redis")
+        os.makedirs(rdir)
+        redis = RedisServer(rdir).start()
+        key_file = os.path.join(prefix, "store.key")
+        with open(key_file, "w") as f:
+            f.write(os.urandom(32).hex() + "\n")
+        on_store = ("--store", redis.url, "--key-file", key_file, "--plan", plan_file)
+        follower = None
+        try:
+            state_cli(cli, "init", *on_store)
+            state_cli(cli, "apply", "start", *on_store, "--at", "2000-01-01T00:00:00Z")
+            # the file holds another history (the rounds above): the follower
+            # would refuse to move it backwards, so the machine starts afresh
+            os.unlink(state_file)
+            follower = subprocess.Popen([cli, "state", "follow", "--to", state_file, *on_store],
+                                        stderr=subprocess.PIPE, text=True)
+            wait_for(port, contexts, want_a, "plan A, started state from the store")
+            dt, n = measure_rollback(cli, port, state_file, plan_file, contexts, want_a,
+                                     apply=lambda: state_cli(cli, "apply", "rollback", "manual",
+                                                             *on_store))
+            log("rollback through the store and `rollout state follow`: %.0f ms" % (dt * 1000))
+            assert dt < 1.0, "a rollback in the store took %.3f s to reach every request" % dt
+            redis.kill()
+            time.sleep(1.5)
+            assert follower.poll() is None, "the follower exited when the store went away"
+            with open(state_file) as f:
+                from_store = f.read().strip()
+            assert nt.expected(args.luajit, library, plan_file, from_store, contexts)[0][0] \
+                == "stable"
+            follower.send_signal(signal.SIGTERM)
+            _, err = follower.communicate(timeout=10)
+            assert follower.returncode == 0, err
+            assert "kept" in err, err   # the outage was reported, the file kept
+        finally:
+            if follower and follower.poll() is None:
+                follower.kill()
+            redis.kill()
+
         with open(state_file) as f:
             rolled_back = f.read().strip()
         want_rb = nt.expected(args.luajit, library, plan_file, rolled_back, contexts)
