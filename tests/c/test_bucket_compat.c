@@ -442,6 +442,27 @@ Test(bucket_compat, cli_names_the_mode)
     rmdir(dir);
 }
 
+/* An empty id among others: an error for that id, and the JSON array of
+ * the others is still JSON (no comma before the first object printed). */
+Test(bucket_compat, cli_json_with_an_empty_first_id)
+{
+    uint32_t a, b;
+    cr_assert_eq(rollout_bucket_with(ROLLOUT_HASH_UNLEASH, "k", 1, "a", 1, &a), 0);
+    cr_assert_eq(rollout_bucket_with(ROLLOUT_HASH_UNLEASH, "k", 1, "b", 1, &b), 0);
+    run_result r = T_RUN("bucket", "--json", "--hash", "unleash", "--key", "k", "", "a", "", "b");
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    char want[160];
+    snprintf(want, sizeof want,
+             "[{\"id\": \"a\", \"bucket\": %u, \"hash\": \"unleash\"},\n"
+             " {\"id\": \"b\", \"bucket\": %u, \"hash\": \"unleash\"}]\n", a, b);
+    cr_assert_str_eq(r.out, want);
+    t_run_free(&r);
+    r = T_RUN("bucket", "--json", "--salt", "s", "");
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert_str_eq(r.out, "[]\n");
+    t_run_free(&r);
+}
+
 /* `rollout validate NEW --state FILE --from OLD` warns when the bucketing
  * changes under a rollout in progress, and not when it stays or the
  * rollout is over. */
