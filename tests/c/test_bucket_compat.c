@@ -538,6 +538,47 @@ Test(bucket_compat, validate_warns_when_the_bucketing_changes_mid_rollout)
     rmdir(dir);
 }
 
+/* The warning shows the whole key, escaped for the terminal: a key that
+ * escaping lengthens (a control character) is not cut at its byte length. */
+Test(bucket_compat, validate_warning_shows_the_whole_key)
+{
+    char dir[] = "/tmp/compat-vkey-XXXXXX", old[64], other[64], st[64];
+    cr_assert(mkdtemp(dir));
+    snprintf(old, sizeof old, "%s/old.yaml", dir);
+    snprintf(other, sizeof other, "%s/other.yaml", dir);
+    snprintf(st, sizeof st, "%s/state", dir);
+    static const char tmpl[] =
+        "format: 1\nid: compat\nsalt: s1\nstart: 2026-01-01T00:00:00Z\n"
+        "bucketing: {hash: unleash, key: \"%s\"}\n"
+        "versions: {stable: a, new: b}\ncohorts: [{id: all, match: {everyone: true}}]\n"
+        "rollback: {deadline: 30m, procedure: [{id: halt, action: halt_traffic}]}\n"
+        "phases: [{id: p, cohort: all, steps: [{at: 0, weight: 25%%, unit: user},"
+        " {at: 2d, weight: 100%%, unit: user}]}]\n";
+    char text[1024];
+    snprintf(text, sizeof text, tmpl, "g\\u001b[31m-tail");
+    write_file(old, text);
+    snprintf(text, sizeof text, tmpl, "other");
+    write_file(other, text);
+    run_result r = T_RUN("state", "init", "--state", st, old);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    t_run_free(&r);
+    r = T_RUN("state", "apply", "start", "--state", st, old, "--at", "2026-01-01T00:00:00Z");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    t_run_free(&r);
+    r = T_RUN("validate", other, "--state", st, "--from", old);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.err, "m-tail\" to unleash key \"other\""), "%s", r.err);
+    cr_assert_null(strchr(r.err, '\x1b'), "%s", r.err);
+    t_run_free(&r);
+    const char *files[] = {old, other, st};
+    for (size_t i = 0; i < 3; i++)
+        unlink(files[i]);
+    char lock[80];
+    snprintf(lock, sizeof lock, "%s/state.lock", dir);
+    unlink(lock);
+    rmdir(dir);
+}
+
 /* Each mode's fast function (ASCII ids, the key's hash state kept from the
  * load, whole blocks read in place) against the general one, for keys of
  * every length modulo 4 and ids of 1 to 40 bytes: they must agree on every
