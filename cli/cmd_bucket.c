@@ -121,6 +121,7 @@ int cmd_bucket(int argc, char **argv)
         printf("# bucketed by %s\n", rollout_hash_name(hash));
 
     int rc = CLI_OK;
+    int printed = 0; /* JSON objects so far: an empty first id prints none */
     if (json)
         fputc('[', stdout);
     for (int k = 0; k < n_ids; k++) {
@@ -132,7 +133,7 @@ int cmd_bucket(int argc, char **argv)
             continue;
         }
         if (json) {
-            fputs(k ? ",\n {\"id\": " : "{\"id\": ", stdout);
+            fputs(printed++ ? ",\n {\"id\": " : "{\"id\": ", stdout);
             cli_json_str(stdout, ids[k], len);
             printf(", \"bucket\": %u", (unsigned)b);
             if (hash)

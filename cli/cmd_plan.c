@@ -49,8 +49,14 @@ static void put_bucketing(const rollout_plan *p)
     const char *key;
     size_t len;
     int hash = rollout_plan_hash(p, &key, &len);
-    fprintf(stderr, "%s %s \"%.*s\"", rollout_hash_name(hash),
-            hash == ROLLOUT_HASH_XXH3 ? "salt" : "key", (int)len, cli_text(key));
+    /* escaped first, then printed whole: escaping lengthens the text, so
+     * the key's byte length would cut it short */
+    rp_buf b = {0};
+    rp_buf_text(&b, key, len);
+    fprintf(stderr, "%s %s \"%s\"", rollout_hash_name(hash),
+            hash == ROLLOUT_HASH_XXH3 ? "salt" : "key",
+            b.failed ? "(out of memory)" : b.data ? b.data : "");
+    rp_buf_free(&b);
 }
 
 /* --state FILE [--from OLD]: warns when the plan buckets differently from

@@ -442,18 +442,41 @@ Test(bucket_compat, cli_names_the_mode)
     rmdir(dir);
 }
 
+/* An empty id among others: an error for that id, and the JSON array of
+ * the others is still JSON (no comma before the first object printed). */
+Test(bucket_compat, cli_json_with_an_empty_first_id)
+{
+    uint32_t a, b;
+    cr_assert_eq(rollout_bucket_with(ROLLOUT_HASH_UNLEASH, "k", 1, "a", 1, &a), 0);
+    cr_assert_eq(rollout_bucket_with(ROLLOUT_HASH_UNLEASH, "k", 1, "b", 1, &b), 0);
+    run_result r = T_RUN("bucket", "--json", "--hash", "unleash", "--key", "k", "", "a", "", "b");
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    char want[160];
+    snprintf(want, sizeof want,
+             "[{\"id\": \"a\", \"bucket\": %u, \"hash\": \"unleash\"},\n"
+             " {\"id\": \"b\", \"bucket\": %u, \"hash\": \"unleash\"}]\n", a, b);
+    cr_assert_str_eq(r.out, want);
+    t_run_free(&r);
+    r = T_RUN("bucket", "--json", "--salt", "s", "");
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert_str_eq(r.out, "[]\n");
+    t_run_free(&r);
+}
+
 /* `rollout validate NEW --state FILE --from OLD` warns when the bucketing
  * changes under a rollout in progress, and not when it stays or the
- * rollout is over. */
+ * rollout is over; the warning shows each key whole, escaped for the
+ * terminal (escaping lengthens a key with a control character). */
 Test(bucket_compat, validate_warns_when_the_bucketing_changes_mid_rollout)
 {
     char dir[] = "/tmp/compat-validate-XXXXXX", old[64], same[64], other[64], salted[64],
-         st[64];
+         ctl[64], st[64];
     cr_assert(mkdtemp(dir));
     snprintf(old, sizeof old, "%s/old.yaml", dir);
     snprintf(same, sizeof same, "%s/same.yaml", dir);
     snprintf(other, sizeof other, "%s/other.yaml", dir);
     snprintf(salted, sizeof salted, "%s/salted.yaml", dir);
+    snprintf(ctl, sizeof ctl, "%s/ctl.yaml", dir);
     snprintf(st, sizeof st, "%s/state", dir);
     static const char tmpl[] =
         "format: 1\nid: compat\nsalt: %s\nstart: 2026-01-01T00:00:00Z\n%s"
@@ -472,6 +495,9 @@ Test(bucket_compat, validate_warns_when_the_bucketing_changes_mid_rollout)
     snprintf(text, sizeof text, tmpl, "s1", "bucketing: {hash: nginx_split_clients, key: \"{id}\"}\n",
              "100%");
     write_file(salted, text);
+    snprintf(text, sizeof text, tmpl, "s1",
+             "bucketing: {hash: nginx_split_clients, key: \"{id}\\u001b[31m-tail\"}\n", "100%");
+    write_file(ctl, text);
     run_result r = T_RUN("state", "init", "--state", st, old);
     cr_assert_eq(r.status, 0, "%s", r.err);
     t_run_free(&r);
@@ -492,6 +518,10 @@ Test(bucket_compat, validate_warns_when_the_bucketing_changes_mid_rollout)
     r = T_RUN("validate", salted, "--state", st, "--from", old);
     cr_assert(strstr(r.err, "warning: the bucketing changes"), "%s", r.err);
     t_run_free(&r);
+    r = T_RUN("validate", ctl, "--state", st, "--from", old);
+    cr_assert(strstr(r.err, "m-tail\" while the rollout is running"), "%s", r.err);
+    cr_assert_null(strchr(r.err, '\x1b'), "%s", r.err);
+    t_run_free(&r);
     r = T_RUN("validate", same, "--state", st, "--from", old);
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_null(strstr(r.err, "bucketing changes"), "%s", r.err);
@@ -508,8 +538,8 @@ Test(bucket_compat, validate_warns_when_the_bucketing_changes_mid_rollout)
     r = T_RUN("validate", other, "--from", old);
     cr_assert_eq(r.status, 2);
     t_run_free(&r);
-    const char *files[] = {old, same, other, salted, st};
-    for (size_t i = 0; i < 5; i++)
+    const char *files[] = {old, same, other, salted, ctl, st};
+    for (size_t i = 0; i < 6; i++)
         unlink(files[i]);
     char lock[80];
     snprintf(lock, sizeof lock, "%s/state.lock", dir);

@@ -390,6 +390,17 @@ def main():
         assert any(v == "new" for v, *_ in want_a) and any(v == "stable" for v, *_ in want_a)
         seen = nt.check_all(port, contexts, want_a, "plan A, no state file")
         assert len(seen) == 2, "both threads must answer; saw %s" % seen
+        # a header value with a comma is one id, as nginx's $http_x_* reads
+        # it (HAProxy's req.hdr would take the part after the last comma)
+        commas = []
+        for i in range(12):
+            commas.append({"org": "org-%d, acme-corp" % i, "org_in_cookie": False,
+                           "user": "user-%d,user-%d" % (i, i + 1), "session": "s-c%d" % i,
+                           "email": "dev%d@example.com, x@other.test" % i})
+            commas.append({"org": None, "org_in_cookie": False, "user": "u,%d" % i,
+                           "session": "s-d%d" % i, "email": "a@other.test,dev%d@example.com" % i})
+        nt.check_all(port, commas, nt.expected(args.luajit, library, plan_file, None, commas),
+                     "header values with commas")
 
         # 2. rollbacks through the state file, timed under load
         times, total = [], 0
