@@ -54,10 +54,15 @@ local function read_file(path)
     return text
 end
 
+-- Lua 5.3 has no getpid: a table's address (ASLR places each process's heap
+-- apart) and the load time tell this process's temporary files from those of
+-- an old worker still running during a reload
+local PROCESS_TAG = (tostring({}):match("(%x+)$") or "0") .. "." .. tostring(os.time())
+
 -- Replaces path's content atomically, as the state writer does: a reader
 -- sees the old copy or the new one.
 local function write_file(path, text)
-    local tmp = path .. ".tmp." .. tostring(core.thread or 0)
+    local tmp = path .. ".tmp." .. PROCESS_TAG .. "." .. tostring(core.thread or 0)
     local f, err = io.open(tmp, "wb")
     if not f then
         return nil, err
