@@ -214,6 +214,15 @@ const char *rp_state_check(const rollout_plan *plan, const rollout_state *s)
         if ((s->gate_approvals[g] & ~roles) || s->gate_override_role[g] >= plan->n_roles)
             return "it records a role the plan does not have";
     }
+    if (s->status == ROLLOUT_STATUS_ROLLING_BACK) {
+        /* a rollback under way waits for one of the procedure's steps;
+         * confirm, the retry refusal and the live view read that step */
+        size_t k = 0;
+        while (k < plan->rollback.n_steps && (s->rollback_done & (1u << k)))
+            k++;
+        if (k >= plan->rollback.n_steps)
+            return "rolling back, but every procedure step is done";
+    }
     return attempts_check(plan, s);
 }
 

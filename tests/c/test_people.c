@@ -390,3 +390,38 @@ Test(people, a_reason_that_is_not_utf8_is_refused)
     cr_assert_eq(apply(p, &s, abort_ev, rollout_plan_start(p), &err), ROLLOUT_ERR_ENCODING);
     rollout_plan_unref(p);
 }
+
+Test(people, a_rollback_with_nothing_left_to_confirm_is_not_a_state)
+{
+    /* Rolling back means a procedure step waits for its confirmation: the
+     * retry refusal, a confirm and `rollout status` all name that step. A
+     * state rolling back with every step marked done (edited by hand, or
+     * torn in shared memory) would make them read past the procedure. */
+    rollout_plan *p = t_seed();
+    int64_t t0 = rollout_plan_start(p);
+    rollout_state s;
+    rollout_state_init(p, &s);
+    t_apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_START}, t0);
+    t_apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_ABORT}, t0 + H);
+    cr_assert_eq(s.status, ROLLOUT_STATUS_ROLLING_BACK);
+    size_t n = p->rollback.n_steps;
+    /* every step done, with or without the escalation and post-mortem bits */
+    const uint32_t bad_done[] = {(1u << n) - 1, ~0u};
+    for (int c = 0; c < 2; c++) {
+        rollout_state bad = s;
+        bad.rollback_done = bad_done[c];
+        char text[ROLLOUT_STATE_TEXT_MAX];
+        size_t len = rollout_state_encode(&bad, text, sizeof text);
+        cr_assert(len > 0);
+        rollout_state out;
+        rollout_error err;
+        cr_expect_eq(rollout_state_decode(p, text, len, &out, &err), ROLLOUT_ERR_STATE,
+                     "rolling back, done bits %x, decoded", bad_done[c]);
+        rollout_action acts[ROLLOUT_MAX_ACTIONS];
+        size_t na = ROLLOUT_MAX_ACTIONS;
+        rollout_event ev = {.type = ROLLOUT_EVENT_RETRY};
+        cr_expect_eq(rollout_apply(p, &bad, &ev, t0 + 2 * H, &out, acts, &na, &err),
+                     ROLLOUT_ERR_STATE, "rolling back, done bits %x, applied", bad_done[c]);
+    }
+    rollout_plan_unref(p);
+}
