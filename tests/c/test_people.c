@@ -425,3 +425,39 @@ Test(people, a_rollback_with_nothing_left_to_confirm_is_not_a_state)
     }
     rollout_plan_unref(p);
 }
+
+Test(people, an_approval_or_override_record_names_its_role_and_gate)
+{
+    /* the machine records who approved or overrode which gate; rollout
+     * status shifts by that role (1u << role) to match the approvals, so a
+     * record without one is not a state the machine made */
+    rollout_plan *p = t_seed();
+    int64_t t0 = rollout_plan_start(p);
+    rollout_state s;
+    rollout_state_init(p, &s);
+    t_apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_START}, t0);
+    t_apply(p, &s,
+            (rollout_event){.type = ROLLOUT_EVENT_APPROVE, .gate = 0,
+                            .role = rp_role_index(p, "product-lead")},
+            t0 + H);
+    rollout_trail_record *r = &s.trail[(s.trail_total - 1) % ROLLOUT_TRAIL_MAX];
+    cr_assert_eq(r->kind, ROLLOUT_TRAIL_APPROVE);
+    for (int c = 0; c < 2; c++) {
+        rollout_state bad = s;
+        rollout_trail_record *b = &bad.trail[(bad.trail_total - 1) % ROLLOUT_TRAIL_MAX];
+        if (c == 0)
+            b->role = -1;
+        else
+            b->gate = -1;
+        char text[ROLLOUT_STATE_TEXT_MAX];
+        size_t len = rollout_state_encode(&bad, text, sizeof text);
+        cr_assert(len > 0);
+        rollout_state out;
+        rollout_error err;
+        cr_expect_eq(rollout_state_decode(p, text, len, &out, &err), ROLLOUT_ERR_STATE,
+                     "an approval without its %s decoded", c ? "gate" : "role");
+        cr_expect_eq(rollout_state_decode(NULL, text, len, &out, &err), ROLLOUT_ERR_STATE,
+                     "an approval without its %s decoded without a plan", c ? "gate" : "role");
+    }
+    rollout_plan_unref(p);
+}
