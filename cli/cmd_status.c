@@ -92,14 +92,11 @@ typedef struct wrap {
     size_t n;
 } wrap;
 
-static void wrap_add(wrap *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void wrap_add(wrap *w, const char *fmt, ...)
+/* Adds " name suffix" to the list. */
+static void wrap_add(wrap *w, const char *name, const char *suffix)
 {
     char word[160];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(word, sizeof word, fmt, ap);
-    va_end(ap);
+    snprintf(word, sizeof word, " %s%s", name, suffix);
     size_t len = strlen(word);
     if (w->n > 12 && w->n + len > 79) {
         line_cut("%s", w->line);
@@ -393,7 +390,7 @@ static void print_gate(const view *v)
     w.n = (size_t)snprintf(w.line, sizeof w.line, "          approvals %d of %d:", have, n);
     for (int r = 0; r < p->n_roles; r++)
         if (gt->approvers & (1u << r))
-            wrap_add(&w, " %s%s", role_name(p, r),
+            wrap_add(&w, role_name(p, r),
                      s->gate_approvals[g] & (1u << r) ? " (yes)" : " (waiting)");
     wrap_end(&w);
     /* when each approval came, from the trail */
@@ -411,8 +408,8 @@ static void print_gate(const view *v)
         w.n = (size_t)snprintf(w.line, sizeof w.line, "          may override:");
         for (int r = 0; r < p->n_roles; r++)
             if (gt->override_roles & (1u << r))
-                wrap_add(&w, " %s", role_name(p, r));
-        wrap_add(&w, " (with a reason)");
+                wrap_add(&w, role_name(p, r), "");
+        wrap_add(&w, "(with a reason)", "");
         wrap_end(&w);
     }
     printf("verdict   %s", s->last_verdict >= 0 ? rollout_verdict_name(s->last_verdict) : "none");
