@@ -85,6 +85,34 @@ static void line_cut(const char *fmt, ...)
     puts(buf);
 }
 
+/* A list printed word by word that wraps before column 80, the next lines
+ * indented by 12: a gate may name many roles. */
+typedef struct wrap {
+    char line[256];
+    size_t n;
+} wrap;
+
+/* Adds " name suffix" to the list. */
+static void wrap_add(wrap *w, const char *name, const char *suffix)
+{
+    char word[160];
+    snprintf(word, sizeof word, " %s%s", name, suffix);
+    size_t len = strlen(word);
+    if (w->n > 12 && w->n + len > 79) {
+        line_cut("%s", w->line);
+        w->n = (size_t)snprintf(w->line, sizeof w->line, "%12s", "");
+    }
+    if (w->n + len < sizeof w->line) {
+        memcpy(w->line + w->n, word, len + 1);
+        w->n += len;
+    }
+}
+
+static void wrap_end(wrap *w)
+{
+    line_cut("%s", w->line);
+}
+
 static const char *role_name(const rollout_plan *p, int r)
 {
     return r >= 0 ? cli_text(rollout_plan_role_name(p, r)) : NULL;
@@ -358,12 +386,13 @@ static void print_gate(const view *v)
             n++;
             have += !!(s->gate_approvals[g] & (1u << r));
         }
-    printf("          approvals %d of %d:", have, n);
+    wrap w;
+    w.n = (size_t)snprintf(w.line, sizeof w.line, "          approvals %d of %d:", have, n);
     for (int r = 0; r < p->n_roles; r++)
         if (gt->approvers & (1u << r))
-            printf(" %s%s", role_name(p, r),
-                   s->gate_approvals[g] & (1u << r) ? " (yes)" : " (waiting)");
-    putchar('\n');
+            wrap_add(&w, role_name(p, r),
+                     s->gate_approvals[g] & (1u << r) ? " (yes)" : " (waiting)");
+    wrap_end(&w);
     /* when each approval came, from the trail */
     uint32_t held;
     trail_at(s, 0, &held);
@@ -376,11 +405,12 @@ static void print_gate(const view *v)
         }
     }
     if (gt->override_roles) {
-        printf("          may override:");
+        w.n = (size_t)snprintf(w.line, sizeof w.line, "          may override:");
         for (int r = 0; r < p->n_roles; r++)
             if (gt->override_roles & (1u << r))
-                printf(" %s", role_name(p, r));
-        printf(" (with a reason)\n");
+                wrap_add(&w, role_name(p, r), "");
+        wrap_add(&w, "(with a reason)", "");
+        wrap_end(&w);
     }
     printf("verdict   %s", s->last_verdict >= 0 ? rollout_verdict_name(s->last_verdict) : "none");
     if (s->consecutive_failures || s->consecutive_inconclusive)

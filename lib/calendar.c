@@ -6,8 +6,9 @@
  * Every format is a pure function of (plan, state): no clock is read, so two
  * renders are byte for byte equal and an .ics re-imported after a slip
  * updates the same events (stable UIDs; an event the state moved from the
- * plan's own time carries the state's revision as its SEQUENCE, so it rises
- * with every transition after the move, and an event still on time keeps 0).
+ * plan's own time, or whose STATUS it changed, carries the state's revision
+ * as its SEQUENCE, so it rises with every transition after the change, and
+ * an event still as planned keeps 0).
  */
 #include "plan.h"
 
@@ -686,14 +687,17 @@ static long uid_key(const rollout_plan *p, const rollout_calendar_event *e)
     }
 }
 
-/* Whether e is not where the plan alone puts it (plan[0..n)). */
-static bool off_plan(const rollout_plan *p, const rollout_calendar_event *e,
+/* Whether e is not as the plan alone renders it (plan[0..n)): moved, or
+ * with another STATUS (a GO confirmed it, a rollback cancelled it). RFC
+ * 5545 3.8.7.4 asks SEQUENCE to rise for either, else a calendar app keeps
+ * the event it imported. */
+static bool off_plan(const render *r, const rollout_calendar_event *e,
                      const rollout_calendar_event *plan, size_t n)
 {
-    long key = uid_key(p, e);
+    long key = uid_key(r->p, e);
     for (size_t i = 0; i < n; i++)
-        if (uid_key(p, &plan[i]) == key)
-            return plan[i].at != e->at;
+        if (uid_key(r->p, &plan[i]) == key)
+            return plan[i].at != e->at || plan[i].projected != e->projected || cancelled(r, e);
     return true;
 }
 
@@ -769,7 +773,7 @@ static void render_ics(render *r)
             ics_line_done(b, &line);
         }
         rp_buf_printf(&line, "SEQUENCE:%llu",
-                      (unsigned long long)(r->s && off_plan(p, e, planned, n_planned) ? seq : 0));
+                      (unsigned long long)(r->s && off_plan(r, e, planned, n_planned) ? seq : 0));
         ics_line_done(b, &line);
         buf_reset(&text);
         rp_buf_printf(&text, "[%s] ", p->id);

@@ -157,6 +157,13 @@ static const char *attempts_check(const rollout_plan *plan, const rollout_state 
         if (r->role < -1 || r->role >= (plan ? plan->n_roles : ROLLOUT_MAX_ROLES) ||
             r->gate < -1 || r->gate >= (plan ? plan->n_gates : ROLLOUT_MAX_GATES))
             return "a trail record names a role or gate out of range";
+        /* the machine records who approved or overrode, and the gate of
+         * every decision; readers index by them */
+        bool on_gate = r->kind == ROLLOUT_TRAIL_APPROVE || r->kind == ROLLOUT_TRAIL_OVERRIDE ||
+                       r->kind == ROLLOUT_TRAIL_GO || r->kind == ROLLOUT_TRAIL_NO_GO;
+        if ((on_gate && r->gate < 0) ||
+            ((r->kind == ROLLOUT_TRAIL_APPROVE || r->kind == ROLLOUT_TRAIL_OVERRIDE) && r->role < 0))
+            return "a trail record of a gate decision without its gate or role";
         if (r->attempt < 1 || r->attempt > s->attempt)
             return "a trail record of an attempt that did not happen";
         if (!memchr(r->reason, 0, sizeof r->reason))
@@ -213,6 +220,15 @@ const char *rp_state_check(const rollout_plan *plan, const rollout_state *s)
             return "it records a decision on a gate the plan does not have";
         if ((s->gate_approvals[g] & ~roles) || s->gate_override_role[g] >= plan->n_roles)
             return "it records a role the plan does not have";
+    }
+    if (s->status == ROLLOUT_STATUS_ROLLING_BACK) {
+        /* a rollback under way waits for one of the procedure's steps;
+         * confirm, the retry refusal and the live view read that step */
+        size_t k = 0;
+        while (k < plan->rollback.n_steps && (s->rollback_done & (1u << k)))
+            k++;
+        if (k >= plan->rollback.n_steps)
+            return "rolling back, but every procedure step is done";
     }
     return attempts_check(plan, s);
 }

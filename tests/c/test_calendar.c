@@ -693,6 +693,56 @@ Test(ics, rolled_back_events_are_cancelled)
     rollout_plan_unref(p);
 }
 
+/* The value of property name in the VEVENT with this UID. */
+static long ics_seq(const ics *c, const char *uid)
+{
+    char key[128];
+    snprintf(key, sizeof key, "UID:%s\n", uid);
+    const char *ev = strstr(c->unfolded, key);
+    cr_assert(ev, "no event %s", uid);
+    const char *seq = strstr(ev, "\nSEQUENCE:");
+    const char *end = strstr(ev, "END:VEVENT");
+    cr_assert(seq && end && seq < end, "no SEQUENCE in %s", uid);
+    return strtol(seq + 10, NULL, 10);
+}
+
+Test(ics, a_status_change_raises_the_sequence)
+{
+    /* RFC 5545 3.8.7.4: a change of STATUS must raise SEQUENCE, or a
+     * calendar app that imported the plan keeps the old event. Here nothing
+     * moved in time: canary-go got its GO on time, then a rollback. */
+    rollout_plan *p = t_seed();
+    rollout_state s = running(p, seed_start());
+    s.gate_go_at[0] = seed_start() + 2 * H;
+    s.revision = 5;
+    size_t len;
+    char *text = render(p, &s, ROLLOUT_CALENDAR_ICS, &len);
+    ics c;
+    parse_ics(text, len, &c);
+    /* the pilot's first step was TENTATIVE in the plan's calendar; the GO
+     * made it CONFIRMED at the same time */
+    cr_expect_eq(ics_seq(&c, "ledger-v2-step-1@librollout"), 5);
+    /* the canary's start is as it was */
+    cr_expect_eq(ics_seq(&c, "ledger-v2-step-0@librollout"), 0);
+    free(c.unfolded);
+    free(text);
+
+    s.status = ROLLOUT_STATUS_ROLLED_BACK;
+    s.rollback_started_at = seed_start() + 7 * H;
+    s.revision = 9;
+    text = render(p, &s, ROLLOUT_CALENDAR_ICS, &len);
+    parse_ics(text, len, &c);
+    cr_expect_eq(count(c.unfolded, "STATUS:CANCELLED"), 13);
+    /* every cancelled event tells the calendar app so */
+    cr_expect_eq(ics_seq(&c, "ledger-v2-step-3@librollout"), 9);
+    cr_expect_eq(ics_seq(&c, "ledger-v2-gate-1@librollout"), 9);
+    cr_expect_eq(ics_seq(&c, "ledger-v2-complete@librollout"), 9);
+    cr_expect_eq(ics_seq(&c, "ledger-v2-step-0@librollout"), 0);
+    free(c.unfolded);
+    free(text);
+    rollout_plan_unref(p);
+}
+
 /* ---- SVG ------------------------------------------------------------------------ */
 
 Test(svg, one_series_per_cohort_and_gates)

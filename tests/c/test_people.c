@@ -390,3 +390,76 @@ Test(people, a_reason_that_is_not_utf8_is_refused)
     cr_assert_eq(apply(p, &s, abort_ev, rollout_plan_start(p), &err), ROLLOUT_ERR_ENCODING);
     rollout_plan_unref(p);
 }
+
+/* The seed started at its start, then ev an hour later. */
+static rollout_state started_then(const rollout_plan *p, rollout_event ev)
+{
+    int64_t t0 = rollout_plan_start(p);
+    rollout_state s;
+    rollout_state_init(p, &s);
+    t_apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_START}, t0);
+    t_apply(p, &s, ev, t0 + H);
+    return s;
+}
+
+/* What decoding s's text gives (with plan, which may be NULL). */
+static int decode_of(const rollout_plan *plan, const rollout_state *s)
+{
+    char text[ROLLOUT_STATE_TEXT_MAX];
+    size_t len = rollout_state_encode(s, text, sizeof text);
+    cr_assert(len > 0);
+    rollout_state out;
+    rollout_error err;
+    return rollout_state_decode(plan, text, len, &out, &err);
+}
+
+Test(people, a_rollback_with_nothing_left_to_confirm_is_not_a_state)
+{
+    /* Rolling back means a procedure step waits for its confirmation: the
+     * retry refusal, a confirm and `rollout status` all name that step. A
+     * state rolling back with every step marked done (edited by hand, or
+     * torn in shared memory) would make them read past the procedure. */
+    rollout_plan *p = t_seed();
+    rollout_state s = started_then(p, (rollout_event){.type = ROLLOUT_EVENT_ABORT});
+    cr_assert_eq(s.status, ROLLOUT_STATUS_ROLLING_BACK);
+    size_t n = p->rollback.n_steps;
+    /* every step done, with or without the escalation and post-mortem bits */
+    const uint32_t bad_done[] = {(1u << n) - 1, ~0u};
+    for (int c = 0; c < 2; c++) {
+        rollout_state bad = s, out;
+        bad.rollback_done = bad_done[c];
+        cr_expect_eq(decode_of(p, &bad), ROLLOUT_ERR_STATE, "rolling back, done bits %x, decoded",
+                     bad_done[c]);
+        rollout_action acts[ROLLOUT_MAX_ACTIONS];
+        size_t na = ROLLOUT_MAX_ACTIONS;
+        rollout_event ev = {.type = ROLLOUT_EVENT_RETRY};
+        rollout_error err;
+        cr_expect_eq(rollout_apply(p, &bad, &ev, bad.updated_at + H, &out, acts, &na, &err),
+                     ROLLOUT_ERR_STATE, "rolling back, done bits %x, applied", bad_done[c]);
+    }
+    rollout_plan_unref(p);
+}
+
+Test(people, an_approval_or_override_record_names_its_role_and_gate)
+{
+    /* the machine records who approved or overrode which gate; rollout
+     * status shifts by that role (1u << role) to match the approvals, so a
+     * record without one is not a state the machine made */
+    rollout_plan *p = t_seed();
+    rollout_state s = started_then(p, (rollout_event){.type = ROLLOUT_EVENT_APPROVE, .gate = 0,
+                                                      .role = rp_role_index(p, "product-lead")});
+    cr_assert_eq(s.trail[(s.trail_total - 1) % ROLLOUT_TRAIL_MAX].kind, ROLLOUT_TRAIL_APPROVE);
+    for (int c = 0; c < 2; c++) {
+        rollout_state bad = s;
+        rollout_trail_record *b = &bad.trail[(bad.trail_total - 1) % ROLLOUT_TRAIL_MAX];
+        if (c == 0)
+            b->role = -1;
+        else
+            b->gate = -1;
+        cr_expect_eq(decode_of(p, &bad), ROLLOUT_ERR_STATE, "an approval without its %s decoded",
+                     c ? "gate" : "role");
+        cr_expect_eq(decode_of(NULL, &bad), ROLLOUT_ERR_STATE,
+                     "an approval without its %s decoded without a plan", c ? "gate" : "role");
+    }
+    rollout_plan_unref(p);
+}

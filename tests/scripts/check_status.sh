@@ -97,5 +97,19 @@ seq_of() { tr -d '\r' < "$1" | awk -v uid="$2" '$0 == uid {f=1} f && /^SEQUENCE:
 sch=$("$R" schedule --state "$dir/d" --at ${T}16:30:00Z) || fail "rollout schedule --state"
 grep -q 'pilot' <<<"$sch" || fail "schedule --state: $sch"
 
+# a gate with five approvers and four override roles still fits 80 columns:
+# the lists wrap instead of running off the terminal (--watch)
+sed -e 's/approvers: \[engineering-lead, product-lead\]/approvers: [engineering-lead, product-lead, sre-lead, engineering, support]\n      override_roles: [sre-lead, on-call-sre, engineering-lead, product-lead]/' \
+    examples/plans/seed.yaml > "$dir/wide.yaml"
+"$R" state init "$dir/wide.yaml" --state "$dir/w" >/dev/null || fail "init (wide)"
+"$R" state apply start "$dir/wide.yaml" --state "$dir/w" --at ${T}09:00:00Z >/dev/null || fail "start (wide)"
+"$R" status "$dir/wide.yaml" --state "$dir/w" --at ${T}11:30:00Z > "$dir/wide.txt" || fail "status (wide)"
+wide=$(awk 'length($0) > 80' "$dir/wide.txt" | head -1)
+[ -z "$wide" ] || fail "wide plan: a line wider than 80 columns: $wide"
+for r in engineering-lead product-lead sre-lead engineering support; do
+    grep -q "$r (waiting)" "$dir/wide.txt" || fail "wide plan: approver $r is not listed"
+done
+grep -q "on-call-sre" "$dir/wide.txt" || fail "wide plan: override role on-call-sre is not listed"
+
 [ "$fails" = 0 ] && echo "check_status: all checks passed"
 exit $((fails > 0))

@@ -954,7 +954,8 @@ local function store_event(plan, event, now)
     if not nxt then
         local status = (code == "ROLLOUT_ERR_TRANSITION" or code == "ROLLOUT_ERR_NOT_FOUND" or
                         code == "ROLLOUT_ERR_CONFLICT") and 409 or
-                       ((code == "ROLLOUT_ERR_ARG" or code == "ROLLOUT_ERR_VALUE") and 400 or 503)
+                       ((code == "ROLLOUT_ERR_ARG" or code == "ROLLOUT_ERR_VALUE" or
+                         code == "ROLLOUT_ERR_ENCODING") and 400 or 503)
         ngx.log(ngx.WARN, "rollout: event ", event.type, " not applied: ", err)
         return respond(status, { error = err, code = code })
     end
