@@ -37,7 +37,8 @@ static void status_help(void)
            "  --key-file PATH  the store's HMAC key\n"
            "  --at TIME      the instant to show (default: the system clock)\n"
            "  --watch        redraw whenever the state or the minute changes (polls once\n"
-           "                 a second; Ctrl-C ends it)\n"
+           "                 a second; a read that fails is reported and retried; Ctrl-C\n"
+           "                 ends it)\n"
            "  --json         one JSON object instead of text\n"
            "  --time-scale N --clock-start T [--clock-origin W]\n"
            "                 a plan clock that shows T at the wall-clock epoch second W\n"
@@ -701,8 +702,18 @@ int cmd_status(int argc, char **argv)
         rollout_state s;
         int64_t now = at_s ? at : cli_clock_now(&clock);
         if ((rc = cli_read_state(plan, state_file, store, key_file, &s)) ||
-            (rc = build(vw, plan, &s, now)))
-            break;
+            (rc = build(vw, plan, &s, now))) {
+            if (!watch)
+                break;
+            /* a store that is down for a moment, a file being replaced: the
+             * error is on stderr; the view stays and is drawn again when the
+             * state reads again */
+            free(last);
+            last = NULL;
+            struct timespec nap = {1, 0};
+            nanosleep(&nap, NULL);
+            continue;
+        }
         if (!watch) {
             if (json)
                 print_json(vw);

@@ -570,6 +570,8 @@ static int on_rollback(machine *m, const rollout_event *ev, int kind)
 static int on_retry(machine *m, const rollout_event *ev)
 {
     const rollout_plan *p = m->p;
+    if (m->s.attempt == INT32_MAX)
+        return refuse(m, "no attempt number is left after attempt %s%s", "2147483647", "");
     rollout_state before = m->s;
     int phase = m->s.phase >= 0 ? m->s.phase : 0;
     int first = p->phases[phase].first_step;

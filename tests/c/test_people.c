@@ -302,6 +302,42 @@ Test(people, retry_keeps_buckets_and_the_earlier_phases)
     /* a second rollback and retry: attempt 3, the trail keeps both */
     t_apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_ABORT, .why = "again"}, t0 + 8 * H);
     cr_assert_eq(s.trail[(s.trail_total - 1) % ROLLOUT_TRAIL_MAX].attempt, 2);
+    for (int c = ROLLOUT_CONFIRM_TRAFFIC_HALTED; c <= ROLLOUT_CONFIRM_INCIDENT_OPENED; c++)
+        if (c != ROLLOUT_CONFIRM_SMOKE_FAILED)
+            t_apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_CONFIRM, .confirmation = c},
+                    t0 + 8 * H + 60);
+    t_apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_RETRY, .why = "third"}, t0 + 9 * H);
+    cr_assert_eq(s.attempt, 3);
+    cr_assert_eq(s.attempt_at, t0 + 9 * H);
+    const rollout_trail_record *r = &s.trail[(s.trail_total - 1) % ROLLOUT_TRAIL_MAX];
+    cr_assert_eq(r->kind, ROLLOUT_TRAIL_RETRY);
+    cr_assert_eq(r->attempt, 3);
+    bool seen[4] = {false};
+    for (uint32_t k = 0; k < s.trail_total && k < ROLLOUT_TRAIL_MAX; k++)
+        seen[s.trail[(s.trail_total - 1 - k) % ROLLOUT_TRAIL_MAX].attempt & 3] = true;
+    cr_assert(seen[2] && seen[3], "the trail keeps the second and the third attempt");
+    rollout_plan_unref(p);
+}
+
+Test(people, a_retry_past_the_last_attempt_number_is_refused)
+{
+    rollout_plan *p = t_seed();
+    rollout_state first, s = retried(p, &first);
+    int64_t t0 = rollout_plan_start(p);
+    t_apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_ABORT, .why = "again"}, t0 + 8 * H);
+    for (int c = ROLLOUT_CONFIRM_TRAFFIC_HALTED; c <= ROLLOUT_CONFIRM_INCIDENT_OPENED; c++)
+        if (c != ROLLOUT_CONFIRM_SMOKE_FAILED)
+            t_apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_CONFIRM, .confirmation = c},
+                    t0 + 8 * H + 60);
+    /* a state written by hand (a file) may carry any attempt number: the
+     * counter must not overflow (UBSan would report it) */
+    s.attempt = INT32_MAX;
+    rollout_state before = s;
+    rollout_error err;
+    cr_assert_eq(apply(p, &s, (rollout_event){.type = ROLLOUT_EVENT_RETRY}, t0 + 9 * H, &err),
+                 ROLLOUT_ERR_TRANSITION);
+    cr_assert(strstr(err.message, "no attempt number is left"), "%s", err.message);
+    cr_assert(memcmp(&before, &s, sizeof s) == 0);
     rollout_plan_unref(p);
 }
 

@@ -111,5 +111,27 @@ for r in engineering-lead product-lead sre-lead engineering support; do
 done
 grep -q "on-call-sre" "$dir/wide.txt" || fail "wide plan: override role on-call-sre is not listed"
 
+# --watch redraws when the state changes, and a state that cannot be read
+# for a while (a file being replaced, a store down) is reported and waited
+# out, not the end of the watch
+"$R" state init --state "$dir/live" >/dev/null || fail "init (watch)"
+"$R" status --state "$dir/live" --watch --at ${T}08:00:00Z > "$dir/watch.out" 2> "$dir/watch.err" &
+watch_pid=$!
+sleep 1.5
+on live start --at ${T}09:00:00Z
+sleep 1.5
+mv "$dir/live" "$dir/live.away"
+sleep 2.5
+kill -0 $watch_pid 2>/dev/null || fail "--watch ended when the state could not be read"
+mv "$dir/live.away" "$dir/live"
+on live pause --at ${T}09:30:00Z
+sleep 1.5
+kill $watch_pid 2>/dev/null
+wait $watch_pid 2>/dev/null
+draws=$(grep -c 'rollout   ledger-v2 at' "$dir/watch.out")
+[ "$draws" -ge 3 ] || fail "--watch drew $draws times for three states (not started, running, paused)"
+grep -q '^status    paused' "$dir/watch.out" || fail "--watch never showed the paused state"
+grep -q 'live' "$dir/watch.err" || fail "--watch did not report the unreadable state: $(cat "$dir/watch.err")"
+
 [ "$fails" = 0 ] && echo "check_status: all checks passed"
 exit $((fails > 0))
