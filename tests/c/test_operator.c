@@ -487,3 +487,37 @@ Test(operator_journal, append_cuts_a_torn_line_and_compacts)
     unlink(path);
     rmdir(dir);
 }
+
+/* A crash after a transition's O records were fsynced and before its state
+ * was renamed into place leaves void records under the next revision. The
+ * transition that takes that revision instead may owe nothing (an approval):
+ * the void records must still go, or the state reaching that revision makes
+ * them owed, and a transition that never happened is delivered. */
+Test(operator_journal, void_records_go_when_the_next_transition_owes_nothing)
+{
+    char dir[] = "/tmp/rollout-journal-XXXXXX";
+    cr_assert(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/state.outbox", dir);
+    FILE *f = fopen(path, "w");
+    fputs("O 4 p/4/0/email {\"owed\":true}\n"  /* the state is at 4 */
+          "O 5 p/5/0/slack {\"void\":true}\n", /* its transition never happened */
+          f);
+    fclose(f);
+    rollout_plan *p = load("", OPERATOR);
+    rollout_state s;
+    rollout_state_init(p, &s);
+    s.revision = 5;
+    op_entries ent = {.plan = p};
+    rollout_error err;
+    cr_assert_eq(op_owe_journal(path, p, 4, &s, NULL, 0, &ent, &err), ROLLOUT_OK);
+    op_journal j;
+    cr_assert_eq(op_journal_load(path, 5, &j), ROLLOUT_OK);
+    cr_assert_eq(j.n, 1, "%zu owed", j.n);
+    cr_assert_str_eq(j.keys[0], "p/4/0/email");
+    op_journal_free(&j);
+    op_entries_free(&ent);
+    rollout_plan_unref(p);
+    unlink(path);
+    rmdir(dir);
+}
