@@ -521,3 +521,39 @@ Test(operator_journal, void_records_go_when_the_next_transition_owes_nothing)
     unlink(path);
     rmdir(dir);
 }
+
+/* A communication row's channel is free text ("status page"); the key it
+ * goes into is a journal field ended by a space and an HTTP header value, so
+ * it must come out of the journal whole and carry no space, CR or LF. */
+Test(operator_outbox, a_channel_of_any_text_makes_a_key_that_survives_the_journal)
+{
+    rollout_plan *p = load("", OPERATOR);
+    rollout_state s;
+    rollout_state_init(p, &s);
+    s.revision = 7;
+    rollout_action a;
+    memset(&a, 0, sizeof a);
+    a.type = ROLLOUT_ACTION_NOTIFY;
+    a.id = "pilot-start";
+    a.channel = "status page+ops\r\nX-Injected: 1";
+    a.text = "hello";
+    op_entries e;
+    cr_assert_eq(op_entries_build(p, &s, &a, 1, &e), ROLLOUT_OK);
+    cr_assert_eq(e.n, 2);
+    for (size_t i = 0; i < e.n; i++) {
+        cr_assert_null(strpbrk(e.keys[i], " \r\n"), "key \"%s\"", e.keys[i]);
+        char *line = op_journal_owed(7, e.keys[i], e.bodies[i]);
+        op_journal j;
+        cr_assert_eq(op_journal_parse(line, strlen(line), 7, &j), ROLLOUT_OK);
+        cr_assert_eq(j.n, 1);
+        cr_assert_str_eq(j.keys[0], e.keys[i]);
+        cr_assert_str_eq(j.bodies[0], e.bodies[i]);
+        op_journal_free(&j);
+        free(line);
+    }
+    cr_assert_str_eq(e.keys[0], "ledger-v2/7/0/status%20page");
+    /* the body keeps the channel as written, for the webhook's lookup */
+    cr_assert(strstr(e.bodies[0], "\"channel\":\"status page\""), "%s", e.bodies[0]);
+    op_entries_free(&e);
+    rollout_plan_unref(p);
+}
