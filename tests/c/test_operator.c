@@ -557,3 +557,23 @@ Test(operator_outbox, a_channel_of_any_text_makes_a_key_that_survives_the_journa
     op_entries_free(&e);
     rollout_plan_unref(p);
 }
+
+/* A range query (`x[5m]`, a matrix) or a string answer gives no number
+ * either; the reason must say so rather than leave the caller's buffer as it
+ * was (uninitialised in the operator, which logs it). */
+Test(operator_prom, a_matrix_or_string_answer_says_why)
+{
+    static const char *const bad[] = {
+        "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":"
+        "[{\"metric\":{},\"values\":[[1,\"1\"],[2,\"2\"]]}]}}",
+        "{\"status\":\"success\",\"data\":{\"resultType\":\"string\",\"result\":[1,\"x\"]}}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        double v = -1;
+        char why[200];
+        strcpy(why, "untouched");
+        cr_assert_eq(value_of(bad[i], &v, why), 1, "case %zu", i);
+        cr_assert(strcmp(why, "untouched") && why[0], "case %zu: why is \"%s\"", i, why);
+        cr_assert_eq(v, -1);
+    }
+}
