@@ -12,6 +12,7 @@
 #include "support.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -576,4 +577,22 @@ Test(operator_prom, a_matrix_or_string_answer_says_why)
         cr_assert(strcmp(why, "untouched") && why[0], "case %zu: why is \"%s\"", i, why);
         cr_assert_eq(v, -1);
     }
+}
+
+/* ---- hooks ------------------------------------------------------------------ */
+
+/* The operator ignores SIGPIPE (a webhook that hangs up must not kill it);
+ * a hook must not inherit that: `producer | head -1` under pipefail, the
+ * common way of writing a deploy script, would fail on every run. */
+Test(operator_hooks, a_hook_gets_sigpipe_back)
+{
+    void (*old)(int) = signal(SIGPIPE, SIG_IGN);
+    volatile int stop = 0;
+    int status = -1;
+    char why[200] = "";
+    int rc = op_hook_run("bash -c 'set -o pipefail; yes | head -n 1 >/dev/null'", NULL, 10,
+                         &stop, &status, why, sizeof why);
+    signal(SIGPIPE, old);
+    cr_assert_eq(rc, 0, "%s", why);
+    cr_assert_eq(status, 0, "the pipeline's writer was not ended by SIGPIPE: exit %d", status);
 }
