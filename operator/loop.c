@@ -252,13 +252,14 @@ static int sync_state(op_ctx *c, const char *line)
     return 0;
 }
 
-static int marked(op_ctx *c, const char *key)
+/* unsure: the answer when the store cannot tell */
+static int marked(op_ctx *c, const char *key, int unsure)
 {
     if (c->st) {
         int yes = 0;
         if (rollout_store_marked(c->st, c->plan, key, &yes, &c->err)) {
             c->unavailable = 1;
-            return 1; /* unsure: do not run the step twice */
+            return unsure;
         }
         return yes;
     }
@@ -602,7 +603,18 @@ static void hooks(op_ctx *c)
         char hold[600];
         snprintf(hold, sizeof hold, "hold/%s/%lld/%s", c->plan->id,
                  (long long)c->s.rollback_started_at, step->id);
-        if (marked(c, hold)) {
+        /* marked with the revision the failure was seen at: still the
+         * state's, the CONFIRM that follows the marks never got written */
+        char owed[640];
+        snprintf(owed, sizeof owed, "%s/%llu", hold, (unsigned long long)c->s.revision);
+        /* unsure: do not run the step twice */
+        if (marked(c, hold, 1)) {
+            if (!c->o->dry_run && marked(c, owed, 0)) {
+                rollout_event e = {.type = ROLLOUT_EVENT_CONFIRM, .gate = -1, .role = -1,
+                                   .confirmation = ROLLOUT_CONFIRM_SMOKE_FAILED};
+                transition(c, &e, "hook run_smoke_tests failed before the operator stopped");
+                return;
+            }
             log_line(c, "hook", aname, hold, "waiting",
                      "the smoke tests failed on the previous version: a person confirms");
             return;
@@ -642,6 +654,8 @@ static void hooks(op_ctx *c)
             /* not retried by itself: the smoke tests of the previous version
              * failing is for people to look at (the machine escalates) */
             conf = ROLLOUT_CONFIRM_SMOKE_FAILED;
+            /* owed before hold: killed between the two, the tests run again */
+            mark(c, owed);
             mark(c, hold);
         }
         snprintf(why, sizeof why, "hook %s exited %d", aname, status);

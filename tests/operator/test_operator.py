@@ -320,3 +320,44 @@ def test_a_persons_transition_is_delivered(prometheus, redis, tmp_path, where):
         assert len(pages) == 1, pages
         by_key = delivered_by_key(hook)
         assert all(len(v) == 1 for v in by_key.values()), by_key
+
+
+def test_a_smoke_failure_marked_before_a_crash_is_still_recorded(tmp_path):
+    """The operator marks a failed smoke test (so it never runs the tests
+    again by itself) and then records CONFIRM smoke_failed, whose ESCALATE
+    tells people. Killed between the two, the mark is on disk and the
+    transition is not: the next pass must record it, not wait for a person
+    nobody has told."""
+    state = str(tmp_path / "state")
+    journal = state + ".outbox"
+    hooks_log = str(tmp_path / "hooks.log")
+    down = "http://127.0.0.1:%d" % free_port()
+    with WebhookReceiver() as hook:
+        plan = write_plan(str(tmp_path / "plan.yaml"), down, hook.url, hooks_log=hooks_log)
+        text = open(plan).read()
+        smoke = [x for x in text.splitlines() if x.startswith("    run_smoke_tests:")][0]
+        # the smoke tests fail; before they do, the hook keeps the state as
+        # it was before the operator's mark and CONFIRM
+        text = text.replace(smoke, "    run_smoke_tests: 'cp %s %s.before; exit 1'" % (state, state))
+        open(plan, "w").write(text)
+        op = Operator(plan, state=state, env={"ROLLOUT_TEST_EMERGENCY_URL": hook.url + "/e"})
+        op.init()
+        op.run_pass(SEED_START, expect=(0, 69))
+        op.cli("abort", "--reason", "ledger totals drift", "--by", "sre-lead", *op.where,
+               "--at", str(SEED_START + H), plan)
+        logs = op.run_pass(SEED_START + H + 60, expect=(0, 69))
+        assert events(logs, "action", action="escalate"), "no ESCALATE for the smoke failure"
+        # the disk as a SIGKILL right after the mark leaves it: the state
+        # before the CONFIRM, the journal up to the mark
+        os.replace(state + ".before", state)
+        lines = open(journal).read().splitlines(True)
+        last_mark = max(i for i, x in enumerate(lines) if x.startswith("M hold/"))
+        open(journal, "w").write("".join(lines[:last_mark + 1]))
+        before = op.show()["revision"]
+        n = len(hook.delivered())
+        logs = op.run_pass(SEED_START + H + 120, expect=(0, 69))
+        assert op.show()["revision"] > before, "the smoke failure was never recorded"
+        escalations = [r for r in hook.delivered()[n:] if r["json"].get("action") == "escalate"]
+        assert len(escalations) == 1, escalations
+        # and the smoke tests were not run again by the operator
+        assert not os.path.exists(state + ".before")
