@@ -442,6 +442,21 @@ static int fetch(void *ctx, const char *query, int64_t at, char **body, size_t *
     long status;
     int rc = op_http_get(url, (long)c->plan->op.prom_timeout * 1000, body, len, &status, why, cap);
     free(url);
+    /* Prometheus answers a query with 200, or 400/422 and its error for a
+     * query it refuses; anything else (a proxy's 502, its own 503 timeout, a
+     * login redirect) means it did not answer the query */
+    if (!rc && status != 200 && status != 400 && status != 422) {
+        char detail[160] = "";
+        json_t *o = json_loadb(*body, *len, 0, NULL);
+        const char *msg = json_string_value(json_object_get(o, "error"));
+        if (msg)
+            snprintf(detail, sizeof detail, ": %s", msg);
+        snprintf(why, cap, "HTTP status %ld%s", status, detail);
+        json_decref(o);
+        free(*body);
+        *body = NULL;
+        rc = 1;
+    }
     if (rc) {
         char tmp[256];
         snprintf(tmp, sizeof tmp, "Prometheus did not answer: %s", why);

@@ -361,3 +361,43 @@ def test_a_smoke_failure_marked_before_a_crash_is_still_recorded(tmp_path):
         assert len(escalations) == 1, escalations
         # and the smoke tests were not run again by the operator
         assert not os.path.exists(state + ".before")
+
+
+def test_prometheus_behind_a_failing_proxy_is_unavailable(tmp_path):
+    """Prometheus behind a reverse proxy that answers 502 (Prometheus down)
+    did not answer: as with a refused connection, the pass is degraded and
+    --once exits 69, so cron sees the outage; never an 'ok' pass."""
+    import http.server
+    import threading
+
+    class BadGateway(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"<html><body>502 Bad Gateway</body></html>"
+            self.send_response(502)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), BadGateway)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        with WebhookReceiver() as hook:
+            url = "http://127.0.0.1:%d" % proxy.server_address[1]
+            plan = write_plan(str(tmp_path / "plan.yaml"), url, hook.url)
+            op = Operator(plan, state=str(tmp_path / "state"),
+                          env={"ROLLOUT_TEST_EMERGENCY_URL": hook.url + "/e"})
+            op.init()
+            op.run_pass(SEED_START, expect=(0, 69))
+            logs = op.run_pass(SEED_START + 2 * H, expect=(69,))
+            assert [x["outcome"] for x in events(logs, "pass")] == ["degraded"]
+            absent = events(logs, "metric", outcome="absent")
+            assert absent and all("502" in x["detail"] for x in absent), absent
+            assert [v["verdict"] for v in events(logs, "event", action="verdict")] == \
+                ["INCONCLUSIVE"]
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
