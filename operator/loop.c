@@ -598,6 +598,17 @@ static void gate(op_ctx *c)
 
 /* ---- hooks ---- */
 
+/* "NAME=value", malloc'ed: sized to the value, as a cut version would name
+ * another one */
+static char *env_var(const char *name, const char *value)
+{
+    size_t n = strlen(name) + strlen(value) + 2;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%s=%s", name, value);
+    return s;
+}
+
 static void hooks(op_ctx *c)
 {
     const rp_rollback *rb = &c->plan->rollback;
@@ -638,22 +649,27 @@ static void hooks(op_ctx *c)
             log_line(c, "hook", aname, NULL, "dry-run", cmd);
             return;
         }
-        char e_plan[300], e_act[64], e_step[200], e_ver[300], e_new[300], e_reason[64],
-            e_rev[64];
-        snprintf(e_plan, sizeof e_plan, "ROLLOUT_PLAN=%s", c->plan->id);
-        snprintf(e_act, sizeof e_act, "ROLLOUT_ACTION=%s", aname);
-        snprintf(e_step, sizeof e_step, "ROLLOUT_STEP=%s", step->id);
-        snprintf(e_ver, sizeof e_ver, "ROLLOUT_VERSION=%s", c->plan->labels[0]);
-        snprintf(e_new, sizeof e_new, "ROLLOUT_NEW_VERSION=%s", c->plan->labels[1]);
-        snprintf(e_reason, sizeof e_reason, "ROLLOUT_REASON=%s",
-                 rollout_rollback_reason_name(c->s.rollback_reason));
-        snprintf(e_rev, sizeof e_rev, "ROLLOUT_REVISION=%llu",
-                 (unsigned long long)c->s.revision);
-        char *env[] = {e_plan, e_act, e_step, e_ver, e_new, e_reason, e_rev, NULL};
+        char rev[32];
+        snprintf(rev, sizeof rev, "%llu", (unsigned long long)c->s.revision);
+        char *env[8] = {env_var("ROLLOUT_PLAN", c->plan->id), env_var("ROLLOUT_ACTION", aname),
+                        env_var("ROLLOUT_STEP", step->id),
+                        env_var("ROLLOUT_VERSION", c->plan->labels[0]),
+                        env_var("ROLLOUT_NEW_VERSION", c->plan->labels[1]),
+                        env_var("ROLLOUT_REASON",
+                                rollout_rollback_reason_name(c->s.rollback_reason)),
+                        env_var("ROLLOUT_REVISION", rev), NULL};
+        bool env_ok = true;
+        for (int i = 0; i < 7; i++)
+            env_ok = env_ok && env[i];
         int status = 0;
         char why[256];
         log_line(c, "hook", aname, NULL, "running", cmd);
-        if (op_hook_run(cmd, env, c->plan->op.hook_timeout, c->stop, &status, why, sizeof why)) {
+        int ran = env_ok ? op_hook_run(cmd, env, c->plan->op.hook_timeout, c->stop, &status, why,
+                                       sizeof why)
+                         : (snprintf(why, sizeof why, "out of memory"), -1);
+        for (int i = 0; i < 7; i++)
+            free(env[i]);
+        if (ran) {
             c->unavailable = 1;
             log_line(c, "hook", aname, NULL, "failed", why);
             return;

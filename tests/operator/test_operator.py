@@ -401,3 +401,28 @@ def test_prometheus_behind_a_failing_proxy_is_unavailable(tmp_path):
     finally:
         proxy.shutdown()
         proxy.server_close()
+
+
+def test_a_hook_gets_a_long_version_whole(tmp_path):
+    """ROLLOUT_VERSION is the version a hook restores: a long one (an image
+    reference with its digest and build metadata) must reach it whole, never
+    cut to a prefix that names another version."""
+    state = str(tmp_path / "state")
+    hooks_log = str(tmp_path / "hooks.log")
+    stable = "registry.example.com/payments/ledger:" + "b" * 400 + "-stable"
+    down = "http://127.0.0.1:%d" % free_port()
+    with WebhookReceiver() as hook:
+        plan = write_plan(str(tmp_path / "plan.yaml"), down, hook.url, hooks_log=hooks_log)
+        text = open(plan).read()
+        old = [x for x in text.splitlines() if x.strip().startswith("stable:")][0]
+        text = text.replace(old, old[:old.index("stable:")] + "stable: '%s'" % stable, 1)
+        open(plan, "w").write(text)
+        op = Operator(plan, state=state, env={"ROLLOUT_TEST_EMERGENCY_URL": hook.url + "/e"})
+        op.init()
+        op.run_pass(SEED_START, expect=(0, 69))
+        op.cli("abort", "--reason", "ledger totals drift", "--by", "sre-lead", *op.where,
+               "--at", str(SEED_START + H), plan)
+        op.run_pass(SEED_START + H + 60, expect=(0, 69))
+        with open(hooks_log) as f:
+            versions = [line.split()[2] for line in f]
+        assert versions and all(v == stable for v in versions), versions
