@@ -322,6 +322,16 @@ def test_a_persons_transition_is_delivered(prometheus, redis, tmp_path, where):
         assert all(len(v) == 1 for v in by_key.values()), by_key
 
 
+def started_then_aborted(op):
+    """Starts the rollout (Prometheus may be down), aborts it by hand an hour
+    in and runs the pass that performs the rollback: that pass's logs."""
+    op.init()
+    op.run_pass(SEED_START, expect=(0, 69))
+    op.cli("abort", "--reason", "ledger totals drift", "--by", "sre-lead", *op.where,
+           "--at", str(SEED_START + H), op.plan)
+    return op.run_pass(SEED_START + H + 60, expect=(0, 69))
+
+
 def test_a_smoke_failure_marked_before_a_crash_is_still_recorded(tmp_path):
     """The operator marks a failed smoke test (so it never runs the tests
     again by itself) and then records CONFIRM smoke_failed, whose ESCALATE
@@ -341,11 +351,7 @@ def test_a_smoke_failure_marked_before_a_crash_is_still_recorded(tmp_path):
         text = text.replace(smoke, "    run_smoke_tests: 'cp %s %s.before; exit 1'" % (state, state))
         open(plan, "w").write(text)
         op = Operator(plan, state=state, env={"ROLLOUT_TEST_EMERGENCY_URL": hook.url + "/e"})
-        op.init()
-        op.run_pass(SEED_START, expect=(0, 69))
-        op.cli("abort", "--reason", "ledger totals drift", "--by", "sre-lead", *op.where,
-               "--at", str(SEED_START + H), plan)
-        logs = op.run_pass(SEED_START + H + 60, expect=(0, 69))
+        logs = started_then_aborted(op)
         assert events(logs, "action", action="escalate"), "no ESCALATE for the smoke failure"
         # the disk as a SIGKILL right after the mark leaves it: the state
         # before the CONFIRM, the journal up to the mark
@@ -418,11 +424,7 @@ def test_a_hook_gets_a_long_version_whole(tmp_path):
         text = text.replace(old, old[:old.index("stable:")] + "stable: '%s'" % stable, 1)
         open(plan, "w").write(text)
         op = Operator(plan, state=state, env={"ROLLOUT_TEST_EMERGENCY_URL": hook.url + "/e"})
-        op.init()
-        op.run_pass(SEED_START, expect=(0, 69))
-        op.cli("abort", "--reason", "ledger totals drift", "--by", "sre-lead", *op.where,
-               "--at", str(SEED_START + H), plan)
-        op.run_pass(SEED_START + H + 60, expect=(0, 69))
+        started_then_aborted(op)
         with open(hooks_log) as f:
             versions = [line.split()[2] for line in f]
         assert versions and all(v == stable for v in versions), versions
