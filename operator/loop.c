@@ -493,12 +493,14 @@ static const rollout_metrics *metrics(op_ctx *c)
     return c->metrics;
 }
 
-/* The criteria set watched in the background: the bake's while baking,
- * else that of the gate the current phase waits on (or its last gate). */
+/* The criteria set watched in the background: the bake's while baking (or
+ * paused in the bake), else that of the gate the current phase waits on (or
+ * its last gate). */
 static int background_set(const op_ctx *c)
 {
     const rollout_plan *p = c->plan;
-    if (c->s.status == ROLLOUT_STATUS_BAKING)
+    if (c->s.status == ROLLOUT_STATUS_BAKING ||
+        (c->s.status == ROLLOUT_STATUS_PAUSED && c->s.paused_from == ROLLOUT_STATUS_BAKING))
         return p->bake.criteria;
     int g = c->s.gate;
     if (g >= 0 && g < p->n_gates && p->gates[g].phase == c->s.phase && p->gates[g].criteria >= 0)
@@ -533,7 +535,9 @@ static int evaluate(op_ctx *c, int target, const char *name, rollout_evaluation 
 
 static void background(op_ctx *c)
 {
-    if (!moving(c->s.status) || c->s.phase < 0)
+    /* a pause freezes the schedule, not the traffic: the new version still
+     * serves at its weights, so it is still watched */
+    if ((!moving(c->s.status) && c->s.status != ROLLOUT_STATUS_PAUSED) || c->s.phase < 0)
         return;
     int set = background_set(c);
     if (set < 0)

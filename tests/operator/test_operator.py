@@ -428,3 +428,25 @@ def test_a_hook_gets_a_long_version_whole(tmp_path):
         with open(hooks_log) as f:
             versions = [line.split()[2] for line in f]
         assert versions and all(v == stable for v in versions), versions
+
+
+def test_a_critical_error_while_paused_rolls_back(prometheus, redis, tmp_path):
+    """A pause freezes the schedule, not the traffic: the new version keeps
+    serving at its weights, so the background analysis keeps watching and a
+    critical error during the pause rolls back within one pass."""
+    with WebhookReceiver() as hook:
+        plan = write_plan(str(tmp_path / "plan.yaml"), prometheus.url, hook.url, critical=True)
+        op = Operator(plan, store=redis.url,
+                      env={"ROLLOUT_TEST_EMERGENCY_URL": hook.url + "/emergency"})
+        op.init()
+        op.run_pass(SEED_START)
+        op.run_pass(SEED_START + 2 * H)
+        op.approve("canary-go", GATES[0][2], SEED_START + 2 * H)
+        op.run_pass(SEED_START + 2 * H)
+        op.run_pass(SEED_START + 5 * H)
+        op.cli("state", "apply", "pause", *op.where, "--at", str(SEED_START + 5 * H), plan)
+        assert op.show()["status"] == "paused"
+        logs = op.run_pass(SEED_START + 7 * H)
+        assert op.show()["status"] in ("rolling_back", "rolled_back")
+        assert [x["detail"] for x in events(logs, "event", action="verdict")][0].startswith(
+            "background analysis: zero-critical-errors")
