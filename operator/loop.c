@@ -679,6 +679,15 @@ static void hooks(op_ctx *c)
             return;
         }
         int conf = rp_confirmation_for(step->action);
+        /* a stop signals the hook too (systemd's whole cgroup): smoke tests
+         * ended that way did not fail, they run again */
+        if (status != 0 && *c->stop) {
+            snprintf(why, sizeof why, "exit status %d while the operator stops; run again "
+                                      "next pass", status);
+            c->unavailable = 1;
+            log_line(c, "hook", aname, NULL, "failed", why);
+            return;
+        }
         if (status != 0 && step->action != RP_RB_RUN_SMOKE_TESTS) {
             snprintf(why, sizeof why, "exit status %d; run again next pass", status);
             c->unavailable = 1;

@@ -322,13 +322,18 @@ def test_a_persons_transition_is_delivered(prometheus, redis, tmp_path, where):
         assert all(len(v) == 1 for v in by_key.values()), by_key
 
 
-def started_then_aborted(op):
-    """Starts the rollout (Prometheus may be down), aborts it by hand an hour
-    in and runs the pass that performs the rollback: that pass's logs."""
+def aborted(op):
+    """Starts the rollout (Prometheus may be down) and aborts it by hand an
+    hour in."""
     op.init()
     op.run_pass(SEED_START, expect=(0, 69))
     op.cli("abort", "--reason", "ledger totals drift", "--by", "sre-lead", *op.where,
            "--at", str(SEED_START + H), op.plan)
+
+
+def started_then_aborted(op):
+    """aborted(), then the pass that performs the rollback: its logs."""
+    aborted(op)
     return op.run_pass(SEED_START + H + 60, expect=(0, 69))
 
 
@@ -450,3 +455,43 @@ def test_a_critical_error_while_paused_rolls_back(prometheus, redis, tmp_path):
         assert op.show()["status"] in ("rolling_back", "rolled_back")
         assert [x["detail"] for x in events(logs, "event", action="verdict")][0].startswith(
             "background analysis: zero-critical-errors")
+
+
+def test_a_stop_that_ends_the_smoke_tests_is_no_smoke_failure(tmp_path):
+    """systemd stops the operator by sending SIGTERM to its whole cgroup, the
+    hook in flight included. Smoke tests ended that way did not fail: the
+    operator must not record smoke_failed (an escalation, and tests never run
+    again by the operator) but run them again on its next pass."""
+    state = str(tmp_path / "state")
+    hooks_log = str(tmp_path / "hooks.log")
+    pid_file = str(tmp_path / "smoke.pid")
+    down = "http://127.0.0.1:%d" % free_port()
+    with WebhookReceiver() as hook:
+        plan = write_plan(str(tmp_path / "plan.yaml"), down, hook.url, hooks_log=hooks_log)
+        text = open(plan).read()
+        smoke = [x for x in text.splitlines() if x.startswith("    run_smoke_tests:")][0]
+        text = text.replace(smoke, "    run_smoke_tests: 'echo $$ > %s.tmp && mv %s.tmp %s; "
+                            "sleep 30; exit 0'" % (pid_file, pid_file, pid_file))
+        open(plan, "w").write(text)
+        op = Operator(plan, state=state, env={"ROLLOUT_TEST_EMERGENCY_URL": hook.url + "/e"})
+        aborted(op)
+        p = subprocess.Popen([CLI, "operator", plan, "--state", state, "--once", "--at",
+                              str(SEED_START + H + 60)], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True, env=op.env)
+        deadline = time.monotonic() + 20
+        while not os.path.exists(pid_file) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        hook_pid = int(open(pid_file).read())
+        # what systemd's KillMode=control-group does
+        p.send_signal(signal.SIGTERM)
+        os.killpg(hook_pid, signal.SIGTERM)
+        out, _ = p.communicate(timeout=20)
+        logs = [json.loads(x) for x in out.splitlines() if x.strip()]
+        assert not events(logs, "action", action="escalate"), logs
+        assert "M hold/" not in open(state + ".outbox").read()
+        # the next pass runs the smoke tests again
+        os.unlink(pid_file)
+        text = open(plan).read().replace("sleep 30; exit 0", "exit 0")
+        open(plan, "w").write(text)
+        op.run_pass(SEED_START + H + 120, expect=(0, 69))
+        assert os.path.exists(pid_file)
