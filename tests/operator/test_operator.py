@@ -337,6 +337,18 @@ def started_then_aborted(op):
     return op.run_pass(SEED_START + H + 60, expect=(0, 69))
 
 
+def plan_with_smoke(tmp_path, hook_url, hooks_log, command):
+    """The seed plan with Prometheus down, hooks logging to hooks_log and
+    command as the run_smoke_tests hook."""
+    down = "http://127.0.0.1:%d" % free_port()
+    plan = write_plan(str(tmp_path / "plan.yaml"), down, hook_url, hooks_log=hooks_log)
+    text = open(plan).read()
+    smoke = [x for x in text.splitlines() if x.startswith("    run_smoke_tests:")][0]
+    with open(plan, "w") as f:
+        f.write(text.replace(smoke, "    run_smoke_tests: '%s'" % command))
+    return plan
+
+
 def test_a_smoke_failure_marked_before_a_crash_is_still_recorded(tmp_path):
     """The operator marks a failed smoke test (so it never runs the tests
     again by itself) and then records CONFIRM smoke_failed, whose ESCALATE
@@ -346,15 +358,11 @@ def test_a_smoke_failure_marked_before_a_crash_is_still_recorded(tmp_path):
     state = str(tmp_path / "state")
     journal = state + ".outbox"
     hooks_log = str(tmp_path / "hooks.log")
-    down = "http://127.0.0.1:%d" % free_port()
     with WebhookReceiver() as hook:
-        plan = write_plan(str(tmp_path / "plan.yaml"), down, hook.url, hooks_log=hooks_log)
-        text = open(plan).read()
-        smoke = [x for x in text.splitlines() if x.startswith("    run_smoke_tests:")][0]
         # the smoke tests fail; before they do, the hook keeps the state as
         # it was before the operator's mark and CONFIRM
-        text = text.replace(smoke, "    run_smoke_tests: 'cp %s %s.before; exit 1'" % (state, state))
-        open(plan, "w").write(text)
+        plan = plan_with_smoke(tmp_path, hook.url, hooks_log,
+                               "cp %s %s.before; exit 1" % (state, state))
         op = Operator(plan, state=state, env={"ROLLOUT_TEST_EMERGENCY_URL": hook.url + "/e"})
         logs = started_then_aborted(op)
         assert events(logs, "action", action="escalate"), "no ESCALATE for the smoke failure"
@@ -465,14 +473,10 @@ def test_a_stop_that_ends_the_smoke_tests_is_no_smoke_failure(tmp_path):
     state = str(tmp_path / "state")
     hooks_log = str(tmp_path / "hooks.log")
     pid_file = str(tmp_path / "smoke.pid")
-    down = "http://127.0.0.1:%d" % free_port()
     with WebhookReceiver() as hook:
-        plan = write_plan(str(tmp_path / "plan.yaml"), down, hook.url, hooks_log=hooks_log)
-        text = open(plan).read()
-        smoke = [x for x in text.splitlines() if x.startswith("    run_smoke_tests:")][0]
-        text = text.replace(smoke, "    run_smoke_tests: 'echo $$ > %s.tmp && mv %s.tmp %s; "
-                            "sleep 30; exit 0'" % (pid_file, pid_file, pid_file))
-        open(plan, "w").write(text)
+        plan = plan_with_smoke(tmp_path, hook.url, hooks_log,
+                               "echo $$ > %s.tmp && mv %s.tmp %s; sleep 30; exit 0"
+                               % (pid_file, pid_file, pid_file))
         op = Operator(plan, state=state, env={"ROLLOUT_TEST_EMERGENCY_URL": hook.url + "/e"})
         aborted(op)
         p = subprocess.Popen([CLI, "operator", plan, "--state", state, "--once", "--at",
