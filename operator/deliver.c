@@ -43,8 +43,22 @@ static int add(const rollout_plan *plan, const rollout_state *next, const rollou
         channel_len = sizeof ch - 1;
     memcpy(ch, channel, channel_len);
     ch[channel_len] = '\0';
+    /* a channel is free text, but the key is a journal field ended by a
+     * space and an HTTP header's value: anything beyond an id's characters
+     * is %XX-encoded (injective, so keys stay distinct) */
+    char kch[3 * sizeof ch];
+    size_t kn = 0;
+    for (size_t i = 0; i < channel_len; i++) {
+        unsigned char b = (unsigned char)ch[i];
+        if ((b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9') ||
+            b == '-' || b == '_' || b == '.')
+            kch[kn++] = (char)b;
+        else
+            kn += (size_t)snprintf(kch + kn, sizeof kch - kn, "%%%02X", b);
+    }
+    kch[kn] = '\0';
     snprintf(key, sizeof key, "%s/%llu/%zu/%s", plan->id, (unsigned long long)next->revision,
-             index, ch);
+             index, kch);
     rp_format_time(next->updated_at, at, sizeof at);
     json_t *o = json_object();
     if (!o)

@@ -34,6 +34,9 @@ int op_hook_run(const char *cmd, char *const *env, int64_t timeout_s, volatile i
             putenv(env[i]);
         signal(SIGTERM, SIG_DFL);
         signal(SIGINT, SIG_DFL);
+        /* ignored dispositions survive exec: the operator's SIG_IGN would make
+         * `producer | head -1` fail under pipefail */
+        signal(SIGPIPE, SIG_DFL);
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }

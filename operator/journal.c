@@ -253,16 +253,22 @@ int op_owe_journal(const char *journal, const rollout_plan *plan, uint64_t cur_r
                                                 "an outbox holds");
         return rc;
     }
-    if (!ent->n)
-        return ROLLOUT_OK;
     op_journal j;
-    /* records of a transition that never happened go first, so a key made
-     * again under the same revision is never owed twice */
-    if (op_journal_load(journal, cur_rev, &j) == ROLLOUT_OK) {
+    /* records of a transition that never happened go first, even when this
+     * transition owes nothing: once the state takes their revision they
+     * would read as owed, and a key made again under the same revision is
+     * never owed twice */
+    if ((rc = op_journal_load(journal, cur_rev, &j)) == ROLLOUT_OK) {
         if (j.n_void)
-            op_journal_compact(journal, &j, cur_rev);
+            rc = op_journal_compact(journal, &j, cur_rev);
         op_journal_free(&j);
     }
+    if (rc) {
+        rp_error_set(err, rc, NULL, 0, 0, NULL, "cannot rewrite %s", journal);
+        return rc;
+    }
+    if (!ent->n)
+        return ROLLOUT_OK;
     size_t total = 1;
     for (size_t i = 0; i < ent->n; i++)
         total += strlen(ent->keys[i]) + strlen(ent->bodies[i]) + 32;

@@ -252,13 +252,14 @@ static int sync_state(op_ctx *c, const char *line)
     return 0;
 }
 
-static int marked(op_ctx *c, const char *key)
+/* unsure: the answer when the store cannot tell */
+static int marked(op_ctx *c, const char *key, int unsure)
 {
     if (c->st) {
         int yes = 0;
         if (rollout_store_marked(c->st, c->plan, key, &yes, &c->err)) {
             c->unavailable = 1;
-            return 1; /* unsure: do not run the step twice */
+            return unsure;
         }
         return yes;
     }
@@ -441,6 +442,21 @@ static int fetch(void *ctx, const char *query, int64_t at, char **body, size_t *
     long status;
     int rc = op_http_get(url, (long)c->plan->op.prom_timeout * 1000, body, len, &status, why, cap);
     free(url);
+    /* Prometheus answers a query with 200, or 400/422 and its error for a
+     * query it refuses; anything else (a proxy's 502, its own 503 timeout, a
+     * login redirect) means it did not answer the query */
+    if (!rc && status != 200 && status != 400 && status != 422) {
+        char detail[160] = "";
+        json_t *o = json_loadb(*body, *len, 0, NULL);
+        const char *msg = json_string_value(json_object_get(o, "error"));
+        if (msg)
+            snprintf(detail, sizeof detail, ": %s", msg);
+        snprintf(why, cap, "HTTP status %ld%s", status, detail);
+        json_decref(o);
+        free(*body);
+        *body = NULL;
+        rc = 1;
+    }
     if (rc) {
         char tmp[256];
         snprintf(tmp, sizeof tmp, "Prometheus did not answer: %s", why);
@@ -477,12 +493,14 @@ static const rollout_metrics *metrics(op_ctx *c)
     return c->metrics;
 }
 
-/* The criteria set watched in the background: the bake's while baking,
- * else that of the gate the current phase waits on (or its last gate). */
+/* The criteria set watched in the background: the bake's while baking (or
+ * paused in the bake), else that of the gate the current phase waits on (or
+ * its last gate). */
 static int background_set(const op_ctx *c)
 {
     const rollout_plan *p = c->plan;
-    if (c->s.status == ROLLOUT_STATUS_BAKING)
+    if (c->s.status == ROLLOUT_STATUS_BAKING ||
+        (c->s.status == ROLLOUT_STATUS_PAUSED && c->s.paused_from == ROLLOUT_STATUS_BAKING))
         return p->bake.criteria;
     int g = c->s.gate;
     if (g >= 0 && g < p->n_gates && p->gates[g].phase == c->s.phase && p->gates[g].criteria >= 0)
@@ -517,7 +535,9 @@ static int evaluate(op_ctx *c, int target, const char *name, rollout_evaluation 
 
 static void background(op_ctx *c)
 {
-    if (!moving(c->s.status) || c->s.phase < 0)
+    /* a pause freezes the schedule, not the traffic: the new version still
+     * serves at its weights, so it is still watched */
+    if ((!moving(c->s.status) && c->s.status != ROLLOUT_STATUS_PAUSED) || c->s.phase < 0)
         return;
     int set = background_set(c);
     if (set < 0)
@@ -582,6 +602,17 @@ static void gate(op_ctx *c)
 
 /* ---- hooks ---- */
 
+/* "NAME=value", malloc'ed: sized to the value, as a cut version would name
+ * another one */
+static char *env_var(const char *name, const char *value)
+{
+    size_t n = strlen(name) + strlen(value) + 2;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%s=%s", name, value);
+    return s;
+}
+
 static void hooks(op_ctx *c)
 {
     const rp_rollback *rb = &c->plan->rollback;
@@ -602,7 +633,18 @@ static void hooks(op_ctx *c)
         char hold[600];
         snprintf(hold, sizeof hold, "hold/%s/%lld/%s", c->plan->id,
                  (long long)c->s.rollback_started_at, step->id);
-        if (marked(c, hold)) {
+        /* marked with the revision the failure was seen at: still the
+         * state's, the CONFIRM that follows the marks never got written */
+        char owed[640];
+        snprintf(owed, sizeof owed, "%s/%llu", hold, (unsigned long long)c->s.revision);
+        /* unsure: do not run the step twice */
+        if (marked(c, hold, 1)) {
+            if (!c->o->dry_run && marked(c, owed, 0)) {
+                rollout_event e = {.type = ROLLOUT_EVENT_CONFIRM, .gate = -1, .role = -1,
+                                   .confirmation = ROLLOUT_CONFIRM_SMOKE_FAILED};
+                transition(c, &e, "hook run_smoke_tests failed before the operator stopped");
+                return;
+            }
             log_line(c, "hook", aname, hold, "waiting",
                      "the smoke tests failed on the previous version: a person confirms");
             return;
@@ -611,27 +653,41 @@ static void hooks(op_ctx *c)
             log_line(c, "hook", aname, NULL, "dry-run", cmd);
             return;
         }
-        char e_plan[300], e_act[64], e_step[200], e_ver[300], e_new[300], e_reason[64],
-            e_rev[64];
-        snprintf(e_plan, sizeof e_plan, "ROLLOUT_PLAN=%s", c->plan->id);
-        snprintf(e_act, sizeof e_act, "ROLLOUT_ACTION=%s", aname);
-        snprintf(e_step, sizeof e_step, "ROLLOUT_STEP=%s", step->id);
-        snprintf(e_ver, sizeof e_ver, "ROLLOUT_VERSION=%s", c->plan->labels[0]);
-        snprintf(e_new, sizeof e_new, "ROLLOUT_NEW_VERSION=%s", c->plan->labels[1]);
-        snprintf(e_reason, sizeof e_reason, "ROLLOUT_REASON=%s",
-                 rollout_rollback_reason_name(c->s.rollback_reason));
-        snprintf(e_rev, sizeof e_rev, "ROLLOUT_REVISION=%llu",
-                 (unsigned long long)c->s.revision);
-        char *env[] = {e_plan, e_act, e_step, e_ver, e_new, e_reason, e_rev, NULL};
+        char rev[32];
+        snprintf(rev, sizeof rev, "%llu", (unsigned long long)c->s.revision);
+        char *env[8] = {env_var("ROLLOUT_PLAN", c->plan->id), env_var("ROLLOUT_ACTION", aname),
+                        env_var("ROLLOUT_STEP", step->id),
+                        env_var("ROLLOUT_VERSION", c->plan->labels[0]),
+                        env_var("ROLLOUT_NEW_VERSION", c->plan->labels[1]),
+                        env_var("ROLLOUT_REASON",
+                                rollout_rollback_reason_name(c->s.rollback_reason)),
+                        env_var("ROLLOUT_REVISION", rev), NULL};
+        bool env_ok = true;
+        for (int i = 0; i < 7; i++)
+            env_ok = env_ok && env[i];
         int status = 0;
         char why[256];
         log_line(c, "hook", aname, NULL, "running", cmd);
-        if (op_hook_run(cmd, env, c->plan->op.hook_timeout, c->stop, &status, why, sizeof why)) {
+        int ran = env_ok ? op_hook_run(cmd, env, c->plan->op.hook_timeout, c->stop, &status, why,
+                                       sizeof why)
+                         : (snprintf(why, sizeof why, "out of memory"), -1);
+        for (int i = 0; i < 7; i++)
+            free(env[i]);
+        if (ran) {
             c->unavailable = 1;
             log_line(c, "hook", aname, NULL, "failed", why);
             return;
         }
         int conf = rp_confirmation_for(step->action);
+        /* a stop signals the hook too (systemd's whole cgroup): smoke tests
+         * ended that way did not fail, they run again */
+        if (status != 0 && *c->stop) {
+            snprintf(why, sizeof why, "exit status %d while the operator stops; run again "
+                                      "next pass", status);
+            c->unavailable = 1;
+            log_line(c, "hook", aname, NULL, "failed", why);
+            return;
+        }
         if (status != 0 && step->action != RP_RB_RUN_SMOKE_TESTS) {
             snprintf(why, sizeof why, "exit status %d; run again next pass", status);
             c->unavailable = 1;
@@ -642,6 +698,8 @@ static void hooks(op_ctx *c)
             /* not retried by itself: the smoke tests of the previous version
              * failing is for people to look at (the machine escalates) */
             conf = ROLLOUT_CONFIRM_SMOKE_FAILED;
+            /* owed before hold: killed between the two, the tests run again */
+            mark(c, owed);
             mark(c, hold);
         }
         snprintf(why, sizeof why, "hook %s exited %d", aname, status);

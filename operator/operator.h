@@ -35,8 +35,9 @@ int op_template(const char *tmpl, const char *version, int64_t window, const cha
 int op_prom_value(const char *json, size_t len, double *value, char *why, size_t cap);
 
 /* Fetches one query at plan time `at`: 0 with the answer's body (malloc'ed,
- * the caller frees), or 1 with why (connection refused, timeout, an HTTP
- * status other than 200, which Prometheus gives with an error body). */
+ * the caller frees; 200, or the 400/422 Prometheus gives with the error of a
+ * query it refuses), or 1 with why when Prometheus did not answer
+ * (connection refused, timeout, any other HTTP status such as a proxy's 502). */
 typedef int (*op_fetch_fn)(void *ctx, const char *query, int64_t at, char **body, size_t *len,
                            char *why, size_t cap);
 

@@ -67,6 +67,9 @@ int op_prom_value(const char *text, size_t len, double *value, char *why, size_t
         snprintf(why, cap, "the query failed: %s", e ? e : "no status \"success\"");
     } else if (type && !strcmp(type, "scalar")) {
         pair = result;
+    } else if (type && strcmp(type, "vector")) {
+        snprintf(why, cap, "a %s answer: the query must give an instant vector or a scalar",
+                 type);
     } else if (!json_is_array(result)) {
         snprintf(why, cap, "the answer has no result list");
     } else if (json_array_size(result) == 0) {
@@ -76,6 +79,8 @@ int op_prom_value(const char *text, size_t len, double *value, char *why, size_t
                  json_array_size(result));
     } else {
         pair = json_object_get(json_array_get(result, 0), "value");
+        if (!pair)
+            snprintf(why, cap, "the series has no sample");
     }
     if (pair) {
         const char *v = json_string_value(json_array_get(pair, 1));

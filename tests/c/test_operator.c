@@ -12,6 +12,7 @@
 #include "support.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -486,4 +487,116 @@ Test(operator_journal, append_cuts_a_torn_line_and_compacts)
     free(text);
     unlink(path);
     rmdir(dir);
+}
+
+/* A crash after a transition's O records were fsynced and before its state
+ * was renamed into place leaves void records under the next revision. The
+ * transition that takes that revision instead may owe nothing (an approval):
+ * the void records must still go, or the state reaching that revision makes
+ * them owed, and a transition that never happened is delivered. */
+Test(operator_journal, void_records_go_when_the_next_transition_owes_nothing)
+{
+    char dir[] = "/tmp/rollout-journal-XXXXXX";
+    cr_assert(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/state.outbox", dir);
+    FILE *f = fopen(path, "w");
+    fputs("O 4 p/4/0/email {\"owed\":true}\n"  /* the state is at 4 */
+          "O 5 p/5/0/slack {\"void\":true}\n", /* its transition never happened */
+          f);
+    fclose(f);
+    rollout_plan *p = load("", OPERATOR);
+    rollout_state s;
+    rollout_state_init(p, &s);
+    s.revision = 5;
+    op_entries ent = {.plan = p};
+    rollout_error err;
+    cr_assert_eq(op_owe_journal(path, p, 4, &s, NULL, 0, &ent, &err), ROLLOUT_OK);
+    op_journal j;
+    cr_assert_eq(op_journal_load(path, 5, &j), ROLLOUT_OK);
+    cr_assert_eq(j.n, 1, "%zu owed", j.n);
+    cr_assert_str_eq(j.keys[0], "p/4/0/email");
+    op_journal_free(&j);
+    op_entries_free(&ent);
+    rollout_plan_unref(p);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* A communication row's channel is free text ("status page"); the key it
+ * goes into is a journal field ended by a space and an HTTP header value, so
+ * it must come out of the journal whole and carry no space, CR or LF. */
+Test(operator_outbox, a_channel_of_any_text_makes_a_key_that_survives_the_journal)
+{
+    rollout_plan *p = load("", OPERATOR);
+    rollout_state s;
+    rollout_state_init(p, &s);
+    s.revision = 7;
+    rollout_action a;
+    memset(&a, 0, sizeof a);
+    a.type = ROLLOUT_ACTION_NOTIFY;
+    a.id = "pilot-start";
+    a.channel = "status page+ops\r\nX-Injected: 1";
+    a.text = "hello";
+    op_entries e;
+    cr_assert_eq(op_entries_build(p, &s, &a, 1, &e), ROLLOUT_OK);
+    cr_assert_eq(e.n, 2);
+    for (size_t i = 0; i < e.n; i++) {
+        cr_assert_null(strpbrk(e.keys[i], " \r\n"), "key \"%s\"", e.keys[i]);
+        char *line = op_journal_owed(7, e.keys[i], e.bodies[i]);
+        op_journal j;
+        cr_assert_eq(op_journal_parse(line, strlen(line), 7, &j), ROLLOUT_OK);
+        cr_assert_eq(j.n, 1);
+        cr_assert_str_eq(j.keys[0], e.keys[i]);
+        cr_assert_str_eq(j.bodies[0], e.bodies[i]);
+        op_journal_free(&j);
+        free(line);
+    }
+    cr_assert_str_eq(e.keys[0], "ledger-v2/7/0/status%20page");
+    /* the body keeps the channel as written, for the webhook's lookup */
+    cr_assert(strstr(e.bodies[0], "\"channel\":\"status page\""), "%s", e.bodies[0]);
+    op_entries_free(&e);
+    rollout_plan_unref(p);
+}
+
+/* A range query (`x[5m]`, a matrix) or a string answer gives no number
+ * either; the reason must say so rather than leave the caller's buffer as it
+ * was (uninitialised in the operator, which logs it). */
+Test(operator_prom, a_matrix_or_string_answer_says_why)
+{
+    static const char *const bad[] = {
+        "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":"
+        "[{\"metric\":{},\"values\":[[1,\"1\"],[2,\"2\"]]}]}}",
+        "{\"status\":\"success\",\"data\":{\"resultType\":\"string\",\"result\":[1,\"x\"]}}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        double v = -1;
+        char why[200];
+        strcpy(why, "untouched");
+        cr_assert_eq(value_of(bad[i], &v, why), 1, "case %zu", i);
+        cr_assert(strcmp(why, "untouched") && why[0], "case %zu: why is \"%s\"", i, why);
+        cr_assert_eq(v, -1);
+    }
+}
+
+/* ---- hooks ------------------------------------------------------------------ */
+
+/* The operator ignores SIGPIPE (a webhook that hangs up must not kill it);
+ * an ignored disposition survives exec, so without a reset every hook would
+ * run with it too: in `producer | head -1` the producer gets EPIPE errors
+ * (and "Broken pipe" noise) instead of the quiet end it is written for, and
+ * one that does not check its writes never ends. The hook's own
+ * /proc/self/status shows what it was given (bit 13 of SigIgn). */
+Test(operator_hooks, a_hook_gets_sigpipe_back)
+{
+    void (*old)(int) = signal(SIGPIPE, SIG_IGN);
+    volatile int stop = 0;
+    int status = -1;
+    char why[200] = "";
+    int rc = op_hook_run("m=$(awk '/^SigIgn/ {print $2}' /proc/self/status); "
+                         "test $(( 0x$m & 0x1000 )) -eq 0",
+                         NULL, 10, &stop, &status, why, sizeof why);
+    signal(SIGPIPE, old);
+    cr_assert_eq(rc, 0, "%s", why);
+    cr_assert_eq(status, 0, "the hook ran with SIGPIPE ignored");
 }

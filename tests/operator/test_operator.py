@@ -320,3 +320,182 @@ def test_a_persons_transition_is_delivered(prometheus, redis, tmp_path, where):
         assert len(pages) == 1, pages
         by_key = delivered_by_key(hook)
         assert all(len(v) == 1 for v in by_key.values()), by_key
+
+
+def aborted(op):
+    """Starts the rollout (Prometheus may be down) and aborts it by hand an
+    hour in."""
+    op.init()
+    op.run_pass(SEED_START, expect=(0, 69))
+    op.cli("abort", "--reason", "ledger totals drift", "--by", "sre-lead", *op.where,
+           "--at", str(SEED_START + H), op.plan)
+
+
+def started_then_aborted(op):
+    """aborted(), then the pass that performs the rollback: its logs."""
+    aborted(op)
+    return op.run_pass(SEED_START + H + 60, expect=(0, 69))
+
+
+def plan_with_smoke(tmp_path, hook_url, hooks_log, command):
+    """The seed plan with Prometheus down, hooks logging to hooks_log and
+    command as the run_smoke_tests hook."""
+    down = "http://127.0.0.1:%d" % free_port()
+    plan = write_plan(str(tmp_path / "plan.yaml"), down, hook_url, hooks_log=hooks_log)
+    text = open(plan).read()
+    smoke = [x for x in text.splitlines() if x.startswith("    run_smoke_tests:")][0]
+    with open(plan, "w") as f:
+        f.write(text.replace(smoke, "    run_smoke_tests: '%s'" % command))
+    return plan
+
+
+def test_a_smoke_failure_marked_before_a_crash_is_still_recorded(tmp_path):
+    """The operator marks a failed smoke test (so it never runs the tests
+    again by itself) and then records CONFIRM smoke_failed, whose ESCALATE
+    tells people. Killed between the two, the mark is on disk and the
+    transition is not: the next pass must record it, not wait for a person
+    nobody has told."""
+    state = str(tmp_path / "state")
+    journal = state + ".outbox"
+    hooks_log = str(tmp_path / "hooks.log")
+    with WebhookReceiver() as hook:
+        # the smoke tests fail; before they do, the hook keeps the state as
+        # it was before the operator's mark and CONFIRM
+        plan = plan_with_smoke(tmp_path, hook.url, hooks_log,
+                               "cp %s %s.before; exit 1" % (state, state))
+        op = Operator(plan, state=state, env={"ROLLOUT_TEST_EMERGENCY_URL": hook.url + "/e"})
+        logs = started_then_aborted(op)
+        assert events(logs, "action", action="escalate"), "no ESCALATE for the smoke failure"
+        # the disk as a SIGKILL right after the mark leaves it: the state
+        # before the CONFIRM, the journal up to the mark
+        os.replace(state + ".before", state)
+        lines = open(journal).read().splitlines(True)
+        last_mark = max(i for i, x in enumerate(lines) if x.startswith("M hold/"))
+        open(journal, "w").write("".join(lines[:last_mark + 1]))
+        before = op.show()["revision"]
+        n = len(hook.delivered())
+        logs = op.run_pass(SEED_START + H + 120, expect=(0, 69))
+        assert op.show()["revision"] > before, "the smoke failure was never recorded"
+        escalations = [r for r in hook.delivered()[n:] if r["json"].get("action") == "escalate"]
+        assert len(escalations) == 1, escalations
+        # and the smoke tests were not run again by the operator
+        assert not os.path.exists(state + ".before")
+
+
+def test_prometheus_behind_a_failing_proxy_is_unavailable(tmp_path):
+    """Prometheus behind a reverse proxy that answers 502 (Prometheus down)
+    did not answer: as with a refused connection, the pass is degraded and
+    --once exits 69, so cron sees the outage; never an 'ok' pass."""
+    import http.server
+    import threading
+
+    class BadGateway(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"<html><body>502 Bad Gateway</body></html>"
+            self.send_response(502)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), BadGateway)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        with WebhookReceiver() as hook:
+            url = "http://127.0.0.1:%d" % proxy.server_address[1]
+            plan = write_plan(str(tmp_path / "plan.yaml"), url, hook.url)
+            op = Operator(plan, state=str(tmp_path / "state"),
+                          env={"ROLLOUT_TEST_EMERGENCY_URL": hook.url + "/e"})
+            op.init()
+            op.run_pass(SEED_START, expect=(0, 69))
+            logs = op.run_pass(SEED_START + 2 * H, expect=(69,))
+            assert [x["outcome"] for x in events(logs, "pass")] == ["degraded"]
+            absent = events(logs, "metric", outcome="absent")
+            assert absent and all("502" in x["detail"] for x in absent), absent
+            assert [v["verdict"] for v in events(logs, "event", action="verdict")] == \
+                ["INCONCLUSIVE"]
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+
+
+def test_a_hook_gets_a_long_version_whole(tmp_path):
+    """ROLLOUT_VERSION is the version a hook restores: a long one (an image
+    reference with its digest and build metadata) must reach it whole, never
+    cut to a prefix that names another version."""
+    state = str(tmp_path / "state")
+    hooks_log = str(tmp_path / "hooks.log")
+    stable = "registry.example.com/payments/ledger:" + "b" * 400 + "-stable"
+    down = "http://127.0.0.1:%d" % free_port()
+    with WebhookReceiver() as hook:
+        plan = write_plan(str(tmp_path / "plan.yaml"), down, hook.url, hooks_log=hooks_log)
+        text = open(plan).read()
+        old = [x for x in text.splitlines() if x.strip().startswith("stable:")][0]
+        text = text.replace(old, old[:old.index("stable:")] + "stable: '%s'" % stable, 1)
+        open(plan, "w").write(text)
+        op = Operator(plan, state=state, env={"ROLLOUT_TEST_EMERGENCY_URL": hook.url + "/e"})
+        started_then_aborted(op)
+        with open(hooks_log) as f:
+            versions = [line.split()[2] for line in f]
+        assert versions and all(v == stable for v in versions), versions
+
+
+def test_a_critical_error_while_paused_rolls_back(prometheus, redis, tmp_path):
+    """A pause freezes the schedule, not the traffic: the new version keeps
+    serving at its weights, so the background analysis keeps watching and a
+    critical error during the pause rolls back within one pass."""
+    with WebhookReceiver() as hook:
+        plan = write_plan(str(tmp_path / "plan.yaml"), prometheus.url, hook.url, critical=True)
+        op = Operator(plan, store=redis.url,
+                      env={"ROLLOUT_TEST_EMERGENCY_URL": hook.url + "/emergency"})
+        op.init()
+        op.run_pass(SEED_START)
+        op.run_pass(SEED_START + 2 * H)
+        op.approve("canary-go", GATES[0][2], SEED_START + 2 * H)
+        op.run_pass(SEED_START + 2 * H)
+        op.run_pass(SEED_START + 5 * H)
+        op.cli("state", "apply", "pause", *op.where, "--at", str(SEED_START + 5 * H), plan)
+        assert op.show()["status"] == "paused"
+        logs = op.run_pass(SEED_START + 7 * H)
+        assert op.show()["status"] in ("rolling_back", "rolled_back")
+        assert [x["detail"] for x in events(logs, "event", action="verdict")][0].startswith(
+            "background analysis: zero-critical-errors")
+
+
+def test_a_stop_that_ends_the_smoke_tests_is_no_smoke_failure(tmp_path):
+    """systemd stops the operator by sending SIGTERM to its whole cgroup, the
+    hook in flight included. Smoke tests ended that way did not fail: the
+    operator must not record smoke_failed (an escalation, and tests never run
+    again by the operator) but run them again on its next pass."""
+    state = str(tmp_path / "state")
+    hooks_log = str(tmp_path / "hooks.log")
+    pid_file = str(tmp_path / "smoke.pid")
+    with WebhookReceiver() as hook:
+        plan = plan_with_smoke(tmp_path, hook.url, hooks_log,
+                               "echo $$ > %s.tmp && mv %s.tmp %s; sleep 30; exit 0"
+                               % (pid_file, pid_file, pid_file))
+        op = Operator(plan, state=state, env={"ROLLOUT_TEST_EMERGENCY_URL": hook.url + "/e"})
+        aborted(op)
+        p = subprocess.Popen([CLI, "operator", plan, "--state", state, "--once", "--at",
+                              str(SEED_START + H + 60)], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True, env=op.env)
+        deadline = time.monotonic() + 20
+        while not os.path.exists(pid_file) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        hook_pid = int(open(pid_file).read())
+        # what systemd's KillMode=control-group does
+        p.send_signal(signal.SIGTERM)
+        os.killpg(hook_pid, signal.SIGTERM)
+        out, _ = p.communicate(timeout=20)
+        logs = [json.loads(x) for x in out.splitlines() if x.strip()]
+        assert not events(logs, "action", action="escalate"), logs
+        assert "M hold/" not in open(state + ".outbox").read()
+        # the next pass runs the smoke tests again
+        os.unlink(pid_file)
+        text = open(plan).read().replace("sleep 30; exit 0", "exit 0")
+        open(plan, "w").write(text)
+        op.run_pass(SEED_START + H + 120, expect=(0, 69))
+        assert os.path.exists(pid_file)
