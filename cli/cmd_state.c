@@ -1162,8 +1162,13 @@ int cmd_state(int argc, char **argv)
     char out_text[ROLLOUT_STATE_TEXT_MAX];
     size_t out_len = rollout_state_encode(&next, out_text, sizeof out_text);
     /* a person's transition owes its messages as the operator's do: journaled
-     * under the lock before the state that owes them is in place */
-    if (changed && !store && plan->op.present &&
+     * under the lock before the state that owes them is in place. A journal
+     * already there is kept true even under a plan without `operator:` (it is
+     * not part of the fingerprint): records of a transition that never
+     * happened go before this one's revision can make them look owed */
+    char journal_path[PATH_MAX + 8];
+    snprintf(journal_path, sizeof journal_path, "%s.outbox", real);
+    if (changed && !store && (plan->op.present || access(journal_path, F_OK) == 0) &&
         (rc = owe_deliveries(real, plan, &state, &next, actions, n)))
         goto out;
     if (changed && !store && (rc = write_state_atomic(real, out_text, out_len)))

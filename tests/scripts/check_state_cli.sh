@@ -156,6 +156,20 @@ unchanged 2 apply escalate "$dir/myplan" --plan "$dir/myplan" --at ${T}11:00:00Z
 grep -qF -- "the plan is given twice" "$dir/err" || fail "two plans: $(cat "$dir/err")"
 run 0 init --force
 
+# STATE.outbox (the operator's journal, docs/operator.md) stays true under a
+# plan without an operator: section too: a record of a transition that never
+# happened (revision above the state's) is dropped by the next transition,
+# before that transition's revision could make it look owed
+j=$dir/journal.state
+"$R" state init --state "$j" >/dev/null 2>&1 || fail "init (journal)"
+"$R" state apply start --state "$j" --at ${T}09:00:00Z >/dev/null 2>&1 || fail "start (journal)"
+printf 'O 2 ledger-v2/2/0/email {"void":true}\n' > "$j.outbox"
+"$R" state apply pause --state "$j" --at ${T}10:00:00Z >/dev/null 2>&1 ||
+    fail "a transition to revision 2 (journal)"
+grep -q void "$j.outbox" && fail "a void journal record survived the transition to its revision"
+"$R" state init --force --state "$j" >/dev/null 2>&1 || fail "init --force (journal)"
+[ -e "$j.outbox" ] && fail "init --force left the earlier rollout's journal"
+
 if [ "$fails" != 0 ]; then
     echo "$fails check(s) failed" >&2
     exit 1
