@@ -59,6 +59,10 @@ bool cli_clock_option(cli_clock *c, int argc, char **argv, int *i, bool *bad);
 /* After the options: the pairing rules, and the origin defaulted to now. */
 bool cli_clock_check(cli_clock *c, const char *cmd);
 int64_t cli_clock_now(const cli_clock *c);
+/* For the commands that run until stopped (operator, state follow): SIGTERM
+ * and SIGINT set the flag returned, interrupting a sleep, and the command
+ * ends at its next safe point. */
+volatile int *cli_stop_on_signals(void);
 /* Formats t as ISO-8601 UTC. */
 void cli_format_time(int64_t t, char *buf, size_t cap);
 

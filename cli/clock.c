@@ -6,10 +6,11 @@
  * scale and origin, so they agree on the plan time whatever moment each of
  * them started at.
  */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, sigaction */
 #include "cli.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -73,4 +74,25 @@ int64_t cli_clock_now(const cli_clock *c)
     if (t < (double)ROLLOUT_TIME_MIN)
         return ROLLOUT_TIME_MIN;
     return t > (double)ROLLOUT_TIME_MAX ? ROLLOUT_TIME_MAX : (int64_t)floor(t);
+}
+
+/* sig_atomic_t is int on the systems the tool builds on */
+static volatile int stop_requested;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+volatile int *cli_stop_on_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    /* no SA_RESTART: a sleep or a wait ends at once */
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    return &stop_requested;
 }

@@ -10,7 +10,7 @@
  * plan's), leaves the file as it is: the gateways keep deciding with the
  * last good state, as the store's own readers do (docs/fleet.md).
  */
-#define _POSIX_C_SOURCE 200809L /* sigaction, nanosleep */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include "cli.h"
 #include "rollout_store.h"
 
@@ -21,14 +21,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static volatile sig_atomic_t stop_seen;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_seen = 1;
-}
 
 static void follow_help(FILE *f)
 {
@@ -171,16 +163,11 @@ int cmd_state_follow(int argc, char **argv)
             }
         }
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    volatile int *stop = cli_stop_on_signals();
 
     bool down = false;
     rc = CLI_OK;
-    while (!stop_seen) {
+    while (!*stop) {
         rollout_state s;
         rollout_error err;
         /* nothing held yet: whatever the store has (a fresh state is

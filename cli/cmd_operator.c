@@ -3,7 +3,7 @@
  * cmd_operator.c — `rollout operator`: parses the flags and the signals;
  * the operator itself lives in operator/ (docs/operator.md).
  */
-#define _DEFAULT_SOURCE /* sigaction */
+#define _DEFAULT_SOURCE /* signal */
 #include "cli.h"
 #include "internal.h"
 #include "../operator/operator.h"
@@ -11,15 +11,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* sig_atomic_t is int on the systems the tool builds on */
-static volatile int stop_seen;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_seen = 1;
-}
 
 static void usage(FILE *f)
 {
@@ -140,13 +131,7 @@ int cmd_operator(int argc, char **argv)
         fprintf(stderr, "rollout operator: --at or --time-scale, not both\n");
         return CLI_USAGE;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    /* no SA_RESTART: a sleep between passes ends at once */
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    volatile int *stop = cli_stop_on_signals();
     signal(SIGPIPE, SIG_IGN);
-    return op_run(&o, &stop_seen);
+    return op_run(&o, stop);
 }
