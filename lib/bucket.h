@@ -68,6 +68,16 @@ typedef struct rp_bucketing {
     uint32_t pre_h, pre_k;
     unsigned tail_n;
     size_t pre_len;           /* a_len + sep_len */
+    /* nginx with the id first (a empty): b after the r = 0..3 bytes the id
+     * leaves over of its last whole block. first: b's bytes that follow
+     * them in that block, shifted past them; full: they complete it; then
+     * b's whole blocks, and last_n bytes of b (in last) or, when not full,
+     * r + b_len bytes, the string's tail. Known at load, so an id costs its
+     * own blocks and no byte-by-byte gathering. */
+    struct {
+        uint32_t first, last, blocks;
+        unsigned char full, last_n;
+    } nsuf[4];
 } rp_bucketing;
 
 /* Splits key into the peer's string around the id; ROLLOUT_ERR_ARG with a

@@ -301,22 +301,13 @@ static uint64_t launchdarkly_hash(const segs *s)
 /* ---- hashes to buckets ---------------------------------------------------- */
 
 /* nginx: in at p % (two decimals) iff hash < (uint32)(p*100 * 0xffffffff /
- * 10000); weight w = p * 1000 gives the same bound as w * 0xffffffff /
- * 100000. The bucket is the smallest w whose bound passes the hash, less
- * one; the estimate below is off by at most one either way. */
-static inline uint32_t nginx_bound(uint32_t w)
-{
-    return (uint32_t)((uint64_t)w * 0xffffffffu / 100000u);
-}
-
+ * 10000); weight w = p * 1000 gives the same bound, w * 0xffffffff / 100000
+ * rounded down. That bound exceeds h iff w * 0xffffffff >= (h + 1) *
+ * 100000, so the smallest such w is one division rounded up (a constant
+ * divisor: a multiplication); the bucket is that w less one. */
 uint32_t rp_nginx_bucket(uint32_t h)
 {
-    /* bound(w) is w * (2^32 - 1) / 100000 rounded down, so the estimate
-     * w0 = h * 100000 / 2^32 has bound(w0 - 1) <= h < bound(w0 + 2): the
-     * smallest w with bound(w) > h is w0, w0 + 1 or w0 + 2, counted without
-     * a branch (a coin flip per id would cost a misprediction) */
-    uint32_t w0 = (uint32_t)((uint64_t)h * 100000u >> 32);
-    uint32_t w = w0 + (nginx_bound(w0) <= h) + (nginx_bound(w0 + 1) <= h);
+    uint32_t w = (uint32_t)(((uint64_t)h * 100000u + 100000u + 0xfffffffeu) / 0xffffffffu);
     return w - 1 < ROLLOUT_WEIGHT_MAX ? w - 1 : ROLLOUT_WEIGHT_MAX; /* 100000: never in */
 }
 
@@ -398,12 +389,15 @@ static inline uint32_t last_bytes(const unsigned char *end, size_t r, size_t len
     return k;
 }
 
-/* MurmurHash3 of the key's part (pre_h, and tail_n bytes in pre_k) and an
- * ASCII id, the whole string of unleash and flagd (their b is empty). The
- * id's bytes are checked for ASCII as they are read; any other id goes the
- * general way, its text read as UTF-16. */
-static inline bool murmur3_ascii(const rp_bucketing *bk, const char *id, size_t len,
-                                 uint32_t *out)
+#if defined(__GNUC__)
+#  define RP_INLINE_ALWAYS inline __attribute__((always_inline))
+#else
+#  define RP_INLINE_ALWAYS inline
+#endif
+
+/* murmur3_ascii for ids of any length, gathering bytes one at a time. */
+static bool murmur3_ascii_short(const rp_bucketing *bk, const char *id, size_t len,
+                                uint32_t *out)
 {
     const unsigned char *p = (const unsigned char *)id;
     uint32_t h = bk->pre_h, k = bk->pre_k, high = 0;
@@ -439,6 +433,42 @@ static inline bool murmur3_ascii(const rp_bucketing *bk, const char *id, size_t 
     return true;
 }
 
+/* MurmurHash3 of the key's part (pre_h, and tail_n bytes in pre_k) and an
+ * ASCII id, the whole string of unleash and flagd (their b is empty). The
+ * id's bytes are checked for ASCII as they are read; any other id goes the
+ * general way, its text read as UTF-16. An id of 4 bytes or more is read in
+ * whole words only: its first word completes the key's last block, and its
+ * last word, shifted, is the tail (the bytes it shares with the last block
+ * shift out; a tail of 0 bytes is the word 0, which m3_mix leaves 0). Inlined
+ * into each mode's function: a call would save and restore five registers. */
+static RP_INLINE_ALWAYS bool murmur3_ascii(const rp_bucketing *bk, const char *id, size_t len,
+                                           uint32_t *out)
+{
+    if (RP_UNLIKELY(len < 4))
+        return murmur3_ascii_short(bk, id, len, out);
+    const unsigned char *p = (const unsigned char *)id;
+    uint32_t h = bk->pre_h, high = 0;
+    size_t i = 0;
+    if (bk->tail_n) {
+        uint32_t w = load32(p);
+        high = w;
+        h = m3_block(h, bk->pre_k | w << (8 * bk->tail_n));
+        i = 4 - bk->tail_n;
+    }
+    for (; i + 4 <= len; i += 4) {
+        uint32_t w = load32(p + i);
+        high |= w;
+        h = m3_block(h, w);
+    }
+    uint32_t last = load32(p + len - 4);
+    high |= last;
+    h ^= m3_mix((uint32_t)((uint64_t)last >> (32 - 8 * (len - i))));
+    if (high & 0x80808080u)
+        return false;
+    *out = m3_fmix(h ^ (uint32_t)(bk->pre_len + len));
+    return true;
+}
+
 static uint32_t fast_unleash(const rp_bucketing *bk, const char *id, size_t len)
 {
     uint32_t h;
@@ -455,31 +485,53 @@ static uint32_t fast_flagd(const rp_bucketing *bk, const char *id, size_t len)
     return (uint32_t)((uint64_t)h * 100000u >> 32);
 }
 
-/* nginx's MurmurHash2 starts from the length, so nothing is ahead of time;
- * bytes are bytes (no text). The usual split string is the id alone or
- * with a suffix: the id's whole blocks are read in place. */
-static uint32_t fast_nginx(const rp_bucketing *bk, const char *id, size_t len)
+static inline uint32_t m2_final(uint32_t h)
 {
-    reg_blocks st = {(uint32_t)(bk->a_len + len + bk->b_len), 0, 0};
-    if (bk->a_len) {
-        FEED_REG(st, bk->a, bk->a_len, m2_block);
-        FEED_REG(st, id, len, m2_block);
-    } else {
-        const unsigned char *p = (const unsigned char *)id;
-        size_t i = 0;
-        for (; i + 4 <= len; i += 4)
-            st.h = m2_block(st.h, load32(p + i));
-        st.n = (unsigned)(len - i);
-        st.k = last_bytes(p + len, st.n, len);
-    }
-    if (bk->b_len)
-        FEED_REG(st, bk->b, bk->b_len, m2_block);
-    uint32_t h = st.h;
-    if (st.n)
-        h = (h ^ st.k) * 0x5bd1e995u;
     h ^= h >> 13;
     h *= 0x5bd1e995u;
     return rp_nginx_bucket(h ^ (h >> 15));
+}
+
+/* nginx's MurmurHash2 starts from the length, so nothing is ahead of time;
+ * bytes are bytes (no text). Any split string, its pieces streamed: what
+ * fast_nginx falls back to. */
+static uint32_t nginx_stream(const rp_bucketing *bk, const char *id, size_t len)
+{
+    reg_blocks st = {(uint32_t)(bk->a_len + len + bk->b_len), 0, 0};
+    FEED_REG(st, bk->a, bk->a_len, m2_block);
+    FEED_REG(st, id, len, m2_block);
+    FEED_REG(st, bk->b, bk->b_len, m2_block);
+    uint32_t h = st.h;
+    if (st.n)
+        h = (h ^ st.k) * 0x5bd1e995u;
+    return m2_final(h);
+}
+
+/* The usual split string is the id alone or with a suffix: the id's whole
+ * blocks read in place, its last r bytes in one word, and the suffix laid
+ * out for that r at load (nsuf). */
+static uint32_t fast_nginx(const rp_bucketing *bk, const char *id, size_t len)
+{
+    if (bk->a_len || len < 4)
+        return nginx_stream(bk, id, len);
+    const unsigned char *p = (const unsigned char *)id;
+    uint32_t h = (uint32_t)(len + bk->b_len);
+    size_t i = 0;
+    for (; i + 4 <= len; i += 4)
+        h = m2_block(h, load32(p + i));
+    size_t r = len - i;
+    /* r == 0 shifts the whole word out */
+    uint32_t k = (uint32_t)((uint64_t)load32(p + len - 4) >> (32 - 8 * r)) | bk->nsuf[r].first;
+    if (bk->nsuf[r].full) {
+        h = m2_block(h, k);
+        const unsigned char *q = (const unsigned char *)bk->b + 4 - r;
+        for (uint32_t j = bk->nsuf[r].blocks; j; j--, q += 4)
+            h = m2_block(h, load32(q));
+        k = bk->nsuf[r].last;
+    }
+    if (bk->nsuf[r].last_n)
+        h = (h ^ k) * 0x5bd1e995u;
+    return m2_final(h);
 }
 
 /* FNV-1a of the key's part (pre_h) and an ASCII id, then b; false when the
@@ -525,7 +577,7 @@ uint32_t rp_bucket_general(const rp_bucketing *bk, const char *id, size_t len)
     segs s = segments(bk, id, len);
     switch (bk->hash) {
     case ROLLOUT_HASH_NGINX_SPLIT_CLIENTS:
-        return fast_nginx(bk, id, len); /* bytes, not text: one way for all */
+        return nginx_stream(bk, id, len); /* bytes, not text: one way for all */
     case ROLLOUT_HASH_UNLEASH: {
         /* normalizedStrategyValue: hash % 100 + 1, in iff it is <= the
          * percentage (and the percentage > 0): from weight n * 1000 on */
@@ -612,7 +664,24 @@ int rp_bucketing_init(rp_bucketing *bk, int hash, const char *key, size_t key_le
         rp_bucket_general, fast_flagd};
     /* a key that is not ASCII: every id the general way */
     bk->fast = bk->ascii || hash == ROLLOUT_HASH_NGINX_SPLIT_CLIENTS ? fast[hash] : rp_bucket_general;
-    if (hash == ROLLOUT_HASH_GROWTHBOOK_V1 || hash == ROLLOUT_HASH_GROWTHBOOK_V2) {
+    if (hash == ROLLOUT_HASH_NGINX_SPLIT_CLIENTS) {
+        const unsigned char *b = (const unsigned char *)bk->b;
+        for (size_t r = 0; r < 4; r++) {
+            size_t fill = bk->b_len < 4 - r ? bk->b_len : 4 - r;
+            for (size_t j = 0; j < fill; j++)
+                bk->nsuf[r].first |= (uint32_t)b[j] << (8 * (r + j));
+            bk->nsuf[r].full = r + bk->b_len >= 4;
+            if (!bk->nsuf[r].full) {
+                bk->nsuf[r].last_n = (unsigned char)(r + bk->b_len);
+                continue;
+            }
+            size_t rest = bk->b_len - fill;
+            bk->nsuf[r].blocks = (uint32_t)(rest / 4);
+            bk->nsuf[r].last_n = (unsigned char)(rest % 4);
+            for (size_t j = 0; j < rest % 4; j++)
+                bk->nsuf[r].last |= (uint32_t)b[bk->b_len - rest % 4 + j] << (8 * j);
+        }
+    } else if (hash == ROLLOUT_HASH_GROWTHBOOK_V1 || hash == ROLLOUT_HASH_GROWTHBOOK_V2) {
         bk->pre_h = fnv1a_bytes(fnv1a_bytes(0x811c9dc5u, bk->a, bk->a_len), bk->sep, bk->sep_len);
     } else if (hash == ROLLOUT_HASH_UNLEASH || hash == ROLLOUT_HASH_FLAGD) {
         reg_blocks st = {0, 0, 0};

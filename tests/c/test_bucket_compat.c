@@ -554,7 +554,8 @@ Test(bucket_compat, validate_warns_when_the_bucketing_changes_mid_rollout)
 Test(bucket_compat, fast_and_general_agree)
 {
     static const char *const keys[] = {"k", "ke", "key", "keyx", "checkout-v2", "checkout-v2:",
-                                       "a.b", "{id}", "x{id}", "{id}AAA", "pre-{id}-post"};
+                                       "a.b", "{id}", "x{id}", "{id}AAA", "pre-{id}-post",
+                                       "{id}-", "{id}AAAA", "{id}.suffix", "{id}-a-longer-suffix"};
     uint64_t r = 19;
     char id[48];
     for (int hash = 1; hash < ROLLOUT_HASH_COUNT; hash++)
