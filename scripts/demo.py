@@ -41,6 +41,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "scripts"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lua"))
 
+import nginx_fleet_test as nfg  # noqa: E402
 import nginx_test as nt  # noqa: E402
 from prometheus_server import PrometheusServer, SEED_START, seed_series  # noqa: E402
 from redis_server import RedisServer  # noqa: E402
@@ -159,26 +160,13 @@ class Demo:
             self.procs.append(self.watch)
 
     def gateway(self, n):
-        prefix = os.path.join(self.root, "gw%d" % n)
-        os.makedirs(os.path.join(prefix, "logs"))
-        os.chmod(prefix, 0o755)
-        plan = os.path.join(prefix, "plan.yaml")
-        shutil.copy(self.plan, plan)
-        port, sp, cp = nt.free_ports(3)
-        conf = nt.make_config(prefix, plan, self.args.library, port, sp, cp, workers=1)
-        text = open(conf).read()
-        old = '            dict = "rollout",\n'
-        assert text.count(old) == 1 and text.count("# thread_pool rollout threads=1;") == 1
-        text = text.replace(old, old + (
-            '            store = "%s", key_file = "%s",\n'
-            '            clock = {scale = %d, start = %d, origin = %.3f},\n'
-            % (self.redis.url, self.key_file, self.scale, CLOCK_START, self.origin)))
-        text = text.replace("# thread_pool rollout threads=1;", "thread_pool rollout threads=1;")
-        with open(conf, "w") as f:
-            f.write(text)
-        ngx = nt.Nginx(self.args.nginx, prefix, conf)
-        ngx.start(port)
-        return {"nginx": ngx, "port": port}
+        """A gateway of the fleet test, on the demo's store, plan and clock."""
+        g = nfg.Gateway(self.args, self.root, n, self.redis.url, self.key_file, workers=1,
+                        plan_text=open(self.plan).read(),
+                        extra="            clock = {scale = %d, start = %d, origin = %.3f},\n"
+                        % (self.scale, CLOCK_START, self.origin))
+        g.nginx.start(g.port)
+        return {"nginx": g.nginx, "port": g.port}
 
     def answers(self, g):
         """How many of CONTEXTS gateway g sends to the canary."""

@@ -73,12 +73,13 @@ from redis_server import RedisServer  # noqa: E402
 # ---- one gateway ----------------------------------------------------------------------
 
 class Gateway:
-    def __init__(self, args, root, n, url, key_file, extra="", workers=2, launcher=(), extra_header=True):
+    def __init__(self, args, root, n, url, key_file, extra="", workers=2, launcher=(), extra_header=True,
+                 plan_text=PLAN_A):
         self.prefix = os.path.join(root, "gw%d" % n)
         os.makedirs(os.path.join(self.prefix, "logs"))
         os.chmod(self.prefix, 0o755)
         self.plan = os.path.join(self.prefix, "plan.yaml")
-        nt.replace_plan(self.plan, PLAN_A)
+        nt.replace_plan(self.plan, plan_text)
         self.port, sp, cp = nt.free_ports(3)
         conf = nt.make_config(self.prefix, self.plan, args.library, self.port, sp, cp,
                               workers=workers, extra_header=extra_header)
