@@ -144,24 +144,12 @@ int cmd_state_follow(int argc, char **argv)
     rollout_state held;
     uint64_t after = 0;
     bool have = false;
-    {
-        FILE *f = fopen(to, "r");
-        if (f) {
-            char text[ROLLOUT_STATE_TEXT_MAX + 2];
-            size_t len = fread(text, 1, sizeof text - 1, f);
-            fclose(f);
-            while (len && (text[len - 1] == '\n' || text[len - 1] == '\r'))
-                len--;
-            rollout_error err;
-            if (len && rollout_state_decode(plan, text, len, &held, &err) == ROLLOUT_OK) {
-                have = true;
-                after = held.revision;
-                rollout_store_hold(st, plan, &held, NULL);
-            } else if (len) {
-                fprintf(stderr, "rollout state follow: %s: %s (it is replaced by the store's "
-                                "state)\n", cli_text(to), cli_text(err.message));
-            }
-        }
+    /* cli_read_state says why a file it cannot use is refused; it is then
+     * replaced by the store's state */
+    if (access(to, F_OK) == 0 && cli_read_state(plan, to, NULL, NULL, &held) == CLI_OK) {
+        have = true;
+        after = held.revision;
+        rollout_store_hold(st, plan, &held, NULL);
     }
     volatile int *stop = cli_stop_on_signals();
 
