@@ -166,6 +166,43 @@ Test(alloc, decide_allocates_nothing)
     rollout_plan_unref(p);
 }
 
+/* Every bucket function a plan can name (docs/bucketing.md, "Compatibility
+ * modes"), SHA-1 from libcrypto included: the peer's string is hashed in
+ * place, never assembled in a buffer of the heap. */
+Test(alloc, every_bucket_function_allocates_nothing)
+{
+    static const struct { const char *hash, *key; } modes[] = {
+        {"xxh3", NULL},
+        {"nginx_split_clients", "{id}AAA"},
+        {"unleash", "checkout-v2"},
+        {"growthbook_v1", "checkout-v2"},
+        {"growthbook_v2", "checkout-v2"},
+        {"launchdarkly", "checkout-v2.7c3f1a9e"},
+        {"flagd", "checkout-v2"},
+    };
+    for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+        char yaml[1024], bucketing[128] = "";
+        if (modes[m].key)
+            snprintf(bucketing, sizeof bucketing, "bucketing: {hash: %s, key: \"%s\"}\n",
+                     modes[m].hash, modes[m].key);
+        snprintf(yaml, sizeof yaml,
+                 "format: 1\nid: t\nsalt: s\n%sstart: 2026-01-01T00:00:00Z\n"
+                 "versions: {stable: a, new: b}\n"
+                 "cohorts: [{id: all, match: {everyone: true}}]\n"
+                 "rollback: {deadline: 30m, procedure: [{id: halt, action: halt_traffic}]}\n"
+                 "phases:\n"
+                 "  - {id: ga, cohort: all, steps: [{at: 0h, weight: 25%%, unit: user}]}\n",
+                 bucketing);
+        rollout_plan *q = t_plan(yaml);
+        int news;
+        long n = count_decisions(q, NULL, rollout_plan_start(q) + D, 20000, &news);
+        cr_assert_eq(n, 0, "%s: %ld allocations in 20 000 decisions", modes[m].hash, n);
+        cr_assert(news > 2000 && news < 8000, "%s: %d of 20 000 users at 25 %%", modes[m].hash,
+                  news);
+        rollout_plan_unref(q);
+    }
+}
+
 /* The batch entry points too: rollout_decide_ids, and a prepared batch over
  * the seed plan at GA with a state. */
 Test(alloc, decide_ids_allocates_nothing)
