@@ -257,9 +257,9 @@ def check(demo, final, shares):
     # reaches orgs beyond the pilots)
     before = [c for t, st, c in shares if t < CRITICAL_FROM]
     assert before and min(max(c[n] for c in before) for n in (0, 1)) > 40, before
-    # the first pass that can see the error (the series has a sample every
-    # ten minutes) rolls back
-    seen_from = CRITICAL_FROM + 600
+    # the first pass that can see the error rolls back: the series' first
+    # bad sample is at CRITICAL_FROM itself
+    seen_from = CRITICAL_FROM
     # every line carries its pass's time; a pass that ends the rollout logs
     # "stop" rather than "pass"
     passes = [x["ts"] for x in logs]
